@@ -1,0 +1,3 @@
+from rlxform.cli import main
+
+raise SystemExit(main())

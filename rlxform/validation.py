@@ -1,0 +1,98 @@
+"""Input checks shared by every public entry point.
+
+Each check raises ``ValueError`` whose message names the argument, the value and what is
+allowed, e.g. ``group_size=0 is invalid: must be an integer in [1, 16384]``. Checks run on
+concrete (host) values only; inside ``jit`` traced values pass through unchecked.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import numpy as np
+
+MAX_GROUP_SIZE = 16384  # documented maximum M; accuracy is tested up to 4096
+
+
+def _fail(name: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is invalid: must be {allowed}")
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad)."""
+    leaves = jax.tree_util.tree_leaves(x)
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """An integer (bool excluded) within ``[low, high]``; returns it as ``int``."""
+    lo = "-inf" if low is None else low
+    hi = "inf" if high is None else high
+    allowed = f"an integer in [{lo}, {hi}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise _fail(name, value, allowed)
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _fail(name, value, allowed)
+    return value
+
+
+def check_group_size(value: Any, minimum: int = 1, name: str = "group_size") -> int:
+    """Group size M in ``[minimum, MAX_GROUP_SIZE]``."""
+    return check_int(name, value, minimum, MAX_GROUP_SIZE)
+
+
+def check_float(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number in the given (optionally open) interval; returns ``float``."""
+    lb = "(" if low_open else "["
+    rb = ")" if high_open else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    allowed = f"a finite number in {lb}{lo}, {hi}{rb}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        try:
+            value = float(np.asarray(value).item())
+        except (TypeError, ValueError):
+            raise _fail(name, value, allowed) from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise _fail(name, value, allowed)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise _fail(name, value, allowed)
+    if high is not None and (value > high or (high_open and value == high)):
+        raise _fail(name, value, allowed)
+    return value
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    """Every entry of ``value`` in ``[0, 1]`` and not NaN (skipped for traced values)."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    bad = ~((arr >= 0.0) & (arr <= 1.0))  # NaN fails both comparisons
+    if bad.any():
+        first = arr[bad].flat[0] if arr.ndim else float(arr)
+        raise _fail(name, float(first), "in [0, 1] (no NaN)")
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """One of ``allowed``; the message lists them."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise _fail(name, value, "one of " + ", ".join(map(str, allowed)))
+    return value
