@@ -1,0 +1,195 @@
+"""The theorem, checked by independent routes: brute-force enumeration, scipy, closed forms,
+quadrature, large-M limits, autodiff, and the exact noise of SPEC section 5."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import brute_force_expected_update
+from scipy import integrate, stats
+
+import rlxform
+from rlxform import schemes
+
+CATALOG = [
+    schemes.reinforce(),
+    schemes.rloo(),
+    schemes.mean_baseline(),
+    schemes.grpo(),
+    schemes.grpo(std="sample", eps=1e-6),
+    schemes.grpo(eps=0.1),
+    schemes.rejection_sampling(),
+    schemes.maxrl(),
+    schemes.pass_at_k(k=2),
+    schemes.psr(),
+    schemes.nsr(),
+    schemes.w_reinforce(lam=0.3),
+    schemes.f_grpo(gamma=1.5),
+    schemes.custom(lambda r, s, m: (r - s / m) * (1 + s)),
+    schemes.from_verl("grpo_passk"),
+]
+IDS = [s.label for s in CATALOG]
+
+
+@pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
+@pytest.mark.parametrize("group_size", [2, 3, 5])
+def test_brute_force_enumeration_matches_theorem(x64, scheme, group_size):
+    a_table, b_table = scheme.tables(group_size)
+    t = rlxform.transform(scheme, group_size)
+    rng = np.random.default_rng(group_size)
+    for correct in ([0], [0, 2]):
+        logits = rng.normal(size=3)
+        mean, p, grad_p = brute_force_expected_update(a_table, b_table, logits, correct,
+                                                      group_size)
+        np.testing.assert_allclose(mean, float(t.weight(p)) * grad_p, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
+def test_weight_and_objective_match_scipy_binomial_and_quadrature(x64, scheme):
+    m = 7
+    t = rlxform.transform(scheme, m)
+    c = scheme.coefficients(m)
+    a_table, b_table = scheme.tables(m)
+    phi = np.concatenate([[0.0], np.cumsum(a_table[1:] - b_table[:-1])]) / m
+    for p in (0.0, 0.07, 0.5, 0.93, 1.0):
+        w_ref = np.sum(c * stats.binom.pmf(np.arange(m), m - 1, p))
+        h_ref = np.sum(phi * stats.binom.pmf(np.arange(m + 1), m, p))
+        assert float(t.weight(p)) == pytest.approx(w_ref, rel=1e-12, abs=1e-13)
+        assert float(t.objective(p)) == pytest.approx(h_ref, rel=1e-12, abs=1e-13)
+        quad, _ = integrate.quad(lambda x: float(t.weight(x)), 0.0, p, epsabs=1e-13)
+        assert float(t.objective(p)) == pytest.approx(quad, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 16, 100])
+def test_closed_forms(x64, m):
+    p = np.linspace(0.0, 1.0, 41)
+    q = 1.0 - p
+    tr = lambda s: rlxform.transform(s, m)  # noqa: E731
+    for s in (schemes.reinforce(), schemes.psr(), schemes.nsr()):
+        np.testing.assert_allclose(tr(s).weight(p), 1.0, rtol=1e-13)
+        np.testing.assert_allclose(tr(s).objective(p), p, atol=1e-13)
+    np.testing.assert_allclose(tr(schemes.w_reinforce(lam=0.25)).weight(p), 1.25, rtol=1e-13)
+    # rejection sampling: w = (1 - (1-p)^M)/p, h = H_M - sum_k (1-p)^k / k
+    rs = tr(schemes.rejection_sampling())
+    inner = p > 0
+    np.testing.assert_allclose(rs.weight(p)[inner], (1 - q[inner] ** m) / p[inner], rtol=1e-12)
+    assert float(rs.weight(0.0)) == pytest.approx(m)
+    harmonic = sum(1.0 / k for k in range(1, m + 1))
+    h_rs = harmonic - sum(q**k / k for k in range(1, m + 1))
+    np.testing.assert_allclose(rs.objective(p), h_rs, atol=1e-12)
+    if m >= 2:
+        np.testing.assert_allclose(tr(schemes.rloo()).weight(p), 1.0, rtol=1e-13)
+        np.testing.assert_allclose(tr(schemes.mean_baseline()).weight(p), (m - 1) / m, rtol=1e-13)
+        h_max = harmonic - 1 / m - sum(q**k / k for k in range(1, m))
+        np.testing.assert_allclose(tr(schemes.maxrl()).objective(p), h_max, atol=1e-12)
+        pop, sample = tr(schemes.grpo()), tr(schemes.grpo(std="sample"))
+        np.testing.assert_allclose(sample.weight(p), pop.weight(p) * math.sqrt((m - 1) / m),
+                                   rtol=1e-12)
+        w_pop = np.asarray(pop.weight(p))
+        assert float(pop.weight(0.0)) == pytest.approx(math.sqrt(m - 1), rel=1e-12)
+        assert w_pop.max() <= math.sqrt(m - 1) * (1 + 1e-12)
+        np.testing.assert_allclose(w_pop, w_pop[::-1], rtol=1e-12)  # symmetric in p <-> 1-p
+    for k in range(1, m + 1):
+        pk = tr(schemes.pass_at_k(k=k))
+        np.testing.assert_allclose(pk.weight(p), k * q ** (k - 1), atol=1e-12)
+        np.testing.assert_allclose(pk.objective(p), 1 - q**k, atol=1e-12)
+
+
+def test_large_m_limits(x64):
+    p = np.linspace(0.05, 0.95, 181)
+    m = 4096
+    for scheme in (schemes.grpo(), schemes.grpo(std="sample")):
+        t = rlxform.transform(scheme, m)
+        target = 2 * np.arcsin(np.sqrt(p))
+        np.testing.assert_allclose(t.limit(p), target, rtol=1e-14)
+        # weight -> 1/sqrt(p(1-p)); objective -> arcsine up to the O(M^-1/2) mass near p = 0
+        assert np.max(np.abs(t.weight(p) - 1 / np.sqrt(p * (1 - p)))) < 1e-2
+        assert np.max(np.abs(t.normalised_objective(p) - target / np.pi)) < 1e-2
+        gap = np.asarray(t.objective(p)) - target
+        assert np.ptp(gap) < 1e-2 and abs(gap.mean()) < 3 / math.sqrt(m)
+    rs = rlxform.transform(schemes.rejection_sampling(), m)
+    shifted = np.asarray(rs.objective(p)) - float(rs.objective(0.5))
+    np.testing.assert_allclose(shifted, np.log(p) - np.log(0.5), atol=1e-11)
+    for gamma in (0.5, 2.0):
+        f = rlxform.transform(schemes.f_grpo(gamma=gamma), m)
+        w_lim = p**-0.5 * (1 - p) ** (gamma - 0.5)
+        assert np.max(np.abs(f.weight(p) / w_lim - 1)) < 1e-2
+        h_num = np.array([integrate.quad(lambda x: x**-0.5 * (1 - x) ** (gamma - 0.5), 0, v)[0]
+                          for v in p])
+        np.testing.assert_allclose(f.limit(p), h_num, rtol=1e-8)
+    # the gap to the limit shrinks with M
+    gaps = [np.max(np.abs(rlxform.transform(schemes.grpo(), mm).normalised_objective(p)
+                          - 2 * np.arcsin(np.sqrt(p)) / np.pi)) for mm in (4, 16, 64, 256)]
+    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:]))
+
+
+@pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
+def test_grad_of_objective_is_weight_and_jit_agrees(x64, scheme):
+    t = rlxform.transform(scheme, 6)
+    p = jnp.linspace(0.0, 1.0, 21)
+    np.testing.assert_allclose(jax.vmap(jax.grad(t.objective))(p), t.weight(p), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(jax.jit(t.weight)(p), t.weight(p), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(jax.jit(t.objective)(p), t.objective(p), rtol=1e-14, atol=1e-15)
+    # independent of the custom JVP: central differences of the objective
+    h = 1e-5
+    inner = np.linspace(0.1, 0.9, 9)
+    fd = (np.asarray(t.objective(inner + h)) - np.asarray(t.objective(inner - h))) / (2 * h)
+    np.testing.assert_allclose(fd, t.weight(inner), rtol=1e-7, atol=1e-8)
+
+
+def test_objective_starts_at_zero_and_is_finite_at_large_m(x64):
+    for scheme in (schemes.grpo(), schemes.rejection_sampling(), schemes.maxrl()):
+        t = rlxform.transform(scheme, 4096)
+        values = np.asarray(t.objective(np.array([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0])))
+        assert values[0] == 0.0 and np.all(np.isfinite(values))
+        grads = np.asarray(jax.vmap(jax.grad(t.objective))(jnp.array([0.0, 1.0])))
+        assert np.all(np.isfinite(grads))
+
+
+def test_noise_mean_is_theorem_and_variance_is_direct_sum(x64):
+    for scheme in (schemes.grpo(), schemes.rloo(), schemes.rejection_sampling()):
+        m = 6
+        a_table, b_table = scheme.tables(m)
+        p = np.array([0.0, 0.1, 0.5, 0.8, 1.0])
+        stats_ = rlxform.noise(scheme, m, p)
+        t = rlxform.transform(scheme, m)
+        np.testing.assert_allclose(stats_.mean, t.weight(p) * p * (1 - p), atol=1e-14)
+        for i, pi in enumerate(p):
+            s = np.arange(m + 1)
+            g = (s * a_table * (1 - pi) - (m - s) * b_table * pi) / m
+            pmf = stats.binom.pmf(s, m, pi)
+            var = np.sum(pmf * g**2) - np.sum(pmf * g) ** 2
+            assert float(stats_.variance[i]) == pytest.approx(var, abs=1e-13)
+        assert float(stats_.snr[0]) == 0.0 and float(stats_.snr[-1]) == 0.0
+
+
+def test_noise_matches_monte_carlo():
+    scheme, m, p = schemes.grpo(), 8, 0.3
+    rng = np.random.default_rng(0)
+    s = rng.binomial(m, p, size=200_000)
+    a_table, b_table = scheme.tables(m)
+    g = (s * a_table[s] * (1 - p) - (m - s) * b_table[s] * p) / m
+    exact = rlxform.noise(scheme, m, p)
+    se = g.std() / math.sqrt(g.size)
+    assert abs(g.mean() - float(exact.mean)) < 4 * se
+    assert float(exact.variance) == pytest.approx(g.var(), rel=0.02)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), [0.2, float("nan")]])
+def test_bad_p_is_rejected(bad):
+    t = rlxform.transform(schemes.grpo(), 4)
+    for fn in (t.weight, t.objective, lambda p: rlxform.noise(schemes.grpo(), 4, p)):
+        with pytest.raises(ValueError, match=r"p=.* is invalid: must be in \[0, 1\]"):
+            fn(bad)
+
+
+def test_transform_rejects_bad_group_size_and_scheme():
+    with pytest.raises(ValueError, match="group_size=0 is invalid"):
+        rlxform.transform(schemes.grpo(), 0)
+    with pytest.raises(ValueError, match="scheme='grpo' is invalid"):
+        rlxform.transform("grpo", 4)
