@@ -195,6 +195,99 @@ def run_transforms(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- rlxform simulate --------------------------------------------------------------------------
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate a scheme on a bandit policy vs exact ascent")
+    p.add_argument("--scheme", required=True, help="catalog name (see `rlxform schemes`)")
+    p.add_argument("--scheme-param", action="append", metavar="KEY=VALUE",
+                   help="scheme parameter, repeatable (e.g. eps=1e-6, k=4)")
+    p.add_argument("--policy", default="tabular", help="scalar | tabular | network")
+    p.add_argument("--prompts", type=int, default=16, help="P, number of prompts")
+    p.add_argument("--responses", type=int, default=4, help="K, responses per prompt")
+    p.add_argument("--correct", type=int, default=1, help="C, correct responses per prompt")
+    p.add_argument("--group-size", type=int, default=8, help="M, samples per prompt and step")
+    p.add_argument("--steps", type=int, default=100, help="T, optimisation steps")
+    p.add_argument("--batch-size", type=int, default=None, help="B prompts per step (all)")
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    p.add_argument("--optimizer", default="sgd", help="sgd | adam")
+    p.add_argument("--seeds", type=int, default=64, help="number of independent runs")
+    p.add_argument("--seed", type=int, default=0, help="base seed")
+    p.add_argument("--init-p", default="grid", help="'0.1,0.5' | 'beta:A,B' | 'grid'")
+    p.add_argument("--record-every", type=int, default=1, help="record interval (divides T)")
+    p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
+    p.add_argument("--out", default="results/simulate", help="output directory")
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    import jax
+
+    from rlxform import policies, sweeps
+    from rlxform.results import atomic_write_text, check_writable, write_table
+    from rlxform.simulate import HParams, SimConfig, check_hparams
+    from rlxform.validation import check_int
+
+    (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+    cfg = SimConfig(
+        scheme, policy=args.policy, num_prompts=check_int("--prompts", args.prompts, 1),
+        num_responses=check_int("--responses", args.responses, 2),
+        num_correct=args.correct, group_size=check_int("--group-size", args.group_size, 1),
+        num_steps=check_int("--steps", args.steps, 1), batch_size=args.batch_size,
+        optimizer=args.optimizer, record_every=args.record_every,
+        dynamic_sampling=args.dynamic_sampling, init_p=policies.parse_init_p(args.init_p),
+    )
+    check_hparams(HParams(args.lr))
+    seeds = check_int("--seeds", args.seeds, 1)
+    out = check_writable(Path(args.out), name="--out")
+    grid = sweeps.grid([args.lr])
+    keys = jax.random.split(jax.random.key(check_int("--seed", args.seed, 0)), seeds)
+    start = time.perf_counter()
+    compiled = sweeps.make_sweep(cfg).lower(grid, keys).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = jax.block_until_ready(compiled(grid, keys))
+    wall_s = time.perf_counter() - start
+    exact_metrics = sweeps.make_exact_sweep(cfg)(grid)
+    cmp = sweeps.compare(metrics, exact_metrics)
+    table = {
+        "step": np.asarray(exact_metrics.step[0]), "mean_p": cmp.mean_p[0],
+        "mean_p_se": cmp.mean_p_se[0], "exact_mean_p": cmp.exact_mean_p[0],
+        "objective": sweeps.seed_stats(metrics.objective)[0][0],
+        "exact_objective": np.asarray(exact_metrics.objective[0], np.float64),
+    }
+    write_table(out / "trajectories.csv", table)
+    summary = {
+        "config": {**{k: v for k, v in vars(args).items() if k not in ("out", "func")},
+                   "scheme": cfg.scheme.label, "sampler": cfg.resolved_sampler,
+                   "batch_size": cfg.batch},
+        "max_abs_dev": float(cmp.max_abs_dev[0]), "agreement": float(cmp.agreement[0]),
+        "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
+        "wall_time_s": wall_s, "compile_time_s": compile_s, "device": str(jax.devices()[0]),
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    save_figure(_fig_simulate(table, cfg), out / "trajectories.png")
+    print(f"wrote {out}/trajectories.csv, summary.json, trajectories.png: max_abs_dev="
+          f"{summary['max_abs_dev']:.3g}, agreement={summary['agreement']:.2f}")
+    return 0
+
+
+def _fig_simulate(table: dict[str, np.ndarray], cfg):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    step, mean, se = table["step"], table["mean_p"], table["mean_p_se"]
+    ax.fill_between(step, mean - 3 * se, mean + 3 * se, alpha=0.3, label="seed mean +- 3 SE")
+    ax.plot(step, mean, label="simulated mean p")
+    ax.plot(step, table["exact_mean_p"], "k--", label="exact ascent on $J_{h_M}$")
+    ax.set(xlabel="step", ylabel="mean p",
+           title=f"{cfg.scheme.label}, {cfg.policy}, M={cfg.group_size}, {cfg.optimizer}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
 
@@ -203,12 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_schemes(sub)
     _add_transforms(sub)
+    _add_simulate(sub)
     return parser
 
 
 COMMANDS = {
     "schemes": run_schemes,
     "transforms": run_transforms,
+    "simulate": run_simulate,
 }
 
 
