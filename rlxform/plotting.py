@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 def _groups(table: Mapping[str, np.ndarray], keys: tuple[str, ...]):
     cols = [np.asarray(table[k]).astype(str) for k in keys]
-    labels = list(zip(*cols))
+    labels = list(zip(*cols, strict=False))
     seen: dict[tuple, list[int]] = {}
     for i, lab in enumerate(labels):
         seen.setdefault(lab, []).append(i)
@@ -51,10 +51,13 @@ def fig_transforms(table: Mapping[str, np.ndarray]) -> Figure:
         key = f"{scheme}|{params}"
         if np.isfinite(lim[-1]) and key not in drawn_limit:
             drawn_limit.add(key)
-            ax_h.plot(p, lim - lim[-1] + 1.0, color=color, ls="--", lw=1.2,
-                      label=f"{scheme} limit")
-    ax_h.set(xlabel="p (success probability)", ylabel="h(p) - h(1) + 1", ylim=(-2.5, 1.1),
-             title="objective, anchored at p = 1 (dashed: large-M limit)")
+            ax_h.plot(p, lim - lim[-1] + 1.0, color=color, ls="--", lw=1.2, label=f"{scheme} limit")
+    ax_h.set(
+        xlabel="p (success probability)",
+        ylabel="h(p) - h(1) + 1",
+        ylim=(-2.5, 1.1),
+        title="objective, anchored at p = 1 (dashed: large-M limit)",
+    )
     ax_w.set(xlabel="p", ylabel="w_M(p) = h_M'(p)", yscale="log", title="weight w_M")
     ax_h.legend(fontsize=7, ncol=2)
     ax_w.legend(fontsize=7, ncol=2)

@@ -105,7 +105,8 @@ class Scheme:
     def has_eps(self) -> bool:
         """True when the scheme divides by (std + eps), so eps can be a traced hyperparameter."""
         return self.name in ("grpo", "f_grpo") or (
-            self.name == "verl" and self.kwargs["norm_adv_by_std_in_grpo"]
+            self.name == "verl"
+            and self.kwargs["norm_adv_by_std_in_grpo"]
             and self.kwargs["estimator"] in ("grpo", "grpo_vectorized")
         )
 
@@ -176,6 +177,28 @@ def group_weights(a_table: ArrayLike, b_table: ArrayLike, rewards: ArrayLike) ->
     return jnp.where(rewards > 0, a_table[num_correct], b_table[num_correct])
 
 
+def grpo_advantages(rewards: ArrayLike, std: str = "population", eps: ArrayLike = 0.0) -> Array:
+    """GRPO advantages for real-valued rewards: (r - mean) / (sd + eps) over the last axis.
+
+    The group-normalised form that ``grpo`` tabulates for 0/1 rewards (zero-variance groups give
+    0). With eps = 0 it is invariant to r -> alpha + beta r, beta > 0.
+    Args:
+      rewards: ``float[..., M]``; std: "population" or "sample"; eps: >= 0.
+    Returns:
+      ``float[..., M]``.
+    """
+    _check_std(std)
+    rewards = jnp.asarray(rewards, jnp.result_type(float))
+    m = rewards.shape[-1]
+    centred = rewards - jnp.mean(rewards, axis=-1, keepdims=True)
+    ddof = 1 if std == "sample" else 0
+    var = jnp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
+    sd = jnp.sqrt(var)
+    den = sd + eps
+    ok = (den > 0) & (sd > 1e-12 * jnp.max(jnp.abs(rewards), axis=-1, keepdims=True))
+    return jnp.where(ok, centred / jnp.where(ok, den, 1.0), 0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Entry:
     tables: TableFn
@@ -235,16 +258,17 @@ def _reinforce_tables(m):
 
 
 @_rule(
-    "rloo", "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)",
-    lambda: _p_limit(), lambda: 2,
+    "rloo",
+    "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)",
+    lambda: _p_limit(),
+    lambda: 2,
 )
 def _rloo_tables(m):
     s, _ = _counts(m)
     return (m - s) / (m - 1.0), -s / (m - 1.0)
 
 
-@_rule("mean_baseline", "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)", lambda: _p_limit(),
-       lambda: 2)
+@_rule("mean_baseline", "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)", lambda: _p_limit(), lambda: 2)
 def _mean_baseline_tables(m):
     _, q = _counts(m)
     return 1.0 - q, -q
@@ -255,8 +279,10 @@ def _grpo_limit(**_):
 
 
 @_rule(
-    "grpo", "a = (1-q)/(sd+eps), b = -q/(sd+eps), q = S/M, sd population or sample std",
-    _grpo_limit, lambda **_: 2,
+    "grpo",
+    "a = (1-q)/(sd+eps), b = -q/(sd+eps), q = S/M, sd population or sample std",
+    _grpo_limit,
+    lambda **_: 2,
 )
 def _grpo_tables(m, std, eps):
     _, q = _counts(m)
@@ -265,7 +291,8 @@ def _grpo_tables(m, std, eps):
 
 
 @_rule(
-    "rejection_sampling", "a = M/S, b = 0 (mean over the correct samples; S = 0 skipped)",
+    "rejection_sampling",
+    "a = M/S, b = 0 (mean over the correct samples; S = 0 skipped)",
     lambda: (bern.log_objective, "log p"),
 )
 def _rejection_sampling_tables(m):
@@ -273,8 +300,12 @@ def _rejection_sampling_tables(m):
     return _safe_div(np.full(m + 1, float(m)), s), np.zeros(m + 1)
 
 
-@_rule("maxrl", "a = M/S - 1, b = -1 (A = (r - q)/q; S = 0 gives 0)",
-       lambda: (bern.log_objective, "log p"), lambda: 2)
+@_rule(
+    "maxrl",
+    "a = M/S - 1, b = -1 (A = (r - q)/q; S = 0 gives 0)",
+    lambda: (bern.log_objective, "log p"),
+    lambda: 2,
+)
 def _maxrl_tables(m):
     s, _ = _counts(m)
     a_table = _safe_div(np.full(m + 1, float(m)), s) - 1.0
@@ -286,15 +317,19 @@ def _log_binom(n: NDArray | int, k: int) -> NDArray:
     n = np.asarray(n, dtype=np.float64)
     valid = n >= k
     safe = np.where(valid, n, k)
-    out = np.vectorize(math.lgamma)(safe + 1) - math.lgamma(k + 1) - np.vectorize(math.lgamma)(
-        safe - k + 1
+    out = (
+        np.vectorize(math.lgamma)(safe + 1)
+        - math.lgamma(k + 1)
+        - np.vectorize(math.lgamma)(safe - k + 1)
     )
     return np.where(valid, out, -np.inf)
 
 
 @_rule(
-    "pass_at_k", "a = M C(M-S, k-1) / C(M, k), b = 0 (PKPO leave-one-out; w = k (1-p)^(k-1))",
-    lambda k: (bern.pass_at_k_objective(k), f"1 - (1-p)^{k}"), lambda k: max(1, k),
+    "pass_at_k",
+    "a = M C(M-S, k-1) / C(M, k), b = 0 (PKPO leave-one-out; w = k (1-p)^(k-1))",
+    lambda k: (bern.pass_at_k_objective(k), f"1 - (1-p)^{k}"),
+    lambda k: max(1, k),
 )
 def _pass_at_k_tables(m, k):
     s, _ = _counts(m)
@@ -313,8 +348,11 @@ def _nsr_tables(m):
     return np.zeros(m + 1), -np.ones(m + 1)
 
 
-@_rule("w_reinforce", "a = lam, b = -1 (lam * PSR + NSR; w = 1 + lam)",
-       lambda lam: (bern.scaled(bern.identity, 1.0 + lam), f"{1.0 + lam:g} p"))
+@_rule(
+    "w_reinforce",
+    "a = lam, b = -1 (lam * PSR + NSR; w = 1 + lam)",
+    lambda lam: (bern.scaled(bern.identity, 1.0 + lam), f"{1.0 + lam:g} p"),
+)
 def _w_reinforce_tables(m, lam):
     return np.full(m + 1, float(lam)), -np.ones(m + 1)
 
@@ -323,8 +361,7 @@ def _f_grpo_limit(gamma, **_):
     return bern.incomplete_beta_objective(0.5, gamma + 0.5), f"B_p(1/2, {gamma + 0.5:g})"
 
 
-@_rule("f_grpo", "GRPO weights times (1 - S/M)^gamma (focal GRPO)", _f_grpo_limit,
-       lambda **_: 2)
+@_rule("f_grpo", "GRPO weights times (1 - S/M)^gamma (focal GRPO)", _f_grpo_limit, lambda **_: 2)
 def _f_grpo_tables(m, gamma, std, eps):
     _, q = _counts(m)
     a_table, b_table = _grpo_tables(m, std, eps)
@@ -431,9 +468,18 @@ def custom(fn: Callable[[int, int, int], float]) -> Scheme:
 
 
 _CONSTRUCTORS.update(
-    reinforce=reinforce, rloo=rloo, mean_baseline=mean_baseline, grpo=grpo,
-    rejection_sampling=rejection_sampling, maxrl=maxrl, pass_at_k=pass_at_k, psr=psr, nsr=nsr,
-    w_reinforce=w_reinforce, f_grpo=f_grpo, custom=custom,
+    reinforce=reinforce,
+    rloo=rloo,
+    mean_baseline=mean_baseline,
+    grpo=grpo,
+    rejection_sampling=rejection_sampling,
+    maxrl=maxrl,
+    pass_at_k=pass_at_k,
+    psr=psr,
+    nsr=nsr,
+    w_reinforce=w_reinforce,
+    f_grpo=f_grpo,
+    custom=custom,
 )
 
 
@@ -477,12 +523,15 @@ def get(name: str, **params: Any) -> Scheme:
 
 def _verl_tables(m, estimator, norm_adv_by_std_in_grpo, epsilon):
     """verl 0.9.1 core_algos conventions for binary outcome rewards."""
-    s, q = _counts(m)
+    _, q = _counts(m)
     if m == 1:  # singleton group: mean 0, std 1 (grpo*), or A = r (rloo), 0 (rloo_vectorized)
         if estimator == "rloo_vectorized":
             return np.zeros(2), np.zeros(2)
-        scale = 1.0 / (1.0 + epsilon) if (estimator.startswith("grpo") and
-                                          norm_adv_by_std_in_grpo) else 1.0
+        scale = (
+            1.0 / (1.0 + epsilon)
+            if (estimator.startswith("grpo") and norm_adv_by_std_in_grpo)
+            else 1.0
+        )
         return np.array([0.0, scale]), np.zeros(2)
     if estimator in ("rloo", "rloo_vectorized"):
         return _rloo_tables(m)
@@ -510,15 +559,18 @@ def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
 
 
 _RULES["verl"] = _Entry(
-    _verl_tables, "verl 0.9.1 core_algos advantage for binary outcome rewards", _verl_limit,
+    _verl_tables,
+    "verl 0.9.1 core_algos advantage for binary outcome rewards",
+    _verl_limit,
     lambda estimator, **_: 2 if estimator == "grpo_passk" else 1,
 )
 
 VERL_ESTIMATORS = ("grpo", "grpo_vectorized", "rloo", "rloo_vectorized", "grpo_passk")
 
 
-def from_verl(estimator: str, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6,
-              **unused: Any) -> Scheme:
+def from_verl(
+    estimator: str, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6, **unused: Any
+) -> Scheme:
     """The scheme verl 0.9.1 runs for ``algorithm.adv_estimator=estimator`` (binary rewards).
 
     grpo / grpo_vectorized: (r - mean) / (std_Bessel + epsilon), or r - mean when
@@ -538,8 +590,12 @@ def from_verl(estimator: str, norm_adv_by_std_in_grpo: bool = True, epsilon: flo
             f"norm_adv_by_std_in_grpo={norm_adv_by_std_in_grpo!r} is invalid: must be True or False"
         )
     norm = bool(norm_adv_by_std_in_grpo) if estimator.startswith("grpo") else False
-    return _make("verl", estimator=estimator, norm_adv_by_std_in_grpo=norm,
-                 epsilon=check_float("epsilon", epsilon, 0.0))
+    return _make(
+        "verl",
+        estimator=estimator,
+        norm_adv_by_std_in_grpo=norm,
+        epsilon=check_float("epsilon", epsilon, 0.0),
+    )
 
 
 def from_trl(scale_rewards: str | bool = "group", epsilon: float = 1e-4) -> Scheme:
@@ -563,8 +619,11 @@ def from_trl(scale_rewards: str | bool = "group", epsilon: float = 1e-4) -> Sche
 # ---- inverse design --------------------------------------------------------------------------
 
 
-@_rule("designed", "a[k+1] = c_k, b = 0 (Bernstein-realised target h')",
-       lambda target, coefficients: _DESIGN_LIMITS.get(target, (None, None)))
+@_rule(
+    "designed",
+    "a[k+1] = c_k, b = 0 (Bernstein-realised target h')",
+    lambda target, coefficients: _DESIGN_LIMITS.get(target, (None, None)),
+)
 def _designed_tables(m, target, coefficients):
     c = np.asarray(coefficients, dtype=np.float64)
     if c.shape[0] != m:
@@ -613,7 +672,7 @@ def design(
         name = target
         if target == "pass_at_k":
             k = check_int("k", k, 1, m)
-            fn = lambda p: k * (1.0 - p) ** (k - 1)  # noqa: E731
+            fn = lambda p: k * (1.0 - p) ** (k - 1)
             j = np.arange(m)
             coefficients = k * np.exp(_log_binom(m - 1 - j, k - 1) - _log_binom(m - 1, k - 1))
         else:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import numpy as np
-
 from rlxform import bernstein as bern
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, NDArray

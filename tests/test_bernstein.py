@@ -48,7 +48,9 @@ def test_bernstein_matches_mpmath_at_large_degree(x64):
     for p in (1e-12, 0.013, 0.5, 1 - 1e-12):
         mpmath.mp.dps = 40
         ref = mpmath.fsum(
-            mpmath.mpf(c[k]) * mpmath.binomial(n, k) * mpmath.mpf(p) ** k
+            mpmath.mpf(c[k])
+            * mpmath.binomial(n, k)
+            * mpmath.mpf(p) ** k
             * (1 - mpmath.mpf(p)) ** (n - k)
             for k in range(n + 1)
         )
@@ -57,7 +59,7 @@ def test_bernstein_matches_mpmath_at_large_degree(x64):
 
 def test_derivative_rule_matches_finite_differences(x64):
     c = np.array([0.3, -1.0, 2.5, 0.7, 1.1])
-    f = lambda p: bern.bernstein(c, p)  # noqa: E731
+    f = lambda p: bern.bernstein(c, p)
     for p in (0.0, 0.2, 0.5, 0.9, 1.0):
         h = 1e-6
         lo, hi = max(p - h, 0.0), min(p + h, 1.0)

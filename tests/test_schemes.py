@@ -55,7 +55,7 @@ def test_f_grpo_is_grpo_times_focal_factor():
 
 
 def test_custom_scheme_reproduces_rloo():
-    fn = lambda r, s, m: r - (s - r) / (m - 1)  # noqa: E731
+    fn = lambda r, s, m: r - (s - r) / (m - 1)
     for m in (2, 5, 9):
         np.testing.assert_allclose(
             schemes.custom(fn).tables(m), schemes.rloo().tables(m), rtol=1e-14, atol=1e-15
@@ -70,8 +70,11 @@ def test_advantages_from_rewards():
 
 
 def test_traced_eps_tables_match_static_tables(x64):
-    for scheme in (schemes.grpo(eps=0.3), schemes.f_grpo(gamma=1.5, std="sample", eps=0.3),
-                   schemes.from_verl("grpo", epsilon=0.3)):
+    for scheme in (
+        schemes.grpo(eps=0.3),
+        schemes.f_grpo(gamma=1.5, std="sample", eps=0.3),
+        schemes.from_verl("grpo", epsilon=0.3),
+    ):
         a, b = jax.jit(lambda e, s=scheme: s.traced_tables(7, e))(0.3)
         sa, sb = scheme.tables(7)
         np.testing.assert_allclose(a, sa, rtol=1e-14)
@@ -85,8 +88,9 @@ def test_every_verl_case_is_reproduced(verl_cases):
         rewards = np.asarray(case["rewards"])
         assert rewards.shape == (case["group_size"],)
         ours = np.asarray(scheme.advantages(rewards))
-        np.testing.assert_allclose(ours, case["advantages"], rtol=2e-6, atol=2e-6,
-                                   err_msg=str(case))
+        np.testing.assert_allclose(
+            ours, case["advantages"], rtol=2e-6, atol=2e-6, err_msg=str(case)
+        )
         reproduced += 1
     assert reproduced == len(verl_cases) == 308
 
@@ -115,8 +119,21 @@ def test_trl_matches_its_formula(scale):
 
 def test_catalog_lists_every_scheme_with_a_formula():
     cat = schemes.catalog()
-    for name in ("reinforce", "rloo", "mean_baseline", "grpo", "rejection_sampling", "maxrl",
-                 "pass_at_k", "psr", "nsr", "w_reinforce", "f_grpo", "custom", "dr_grpo"):
+    for name in (
+        "reinforce",
+        "rloo",
+        "mean_baseline",
+        "grpo",
+        "rejection_sampling",
+        "maxrl",
+        "pass_at_k",
+        "psr",
+        "nsr",
+        "w_reinforce",
+        "f_grpo",
+        "custom",
+        "dr_grpo",
+    ):
         assert any(key.split("(")[0] == name for key in cat), name
     assert all(isinstance(v, str) and v for v in cat.values())
     assert schemes.get("dr_grpo") == schemes.mean_baseline()
@@ -136,12 +153,13 @@ def test_design_pass_at_k_is_exact(x64):
     p = np.linspace(0, 1, 101)
     np.testing.assert_allclose(
         rlxform.transform(designed, 12).weight(p),
-        rlxform.transform(schemes.pass_at_k(k=4), 12).weight(p), atol=1e-12,
+        rlxform.transform(schemes.pass_at_k(k=4), 12).weight(p),
+        atol=1e-12,
     )
 
 
 def test_design_interpolates_polynomials_exactly(x64):
-    target = lambda p: 1.0 + 3.0 * p**2 - 2.0 * p**5  # noqa: E731  degree 5 <= M-1
+    target = lambda p: 1.0 + 3.0 * p**2 - 2.0 * p**5
     designed = rlxform.design(target, 8, method="interpolate")
     assert designed.report["max_abs_error"] < 1e-10
     p = np.linspace(0, 1, 57)

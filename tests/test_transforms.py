@@ -3,6 +3,7 @@ quadrature, large-M limits, autodiff, and the exact noise of SPEC section 5."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -43,8 +44,7 @@ def test_brute_force_enumeration_matches_theorem(x64, scheme, group_size):
     rng = np.random.default_rng(group_size)
     for correct in ([0], [0, 2]):
         logits = rng.normal(size=3)
-        mean, p, grad_p = brute_force_expected_update(a_table, b_table, logits, correct,
-                                                      group_size)
+        mean, p, grad_p = brute_force_expected_update(a_table, b_table, logits, correct, group_size)
         np.testing.assert_allclose(mean, float(t.weight(p)) * grad_p, rtol=0, atol=1e-12)
 
 
@@ -68,7 +68,7 @@ def test_weight_and_objective_match_scipy_binomial_and_quadrature(x64, scheme):
 def test_closed_forms(x64, m):
     p = np.linspace(0.0, 1.0, 41)
     q = 1.0 - p
-    tr = lambda s: rlxform.transform(s, m)  # noqa: E731
+    tr = lambda s: rlxform.transform(s, m)
     for s in (schemes.reinforce(), schemes.psr(), schemes.nsr()):
         np.testing.assert_allclose(tr(s).weight(p), 1.0, rtol=1e-13)
         np.testing.assert_allclose(tr(s).objective(p), p, atol=1e-13)
@@ -87,8 +87,9 @@ def test_closed_forms(x64, m):
         h_max = harmonic - 1 / m - sum(q**k / k for k in range(1, m))
         np.testing.assert_allclose(tr(schemes.maxrl()).objective(p), h_max, atol=1e-12)
         pop, sample = tr(schemes.grpo()), tr(schemes.grpo(std="sample"))
-        np.testing.assert_allclose(sample.weight(p), pop.weight(p) * math.sqrt((m - 1) / m),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            sample.weight(p), pop.weight(p) * math.sqrt((m - 1) / m), rtol=1e-12
+        )
         w_pop = np.asarray(pop.weight(p))
         assert float(pop.weight(0.0)) == pytest.approx(math.sqrt(m - 1), rel=1e-12)
         assert w_pop.max() <= math.sqrt(m - 1) * (1 + 1e-12)
@@ -118,21 +119,30 @@ def test_large_m_limits(x64):
         f = rlxform.transform(schemes.f_grpo(gamma=gamma), m)
         w_lim = p**-0.5 * (1 - p) ** (gamma - 0.5)
         assert np.max(np.abs(f.weight(p) / w_lim - 1)) < 1e-2
-        h_num = np.array([integrate.quad(lambda x: x**-0.5 * (1 - x) ** (gamma - 0.5), 0, v)[0]
-                          for v in p])
+        h_num = np.array(
+            [integrate.quad(lambda x, g=gamma: x**-0.5 * (1 - x) ** (g - 0.5), 0, v)[0] for v in p]
+        )
         np.testing.assert_allclose(f.limit(p), h_num, rtol=1e-8)
     # the gap to the limit shrinks with M
-    gaps = [np.max(np.abs(rlxform.transform(schemes.grpo(), mm).normalised_objective(p)
-                          - 2 * np.arcsin(np.sqrt(p)) / np.pi)) for mm in (4, 16, 64, 256)]
-    assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:]))
+    gaps = [
+        np.max(
+            np.abs(
+                rlxform.transform(schemes.grpo(), mm).normalised_objective(p)
+                - 2 * np.arcsin(np.sqrt(p)) / np.pi
+            )
+        )
+        for mm in (4, 16, 64, 256)
+    ]
+    assert all(g1 > g2 for g1, g2 in itertools.pairwise(gaps))
 
 
 @pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
 def test_grad_of_objective_is_weight_and_jit_agrees(x64, scheme):
     t = rlxform.transform(scheme, 6)
     p = jnp.linspace(0.0, 1.0, 21)
-    np.testing.assert_allclose(jax.vmap(jax.grad(t.objective))(p), t.weight(p), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        jax.vmap(jax.grad(t.objective))(p), t.weight(p), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(jax.jit(t.weight)(p), t.weight(p), rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(jax.jit(t.objective)(p), t.objective(p), rtol=1e-14, atol=1e-15)
     # independent of the custom JVP: central differences of the objective
