@@ -25,7 +25,7 @@ from rlxform.types import Array, ArrayLike, NDArray
 
 @functools.lru_cache(maxsize=256)
 def log_binomial_coefficients(n: int) -> NDArray:
-    """log C(n, k) for k = 0..n as ``float64[n+1]``, from exact integers (correctly rounded logs)."""
+    """log C(n, k), k = 0..n, as ``float64[n+1]`` from exact integers (correctly rounded)."""
     out = np.empty(n + 1, dtype=np.float64)
     c = 1
     for k in range(n // 2 + 1):
