@@ -20,6 +20,7 @@ from rlxform import bernstein as bern
 from rlxform import policies
 from rlxform.schemes import Scheme
 from rlxform.simulate import (
+    CheckedHParams,
     HParams,
     Metrics,
     SimConfig,
@@ -93,8 +94,9 @@ def brute_force_update(
     _check_expectable(cfg)
     k, m = cfg.num_responses, cfg.group_size
     if k**m > MAX_OUTCOMES:
-        raise ValueError(f"group_size={m!r} is invalid for brute force with K={k}: K^M must be "
-                         f"<= {MAX_OUTCOMES}")
+        raise ValueError(
+            f"group_size={m!r} is invalid for brute force with K={k}: K^M must be <= {MAX_OUTCOMES}"
+        )
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
     trainable, constants = policies.partition(params)
     outcomes = np.array(list(itertools.product(range(k), repeat=m)), np.int32)  # [N, M]
@@ -149,4 +151,4 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M at the last step of
     each block.
     """
-    return jax.jit(build_exact(cfg, params0))
+    return CheckedHParams(jax.jit(build_exact(cfg, params0)))

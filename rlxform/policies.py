@@ -57,9 +57,7 @@ class PolicyConfig:
         check_int("hidden", self.hidden, 1)
         check_int("features", self.features, 1)
         if self.kind == "scalar" and k != 2:
-            raise ValueError(
-                f"num_responses={k!r} is invalid for policy 'scalar': must be 2"
-            )
+            raise ValueError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
 
 
 class Policy(NamedTuple):
@@ -98,8 +96,10 @@ def check_population(spec: PopulationSpec, name: str = "init_p") -> PopulationSp
         return ("beta", alpha, beta)
     values = np.atleast_1d(np.asarray(spec, dtype=object))
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"{name}={spec!r} is invalid: must be a non-empty list of p, "
-                         "('beta', alpha, beta) or 'grid'")
+        raise ValueError(
+            f"{name}={spec!r} is invalid: must be a non-empty list of p, "
+            "('beta', alpha, beta) or 'grid'"
+        )
     return tuple(
         check_float(name, v, 0.0, 1.0, low_open=True, high_open=True) for v in values.tolist()
     )
@@ -117,8 +117,7 @@ def parse_init_p(text: str) -> PopulationSpec:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise ValueError(
-            f"init_p={text!r} is invalid: must be a comma list of p in (0, 1), 'beta:A,B' or "
-            "'grid'"
+            f"init_p={text!r} is invalid: must be a comma list of p in (0, 1), 'beta:A,B' or 'grid'"
         ) from None
     return check_population(values)
 
@@ -170,8 +169,10 @@ def init_params(key: PRNGKey, cfg: PolicyConfig, init_p: ArrayLike) -> PyTree:
     """
     init_p = np.asarray(init_p, np.float64).reshape(-1)
     if init_p.shape[0] != cfg.num_prompts:
-        raise ValueError(f"init_p with {init_p.shape[0]} values is invalid: must have "
-                         f"num_prompts={cfg.num_prompts}")
+        raise ValueError(
+            f"init_p with {init_p.shape[0]} values is invalid: must have "
+            f"num_prompts={cfg.num_prompts}"
+        )
     for value in init_p:
         check_float("init_p", value, 0.0, 1.0, low_open=True, high_open=True)
     if cfg.kind == "scalar":

@@ -30,7 +30,7 @@ from rlxform import policies
 from rlxform import schemes as schemes_lib
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import check_choice, check_float, check_int
+from rlxform.validation import check_choice, check_float, check_int, is_concrete
 
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
@@ -92,9 +92,7 @@ class SimConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         every = check_int("record_every", self.record_every, 1, steps)
         if steps % every:
-            raise ValueError(
-                f"record_every={every!r} is invalid: must divide num_steps={steps}"
-            )
+            raise ValueError(f"record_every={every!r} is invalid: must divide num_steps={steps}")
         if not isinstance(self.dynamic_sampling, bool):
             raise ValueError(f"dynamic_sampling={self.dynamic_sampling!r} is invalid: must be bool")
         check_choice("sampler", self.sampler, SAMPLERS)
@@ -105,7 +103,11 @@ class SimConfig:
     @property
     def policy_config(self) -> policies.PolicyConfig:
         return policies.PolicyConfig(
-            self.policy, self.num_prompts, self.num_responses, self.num_correct, self.hidden,
+            self.policy,
+            self.num_prompts,
+            self.num_responses,
+            self.num_correct,
+            self.hidden,
             self.features,
         )
 
@@ -149,8 +151,11 @@ class Metrics(NamedTuple):
       objective: float32[R] J = mean_x h_M(p_x) (h_M of the tables actually used, eps included).
       degenerate_fraction: float32[R] fraction of groups with S = 0 or S = M over the steps since
         the previous record (exact ascent: its expectation mean_x p^M + (1-p)^M); 0 at record 0.
-      finite: bool[R] all parameters finite at the record.
-      nonfinite_step: int32[] first step whose update was not finite (-1 if none).
+      finite: bool[R] all parameters finite at the record (False once the run diverged).
+      nonfinite_step: int32[] first step whose update was not finite (-1 if none), alias
+        ``diverged_at``. From that step on the run is frozen at its last finite parameters and
+        every later record's p, mean_p, objective and degenerate_fraction are NaN; other runs
+        of a vmapped grid are unaffected.
     """
 
     step: Array
@@ -160,6 +165,11 @@ class Metrics(NamedTuple):
     degenerate_fraction: Array
     finite: Array
     nonfinite_step: Array
+
+    @property
+    def diverged_at(self) -> Array:
+        """int32[...] per run: the first non-finite step, or -1 (= ``nonfinite_step``)."""
+        return self.nonfinite_step
 
 
 def check_hparams(hparams: HParams) -> HParams:
@@ -171,6 +181,32 @@ def check_hparams(hparams: HParams) -> HParams:
         for value in np.asarray(hparams.eps, np.float64).reshape(-1):
             check_float("eps", float(value), 0.0)
     return hparams
+
+
+class CheckedHParams:
+    """A jitted ``fn(hparams, ...)`` that validates concrete ``HParams`` before each call.
+
+    ``check_hparams`` runs on host values only (tracers under an outer jit/vmap pass through);
+    every other attribute (``lower``, ``_cache_size``, ...) is the jitted function's own.
+    """
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    @staticmethod
+    def _check(hparams: Any) -> Any:
+        if isinstance(hparams, HParams) and is_concrete(hparams):
+            check_hparams(hparams)
+        return hparams
+
+    def __call__(self, hparams: HParams, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(self._check(hparams), *args, **kwargs)
+
+    def lower(self, hparams: HParams, *args: Any, **kwargs: Any) -> Any:
+        return self.fn.lower(self._check(hparams), *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fn, name)
 
 
 def diverged_at(metrics: Metrics) -> int | None:
@@ -193,7 +229,9 @@ def initial_params(cfg: SimConfig) -> PyTree:
 
 
 def tables(
-    cfg: SimConfig, eps: ArrayLike | None = None, scheme: Scheme | None = None,
+    cfg: SimConfig,
+    eps: ArrayLike | None = None,
+    scheme: Scheme | None = None,
     dtype: Any = jnp.float32,
 ) -> tuple[Array, Array]:
     """(a, b) ``float[M+1]`` (float32 by default) with eps (possibly traced) substituted."""
@@ -244,8 +282,13 @@ def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
 
 
 def class_weights(
-    key: PRNGKey, logits: ArrayLike, a_table: Array, b_table: Array, num_correct: int,
-    group_size: int, sampler: str,
+    key: PRNGKey,
+    logits: ArrayLike,
+    a_table: Array,
+    b_table: Array,
+    num_correct: int,
+    group_size: int,
+    sampler: str,
 ) -> tuple[Array, Array]:
     """Sample a group per row and return (coef, S).
 
@@ -273,7 +316,10 @@ def class_weights(
 
 
 def surrogate_loss(
-    logits: Array, coef: Array, num_correct_in_group: Array, group_size: int,
+    logits: Array,
+    coef: Array,
+    num_correct_in_group: Array,
+    group_size: int,
     dynamic_sampling: bool,
 ) -> Array:
     """mean_b sum_k stop_gradient(coef[b, k]) log pi_k(x_b); its gradient is the step g.
@@ -321,8 +367,13 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
 
     logits = batch_logits(trainable)
     coef, s = class_weights(
-        sample_key, jax.lax.stop_gradient(logits), a_table, b_table, cfg.num_correct,
-        cfg.group_size, cfg.resolved_sampler,
+        sample_key,
+        jax.lax.stop_gradient(logits),
+        a_table,
+        b_table,
+        cfg.num_correct,
+        cfg.group_size,
+        cfg.resolved_sampler,
     )
 
     def loss(tr):
@@ -353,6 +404,21 @@ def _record(cfg, params, a_table, b_table, degenerate_fraction, step) -> Metrics
     )
 
 
+def _mask_diverged(record: Metrics, diverged: Array) -> Metrics:
+    """NaN for the float metrics (and finite = False) of a record taken after divergence."""
+
+    def mask(x):
+        return jnp.where(diverged, jnp.nan, x).astype(x.dtype)
+
+    return record._replace(
+        p=mask(record.p),
+        mean_p=mask(record.mean_p),
+        objective=mask(record.objective),
+        degenerate_fraction=mask(record.degenerate_fraction),
+        finite=record.finite & ~diverged,
+    )
+
+
 def run_blocks(cfg: SimConfig, params0: PyTree, hparams: HParams, step_fn, xs) -> Metrics:
     """Scan ``step_fn(carry, x) -> (carry, (finite, degenerate))`` over T steps in R-1 blocks.
 
@@ -372,19 +438,23 @@ def run_blocks(cfg: SimConfig, params0: PyTree, hparams: HParams, step_fn, xs) -
         trainable = optax.apply_updates(carry.trainable, updates)
         bad = ~(_all_finite(grads) & _all_finite(trainable))
         first = jnp.where((carry.nonfinite_step < 0) & bad, step, carry.nonfinite_step)
+        # A diverged run freezes at its last finite state (its later records are masked).
+        trainable, opt_state = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(first >= 0, old, new),
+            (trainable, opt_state),
+            (carry.trainable, carry.opt_state),
+        )
         return _Carry(trainable, opt_state, first), degenerate
 
     def block(carry: _Carry, x):
         carry, degenerate = jax.lax.scan(one_step, carry, x)
         params = policies.combine(carry.trainable, constants)
         record = _record(cfg, params, a_table, b_table, jnp.mean(degenerate), x[0][-1] + 1)
-        return carry, record
+        return carry, _mask_diverged(record, carry.nonfinite_step >= 0)
 
     first = _record(cfg, params0, a_table, b_table, 0.0, 0)
     carry, records = jax.lax.scan(block, carry, (steps, xs))
-    metrics = jax.tree_util.tree_map(
-        lambda a, b: jnp.concatenate([a[None], b]), first, records
-    )
+    metrics = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, records)
     return metrics._replace(nonfinite_step=carry.nonfinite_step)
 
 
@@ -415,6 +485,7 @@ def make_simulate(cfg: SimConfig, params0: PyTree | None = None):
       cfg: static configuration.
       params0: initial params (default ``initial_params(cfg)``), closed over as constants.
     Returns:
-      ``fn(hparams: HParams, key) -> Metrics`` with R = T / record_every + 1 records.
+      ``fn(hparams: HParams, key) -> Metrics`` with R = T / record_every + 1 records; a
+      learning rate <= 0, NaN or inf (or eps < 0) raises ValueError before anything runs.
     """
-    return jax.jit(build_simulate(cfg, params0))
+    return CheckedHParams(jax.jit(build_simulate(cfg, params0)))

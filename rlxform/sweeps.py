@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from rlxform import exact
-from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
+from rlxform.simulate import CheckedHParams, HParams, Metrics, SimConfig, build_simulate
 from rlxform.types import ArrayLike, NDArray, PyTree
 
 AGREEMENT_SE = 3.0
@@ -50,12 +50,12 @@ def make_sweep(cfg: SimConfig, params0: PyTree | None = None):
     """
     simulate = build_simulate(cfg, params0)
     over_seeds = jax.vmap(simulate, in_axes=(None, 0))
-    return jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))
+    return CheckedHParams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))))
 
 
 def make_exact_sweep(cfg: SimConfig, params0: PyTree | None = None):
     """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``."""
-    return jax.jit(jax.vmap(exact.build_exact(cfg, params0)))
+    return CheckedHParams(jax.jit(jax.vmap(exact.build_exact(cfg, params0))))
 
 
 def seed_stats(values: ArrayLike, axis: int = -2) -> tuple[NDArray, NDArray]:
