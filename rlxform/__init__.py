@@ -6,21 +6,32 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform import bernstein, schemes
+from rlxform import bernstein, exact, policies, schemes, simulate, sweeps
 from rlxform.noise import NoiseStats, noise
 from rlxform.schemes import Scheme, design
+from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
+from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HParams",
+    "Metrics",
     "NoiseStats",
     "Scheme",
+    "SimConfig",
     "Transform",
     "__version__",
     "bernstein",
     "design",
+    "exact",
+    "make_simulate",
+    "make_sweep",
     "noise",
+    "policies",
     "schemes",
+    "simulate",
+    "sweeps",
     "transform",
 ]
