@@ -58,8 +58,15 @@ class Workload:
 def workload(name: str, scale: float = 1.0, **overrides: Any) -> Workload:
     """The named workload; ``scale`` < 1 shrinks P and T (for tests), ``overrides`` go to cfg."""
     base = dict(
-        scheme="grpo", policy="tabular", num_prompts=4096, num_responses=8, num_correct=1,
-        group_size=16, num_steps=200, optimizer="sgd", init_p=INIT_P,
+        scheme="grpo",
+        policy="tabular",
+        num_prompts=4096,
+        num_responses=8,
+        num_correct=1,
+        group_size=16,
+        num_steps=200,
+        optimizer="sgd",
+        init_p=INIT_P,
     )
     lrs, seeds = 1, 1
     if name == "W2":
@@ -96,8 +103,13 @@ def device_name() -> str:
 
 
 def numpy_step(
-    rng: np.random.Generator, logits: NDArray, a_table: NDArray, b_table: NDArray,
-    num_correct: int, group_size: int, learning_rate: float,
+    rng: np.random.Generator,
+    logits: NDArray,
+    a_table: NDArray,
+    b_table: NDArray,
+    num_correct: int,
+    group_size: int,
+    learning_rate: float,
 ) -> tuple[NDArray, NDArray]:
     """One GRPO/SGD step on tabular logits ``float32[P, K]`` in vectorised NumPy.
 
@@ -157,8 +169,10 @@ def _peak_bytes(compiled) -> int:
     if analysis is None:
         return -1
     return int(
-        analysis.argument_size_in_bytes + analysis.output_size_in_bytes
-        + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes
+        analysis.argument_size_in_bytes
+        + analysis.output_size_in_bytes
+        + analysis.temp_size_in_bytes
+        - analysis.alias_size_in_bytes
     )
 
 
@@ -209,13 +223,18 @@ def uniform_program(work: Workload) -> tuple[Callable, tuple[Any, ...]]:
     return bound, (jax.random.key(0),)
 
 
-def record(work: Workload, implementation: str, wall: float, compile_s: float,
-           peak: int) -> dict[str, Any]:
+def record(
+    work: Workload, implementation: str, wall: float, compile_s: float, peak: int
+) -> dict[str, Any]:
     return {
-        "workload": work.name, "implementation": implementation,
-        "samples_per_second": work.num_samples / wall, "compile_seconds": compile_s,
-        "peak_bytes": peak, "device": device_name() if implementation != "numpy" else "numpy",
-        "wall_seconds": wall, "num_samples": work.num_samples,
+        "workload": work.name,
+        "implementation": implementation,
+        "samples_per_second": work.num_samples / wall,
+        "compile_seconds": compile_s,
+        "peak_bytes": peak,
+        "device": device_name() if implementation != "numpy" else "numpy",
+        "wall_seconds": wall,
+        "num_samples": work.num_samples,
     }
 
 
@@ -269,7 +288,8 @@ def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for axis, field, sizes in (
-        ("P", "num_prompts", (1024, 2048, 4096)), ("M", "group_size", (8, 16, 32))
+        ("P", "num_prompts", (1024, 2048, 4096)),
+        ("M", "group_size", (8, 16, 32)),
     ):
         sizes = [max(1, int(s * scale)) if axis == "P" else s for s in sizes]
         times = []
@@ -278,8 +298,11 @@ def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
             fn, args = rlxform_program(work)
             compiled, _ = _compile(fn, args)
             times.append(_time_compiled(compiled, args, repeats))
-        out[f"time_vs_{axis}"] = {"sizes": sizes, "seconds": times,
-                                  "slope": loglog_slope(sizes, times)}
+        out[f"time_vs_{axis}"] = {
+            "sizes": sizes,
+            "seconds": times,
+            "slope": loglog_slope(sizes, times),
+        }
     steps = [max(10, int(t * scale)) // 10 * 10 for t in (50, 100, 200)]
     temp, output = [], []
     for num_steps in steps:
@@ -288,8 +311,7 @@ def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
         analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
         temp.append(int(analysis.temp_size_in_bytes) if analysis else -1)
         output.append(int(analysis.output_size_in_bytes) if analysis else -1)
-    out["memory_vs_T"] = {"steps": steps, "records": 11, "temp_bytes": temp,
-                          "output_bytes": output}
+    out["memory_vs_T"] = {"steps": steps, "records": 11, "temp_bytes": temp, "output_bytes": output}
     return out
 
 
@@ -299,9 +321,11 @@ def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
 def format_table(records: Sequence[dict[str, Any]]) -> str:
     """Readable table with rlxform/numpy and rlxform/uniform ratios per workload."""
     rate = {(r["workload"], r["implementation"]): r["samples_per_second"] for r in records}
-    lines = [f"device: {device_name()}",
-             f"{'workload':8} {'implementation':14} {'samples/s':>12} {'compile s':>10} "
-             f"{'peak MB':>9} {'vs numpy':>9} {'vs uniform':>10}"]
+    lines = [
+        f"device: {device_name()}",
+        f"{'workload':8} {'implementation':14} {'samples/s':>12} {'compile s':>10} "
+        f"{'peak MB':>9} {'vs numpy':>9} {'vs uniform':>10}",
+    ]
     for r in records:
         ratios = ["-", "-"]
         if r["implementation"] == "rlxform":
@@ -331,7 +355,9 @@ def format_scaling(result: dict[str, Any]) -> str:
 
 
 def main(
-    workload_name: str = "all", json_path: str | None = None, repeats: int = 3,
+    workload_name: str = "all",
+    json_path: str | None = None,
+    repeats: int = 3,
     scale: float = 1.0,
 ) -> int:
     """Run workloads, print the table (and scaling fits), optionally write JSON; returns 0.
@@ -346,12 +372,16 @@ def main(
 
     choices = (*WORKLOADS, "scaling", "all")
     if workload_name not in choices:
-        raise ValueError(f"--workload={workload_name!r} is invalid: must be one of "
-                         + ", ".join(choices))
+        raise ValueError(
+            f"--workload={workload_name!r} is invalid: must be one of " + ", ".join(choices)
+        )
     repeats = check_int("--repeats", repeats, 1)
     scale = check_float("--scale", scale, 0.0, 1.0, low_open=True)
-    names = WORKLOADS if workload_name == "all" else (
-        () if workload_name == "scaling" else (workload_name,))
+    names = (
+        WORKLOADS
+        if workload_name == "all"
+        else (() if workload_name == "scaling" else (workload_name,))
+    )
     records: list[dict[str, Any]] = []
     for name in names:
         records.extend(run_workload(name, scale, repeats))

@@ -1,0 +1,192 @@
+"""Sweeps spread over devices and hosts, in chunks streamed to disk.
+
+The (hyperparameter, seed) grid is flattened to G = H * S runs (hyperparameter slowest; run
+``h * S + s`` uses hparams[h] and keys[s], so every hyperparameter sees the same seeds, as in
+``sweeps.make_sweep``). ``make_sharded_sweep`` vmaps the simulator over that flat axis and shards
+it over a 1-D ``Mesh`` of the local devices with ``NamedSharding(mesh, P("grid"))``, padding G to
+a multiple of the device count (the padding repeats the last run and is dropped). Each run is
+computed wholly on one device (no collectives), so results do not depend on the device count.
+``run_chunked`` cuts the flat grid into chunks, saves each chunk's metrics through
+``results.ChunkStore`` (a rerun skips finished chunks) and, with several processes
+(``initialize_distributed``), process i computes chunks i, i + n, i + 2n, ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as PS
+
+from rlxform.results import ChunkStore, to_jsonable
+from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
+from rlxform.types import PRNGKey, PyTree
+
+AXIS = "grid"
+
+
+def flatten_grid(hparams: HParams, keys: PRNGKey) -> tuple[HParams, PRNGKey]:
+    """The H x S grid as G = H * S runs: ``(HParams [H], key[S]) -> (HParams [G], key[G])``."""
+    num_h = int(np.shape(hparams.learning_rate)[0])
+    num_s = int(keys.shape[0])
+    flat_hp = jax.tree_util.tree_map(lambda x: jnp.repeat(jnp.asarray(x), num_s, axis=0), hparams)
+    flat_keys = keys[jnp.tile(jnp.arange(num_s), num_h)]
+    return flat_hp, flat_keys
+
+
+def unflatten(metrics: Any, num_h: int, num_s: int) -> Any:
+    """``[G, ...] -> [H, S, ...]`` for every leaf."""
+    return jax.tree_util.tree_map(lambda x: x.reshape(num_h, num_s, *x.shape[1:]), metrics)
+
+
+def _pad(tree: PyTree, size: int) -> PyTree:
+    """Pad the leading axis to ``size`` by repeating the last element."""
+
+    def pad(x):
+        missing = size - x.shape[0]
+        if missing == 0:
+            return x
+        return jnp.concatenate([x, jnp.repeat(x[-1:], missing, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def make_sharded_sweep(
+    cfg: SimConfig, params0: PyTree | None = None, devices: Sequence[Any] | None = None
+) -> Callable[[HParams, PRNGKey], Metrics]:
+    """``fn(hparams [G], keys [G]) -> Metrics [G, ...]`` sharded over ``devices``.
+
+    Args:
+      cfg: static simulator config.
+      params0: shared initial params (default ``simulate.initial_params(cfg)``).
+      devices: devices of the 1-D mesh (default ``jax.local_devices()``).
+    Returns:
+      a function of a flat grid (``flatten_grid``); G need not divide the device count.
+      One compile per padded G.
+    """
+    devices = list(jax.local_devices() if devices is None else devices)
+    mesh = Mesh(np.array(devices), (AXIS,))
+    sharding = NamedSharding(mesh, PS(AXIS))
+    batched = jax.jit(
+        jax.vmap(build_simulate(cfg, params0)),
+        in_shardings=(sharding, sharding),
+        out_shardings=sharding,
+    )
+
+    def run(hparams: HParams, keys: PRNGKey) -> Metrics:
+        size = int(keys.shape[0])
+        padded = -(-size // len(devices)) * len(devices)
+        hp, ks = _pad((hparams, keys), padded)
+        hp, ks = jax.device_put((hp, ks), sharding)
+        out = batched(hp, ks)
+        return jax.tree_util.tree_map(lambda x: x[:size], out)
+
+    run.mesh = mesh  # type: ignore[attr-defined]
+    return run
+
+
+def sharded_sweep(
+    cfg: SimConfig, hparams: HParams, keys: PRNGKey, devices: Sequence[Any] | None = None
+) -> Metrics:
+    """The H x S sweep of ``sweeps.make_sweep`` computed sharded: Metrics ``[H, S, ...]``."""
+    flat_hp, flat_keys = flatten_grid(hparams, keys)
+    metrics = make_sharded_sweep(cfg, devices=devices)(flat_hp, flat_keys)
+    return unflatten(metrics, int(np.shape(hparams.learning_rate)[0]), int(keys.shape[0]))
+
+
+def chunk_id(index: int) -> str:
+    return f"chunk{index:06d}"
+
+
+def run_chunked(
+    cfg: SimConfig,
+    hparams: HParams,
+    keys: PRNGKey,
+    directory: str | os.PathLike,
+    chunk_size: int,
+    devices: Sequence[Any] | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Metrics | None:
+    """The H x S sweep in chunks of ``chunk_size`` flat runs, each saved to a ``ChunkStore``.
+
+    Finished chunks (from an earlier, interrupted run) are skipped. With several processes,
+    process i computes chunks i, i + n, ...; the full result is returned once every chunk is on
+    disk (on a shared filesystem, by the last process to finish), else None.
+
+    Args:
+      cfg: static simulator config.
+      hparams: HParams with leaves float[H]. keys: key[S] (the same seeds for every h).
+      directory: the chunk store (its manifest pins cfg, hparams, key data and chunk_size).
+      chunk_size: runs per chunk (rounded up to a multiple of the local device count).
+      devices: local devices to shard each chunk over (default all local devices).
+      process_index, process_count: this process's share (default ``jax.process_index()`` /
+        ``jax.process_count()``).
+      on_chunk: called with the index of each chunk this call computes (not the skipped ones).
+    Returns:
+      Metrics ``[H, S, ...]`` (host numpy) or None while other processes' chunks are missing.
+    """
+    devices = list(jax.local_devices() if devices is None else devices)
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    chunk_size = -(-int(chunk_size) // len(devices)) * len(devices)
+    num_h, num_s = int(np.shape(hparams.learning_rate)[0]), int(keys.shape[0])
+    total = num_h * num_s
+    num_chunks = -(-total // chunk_size)
+    ids = [chunk_id(i) for i in range(num_chunks)]
+    store = ChunkStore(
+        directory,
+        {
+            "cfg": cfg,
+            "hparams": to_jsonable(jax.tree_util.tree_map(np.asarray, hparams._asdict())),
+            "key_data": np.asarray(jax.random.key_data(keys)).tolist(),
+            "chunk_size": chunk_size,
+        },
+    )
+    flat_hp, flat_keys = flatten_grid(hparams, keys)
+    sweep = make_sharded_sweep(cfg, devices=devices)
+    for index in range(process_index, num_chunks, process_count):
+        if store.has(ids[index]):
+            continue
+        part = slice(index * chunk_size, min(total, (index + 1) * chunk_size))
+        hp = jax.tree_util.tree_map(lambda x: x[part], flat_hp)
+        metrics = sweep(hp, flat_keys[part])
+        store.save(ids[index], {k: np.asarray(v) for k, v in metrics._asdict().items()})
+        if on_chunk is not None:
+            on_chunk(index)
+    if store.missing(ids):
+        return None
+    arrays = store.load_all(ids)
+    return unflatten(Metrics(**arrays), num_h, num_s)
+
+
+def initialize_distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> tuple[int, int]:
+    """``jax.distributed.initialize`` from arguments or env vars; returns (index, count).
+
+    Arguments left None fall back to ``RLXFORM_COORDINATOR`` (host:port of process 0),
+    ``RLXFORM_NUM_PROCESSES`` and ``RLXFORM_PROCESS_ID``; with none of them set (and no
+    cluster JAX detects by itself, e.g. SLURM), this is a single-process run and nothing is
+    initialised. Call before any other JAX work.
+    """
+    env = os.environ
+    coordinator = coordinator or env.get("RLXFORM_COORDINATOR")
+    if num_processes is None and "RLXFORM_NUM_PROCESSES" in env:
+        num_processes = int(env["RLXFORM_NUM_PROCESSES"])
+    if process_id is None and "RLXFORM_PROCESS_ID" in env:
+        process_id = int(env["RLXFORM_PROCESS_ID"])
+    if coordinator is None and num_processes in (None, 1):
+        return 0, 1
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
+    return jax.process_index(), jax.process_count()

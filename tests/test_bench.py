@@ -1,0 +1,108 @@
+"""Benchmark plumbing (no timing assertions) and the NumPy reference against the simulator.
+
+The NumPy reference must implement the same update as the simulator: its one-step mean update
+and the simulator's both lie within a few standard errors of the exact E[g] (``exact``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from rlxform import bench, exact
+from rlxform import simulate as sim
+
+REQUIRED = {
+    "workload",
+    "implementation",
+    "samples_per_second",
+    "compile_seconds",
+    "peak_bytes",
+    "device",
+}
+
+
+def test_tiny_bench_writes_required_records(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert bench.main("W1", str(path), repeats=1, scale=0.01) == 0
+    out = json.loads(path.read_text())
+    records = out["records"]
+    assert {(r["workload"], r["implementation"]) for r in records} == {
+        ("W1", "rlxform"),
+        ("W1", "numpy"),
+        ("W1", "uniform_bound"),
+    }
+    for r in records:
+        assert REQUIRED <= set(r)
+        assert r["samples_per_second"] > 0 and r["peak_bytes"] > 0
+        assert r["num_samples"] == 40 * 16 * 2  # P = 4096 * 0.01, M = 16, T = 200 * 0.01
+    printed = capsys.readouterr().out
+    assert "device:" in printed and "vs numpy" in printed
+
+
+def test_workload_shapes():
+    w1, w2, w3, w4 = (bench.workload(n) for n in bench.WORKLOADS)
+    assert (w1.cfg.num_prompts, w1.cfg.num_responses, w1.cfg.group_size, w1.cfg.num_steps) == (
+        4096,
+        8,
+        16,
+        200,
+    )
+    assert (w2.cfg.policy, w2.cfg.hidden, w2.cfg.features, w2.cfg.num_steps) == (
+        "network",
+        64,
+        16,
+        100,
+    )
+    assert (w3.cfg.num_prompts, w3.grid_size) == (512, 128)
+    assert w4.cfg.group_size == 256 and w4.cfg.resolved_sampler == "counts"
+    assert w1.num_samples == 4096 * 16 * 200
+    with pytest.raises(ValueError, match="workload"):
+        bench.workload("W9")
+
+
+def test_bad_workload_is_one_line_error(capsys):
+    from rlxform.cli import main
+
+    assert main(["bench", "--workload", "W9"]) == 2
+    assert "--workload='W9' is invalid" in capsys.readouterr().err
+
+
+def test_loglog_slope():
+    sizes = np.array([1.0, 2.0, 4.0])
+    assert bench.loglog_slope(sizes, 3.0 * sizes) == pytest.approx(1.0)
+    assert bench.loglog_slope(sizes, sizes**2) == pytest.approx(2.0)
+
+
+def test_numpy_reference_and_simulator_match_exact_mean_update():
+    cfg = sim.SimConfig("grpo", "tabular", 3, 4, 1, 8, 1, init_p=(0.2, 0.5, 0.8))
+    params = sim.initial_params(cfg)
+    expected = 3.0 * np.asarray(exact.expected_update(None, params, cfg)["logits"], np.float64)
+
+    # NumPy: 4000 replicas of each prompt in one step; per-replica update times P_big / lr.
+    reps, lr = 4000, 1.0
+    logits = np.tile(np.asarray(params["logits"], np.float32), (reps, 1))
+    a_table, b_table = (np.asarray(t) for t in sim.tables(cfg))
+    new, s = bench.numpy_step(np.random.default_rng(0), logits, a_table, b_table, 1, 8, lr)
+    assert s.shape == (3 * reps,) and s.min() >= 0 and s.max() <= 8
+    per = ((new - logits) * logits.shape[0] / lr).astype(np.float64).reshape(reps, 3, 4)
+    np_mean, np_se = per.mean(0), per.std(0, ddof=1) / np.sqrt(reps)
+
+    keys = jax.random.split(jax.random.key(1), reps)
+    draws, _ = jax.jit(jax.vmap(lambda k: sim.sample_gradient(k, params, cfg)))(keys)
+    jx = 3.0 * np.asarray(draws["logits"], np.float64)
+    jx_mean, jx_se = jx.mean(0), jx.std(0, ddof=1) / np.sqrt(reps)
+
+    assert np.all(np.abs(np_mean - expected) <= 4.5 * np_se + 1e-6)
+    assert np.all(np.abs(jx_mean - expected) <= 4.5 * jx_se + 1e-6)
+    assert np.all(np.abs(np_mean - jx_mean) <= 4.5 * np.hypot(np_se, jx_se) + 1e-6)
+    assert np.abs(expected).max() > 0.05  # the test has signal to detect a wrong update
+
+
+def test_numpy_simulate_rejects_unsupported_configs():
+    cfg = sim.SimConfig("grpo", "tabular", 4, 4, 1, 8, 2, optimizer="adam")
+    with pytest.raises(ValueError, match="NumPy reference"):
+        bench.numpy_simulate(cfg, 0.1, 0)
