@@ -161,7 +161,7 @@ def _peak_bytes(compiled) -> int:
     stats = None
     try:
         stats = jax.devices()[0].memory_stats()
-    except Exception:  # noqa: BLE001 - CPU backends may not implement it
+    except Exception:  # CPU backends may not implement it
         stats = None
     if stats and "peak_bytes_in_use" in stats:
         return int(stats["peak_bytes_in_use"])
@@ -344,7 +344,9 @@ def format_scaling(result: dict[str, Any]) -> str:
     lines = []
     for axis in ("P", "M"):
         item = result[f"time_vs_{axis}"]
-        pairs = ", ".join(f"{s}: {t * 1e3:.1f} ms" for s, t in zip(item["sizes"], item["seconds"]))
+        pairs = ", ".join(
+            f"{s}: {t * 1e3:.1f} ms" for s, t in zip(item["sizes"], item["seconds"], strict=True)
+        )
         lines.append(f"time vs {axis}: {pairs}; log-log slope {item['slope']:.2f}")
     mem = result["memory_vs_T"]
     lines.append(

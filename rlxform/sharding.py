@@ -155,7 +155,7 @@ def run_chunked(
         if store.has(ids[index]):
             continue
         part = slice(index * chunk_size, min(total, (index + 1) * chunk_size))
-        hp = jax.tree_util.tree_map(lambda x: x[part], flat_hp)
+        hp = jax.tree_util.tree_map(lambda x, part=part: x[part], flat_hp)
         metrics = sweep(hp, flat_keys[part])
         store.save(ids[index], {k: np.asarray(v) for k, v in metrics._asdict().items()})
         if on_chunk is not None:
