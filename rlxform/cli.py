@@ -288,6 +288,107 @@ def _fig_simulate(table: dict[str, np.ndarray], cfg):
     return fig
 
 
+# ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.experiments)")
+    p.add_argument("--quick", action="store_true", help="quick configs (minutes on 2 CPU cores)")
+    p.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
+    p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
+    p.add_argument("--out", default="results/reproduce", help="output directory")
+
+
+def _inner_progress(bar_factory):
+    """A ``progress(done, total)`` callback that drives a nested tqdm bar with ETA."""
+    state: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = bar_factory(total)
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].close()
+
+    return progress, close
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlxform import experiments
+    from rlxform.results import check_writable
+
+    names = (list(experiments.EXPERIMENTS) if args.only is None else
+             parse_name_list("--only", args.only))
+    for name in names:
+        if name not in experiments.EXPERIMENTS:
+            raise ValueError(f"--only={name!r} is invalid: must be one of "
+                             f"{', '.join(experiments.EXPERIMENTS)}")
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    out = check_writable(Path(args.out), name="--out")
+    times = {}
+    outer = tqdm(names, desc=f"reproduce ({mode})", unit="fig", position=0)
+    for name in outer:
+        outer.set_postfix_str(name)
+        progress, close = _inner_progress(
+            lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1,
+                                          leave=False))
+        try:
+            result = experiments.run_experiment(name, mode, out, progress)
+        finally:
+            close()
+        times[name] = result.wall_time_s
+        tqdm.write(f"{name}: {result.wall_time_s:.1f}s -> {result.paths['png']}")
+    outer.close()
+    print(f"total {sum(times.values()):.1f}s for {len(times)} experiment(s) in {out}")
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
+    p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
+    p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlxform import experiments
+    from rlxform.results import check_writable
+    from rlxform.sweep_config import load_sweep_config
+
+    config = load_sweep_config(args.config)
+    out = check_writable(Path(args.out), name="--out")
+    progress, close = _inner_progress(lambda total: tqdm(total=total, desc="sweep chunks",
+                                                         unit="chunk"))
+    try:
+        result = experiments.run_sweep(config, out, progress)
+    finally:
+        close()
+    print(f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
+          f"{out / 'sweep_summary.csv'}, {result.paths['png']} in {result.wall_time_s:.1f}s")
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
+    p.add_argument("--workload", default="all",
+                   help="W1 | W2 | W3 | W4 | scaling | all (W1-W4 and scaling)")
+    p.add_argument("--json", default=None, help="write the records to this JSON file")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
+    p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from rlxform import bench
+
+    return bench.main(args.workload, args.json, args.repeats, args.scale)
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
 
@@ -297,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schemes(sub)
     _add_transforms(sub)
     _add_simulate(sub)
+    _add_reproduce(sub)
+    _add_sweep(sub)
     return parser
 
 
@@ -304,6 +407,8 @@ COMMANDS = {
     "schemes": run_schemes,
     "transforms": run_transforms,
     "simulate": run_simulate,
+    "reproduce": run_reproduce,
+    "sweep": run_sweep,
 }
 
 

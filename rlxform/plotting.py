@@ -64,3 +64,324 @@ def fig_transforms(table: Mapping[str, np.ndarray]) -> Figure:
     for ax in (ax_h, ax_w):
         ax.grid(alpha=0.3)
     return fig
+
+
+# ---- experiments (rlxform.experiments): one fig_* per table ------------------------------------
+
+
+def _col(table: Mapping[str, np.ndarray], key: str, idx=None, kind=float) -> np.ndarray:
+    values = np.asarray(table[key]).astype(kind)
+    return values if idx is None else values[idx]
+
+
+def _unique(table: Mapping[str, np.ndarray], key: str) -> list:
+    return list(dict.fromkeys(np.asarray(table[key]).tolist()))
+
+
+def _shade(i: int, n: int, cmap: str = "viridis"):
+    from matplotlib import colormaps
+
+    return colormaps[cmap](0.1 + 0.8 * i / max(n - 1, 1))
+
+
+def fig_limits(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 1: the large-M objectives normalised through (1, 1) (Davis & Recht, fig. 1).
+
+    Args:
+      table: columns scheme, limit, p, normalised_objective.
+    """
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for (scheme, limit), idx in _groups(table, ("scheme", "limit")):
+        ax.plot(
+            _col(table, "p", idx),
+            _col(table, "normalised_objective", idx),
+            label=f"{scheme.split('(')[0]}: {limit} (rescaled)",
+        )
+    ax.set(
+        xlabel="p (success probability)",
+        ylabel="objective, normalised through (1, 1)",
+        ylim=(-2.0, 1.1),
+        xlim=(0, 1),
+        title="Which objective? p, (2/π) arcsin √p, 1 + log p",
+    )
+    ax.axhline(0, color="k", lw=0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def fig_rejection_sampling(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 2: rejection sampling's h_M(p) - h_M(1) against log p, and the gap, per M.
+
+    Args:
+      table: columns M, p, objective, log_p, gap.
+    """
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax_h, ax_g = fig.subplots(1, 2)
+    sizes = sorted({int(m) for m in _col(table, "M")})
+    for i, m in enumerate(sizes):
+        idx = np.flatnonzero(_col(table, "M", kind=int) == m)
+        color = _shade(i, len(sizes))
+        p = _col(table, "p", idx)
+        ax_h.plot(p, _col(table, "objective", idx), color=color, label=f"M={m}")
+        ax_g.plot(p, _col(table, "gap", idx), color=color, label=f"M={m}")
+    p = _col(table, "p", idx)
+    ax_h.plot(p, _col(table, "log_p", idx), "k--", label="log p")
+    ax_h.set(
+        xscale="log",
+        xlabel="p (log scale)",
+        ylabel="h_M(p) - h_M(1)",
+        title="rejection sampling at finite M vs log p",
+    )
+    ax_g.set(
+        xscale="log",
+        xlabel="p (log scale)",
+        ylabel="h_M(p) - h_M(1) - log p",
+        title="gap to log p (= Σ_{k>M} (1-p)^k / k)",
+    )
+    for ax in (ax_h, ax_g):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def fig_grpo(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 3: h_M(p) / h_M(1) of GRPO against (2/pi) arcsin sqrt p, per (std, eps), by M.
+
+    Args:
+      table: columns std, eps, M, p, normalised_objective, arcsine.
+    """
+    stds = _unique(table, "std")
+    eps_values = sorted({float(e) for e in _col(table, "eps")})
+    sizes = sorted({int(m) for m in _col(table, "M")})
+    fig = Figure(figsize=(3.2 * len(eps_values), 3.0 * len(stds) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(stds), len(eps_values), sharex=True, sharey=True))
+    std_col = np.asarray(table["std"]).astype(str)
+    eps_col, m_col = _col(table, "eps"), _col(table, "M", kind=int)
+    for r, std in enumerate(stds):
+        for c, eps in enumerate(eps_values):
+            ax = axes[r, c]
+            for i, m in enumerate(sizes):
+                idx = np.flatnonzero((std_col == std) & (eps_col == eps) & (m_col == m))
+                ax.plot(
+                    _col(table, "p", idx),
+                    _col(table, "normalised_objective", idx),
+                    color=_shade(i, len(sizes)),
+                    label=f"M={m}",
+                )
+            ax.plot(
+                _col(table, "p", idx),
+                _col(table, "arcsine", idx),
+                "k--",
+                lw=1.2,
+                label="(2/π) arcsin √p",
+            )
+            ax.set_title(f"{std} std, eps={eps:g}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if r == len(stds) - 1:
+                ax.set_xlabel("p")
+            if c == 0:
+                ax.set_ylabel("h_M(p) / h_M(1)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("GRPO's normalised objective approaches the arcsine as M grows and eps → 0")
+    return fig
+
+
+def fig_weights(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 4: w_M(p) of each catalog scheme (solid) and its large-M h'(p) (dashed).
+
+    Args:
+      table: columns scheme, limit, M, p, weight, limit_weight.
+    """
+    groups = _groups(table, ("scheme", "limit"))
+    ncols = 4
+    nrows = -(-len(groups) // ncols)
+    fig = Figure(figsize=(3.1 * ncols, 2.5 * nrows + 0.5), layout="constrained")
+    axes = np.asarray(fig.subplots(nrows, ncols, sharex=True)).reshape(-1)
+    m = int(_col(table, "M", kind=int)[0])
+    for ax, ((scheme, limit), idx) in zip(axes, groups, strict=False):
+        p = _col(table, "p", idx)
+        w, lim = _col(table, "weight", idx), _col(table, "limit_weight", idx)
+        ax.plot(p, w, color="C0", label=f"w_{m}(p)")
+        ax.plot(p, lim, "C3--", label=f"limit: ({limit})'")
+        top = np.nanmax(np.abs(w))
+        ax.set_ylim(min(0.0, np.nanmin(w) * 1.1), max(1.6 * top, 0.1))
+        ax.set_title(scheme.replace("eps=0.0, ", ""), fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    for ax in axes[-ncols:]:
+        ax.set_xlabel("p")
+    fig.suptitle(f"Weights w_M(p) = h_M'(p) at M = {m} (solid) vs large-M limit h'(p) (dashed)")
+    return fig
+
+
+def fig_noise(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 7: exact SNR of the scalar-logit update vs p, one panel per scheme, curves by M.
+
+    Args:
+      table: columns scheme, M, p, snr.
+    """
+    schemes = _unique(table, "scheme")
+    sizes = sorted({int(m) for m in _col(table, "M")})
+    ncols = 3
+    nrows = -(-len(schemes) // ncols)
+    fig = Figure(figsize=(4.0 * ncols, 3.0 * nrows + 0.5), layout="constrained")
+    axes = np.asarray(fig.subplots(nrows, ncols, sharex=True, sharey=True)).reshape(-1)
+    scheme_col, m_col = np.asarray(table["scheme"]).astype(str), _col(table, "M", kind=int)
+    for ax, scheme in zip(axes, schemes, strict=False):
+        for i, m in enumerate(sizes):
+            idx = np.flatnonzero((scheme_col == scheme) & (m_col == m))
+            ax.plot(
+                _col(table, "p", idx),
+                _col(table, "snr", idx),
+                color=_shade(i, len(sizes)),
+                label=f"M={m}",
+            )
+        ax.set(yscale="log", title=scheme, ylim=(1e-3, 1e6))
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes[len(schemes) :]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("SNR = E[g] / sd[g]")
+    for ax in axes[-ncols:]:
+        ax.set_xlabel("p")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        "Exact signal-to-noise ratio of one update (scalar-logit policy)\n"
+        "y clipped at 1e6: rejection sampling's update is nearly deterministic once (1-p)^M ≈ 0"
+    )
+    return fig
+
+
+def fig_trajectories(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 5: seed-mean mean p (band: +-2 SE) vs exact ascent (dashed), per policy.
+
+    Args:
+      table: columns policy, scheme, step, num_seeds, mean_p, mean_p_se, exact_mean_p.
+    """
+    policies = _unique(table, "policy")
+    schemes = _unique(table, "scheme")
+    fig = Figure(figsize=(5.5 * len(policies), 4.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(policies), sharey=True))
+    pol_col, sch_col = np.asarray(table["policy"]).astype(str), np.asarray(table["scheme"])
+    seeds = int(_col(table, "num_seeds", kind=int)[0])
+    for ax, policy in zip(axes, policies, strict=False):
+        for i, scheme in enumerate(schemes):
+            idx = np.flatnonzero((pol_col == policy) & (sch_col.astype(str) == scheme))
+            step = _col(table, "step", idx)
+            mean, se = _col(table, "mean_p", idx), _col(table, "mean_p_se", idx)
+            ax.fill_between(step, mean - 2 * se, mean + 2 * se, color=f"C{i}", alpha=0.25)
+            ax.plot(step, mean, color=f"C{i}", label=scheme.split("(eps")[0])
+            ax.plot(step, _col(table, "exact_mean_p", idx), color=f"C{i}", ls="--", lw=1)
+        ax.set(xlabel="step", title=f"{policy} policy")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean p over prompts")
+    axes[0].legend(
+        fontsize=8, title=f"solid: mean of {seeds} seeds ± 2 SE; dashed: exact", title_fontsize=7
+    )
+    fig.suptitle("Stochastic training follows exact ascent on J_{h_M}")
+    return fig
+
+
+def fig_difficulty(table: Mapping[str, np.ndarray]) -> Figure:
+    """Figure 6: each prompt's final p vs its initial p (left) and the gain (right), per scheme.
+
+    Args:
+      table: columns scheme, initial_p, final_p, final_p_se, exact_final_p, samples_per_prompt.
+    """
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    ax_f, ax_g = fig.subplots(1, 2)
+    sch_col = np.asarray(table["scheme"]).astype(str)
+    for i, scheme in enumerate(_unique(table, "scheme")):
+        idx = np.flatnonzero(sch_col == scheme)
+        p0 = _col(table, "initial_p", idx)
+        order = np.argsort(p0)
+        p0, idx = p0[order], idx[order]
+        final, se = _col(table, "final_p", idx), _col(table, "final_p_se", idx)
+        label = scheme.split("(eps")[0]
+        ax_f.errorbar(p0, final, yerr=2 * se, fmt="o", ms=3, color=f"C{i}", label=label)
+        ax_f.plot(p0, _col(table, "exact_final_p", idx), color=f"C{i}", lw=1, ls="--")
+        ax_g.plot(p0, final - p0, "o-", ms=3, color=f"C{i}", label=label)
+    ax_f.plot([0, 1], [0, 1], "k:", lw=1, label="no change")
+    budget = int(_col(table, "samples_per_prompt", kind=int)[0])
+    ax_f.set(
+        xlabel="initial p",
+        ylabel="final p",
+        title=f"final vs initial p ({budget} samples per prompt; dashed: exact)",
+    )
+    ax_g.set(xlabel="initial p", ylabel="final p - initial p", title="gain per prompt")
+    for ax in (ax_f, ax_g):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget: int = 0) -> Figure:
+    """Sweep heatmaps per scheme (aggregate rows, seed = -1): rows learning rate, columns M.
+
+    Top: steps (samples per prompt when ``budget`` > 0) to reach mean p >= threshold (grey:
+    never; x: some seed diverged). Bottom: final objective J = mean_x h_M(p_x).
+    Args:
+      summary: the sweep summary table (columns scheme, group_size, learning_rate, seed,
+        steps_to_threshold, samples_to_threshold, final_objective, diverged_seeds).
+    """
+    agg = np.flatnonzero(_col(summary, "seed", kind=int) == -1)
+    sub = {k: np.asarray(v)[agg] for k, v in summary.items()}
+    schemes = _unique(sub, "scheme")
+    sizes = sorted({int(m) for m in _col(sub, "group_size")})
+    lrs = sorted({float(v) for v in _col(sub, "learning_rate")})
+    key = "samples_to_threshold" if budget > 0 else "steps_to_threshold"
+    fig = Figure(figsize=(3.6 * len(schemes) + 1.0, 6.4), layout="constrained")
+    axes = np.asarray(fig.subplots(2, len(schemes), squeeze=False))
+    sch_col = np.asarray(sub["scheme"]).astype(str)
+    for c, scheme in enumerate(schemes):
+        grids = {
+            name: np.full((len(lrs), len(sizes)), np.nan)
+            for name in (key, "final_objective", "diverged_seeds")
+        }
+        for j in np.flatnonzero(sch_col == scheme):
+            r = lrs.index(float(sub["learning_rate"][j]))
+            k = sizes.index(int(sub["group_size"][j]))
+            reach = float(sub[key][j])
+            grids[key][r, k] = reach if reach >= 0 else np.nan
+            grids["final_objective"][r, k] = float(sub["final_objective"][j])
+            grids["diverged_seeds"][r, k] = float(sub["diverged_seeds"][j])
+        for row, name, cmap in ((0, key, "viridis_r"), (1, "final_objective", "magma")):
+            ax = axes[row, c]
+            ax.set_facecolor("0.8")
+            image = ax.imshow(
+                np.ma.masked_invalid(grids[name]), origin="lower", aspect="auto", cmap=cmap
+            )
+            fig.colorbar(image, ax=ax, shrink=0.85)
+            for r in range(len(lrs)):
+                for k in range(len(sizes)):
+                    value = grids[name][r, k]
+                    text = (
+                        "x"
+                        if grids["diverged_seeds"][r, k] > 0
+                        else ("never" if np.isnan(value) else f"{value:.3g}")
+                    )
+                    ax.text(
+                        k,
+                        r,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "w", "alpha": 0.6, "lw": 0},
+                    )
+            ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
+            ax.set_yticks(range(len(lrs)), [f"{v:g}" for v in lrs])
+            ax.set_xlabel("group size M")
+            if c == 0:
+                ax.set_ylabel("learning rate")
+            what = ("samples/prompt" if budget > 0 else "steps") + f" to mean p ≥ {threshold:g}"
+            ax.set_title(
+                f"{scheme.split('(eps')[0]}\n{what if row == 0 else 'final objective'}", fontsize=9
+            )
+    mode = f"M x steps = {budget} fixed" if budget > 0 else "fixed steps"
+    fig.suptitle(f"Learning rate x group size ({mode}; grey: never reached; x: diverged)")
+    return fig

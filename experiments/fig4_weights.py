@@ -1,0 +1,11 @@
+"""Figure 4: w_M(p) of the whole catalog at M = 8 next to the large-M limits h'(p).
+
+Usage: python experiments/fig4_weights.py [--mode tiny|quick|full] --out DIR
+"""
+
+from rlxform.experiments import CATALOG, WeightsConfig, script_main
+
+CONFIG = WeightsConfig(group_size=8, num_grid=201, schemes=CATALOG)
+
+if __name__ == "__main__":
+    raise SystemExit(script_main("fig4_weights", CONFIG))

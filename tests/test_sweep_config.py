@@ -1,0 +1,152 @@
+"""Sweep TOML configs: parsed as data, unknown keys and wrong types named, reproducible runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlxform import experiments
+from rlxform.cli import main
+from rlxform.results import read_table
+from rlxform.sweep_config import SchemeSpec, load_sweep_config, parse_sweep_config
+
+TINY = """
+learning_rate = [0.3, 1.0]
+group_size = [2, 4]
+seeds = 2
+seed = 7
+steps = 8
+records = 4
+
+[policy]
+kind = "tabular"
+num_prompts = 3
+num_responses = 3
+
+[population]
+init_p = [0.2, 0.5]
+
+[[schemes]]
+name = "grpo"
+std = "sample"
+eps = 1e-6
+"""
+
+
+def test_parses_everything(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY)
+    cfg = load_sweep_config(path)
+    assert cfg.learning_rate == (0.3, 1.0) and cfg.group_size == (2, 4)
+    assert cfg.seeds == 2 and cfg.seed == 7 and cfg.steps == 8
+    assert cfg.policy.num_prompts == 3 and cfg.policy.num_responses == 3
+    assert cfg.init_p == (0.2, 0.5)
+    assert cfg.schemes == (SchemeSpec("grpo", (("eps", 1e-6), ("std", "sample"))),)
+    assert cfg.record_every_for(4) == 2
+
+
+def test_budget_holds_m_times_steps():
+    cfg = parse_sweep_config({"group_size": [2, 8], "budget": 64, "records": 4})
+    assert [cfg.steps_for(m) * m for m in (2, 8)] == [64, 64]
+    assert cfg.steps_for(8) % cfg.record_every_for(8) == 0
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ({"learning_rates": [0.1]}, "learning_rates"),
+        ({"policy": {"kind": "tabular", "prompts": 3}}, "prompts"),
+        ({"population": {"init": "grid"}}, "init"),
+        ({"schemes": [{"name": "grpo", "epsilon": 0.1}]}, "epsilon"),
+    ],
+)
+def test_unknown_keys_are_named(data, named):
+    with pytest.raises(ValueError, match=named):
+        parse_sweep_config(data)
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ({"steps": "100"}, "steps='100'"),
+        ({"steps": 1.5}, "steps=1.5"),
+        ({"seeds": True}, "seeds=True"),
+        ({"learning_rate": 0.1}, "learning_rate=0.1"),
+        ({"learning_rate": [0.1, -1.0]}, "learning_rate=-1.0"),
+        ({"group_size": [4, "8"]}, "group_size='8'"),
+        ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
+        ({"policy": {"kind": "mlp"}}, "policy.kind='mlp'"),
+        ({"policy": {"num_prompts": 0}}, "policy.num_prompts=0"),
+        ({"population": {"init_p": [0.5, 1.5]}}, "population.init_p=1.5"),
+        ({"schemes": [{"name": "nope"}]}, "schemes[0].name='nope'"),
+        ({"schemes": [{"name": "grpo", "eps": -1.0}]}, "eps"),
+        ({"threshold": 2.0}, "threshold=2.0"),
+    ],
+)
+def test_wrong_types_name_key_value_and_allowed(data, named):
+    with pytest.raises(ValueError, match="invalid: must be") as err:
+        parse_sweep_config(data)
+    assert named in str(err.value)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = = 3")
+    with pytest.raises(ValueError, match="not TOML"):
+        load_sweep_config(bad)
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_sweep_config(tmp_path / "missing.toml")
+
+
+def test_cli_rejects_unknown_key_in_one_line(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY + "\nbogus = 1\n")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and len(err.strip().splitlines()) == 1
+
+
+def test_same_config_same_results_and_resume(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "a")]) == 0
+    assert main(["sweep", str(path), "--out", str(tmp_path / "b")]) == 0
+    a = (tmp_path / "a" / "sweep.csv").read_bytes()
+    assert a == (tmp_path / "b" / "sweep.csv").read_bytes()
+    table = read_table(tmp_path / "a" / "sweep.csv")
+    # one row per (scheme, M, lr, seed or aggregate, record)
+    assert len(table["step"]) == 2 * 2 * (2 + 1) * 5
+    assert set(table["seed"].tolist()) == {-1, 0, 1}
+    # rerun into the same directory reuses every chunk and gives the same bytes
+    chunk = next((tmp_path / "a" / "chunks").glob("*.npz"))
+    before = chunk.stat().st_mtime_ns
+    assert main(["sweep", str(path), "--out", str(tmp_path / "a")]) == 0
+    assert chunk.stat().st_mtime_ns == before
+    assert (tmp_path / "a" / "sweep.csv").read_bytes() == a
+
+
+def test_aggregate_is_seed_mean():
+    cfg = parse_sweep_config(
+        {
+            "group_size": [2],
+            "learning_rate": [0.5],
+            "seeds": 3,
+            "steps": 4,
+            "records": 2,
+            "schemes": [{"name": "reinforce"}],
+        }
+    )
+    chunk = {
+        "step": np.array([0, 2, 4]),
+        "mean_p": np.array([[[0.5, 0.6, 0.7], [0.5, 0.8, np.nan], [0.5, 0.7, 0.9]]]),
+        "objective": np.zeros((1, 3, 3)),
+        "finite": np.ones((1, 3, 3), bool),
+        "nonfinite_step": np.array([[-1, 3, -1]]),
+    }
+    chunk["finite"][0, 1, 2] = False
+    traj, summary = experiments.sweep_tables(cfg, {(0, 2): chunk})
+    agg = traj["seed"] == -1
+    np.testing.assert_allclose(traj["mean_p"][agg], [0.5, 0.7, 0.8])
+    assert traj["diverged_at"][agg][0] == 3 and traj["diverged_seeds"][agg][0] == 1
+    seed1 = summary["seed"] == 1
+    assert summary["diverged_at"][seed1][0] == 3
