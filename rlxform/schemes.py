@@ -193,7 +193,8 @@ def grpo_advantages(rewards: ArrayLike, std: str = "population", eps: ArrayLike 
     centred = rewards - jnp.mean(rewards, axis=-1, keepdims=True)
     ddof = 1 if std == "sample" else 0
     var = jnp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
-    sd = jnp.sqrt(var)
+    positive = var > 0  # double where: sqrt'(0) = inf would make the gradient 0 * inf = NaN
+    sd = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
     den = sd + eps
     ok = (den > 0) & (sd > 1e-12 * jnp.max(jnp.abs(rewards), axis=-1, keepdims=True))
     return jnp.where(ok, centred / jnp.where(ok, den, 1.0), 0.0)

@@ -59,8 +59,8 @@ def check_float(
     high_open: bool = False,
 ) -> float:
     """A finite real number in the given (optionally open) interval; returns ``float``."""
-    lb = "(" if low_open else "["
-    rb = ")" if high_open else "]"
+    lb = "(" if low_open or low is None else "["  # an infinite end is never included
+    rb = ")" if high_open or high is None else "]"
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
     allowed = f"a finite number in {lb}{lo}, {hi}{rb}"
