@@ -274,11 +274,50 @@ def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     return actions.astype(jnp.int32)
 
 
-def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
-    """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``."""
+def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+    """Counts of each response among the M draws of ``sample_actions`` (same key, same uniforms).
+
+    action > j iff u >= cdf[j], so count[k] = #{u >= cdf[k-1]} - #{u >= cdf[k]}: a [B, K-1]
+    compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
+    """
     logits = jnp.asarray(logits)
     probs = jax.nn.softmax(logits, axis=-1)
-    return jax.random.multinomial(key, group_size, probs, dtype=probs.dtype)
+    cdf = jnp.cumsum(probs, axis=-1)
+    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
+    uniforms = uniforms * cdf[:, -1:]
+    above = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
+    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
+    upper = jnp.concatenate([total, above], axis=-1)
+    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
+    return (upper - lower).astype(probs.dtype)
+
+
+def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+    """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
+
+    Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
+    the L levels every node's count n splits as left ~ Binomial(n, mass_left / mass_node),
+    right = n - left, all nodes of a level in one batched ``jax.random.binomial`` call (L calls
+    instead of the K - 1 sequential ones of ``jax.random.multinomial``).
+    """
+    logits = jnp.asarray(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    num_rows, num_responses = probs.shape
+    levels = max(1, (num_responses - 1).bit_length())
+    mass = jnp.pad(probs, ((0, 0), (0, 2**levels - num_responses)))
+    masses = [mass]
+    for _ in range(levels):
+        masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
+    counts = jnp.full((num_rows, 1), group_size, probs.dtype)
+    for level_key, node_mass in zip(
+        jax.random.split(key, levels), reversed(masses[:-1]), strict=True
+    ):
+        pair = node_mass.reshape(num_rows, -1, 2)
+        total = pair[..., 0] + pair[..., 1]
+        ratio = jnp.where(total > 0, pair[..., 0] / jnp.where(total > 0, total, 1.0), 0.0)
+        left = jax.random.binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0), dtype=probs.dtype)
+        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
+    return counts[:, :num_responses]
 
 
 def class_weights(
@@ -298,21 +337,15 @@ def class_weights(
       coef ``float32[B, K]`` and the number of correct samples S ``int32[B]``.
     """
     logits = jnp.asarray(logits)
-    num_rows, num_responses = logits.shape
-    is_correct = jnp.arange(num_responses) < num_correct
+    is_correct = jnp.arange(logits.shape[-1]) < num_correct
     if sampler == "counts":
         counts = sample_counts(key, logits, group_size)
-        num_correct_in_group = jnp.sum(jnp.where(is_correct, counts, 0.0), axis=-1)
-        s = jnp.round(num_correct_in_group).astype(jnp.int32)
-        weight = jnp.where(is_correct, a_table[s][:, None], b_table[s][:, None])
-        return counts * weight / group_size, s
-    actions = sample_actions(key, logits, group_size)
-    rewards = (actions < num_correct).astype(jnp.int32)
-    weights = schemes_lib.group_weights(a_table, b_table, rewards)
-    rows = jnp.broadcast_to(jnp.arange(num_rows)[:, None], actions.shape)
-    coef = jnp.zeros((num_rows, num_responses), weights.dtype)
-    coef = coef.at[rows, actions].add(weights / group_size)
-    return coef, jnp.sum(rewards, axis=-1)
+    else:  # the same draws as sample_actions, counted without a [B, M] scatter
+        counts = sample_action_counts(key, logits, group_size)
+    num_correct_in_group = jnp.sum(jnp.where(is_correct, counts, 0.0), axis=-1)
+    s = jnp.round(num_correct_in_group).astype(jnp.int32)
+    weight = jnp.where(is_correct, a_table[s][:, None], b_table[s][:, None])
+    return counts * weight / group_size, s
 
 
 def surrogate_loss(
