@@ -400,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_reproduce(sub)
     _add_sweep(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -409,6 +410,7 @@ COMMANDS = {
     "simulate": run_simulate,
     "reproduce": run_reproduce,
     "sweep": run_sweep,
+    "bench": run_bench,
 }
 
 
