@@ -396,7 +396,7 @@ def test_sweep_table_has_diverged_at(tmp_path):
 
 RESUME_SWEEP = """
 learning_rate = [0.1, 0.5]
-group_size = [2, 3, 4, 5, 6, 7]
+group_size = [2, 3, 4]
 seeds = 2
 steps = 6
 records = 3
@@ -412,7 +412,7 @@ name = "reinforce"
 [[schemes]]
 name = "rloo"
 """
-NUM_RESUME_CHUNKS = 12
+NUM_RESUME_CHUNKS = 6
 
 
 def _chunk_files(directory: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -450,7 +450,7 @@ def test_sweep_survives_sigkill_and_resumes(tmp_path):
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if len(_chunk_files(killed)) >= 2:
+            if _chunk_files(killed):  # at least one chunk finished
                 break
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
