@@ -118,7 +118,8 @@ def run_chunked(
 
     Finished chunks (from an earlier, interrupted run) are skipped. With several processes,
     process i computes chunks i, i + n, ...; the full result is returned once every chunk is on
-    disk (on a shared filesystem, by the last process to finish), else None.
+    disk (on a shared filesystem, by the last process to finish), else None. Each chunk has
+    one writer (its process); a store is not shared between concurrent sweeps.
 
     Args:
       cfg: static simulator config.
@@ -160,7 +161,9 @@ def run_chunked(
         store.save(ids[index], {k: np.asarray(v) for k, v in metrics._asdict().items()})
         if on_chunk is not None:
             on_chunk(index)
-    if store.missing(ids):
+    # Other processes' chunks are looked at only through their sidecars (written last), never
+    # with store.has, which would delete a chunk another process is still writing.
+    if any(not (store.directory / f"{chunk}.json").exists() for chunk in ids):
         return None
     arrays = store.load_all(ids)
     return unflatten(Metrics(**arrays), num_h, num_s)
@@ -190,3 +193,73 @@ def initialize_distributed(
         coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
     return jax.process_index(), jax.process_count()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rlxform.sharding``: a chunked, sharded GRPO learning-rate x seed sweep.
+
+    Multi-host: run the same command on every host with ``--coordinator HOST0:PORT
+    --num-processes N --process-id I`` (or the RLXFORM_* env vars); each process computes its
+    share of chunks into ``--out`` (a shared filesystem), the last one to finish writes
+    ``mean_p.csv``.
+    """
+    import argparse
+
+    from rlxform.results import write_table
+
+    parser = argparse.ArgumentParser(prog="python -m rlxform.sharding")
+    parser.add_argument("--coordinator", default=None, help="host:port of process 0")
+    parser.add_argument("--num-processes", type=int, default=None)
+    parser.add_argument("--process-id", type=int, default=None)
+    parser.add_argument("--out", required=True, help="chunk directory (shared by all hosts)")
+    parser.add_argument("--scheme", default="grpo")
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--responses", type=int, default=8)
+    parser.add_argument("--group-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--record-every", type=int, default=20)
+    parser.add_argument("--lrs", default="0.01,0.03,0.1,0.3,1.0", help="comma list")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunk-size", type=int, default=64, help="runs per chunk")
+    args = parser.parse_args(argv)
+    index, count = initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    cfg = SimConfig(
+        args.scheme,
+        "tabular",
+        args.prompts,
+        args.responses,
+        1,
+        args.group_size,
+        args.steps,
+        record_every=args.record_every,
+        init_p=("beta", 1.0, 1.0),
+    )
+    lrs = np.asarray([float(v) for v in args.lrs.split(",")], np.float32)
+    keys = jax.random.split(jax.random.key(args.seed), args.seeds)
+    metrics = run_chunked(
+        cfg,
+        HParams(lrs),
+        keys,
+        args.out,
+        args.chunk_size,
+        process_index=index,
+        process_count=count,
+    )
+    print(f"process {index}/{count}: local devices {len(jax.local_devices())}", flush=True)
+    if metrics is None:
+        print("other processes' chunks are still missing; rerun any process to assemble")
+        return 0
+    mean_p = np.asarray(metrics.mean_p).mean(axis=1)  # [H, R] seed mean
+    table = {
+        "learning_rate": np.repeat(lrs, mean_p.shape[1]),
+        "step": np.tile(np.asarray(metrics.step[0, 0]), len(lrs)),
+        "mean_p": mean_p.reshape(-1).astype(np.float64),
+    }
+    write_table(os.path.join(args.out, "mean_p.csv"), table)
+    print(f"wrote {os.path.join(args.out, 'mean_p.csv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
