@@ -552,7 +552,7 @@ def sweep_tables(
             "diverged_seeds",
         )
     }
-    lrs = np.asarray(config.learning_rate, np.float32).astype(np.float64)
+    lrs = np.asarray(config.learning_rate, np.float64)  # as configured (runs use float32)
     for (i, m), chunk in chunks.items():
         spec = config.schemes[i]
         label = _label(spec.build())
