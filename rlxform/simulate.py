@@ -409,6 +409,12 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
         cfg.resolved_sampler,
     )
 
+    if cfg.policy == "tabular" and index is None and not cfg.dynamic_sampling:
+        # closed form of the generic route below: d/dlogits mean_b sum_k coef log_softmax
+        probs = jax.nn.softmax(logits, axis=-1)
+        total = jnp.sum(coef, axis=-1, keepdims=True)
+        return {"logits": (coef - total * probs) / cfg.num_prompts}, s
+
     def loss(tr):
         return surrogate_loss(batch_logits(tr), coef, s, cfg.group_size, cfg.dynamic_sampling)
 
