@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from rlxform import policies
 from rlxform import schemes as schemes_lib
+from rlxform.validation import MAX_GROUP_SIZE
 
 POLICIES = ("scalar", "tabular", "network")
 OPTIMIZERS = ("sgd", "adam")
@@ -261,7 +262,7 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
         )
     if "group_size" in data:
         values = _list("", "group_size", data["group_size"], _TOP["group_size"])
-        kw["group_size"] = tuple(_int("", "group_size", v, 1, 65536) for v in values)
+        kw["group_size"] = tuple(_int("", "group_size", v, 1, MAX_GROUP_SIZE) for v in values)
     if "schemes" in data:
         values = _list("", "schemes", data["schemes"], _TOP["schemes"])
         kw["schemes"] = tuple(_scheme(i, t) for i, t in enumerate(values))

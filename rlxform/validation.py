@@ -30,9 +30,14 @@ def is_concrete(x: Any) -> bool:
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """An integer (bool excluded) within ``[low, high]``; returns it as ``int``."""
-    lo = "-inf" if low is None else low
-    hi = "inf" if high is None else high
-    allowed = f"an integer in [{lo}, {hi}]"
+    if low is None and high is None:
+        allowed = "an integer"
+    elif high is None:
+        allowed = f"an integer >= {low}"
+    elif low is None:
+        allowed = f"an integer <= {high}"
+    else:
+        allowed = f"an integer in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
