@@ -24,8 +24,9 @@ EXIT_BAD_INPUT = 2
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print."""
 
-    def error(self, message: str):  # noqa: D102
-        raise ValueError(f"{self.prog}: {message}")
+    def error(self, message: str):
+        prefix = self.prog.partition(" ")[2]  # "rlxform transforms" -> "transforms"
+        raise ValueError(f"{prefix}: {message}" if prefix else message)
 
 
 # ---- shared argument helpers -------------------------------------------------------------------
@@ -49,8 +50,9 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
     out = []
     for item in items or ():
         if "=" not in item:
-            raise ValueError(f"--scheme-param={item!r} is invalid: must be KEY=VALUE or "
-                             "SCHEME.KEY=VALUE")
+            raise ValueError(
+                f"--scheme-param={item!r} is invalid: must be KEY=VALUE or SCHEME.KEY=VALUE"
+            )
         key, value = item.split("=", 1)
         scheme, _, key = key.rpartition(".")
         out.append((scheme or None, key.strip(), parse_value(value)))
@@ -66,8 +68,7 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
     for name in names:
         canonical = sch._ALIASES.get(name, name)
         if canonical not in sch._CONSTRUCTORS:
-            raise ValueError(f"scheme={name!r} is invalid: must be one of "
-                             f"{', '.join(sch.names())}")
+            raise ValueError(f"scheme={name!r} is invalid: must be one of {', '.join(sch.names())}")
         accepted = inspect.signature(sch._CONSTRUCTORS[canonical]).parameters
         kwargs = {}
         for i, (target, key, value) in enumerate(params):
@@ -77,13 +78,16 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
                 kwargs[key] = value
                 used[i] = True
             elif target is not None:
-                raise ValueError(f"scheme parameter {key!r} is invalid for {canonical}: must be "
-                                 f"one of {', '.join(accepted) or '(none)'}")
+                raise ValueError(
+                    f"scheme parameter {key!r} is invalid for {canonical}: must be "
+                    f"one of {', '.join(accepted) or '(none)'}"
+                )
         out.append(sch.get(canonical, **kwargs))
-    for i, (target, key, _) in enumerate(params):
+    for i, (_, key, _) in enumerate(params):
         if not used[i]:
-            raise ValueError(f"--scheme-param {key!r} is invalid: no scheme in "
-                             f"{', '.join(names)} accepts it")
+            raise ValueError(
+                f"--scheme-param {key!r} is invalid: no scheme in {', '.join(names)} accepts it"
+            )
     return out
 
 
@@ -138,10 +142,17 @@ def run_schemes(args: argparse.Namespace) -> int:
 
 def _add_transforms(sub) -> None:
     p = sub.add_parser("transforms", help="exact h_M and w_M per scheme and group size")
-    p.add_argument("--schemes", default="reinforce,grpo,rejection_sampling",
-                   help="comma-separated catalog names (see `rlxform schemes`)")
-    p.add_argument("--scheme-param", action="append", metavar="[SCHEME.]KEY=VALUE",
-                   help="scheme parameter, repeatable (e.g. eps=1e-6, pass_at_k.k=4)")
+    p.add_argument(
+        "--schemes",
+        default="reinforce,grpo,rejection_sampling",
+        help="comma-separated catalog names (see `rlxform schemes`)",
+    )
+    p.add_argument(
+        "--scheme-param",
+        action="append",
+        metavar="[SCHEME.]KEY=VALUE",
+        help="scheme parameter, repeatable (e.g. eps=1e-6, pass_at_k.k=4)",
+    )
     p.add_argument("--group-sizes", default="4,16,64", help="comma-separated M values")
     p.add_argument("--grid", type=int, default=201, help="number of p points in [0, 1]")
     p.add_argument("--out", default="results/transforms", help="output directory")
@@ -156,16 +167,22 @@ def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict
 
     num_grid = check_int("grid", num_grid, 2, 100_001)
     p = np.linspace(0.0, 1.0, num_grid)
-    cols: dict[str, list] = {k: [] for k in
-                             ("scheme", "params", "M", "p", "weight", "objective", "limit")}
+    cols: dict[str, list] = {
+        k: [] for k in ("scheme", "params", "M", "p", "weight", "objective", "limit")
+    }
     with jax.enable_x64(True):
         for scheme in schemes:
             for m in group_sizes:
                 t = transform(scheme, m)
-                limit = (np.full_like(p, np.nan) if t.limit is None else
-                         np.asarray(t.limit(p), np.float64))
+                limit = (
+                    np.full_like(p, np.nan)
+                    if t.limit is None
+                    else np.asarray(t.limit(p), np.float64)
+                )
                 cols["scheme"] += [scheme.name] * num_grid
-                cols["params"] += [json.dumps(scheme.kwargs, sort_keys=True, default=str)] * num_grid
+                cols["params"] += [
+                    json.dumps(scheme.kwargs, sort_keys=True, default=str)
+                ] * num_grid
                 cols["M"] += [m] * num_grid
                 cols["p"] += list(p)
                 cols["weight"] += list(np.asarray(t.weight(p), np.float64))
@@ -190,8 +207,10 @@ def run_transforms(args: argparse.Namespace) -> int:
     table = transforms_table(schemes, sizes, args.grid)
     write_table(out / "transforms.csv", table)
     save_figure(fig_transforms(table), out / "transforms.png")
-    print(f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
-          f"{out / 'transforms.png'} in {time.perf_counter() - start:.1f}s")
+    print(
+        f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
+        f"{out / 'transforms.png'} in {time.perf_counter() - start:.1f}s"
+    )
     return 0
 
 
@@ -201,8 +220,12 @@ def run_transforms(args: argparse.Namespace) -> int:
 def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a scheme on a bandit policy vs exact ascent")
     p.add_argument("--scheme", required=True, help="catalog name (see `rlxform schemes`)")
-    p.add_argument("--scheme-param", action="append", metavar="KEY=VALUE",
-                   help="scheme parameter, repeatable (e.g. eps=1e-6, k=4)")
+    p.add_argument(
+        "--scheme-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="scheme parameter, repeatable (e.g. eps=1e-6, k=4)",
+    )
     p.add_argument("--policy", default="tabular", help="scalar | tabular | network")
     p.add_argument("--prompts", type=int, default=16, help="P, number of prompts")
     p.add_argument("--responses", type=int, default=4, help="K, responses per prompt")
@@ -225,19 +248,41 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     from rlxform import policies, sweeps
     from rlxform.results import atomic_write_text, check_writable, write_table
-    from rlxform.simulate import HParams, SimConfig, check_hparams
-    from rlxform.validation import check_int
+    from rlxform.simulate import OPTIMIZERS, SimConfig
+    from rlxform.validation import check_choice, check_float, check_group_size, check_int
 
     (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
-    cfg = SimConfig(
-        scheme, policy=args.policy, num_prompts=check_int("--prompts", args.prompts, 1),
-        num_responses=check_int("--responses", args.responses, 2),
-        num_correct=args.correct, group_size=check_int("--group-size", args.group_size, 1),
-        num_steps=check_int("--steps", args.steps, 1), batch_size=args.batch_size,
-        optimizer=args.optimizer, record_every=args.record_every,
-        dynamic_sampling=args.dynamic_sampling, init_p=policies.parse_init_p(args.init_p),
+    # Check each option under its flag name first; SimConfig re-checks the combination.
+    check_choice("--policy", args.policy, policies.POLICIES)
+    prompts = check_int("--prompts", args.prompts, 1)
+    responses = check_int("--responses", args.responses, 2)
+    check_int("--correct", args.correct, 1, responses - 1)
+    scheme.check_group_size(
+        check_group_size(args.group_size, name="--group-size"), name="--group-size"
     )
-    check_hparams(HParams(args.lr))
+    steps = check_int("--steps", args.steps, 1)
+    if args.batch_size is not None:
+        check_int("--batch-size", args.batch_size, 1, prompts)
+    check_choice("--optimizer", args.optimizer, OPTIMIZERS)
+    if steps % check_int("--record-every", args.record_every, 1, steps):
+        raise ValueError(
+            f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
+        )
+    check_float("--lr", args.lr, 0.0, low_open=True)
+    cfg = SimConfig(
+        scheme,
+        policy=args.policy,
+        num_prompts=prompts,
+        num_responses=responses,
+        num_correct=args.correct,
+        group_size=args.group_size,
+        num_steps=steps,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        record_every=args.record_every,
+        dynamic_sampling=args.dynamic_sampling,
+        init_p=policies.parse_init_p(args.init_p),
+    )
     seeds = check_int("--seeds", args.seeds, 1)
     out = check_writable(Path(args.out), name="--out")
     grid = sweeps.grid([args.lr])
@@ -251,24 +296,34 @@ def run_simulate(args: argparse.Namespace) -> int:
     exact_metrics = sweeps.make_exact_sweep(cfg)(grid)
     cmp = sweeps.compare(metrics, exact_metrics)
     table = {
-        "step": np.asarray(exact_metrics.step[0]), "mean_p": cmp.mean_p[0],
-        "mean_p_se": cmp.mean_p_se[0], "exact_mean_p": cmp.exact_mean_p[0],
+        "step": np.asarray(exact_metrics.step[0]),
+        "mean_p": cmp.mean_p[0],
+        "mean_p_se": cmp.mean_p_se[0],
+        "exact_mean_p": cmp.exact_mean_p[0],
         "objective": sweeps.seed_stats(metrics.objective)[0][0],
         "exact_objective": np.asarray(exact_metrics.objective[0], np.float64),
     }
     write_table(out / "trajectories.csv", table)
     summary = {
-        "config": {**{k: v for k, v in vars(args).items() if k not in ("out", "func")},
-                   "scheme": cfg.scheme.label, "sampler": cfg.resolved_sampler,
-                   "batch_size": cfg.batch},
-        "max_abs_dev": float(cmp.max_abs_dev[0]), "agreement": float(cmp.agreement[0]),
+        "config": {
+            **{k: v for k, v in vars(args).items() if k not in ("out", "func")},
+            "scheme": cfg.scheme.label,
+            "sampler": cfg.resolved_sampler,
+            "batch_size": cfg.batch,
+        },
+        "max_abs_dev": float(cmp.max_abs_dev[0]),
+        "agreement": float(cmp.agreement[0]),
         "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
-        "wall_time_s": wall_s, "compile_time_s": compile_s, "device": str(jax.devices()[0]),
+        "wall_time_s": wall_s,
+        "compile_time_s": compile_s,
+        "device": str(jax.devices()[0]),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     save_figure(_fig_simulate(table, cfg), out / "trajectories.png")
-    print(f"wrote {out}/trajectories.csv, summary.json, trajectories.png: max_abs_dev="
-          f"{summary['max_abs_dev']:.3g}, agreement={summary['agreement']:.2f}")
+    print(
+        f"wrote {out}/trajectories.csv, summary.json, trajectories.png: max_abs_dev="
+        f"{summary['max_abs_dev']:.3g}, agreement={summary['agreement']:.2f}"
+    )
     return 0
 
 
@@ -281,8 +336,11 @@ def _fig_simulate(table: dict[str, np.ndarray], cfg):
     ax.fill_between(step, mean - 3 * se, mean + 3 * se, alpha=0.3, label="seed mean +- 3 SE")
     ax.plot(step, mean, label="simulated mean p")
     ax.plot(step, table["exact_mean_p"], "k--", label="exact ascent on $J_{h_M}$")
-    ax.set(xlabel="step", ylabel="mean p",
-           title=f"{cfg.scheme.label}, {cfg.policy}, M={cfg.group_size}, {cfg.optimizer}")
+    ax.set(
+        xlabel="step",
+        ylabel="mean p",
+        title=f"{cfg.scheme.label}, {cfg.policy}, M={cfg.group_size}, {cfg.optimizer}",
+    )
     ax.legend()
     fig.tight_layout()
     return fig
@@ -322,12 +380,14 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from rlxform import experiments
     from rlxform.results import check_writable
 
-    names = (list(experiments.EXPERIMENTS) if args.only is None else
-             parse_name_list("--only", args.only))
+    names = (
+        list(experiments.EXPERIMENTS) if args.only is None else parse_name_list("--only", args.only)
+    )
     for name in names:
         if name not in experiments.EXPERIMENTS:
-            raise ValueError(f"--only={name!r} is invalid: must be one of "
-                             f"{', '.join(experiments.EXPERIMENTS)}")
+            raise ValueError(
+                f"--only={name!r} is invalid: must be one of {', '.join(experiments.EXPERIMENTS)}"
+            )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     out = check_writable(Path(args.out), name="--out")
     times = {}
@@ -335,8 +395,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     for name in outer:
         outer.set_postfix_str(name)
         progress, close = _inner_progress(
-            lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1,
-                                          leave=False))
+            lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1, leave=False)
+        )
         try:
             result = experiments.run_experiment(name, mode, out, progress)
         finally:
@@ -363,21 +423,25 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     config = load_sweep_config(args.config)
     out = check_writable(Path(args.out), name="--out")
-    progress, close = _inner_progress(lambda total: tqdm(total=total, desc="sweep chunks",
-                                                         unit="chunk"))
+    progress, close = _inner_progress(
+        lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
+    )
     try:
         result = experiments.run_sweep(config, out, progress)
     finally:
         close()
-    print(f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
-          f"{out / 'sweep_summary.csv'}, {result.paths['png']} in {result.wall_time_s:.1f}s")
+    print(
+        f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
+        f"{out / 'sweep_summary.csv'}, {result.paths['png']} in {result.wall_time_s:.1f}s"
+    )
     return 0
 
 
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
-    p.add_argument("--workload", default="all",
-                   help="W1 | W2 | W3 | W4 | scaling | all (W1-W4 and scaling)")
+    p.add_argument(
+        "--workload", default="all", help="W1 | W2 | W3 | W4 | scaling | all (W1-W4 and scaling)"
+    )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
     p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")

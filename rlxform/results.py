@@ -220,7 +220,7 @@ def write_table(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(list(cols))
-    writer.writerows(zip(*formatted))
+    writer.writerows(zip(*formatted, strict=True))
     atomic_write_text(path, buf.getvalue())
 
 
@@ -350,7 +350,7 @@ def git_revision() -> str | None:
             text=True,
             timeout=10,
         )
-    except Exception:  # noqa: BLE001 - metadata must never fail a run
+    except Exception:
         return None
     revision = head.stdout.strip()
     return revision if head.returncode == 0 and revision else None
@@ -362,7 +362,7 @@ def _device() -> tuple[str | None, str | None]:
 
         device = jax.devices()[0]
         return str(device.device_kind), str(device.platform)
-    except Exception:  # noqa: BLE001 - metadata must never fail a run
+    except Exception:
         return None, None
 
 
@@ -382,7 +382,7 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
         import jax
 
         jax_version: str | None = jax.__version__
-    except Exception:  # noqa: BLE001
+    except Exception:
         jax_version = None
     device_kind, platform = _device()
     meta = {
@@ -532,7 +532,7 @@ class ChunkStore:
             if side_path.exists() or data_path.exists():
                 self._discard(data_path, side_path)
             return None
-        except Exception:  # noqa: BLE001 - any corruption means "recompute"
+        except Exception:
             self._discard(data_path, side_path)
             return None
 
