@@ -23,6 +23,7 @@ import numpy as np
 
 from rlxform import plotting
 from rlxform import results as res
+from rlxform.chunks import ChunkStore
 from rlxform.noise import noise
 from rlxform.schemes import Scheme
 from rlxform.sweep_config import PolicySpec, SchemeSpec, SweepConfig
@@ -632,13 +633,13 @@ def run_sweep(
 ) -> Result:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
-    Chunks go through ``results.ChunkStore`` in ``out_dir/chunks`` (a rerun with the same config
+    Chunks go through ``chunks.ChunkStore`` in ``out_dir/chunks`` (a rerun with the same config
     skips finished chunks). Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``,
     ``<name>.png`` (heatmaps per scheme) and ``<name>.json``.
     """
     start = time.perf_counter()
     out_dir = res.check_writable(Path(out_dir), name="out")
-    store = res.ChunkStore(out_dir / "chunks", config)
+    store = ChunkStore(out_dir / "chunks", config)
     jobs = [(i, spec, m) for i, spec in enumerate(config.schemes) for m in config.group_size]
     reused = 0
     chunks = {}

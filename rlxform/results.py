@@ -1,10 +1,9 @@
-"""Results on disk: tidy CSV tables, JSON metadata, and a checksummed chunk store for sweeps.
+"""Results on disk: atomic writes, tidy CSV tables and JSON metadata (chunks: ``rlxform.chunks``).
 
 Every file is written atomically (temporary file in the same directory, fsync, ``os.replace``),
 so a crash leaves either the old file or the new one, never a partial file under the final
 name. Tables have one row per (configuration, seed or aggregate, step); floats are written with
 ``repr`` so they reload bitwise identical (NaN, inf and -0.0 included). Nothing is pickled:
-chunks are ``.npz`` files read with ``allow_pickle=False`` after their sha256 is checked, and
 metadata is JSON carrying the config, versions, git revision and device, so loading results
 written by another rlxform version warns and names both versions.
 """
@@ -25,8 +24,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +32,6 @@ import numpy as np
 
 PathLike = str | os.PathLike
 _TMP_SUFFIX = ".tmp"
-_MANIFEST = "manifest.json"
-_CHUNK_FORMAT = "rlxform-chunks-1"
-_CHUNK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _INT_TOKEN = re.compile(r"[+-]?\d+\Z")
 _FLOAT_TOKEN = re.compile(
     r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)\Z", re.IGNORECASE
@@ -438,202 +433,3 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
         meta = json.load(f)
     _warn_version(path, meta.get("rlxform_version"), stacklevel=2)
     return meta
-
-
-# --------------------------------------------------------------------------- chunk store
-
-
-def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """``np.savez`` to bytes, but deterministic (fixed zip timestamps) and never pickling."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-class ChunkStore:
-    """A directory of checksummed ``.npz`` chunks for one sweep config, so sweeps can resume.
-
-    Layout: ``manifest.json`` (format, config, config hash, rlxform version), and per chunk
-    ``<id>.npz`` plus ``<id>.json`` (sha256, byte count, array names/dtypes/shapes). The sidecar
-    is written after the ``.npz``, so it marks the chunk complete; a chunk whose bytes do not
-    match its sidecar is deleted and reported missing. One writer per directory.
-    """
-
-    def __init__(self, directory: PathLike, config: Any) -> None:
-        """Open or create the store.
-
-        Args:
-          directory: where chunks live; created if needed.
-          config: the sweep config (JSON-convertible); must match any existing manifest.
-
-        Raises:
-          ValueError: the directory is not writable, or holds chunks for a different config.
-        """
-        self.directory = check_writable(directory, name="directory")
-        self.config_hash = config_hash(config)
-        manifest_path = self.directory / _MANIFEST
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                found = manifest["config_hash"]
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ValueError(
-                    f"directory={str(self.directory)!r} is invalid: its {_MANIFEST} is "
-                    f"unreadable ({err}); use a fresh directory"
-                ) from None
-            if found != self.config_hash:
-                raise ValueError(
-                    f"directory={str(self.directory)!r} is invalid: it holds a sweep for a "
-                    f"different config (hash {found[:12]}, this config {self.config_hash[:12]}); "
-                    "use a fresh directory or the same config"
-                )
-            _warn_version(manifest_path, manifest.get("rlxform_version"), stacklevel=2)
-        else:
-            manifest = {
-                "format": _CHUNK_FORMAT,
-                "config_hash": self.config_hash,
-                "config": to_jsonable(config),
-                "rlxform_version": _rlxform_version(),
-            }
-            atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
-        for leftover in self.directory.glob(f".*{_TMP_SUFFIX}"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-
-    def _paths(self, chunk_id: str | int) -> tuple[Path, Path]:
-        key = str(chunk_id)
-        if not _CHUNK_ID.match(key) or key == _MANIFEST.removesuffix(".json"):
-            raise ValueError(
-                f"chunk_id={chunk_id!r} is invalid: must be an int or a string of letters, "
-                "digits, '_', '.', '-' not starting with '.' or '-' (and not 'manifest')"
-            )
-        return self.directory / f"{key}.npz", self.directory / f"{key}.json"
-
-    def _read_valid(self, chunk_id: str | int) -> dict[str, np.ndarray] | None:
-        """The chunk's arrays if complete and intact; otherwise delete its files, return None."""
-        data_path, side_path = self._paths(chunk_id)
-        try:
-            side = json.loads(side_path.read_text(encoding="utf-8"))
-            data = data_path.read_bytes()
-            if len(data) != side["nbytes"] or hashlib.sha256(data).hexdigest() != side["sha256"]:
-                raise ValueError("checksum mismatch")
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-            expected = {k: (v["dtype"], list(v["shape"])) for k, v in side["arrays"].items()}
-            found = {k: (v.dtype.str, list(v.shape)) for k, v in arrays.items()}
-            if found != expected:
-                raise ValueError("contents differ from sidecar")
-            return arrays
-        except FileNotFoundError:
-            if side_path.exists() or data_path.exists():
-                self._discard(data_path, side_path)
-            return None
-        except Exception:
-            self._discard(data_path, side_path)
-            return None
-
-    @staticmethod
-    def _discard(*paths: Path) -> None:
-        for path in paths:
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-    def has(self, chunk_id: str | int) -> bool:
-        """True only for a complete chunk whose checksum and contents verify.
-
-        Args:
-          chunk_id: an int or a file-name-safe string.
-
-        Returns:
-          whether ``load(chunk_id)`` will succeed. Corrupt or partial chunks are deleted.
-        """
-        return self._read_valid(chunk_id) is not None
-
-    def save(self, chunk_id: str | int, arrays: Mapping[str, Any]) -> None:
-        """Store arrays under ``chunk_id`` atomically (replacing any previous chunk).
-
-        Args:
-          chunk_id: an int or a file-name-safe string.
-          arrays: dict name -> array of bool / int / float / complex / str (no objects).
-
-        Returns:
-          None.
-        """
-        data_path, side_path = self._paths(chunk_id)
-        host = {}
-        for name, value in arrays.items():
-            arr = np.asarray(value)
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"array name {name!r} is invalid: must be a non-empty string")
-            if arr.dtype.kind not in "biufcU":
-                raise ValueError(f"arrays[{name!r}] has dtype {arr.dtype}; objects are not stored")
-            host[name] = arr
-        data = _npz_bytes(host)
-        side = {
-            "chunk_id": str(chunk_id),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "nbytes": len(data),
-            "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in host.items()},
-        }
-        with contextlib.suppress(OSError):
-            side_path.unlink()  # the chunk is incomplete until the new sidecar lands
-        atomic_write_bytes(data_path, data)
-        atomic_write_text(side_path, json.dumps(side, indent=1, sort_keys=True))
-
-    def load(self, chunk_id: str | int) -> dict[str, np.ndarray]:
-        """The arrays saved under ``chunk_id``, after verifying the checksum.
-
-        Args:
-          chunk_id: an int or a file-name-safe string.
-
-        Returns:
-          dict name -> array.
-
-        Raises:
-          KeyError: the chunk is missing, partial or corrupt (and has been deleted).
-        """
-        arrays = self._read_valid(chunk_id)
-        if arrays is None:
-            raise KeyError(f"chunk {chunk_id!r} is missing or corrupt in {str(self.directory)!r}")
-        return arrays
-
-    def missing(self, chunk_ids: Iterable[str | int]) -> list[str | int]:
-        """The ids among ``chunk_ids`` without a complete, valid chunk, in the given order.
-
-        Args:
-          chunk_ids: ids to check.
-
-        Returns:
-          list of the ids still to compute.
-        """
-        return [c for c in chunk_ids if not self.has(c)]
-
-    def load_all(self, chunk_ids: Iterable[str | int]) -> dict[str, np.ndarray]:
-        """Load chunks and concatenate each array along axis 0, in the order of ``chunk_ids``.
-
-        Args:
-          chunk_ids: ids of chunks that all hold the same array names, each at least 1-D.
-
-        Returns:
-          dict name -> concatenated array.
-
-        Raises:
-          KeyError: some chunks are missing or corrupt (all are named).
-          ValueError: chunks hold different array names.
-        """
-        ids = list(chunk_ids)
-        loaded = [(c, self._read_valid(c)) for c in ids]
-        absent = [c for c, arrays in loaded if arrays is None]
-        if absent:
-            raise KeyError(f"chunks {absent} are missing or corrupt in {str(self.directory)!r}")
-        if not loaded:
-            return {}
-        names = list(loaded[0][1])
-        for c, arrays in loaded:
-            if sorted(arrays) != sorted(names):
-                raise ValueError(f"chunk {c!r} holds {sorted(arrays)}, expected {sorted(names)}")
-        return {name: np.concatenate([arrays[name] for _, arrays in loaded]) for name in names}

@@ -7,7 +7,7 @@ it over a 1-D ``Mesh`` of the local devices with ``NamedSharding(mesh, P("grid")
 a multiple of the device count (the padding repeats the last run and is dropped). Each run is
 computed wholly on one device (no collectives), so results do not depend on the device count.
 ``run_chunked`` cuts the flat grid into chunks, saves each chunk's metrics through
-``results.ChunkStore`` (a rerun skips finished chunks) and, with several processes
+``chunks.ChunkStore`` (a rerun skips finished chunks) and, with several processes
 (``initialize_distributed``), process i computes chunks i, i + n, i + 2n, ...
 """
 
@@ -23,7 +23,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
-from rlxform.results import ChunkStore, to_jsonable
+from rlxform.chunks import ChunkStore
+from rlxform.results import to_jsonable
 from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
 from rlxform.types import PRNGKey, PyTree
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rlxform
-from rlxform import results
+from rlxform import chunks, results
 
 SPECIAL_FLOATS = np.array(
     [
@@ -218,14 +218,14 @@ def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
 
 
 def test_chunk_store_round_trip_and_resume(tmp_path):
-    store = results.ChunkStore(tmp_path / "sweep", CONFIG)
+    store = chunks.ChunkStore(tmp_path / "sweep", CONFIG)
     ids = [0, 1, 2, 3]
     assert store.missing(ids) == ids
     store.save(0, _chunk(0))
     store.save(2, _chunk(2))
     assert store.has(0) and store.has(2) and not store.has(1)
 
-    reopened = results.ChunkStore(tmp_path / "sweep", dict(CONFIG))  # same config, new dict
+    reopened = chunks.ChunkStore(tmp_path / "sweep", dict(CONFIG))  # same config, new dict
     assert reopened.missing(ids) == [1, 3]
     _assert_same(reopened.load(2), _chunk(2))
     for i in reopened.missing(ids):
@@ -241,8 +241,8 @@ def test_chunk_store_round_trip_and_resume(tmp_path):
 
 
 def test_chunk_bytes_are_deterministic(tmp_path):
-    a = results.ChunkStore(tmp_path / "a", CONFIG)
-    b = results.ChunkStore(tmp_path / "b", CONFIG)
+    a = chunks.ChunkStore(tmp_path / "a", CONFIG)
+    b = chunks.ChunkStore(tmp_path / "b", CONFIG)
     a.save("c0", _chunk(0))
     b.save("c0", _chunk(0))
     assert (tmp_path / "a" / "c0.npz").read_bytes() == (tmp_path / "b" / "c0.npz").read_bytes()
@@ -289,7 +289,7 @@ def _corrupt_bad_sidecar(path):
     ],
 )
 def test_corrupt_chunk_is_reported_missing_and_recomputed(tmp_path, corrupt):
-    store = results.ChunkStore(tmp_path, CONFIG)
+    store = chunks.ChunkStore(tmp_path, CONFIG)
     store.save(0, _chunk(0))
     store.save(1, _chunk(1))
     corrupt(tmp_path / "1.npz")
@@ -308,11 +308,11 @@ def test_corrupt_chunk_is_reported_missing_and_recomputed(tmp_path, corrupt):
 
 
 def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
-    store = results.ChunkStore(tmp_path, CONFIG)
+    store = chunks.ChunkStore(tmp_path, CONFIG)
     store.save(0, _chunk(0))
     leftover = tmp_path / ".3.npz.abc123.tmp"
     leftover.write_bytes(b"partial")
-    reopened = results.ChunkStore(tmp_path, CONFIG)
+    reopened = chunks.ChunkStore(tmp_path, CONFIG)
     assert not leftover.exists()
     assert reopened.missing([0, 3]) == [3]
 
@@ -320,7 +320,7 @@ def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
 _WRITER = """
 import sys
 import numpy as np
-from rlxform.results import ChunkStore
+from rlxform.chunks import ChunkStore
 store = ChunkStore(sys.argv[1], {"n": 1})
 for i in range(100000):
     store.save(i % 50, {"x": np.full(20000, float(i % 50))})
@@ -342,7 +342,7 @@ def test_sigkill_mid_write_leaves_only_valid_chunks(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    store = results.ChunkStore(tmp_path, {"n": 1})
+    store = chunks.ChunkStore(tmp_path, {"n": 1})
     assert not list(tmp_path.glob(".*.tmp"))
     ids = list(range(50))
     done = [i for i in ids if i not in store.missing(ids)]
@@ -352,15 +352,15 @@ def test_sigkill_mid_write_leaves_only_valid_chunks(tmp_path):
 
 
 def test_chunk_store_with_different_config_raises(tmp_path):
-    results.ChunkStore(tmp_path / "sweep", CONFIG)
+    chunks.ChunkStore(tmp_path / "sweep", CONFIG)
     other = dict(CONFIG, steps=11)
     with pytest.raises(ValueError, match="different config") as info:
-        results.ChunkStore(tmp_path / "sweep", other)
+        chunks.ChunkStore(tmp_path / "sweep", other)
     assert str(tmp_path / "sweep") in str(info.value)
 
 
 def test_chunk_store_rejects_bad_ids_and_objects(tmp_path):
-    store = results.ChunkStore(tmp_path, CONFIG)
+    store = chunks.ChunkStore(tmp_path, CONFIG)
     for bad in ["../x", ".hidden", "a/b", "", "manifest"]:
         with pytest.raises(ValueError, match="chunk_id"):
             store.save(bad, _chunk(0))
@@ -369,7 +369,7 @@ def test_chunk_store_rejects_bad_ids_and_objects(tmp_path):
 
 
 def test_npz_never_unpickles(tmp_path):
-    store = results.ChunkStore(tmp_path, CONFIG)
+    store = chunks.ChunkStore(tmp_path, CONFIG)
     store.save(0, _chunk(0))
     # Replace the chunk by a pickled-object npz with a matching checksum: load must refuse it.
     import hashlib
