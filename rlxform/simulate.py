@@ -4,7 +4,7 @@
 T / record_every recorded blocks of ``record_every`` steps (keys pre-split as ``xs``; memory
 grows only with what is recorded). Each step samples B prompts, M responses per prompt (inverse
 CDF from one uniform per response, or multinomial counts per prompt when M is large relative to
-K), weights Z from the scheme's a/b tables, and ascends
+K; samplers in ``rlxform.sampling``), weights Z from the scheme's a/b tables, and ascends
 loss = mean_b (1/M) sum_i stop_gradient(Z_i) log pi(y_i | x_b) with an optax optimizer.
 ``SimConfig`` is static (shapes, code paths, one compile each); ``HParams`` (learning rate, eps)
 are traced, so a vmapped grid compiles once. float32 throughout.
@@ -28,6 +28,11 @@ import optax
 from rlxform import bernstein as bern
 from rlxform import policies
 from rlxform import schemes as schemes_lib
+from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
+    sample_action_counts,
+    sample_actions,  # noqa: F401
+    sample_counts,
+)
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
 from rlxform.validation import check_choice, check_float, check_int, is_concrete
@@ -261,63 +266,6 @@ def _all_finite(tree: PyTree) -> Array:
 
 
 # ---- sampling ---------------------------------------------------------------------------------
-
-
-def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
-    """Inverse-CDF sampling, one uniform per response: ``float[B, K] -> int32[B, M]``."""
-    logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    cdf = jnp.cumsum(probs, axis=-1)
-    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
-    uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
-    actions = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=-1)
-    return actions.astype(jnp.int32)
-
-
-def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
-    """Counts of each response among the M draws of ``sample_actions`` (same key, same uniforms).
-
-    action > j iff u >= cdf[j], so count[k] = #{u >= cdf[k-1]} - #{u >= cdf[k]}: a [B, K-1]
-    compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
-    """
-    logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    cdf = jnp.cumsum(probs, axis=-1)
-    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
-    uniforms = uniforms * cdf[:, -1:]
-    above = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
-    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
-    upper = jnp.concatenate([total, above], axis=-1)
-    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
-    return (upper - lower).astype(probs.dtype)
-
-
-def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
-    """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
-
-    Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
-    the L levels every node's count n splits as left ~ Binomial(n, mass_left / mass_node),
-    right = n - left, all nodes of a level in one batched ``jax.random.binomial`` call (L calls
-    instead of the K - 1 sequential ones of ``jax.random.multinomial``).
-    """
-    logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    num_rows, num_responses = probs.shape
-    levels = max(1, (num_responses - 1).bit_length())
-    mass = jnp.pad(probs, ((0, 0), (0, 2**levels - num_responses)))
-    masses = [mass]
-    for _ in range(levels):
-        masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
-    counts = jnp.full((num_rows, 1), group_size, probs.dtype)
-    for level_key, node_mass in zip(
-        jax.random.split(key, levels), reversed(masses[:-1]), strict=True
-    ):
-        pair = node_mass.reshape(num_rows, -1, 2)
-        total = pair[..., 0] + pair[..., 1]
-        ratio = jnp.where(total > 0, pair[..., 0] / jnp.where(total > 0, total, 1.0), 0.0)
-        left = jax.random.binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0), dtype=probs.dtype)
-        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
-    return counts[:, :num_responses]
 
 
 def class_weights(

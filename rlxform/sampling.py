@@ -1,0 +1,253 @@
+"""Exact, vectorised group samplers: inverse-CDF actions, their counts, multinomial counts.
+
+``sample_actions`` draws M responses per prompt by inverse CDF (one uniform each);
+``sample_action_counts`` counts the same draws without the [B, M] actions; ``sample_counts``
+draws the K counts of a group directly (binary tree of binomials, cost independent of M).
+``binomial`` is an exact batched sampler: BTRS (Hormann 1993) with a fixed batch of proposals
+per element for n * min(p, 1-p) >= 10, table inversion below, each with a ``lax.while_loop``
+fallback that typically runs zero or one rounds. float32 counts, ``key`` first everywhere.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlxform.types import Array, ArrayLike, PRNGKey
+
+BTRS_MIN_MEAN = 10.0  # BTRS for n * min(p, 1-p) >= this, inversion below
+BTRS_PROPOSALS = 3  # proposals drawn at once per element (acceptance ~0.85 each)
+INVERSION_TABLE = 32  # CDF terms unrolled (P(X >= 32 | mean < 10) < 2e-6)
+
+# log(k!) - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2], k = 0..9 (Hormann 1993, table 2)
+_STIRLING_TAIL = np.array(
+    [
+        0.0810614667953272,
+        0.0413406959554092,
+        0.0276779256849983,
+        0.02079067210376509,
+        0.0166446911898211,
+        0.0138761288230707,
+        0.0118967099458917,
+        0.0104112652619720,
+        0.00925546218271273,
+        0.00833056343336287,
+    ]
+)
+
+
+def _stirling_tail(k: Array) -> Array:
+    """f_c(k) = log k! - log of Stirling's approximation at k + 1 (table for k <= 9)."""
+    kp1 = k + 1.0
+    kp1sq = kp1 * kp1
+    series = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / kp1
+    index = jnp.clip(k, 0, 9).astype(jnp.int32)
+    return jnp.where(k <= 9, jnp.asarray(_STIRLING_TAIL, k.dtype)[index], series)
+
+
+def _btrs_accept(n, p, spq, b, a, alpha, v_r, m, r, u, v):
+    """(k, accepted) of BTRS proposals (u - 1/2, v) for Binomial(n, p), p <= 1/2."""
+    us = 0.5 - jnp.abs(u)
+    k = jnp.floor((2.0 * a / us + b) * u + n * p + 0.5)
+    squeeze = (us >= 0.07) & (v <= v_r)
+    in_range = (k >= 0) & (k <= n)
+    k_safe = jnp.clip(k, 0.0, n)
+    log_v = jnp.log(v * alpha / (a / (us * us) + b))
+    bound = (
+        (m + 0.5) * jnp.log((m + 1.0) / (r * (n - m + 1.0)))
+        + (n + 1.0) * jnp.log((n - m + 1.0) / (n - k_safe + 1.0))
+        + (k_safe + 0.5) * jnp.log(r * (n - k_safe + 1.0) / (k_safe + 1.0))
+        + _stirling_tail(m)
+        + _stirling_tail(n - m)
+        - _stirling_tail(k_safe)
+        - _stirling_tail(n - k_safe)
+    )
+    return k_safe, squeeze | (in_range & (log_v <= bound))
+
+
+def _btrs_constants(n: Array, p: Array) -> tuple[Array, ...]:
+    q = 1.0 - p
+    spq = jnp.sqrt(n * p * q)
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    alpha = (2.83 + 5.1 / b) * spq
+    v_r = 0.92 - 4.2 / b
+    m = jnp.floor((n + 1.0) * p)
+    r = p / q
+    return n, p, spq, b, a, alpha, v_r, m, r
+
+
+def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int) -> Array:
+    """Binomial(n, p) by BTRS, exact where n p >= 10 and p <= 1/2 (elsewhere: any value).
+
+    ``proposals`` i.i.d. proposals per element at once, the first accepted taken. Elements
+    with none accepted (a few per thousand) get fresh chains: they are gathered into a buffer
+    of ``size // 16`` elements (at least 64) that a while loop runs to acceptance, buffer after
+    buffer until none is left (typically one buffer, a few rounds).
+    """
+    dtype = p.dtype
+    shape = n.shape
+    n, p = n.reshape(-1), p.reshape(-1)
+    consts = _btrs_constants(n, p)
+    first_key, loop_key = jax.random.split(key)
+    draws = jax.random.uniform(first_key, (2, proposals, n.shape[0]), dtype)
+    ks, accepted = _btrs_accept(*consts, draws[0] - 0.5, draws[1])
+    # the first accepted proposal of each element (an i.i.d. sequence, so exact); a select
+    # chain, not argmax + gather (a gather per element is slow on CPU)
+    value, done = ks[-1], accepted[-1]
+    for i in range(proposals - 2, -1, -1):
+        value = jnp.where(accepted[i], ks[i], value)
+        done = done | accepted[i]
+
+    size = n.shape[0]
+    buffer = min(size, max(64, size // 16))
+
+    def refill(state):
+        value, done, i = state
+        index = jnp.nonzero(~done, size=buffer, fill_value=size)[0]  # size = past the end
+        sub = tuple(c.at[index].get(mode="fill", fill_value=0.5) for c in consts)
+        sub_key = jax.random.fold_in(loop_key, i)
+
+        def body(inner):
+            sub_value, sub_done, j = inner
+            u, v = jax.random.uniform(jax.random.fold_in(sub_key, j), (2, buffer), dtype)
+            k, ok = _btrs_accept(*sub, u - 0.5, v)
+            return jnp.where(sub_done, sub_value, k), sub_done | ok, j + 1
+
+        start = (jnp.zeros((buffer,), dtype), index >= size, jnp.int32(0))
+        sub_value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), body, start)
+        value = value.at[index].set(sub_value, mode="drop")
+        done = done.at[index].set(True, mode="drop")
+        return value, done, i + 1
+
+    value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), refill, (value, done, jnp.int32(0)))
+    return value.reshape(shape)
+
+
+def _inversion(key: PRNGKey, n: Array, p: Array, table: int) -> Array:
+    """Binomial(n, p) by sequential CDF inversion, exact where p <= 1/2 and n p is small.
+
+    pmf(0) = q^n, pmf(k) = pmf(k-1) (n - k + 1) / k * p / q; X = #{k : u >= cdf(k)} (one
+    uniform). The first ``table`` terms are an unrolled elementwise recurrence (one fused
+    loop); a while loop continues the search for the rare u beyond them.
+    """
+    dtype = p.dtype
+    u = jax.random.uniform(key, n.shape, dtype)
+    q = 1.0 - p
+    r = p / jnp.where(q > 0, q, 1.0)
+    pmf = jnp.exp(n * jnp.log1p(-p))
+    cdf = pmf
+    value = (u >= cdf).astype(dtype)
+    for k in range(1, table):
+        pmf = pmf * (jnp.maximum(n - (k - 1), 0.0) * (r / k))
+        cdf = cdf + pmf
+        value = value + (u >= cdf).astype(dtype)
+
+    # u >= cdf(table - 1), i.e. X >= table: continue the search term by term
+    def body(state):
+        k, value, pmf_k, cdf_k, active = state
+        pmf_k = pmf_k * jnp.maximum(n - k + 1.0, 0.0) / k * r  # pmf(k) from pmf(k - 1)
+        cdf_k = cdf_k + pmf_k
+        passed = active & (u >= cdf_k) & (k < n)  # then X >= k + 1
+        return k + 1.0, value + passed.astype(dtype), pmf_k, cdf_k, passed
+
+    active = (value >= table) & (n > table - 1)
+    state = (jnp.asarray(table, dtype), value, pmf, cdf, active)
+    value = jax.lax.while_loop(lambda s: jnp.any(s[4]), body, state)[1]
+    return jnp.minimum(value, n)  # rounding can leave cdf(n) < u
+
+
+def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
+    """Exact Binomial(n, p) draws, elementwise: ``float[...] , float[...] -> float[...]``.
+
+    With p' = min(p, 1 - p): BTRS (transformed rejection with squeeze, Hormann 1993, the
+    algorithm of ``jax.random.binomial`` and ``tf.random.binomial``) where n p' >= 10, with
+    ``BTRS_PROPOSALS`` proposals per element drawn at once and the first accepted taken;
+    CDF inversion where n p' < 10; X = n - X' for p > 1/2. Both are evaluated on the whole
+    batch (no data-dependent branching); each has a while-loop fallback (BTRS: every proposal
+    rejected; inversion: u past the tabulated CDF) so the result is exact for every element.
+
+    Args:
+      key: PRNG key.
+      n: float[...] non-negative integer-valued trial counts.
+      p: float[...] success probabilities in [0, 1] (broadcast against n).
+    Returns:
+      float[...] draws with the dtype of p (float32 unless p is float64).
+    """
+    p = jnp.asarray(p)
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+        p = p.astype(jnp.float32)
+    n, p = jnp.broadcast_arrays(jnp.asarray(n, p.dtype), p)
+    flip = p > 0.5
+    p_low = jnp.clip(jnp.where(flip, 1.0 - p, p), 0.0, 0.5)
+    use_btrs = n * p_low >= BTRS_MIN_MEAN
+    btrs_key, inv_key = jax.random.split(key)
+    # each algorithm sees safe parameters outside its own regime (values there are discarded)
+    p_btrs = jnp.where(use_btrs, p_low, 0.5)
+    n_btrs = jnp.where(use_btrs, n, 2 * BTRS_MIN_MEAN)
+    from_btrs = _btrs(btrs_key, n_btrs, p_btrs, BTRS_PROPOSALS)
+    p_inv = jnp.where(use_btrs, 0.0, p_low)
+    from_inv = _inversion(inv_key, n, p_inv, INVERSION_TABLE)
+    low = jnp.where(use_btrs, from_btrs, from_inv)
+    return jnp.where(flip, n - low, low)
+
+
+# ---- group samplers -----------------------------------------------------------------------
+
+
+def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+    """Inverse-CDF sampling, one uniform per response: ``float[B, K] -> int32[B, M]``."""
+    logits = jnp.asarray(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    cdf = jnp.cumsum(probs, axis=-1)
+    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
+    uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
+    actions = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=-1)
+    return actions.astype(jnp.int32)
+
+
+def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+    """Counts of each response among the M draws of ``sample_actions`` (same key, same uniforms).
+
+    action > j iff u >= cdf[j], so count[k] = #{u >= cdf[k-1]} - #{u >= cdf[k]}: a [B, K-1]
+    compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
+    """
+    logits = jnp.asarray(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    cdf = jnp.cumsum(probs, axis=-1)
+    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
+    uniforms = uniforms * cdf[:, -1:]
+    above = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
+    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
+    upper = jnp.concatenate([total, above], axis=-1)
+    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
+    return (upper - lower).astype(probs.dtype)
+
+
+def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+    """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
+
+    Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
+    the L levels every node's count n splits as left ~ Binomial(n, mass_left / mass_node),
+    right = n - left, all nodes of a level in one batched ``binomial`` call (L calls instead of
+    the K - 1 sequential ones of ``jax.random.multinomial``).
+    """
+    logits = jnp.asarray(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    num_rows, num_responses = probs.shape
+    levels = max(1, (num_responses - 1).bit_length())
+    mass = jnp.pad(probs, ((0, 0), (0, 2**levels - num_responses)))
+    masses = [mass]
+    for _ in range(levels):
+        masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
+    counts = jnp.full((num_rows, 1), group_size, probs.dtype)
+    for level_key, node_mass in zip(
+        jax.random.split(key, levels), reversed(masses[:-1]), strict=True
+    ):
+        pair = node_mass.reshape(num_rows, -1, 2)
+        total = pair[..., 0] + pair[..., 1]
+        ratio = jnp.where(total > 0, pair[..., 0] / jnp.where(total > 0, total, 1.0), 0.0)
+        left = binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0))
+        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
+    return counts[:, :num_responses]

@@ -1,0 +1,157 @@
+"""Samplers: exact binomial (both regimes, edges, fallbacks) and multinomial counts vs scipy."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from rlxform import sampling, simulate
+
+DRAWS = 100_000
+
+
+@jax.jit
+def _binomial(key, n, p):
+    return sampling.binomial(key, n, p)
+
+
+def _draw(n: float, p: float, seed: int = 0, size: int = DRAWS) -> np.ndarray:
+    shape = (size,)
+    n_arr = jnp.full(shape, n, jnp.float32)
+    p_arr = jnp.full(shape, p, jnp.float32)
+    return np.asarray(_binomial(jax.random.key(seed), n_arr, p_arr))
+
+
+def _gof_pvalue(draws: np.ndarray, n: int, p: float) -> float:
+    """Chi-square of draws vs the Binomial(n, p) pmf, cells with expectation < 5 pooled."""
+    support = np.arange(n + 1)
+    observed = np.bincount(draws.astype(np.int64), minlength=n + 1).astype(np.float64)
+    expected = stats.binom.pmf(support, n, p) * draws.size
+    big = expected >= 5
+    obs = np.append(observed[big], observed[~big].sum())
+    exp = np.append(expected[big], expected[~big].sum())
+    keep = exp > 0
+    if keep.sum() < 2:
+        return 1.0
+    return float(stats.chisquare(obs[keep], exp[keep] * obs.sum() / exp[keep].sum()).pvalue)
+
+
+@pytest.mark.parametrize(
+    "n, p",
+    [
+        (1, 0.5),
+        (3, 0.2),
+        (7, 0.9),
+        (19, 0.5),  # n p = 9.5: inversion
+        (20, 0.5),  # n p = 10: BTRS at the boundary
+        (21, 0.49),
+        (50, 0.199),  # just under the boundary
+        (50, 0.201),  # just over
+        (64, 0.3),
+        (256, 0.03),  # mean 7.7, inversion, tail past the unrolled table sometimes
+        (256, 0.5),
+        (256, 0.97),  # symmetry
+        (1000, 0.001),
+        (5000, 0.4),
+    ],
+)
+def test_binomial_matches_scipy_pmf(n, p):
+    draws = _draw(n, p, seed=n)
+    assert draws.min() >= 0 and draws.max() <= n
+    np.testing.assert_array_equal(draws, np.round(draws))
+    assert _gof_pvalue(draws, n, p) > 1e-4
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 100])
+def test_binomial_degenerate_parameters(n):
+    np.testing.assert_array_equal(_draw(n, 0.0, size=1000), 0.0)
+    np.testing.assert_array_equal(_draw(n, 1.0, size=1000), float(n))
+    np.testing.assert_array_equal(_draw(0, 0.5, size=1000), 0.0)
+
+
+def test_binomial_huge_and_tiny_means():
+    n = 1e6
+    draws = _draw(n, 0.3).astype(np.float64)
+    mean, var = n * 0.3, n * 0.3 * 0.7
+    assert abs(draws.mean() - mean) < 5 * np.sqrt(var / draws.size)
+    assert abs(draws.var() / var - 1) < 0.03
+    tiny = _draw(1e6, 1e-8)
+    assert np.all(tiny <= 3) and abs(tiny.mean() - 0.01) < 5 * np.sqrt(0.01 / tiny.size)
+
+
+def test_binomial_mixed_batch_and_fallbacks():
+    """One batch mixing regimes: per-cell pmf still matches (fallback paths are per element)."""
+    ns = np.array([0, 1, 12, 40, 40, 256, 256, 300], np.float32)
+    ps = np.array([0.5, 0.7, 0.5, 0.24, 0.26, 0.035, 0.6, 0.999], np.float32)
+    reps = 40_000
+    n_arr = jnp.asarray(np.tile(ns, reps))
+    p_arr = jnp.asarray(np.tile(ps, reps))
+    draws = np.asarray(_binomial(jax.random.key(3), n_arr, p_arr)).reshape(reps, -1)
+    for j, (n, p) in enumerate(zip(ns, ps, strict=True)):
+        assert _gof_pvalue(draws[:, j], int(n), float(p)) > 1e-4, (n, p)
+
+
+def test_binomial_test_can_fail():
+    draws = _draw(64, 0.3)
+    assert _gof_pvalue(draws, 64, 0.31) < 1e-6
+    reference = np.random.default_rng(0).binomial(64, 0.3, DRAWS)
+    assert _gof_pvalue(reference, 64, 0.3) > 1e-4
+
+
+def test_btrs_fallback_is_exact():
+    """One proposal per element (acceptance ~0.85): most of the mass comes via the fallback."""
+    n = jnp.full((DRAWS,), 100.0)
+    p = jnp.full((DRAWS,), 0.3)
+    draws = np.asarray(jax.jit(lambda k: sampling._btrs(k, n, p, 1))(jax.random.key(9)))
+    assert _gof_pvalue(draws, 100, 0.3) > 1e-4
+
+
+def test_inversion_fallback_is_exact():
+    """A table of 2 terms: the while loop does the whole search."""
+    n = jnp.full((DRAWS,), 40.0)
+    p = jnp.full((DRAWS,), 0.2)
+    draws = np.asarray(jax.jit(lambda k: sampling._inversion(k, n, p, 2))(jax.random.key(4)))
+    assert _gof_pvalue(draws, 40, 0.2) > 1e-4
+
+
+def test_binomial_same_key_same_draws_and_vmap():
+    n = jnp.array([10.0, 100.0, 3.0])
+    p = jnp.array([0.5, 0.2, 0.9])
+    key = jax.random.key(1)
+    a = sampling.binomial(key, n, p)
+    np.testing.assert_array_equal(a, sampling.binomial(key, n, p))
+    keys = jax.random.split(key, 4)
+    batched = jax.vmap(lambda k: sampling.binomial(k, n, p))(keys)
+    looped = jnp.stack([sampling.binomial(k, n, p) for k in keys])
+    np.testing.assert_array_equal(batched, looped)
+
+
+@pytest.mark.parametrize("group_size", [1, 7, 256])
+def test_counts_marginals_match_multinomial(group_size):
+    probs = np.array([0.05, 0.3, 0.15, 0.5, 0.0])
+    logits = jnp.log(jnp.asarray(probs, jnp.float32))
+    reps = 20_000
+    counts = np.asarray(
+        jax.jit(lambda k: sampling.sample_counts(k, jnp.tile(logits, (reps, 1)), group_size))(
+            jax.random.key(group_size)
+        )
+    )
+    np.testing.assert_array_equal(counts.sum(-1), group_size)
+    np.testing.assert_array_equal(counts[:, -1], 0)
+    for j, pj in enumerate(probs[:-1]):
+        assert _gof_pvalue(counts[:, j], group_size, pj) > 1e-4, j
+    # a covariance too: Cov(c_i, c_j) = -M p_i p_j
+    cov = np.cov(counts[:, 1], counts[:, 3])[0, 1]
+    expected = -group_size * probs[1] * probs[3]
+    var1, var3 = (group_size * q * (1 - q) for q in (probs[1], probs[3]))
+    se = np.sqrt((var1 * var3 + expected**2) / reps)
+    assert abs(cov - expected) < 5 * se
+
+
+def test_simulate_reexports_samplers():
+    assert simulate.sample_counts is sampling.sample_counts
+    assert simulate.sample_actions is sampling.sample_actions
+    assert simulate.sample_action_counts is sampling.sample_action_counts
