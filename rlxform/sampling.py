@@ -38,35 +38,24 @@ _STIRLING_TAIL = np.array(
 
 
 def _stirling_tail(k: Array) -> Array:
-    """f_c(k) = log k! - log of Stirling's approximation at k + 1 (table for k <= 9)."""
+    """f_c(k) = log k! - log of Stirling's approximation at k + 1 (table for k <= 9).
+
+    The table is read with a chain of selects, not a gather (elementwise, fuses on CPU).
+    """
     kp1 = k + 1.0
     kp1sq = kp1 * kp1
-    series = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / kp1
-    index = jnp.clip(k, 0, 9).astype(jnp.int32)
-    return jnp.where(k <= 9, jnp.asarray(_STIRLING_TAIL, k.dtype)[index], series)
-
-
-def _btrs_accept(n, p, spq, b, a, alpha, v_r, m, r, u, v):
-    """(k, accepted) of BTRS proposals (u - 1/2, v) for Binomial(n, p), p <= 1/2."""
-    us = 0.5 - jnp.abs(u)
-    k = jnp.floor((2.0 * a / us + b) * u + n * p + 0.5)
-    squeeze = (us >= 0.07) & (v <= v_r)
-    in_range = (k >= 0) & (k <= n)
-    k_safe = jnp.clip(k, 0.0, n)
-    log_v = jnp.log(v * alpha / (a / (us * us) + b))
-    bound = (
-        (m + 0.5) * jnp.log((m + 1.0) / (r * (n - m + 1.0)))
-        + (n + 1.0) * jnp.log((n - m + 1.0) / (n - k_safe + 1.0))
-        + (k_safe + 0.5) * jnp.log(r * (n - k_safe + 1.0) / (k_safe + 1.0))
-        + _stirling_tail(m)
-        + _stirling_tail(n - m)
-        - _stirling_tail(k_safe)
-        - _stirling_tail(n - k_safe)
-    )
-    return k_safe, squeeze | (in_range & (log_v <= bound))
+    value = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / kp1
+    for j in range(9, -1, -1):
+        value = jnp.where(k == j, jnp.asarray(_STIRLING_TAIL[j], k.dtype), value)
+    return value
 
 
 def _btrs_constants(n: Array, p: Array) -> tuple[Array, ...]:
+    """Per-element constants of BTRS (Hormann 1993) for p <= 1/2, n p >= 10.
+
+    ``log_mode`` collects the k-independent terms of log f(k) / f(m), m the mode, and
+    ``rest_mode`` = n - m + 1.
+    """
     q = 1.0 - p
     spq = jnp.sqrt(n * p * q)
     b = 1.15 + 2.53 * spq
@@ -75,7 +64,35 @@ def _btrs_constants(n: Array, p: Array) -> tuple[Array, ...]:
     v_r = 0.92 - 4.2 / b
     m = jnp.floor((n + 1.0) * p)
     r = p / q
-    return n, p, spq, b, a, alpha, v_r, m, r
+    log_mode = (
+        (m + 0.5) * jnp.log((m + 1.0) / (r * (n - m + 1.0)))
+        + _stirling_tail(m)
+        + _stirling_tail(n - m)
+    )
+    return n, p, b, a, alpha, v_r, r, n - m + 1.0, log_mode
+
+
+def _btrs_accept(n, p, b, a, alpha, v_r, r, rest_mode, log_mode, u, v):
+    """(k, accepted) of BTRS proposals (u - 1/2, v) for Binomial(n, p), p <= 1/2.
+
+    Accept if the squeeze holds (us >= 0.07, v <= v_r) or k in [0, n] and
+    log(v alpha / (a / us^2 + b)) <= log f(k) - log f(m) (Stirling form, Hormann 1993).
+    """
+    us = 0.5 - jnp.abs(u)
+    k = jnp.floor((2.0 * a / us + b) * u + n * p + 0.5)
+    squeeze = (us >= 0.07) & (v <= v_r)
+    in_range = (k >= 0) & (k <= n)
+    k_safe = jnp.clip(k, 0.0, n)
+    log_v = jnp.log(v * alpha / (a / (us * us) + b))
+    rest = n - k_safe + 1.0  # ratios inside the logs: no cancellation of O(n log n) terms
+    bound = (
+        log_mode
+        + (n + 1.0) * jnp.log(rest_mode / rest)
+        + (k_safe + 0.5) * jnp.log(r * rest / (k_safe + 1.0))
+        - _stirling_tail(k_safe)
+        - _stirling_tail(n - k_safe)
+    )
+    return k_safe, squeeze | (in_range & (log_v <= bound))
 
 
 def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int) -> Array:
