@@ -4,7 +4,8 @@ REINFORCE, GRPO and rejection sampling in the large-M limit (Davis & Recht, fig.
 Usage: python experiments/fig1_transforms.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import TransformsConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_analytic import TransformsConfig
 from rlxform.sweep_config import SchemeSpec
 
 CONFIG = TransformsConfig(

@@ -4,7 +4,8 @@ Group sizes, eps and population vs sample (Bessel) std.
 Usage: python experiments/fig3_grpo.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import GrpoConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_analytic import GrpoConfig
 
 CONFIG = GrpoConfig(
     group_sizes=(2, 4, 8, 16, 64, 256),

@@ -3,7 +3,8 @@
 Usage: python experiments/fig4_weights.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import CATALOG, WeightsConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_analytic import CATALOG, WeightsConfig
 
 CONFIG = WeightsConfig(group_size=8, num_grid=201, schemes=CATALOG)
 

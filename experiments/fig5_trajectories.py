@@ -4,7 +4,8 @@ REINFORCE, RLOO, GRPO, rejection sampling and pass@4; tabular and network polici
 Usage: python experiments/fig5_trajectories.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import SimulationConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_sim import SimulationConfig
 from rlxform.sweep_config import SchemeSpec
 
 CONFIG = SimulationConfig(

@@ -3,7 +3,8 @@
 Usage: python experiments/fig6_difficulty.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import SimulationConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_sim import SimulationConfig
 from rlxform.sweep_config import SchemeSpec
 
 CONFIG = SimulationConfig(

@@ -3,7 +3,8 @@
 Usage: python experiments/fig7_noise.py [--mode tiny|quick|full] --out DIR
 """
 
-from rlxform.experiments import NoiseConfig, script_main
+from rlxform.experiments import script_main
+from rlxform.experiments_analytic import NoiseConfig
 from rlxform.sweep_config import SchemeSpec
 
 CONFIG = NoiseConfig(

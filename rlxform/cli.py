@@ -417,7 +417,7 @@ def _add_sweep(sub) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlxform import experiments
+    from rlxform import sweep_runner
     from rlxform.results import check_writable
     from rlxform.sweep_config import load_sweep_config
 
@@ -427,7 +427,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
     try:
-        result = experiments.run_sweep(config, out, progress)
+        result = sweep_runner.run_sweep(config, out, progress)
     finally:
         close()
     print(

@@ -23,10 +23,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -433,3 +434,60 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
         meta = json.load(f)
     _warn_version(path, meta.get("rlxform_version"), stacklevel=2)
     return meta
+
+
+# --------------------------------------------------------------------------- experiment outputs
+
+Table = dict[str, np.ndarray]
+Progress = Callable[[int, int], None] | None  # progress(done, total) inside long experiments
+
+
+class Result(NamedTuple):
+    """What an experiment wrote: its table(s), file paths and wall time in seconds."""
+
+    table: Table
+    paths: dict[str, Path]
+    wall_time_s: float
+
+
+def report_progress(progress: Progress, done: int, total: int) -> None:
+    """Call ``progress(done, total)`` unless ``progress`` is None."""
+    if progress is not None:
+        progress(done, total)
+
+
+def save_png(fig: Any, path: PathLike) -> None:
+    """Write a matplotlib Figure ``fig`` to ``path`` as a 120 dpi PNG, atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_result(
+    name: str, config: Any, table: Table, fig: Any, out_dir: PathLike, start: float, **extra: Any
+) -> Result:
+    """Write an experiment's ``<name>.csv``, ``<name>.png`` and ``<name>.json`` into ``out_dir``.
+
+    Args:
+      name: experiment name, the files' stem and the metadata's ``experiment``.
+      config: the experiment's config (frozen dataclass), stored in the metadata.
+      table: tidy table for ``write_table``.
+      fig: matplotlib Figure for ``save_png``.
+      out_dir: output directory (created; must be writable).
+      start: ``time.perf_counter()`` at the experiment's start; wall time is measured from it.
+      **extra: further metadata fields.
+
+    Returns:
+      ``Result(table, paths, wall_time_s)`` with paths keyed ``csv``, ``png``, ``json``.
+    """
+    out_dir = check_writable(out_dir, name="out")
+    paths = {
+        "csv": out_dir / f"{name}.csv",
+        "png": out_dir / f"{name}.png",
+        "json": out_dir / f"{name}.json",
+    }
+    write_table(paths["csv"], table)
+    save_png(fig, paths["png"])
+    wall = time.perf_counter() - start
+    write_metadata(paths["json"], metadata(config, experiment=name, wall_time_s=wall, **extra))
+    return Result(table, paths, wall)

@@ -39,6 +39,18 @@ class SchemeSpec:
         return schemes_lib.get(self.name, **dict(self.params))
 
 
+def scheme_specs(*items: str | tuple[str, dict]) -> tuple[SchemeSpec, ...]:
+    """``SchemeSpec``s from names or ``(name, params)`` pairs, params sorted by key.
+
+    Example: ``scheme_specs("grpo", ("pass_at_k", {"k": 4}))``.
+    """
+    out = []
+    for item in items:
+        name, params = (item, {}) if isinstance(item, str) else item
+        out.append(SchemeSpec(name, tuple(sorted(params.items()))))
+    return tuple(out)
+
+
 @dataclasses.dataclass(frozen=True)
 class PolicySpec:
     """The bandit problem: policy kind, P prompts, K responses, C correct, network sizes."""

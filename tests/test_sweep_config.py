@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlxform import experiments
+from rlxform import sweep_runner
 from rlxform.cli import main
 from rlxform.results import read_table
 from rlxform.sweep_config import SchemeSpec, load_sweep_config, parse_sweep_config
@@ -144,7 +144,7 @@ def test_aggregate_is_seed_mean():
         "nonfinite_step": np.array([[-1, 3, -1]]),
     }
     chunk["finite"][0, 1, 2] = False
-    traj, summary = experiments.sweep_tables(cfg, {(0, 2): chunk})
+    traj, summary = sweep_runner.sweep_tables(cfg, {(0, 2): chunk})
     agg = traj["seed"] == -1
     np.testing.assert_allclose(traj["mean_p"][agg], [0.5, 0.7, 0.8])
     assert traj["diverged_at"][agg][0] == 3 and traj["diverged_seeds"][agg][0] == 1
