@@ -101,11 +101,14 @@ def test_binomial_test_can_fail():
     assert _gof_pvalue(reference, 64, 0.3) > 1e-4
 
 
-def test_btrs_fallback_is_exact():
-    """One proposal per element (acceptance ~0.85): most of the mass comes via the fallback."""
+@pytest.mark.parametrize("proposals, divisor", [(1, 64), (3, 4)])
+def test_btrs_fallback_is_exact(monkeypatch, proposals, divisor):
+    """A tiny fallback buffer (many refills) and the select chain over several proposals."""
+    monkeypatch.setattr(sampling, "BTRS_BUFFER_DIVISOR", divisor)
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
-    draws = np.asarray(jax.jit(lambda k: sampling._btrs(k, n, p, 1))(jax.random.key(9)))
+    fn = jax.jit(lambda k: sampling._btrs(k, n, p, proposals))
+    draws = np.asarray(fn(jax.random.key(9)))
     assert _gof_pvalue(draws, 100, 0.3) > 1e-4
 
 
