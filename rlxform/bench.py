@@ -280,8 +280,18 @@ def loglog_slope(sizes: Sequence[float], times: Sequence[float]) -> float:
     return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
 
 
+def affine_fit(sizes: Sequence[float], times: Sequence[float]) -> tuple[float, float]:
+    """Least-squares (a, b) of time = a + b * size: fixed cost a, marginal cost b per unit."""
+    slope, intercept = np.polyfit(np.asarray(sizes, float), np.asarray(times, float), 1)
+    return float(intercept), float(slope)
+
+
 def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
-    """Time of W1 vs P and vs M (3 sizes each, log-log slope) and memory vs T.
+    """Time of W1 vs P and vs M (3 sizes each) and memory vs T.
+
+    Each axis reports the log-log slope and the affine fit time = a + b * size (a: per-step
+    costs independent of the size). M uses 32, 64, 128 with the inverse-CDF sampler forced
+    ("auto" would switch to counts at M >= 64), sizes where the per-sample cost dominates.
 
     Memory vs T compares XLA's temporaries (``temp_size_in_bytes``: the working set of the scan)
     and outputs (the recorded metrics) at three T with the same number of records.
@@ -289,19 +299,22 @@ def scaling(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for axis, field, sizes in (
         ("P", "num_prompts", (1024, 2048, 4096)),
-        ("M", "group_size", (8, 16, 32)),
+        ("M", "group_size", (32, 64, 128)),
     ):
         sizes = [max(1, int(s * scale)) if axis == "P" else s for s in sizes]
         times = []
         for size in sizes:
-            work = workload("W1", scale, **{field: size})
+            work = workload("W1", scale, sampler="inverse_cdf", **{field: size})
             fn, args = rlxform_program(work)
             compiled, _ = _compile(fn, args)
             times.append(_time_compiled(compiled, args, repeats))
+        intercept, per_unit = affine_fit(sizes, times)
         out[f"time_vs_{axis}"] = {
             "sizes": sizes,
             "seconds": times,
             "slope": loglog_slope(sizes, times),
+            "affine_seconds": intercept,
+            "affine_seconds_per_unit": per_unit,
         }
     steps = [max(10, int(t * scale)) // 10 * 10 for t in (50, 100, 200)]
     temp, output = [], []
@@ -347,7 +360,11 @@ def format_scaling(result: dict[str, Any]) -> str:
         pairs = ", ".join(
             f"{s}: {t * 1e3:.1f} ms" for s, t in zip(item["sizes"], item["seconds"], strict=True)
         )
-        lines.append(f"time vs {axis}: {pairs}; log-log slope {item['slope']:.2f}")
+        lines.append(
+            f"time vs {axis}: {pairs}; log-log slope {item['slope']:.2f}; affine fit "
+            f"{item['affine_seconds'] * 1e3:.1f} ms + {item['affine_seconds_per_unit'] * 1e6:.2f} "
+            f"us * {axis}"
+        )
     mem = result["memory_vs_T"]
     lines.append(
         f"memory vs T (records fixed at {mem['records']}): T={mem['steps']} temp bytes "

@@ -77,6 +77,12 @@ def test_loglog_slope():
     assert bench.loglog_slope(sizes, sizes**2) == pytest.approx(2.0)
 
 
+def test_affine_fit():
+    sizes = np.array([32.0, 64.0, 128.0])
+    a, b = bench.affine_fit(sizes, 0.5 + 0.01 * sizes)
+    assert a == pytest.approx(0.5) and b == pytest.approx(0.01)
+
+
 def test_numpy_reference_and_simulator_match_exact_mean_update():
     cfg = sim.SimConfig("grpo", "tabular", 3, 4, 1, 8, 1, init_p=(0.2, 0.5, 0.8))
     params = sim.initial_params(cfg)
