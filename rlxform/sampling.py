@@ -219,19 +219,11 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
 # ---- group samplers -----------------------------------------------------------------------
 
 
-def _unnormalised_cdf(logits: Array) -> Array:
-    """cumsum of exp(logits - max) along K, as K - 1 unrolled adds: ``float[B, K]``."""
-    weights = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
-    columns = [weights[:, 0]]
-    for j in range(1, weights.shape[-1]):
-        columns.append(columns[-1] + weights[:, j])
-    return jnp.stack(columns, axis=-1)
-
-
 def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     """Inverse-CDF sampling, one uniform per response: ``float[B, K] -> int32[B, M]``."""
     logits = jnp.asarray(logits)
-    cdf = _unnormalised_cdf(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    cdf = jnp.cumsum(probs, axis=-1)
     uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
     uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
     actions = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=-1)
@@ -245,14 +237,15 @@ def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Ar
     compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
     """
     logits = jnp.asarray(logits)
-    cdf = _unnormalised_cdf(logits)
+    probs = jax.nn.softmax(logits, axis=-1)
+    cdf = jnp.cumsum(probs, axis=-1)
     uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
     uniforms = uniforms * cdf[:, -1:]
     above = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
     total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
     upper = jnp.concatenate([total, above], axis=-1)
     lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
-    return (upper - lower).astype(cdf.dtype)
+    return (upper - lower).astype(probs.dtype)
 
 
 def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
