@@ -34,10 +34,25 @@ from rlxform.types import NDArray
 
 @functools.lru_cache(maxsize=128)
 def compiled_sweep(cfg: Any, kind: str):
-    """``sweeps.make_sweep`` (kind "sweep") or ``make_exact_sweep`` cached per static config."""
-    from rlxform import sweeps
+    """``sweeps.make_sweep`` (kind "sweep") or ``make_exact_sweep``, cached per static config.
 
-    return sweeps.make_sweep(cfg) if kind == "sweep" else sweeps.make_exact_sweep(cfg)
+    With several local devices the (learning rate, seed) grid is sharded over all of them
+    (``sharding.make_sharded_sweep``); each run stays on one device, so results are unchanged.
+    """
+    from rlxform import sharding, sweeps
+
+    if kind != "sweep":
+        return sweeps.make_exact_sweep(cfg)
+    if jax.local_device_count() == 1:
+        return sweeps.make_sweep(cfg)
+    sharded = sharding.make_sharded_sweep(cfg)  # every local device; bitwise the same results
+
+    def sweep(hparams, keys):
+        flat = sharding.flatten_grid(hparams, keys)
+        num_h = int(np.shape(hparams.learning_rate)[0])
+        return sharding.unflatten(sharded(*flat), num_h, int(keys.shape[0]))
+
+    return sweep
 
 
 def _first_reach(mean_p: NDArray, steps: NDArray, threshold: float) -> NDArray:

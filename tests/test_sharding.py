@@ -117,3 +117,54 @@ def test_flatten_grid_order():
     data = np.asarray(jax.random.key_data(flat_keys))
     expected = np.asarray(jax.random.key_data(keys))[[0, 1, 2, 0, 1, 2]]
     np.testing.assert_array_equal(data, expected)
+
+
+SWEEP_TOML = """
+learning_rate = [0.1, 1.0, 3.0]
+group_size = [2, 4]
+seeds = 3
+seed = 0
+steps = 8
+records = 4
+threshold = 0.6
+
+[policy]
+kind = "tabular"
+num_prompts = 4
+num_responses = 3
+
+[population]
+init_p = "grid"
+
+[[schemes]]
+name = "grpo"
+
+[[schemes]]
+name = "rejection_sampling"
+"""
+
+
+def test_cli_sweep_uses_all_devices_with_identical_tables(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(SWEEP_TOML)
+    outputs = {}
+    for devices in (1, 4):
+        env = dict(
+            os.environ,
+            XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+            JAX_PLATFORMS="cpu",
+        )
+        out = tmp_path / f"out{devices}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "rlxform", "sweep", str(config), "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outputs[devices] = out
+    for name in ("sweep.csv", "sweep_summary.csv"):
+        one = (outputs[1] / name).read_bytes()
+        assert one == (outputs[4] / name).read_bytes(), name
+        assert one.count(b"\n") > 10
