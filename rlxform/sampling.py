@@ -11,6 +11,8 @@ float32 counts, ``key`` first everywhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,11 +221,53 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
 # ---- group samplers -----------------------------------------------------------------------
 
 
+UNROLL_MAX_RESPONSES = 32  # row-wise max / prefix sums over K by column ops up to this K
+
+
+def softmax_cdf(logits: ArrayLike) -> tuple[Array, Array]:
+    """(e, cdf): e = exp(logits - max) and its prefix sums, ``float[B, K] -> 2 x float[B, K]``.
+
+    probs = e / cdf[:, -1:]; cdf is unnormalised (cdf[:, -1] is the total mass, >= 1). For
+    K <= ``UNROLL_MAX_RESPONSES`` the row max and the prefix sums are unrolled column ops
+    (XLA CPU reduces a short minor axis several times slower); the prefix sums are sequential
+    adds of non-negative terms, so cdf is non-decreasing.
+    """
+    logits = jnp.asarray(logits)
+    num_responses = logits.shape[-1]
+    if num_responses > UNROLL_MAX_RESPONSES:
+        e = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+        return e, jnp.cumsum(e, axis=-1)
+    top = logits
+    while top.shape[-1] > 1:  # pairwise tree of maxima (the odd column carried along)
+        half = top.shape[-1] // 2
+        pair_max = jnp.maximum(top[:, :half], top[:, half : 2 * half])
+        top = jnp.concatenate([pair_max, top[:, 2 * half :]], axis=-1)
+    e = jnp.exp(logits - top)
+    columns = [e[:, :1]]
+    for k in range(1, num_responses):
+        columns.append(columns[-1] + e[:, k : k + 1])
+    return e, jnp.concatenate(columns, axis=-1)
+
+
+def _above_counts(key: PRNGKey, cdf: Array, group_size: int) -> Array:
+    """above[b, j] = #{i : u_i cdf[b, -1] >= cdf[b, j]} = #{y_i > j}: ``int32[B, K-1]``."""
+    uniforms = jax.random.uniform(key, (cdf.shape[0], group_size), cdf.dtype)
+    uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
+    return jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
+
+
+def counts_from_above(above: Array, group_size: int, dtype: Any = jnp.float32) -> Array:
+    """count[k] = above[k-1] - above[k] (above[-1] = M, above[K-1] = 0): ``-> float[B, K]``."""
+    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
+    upper = jnp.concatenate([total, above], axis=-1)
+    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
+    return (upper - lower).astype(dtype)
+
+
 def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     """Inverse-CDF sampling, one uniform per response: ``float[B, K] -> int32[B, M]``."""
     logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    cdf = jnp.cumsum(probs, axis=-1)
+    _, cdf = softmax_cdf(logits)
     uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
     uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
     actions = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=-1)
@@ -237,15 +281,8 @@ def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Ar
     compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
     """
     logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    cdf = jnp.cumsum(probs, axis=-1)
-    uniforms = jax.random.uniform(key, (logits.shape[0], group_size), cdf.dtype)
-    uniforms = uniforms * cdf[:, -1:]
-    above = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
-    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
-    upper = jnp.concatenate([total, above], axis=-1)
-    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
-    return (upper - lower).astype(probs.dtype)
+    _, cdf = softmax_cdf(logits)
+    return counts_from_above(_above_counts(key, cdf, group_size), group_size, cdf.dtype)
 
 
 def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:

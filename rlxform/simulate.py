@@ -29,9 +29,12 @@ from rlxform import bernstein as bern
 from rlxform import policies
 from rlxform import schemes as schemes_lib
 from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
+    _above_counts,
+    counts_from_above,
     sample_action_counts,
     sample_actions,  # noqa: F401
     sample_counts,
+    softmax_cdf,
 )
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
@@ -347,6 +350,9 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
         return all_logits if index is None else all_logits[index]
 
     logits = batch_logits(trainable)
+    closed_form = cfg.policy == "tabular" and index is None and not cfg.dynamic_sampling
+    if closed_form and cfg.resolved_sampler == "inverse_cdf":
+        return _tabular_inverse_cdf_gradient(sample_key, logits, cfg, a_table, b_table)
     coef, s = class_weights(
         sample_key,
         jax.lax.stop_gradient(logits),
@@ -357,7 +363,7 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
         cfg.resolved_sampler,
     )
 
-    if cfg.policy == "tabular" and index is None and not cfg.dynamic_sampling:
+    if closed_form:
         # closed form of the generic route below: d/dlogits mean_b sum_k coef log_softmax
         probs = jax.nn.softmax(logits, axis=-1)
         total = jnp.sum(coef, axis=-1, keepdims=True)
@@ -367,6 +373,27 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
         return surrogate_loss(batch_logits(tr), coef, s, cfg.group_size, cfg.dynamic_sampling)
 
     return jax.grad(loss)(trainable), s
+
+
+def _tabular_inverse_cdf_gradient(key, logits, cfg, a_table, b_table):
+    """The closed-form tabular step with the inverse-CDF sampler, softmax computed once.
+
+    Same draws and value as ``class_weights`` + the closed form in ``_sample_gradient``:
+    S = M - #{y_i > C-1} from the compare counts, and sum_k coef_k = (S a[S] + (M-S) b[S]) / M
+    in closed form (no reductions over the short K axis, slow on CPU).
+    """
+    group_size, num_correct = cfg.group_size, cfg.num_correct
+    e, cdf = softmax_cdf(jax.lax.stop_gradient(logits))
+    above = _above_counts(key, cdf, group_size)
+    counts = counts_from_above(above, group_size, cdf.dtype)
+    s = group_size - above[:, num_correct - 1]  # C in [1, K-1]
+    a_s, b_s = a_table[s], b_table[s]
+    is_correct = jnp.arange(logits.shape[-1]) < num_correct
+    coef = counts * jnp.where(is_correct, a_s[:, None], b_s[:, None]) / group_size
+    s_float = s.astype(coef.dtype)
+    total = (s_float * a_s + (group_size - s_float) * b_s) / group_size
+    probs = e / cdf[:, -1:]
+    return {"logits": (coef - total[:, None] * probs) / cfg.num_prompts}, s
 
 
 # ---- the scan -----------------------------------------------------------------------------------

@@ -158,3 +158,14 @@ def test_simulate_reexports_samplers():
     assert simulate.sample_counts is sampling.sample_counts
     assert simulate.sample_actions is sampling.sample_actions
     assert simulate.sample_action_counts is sampling.sample_action_counts
+
+
+@pytest.mark.parametrize("num_responses", [2, 3, 7, 8, 40])
+def test_softmax_cdf_matches_softmax_cumsum(num_responses):
+    logits = jax.random.normal(jax.random.key(1), (64, num_responses)) * 30.0
+    e, cdf = sampling.softmax_cdf(logits)
+    np.testing.assert_allclose(e / cdf[:, -1:], jax.nn.softmax(logits, -1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        cdf / cdf[:, -1:], jnp.cumsum(jax.nn.softmax(logits, -1), -1), rtol=1e-5, atol=1e-6
+    )
+    assert bool(jnp.all(jnp.diff(cdf, axis=-1) >= 0))

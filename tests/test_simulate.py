@@ -286,3 +286,26 @@ def test_cli_simulate(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc != 0 and len(err.strip().splitlines()) == 1, (bad, err)
     assert main(["simulate", "--scheme", "nope", "--out", str(out)]) != 0
+
+
+@pytest.mark.parametrize("num_correct", [1, 3])
+def test_tabular_fast_gradient_matches_class_weights_route(num_correct):
+    cfg = simulate.SimConfig(
+        "grpo",
+        num_prompts=64,
+        num_responses=5,
+        num_correct=num_correct,
+        group_size=6,
+        sampler="inverse_cdf",
+    )
+    logits = jax.random.normal(jax.random.key(2), (64, 5)) * 2.0
+    a_table, b_table = simulate.tables(cfg)
+    key = jax.random.key(7)
+    grads, s = simulate._tabular_inverse_cdf_gradient(key, logits, cfg, a_table, b_table)
+    coef, s_ref = simulate.class_weights(
+        key, logits, a_table, b_table, num_correct, 6, "inverse_cdf"
+    )
+    probs = jax.nn.softmax(logits, -1)
+    expected = (coef - jnp.sum(coef, -1, keepdims=True) * probs) / 64
+    np.testing.assert_array_equal(s, s_ref)
+    np.testing.assert_allclose(grads["logits"], expected, rtol=1e-5, atol=1e-7)
