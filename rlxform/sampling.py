@@ -99,8 +99,11 @@ def _btrs_accept(n, p, b, a, alpha, v_r, r, rest_mode, log_mode, u, v):
     return k_safe, squeeze | (in_range & (log_v <= bound))
 
 
-def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int) -> Array:
+def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int, active: Array | None = None) -> Array:
     """Binomial(n, p) by BTRS, exact where n p >= 10 and p <= 1/2 (elsewhere: any value).
+
+    Elements where ``active`` is False count as done after the first round (their values are
+    discarded by the caller), so they never occupy the fallback buffer.
 
     ``proposals`` i.i.d. proposals per element at once, the first accepted taken. Elements
     with none accepted (~15% for one proposal) get fresh chains: they are gathered into a
@@ -122,6 +125,8 @@ def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int) -> Array:
     for i in range(proposals - 2, -1, -1):
         value = jnp.where(accepted[i], ks[i], value)
         done = done | accepted[i]
+    if active is not None:
+        done = done | ~active.reshape(-1)
 
     size = n.shape[0]
     buffer = min(size, max(64, size // BTRS_BUFFER_DIVISOR))
@@ -211,7 +216,7 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
     # each algorithm sees safe parameters outside its own regime (values there are discarded)
     p_btrs = jnp.where(use_btrs, p_low, 0.5)
     n_btrs = jnp.where(use_btrs, n, 2 * BTRS_MIN_MEAN)
-    from_btrs = _btrs(btrs_key, n_btrs, p_btrs, BTRS_PROPOSALS)
+    from_btrs = _btrs(btrs_key, n_btrs, p_btrs, BTRS_PROPOSALS, use_btrs)
     p_inv = jnp.where(use_btrs, 0.0, p_low)
     from_inv = _inversion(inv_key, n, p_inv, INVERSION_TABLE)
     low = jnp.where(use_btrs, from_btrs, from_inv)
