@@ -149,7 +149,10 @@ def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int, active: Array | None
         done = done.at[index].set(True, mode="drop")
         return value, done, i + 1
 
-    value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), refill, (value, done, jnp.int32(0)))
+    # the first buffer unconditionally (straight-line code, no outer-loop carry of the whole
+    # batch); the outer while loop runs only when it overflowed
+    state = refill((value, done, jnp.int32(0)))
+    value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), refill, state)
     return value.reshape(shape)
 
 
