@@ -293,29 +293,49 @@ def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Ar
     return counts_from_above(_above_counts(key, cdf, group_size), group_size, cdf.dtype)
 
 
+def counts_from_masses(key: PRNGKey, e: Array, group_size: int) -> Array:
+    """``sample_counts`` from unnormalised masses e >= 0 (e.g. exp(logits - max)), ``[B, K]``.
+
+    Only mass ratios enter the binomials, so e needs no normalisation. For K <=
+    ``UNROLL_MAX_RESPONSES`` the node masses are sums of [B, 1] columns (XLA CPU reduces a
+    short minor axis slowly).
+    """
+    num_rows, num_responses = e.shape
+    levels = max(1, (num_responses - 1).bit_length())
+    if num_responses > UNROLL_MAX_RESPONSES:
+        mass = jnp.pad(e, ((0, 0), (0, 2**levels - num_responses)))
+        masses = [mass]
+        for _ in range(levels):
+            masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
+        lefts = [m.reshape(num_rows, -1, 2)[..., 0] for m in masses[:-1]]
+        totals = masses[1:]
+    else:
+        zero = jnp.zeros((num_rows, 1), e.dtype)
+        columns = [e[:, k : k + 1] for k in range(num_responses)]
+        columns += [zero] * (2**levels - num_responses)
+        lefts, totals = [], []
+        for _ in range(levels):
+            lefts.append(jnp.concatenate(columns[0::2], axis=-1))
+            columns = [columns[2 * j] + columns[2 * j + 1] for j in range(len(columns) // 2)]
+            totals.append(jnp.concatenate(columns, axis=-1))
+    counts = jnp.full((num_rows, 1), group_size, e.dtype)
+    for level_key, left_mass, total in zip(
+        jax.random.split(key, levels), reversed(lefts), reversed(totals), strict=True
+    ):
+        ratio = jnp.where(total > 0, left_mass / jnp.where(total > 0, total, 1.0), 0.0)
+        left = binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0))
+        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
+    return counts[:, :num_responses]
+
+
 def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
 
     Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
     the L levels every node's count n splits as left ~ Binomial(n, mass_left / mass_node),
     right = n - left, all nodes of a level in one batched ``binomial`` call (L calls instead of
-    the K - 1 sequential ones of ``jax.random.multinomial``).
+    the K - 1 sequential ones of ``jax.random.multinomial``). Masses exp(logits - max) from
+    ``softmax_cdf`` (no softmax divide, no short-axis reductions).
     """
-    logits = jnp.asarray(logits)
-    probs = jax.nn.softmax(logits, axis=-1)
-    num_rows, num_responses = probs.shape
-    levels = max(1, (num_responses - 1).bit_length())
-    mass = jnp.pad(probs, ((0, 0), (0, 2**levels - num_responses)))
-    masses = [mass]
-    for _ in range(levels):
-        masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
-    counts = jnp.full((num_rows, 1), group_size, probs.dtype)
-    for level_key, node_mass in zip(
-        jax.random.split(key, levels), reversed(masses[:-1]), strict=True
-    ):
-        pair = node_mass.reshape(num_rows, -1, 2)
-        total = pair[..., 0] + pair[..., 1]
-        ratio = jnp.where(total > 0, pair[..., 0] / jnp.where(total > 0, total, 1.0), 0.0)
-        left = binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0))
-        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
-    return counts[:, :num_responses]
+    e, _ = softmax_cdf(jnp.asarray(logits))
+    return counts_from_masses(key, e, group_size)

@@ -31,6 +31,7 @@ from rlxform import schemes as schemes_lib
 from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
     _above_counts,
     counts_from_above,
+    counts_from_masses,
     sample_action_counts,
     sample_actions,  # noqa: F401
     sample_counts,
@@ -353,6 +354,8 @@ def _sample_gradient(key, params, cfg, a_table, b_table):
     closed_form = cfg.policy == "tabular" and index is None and not cfg.dynamic_sampling
     if closed_form and cfg.resolved_sampler == "inverse_cdf":
         return _tabular_inverse_cdf_gradient(sample_key, logits, cfg, a_table, b_table)
+    if closed_form:
+        return _tabular_counts_gradient(sample_key, logits, cfg, a_table, b_table)
     coef, s = class_weights(
         sample_key,
         jax.lax.stop_gradient(logits),
@@ -387,6 +390,28 @@ def _tabular_inverse_cdf_gradient(key, logits, cfg, a_table, b_table):
     above = _above_counts(key, cdf, group_size)
     counts = counts_from_above(above, group_size, cdf.dtype)
     s = group_size - above[:, num_correct - 1]  # C in [1, K-1]
+    a_s, b_s = a_table[s], b_table[s]
+    is_correct = jnp.arange(logits.shape[-1]) < num_correct
+    coef = counts * jnp.where(is_correct, a_s[:, None], b_s[:, None]) / group_size
+    s_float = s.astype(coef.dtype)
+    total = (s_float * a_s + (group_size - s_float) * b_s) / group_size
+    probs = e / cdf[:, -1:]
+    return {"logits": (coef - total[:, None] * probs) / cfg.num_prompts}, s
+
+
+def _tabular_counts_gradient(key, logits, cfg, a_table, b_table):
+    """The closed-form tabular step with the counts sampler, exp(logits - max) computed once.
+
+    Same draws and value as ``class_weights`` + the closed form in ``_sample_gradient``: the
+    tree masses and probs share ``softmax_cdf``; S by column adds, sum_k coef_k in closed form.
+    """
+    group_size, num_correct = cfg.group_size, cfg.num_correct
+    e, cdf = softmax_cdf(jax.lax.stop_gradient(logits))
+    counts = counts_from_masses(key, e, group_size)
+    num_correct_in_group = counts[:, 0]
+    for k in range(1, num_correct):
+        num_correct_in_group = num_correct_in_group + counts[:, k]
+    s = jnp.round(num_correct_in_group).astype(jnp.int32)
     a_s, b_s = a_table[s], b_table[s]
     is_correct = jnp.arange(logits.shape[-1]) < num_correct
     coef = counts * jnp.where(is_correct, a_s[:, None], b_s[:, None]) / group_size

@@ -309,3 +309,24 @@ def test_tabular_fast_gradient_matches_class_weights_route(num_correct):
     expected = (coef - jnp.sum(coef, -1, keepdims=True) * probs) / 64
     np.testing.assert_array_equal(s, s_ref)
     np.testing.assert_allclose(grads["logits"], expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("num_correct, num_responses", [(1, 5), (3, 8), (2, 40)])
+def test_tabular_counts_gradient_matches_generic_route(num_correct, num_responses):
+    """The closed-form counts step == class_weights + the surrogate's autodiff gradient."""
+    cfg = simulate.SimConfig(
+        "grpo",
+        num_prompts=64,
+        num_responses=num_responses,
+        num_correct=num_correct,
+        group_size=200,
+        sampler="counts",
+    )
+    logits = jax.random.normal(jax.random.key(2), (64, num_responses)) * 2.0
+    a_table, b_table = simulate.tables(cfg)
+    key = jax.random.key(7)
+    grads, s = simulate._tabular_counts_gradient(key, logits, cfg, a_table, b_table)
+    coef, s_ref = simulate.class_weights(key, logits, a_table, b_table, num_correct, 200, "counts")
+    expected = jax.grad(lambda lg: simulate.surrogate_loss(lg, coef, s_ref, 200, False))(logits)
+    np.testing.assert_array_equal(s, s_ref)
+    np.testing.assert_allclose(grads["logits"], expected, rtol=1e-4, atol=1e-6)
