@@ -13,6 +13,7 @@ accelerators that report it; for NumPy it is the tracemalloc peak of one run.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import time
 import tracemalloc
@@ -262,13 +263,42 @@ def bench_numpy(work: Workload, repeats: int) -> dict[str, Any]:
     return record(work, "numpy", best, 0.0, int(peak))
 
 
+def _time_interleaved(programs: Sequence[tuple[Any, Sequence[Any]]], repeats: int) -> list[float]:
+    """Best-of-``repeats`` wall time of each compiled program, the repeats interleaved.
+
+    Each round runs every program once, so drift (other load, memory state left by earlier
+    workloads) reaches them alike and the ratios between them stay meaningful.
+    """
+    for compiled, args in programs:
+        jax.block_until_ready(compiled(*args))  # warm-up
+    best = [math.inf] * len(programs)
+    for _ in range(repeats):
+        for i, (compiled, args) in enumerate(programs):
+            start = time.perf_counter()
+            jax.block_until_ready(compiled(*args))
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
 def run_workload(name: str, scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
-    """Records for one workload: rlxform, numpy (W1 only), uniform_bound."""
+    """Records for one workload: rlxform, numpy (W1 only), uniform_bound.
+
+    The two JAX programs are compiled first and then timed with interleaved repeats, after a
+    garbage collection (so buffers of earlier workloads are freed).
+    """
+    gc.collect()
     work = workload(name, scale)
-    records = [bench_jax(work, "rlxform", repeats)]
+    compiled = {}
+    for implementation, make in (("rlxform", rlxform_program), ("uniform_bound", uniform_program)):
+        fn, args = make(work)
+        compiled[implementation] = (*_compile(fn, args), args)
+    walls = _time_interleaved([(c, a) for c, _, a in compiled.values()], repeats)
+    records = [
+        record(work, implementation, wall, compile_s, _peak_bytes(c))
+        for (implementation, (c, compile_s, _)), wall in zip(compiled.items(), walls, strict=True)
+    ]
     if name == "W1":
-        records.append(bench_numpy(work, max(1, min(repeats, 2))))
-    records.append(bench_jax(work, "uniform_bound", repeats))
+        records.insert(1, bench_numpy(work, max(1, min(repeats, 2))))
     return records
 
 
