@@ -169,3 +169,13 @@ def test_softmax_cdf_matches_softmax_cumsum(num_responses):
         cdf / cdf[:, -1:], jnp.cumsum(jax.nn.softmax(logits, -1), -1), rtol=1e-5, atol=1e-6
     )
     assert bool(jnp.all(jnp.diff(cdf, axis=-1) >= 0))
+
+
+@pytest.mark.parametrize(
+    "size, buffer, rate", [(16384, 4096, 0.2), (1024, 64, 0.5), (1000, 64, 0.1)]
+)
+def test_compact_indices_match_nonzero(size, buffer, rate):
+    """Also the overflow case (more set than the buffer holds) and a size not a multiple of 128."""
+    mask = jax.random.uniform(jax.random.key(size), (size,)) < rate
+    got = jax.jit(lambda m: sampling._compact_indices(m, buffer))(mask)
+    np.testing.assert_array_equal(got, jnp.nonzero(mask, size=buffer, fill_value=size)[0])
