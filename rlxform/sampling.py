@@ -154,7 +154,10 @@ def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int, active: Array | None
     def refill(state):
         value, done, i = state
         index = _compact_indices(~done, buffer)  # size = past the end
-        sub = tuple(c.at[index].get(mode="fill", fill_value=0.5) for c in consts)
+        # gather n and p only; the constants are recomputed on the buffer (cheaper than 9 gathers)
+        sub_n = n.at[index].get(mode="fill", fill_value=2 * BTRS_MIN_MEAN)
+        sub_p = p.at[index].get(mode="fill", fill_value=0.5)
+        sub = _btrs_constants(sub_n, sub_p)
         sub_key = jax.random.fold_in(loop_key, i)
 
         def body(inner):
