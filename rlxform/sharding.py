@@ -5,7 +5,8 @@ The (hyperparameter, seed) grid is flattened to G = H * S runs (hyperparameter s
 ``sweeps.make_sweep``). ``make_sharded_sweep`` vmaps the simulator over that flat axis and shards
 it over a 1-D ``Mesh`` of the local devices with ``NamedSharding(mesh, P("grid"))``, padding G to
 a multiple of the device count (the padding repeats the last run and is dropped). Each run is
-computed wholly on one device (no collectives), so results do not depend on the device count.
+computed wholly on one device (no collectives), so results do not depend on the device count
+beyond float32 rounding (XLA may vectorise a different per-device batch differently).
 ``run_chunked`` cuts the flat grid into chunks, saves each chunk's metrics through
 ``chunks.ChunkStore`` (a rerun skips finished chunks) and, with several processes
 (``initialize_distributed``), process i computes chunks i, i + n, i + 2n, ...

@@ -37,7 +37,8 @@ def compiled_sweep(cfg: Any, kind: str):
     """``sweeps.make_sweep`` (kind "sweep") or ``make_exact_sweep``, cached per static config.
 
     With several local devices the (learning rate, seed) grid is sharded over all of them
-    (``sharding.make_sharded_sweep``); each run stays on one device, so results are unchanged.
+    (``sharding.make_sharded_sweep``); each run stays on one device, so results are unchanged
+    up to float32 rounding.
     """
     from rlxform import sharding, sweeps
 
@@ -45,7 +46,7 @@ def compiled_sweep(cfg: Any, kind: str):
         return sweeps.make_exact_sweep(cfg)
     if jax.local_device_count() == 1:
         return sweeps.make_sweep(cfg)
-    sharded = sharding.make_sharded_sweep(cfg)  # every local device; bitwise the same results
+    sharded = sharding.make_sharded_sweep(cfg)  # every local device; same results to rounding
 
     def sweep(hparams, keys):
         flat = sharding.flatten_grid(hparams, keys)
