@@ -351,8 +351,9 @@ def _fig_simulate(table: dict[str, np.ndarray], cfg):
 
 def _add_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.experiments)")
-    p.add_argument("--quick", action="store_true", help="quick configs (minutes on 2 CPU cores)")
-    p.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="quick configs (~1 min on 2 CPU cores)")
+    mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
     p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
     p.add_argument("--out", default="results/reproduce", help="output directory")
 

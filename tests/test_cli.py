@@ -68,6 +68,7 @@ def test_transforms_writes_table_and_figure(tmp_path):
         ),
         (["transforms", "--bogus"], "unrecognized arguments: --bogus"),
         (["nonsense"], "invalid choice: 'nonsense'"),
+        (["reproduce", "--quick", "--tiny"], "not allowed with argument --quick"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(capsys, tmp_path, argv, fragment):
