@@ -3,14 +3,17 @@
 ``sample_actions`` draws M responses per prompt by inverse CDF (one uniform each);
 ``sample_action_counts`` counts the same draws without the [B, M] actions; ``sample_counts``
 draws the K counts of a group directly (binary tree of binomials, cost independent of M).
-``binomial`` is an exact batched sampler: BTRS (Hormann 1993) for n * min(p, 1-p) >= 10 with
-one full-batch proposal round and the rejected elements compacted into a small buffer that a
-``lax.while_loop`` runs to acceptance; unrolled CDF inversion below, with a while-loop tail.
+``binomial`` is an exact batched sampler: BTRS (Hormann 1993) for n * min(p, 1-p) >= 10, one
+proposal per element and the rejected ones run to acceptance in compacted buffers that take
+their rounds from a pre-drawn pool; unrolled CDF inversion below, with a while-loop tail. All
+uniforms of the common path come from one threefry draw (``counts_from_masses``: one per step).
 float32 counts, ``key`` first everywhere.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -20,8 +23,10 @@ import numpy as np
 from rlxform.types import Array, ArrayLike, PRNGKey
 
 BTRS_MIN_MEAN = 10.0  # BTRS for n * min(p, 1-p) >= this, inversion below
-BTRS_PROPOSALS = 1  # proposals per element in the first, full-batch round (W4: 1 is fastest)
-BTRS_BUFFER_DIVISOR = 4  # fallback buffer: size // 4 elements (~15% are rejected once)
+# BTRS fallback stages (buffer divisor, pooled rounds): rejected elements (15-25%) go to a
+# buffer of size // 4 slots for 2 rounds, those still rejected (~1.4%) to one of size // 32 for
+# 6 more; 0.24^9 ~ 3e-6 of BTRS elements are left for rounds drawn one at a time
+BTRS_STAGES = ((4, 2), (32, 6))
 INVERSION_TABLE = 32  # CDF terms unrolled (P(X >= 32 | mean < 10) < 2e-6)
 
 # log(k!) - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2], k = 0..9 (Hormann 1993, table 2)
@@ -119,77 +124,116 @@ def _compact_indices(mask: Array, buffer: int) -> Array:
     return jnp.full((buffer,), size, jnp.int32).at[target].set(positions, mode="drop")
 
 
-def _btrs(key: PRNGKey, n: Array, p: Array, proposals: int, active: Array | None = None) -> Array:
+def _btrs(
+    loop_key: PRNGKey,
+    n: Array,
+    p: Array,
+    first: Array,
+    pools: Sequence[Array],
+    active: Array | None = None,
+) -> Array:
     """Binomial(n, p) by BTRS, exact where n p >= 10 and p <= 1/2 (elsewhere: any value).
 
-    Elements where ``active`` is False count as done after the first round (their values are
-    discarded by the caller), so they never occupy the fallback buffer.
+    ``first``: float[2, ...] uniforms, one proposal (u, v) per element; ``pools``: one
+    float[R_s, 2, B_s] array of uniforms per fallback stage (``BTRS_STAGES``). Elements where
+    ``active`` is False count as done after the first proposal (their values are discarded
+    by the caller), so they never occupy a fallback buffer.
 
-    ``proposals`` i.i.d. proposals per element at once, the first accepted taken. Elements
-    with none accepted (~15% for one proposal) get fresh chains: they are gathered into a
-    buffer of ``size // BTRS_BUFFER_DIVISOR`` elements (at least 64) that a while loop runs to
-    acceptance, buffer after buffer until none is left (typically one buffer, a few rounds).
-    Which elements are refilled depends only on their own finished, rejected proposals, so
-    every element's value is the first accepted of an i.i.d. proposal sequence: exact.
+    Rejected elements (15-25% at n p' in [10, 100]) run to acceptance in ``_refill``. Which
+    elements are refilled depends only on their own finished, rejected proposals, so every
+    element's value is the first accepted of an i.i.d. proposal sequence: exact.
     """
-    dtype = p.dtype
     shape = n.shape
     n, p = n.reshape(-1), p.reshape(-1)
-    consts = _btrs_constants(n, p)
-    first_key, loop_key = jax.random.split(key)
-    draws = jax.random.uniform(first_key, (2, proposals, n.shape[0]), dtype)
-    ks, accepted = _btrs_accept(*consts, draws[0] - 0.5, draws[1])
-    # the first accepted proposal of each element (an i.i.d. sequence, so exact); a select
-    # chain, not argmax + gather (a gather per element is slow on CPU)
-    value, done = ks[-1], accepted[-1]
-    for i in range(proposals - 2, -1, -1):
-        value = jnp.where(accepted[i], ks[i], value)
-        done = done | accepted[i]
+    u, v = first.reshape(2, -1)
+    value, done = _btrs_accept(*_btrs_constants(n, p), u - 0.5, v)
     if active is not None:
         done = done | ~active.reshape(-1)
+    return _refill(loop_key, (), n, p, value, done, pools).reshape(shape)
 
+
+def _refill(
+    key: PRNGKey,
+    path: tuple[Any, ...],
+    n: Array,
+    p: Array,
+    value: Array,
+    done: Array,
+    pools: Sequence[Array],
+) -> Array:
+    """Run the not-done elements of ``value`` (float[N]) to acceptance: ``-> float[N]``.
+
+    They are gathered into a buffer of B slots (``pools[0]``: float[R, 2, B]), which takes R
+    proposal rounds from the pool as straight-line code; the slots still rejected go on to
+    the next stage's smaller buffer, and after the last stage to rounds drawn one at a time
+    from ``key`` (a while loop, entered with probability ~ N * 0.24^(1 + sum R)). If more
+    than B elements are rejected, further buffers (drawing their rounds from ``key``) follow.
+    ``path``: the fold-in indices of this buffer, so every round's key is distinct; keys are
+    derived only inside those rare loops (each threefry call is a loop of its own on CPU).
+    """
+    dtype = value.dtype
     size = n.shape[0]
-    buffer = min(size, max(64, size // BTRS_BUFFER_DIVISOR))
+    buffer = pools[0].shape[-1]
 
-    def refill(state):
-        value, done, i = state
+    def stage(value, done, pool, later, path):
         index = _compact_indices(~done, buffer)  # size = past the end
         # gather n and p only; the constants are recomputed on the buffer (cheaper than 9 gathers)
         sub_n = n.at[index].get(mode="fill", fill_value=2 * BTRS_MIN_MEAN)
         sub_p = p.at[index].get(mode="fill", fill_value=0.5)
-        sub = _btrs_constants(sub_n, sub_p)
-        sub_key = jax.random.fold_in(loop_key, i)
-
-        def body(inner):
-            sub_value, sub_done, j = inner
-            u, v = jax.random.uniform(jax.random.fold_in(sub_key, j), (2, buffer), dtype)
-            k, ok = _btrs_accept(*sub, u - 0.5, v)
-            return jnp.where(sub_done, sub_value, k), sub_done | ok, j + 1
-
-        start = (jnp.zeros((buffer,), dtype), index >= size, jnp.int32(0))
-        sub_value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), body, start)
+        consts = _btrs_constants(sub_n, sub_p)
+        sub_value, sub_done = jnp.zeros((buffer,), dtype), index >= size
+        for u, v in pool:  # the pooled rounds: one fused pass, no loop
+            k, ok = _btrs_accept(*consts, u - 0.5, v)
+            sub_value = jnp.where(sub_done, sub_value, k)
+            sub_done = sub_done | ok
+        if later:
+            sub_value = _refill(key, path, sub_n, sub_p, sub_value, sub_done, later)
+        else:
+            sub_value = _fresh_rounds(key, path, consts, sub_value, sub_done)
         value = value.at[index].set(sub_value, mode="drop")
         done = done.at[index].set(True, mode="drop")
-        return value, done, i + 1
+        return value, done
 
-    # the first buffer unconditionally (straight-line code, no outer-loop carry of the whole
-    # batch); the outer while loop runs only when it overflowed
-    state = refill((value, done, jnp.int32(0)))
-    value, _, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), refill, state)
-    return value.reshape(shape)
+    # the first buffer with its pool, unconditionally (straight-line code); further buffers,
+    # with fresh rounds only, when it overflowed
+    value, done = stage(value, done, pools[0], pools[1:], (*path, 0))
+
+    def overflow(state):
+        value, done, i = state
+        empty = jnp.zeros((0, 2, buffer), dtype)
+        return *stage(value, done, empty, (), (*path, i)), i + 1
+
+    state = (value, done, jnp.int32(1))
+    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), overflow, state)[0]
 
 
-def _inversion(key: PRNGKey, n: Array, p: Array, table: int) -> Array:
+def _fresh_rounds(
+    key: PRNGKey, path: tuple[Any, ...], consts: tuple[Array, ...], value: Array, done: Array
+) -> Array:
+    """BTRS rounds drawn one at a time (key folded with ``path`` and the round) until done."""
+
+    def body(state):
+        value, done, j = state
+        round_key = key
+        for index in (*path, j):
+            round_key = jax.random.fold_in(round_key, index)
+        u, v = jax.random.uniform(round_key, (2, value.shape[0]), value.dtype)
+        k, ok = _btrs_accept(*consts, u - 0.5, v)
+        return jnp.where(done, value, k), done | ok, j + 1
+
+    state = (value, done, jnp.int32(0))
+    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), body, state)[0]
+
+
+def _inversion(u: Array, n: Array, p: Array, table: int) -> Array:
     """Binomial(n, p) by sequential CDF inversion, exact where p <= 1/2 and n p is small.
 
     pmf(0) = q^n, pmf(k) = pmf(k-1) (n - k + 1) / k * p / q; X = #{k : u >= cdf(k)} (one
-    uniform). The first ``table`` terms are an unrolled elementwise recurrence (one fused
-    loop); a while loop continues the search for the rare u beyond them.
+    uniform u, float[...]). The first ``table`` terms are an unrolled elementwise recurrence
+    (one fused loop); a while loop continues the search for the rare u beyond them.
     """
     dtype = p.dtype
-    u = jax.random.uniform(key, n.shape, dtype)
-    q = 1.0 - p
-    r = p / jnp.where(q > 0, q, 1.0)
+    r = p / (1.0 - p)  # p <= 1/2
     pmf = jnp.exp(n * jnp.log1p(-p))
     cdf = pmf
     value = (u >= cdf).astype(dtype)
@@ -212,15 +256,30 @@ def _inversion(key: PRNGKey, n: Array, p: Array, table: int) -> Array:
     return jnp.minimum(value, n)  # rounding can leave cdf(n) < u
 
 
+def _pool_shapes(size: int) -> list[tuple[int, int, int]]:
+    """(rounds, 2, slots) of each BTRS fallback stage's pooled uniforms, batch of ``size``."""
+    return [(rounds, 2, min(size, max(64, size // divisor))) for divisor, rounds in BTRS_STAGES]
+
+
+def num_uniforms(size: int) -> int:
+    """Uniforms ``binomial`` takes from its single draw for a batch of ``size`` elements.
+
+    3 per element (a BTRS proposal (u, v) and an inversion u) and the pooled rounds of the
+    fallback stages (``BTRS_STAGES``).
+    """
+    return 3 * size + sum(math.prod(shape) for shape in _pool_shapes(size))
+
+
 def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
     """Exact Binomial(n, p) draws, elementwise: ``float[...] , float[...] -> float[...]``.
 
     With p' = min(p, 1 - p): BTRS (transformed rejection with squeeze, Hormann 1993, the
-    algorithm of ``jax.random.binomial`` and ``tf.random.binomial``) where n p' >= 10, with
-    ``BTRS_PROPOSALS`` proposals per element drawn at once and the first accepted taken;
-    CDF inversion where n p' < 10; X = n - X' for p > 1/2. Both are evaluated on the whole
-    batch (no data-dependent branching); each has a while-loop fallback (BTRS: every proposal
-    rejected; inversion: u past the tabulated CDF) so the result is exact for every element.
+    algorithm of ``jax.random.binomial`` and ``tf.random.binomial``) where n p' >= 10, CDF
+    inversion where n p' < 10; X = n - X' for p > 1/2. Both are evaluated on the whole batch
+    (no data-dependent branching); each has a fallback (BTRS: rejected proposals, run to
+    acceptance in a compacted buffer; inversion: u past the tabulated CDF) so the result is
+    exact for every element. All uniforms of the common path come from one draw: every
+    threefry call is a loop of its own on CPU, so few large draws beat many small ones.
     Several times faster than ``jax.random.binomial`` on CPU, whose while loops run over the
     whole batch until its slowest element is done.
 
@@ -235,16 +294,32 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.float32)
     n, p = jnp.broadcast_arrays(jnp.asarray(n, p.dtype), p)
+    draw_key, loop_key = jax.random.split(key)
+    draws = jax.random.uniform(draw_key, (num_uniforms(n.size),), p.dtype)
+    return binomial_from_uniforms(draws, loop_key, n, p)
+
+
+def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) -> Array:
+    """``binomial`` with its uniforms given: ``float[num_uniforms(n.size)]`` i.i.d. U[0, 1).
+
+    ``loop_key`` (independent of ``draws``) seeds the rare fallback rounds beyond the pool.
+    Lets a caller draw the uniforms of several batches at once (``counts_from_masses``).
+    """
+    size = n.size
+    first = draws[: 2 * size].reshape(2, *n.shape)
+    u_inv = draws[2 * size : 3 * size].reshape(n.shape)
+    pools, offset = [], 3 * size
+    for shape in _pool_shapes(size):
+        pools.append(draws[offset : offset + math.prod(shape)].reshape(shape))
+        offset += math.prod(shape)
     flip = p > 0.5
     p_low = jnp.clip(jnp.where(flip, 1.0 - p, p), 0.0, 0.5)
     use_btrs = n * p_low >= BTRS_MIN_MEAN
-    btrs_key, inv_key = jax.random.split(key)
     # each algorithm sees safe parameters outside its own regime (values there are discarded)
     p_btrs = jnp.where(use_btrs, p_low, 0.5)
     n_btrs = jnp.where(use_btrs, n, 2 * BTRS_MIN_MEAN)
-    from_btrs = _btrs(btrs_key, n_btrs, p_btrs, BTRS_PROPOSALS, use_btrs)
-    p_inv = jnp.where(use_btrs, 0.0, p_low)
-    from_inv = _inversion(inv_key, n, p_inv, INVERSION_TABLE)
+    from_btrs = _btrs(loop_key, n_btrs, p_btrs, first, pools, use_btrs)
+    from_inv = _inversion(u_inv, n, jnp.where(use_btrs, 0.0, p_low), INVERSION_TABLE)
     low = jnp.where(use_btrs, from_btrs, from_inv)
     return jnp.where(flip, n - low, low)
 
@@ -342,11 +417,17 @@ def counts_from_masses(key: PRNGKey, e: Array, group_size: int) -> Array:
             columns = [columns[2 * j] + columns[2 * j + 1] for j in range(len(columns) // 2)]
             totals.append(jnp.concatenate(columns, axis=-1))
     counts = jnp.full((num_rows, 1), group_size, e.dtype)
-    for level_key, left_mass, total in zip(
-        jax.random.split(key, levels), reversed(lefts), reversed(totals), strict=True
-    ):
+    # one uniform draw for every level (one threefry loop per step instead of one per level)
+    sizes = [num_rows * 2**level for level in range(levels)]
+    offsets = np.cumsum([0] + [num_uniforms(size) for size in sizes])
+    draw_key, *loop_keys = jax.random.split(key, levels + 1)
+    draws = jax.random.uniform(draw_key, (int(offsets[-1]),), e.dtype)
+    for level, (left_mass, total) in enumerate(zip(reversed(lefts), reversed(totals), strict=True)):
         ratio = jnp.where(total > 0, left_mass / jnp.where(total > 0, total, 1.0), 0.0)
-        left = binomial(level_key, counts, jnp.clip(ratio, 0.0, 1.0))
+        level_draws = draws[offsets[level] : offsets[level + 1]]
+        left = binomial_from_uniforms(
+            level_draws, loop_keys[level], counts, jnp.clip(ratio, 0.0, 1.0)
+        )
         counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
     return counts[:, :num_responses]
 

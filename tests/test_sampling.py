@@ -101,22 +101,72 @@ def test_binomial_test_can_fail():
     assert _gof_pvalue(reference, 64, 0.3) > 1e-4
 
 
-@pytest.mark.parametrize("proposals, divisor", [(1, 64), (3, 4)])
-def test_btrs_fallback_is_exact(monkeypatch, proposals, divisor):
-    """A tiny fallback buffer (many refills) and the select chain over several proposals."""
-    monkeypatch.setattr(sampling, "BTRS_BUFFER_DIVISOR", divisor)
+@pytest.mark.parametrize(
+    "stages",
+    [
+        ((64, 0),),  # no pooled rounds: fresh rounds only, 64 buffers in turn
+        ((4, 1),),  # one stage; its fresh rounds run
+        ((16, 1), (200, 1), (400, 0)),  # every stage overflows (buffers of 6250, 500, 250)
+        ((4, 2), (32, 6)),  # the default
+    ],
+)
+def test_btrs_fallback_is_exact(monkeypatch, stages):
+    """Every fallback path: overflowing buffers, later stages, rounds drawn one at a time."""
+    monkeypatch.setattr(sampling, "BTRS_STAGES", stages)
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
-    fn = jax.jit(lambda k: sampling._btrs(k, n, p, proposals))
-    draws = np.asarray(fn(jax.random.key(9)))
+    draws = np.asarray(jax.jit(sampling.binomial)(jax.random.key(9), n, p))
     assert _gof_pvalue(draws, 100, 0.3) > 1e-4
+
+
+def test_binomial_from_uniforms_uses_each_uniform_once():
+    """The common path reads its uniforms from the given draw: (u, v) of the first proposal,
+    then the inversion u; an element's value moves only with its own uniforms."""
+    n = jnp.array([100.0, 5.0, 100.0])
+    p = jnp.array([0.3, 0.2, 0.6])
+    size = n.size
+    draws = jax.random.uniform(jax.random.key(0), (sampling.num_uniforms(size),))
+    key = jax.random.key(1)
+    base = sampling.binomial_from_uniforms(draws, key, n, p)
+    for position, moved in [(0, 0), (size, 0), (1, 1), (size + 1, 1), (2 * size + 1, 1)]:
+        nudged = draws.at[position].set(jnp.where(draws[position] < 0.5, 0.97, 0.03))
+        changed = np.asarray(sampling.binomial_from_uniforms(nudged, key, n, p) != base)
+        assert not changed[np.arange(size) != moved].any(), position
+    # the inversion element (n p = 1) follows its own u: u = 0.03 gives 0, u = 0.97 gives >= 3
+    for u, low, high in [(0.03, 0, 0), (0.97, 3, 5)]:
+        got = sampling.binomial_from_uniforms(draws.at[2 * size + 1].set(u), key, n, p)
+        assert low <= got[1] <= high
+
+
+def test_counts_joint_distribution_is_multinomial():
+    """All C(M + K - 1, K - 1) count vectors at K = 4, M = 12 vs the multinomial pmf.
+
+    Every binomial of a step reads its uniforms from one draw; two nodes of a group sharing
+    a uniform leave the marginals right but fail here (checked by planting that bug).
+    """
+    probs = np.array([0.1, 0.35, 0.2, 0.35])
+    group_size, reps = 12, 200_000
+    logits = jnp.log(jnp.asarray(probs, jnp.float32))
+    counts = np.asarray(
+        jax.jit(lambda k: sampling.sample_counts(k, jnp.tile(logits, (reps, 1)), group_size))(
+            jax.random.key(5)
+        )
+    ).astype(np.int64)
+    keys, observed = np.unique(counts, axis=0, return_counts=True)
+    expected = stats.multinomial.pmf(keys, group_size, probs) * reps
+    assert expected.sum() / reps > 0.999  # every observed vector is a valid outcome
+    big = expected >= 5
+    obs = np.append(observed[big], observed[~big].sum() + reps - observed.sum())
+    exp = np.append(expected[big], reps - expected[big].sum())
+    assert stats.chisquare(obs, exp).pvalue > 1e-4
 
 
 def test_inversion_fallback_is_exact():
     """A table of 2 terms: the while loop does the whole search."""
     n = jnp.full((DRAWS,), 40.0)
     p = jnp.full((DRAWS,), 0.2)
-    draws = np.asarray(jax.jit(lambda k: sampling._inversion(k, n, p, 2))(jax.random.key(4)))
+    u = jax.random.uniform(jax.random.key(4), (DRAWS,))
+    draws = np.asarray(jax.jit(lambda u: sampling._inversion(u, n, p, 2))(u))
     assert _gof_pvalue(draws, 40, 0.2) > 1e-4
 
 
