@@ -264,10 +264,10 @@ def _pool_shapes(size: int) -> list[tuple[int, int, int]]:
 def num_uniforms(size: int) -> int:
     """Uniforms ``binomial`` takes from its single draw for a batch of ``size`` elements.
 
-    3 per element (a BTRS proposal (u, v) and an inversion u) and the pooled rounds of the
-    fallback stages (``BTRS_STAGES``).
+    2 per element (a BTRS proposal (u, v); inversion elements use u, never BTRS, so one
+    uniform serves both) and the pooled rounds of the fallback stages (``BTRS_STAGES``).
     """
-    return 3 * size + sum(math.prod(shape) for shape in _pool_shapes(size))
+    return 2 * size + sum(math.prod(shape) for shape in _pool_shapes(size))
 
 
 def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
@@ -304,14 +304,17 @@ def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) 
 
     ``loop_key`` (independent of ``draws``) seeds the rare fallback rounds beyond the pool.
     Lets a caller draw the uniforms of several batches at once (``counts_from_masses``).
+    Works on the flattened batch (XLA CPU vectorises along the minor axis: a [B, 2] batch
+    runs its elementwise chains several times slower than the same elements in one row).
     """
+    shape = n.shape
+    n, p = n.reshape(-1), p.reshape(-1)
     size = n.size
-    first = draws[: 2 * size].reshape(2, *n.shape)
-    u_inv = draws[2 * size : 3 * size].reshape(n.shape)
-    pools, offset = [], 3 * size
-    for shape in _pool_shapes(size):
-        pools.append(draws[offset : offset + math.prod(shape)].reshape(shape))
-        offset += math.prod(shape)
+    first = draws[: 2 * size].reshape(2, size)
+    pools, offset = [], 2 * size
+    for pool_shape in _pool_shapes(size):
+        pools.append(draws[offset : offset + math.prod(pool_shape)].reshape(pool_shape))
+        offset += math.prod(pool_shape)
     flip = p > 0.5
     p_low = jnp.clip(jnp.where(flip, 1.0 - p, p), 0.0, 0.5)
     use_btrs = n * p_low >= BTRS_MIN_MEAN
@@ -319,9 +322,9 @@ def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) 
     p_btrs = jnp.where(use_btrs, p_low, 0.5)
     n_btrs = jnp.where(use_btrs, n, 2 * BTRS_MIN_MEAN)
     from_btrs = _btrs(loop_key, n_btrs, p_btrs, first, pools, use_btrs)
-    from_inv = _inversion(u_inv, n, jnp.where(use_btrs, 0.0, p_low), INVERSION_TABLE)
+    from_inv = _inversion(first[0], n, jnp.where(use_btrs, 0.0, p_low), INVERSION_TABLE)
     low = jnp.where(use_btrs, from_btrs, from_inv)
-    return jnp.where(flip, n - low, low)
+    return jnp.where(flip, n - low, low).reshape(shape)
 
 
 # ---- group samplers -----------------------------------------------------------------------
