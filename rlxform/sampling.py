@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform.types import Array, ArrayLike, PRNGKey
+from rlxform.validation import check_int
 
 BTRS_MIN_MEAN = 10.0  # BTRS for n * min(p, 1-p) >= this, inversion below
 # BTRS fallback stages (buffer divisor, pooled rounds): rejected elements (15-25%) go to a
@@ -267,6 +268,7 @@ def num_uniforms(size: int) -> int:
     2 per element (a BTRS proposal (u, v); inversion elements use u, never BTRS, so one
     uniform serves both) and the pooled rounds of the fallback stages (``BTRS_STAGES``).
     """
+    size = check_int("size", size, 0)
     return 2 * size + sum(math.prod(shape) for shape in _pool_shapes(size))
 
 
@@ -307,9 +309,15 @@ def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) 
     Works on the flattened batch (XLA CPU vectorises along the minor axis: a [B, 2] batch
     runs its elementwise chains several times slower than the same elements in one row).
     """
+    n, p = jnp.broadcast_arrays(n, p)
     shape = n.shape
     n, p = n.reshape(-1), p.reshape(-1)
     size = n.size
+    if jnp.shape(draws) != (num_uniforms(size),):
+        raise ValueError(
+            f"draws of shape {jnp.shape(draws)} is invalid: must have shape "
+            f"({num_uniforms(size)},) = (num_uniforms(n.size),) for n of shape {shape}"
+        )
     first = draws[: 2 * size].reshape(2, size)
     pools, offset = [], 2 * size
     for pool_shape in _pool_shapes(size):

@@ -230,3 +230,12 @@ def test_compact_indices_match_nonzero(size, buffer, rate):
     mask = jax.random.uniform(jax.random.key(size), (size,)) < rate
     got = jax.jit(lambda m: sampling._compact_indices(m, buffer))(mask)
     np.testing.assert_array_equal(got, jnp.nonzero(mask, size=buffer, fill_value=size)[0])
+
+
+def test_binomial_from_uniforms_rejects_wrong_draws():
+    n, p = jnp.full((5,), 50.0), jnp.full((5,), 0.3)
+    draws = jnp.zeros((sampling.num_uniforms(5) - 1,))
+    with pytest.raises(ValueError, match=r"draws of shape \(\d+,\) is invalid: must have shape"):
+        sampling.binomial_from_uniforms(draws, jax.random.key(0), n, p)
+    with pytest.raises(ValueError, match="size=-1 is invalid: must be an integer >= 0"):
+        sampling.num_uniforms(-1)
