@@ -1,0 +1,122 @@
+"""Golden guard: the simulator's Metrics, bit for bit, for a handful of fixed configs.
+
+Any change to what the simulator computes (random streams, operation order, dtypes) changes a
+digest. Such a change must be on purpose: bump the version, say why, and regenerate with
+``python tests/test_golden.py`` (prints the new digests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from rlxform.simulate import HParams, SimConfig, make_simulate
+
+CONFIGS = {
+    "tabular_inverse_cdf": (
+        SimConfig(
+            "grpo",
+            policy="tabular",
+            num_prompts=8,
+            num_responses=4,
+            group_size=8,
+            num_steps=20,
+            record_every=5,
+            init_p="grid",
+            sampler="inverse_cdf",
+        ),
+        0.5,
+    ),
+    "counts_m256": (
+        SimConfig(
+            "rloo",
+            policy="tabular",
+            num_prompts=8,
+            num_responses=4,
+            group_size=256,
+            num_steps=10,
+            record_every=5,
+            init_p="grid",
+            sampler="counts",
+        ),
+        0.5,
+    ),
+    "network": (
+        SimConfig(
+            "rejection_sampling",
+            policy="network",
+            num_prompts=6,
+            num_responses=4,
+            group_size=4,
+            num_steps=12,
+            record_every=4,
+            hidden=8,
+            features=4,
+            init_p=(0.2, 0.5, 0.7),
+        ),
+        0.3,
+    ),
+    "scalar_adam_ds": (
+        SimConfig(
+            "grpo",
+            policy="scalar",
+            num_prompts=5,
+            num_responses=2,
+            group_size=4,
+            num_steps=16,
+            record_every=4,
+            batch_size=2,
+            optimizer="adam",
+            dynamic_sampling=True,
+            init_p=(0.3, 0.6),
+        ),
+        0.05,
+    ),
+}
+
+# rlxform 0.2.0, jax 0.10.2, XLA CPU
+GOLDEN = {
+    "tabular_inverse_cdf": "278ba3c36ddfc246fd9ec4776c0bbe8d8d24d961197e6d9a5927bff1204ee4db",
+    "counts_m256": "13f6ec3d618cae1cd729cdbb19806454cc3d150bc7c0f764bcd26c5e26e2425c",
+    "network": "e322895eb675ffe6cb033b3645c9065cfc5f20bb28264ce152405c8fbc8bdfe7",
+    "scalar_adam_ds": "987698a8d06b9bda76baf0241f4ae60b41a2e233b68ee6fb9c8a00f3146f0120",
+}
+
+
+def metrics_digest(metrics) -> str:
+    """sha256 over every Metrics field's name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name, leaf in zip(metrics._fields, metrics, strict=True):
+        arr = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(name.encode())
+        digest.update(str(arr.dtype).encode())
+        digest.update(str(arr.shape).encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def run(name: str) -> str:
+    cfg, learning_rate = CONFIGS[name]
+    metrics = make_simulate(cfg)(HParams(np.float32(learning_rate)), jax.random.key(7))
+    return metrics_digest(jax.device_get(metrics))
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_metrics_bitwise_unchanged(name):
+    assert run(name) == GOLDEN[name]
+
+
+def test_digest_sees_one_bit():
+    cfg, lr = CONFIGS["tabular_inverse_cdf"]
+    metrics = jax.device_get(make_simulate(cfg)(HParams(np.float32(lr)), jax.random.key(7)))
+    p = np.array(metrics.p)
+    p.view(np.uint32)[0, 0] ^= 1
+    assert metrics_digest(metrics._replace(p=p)) != metrics_digest(metrics)
+
+
+if __name__ == "__main__":
+    print(json.dumps({name: run(name) for name in CONFIGS}, indent=1))
