@@ -11,6 +11,7 @@ and the same split is replayed every epoch. Every (S, split) path is enumerated 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple
@@ -64,6 +65,7 @@ def check_ppo_args(
     return learning_rate, epochs, num_minibatches, clip_low, clip_high, dual_clip
 
 
+@functools.lru_cache(maxsize=1024)
 def minibatch_splits(
     group_size: int, num_correct: int, num_minibatches: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +73,7 @@ def minibatch_splits(
 
     P(c_1..c_N) = prod_j C(M/N, c_j) / C(M, S) (multivariate hypergeometric), sum_j c_j = S.
     Returns:
-      (``int64[P, N]`` counts, ``float64[P]`` probabilities summing to 1).
+      (``int64[P, N]`` counts, ``float64[P]`` probabilities summing to 1), read-only (cached).
     """
     size = group_size // num_minibatches
     if (size + 1) ** num_minibatches > MAX_PATHS:
@@ -85,7 +87,10 @@ def minibatch_splits(
         dtype=np.int64,
     ).reshape(-1, num_minibatches)
     ways = np.array([math.prod(math.comb(size, int(c)) for c in row) for row in counts], float)
-    return counts, ways / math.comb(group_size, num_correct)
+    probs = ways / math.comb(group_size, num_correct)
+    counts.setflags(write=False)
+    probs.setflags(write=False)
+    return counts, probs
 
 
 def _clipped(ratio: np.ndarray, weight: float, clip_low: float, clip_high: float, dual_clip):
