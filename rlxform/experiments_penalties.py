@@ -42,7 +42,9 @@ class KlEstimatorsConfig:
     seed: int = 0
 
 
-def run_kl_estimators(config: KlEstimatorsConfig, out_dir: Path, progress: Progress = None):
+def run_kl_estimators(
+    config: KlEstimatorsConfig, out_dir: Path, progress: Progress = None
+) -> Result:
     """Writes ``kl_estimators.csv`` (policy, estimator, placement, cosine, relative_error, ...)."""
     start = time.perf_counter()
     table = kl_estimator_table(
@@ -74,7 +76,9 @@ class KlEquilibriumConfig:
     p_ref: float = 0.3
 
 
-def run_kl_equilibrium(config: KlEquilibriumConfig, out_dir: Path, progress: Progress = None):
+def run_kl_equilibrium(
+    config: KlEquilibriumConfig, out_dir: Path, progress: Progress = None
+) -> Result:
     """Writes ``kl_equilibrium.csv``: scheme, M, beta, p_ref, divergence, p_star, w_at_p_star."""
     start = time.perf_counter()
     cols: dict[str, list] = {
@@ -87,8 +91,10 @@ def run_kl_equilibrium(config: KlEquilibriumConfig, out_dir: Path, progress: Pro
         for m in config.group_sizes:
             coefficients = scheme.coefficients(m)
             for beta in config.betas:
-                for div, kwargs in (("reverse", {}), ("forward", {"estimator": "k3",
-                                                                  "placement": "loss"})):
+                for div, kwargs in (
+                    ("reverse", {}),
+                    ("forward", {"estimator": "k3", "placement": "loss"}),
+                ):
                     p_star = kl_equilibrium(scheme, m, beta, config.p_ref, **kwargs)
                     cols["scheme"].append(scheme.label)
                     cols["M"].append(m)
@@ -126,7 +132,7 @@ class PpoConfig:
     p_min: float = 0.02
 
 
-def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progress = None):
+def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progress = None) -> Result:
     """Writes ``ppo_effective_weight.csv``: one row per (lr, E, N, clip, p) with w_eff and w_M."""
     start = time.perf_counter()
     scheme = config.scheme.build()
@@ -146,8 +152,14 @@ def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progres
     for i, (lr, e, n, lo, hi) in enumerate(grid):
         for p in ps:
             out = ppo_effective_weight(
-                scheme, config.group_size, float(p), learning_rate=lr, epochs=e,
-                num_minibatches=n, clip_low=lo, clip_high=hi,
+                scheme,
+                config.group_size,
+                float(p),
+                learning_rate=lr,
+                epochs=e,
+                num_minibatches=n,
+                clip_low=lo,
+                clip_high=hi,
             )
             for k, v in zip(keys, (lr, e, n, lo, hi), strict=True):
                 cols[k].append(v)
@@ -161,7 +173,11 @@ def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progres
         report_progress(progress, i + 1, len(grid))
     table = {k: np.asarray(v) for k, v in cols.items()}
     return save_result(
-        "ppo_effective_weight", config, table, plots.fig_ppo_effective_weight(table), out_dir,
+        "ppo_effective_weight",
+        config,
+        table,
+        plots.fig_ppo_effective_weight(table),
+        out_dir,
         start,
     )
 

@@ -29,7 +29,7 @@ _LOGIT_CAP = 40.0  # sigmoid(40) == 1.0 in float64: roots beyond are p* = 1.0
 
 
 def canonical_estimator(estimator: str) -> str:
-    """k1 | k2 | k3 | abs from a name or a verl alias (kl, mse, low_var_kl); ValueError otherwise."""
+    """k1 | k2 | k3 | abs from a name or a verl alias (kl, mse, low_var_kl); else ValueError."""
     allowed = ESTIMATORS + tuple(ALIASES)
     check_choice("estimator", estimator, allowed)
     return ALIASES.get(estimator, estimator)

@@ -129,16 +129,26 @@ def fig_ppo_effective_weight(table: Mapping[str, np.ndarray]) -> Figure:
         ls = styles[clips.index(combo[3:]) % len(styles)]
         hi = "none" if combo[4] >= 1e6 else f"{combo[4]:g}"
         label = f"lr={combo[0]:g} E={combo[1]} N={combo[2]} clip=({combo[3]:g},{hi})"
-        ax_w.plot(p[order], np.asarray(table["weight"], float)[rows][order], ls, color=color,
-                  label=label)
-        ax_c.plot(p[order], np.asarray(table["clip_fraction"], float)[rows][order], ls,
-                  color=color)
+        ax_w.plot(
+            p[order], np.asarray(table["weight"], float)[rows][order], ls, color=color, label=label
+        )
+        ax_c.plot(p[order], np.asarray(table["clip_fraction"], float)[rows][order], ls, color=color)
         if not drawn:
-            ax_w.plot(p[order], np.asarray(table["w_m"], float)[rows][order], color="k", lw=2,
-                      alpha=0.5, label="w_M(p)")
+            ax_w.plot(
+                p[order],
+                np.asarray(table["w_m"], float)[rows][order],
+                color="k",
+                lw=2,
+                alpha=0.5,
+                label="w_M(p)",
+            )
             drawn = True
-    ax_w.set(xlabel="p at the rollout", ylabel="w_eff(p)", yscale="log",
-             title="effective weight of one PPO iteration")
+    ax_w.set(
+        xlabel="p at the rollout",
+        ylabel="w_eff(p)",
+        yscale="log",
+        title="effective weight of one PPO iteration",
+    )
     ax_c.set(xlabel="p at the rollout", ylabel="fraction of sample-steps clipped")
     ax_w.legend(fontsize=6)
     return fig

@@ -82,8 +82,11 @@ def minibatch_splits(
             f"(M/N + 1)^N must be <= {MAX_PATHS} for exact enumeration"
         )
     counts = np.array(
-        [c for c in itertools.product(range(size + 1), repeat=num_minibatches)
-         if sum(c) == num_correct],
+        [
+            c
+            for c in itertools.product(range(size + 1), repeat=num_minibatches)
+            if sum(c) == num_correct
+        ],
         dtype=np.int64,
     ).reshape(-1, num_minibatches)
     ways = np.array([math.prod(math.comb(size, int(c)) for c in row) for row in counts], float)
@@ -192,8 +195,10 @@ def ppo_effective_weight(
     a_table, b_table = scheme.tables(group_size)
     theta = math.log(p) - math.log1p(-p)
     pmf = np.array(
-        [math.comb(group_size, s) * p**s * (1.0 - p) ** (group_size - s)
-         for s in range(group_size + 1)]
+        [
+            math.comb(group_size, s) * p**s * (1.0 - p) ** (group_size - s)
+            for s in range(group_size + 1)
+        ]
     )
     delta_p = delta_theta = clipped = 0.0
     for s in range(group_size + 1):
@@ -215,4 +220,6 @@ def ppo_effective_weight(
         clipped += pmf[s] * float(probs @ clip_count)
     steps = epochs * num_minibatches
     weight = delta_p / (lr * steps * (p * (1.0 - p)) ** 2)
-    return PPOEffectiveWeight(weight, clipped / (epochs * group_size), delta_p, delta_theta)
+    return PPOEffectiveWeight(
+        float(weight), float(clipped / (epochs * group_size)), float(delta_p), float(delta_theta)
+    )

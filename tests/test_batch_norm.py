@@ -77,7 +77,7 @@ def test_converges_to_large_batch_form():
     for g in (1, 4, 16, 64, 256):
         w = batch_norm.batch_std_weight(m, p, [p] * (g - 1), eps=eps)
         devs.append(abs(w / limit - 1.0))
-    assert all(a > b for a, b in zip(devs, devs[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(devs))
     assert devs[-1] < 2e-3
     # O(1/G): the deviation shrinks about 4x per 4x larger batch
     assert 2.5 < devs[-2] / devs[-1] < 6.0

@@ -35,9 +35,8 @@ def test_kl_estimators_tiny(tmp_path):
     assert len(table["policy"]) == 16
     exact = (table["estimator"] == "k1") & (table["placement"] == "reward")
     assert np.all(table["relative_error"][exact] < 1e-12)
-    k2_bandit = (
-        (table["policy"] == "bandit") & (table["estimator"] == "k2") & (table["placement"] == "loss")
-    )
+    bandit = table["policy"] == "bandit"
+    k2_bandit = bandit & (table["estimator"] == "k2") & (table["placement"] == "loss")
     assert table["relative_error"][k2_bandit][0] < 1e-12
 
 

@@ -143,8 +143,8 @@ def test_sequence_loss_follows_local_divergences():
     reach = _node_probs(logits, TREE)
     assert reach[0] == 1.0
     # k2 loss: sum_s P(s) grad KL(pi(.|s) || ref(.|s)), grad_theta KL = pi (l - KL) per node
-    l = np.log(pi / q)
-    local_reverse = pi * (l - np.sum(pi * l, -1, keepdims=True))
+    log_ratio = np.log(pi / q)
+    local_reverse = pi * (log_ratio - np.sum(pi * log_ratio, -1, keepdims=True))
     np.testing.assert_allclose(
         audit.expected_kl_gradient("k2", "loss", logits, ref, TREE),
         reach[:, None] * local_reverse,
@@ -180,7 +180,9 @@ def test_table_rows():
     assert len(table["policy"]) == 16
     rows = {
         (p, e, pl): i
-        for i, (p, e, pl) in enumerate(zip(table["policy"], table["estimator"], table["placement"]))
+        for i, (p, e, pl) in enumerate(
+            zip(table["policy"], table["estimator"], table["placement"], strict=True)
+        )
     }
     assert set(rows) == {
         (p, e, pl)

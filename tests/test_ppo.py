@@ -43,9 +43,7 @@ def test_one_epoch_one_minibatch_is_the_plain_update(x64, scheme, p):
 
 def test_small_learning_rate_recovers_w_m(x64):
     for p in (0.1, 0.5, 0.9):
-        out = ppo.ppo_effective_weight(
-            GRPO, 8, p, learning_rate=1e-5, epochs=4, num_minibatches=2
-        )
+        out = ppo.ppo_effective_weight(GRPO, 8, p, learning_rate=1e-5, epochs=4, num_minibatches=2)
         assert out.weight == pytest.approx(float(transform(GRPO, 8).weight(p)), rel=1e-3)
 
 
@@ -103,15 +101,30 @@ def test_against_literal_surrogate_over_all_assignments(x64, epochs, n, clip_low
             correct = np.zeros(m)
             correct[list(subset)] = 1.0
             theta, clipped = _surrogate_run(
-                theta0, correct, a_table[s], b_table[s], lr=lr, epochs=epochs, n=n,
-                clip_low=clip_low, clip_high=clip_high, dual=dual,
+                theta0,
+                correct,
+                a_table[s],
+                b_table[s],
+                lr=lr,
+                epochs=epochs,
+                n=n,
+                clip_low=clip_low,
+                clip_high=clip_high,
+                dual=dual,
             )
             weight = stats.binom.pmf(s, m, p) / len(subsets)
             want_dp += weight * (_sigmoid(theta) - p)
             want_clip += weight * clipped / (epochs * m)
     out = ppo.ppo_effective_weight(
-        GRPO, m, p, learning_rate=lr, epochs=epochs, num_minibatches=n,
-        clip_low=clip_low, clip_high=clip_high, dual_clip=dual,
+        GRPO,
+        m,
+        p,
+        learning_rate=lr,
+        epochs=epochs,
+        num_minibatches=n,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        dual_clip=dual,
     )
     assert out.delta_p == pytest.approx(want_dp, rel=1e-10, abs=1e-14)
     assert out.clip_fraction == pytest.approx(want_clip, rel=1e-10, abs=1e-14)
@@ -130,8 +143,11 @@ def test_no_clip_is_repeated_importance_weighted_steps(x64):
         for _ in range(epochs):
             pt = _sigmoid(theta)
             grad_pi = pt * (1 - pt)
-            theta += lr * (s * a_table[s] * grad_pi / p_old - (m - s) * b_table[s] * grad_pi
-                           / (1 - p_old)) / m
+            theta += (
+                lr
+                * (s * a_table[s] * grad_pi / p_old - (m - s) * b_table[s] * grad_pi / (1 - p_old))
+                / m
+            )
         expected += stats.binom.pmf(s, m, p) * (_sigmoid(theta) - p)
     out = ppo.ppo_effective_weight(
         GRPO, m, p, learning_rate=lr, epochs=epochs, clip_low=1.0, clip_high=1e9
