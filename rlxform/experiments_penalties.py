@@ -124,8 +124,8 @@ class PpoConfig:
 
     scheme: SchemeSpec = scheme_specs(("grpo", {"std": "sample", "eps": 1e-6}))[0]
     group_size: int = 8
-    learning_rates: tuple[float, ...] = (0.5,)
-    epochs: tuple[int, ...] = (1, 2, 4)
+    learning_rates: tuple[float, ...] = (0.2,)
+    epochs: tuple[int, ...] = (1, 4)
     num_minibatches: tuple[int, ...] = (1, 4)
     clips: tuple[tuple[float, float], ...] = ((0.2, 0.2), (0.2, 0.28), (1.0, 1e9))
     num_grid: int = 25
@@ -182,6 +182,69 @@ def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progres
     )
 
 
+# ---- batch-level std: finite batch vs the large-batch form -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchStdConfig:
+    """w^batch(p) of one prompt with batch-level std over G groups, against its large-batch form.
+
+    Scenarios: ``homogeneous`` (every group has the prompt's p) and ``mixed`` (the other G-1
+    groups cycle through ``population``); the limit uses the batch's mean p.
+    """
+
+    group_size: int = 4
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    p_values: tuple[float, ...] = (0.05, 0.1, 0.3, 0.5, 0.7, 0.9)
+    population: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    eps: float = 1e-4
+    std: str = "sample"
+
+
+def run_batch_std(config: BatchStdConfig, out_dir: Path, progress: Progress = None) -> Result:
+    """Writes ``batch_std.csv``: scenario, G, p, weight, limit_weight, relative_deviation,
+    group_std_weight (GRPO with the same std and eps: per-group normalisation)."""
+    from rlxform import schemes
+    from rlxform.batch_norm import batch_std_limit_weight, batch_std_weight
+
+    start = time.perf_counter()
+    m = config.group_size
+    group_coefficients = schemes.grpo(std=config.std, eps=config.eps).coefficients(m)
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "scenario",
+            "G",
+            "p",
+            "weight",
+            "limit_weight",
+            "relative_deviation",
+            "group_std_weight",
+        )
+    }
+    for i, g in enumerate(config.batch_sizes):
+        for p in config.p_values:
+            for scenario in ("homogeneous", "mixed"):
+                if scenario == "homogeneous":
+                    others = [p] * (g - 1)
+                else:
+                    others = [config.population[j % len(config.population)] for j in range(g - 1)]
+                w = batch_std_weight(m, p, others, std=config.std, eps=config.eps)
+                limit = batch_std_limit_weight(m, float(np.mean([p, *others])), eps=config.eps)
+                cols["scenario"].append(scenario)
+                cols["G"].append(g)
+                cols["p"].append(p)
+                cols["weight"].append(w)
+                cols["limit_weight"].append(limit)
+                cols["relative_deviation"].append(w / limit - 1.0)
+                cols["group_std_weight"].append(
+                    float(bernstein_weight_numpy(group_coefficients, p))
+                )
+        report_progress(progress, i + 1, len(config.batch_sizes))
+    table = {k: np.asarray(v) for k, v in cols.items()}
+    return save_result("batch_std", config, table, plots.fig_batch_std(table), out_dir, start)
+
+
 CONFIGS = {
     "kl_estimators": {
         "tiny": KlEstimatorsConfig(num_draws=2),
@@ -199,6 +262,11 @@ CONFIGS = {
     "ppo_effective_weight": {
         "tiny": PpoConfig(epochs=(1, 4), num_minibatches=(1,), num_grid=5),
         "quick": PpoConfig(),
-        "full": PpoConfig(learning_rates=(0.1, 0.5, 2.0), num_grid=49),
+        "full": PpoConfig(learning_rates=(0.05, 0.2, 0.5), epochs=(1, 2, 4), num_grid=49),
+    },
+    "batch_std": {
+        "tiny": BatchStdConfig(batch_sizes=(1, 4, 16), p_values=(0.1, 0.5)),
+        "quick": BatchStdConfig(),
+        "full": BatchStdConfig(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)),
     },
 }

@@ -152,3 +152,33 @@ def fig_ppo_effective_weight(table: Mapping[str, np.ndarray]) -> Figure:
     ax_c.set(xlabel="p at the rollout", ylabel="fraction of sample-steps clipped")
     ax_w.legend(fontsize=6)
     return fig
+
+
+def fig_batch_std(table: Mapping[str, np.ndarray]) -> Figure:
+    """Relative deviation of w^batch from its large-batch form against G, per scenario and p.
+
+    Args:
+      table: columns scenario, G, p, relative_deviation.
+    """
+    scenarios = list(dict.fromkeys(np.asarray(table["scenario"]).astype(str)))
+    fig = Figure(figsize=(5 * len(scenarios), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(scenarios)))
+    ps = sorted({float(p) for p in np.asarray(table["p"])})
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        for i, p in enumerate(ps):
+            rows = (np.asarray(table["scenario"]).astype(str) == scenario) & (
+                np.asarray(table["p"]) == p
+            )
+            g = np.asarray(table["G"], float)[rows]
+            order = np.argsort(g)
+            dev = np.abs(np.asarray(table["relative_deviation"], float)[rows][order])
+            ax.plot(g[order], np.maximum(dev, 1e-16), "o-", color=f"C{i}", label=f"p = {p:g}")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="groups per batch G",
+            ylabel="|w_batch / w_large-batch - 1|",
+            title=f"batch-level std, {scenario} batch",
+        )
+        ax.legend(fontsize=8)
+    return fig

@@ -65,3 +65,22 @@ def test_ppo_effective_weight_tiny(tmp_path):
     unclipped = table["clip_high"] >= 1e6
     assert np.all(table["clip_fraction"][unclipped] == 0.0)
     assert np.any(table["clip_fraction"][~one & ~unclipped] > 0.0)
+
+
+def test_batch_std_tiny(tmp_path, x64):
+    from rlxform import schemes
+    from rlxform.transforms import transform
+
+    result = ex.run_batch_std(ex.CONFIGS["batch_std"]["tiny"], tmp_path)
+    table = _check_files(result, "batch_std")
+    # G = 1: batch std is the group's own (Bessel) std, i.e. GRPO's weight
+    one = table["G"] == 1
+    np.testing.assert_allclose(table["weight"][one], table["group_std_weight"][one], rtol=1e-12)
+    for p, w in zip(table["p"][one], table["group_std_weight"][one], strict=True):
+        want = float(transform(schemes.grpo(std="sample", eps=1e-4), 4).weight(p))
+        assert w == pytest.approx(want, rel=1e-12)
+    homogeneous = table["scenario"] == "homogeneous"
+    for p in (0.1, 0.5):
+        rows = homogeneous & (table["p"] == p)
+        dev = np.abs(table["relative_deviation"][rows][np.argsort(table["G"][rows])])
+        assert np.all(np.diff(dev) < 0)
