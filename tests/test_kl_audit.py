@@ -222,3 +222,60 @@ def test_estimator_and_placement_names_checked():
         audit.expected_kl_gradient("low_var_kl", "loss", logits, ref, BANDIT),
         audit.expected_kl_gradient("k3", "loss", logits, ref, BANDIT),
     )
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k2", "k3", "abs"])
+def test_reward_return_to_go_has_the_same_expectation(estimator):
+    # sum_t (sum_{s>=t} k_s) grad log pi(y_t|y_<t): the dropped terms E[k_s grad log pi_t], s < t,
+    # vanish because E[grad log pi(y_t|y_<t) | y_<t] = 0
+    logits, ref = _draw(TREE, 6)
+    tok = audit.token_log_probs(logits, TREE)
+    values, _ = audit._estimate_and_slope(estimator, tok - audit.token_log_probs(ref, TREE))
+    values = np.where(TREE.mask, values, 0.0)
+    to_go = np.cumsum(values[:, ::-1], axis=1)[:, ::-1]
+    coef = np.exp(tok.sum(-1))[:, None] * to_go
+    got = audit._scatter(TREE, _softmax(logits), coef)
+    want = audit.expected_kl_gradient(estimator, "reward", logits, ref, TREE)
+    np.testing.assert_allclose(got, want, atol=1e-14)
+
+
+def test_monte_carlo_matches_exact_expectations():
+    # sample responses from the tree policy and average per-sample estimator gradients
+    logits, ref = _draw(TREE, 7)
+    pi, q = _softmax(logits), _softmax(ref)
+    rng = np.random.default_rng(8)
+    num = 10_000
+    stop = TREE.num_tokens - 1
+    cells = [("k3", "loss"), ("k2", "reward"), ("k1", "reward")]
+    samples = {c: np.zeros((num, *logits.shape)) for c in cells}
+    nodes = {(): 0}
+    for length in (1, 2):
+        for seq in itertools.product(range(stop), repeat=length):
+            nodes[seq] = len(nodes)
+    for i in range(num):
+        prefix, path = (), []
+        while True:
+            node = nodes[prefix]
+            token = int(rng.choice(TREE.num_tokens, p=pi[node]))
+            path.append((node, token))
+            prefix = (*prefix, token)
+            if token == stop or len(prefix) == 3:
+                break
+        log_ratios = np.array([np.log(pi[n, t] / q[n, t]) for n, t in path])
+        scores = []
+        for n, t in path:
+            score = np.zeros(logits.shape)
+            score[n] -= pi[n]
+            score[n, t] += 1.0
+            scores.append(score)
+        samples[("k3", "loss")][i] = sum(
+            (1 - np.exp(-lr)) * s for lr, s in zip(log_ratios, scores, strict=True)
+        )
+        samples[("k2", "reward")][i] = np.sum(0.5 * log_ratios**2) * sum(scores)
+        samples[("k1", "reward")][i] = np.sum(log_ratios) * sum(scores)
+    for estimator, placement in cells:
+        draws = samples[(estimator, placement)]
+        mean = draws.mean(0)
+        se = draws.std(0, ddof=1) / np.sqrt(num)
+        exact = audit.expected_kl_gradient(estimator, placement, logits, ref, TREE)
+        assert np.all(np.abs(mean - exact) <= 4.5 * se + 1e-12), (estimator, placement)
