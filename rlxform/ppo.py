@@ -5,8 +5,11 @@ weights Z from the scheme's tables (a[S] for correct, b[S] for wrong, fixed for 
 Then E epochs x N minibatches of SGD steps on the clipped surrogate
 ``min(rho Z, clip(rho, 1 - clip_low, 1 + clip_high) Z)`` (optionally ``max(., dual_clip Z)`` for
 Z < 0, verl's dual clip), rho = pi / pi_old, loss averaged over the minibatch. As in verl's
-``dp_actor`` the group is split once (a uniformly random partition into N minibatches of M / N)
-and the same split is replayed every epoch. Every (S, split) path is enumerated in float64.
+``dp_actor.update_policy`` the data is split once (``data.split`` before the epoch loop) and the
+same split is replayed every epoch; the group's samples are exchangeable, so the split is a
+uniformly random partition into N minibatches of M / N. (verl counts ``ppo_mini_batch_size`` in
+prompts x n, so a group usually sits inside one minibatch: that is N = 1 here.) Every (S, split)
+path is enumerated in float64.
 """
 
 from __future__ import annotations
