@@ -211,7 +211,7 @@ def _solve(weight, coefficients, beta: float, p_ref: float, kind: str, num_grid:
         ratio = c_max / beta
         z_hi = float(np.log(p_ref + ratio) - np.log1p(-p_ref))
     else:
-        g = weight
+        g = lambda z: weight(_sigmoid(z))
         z_hi = _LOGIT_CAP
     z_hi = min(max(z_hi + 1e-6 * (1.0 + abs(z_hi)), z_ref), _LOGIT_CAP)  # g(z_hi) < 0 strictly
     if z_hi <= z_ref:

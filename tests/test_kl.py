@@ -117,6 +117,28 @@ def test_negative_weight_moves_down():
     assert got == pytest.approx(_sigmoid(_logit(0.4) - 2.0), rel=1e-12)
 
 
+def test_negative_weight_forward_and_zero_crossing():
+    # Z = -r with k3 as a loss: mirror of the REINFORCE closed form in 1 - p
+    scheme = schemes.custom(lambda r, s, m: -float(r))
+    beta, q_ref = 0.5, 0.6  # q = 1 - p
+    q = (-(beta - 1.0) + math.sqrt((beta - 1.0) ** 2 + 4.0 * beta * q_ref)) / 2.0
+    got = kl.kl_equilibrium(scheme, 3, beta, 1 - q_ref, estimator="k3", placement="loss")
+    assert got == pytest.approx(1.0 - q, rel=1e-12)
+    # a[S] = (M - 2S + 1)/M, b = 0: c_k = (M - 1 - 2k)/M, w = (M-1)(1 - 2p)/M, zero at p = 1/2;
+    # k1 as a loss leaves ascent on h_M alone, which stops there
+    tilted = schemes.custom(lambda r, s, m: r * (m - 2 * s + 1) / m)
+    assert kl.kl_equilibrium(tilted, 5, 1.0, 0.2, estimator="k1", placement="loss") == (
+        pytest.approx(0.5, abs=1e-12)
+    )
+    assert kl.kl_equilibrium(tilted, 5, 1.0, 0.8, estimator="k1", placement="loss") == (
+        pytest.approx(0.5, abs=1e-12)
+    )
+    # reverse KL: logit p - logit 0.2 = 0.8 (1 - 2p) / beta, checked by brentq
+    fn = lambda p: _logit(p) - _logit(0.2) - 0.8 * (1 - 2 * p) / 0.7
+    root = optimize.brentq(fn, 0.2, 0.5, xtol=1e-15)
+    assert kl.kl_equilibrium(tilted, 5, 0.7, 0.2) == pytest.approx(root, abs=1e-12)
+
+
 def test_tiny_beta_rounds_to_one():
     # logit p* = logit 0.3 + 1e3: p* = 1.0 in float64
     assert kl.kl_equilibrium(schemes.reinforce(), 2, 1e-3, 0.3) == 1.0
