@@ -77,7 +77,7 @@ def test_numpy_weight_matches_transform(x64):
 
 
 @pytest.mark.parametrize("beta", [0.1, 0.5, 1.0, 3.0])
-@pytest.mark.parametrize("p_ref", [0.01, 0.3, 0.9])
+@pytest.mark.parametrize("p_ref", [1e-12, 0.01, 0.3, 0.9, 1 - 1e-9])
 def test_reinforce_reverse_closed_form(beta, p_ref):
     # w = 1: logit p* = logit p_ref + 1 / beta
     got = kl.kl_equilibrium(schemes.reinforce(), 4, beta, p_ref)
