@@ -6,8 +6,21 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform import bernstein, exact, policies, schemes, simulate, sweeps
+from rlxform import (
+    batch_norm,
+    bernstein,
+    exact,
+    kl,
+    kl_audit,
+    policies,
+    ppo,
+    schemes,
+    simulate,
+    sweeps,
+)
+from rlxform.kl import kl_equilibrium
 from rlxform.noise import NoiseStats, noise
+from rlxform.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.schemes import Scheme, design
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
 from rlxform.sweeps import make_sweep
@@ -19,17 +32,24 @@ __all__ = [
     "HParams",
     "Metrics",
     "NoiseStats",
+    "PPOEffectiveWeight",
     "Scheme",
     "SimConfig",
     "Transform",
     "__version__",
+    "batch_norm",
     "bernstein",
     "design",
     "exact",
+    "kl",
+    "kl_audit",
+    "kl_equilibrium",
     "make_simulate",
     "make_sweep",
     "noise",
     "policies",
+    "ppo",
+    "ppo_effective_weight",
     "schemes",
     "simulate",
     "sweeps",

@@ -1,0 +1,289 @@
+"""KL estimators and the KL equilibrium: hand cases, scipy's brentq, long exact ascent."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from rlxform import bernstein as bern
+from rlxform import kl, schemes
+
+
+def _logit(p):
+    return math.log(p) - math.log1p(-p)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _weight_scipy(scheme, m):
+    """w_M(p) = sum_k c_k Bin(k; M-1, p) with scipy's pmf (independent of rlxform.bernstein)."""
+    a_table, b_table = scheme.tables(m)
+    c = a_table[1:] - b_table[:-1]
+    k = np.arange(m)
+    return lambda p: (
+        c @ stats.binom.pmf(k[:, None], m - 1, np.atleast_1d(p))
+        if np.ndim(p)
+        else (float(c @ stats.binom.pmf(k, m - 1, p)))
+    )
+
+
+# ---- estimators ------------------------------------------------------------------------------
+
+
+def test_estimator_values_by_hand():
+    lr = math.log(2.0)  # pi / ref = 2
+    assert float(kl.kl_estimate("k1", lr)) == pytest.approx(lr, rel=1e-6)
+    assert float(kl.kl_estimate("k2", lr)) == pytest.approx(0.5 * lr * lr, rel=1e-6)
+    assert float(kl.kl_estimate("k3", lr)) == pytest.approx(0.5 + lr - 1.0, rel=1e-6)
+    assert float(kl.kl_estimate("abs", -lr)) == pytest.approx(lr, rel=1e-6)
+    # verl aliases
+    for alias, name in (("kl", "k1"), ("mse", "k2"), ("low_var_kl", "k3")):
+        assert float(kl.kl_estimate(alias, 0.3)) == float(kl.kl_estimate(name, 0.3))
+    # k3 = e^5 + (-5) - 1 = 142.4 is clamped to 10, with zero gradient there
+    assert float(kl.kl_estimate("k3", -5.0)) == 10.0
+    assert float(jax.grad(lambda x: kl.kl_estimate("k3", x))(-5.0)) == 0.0
+    assert float(kl.kl_estimate("k3", 0.0)) == 0.0
+
+
+@pytest.mark.parametrize("bad", ["k4", "KL", "", None])
+def test_unknown_estimator_rejected(bad):
+    with pytest.raises(ValueError, match="estimator="):
+        kl.kl_estimate(bad, 0.1)
+
+
+def test_unknown_placement_rejected():
+    with pytest.raises(ValueError, match="placement='advantage'"):
+        kl.check_placement("advantage")
+
+
+def test_numpy_weight_matches_transform(x64):
+    from rlxform.transforms import transform
+
+    p = np.array([0.0, 1e-12, 0.1, 0.3, 0.5, 0.97, 1.0 - 1e-12, 1.0])
+    for scheme, m in ((schemes.grpo(std="sample", eps=1e-6), 16), (schemes.maxrl(), 64)):
+        expected = np.asarray(transform(scheme, m).weight(p))
+        got = kl.bernstein_weight_numpy(scheme.coefficients(m), p)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+# ---- equilibrium: hand cases -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("beta", [0.1, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("p_ref", [1e-12, 0.01, 0.3, 0.9, 1 - 1e-9])
+def test_reinforce_reverse_closed_form(beta, p_ref):
+    # w = 1: logit p* = logit p_ref + 1 / beta
+    got = kl.kl_equilibrium(schemes.reinforce(), 4, beta, p_ref)
+    assert got == pytest.approx(_sigmoid(_logit(p_ref) + 1.0 / beta), rel=1e-12)
+    # mean baseline: w = (M-1)/M
+    got = kl.kl_equilibrium(schemes.mean_baseline(), 4, beta, p_ref)
+    assert got == pytest.approx(_sigmoid(_logit(p_ref) + 0.75 / beta), rel=1e-12)
+
+
+@pytest.mark.parametrize("beta", [0.1, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("p_ref", [0.01, 0.3, 0.9])
+def test_reinforce_forward_closed_form(beta, p_ref):
+    # k3 as a loss: p - p_ref = p (1 - p) / beta  =>  p^2 + (beta - 1) p - beta p_ref = 0
+    expected = (-(beta - 1.0) + math.sqrt((beta - 1.0) ** 2 + 4.0 * beta * p_ref)) / 2.0
+    got = kl.kl_equilibrium(schemes.reinforce(), 4, beta, p_ref, estimator="k3", placement="loss")
+    assert got == pytest.approx(expected, rel=1e-12)
+    # verl's alias gives the same
+    alias = kl.kl_equilibrium(
+        schemes.reinforce(), 4, beta, p_ref, estimator="low_var_kl", placement="loss"
+    )
+    assert alias == got
+
+
+def test_k2_loss_equals_k1_reward_and_k1_loss_has_no_penalty():
+    scheme = schemes.grpo(std="sample", eps=1e-6)
+    assert kl.kl_equilibrium(scheme, 8, 1.0, 0.3, estimator="k2", placement="loss") == (
+        kl.kl_equilibrium(scheme, 8, 1.0, 0.3)
+    )
+    # k1 as a loss has zero expected gradient: ascent on h_M alone, w > 0 everywhere -> 1
+    assert kl.kl_equilibrium(scheme, 8, 1.0, 0.3, estimator="k1", placement="loss") == 1.0
+
+
+def test_negative_weight_moves_down():
+    # Z = -r: w = -1, ascent lowers p: logit p* = logit p_ref - 1 / beta
+    scheme = schemes.custom(lambda r, s, m: -float(r))
+    got = kl.kl_equilibrium(scheme, 3, 0.5, 0.4)
+    assert got == pytest.approx(_sigmoid(_logit(0.4) - 2.0), rel=1e-12)
+
+
+def test_negative_weight_forward_and_zero_crossing():
+    # Z = -r with k3 as a loss: mirror of the REINFORCE closed form in 1 - p
+    scheme = schemes.custom(lambda r, s, m: -float(r))
+    beta, q_ref = 0.5, 0.6  # q = 1 - p
+    q = (-(beta - 1.0) + math.sqrt((beta - 1.0) ** 2 + 4.0 * beta * q_ref)) / 2.0
+    got = kl.kl_equilibrium(scheme, 3, beta, 1 - q_ref, estimator="k3", placement="loss")
+    assert got == pytest.approx(1.0 - q, rel=1e-12)
+    # a[S] = (M - 2S + 1)/M, b = 0: c_k = (M - 1 - 2k)/M, w = (M-1)(1 - 2p)/M, zero at p = 1/2;
+    # k1 as a loss leaves ascent on h_M alone, which stops there
+    tilted = schemes.custom(lambda r, s, m: r * (m - 2 * s + 1) / m)
+    assert kl.kl_equilibrium(tilted, 5, 1.0, 0.2, estimator="k1", placement="loss") == (
+        pytest.approx(0.5, abs=1e-12)
+    )
+    assert kl.kl_equilibrium(tilted, 5, 1.0, 0.8, estimator="k1", placement="loss") == (
+        pytest.approx(0.5, abs=1e-12)
+    )
+    # reverse KL: logit p - logit 0.2 = 0.8 (1 - 2p) / beta, checked by brentq
+    fn = lambda p: _logit(p) - _logit(0.2) - 0.8 * (1 - 2 * p) / 0.7
+    root = optimize.brentq(fn, 0.2, 0.5, xtol=1e-15)
+    assert kl.kl_equilibrium(tilted, 5, 0.7, 0.2) == pytest.approx(root, abs=1e-12)
+
+
+def test_tiny_beta_rounds_to_one():
+    # logit p* = logit 0.3 + 1e3: p* = 1.0 in float64
+    assert kl.kl_equilibrium(schemes.reinforce(), 2, 1e-3, 0.3) == 1.0
+
+
+# ---- equilibrium: scipy's brentq ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        schemes.grpo(std="sample", eps=1e-6),
+        schemes.grpo(),
+        schemes.rejection_sampling(),
+        schemes.pass_at_k(2),
+    ],
+    ids=lambda s: s.label,
+)
+@pytest.mark.parametrize("m", [4, 8, 16])
+@pytest.mark.parametrize("beta", [0.3, 1.0])
+def test_against_brentq(scheme, m, beta):
+    p_ref = 0.3
+    w = _weight_scipy(scheme, m)
+    logit = lambda p: np.log(p) - np.log1p(-p)
+    reverse = lambda p: logit(p) - logit(p_ref) - w(p) / beta
+    forward = lambda p: (p - p_ref) / (p * (1 - p)) - w(p) / beta
+    for fn, kwargs in ((reverse, {}), (forward, {"estimator": "k3", "placement": "loss"})):
+        grid = np.linspace(p_ref + 1e-9, 1 - 1e-9, 2001)
+        values = fn(grid)
+        first = int(np.flatnonzero(values > 0)[0])  # first sign change from - to +
+        root = optimize.brentq(fn, grid[first - 1], grid[first], xtol=1e-15, rtol=1e-14)
+        got = kl.kl_equilibrium(scheme, m, beta, p_ref, **kwargs)
+        assert got == pytest.approx(root, abs=1e-11)
+
+
+def test_first_of_several_roots():
+    # GRPO (population std), M = 64, p_ref = 0.01, beta = 0.5 has three roots (~0.377, ~0.915,
+    # ~0.99999); ascent stops at the first
+    scheme, m, beta, p_ref = schemes.grpo(), 64, 0.5, 0.01
+    w = _weight_scipy(scheme, m)
+    fn = lambda p: np.log(p) - np.log1p(-p) - _logit(p_ref) - w(p) / beta
+    grid = np.linspace(p_ref + 1e-9, 1 - 1e-9, 4001)
+    signs = np.sign(fn(grid))
+    changes = np.flatnonzero(np.diff(signs) != 0)
+    assert changes.size == 3
+    first = optimize.brentq(fn, grid[changes[0]], grid[changes[0] + 1], xtol=1e-15)
+    assert kl.kl_equilibrium(scheme, m, beta, p_ref) == pytest.approx(first, abs=1e-11)
+
+
+# ---- equilibrium: long exact ascent --------------------------------------------------------------
+
+
+def _ascent(logits_ref, correct, scheme, m, beta, penalty, steps, lr):
+    """Exact gradient ascent on h_M(p) - beta * penalty from pi_ref (float64 jax)."""
+    phi = bern.phi_from_coefficients(scheme.coefficients(m))
+    correct = jnp.asarray(correct, jnp.float64)
+    log_ref = jax.nn.log_softmax(logits_ref)
+
+    def direction(theta):
+        def objective(t):
+            probs = jax.nn.softmax(t)
+            return bern.bernstein(phi, jnp.sum(probs * correct))
+
+        grad_h = jax.grad(objective)(theta)
+        if penalty == "reverse":  # grad of KL(pi || ref), by autodiff
+            kl_fn = lambda t: jnp.sum(jax.nn.softmax(t) * (jax.nn.log_softmax(t) - log_ref))
+            return grad_h - beta * jax.grad(kl_fn)(theta)
+        # k3 as a loss: the estimator's own expected gradient, samples held fixed
+        probs = jax.lax.stop_gradient(jax.nn.softmax(theta))
+        k3_fn = lambda t: jnp.sum(probs * kl.kl_estimate("k3", jax.nn.log_softmax(t) - log_ref))
+        return grad_h - beta * jax.grad(k3_fn)(theta)
+
+    @jax.jit
+    def run(theta):
+        theta = jax.lax.fori_loop(0, steps, lambda _, t: t + lr * direction(t), theta)
+        return theta, direction(theta)
+
+    return run(logits_ref)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "m", "beta", "penalty"),
+    [
+        (schemes.grpo(std="sample", eps=1e-6), 8, 1.0, "reverse"),
+        pytest.param(schemes.rejection_sampling(), 4, 0.5, "reverse", marks=pytest.mark.slow),
+        (schemes.grpo(std="sample", eps=1e-6), 8, 1.0, "forward"),
+        pytest.param(schemes.reinforce(), 4, 0.5, "forward", marks=pytest.mark.slow),
+    ],
+)
+def test_against_long_exact_ascent(x64, scheme, m, beta, penalty):
+    logits_ref = jnp.asarray([0.3, -1.1, 0.4, -0.2, 0.9], jnp.float64)  # random-looking reference
+    correct = np.array([1, 1, 0, 0, 0])
+    theta, grad = _ascent(logits_ref, correct, scheme, m, beta, penalty, steps=6000, lr=4.0)
+    assert float(jnp.max(jnp.abs(grad))) < 1e-12  # stationary
+    probs = np.asarray(jax.nn.softmax(theta))
+    ref = np.asarray(jax.nn.softmax(logits_ref))
+    p_final, p_ref = float(probs @ correct), float(ref @ correct)
+    kwargs = {} if penalty == "reverse" else {"estimator": "k3", "placement": "loss"}
+    p_star = kl.kl_equilibrium(scheme, m, beta, p_ref, **kwargs)
+    assert p_final == pytest.approx(p_star, abs=1e-10)
+    # the stationary policy has the predicted shape
+    w = float(bern.bernstein(scheme.coefficients(m), p_star))
+    if penalty == "reverse":
+        tilt = ref * np.exp(w * correct / beta)
+    else:
+        tilt = ref / (1.0 - w * (correct - p_star) / beta)
+    np.testing.assert_allclose(probs, tilt / tilt.sum(), atol=1e-10)
+
+
+def test_ascent_stops_at_first_root_two_responses(x64):
+    # K = 2 (the flow stays in the tilt family): three roots, ascent stops at the first
+    scheme, m, beta, p_ref = schemes.grpo(), 64, 0.5, 0.01
+    logits_ref = jnp.asarray([_logit(p_ref), 0.0], jnp.float64)
+    theta, _ = _ascent(logits_ref, [1, 0], scheme, m, beta, "reverse", steps=4000, lr=4.0)
+    p_final = float(jax.nn.softmax(theta)[0])
+    assert p_final == pytest.approx(kl.kl_equilibrium(scheme, m, beta, p_ref), abs=1e-9)
+    assert p_final < 0.5
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"beta": 0.0}, "beta=0.0"),
+        ({"beta": -1.0}, "beta=-1.0"),
+        ({"beta": float("nan")}, "beta=nan"),
+        ({"beta": float("inf")}, "beta=inf"),
+        ({"p_ref": 0.0}, "p_ref=0.0"),
+        ({"p_ref": 1.0}, "p_ref=1.0"),
+        ({"group_size": 1}, "group_size=1"),
+        ({"estimator": "k5"}, "estimator='k5'"),
+        ({"placement": "token"}, "placement='token'"),
+        ({"estimator": "k3", "placement": "reward"}, "estimator='k3' with placement='reward'"),
+        ({"estimator": "abs", "placement": "loss"}, "estimator='abs'"),
+    ],
+)
+def test_equilibrium_validation(kwargs, match):
+    args = {"scheme": schemes.grpo(), "group_size": 4, "beta": 1.0, "p_ref": 0.3}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match.replace("(", r"\(")):
+        kl.kl_equilibrium(**args)
+
+
+def test_equilibrium_rejects_non_scheme():
+    with pytest.raises(ValueError, match="scheme='grpo'"):
+        kl.kl_equilibrium("grpo", 4, 1.0, 0.3)
