@@ -6,7 +6,9 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform import bernstein, exact, policies, schemes, simulate, sweeps
+from rlxform import bernstein, exact, frameworks, policies, schemes, simulate, sweeps
+from rlxform.cards import ObjectiveCard, Section, explain
+from rlxform.configs import RunConfig, read_config
 from rlxform.noise import NoiseStats, noise
 from rlxform.schemes import Scheme, design
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
@@ -19,17 +21,23 @@ __all__ = [
     "HParams",
     "Metrics",
     "NoiseStats",
+    "ObjectiveCard",
+    "RunConfig",
     "Scheme",
+    "Section",
     "SimConfig",
     "Transform",
     "__version__",
     "bernstein",
     "design",
     "exact",
+    "explain",
+    "frameworks",
     "make_simulate",
     "make_sweep",
     "noise",
     "policies",
+    "read_config",
     "schemes",
     "simulate",
     "sweeps",

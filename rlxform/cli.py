@@ -233,7 +233,7 @@ def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict
 
 
 def run_transforms(args: argparse.Namespace) -> int:
-    from rlxform.explain import summary_line
+    from rlxform.cards import summary_line
     from rlxform.plotting import fig_transforms
     from rlxform.results import check_writable, write_table
 
@@ -412,7 +412,7 @@ def _add_explain(sub) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from rlxform.explain import card_json, explain, write_card
+    from rlxform.cards import card_json, explain, write_card
     from rlxform.validation import check_choice
 
     fmt = check_choice("--format", args.format, ("md", "json"))

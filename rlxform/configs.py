@@ -5,7 +5,7 @@ with PyYAML as data), a mapping, or a TRL-like dataclass object (duck-typed: TRL
 installed). Keys a file does not set take the defaults of verl 0.9.1, trl 1.16.0 and openrlhf
 0.11.2 (older flat OpenRLHF names are mapped to the dotted ones). Keys outside the objective are
 ignored; an unknown key close to a known one of a section that matters becomes a warning.
-Framework-specific rules live in ``rlxform.config_readers``.
+Framework rules: ``rlxform.config_readers`` (verl, TRL), ``rlxform.config_openrlhf``.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def detect_framework(mapping: Mapping[str, Any]) -> str:
 
 def read_config(config: Any, framework: str | None = None) -> RunConfig:
     """The objective-relevant facts of ``config`` (path, mapping or dataclass object)."""
-    from rlxform import config_readers
+    from rlxform import config_openrlhf, config_readers
 
     if framework is not None:
         check_choice("framework", framework, FRAMEWORKS)
@@ -178,7 +178,7 @@ def read_config(config: Any, framework: str | None = None) -> RunConfig:
     reader = {
         "verl": config_readers.read_verl,
         "trl": config_readers.read_trl,
-        "openrlhf": config_readers.read_openrlhf,
+        "openrlhf": config_openrlhf.read_openrlhf,
     }[framework]
     return dataclasses.replace(reader(mapping), source=source)
 

@@ -216,9 +216,7 @@ def _batch_scheme(framework: str, estimator: str, batch_std: Any, what: str) -> 
     return sch._make("batch_std", framework=framework, estimator=estimator, batch_std=sigma)
 
 
-def batch_std_limit(
-    framework: str, estimator: str, group_size: int, p_correct: ArrayLike
-) -> float:
+def batch_std_limit(framework: str, estimator: str, group_size: int, p_correct: ArrayLike) -> float:
     """Large-batch limit sigma of the batch std for a population of prompts with ``p_correct``.
 
     TRL scale_rewards="batch": std of the raw rewards, sigma^2 = pbar (1 - pbar), pbar = mean p.

@@ -620,5 +620,14 @@ def design(
     return scheme
 
 
-# Framework adapters live in rlxform.frameworks; importing it registers verl's table rule.
-from rlxform.frameworks import VERL_ESTIMATORS, from_trl, from_verl  # noqa: E402
+_FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
+
+
+def __getattr__(name: str) -> Any:
+    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.frameworks`` (which
+    registers verl's table rule when imported); re-exported here lazily."""
+    if name in _FRAMEWORK_NAMES:
+        from rlxform import frameworks
+
+        return getattr(frameworks, name)
+    raise AttributeError(f"module 'rlxform.schemes' has no attribute {name!r}")

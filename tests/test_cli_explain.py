@@ -93,9 +93,7 @@ def test_transforms_prints_a_summary_per_scheme_and_m(tmp_path, capsys):
     assert cli.main([*argv, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     # REINFORCE: h = p, w = 1; mean baseline (TRL scale_rewards none): h = (3/4) p at M = 4
-    assert out[0] == (
-        "reinforce M=4: h_M(0.1)=0.1, h_M(0.5)=0.5, w_M in [1, 1], large-M h = p"
-    )
+    assert out[0] == ("reinforce M=4: h_M(0.1)=0.1, h_M(0.5)=0.5, w_M in [1, 1], large-M h = p")
     assert out[1].startswith("mean_baseline M=4: h_M(0.1)=0.075, h_M(0.5)=0.375, w_M in [0.75")
 
 

@@ -15,8 +15,8 @@ import pytest
 from scipy import stats
 
 from rlxform import frameworks as fw
+from rlxform.cards import ObjectiveCard, Section, explain
 from rlxform.configs import FACT_KEYS, read_config
-from rlxform.explain import ObjectiveCard, Section, explain
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 EXAMPLES = sorted(p.name for p in CONFIGS.glob("*.expected.json"))
@@ -65,8 +65,10 @@ def test_openrlhf_flat_names_of_older_versions_match_the_dotted_ones():
     assert run.facts() == dotted.facts()
     assert "flat names" in run.version
     # nested YAML sections are the same dotted dests
-    nested = read_config({"algo": {"advantage": {"estimator": "rloo"}}, "rollout": {
-        "n_samples_per_prompt": 4}}, "openrlhf")  # fmt: skip
+    nested = read_config(
+        {"algo": {"advantage": {"estimator": "rloo"}}, "rollout": {"n_samples_per_prompt": 4}},
+        "openrlhf",
+    )
     assert (nested.estimator, nested.group_size) == ("rloo", 4)
 
 
@@ -76,11 +78,22 @@ def test_openrlhf_default_kl_is_k1_in_the_reward():
     assert any("init_coef is not set" in p for p in run.pitfalls)
     # rollout.batch_size 1024 * 4 // train.batch_size 128 * 1 (defaults)
     assert run.updates_per_rollout == 32
-    off = read_config({"algo.advantage.estimator": "dr_grpo", "rollout.n_samples_per_prompt": 4,
-                       "algo.kl.init_coef": 0})  # fmt: skip
+    off = read_config(
+        {
+            "algo.advantage.estimator": "dr_grpo",
+            "rollout.n_samples_per_prompt": 4,
+            "algo.kl.init_coef": 0,
+        }
+    )
     assert (off.kl_placement, off.kl_estimator, off.kl_coef) == ("none", None, 0.0)
-    pair = read_config({"algo.advantage.estimator": "rloo", "rollout.n_samples_per_prompt": 2,
-                        "actor.eps_clip": 0.1, "actor.eps_clip_low_high": [0.2, 0.3]})  # fmt: skip
+    pair = read_config(
+        {
+            "algo.advantage.estimator": "rloo",
+            "rollout.n_samples_per_prompt": 2,
+            "actor.eps_clip": 0.1,
+            "actor.eps_clip_low_high": [0.2, 0.3],
+        }
+    )
     assert (pair.clip_low, pair.clip_high) == (0.2, 0.3)
 
 
@@ -134,7 +147,10 @@ def test_verl_pitfalls_and_quoted_n():
     assert any("h°_M = h_M" in b for b in dapo["lens"]["breaks"])  # GRPO: degenerate groups weigh 0
     reward_kl = read_config({"algorithm": {"adv_estimator": "rloo", "use_kl_in_reward": True}})
     assert (reward_kl.kl_placement, reward_kl.kl_estimator, reward_kl.kl_coef) == (
-        "reward", "kl", 0.001)  # fmt: skip
+        "reward",
+        "kl",
+        0.001,
+    )
 
 
 def test_misspelled_keys_are_warnings_naming_them():
@@ -162,17 +178,26 @@ def test_misspelled_keys_are_warnings_naming_them():
         ({"algorithm": {}}, "algorithm.adv_estimator='gae' (verl's default) is not modelled"),
         ({"algorithm": {"adv_estimator": "remax"}}, "it models verl's grpo, grpo_vectorized"),
         ({"algo.advantage.estimator": "reinforce"}, "'reinforce' is not modelled by rlxform"),
-        ({"algorithm": {"adv_estimator": "grpo"}, "actor_rollout_ref": {"rollout": {"n": "5"}}},
-         "actor_rollout_ref.rollout.n='5' is invalid: must be an integer >= 1"),
+        (
+            {"algorithm": {"adv_estimator": "grpo"}, "actor_rollout_ref": {"rollout": {"n": "5"}}},
+            "actor_rollout_ref.rollout.n='5' is invalid: must be an integer >= 1",
+        ),
         ({"num_generations": 8, "beta": "0.1"}, "beta='0.1' is invalid: must be a number"),
         ({"num_generations": 8, "scale_rewards": "mean"}, "scale_rewards='mean' is invalid"),
         ({"algo.advantage.estimator": "group_norm"}, "rollout.n_samples_per_prompt=1 is invalid"),
-        ({"algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": "yes"}},
-         "algorithm.use_kl_in_reward='yes' is invalid: must be true or false"),
-        ({"algorithm": {"adv_estimator": "grpo"}, "actor_rollout_ref": {
-            "actor": {"loss_agg_mode": "mean"}}}, "loss_agg_mode='mean' is invalid"),
+        (
+            {"algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": "yes"}},
+            "algorithm.use_kl_in_reward='yes' is invalid: must be true or false",
+        ),
+        (
+            {
+                "algorithm": {"adv_estimator": "grpo"},
+                "actor_rollout_ref": {"actor": {"loss_agg_mode": "mean"}},
+            },
+            "loss_agg_mode='mean' is invalid",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_configs_raise_one_line_errors(config, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_config(config)
@@ -214,12 +239,18 @@ def test_card_objective_matches_an_independent_bernstein_route():
 def test_lens_is_exact_for_plain_settings():
     run = {
         "algorithm": {"adv_estimator": "rloo"},
-        "actor_rollout_ref": {"actor": {"loss_agg_mode": "seq-mean-token-sum",
-                                        "ppo_mini_batch_size": 1024}, "rollout": {"n": 8}},
-    }  # fmt: skip
+        "actor_rollout_ref": {
+            "actor": {"loss_agg_mode": "seq-mean-token-sum", "ppo_mini_batch_size": 1024},
+            "rollout": {"n": 8},
+        },
+    }
     card = explain(run).to_json()
-    assert card["lens"] == {"exact": True, "breaks": [], "notes": [], "text": [
-        "Yes: every setting keeps E[update] = w_M(p) grad p (SPEC 2)."]}  # fmt: skip
+    assert card["lens"] == {
+        "exact": True,
+        "breaks": [],
+        "notes": [],
+        "text": ["Yes: every setting keeps E[update] = w_M(p) grad p (SPEC 2)."],
+    }
     assert card["objective"]["w_M_min"] == pytest.approx(1.0)
     assert card["objective"]["w_M_max"] == pytest.approx(1.0)
 
@@ -230,7 +261,12 @@ def test_card_sections_can_be_added():
     longer = card.with_section(extra, after="lens")
     assert isinstance(longer, ObjectiveCard)
     assert [s.key for s in longer.sections] == [
-        "settings", "objective", "lens", "kl_equilibrium", "pitfalls"]  # fmt: skip
+        "settings",
+        "objective",
+        "lens",
+        "kl_equilibrium",
+        "pitfalls",
+    ]
     assert longer.to_json()["kl_equilibrium"] == {"p_star": 0.5, "text": ["added later"]}
     assert "## KL equilibrium" in longer.to_markdown()
     assert [s.key for s in card.sections][-1] == "pitfalls"  # the original is unchanged

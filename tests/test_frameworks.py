@@ -28,7 +28,9 @@ def test_every_verl_case_by_the_advantage_code(verl_cases):
         ours = fw.advantages(
             "verl", case["estimator"], case["rewards"], case["group_size"], **case["params"]
         )
-        np.testing.assert_allclose(ours, case["advantages"], rtol=2e-6, atol=2e-6, err_msg=str(case))
+        np.testing.assert_allclose(
+            ours, case["advantages"], rtol=2e-6, atol=2e-6, err_msg=str(case)
+        )
     assert len(verl_cases) == 308
 
 
@@ -36,8 +38,12 @@ def test_every_verl_case_by_the_advantage_code(verl_cases):
     ("framework", "estimator", "scheme", "params"),
     [
         ("verl", "grpo", fw.from_verl("grpo"), {}),
-        ("verl", "grpo", fw.from_verl("grpo", norm_adv_by_std_in_grpo=False), {
-            "norm_adv_by_std_in_grpo": False}),  # fmt: skip
+        (
+            "verl",
+            "grpo",
+            fw.from_verl("grpo", norm_adv_by_std_in_grpo=False),
+            {"norm_adv_by_std_in_grpo": False},
+        ),
         ("verl", "grpo_vectorized", fw.from_verl("grpo_vectorized"), {}),
         ("verl", "rloo", fw.from_verl("rloo"), {}),
         ("verl", "rloo_vectorized", fw.from_verl("rloo_vectorized"), {}),
@@ -137,8 +143,11 @@ def test_batch_level_update_tends_to_mean_baseline_over_sigma(framework, estimat
     updates = np.stack(updates).reshape(repeats, len(p_values), per_class)
     mean = updates.mean(axis=(0, 2))
     se = updates.std(axis=(0, 2)) / math.sqrt(repeats * per_class)
-    limit = fw.from_trl("batch", batch_std=sigma) if framework == "trl" else (
-        fw.from_openrlhf(estimator, batch_std=sigma))  # fmt: skip
+    limit = (
+        fw.from_trl("batch", batch_std=sigma)
+        if framework == "trl"
+        else (fw.from_openrlhf(estimator, batch_std=sigma))
+    )
     with jax.enable_x64(True):
         w = np.asarray(transform(limit, m).weight(p_values))
     den = sigma + 1e-4 if framework == "trl" else sigma
@@ -151,7 +160,9 @@ def test_scheme_names_resolve(tmp_path, monkeypatch):
     assert fw.resolve_scheme("trl:group") == schemes.grpo(std="sample", eps=1e-4)
     assert fw.resolve_scheme("openrlhf:group_norm") == schemes.grpo(std="sample", eps=1e-9)
     assert fw.resolve_scheme("grpo", eps=0.5) == schemes.grpo(eps=0.5)
-    (tmp_path / "my_rules.py").write_text("def rloo_like(r, s, m):\n    return r - (s - r) / (m - 1)\n")
+    (tmp_path / "my_rules.py").write_text(
+        "def rloo_like(r, s, m):\n    return r - (s - r) / (m - 1)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("my_rules", None)
     custom = fw.resolve_scheme("my_rules:rloo_like")

@@ -173,7 +173,8 @@ def summary_line(scheme: sch.Scheme, group_size: int) -> str:
     h01, h05 = s["table"]["h_M"]
     return (
         f"{scheme.label} M={group_size}: h_M(0.1)={h01:.4g}, h_M(0.5)={h05:.4g}, "
-        f"w_M in [{s['w_M_min']:.4g}, {s['w_M_max']:.4g}], large-M h = {s['limit_name'] or '(none)'}"
+        f"w_M in [{s['w_M_min']:.4g}, {s['w_M_max']:.4g}], "
+        f"large-M h = {s['limit_name'] or '(none)'}"
     )
 
 
@@ -218,8 +219,7 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
         notes.append(f"{run.kl_estimator} (k1) as a loss has zero expected gradient: no effect")
     elif run.kl_placement == "reward" and run.framework == "verl":
         breaks.append(
-            "KL in the reward before the group normalisation: the advantage sees non-binary "
-            "rewards"
+            "KL in the reward before the group normalisation: the advantage sees non-binary rewards"
         )
     elif run.kl_placement == "reward" and kind != "k1":
         breaks.append(f"KL estimator {run.kl_estimator} in the reward is not the true KL gradient")
@@ -240,8 +240,11 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
             "dynamic sampling: groups with S = 0 or S = M are dropped and refilled, so the "
             "update is ascent on h°_M with the step scaled by 1/(1 - d), d the population's "
             "degenerate fraction (SPEC 7)"
-            + ("; here h°_M = h_M (those groups already weigh 0): only the step changes" if same
-               else "")  # fmt: skip
+            + (
+                "; here h°_M = h_M (those groups already weigh 0): only the step changes"
+                if same
+                else ""
+            )
         )
     if run.reward_shaping:
         breaks.append("reward shaping: " + run.reward_shaping)
@@ -305,8 +308,10 @@ def _bullets(items) -> tuple[str, ...]:
 
 def _lens_prose(breaks: list[str], notes: list[str]) -> tuple[str, ...]:
     if breaks:
-        head = (f"No: E[update] = w_M(p) grad p does not hold exactly; {len(breaks)} part(s) of "
-                "these settings break it:")  # fmt: skip
+        head = (
+            f"No: E[update] = w_M(p) grad p does not hold exactly; {len(breaks)} part(s) of "
+            "these settings break it:"
+        )
     else:
         head = "Yes: every setting keeps E[update] = w_M(p) grad p (SPEC 2)."
     lines = [head, *_bullets(breaks)]
@@ -344,9 +349,12 @@ def _explain_scheme(scheme: str | sch.Scheme, group_size: Any) -> ObjectiveCard:
             "lens",
             "Is the paper's lens exact here?",
             {"exact": True, "breaks": [], "notes": []},
-            ("Yes for the scheme itself (one on-policy update per batch, sequence-level weights, "
-             "no KL); a framework's settings can break it: see `rlxform explain CONFIG`.",),
-        ),  # fmt: skip
+            (
+                "Yes for the scheme itself (one on-policy update per batch, sequence-level "
+                "weights, no KL); a framework's settings can break it: see `rlxform explain "
+                "CONFIG`.",
+            ),
+        ),
     )
     return ObjectiveCard(f"What {chosen.label} optimises, M = {m}", chosen, m, sections)
 
