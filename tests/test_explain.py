@@ -278,3 +278,15 @@ def test_explain_a_catalog_scheme_without_a_config():
     assert card["group_size"] == 8
     with pytest.raises(ValueError, match="group_size=None is invalid"):
         explain(scheme="grpo")
+
+
+def test_readme_opens_with_the_card_explain_prints(monkeypatch):
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    command = "rlxform explain experiments/configs/verl_grpo.yaml"
+    assert command in readme.split("## Set-up")[0]
+    shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    assert shown == explain("experiments/configs/verl_grpo.yaml").to_markdown()
+    for path in (root / "experiments" / "configs").iterdir():  # the README's copies
+        assert path.read_bytes() == (CONFIGS / path.name).read_bytes()
