@@ -132,32 +132,7 @@ def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
             "(default 0.2, not null) take precedence: clip_ratio alone does not change the "
             f"clip range, which is [1 - {clip_low:g}, 1 + {clip_high:g}]"
         )
-    if get_bool(actor, "use_kl_loss", False, a):
-        kl = ("loss", get_str(actor, "kl_loss_type", "low_var_kl", a), "kl_loss_coef", actor, a)
-    elif get_bool(algo, "use_kl_in_reward", False, "algorithm."):
-        kl = (
-            "reward",
-            get_str(algo, "kl_penalty", "kl", "algorithm."),
-            "kl_coef",
-            kl_ctrl,
-            "algorithm.kl_ctrl.",
-        )
-        pitfalls.append(
-            "algorithm.use_kl_in_reward: verl subtracts the KL from the token rewards before "
-            "the advantage, so the group normalisation sees non-binary rewards"
-        )
-    else:
-        kl = None
-    if (
-        kl is not None
-        and get_bool(algo, "use_kl_in_reward", False, "algorithm.")
-        and (kl[0] == "loss")
-    ):
-        pitfalls.append("both actor.use_kl_loss and algorithm.use_kl_in_reward are on: two KLs")
-    placement, kl_est, kl_coef = "none", None, 0.0
-    if kl is not None:
-        kl_coef = get_float(kl[3], kl[2], 0.001, kl[4])
-        placement, kl_est = (kl[0], kl[1]) if kl_coef > 0 else ("none", None)
+    placement, kl_est, kl_coef = _verl_kl(algo, actor, kl_ctrl, pitfalls)
     dynamic = get_bool(filt, "enable", False, "algorithm.filter_groups.")
     if dynamic and "max_num_gen_batches" in filt:
         pitfalls.append(
@@ -167,7 +142,7 @@ def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
     if group_size == 1 and estimator.startswith(("grpo", "rloo")):
         pitfalls.append(
             "actor_rollout_ref.rollout.n is 1 (verl's default when unset): groups of one "
-            "sample, so the group baseline and std do nothing (mean 0, std 1)"
+            "sample, so there is no group baseline (verl uses mean 0, std 1 for them)"
         )
     reward = get_table(cfg, "reward", "")
     shaping = _verl_overlong(reward, get_table(cfg, "reward_model", ""))
@@ -194,6 +169,35 @@ def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
         pitfalls=tuple(pitfalls),
         warnings=tuple(warnings),
     )
+
+
+def _verl_kl(
+    algo: Mapping, actor: Mapping, kl_ctrl: Mapping, pitfalls: list[str]
+) -> tuple[str, str | None, float]:
+    """(placement, estimator, coefficient): ``actor.use_kl_loss`` puts ``kl_loss_coef *
+    kl_loss_type`` in the loss; ``algorithm.use_kl_in_reward`` puts ``kl_ctrl.kl_coef *
+    kl_penalty`` in the token rewards (before the advantage). Appends pitfalls."""
+    a = "actor_rollout_ref.actor."
+    in_loss = get_bool(actor, "use_kl_loss", False, a)
+    in_reward = get_bool(algo, "use_kl_in_reward", False, "algorithm.")
+    if in_reward:
+        pitfalls.append(
+            "algorithm.use_kl_in_reward: verl subtracts the KL from the token rewards before "
+            "the advantage, so the group normalisation sees non-binary rewards"
+        )
+    if in_loss and in_reward:
+        pitfalls.append("both actor.use_kl_loss and algorithm.use_kl_in_reward are on: two KLs")
+    if in_loss:
+        placement, estimator = "loss", get_str(actor, "kl_loss_type", "low_var_kl", a)
+        coef = get_float(actor, "kl_loss_coef", 0.001, a)
+    elif in_reward:
+        placement, estimator = "reward", get_str(algo, "kl_penalty", "kl", "algorithm.")
+        coef = get_float(kl_ctrl, "kl_coef", 0.001, "algorithm.kl_ctrl.")
+        if kl_ctrl.get("type", "fixed") == "adaptive":
+            pitfalls.append("algorithm.kl_ctrl.type is adaptive: kl_coef is only the start")
+    else:
+        return "none", None, 0.0
+    return (placement, estimator, coef) if coef > 0 else ("none", None, 0.0)
 
 
 def _verl_overlong(reward: Mapping, reward_model: Mapping) -> str | None:
