@@ -114,3 +114,22 @@ def test_build_schemes_routes_parameters_to_framework_adapters():
     assert scheme.kwargs["norm_adv_by_std_in_grpo"] is False
     with pytest.raises(ValueError, match="no scheme in trl:group accepts it"):
         cli.build_schemes(["trl:group"], cli.parse_scheme_params(["eps=1e-6"]))
+
+
+@pytest.mark.slow
+def test_simulate_accepts_framework_and_module_function_schemes(tmp_path, monkeypatch):
+    """Same seed: my_rules:rloo_like (a module:function) runs exactly like verl:rloo (the same
+    weights r - mean of the others)."""
+    (tmp_path / "my_rules.py").write_text(
+        "def rloo_like(r, s, m):\n    return r - (s - r) / (m - 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = "--policy scalar --prompts 2 --responses 2 --group-size 4 --steps 4 --seeds 4".split()
+    runs = {"custom": ["--scheme", "my_rules:rloo_like"], "verl": ["--scheme", "verl:rloo"]}
+    for name, scheme in runs.items():
+        assert cli.main(["simulate", *scheme, *base, "--out", str(tmp_path / name)]) == 0
+
+    def tables(name):
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / name).glob("*.csv"))}
+
+    assert tables("custom") == tables("verl") and tables("custom")
