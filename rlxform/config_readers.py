@@ -306,7 +306,7 @@ def read_trl(mapping: Mapping[str, Any]) -> RunConfig:
         aggregation=loss_type,
         updates_per_rollout=int(updates) if float(updates).is_integer() else updates,
         clip_low=eps,
-        clip_high=eps if not eps_high else eps_high,
+        clip_high=eps_high or eps,  # TRL: epsilon_high or epsilon
         kl_placement="loss" if beta > 0 else "none",
         kl_estimator="k3" if beta > 0 else None,
         kl_coef=beta,
