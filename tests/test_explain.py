@@ -170,6 +170,17 @@ def test_misspelled_keys_are_warnings_naming_them():
     assert read_config({"num_generation": 4, "beta": 0.0}).warnings == (
         "unknown key num_generation (did you mean num_generations?)",
     )
+    openrlhf = read_config(
+        {
+            "algo.advantage.estimator": "rloo",
+            "rollout.n_samples_per_prompt": 4,
+            "algo.kl.init_coeff": 0.0,
+            "ckpt.save_stepz": 3,
+        }
+    )  # the ckpt section does not matter for the objective: not reported
+    assert openrlhf.warnings == (
+        "unknown key algo.kl.init_coeff (did you mean algo.kl.init_coef?)",
+    )
 
 
 @pytest.mark.parametrize(
