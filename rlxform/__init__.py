@@ -10,6 +10,7 @@ from rlxform import (
     batch_norm,
     bernstein,
     exact,
+    frameworks,
     kl,
     kl_audit,
     policies,
@@ -19,6 +20,8 @@ from rlxform import (
     sweeps,
 )
 from rlxform.kl import kl_equilibrium
+from rlxform.cards import ObjectiveCard, Section, explain
+from rlxform.configs import RunConfig, read_config
 from rlxform.noise import NoiseStats, noise
 from rlxform.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.schemes import Scheme, design
@@ -29,18 +32,23 @@ from rlxform.transforms import Transform, transform
 __version__ = "0.2.0"
 
 __all__ = [
+    "__version__",
     "HParams",
     "Metrics",
     "NoiseStats",
+    "ObjectiveCard",
     "PPOEffectiveWeight",
+    "RunConfig",
     "Scheme",
+    "Section",
     "SimConfig",
     "Transform",
-    "__version__",
     "batch_norm",
     "bernstein",
     "design",
     "exact",
+    "explain",
+    "frameworks",
     "kl",
     "kl_audit",
     "kl_equilibrium",
@@ -50,6 +58,7 @@ __all__ = [
     "policies",
     "ppo",
     "ppo_effective_weight",
+    "read_config",
     "schemes",
     "simulate",
     "sweeps",

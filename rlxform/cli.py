@@ -59,17 +59,40 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
     return out
 
 
+def _accepted_params(name: str) -> list[str]:
+    """Parameter names a scheme name takes: catalog constructor or framework adapter."""
+    from rlxform import frameworks
+    from rlxform import schemes as sch
+
+    prefix, colon, _ = name.partition(":")
+    if colon and prefix in frameworks.FRAMEWORKS:
+        adapter = {"verl": frameworks.from_verl, "trl": frameworks.from_trl}.get(
+            prefix, frameworks.from_openrlhf
+        )
+        params = inspect.signature(adapter).parameters.values()
+        return [p.name for p in list(params)[1:] if p.kind is not p.VAR_KEYWORD]
+    if colon:
+        return []  # module:function
+    canonical = sch._ALIASES.get(name, name)
+    if canonical not in sch._CONSTRUCTORS:
+        raise ValueError(
+            f"scheme={name!r} is invalid: must be one of {', '.join(sch.names())}, a framework "
+            "scheme (verl:grpo, trl:group, openrlhf:group_norm, ...) or module:function"
+        )
+    return list(inspect.signature(sch._CONSTRUCTORS[canonical]).parameters)
+
+
 def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
-    """Schemes for ``names``; each KEY=VALUE goes to every named scheme that accepts KEY."""
+    """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
+    KEY=VALUE goes to every named scheme that accepts KEY."""
+    from rlxform import frameworks
     from rlxform import schemes as sch
 
     used = [False] * len(params)
     out = []
     for name in names:
+        accepted = _accepted_params(name)
         canonical = sch._ALIASES.get(name, name)
-        if canonical not in sch._CONSTRUCTORS:
-            raise ValueError(f"scheme={name!r} is invalid: must be one of {', '.join(sch.names())}")
-        accepted = inspect.signature(sch._CONSTRUCTORS[canonical]).parameters
         kwargs = {}
         for i, (target, key, value) in enumerate(params):
             if target not in (None, name, canonical):
@@ -82,7 +105,7 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
                     f"scheme parameter {key!r} is invalid for {canonical}: must be "
                     f"one of {', '.join(accepted) or '(none)'}"
                 )
-        out.append(sch.get(canonical, **kwargs))
+        out.append(frameworks.resolve_scheme(canonical, **kwargs))
     for i, (_, key, _) in enumerate(params):
         if not used[i]:
             raise ValueError(
@@ -124,16 +147,33 @@ def save_figure(fig, path: Path) -> None:
 
 
 def _add_schemes(sub) -> None:
-    sub.add_parser("schemes", help="list the scheme catalog with one-line formulas")
+    sub.add_parser("schemes", help="the scheme catalog: weights and the large-M objective")
 
 
 def run_schemes(args: argparse.Namespace) -> int:
-    from rlxform import schemes
+    from rlxform import frameworks, schemes
 
-    rows = schemes.catalog()
-    width = max(map(len, rows))
-    for name, formula in rows.items():
-        print(f"{name:<{width}}  {formula}")
+    rows = []
+    for name, formula in schemes.catalog().items():
+        base = name.split("(")[0]
+        if base == "custom" or formula.startswith("alias of"):
+            limit = "depends on fn" if base == "custom" else "as " + formula.split()[-1]
+        else:
+            limit = schemes.get(base).limit()[1] or "(no named limit)"
+        rows.append((name, limit, formula))
+    for name in frameworks.scheme_names():
+        scheme = frameworks.resolve_scheme(name)
+        rows.append((name, scheme.limit()[1] or "(no named limit)", scheme.label))
+    width = max(len(r[0]) for r in rows)
+    lim_width = max(len(r[1]) for r in rows)
+    print(f"{'scheme':<{width}}  {'large-M objective h':<{lim_width}}  weights")
+    for name, limit, formula in rows:
+        print(f"{name:<{width}}  {limit:<{lim_width}}  {formula}")
+    print(
+        "\nEvery scheme ascends E_x h_M(p_x) exactly at group size M; h_M tends to the objective "
+        "above as M grows. `rlxform transforms` gives h_M per M; `rlxform explain CONFIG` reads "
+        "a verl / TRL / OpenRLHF config."
+    )
     return 0
 
 
@@ -145,7 +185,8 @@ def _add_transforms(sub) -> None:
     p.add_argument(
         "--schemes",
         default="reinforce,grpo,rejection_sampling",
-        help="comma-separated catalog names (see `rlxform schemes`)",
+        help="comma-separated scheme names: catalog (see `rlxform schemes`), verl:grpo, "
+        "trl:group, openrlhf:group_norm, ... or module:function",
     )
     p.add_argument(
         "--scheme-param",
@@ -192,6 +233,7 @@ def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict
 
 
 def run_transforms(args: argparse.Namespace) -> int:
+    from rlxform.cards import summary_line
     from rlxform.plotting import fig_transforms
     from rlxform.results import check_writable, write_table
 
@@ -207,6 +249,9 @@ def run_transforms(args: argparse.Namespace) -> int:
     table = transforms_table(schemes, sizes, args.grid)
     write_table(out / "transforms.csv", table)
     save_figure(fig_transforms(table), out / "transforms.png")
+    for scheme in schemes:
+        for m in sizes:
+            print(summary_line(scheme, m))
     print(
         f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
         f"{out / 'transforms.png'} in {time.perf_counter() - start:.1f}s"
@@ -219,7 +264,11 @@ def run_transforms(args: argparse.Namespace) -> int:
 
 def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a scheme on a bandit policy vs exact ascent")
-    p.add_argument("--scheme", required=True, help="catalog name (see `rlxform schemes`)")
+    p.add_argument(
+        "--scheme",
+        required=True,
+        help="catalog name (see `rlxform schemes`), verl:grpo, trl:group, ... or module:function",
+    )
     p.add_argument(
         "--scheme-param",
         action="append",
@@ -346,6 +395,54 @@ def _fig_simulate(table: dict[str, np.ndarray], cfg):
     return fig
 
 
+# ---- rlxform explain --------------------------------------------------------------------------
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="what a verl / TRL / OpenRLHF config optimises, in words")
+    p.add_argument("config", nargs="?", default=None, help="config file (YAML or JSON)")
+    p.add_argument("--framework", default=None, help="verl | trl | openrlhf (default: detected)")
+    p.add_argument("--format", default="md", help="md (a readable card, default) | json")
+    p.add_argument("--out", default=None, help="also write card.md, card.json, card.png here")
+    p.add_argument("--scheme", default=None, help="explain a scheme instead of a config")
+    p.add_argument(
+        "--scheme-param", action="append", metavar="KEY=VALUE", help="parameter of --scheme"
+    )
+    p.add_argument("--group-size", type=int, default=None, help="M, with --scheme")
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from rlxform.cards import card_json, explain, write_card
+    from rlxform.validation import check_choice
+
+    fmt = check_choice("--format", args.format, ("md", "json"))
+    if args.framework is not None:
+        check_choice("--framework", args.framework, ("verl", "trl", "openrlhf"))
+    if args.scheme is None and args.config is None:
+        raise ValueError("explain: a CONFIG file or --scheme NAME --group-size M is required")
+    if args.scheme is not None and args.config is not None:
+        raise ValueError(f"--scheme={args.scheme!r} is invalid with CONFIG: give one of them")
+    if args.scheme is None and (args.group_size is not None or args.scheme_param):
+        raise ValueError("--group-size and --scheme-param are invalid without --scheme")
+    if args.scheme is not None:
+        if args.group_size is None:
+            raise ValueError(
+                f"--group-size=None is invalid: --scheme {args.scheme} needs a group size M "
+                "(an integer >= 1; no config gives a default)"
+            )
+        (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+        card = explain(scheme=scheme, group_size=args.group_size)
+    else:
+        card = explain(args.config, args.framework)
+    for warning in card.to_json().get("warnings", []):
+        print(f"rlxform: warning: {warning}", file=sys.stderr)
+    print(card_json(card) if fmt == "json" else card.to_markdown(), end="" if fmt == "md" else "\n")
+    if args.out is not None:
+        paths = write_card(card, args.out)
+        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
 # ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
 
 
@@ -461,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rlxform", description="What does my RL algorithm optimise?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_schemes(sub)
+    _add_explain(sub)
     _add_transforms(sub)
     _add_simulate(sub)
     _add_reproduce(sub)
@@ -471,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "schemes": run_schemes,
+    "explain": run_explain,
     "transforms": run_transforms,
     "simulate": run_simulate,
     "reproduce": run_reproduce,

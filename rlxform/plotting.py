@@ -385,3 +385,32 @@ def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget:
     mode = f"M x steps = {budget} fixed" if budget > 0 else "fixed steps"
     fig.suptitle(f"Learning rate x group size ({mode}; grey: never reached; x: diverged)")
     return fig
+
+
+def fig_objective(table: Mapping[str, np.ndarray], title: str = "") -> Figure:
+    """One run's h_M against p, log p and 2 arcsin sqrt p (left) and its weight w_M (right).
+
+    Curves are scaled to pass through (1, 1): h_M(p) / h_M(1), p, (2/pi) arcsin sqrt p and
+    1 + log p (``rlxform explain --out``).
+    Args:
+      table: columns p (grid in [0, 1]), h_M, w_M.
+    """
+    p = np.asarray(table["p"], float)
+    h = np.asarray(table["h_M"], float)
+    w = np.asarray(table["w_M"], float)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax_h, ax_w = fig.subplots(1, 2)
+    top = h[np.argmax(p)]
+    ax_h.plot(p, h / (top if top != 0 else 1.0), "k", lw=2, label="this run: h_M / h_M(1)")
+    ax_h.plot(p, p, "C0--", label="p (REINFORCE, RLOO)")
+    ax_h.plot(p, 2 / np.pi * np.arcsin(np.sqrt(p)), "C1--", label="(2/pi) arcsin sqrt p (GRPO)")
+    with np.errstate(divide="ignore"):
+        ax_h.plot(p, 1 + np.log(p), "C2--", label="1 + log p (rejection sampling)")
+    ax_h.set(xlabel="p (success probability)", ylabel="objective, scaled", ylim=(-1.5, 1.1))
+    ax_w.plot(p, w, "k", lw=2)
+    ax_w.set(xlabel="p", ylabel="w_M(p) = h_M'(p)", title="weight on grad p", ylim=(0, None))
+    ax_h.set_title(title, fontsize=9)
+    ax_h.legend(fontsize=7)
+    for ax in (ax_h, ax_w):
+        ax.grid(alpha=0.3)
+    return fig

@@ -5,7 +5,7 @@ A scheme is stored as its name and parameters; ``Scheme.tables(M)`` gives the SP
 of a wrong sample, S = 0..M-1) as ``float64[M+1]``; the impossible entries a[0] and b[M] are 0.
 Degenerate 0/0 cases (zero-variance groups under std normalisation) give weight 0, as the
 frameworks do. Constructors return data, like ``optax.adam()``; ``get(name, **params)`` looks one
-up by name, ``from_verl`` / ``from_trl`` reproduce those frameworks' advantage code, and
+up by name (framework adapters ``from_verl`` / ``from_trl``: ``rlxform.frameworks``), and
 ``design`` builds a scheme whose exact objective approximates (or equals) a target h.
 """
 
@@ -519,104 +519,6 @@ def get(name: str, **params: Any) -> Scheme:
     return ctor(**params)
 
 
-# ---- framework conventions -------------------------------------------------------------------
-
-
-def _verl_tables(m, estimator, norm_adv_by_std_in_grpo, epsilon):
-    """verl 0.9.1 core_algos conventions for binary outcome rewards."""
-    _, q = _counts(m)
-    if m == 1:  # singleton group: mean 0, std 1 (grpo*), or A = r (rloo), 0 (rloo_vectorized)
-        if estimator == "rloo_vectorized":
-            return np.zeros(2), np.zeros(2)
-        scale = (
-            1.0 / (1.0 + epsilon)
-            if (estimator.startswith("grpo") and norm_adv_by_std_in_grpo)
-            else 1.0
-        )
-        return np.array([0.0, scale]), np.zeros(2)
-    if estimator in ("rloo", "rloo_vectorized"):
-        return _rloo_tables(m)
-    if estimator == "grpo_passk":
-        a_table = np.zeros(m + 1)
-        a_table[1] = 1.0  # the single correct sample gets r_max - r_second_max; S >= 2 gives 0
-        if norm_adv_by_std_in_grpo:
-            a_table[1] /= _std(m, "sample")[1] + epsilon
-        return a_table, np.zeros(m + 1)
-    if not norm_adv_by_std_in_grpo:
-        return _mean_baseline_tables(m)
-    sd = _std(m, "sample")
-    if estimator == "grpo_vectorized":  # group_mean_std floors the variance at eps
-        sd = np.sqrt(np.maximum(sd**2, epsilon))
-    den = sd + epsilon
-    return _safe_div(1.0 - q, den), _safe_div(-q, den)
-
-
-def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
-    if estimator == "grpo_passk":
-        return None, None
-    if estimator.startswith("grpo") and norm_adv_by_std_in_grpo:
-        return _grpo_limit()
-    return _p_limit()
-
-
-_RULES["verl"] = _Entry(
-    _verl_tables,
-    "verl 0.9.1 core_algos advantage for binary outcome rewards",
-    _verl_limit,
-    lambda estimator, **_: 2 if estimator == "grpo_passk" else 1,
-)
-
-VERL_ESTIMATORS = ("grpo", "grpo_vectorized", "rloo", "rloo_vectorized", "grpo_passk")
-
-
-def from_verl(
-    estimator: str, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6, **unused: Any
-) -> Scheme:
-    """The scheme verl 0.9.1 runs for ``algorithm.adv_estimator=estimator`` (binary rewards).
-
-    grpo / grpo_vectorized: (r - mean) / (std_Bessel + epsilon), or r - mean when
-    ``norm_adv_by_std_in_grpo=False``; a group of one gets mean 0, std 1. rloo: r - mean of the
-    others (rloo keeps A = r for a group of one, rloo_vectorized gives 0). grpo_passk: only the
-    best sample gets r_max - r_second_max (over std + epsilon when normalising), M >= 2.
-    Reference: ``verl.trainer.ppo.core_algos.compute_*_outcome_advantage``.
-    """
-    estimator = check_choice("estimator", estimator, VERL_ESTIMATORS)
-    if unused:
-        key = next(iter(unused))
-        raise ValueError(
-            f"verl parameter {key!r} is invalid: must be one of norm_adv_by_std_in_grpo, epsilon"
-        )
-    if not isinstance(norm_adv_by_std_in_grpo, (bool, np.bool_)):
-        raise ValueError(
-            f"norm_adv_by_std_in_grpo={norm_adv_by_std_in_grpo!r} is invalid: must be True or False"
-        )
-    norm = bool(norm_adv_by_std_in_grpo) if estimator.startswith("grpo") else False
-    return _make(
-        "verl",
-        estimator=estimator,
-        norm_adv_by_std_in_grpo=norm,
-        epsilon=check_float("epsilon", epsilon, 0.0),
-    )
-
-
-def from_trl(scale_rewards: str | bool = "group", epsilon: float = 1e-4) -> Scheme:
-    """TRL GRPOTrainer advantages: (r - mean) / (std_Bessel + epsilon) per group, or r - mean.
-
-    ``scale_rewards`` in {"group", True, "none", False}; "batch" scaling divides by the std of
-    the whole batch, which is not a per-group rule and is rejected.
-    """
-    allowed = ("group", "none", True, False)
-    if scale_rewards not in allowed or scale_rewards == "batch":
-        raise ValueError(
-            f"scale_rewards={scale_rewards!r} is invalid: must be one of 'group', 'none', True, "
-            "False ('batch' depends on the whole batch, not on one group)"
-        )
-    eps = check_float("epsilon", epsilon, 0.0)
-    if scale_rewards in ("none", False):
-        return mean_baseline()
-    return grpo(std="sample", eps=eps)
-
-
 # ---- inverse design --------------------------------------------------------------------------
 
 
@@ -716,3 +618,16 @@ def design(
         report={"max_abs_error": error, "grid": (lo, hi), "num_grid": num_grid, "method": method},
     )
     return scheme
+
+
+_FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
+
+
+def __getattr__(name: str) -> Any:
+    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.frameworks`` (which
+    registers verl's table rule when imported); re-exported here lazily."""
+    if name in _FRAMEWORK_NAMES:
+        from rlxform import frameworks
+
+        return getattr(frameworks, name)
+    raise AttributeError(f"module 'rlxform.schemes' has no attribute {name!r}")

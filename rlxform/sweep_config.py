@@ -30,13 +30,16 @@ OPTIMIZERS = ("sgd", "adam")
 
 @dataclasses.dataclass(frozen=True)
 class SchemeSpec:
-    """A catalog scheme by name with its parameters (kept as data, built on demand)."""
+    """A scheme by name with its parameters (kept as data, built on demand): a catalog name,
+    ``framework:estimator`` (``verl:grpo``) or ``module:function`` (``rlxform.frameworks``)."""
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
     def build(self) -> schemes_lib.Scheme:
-        return schemes_lib.get(self.name, **dict(self.params))
+        from rlxform.frameworks import resolve_scheme
+
+        return resolve_scheme(self.name, **dict(self.params))
 
 
 def scheme_specs(*items: str | tuple[str, dict]) -> tuple[SchemeSpec, ...]:
@@ -190,13 +193,14 @@ def _scheme(index: int, table: Any) -> SchemeSpec:
         raise ValueError(f"{where}name is missing: every [[schemes]] entry needs a name")
     name = table["name"]
     known = [n for n in schemes_lib.names() if n != "custom"]
-    name = _choice(where, "name", name, tuple(known))
+    if not (isinstance(name, str) and ":" in name):  # framework:estimator or module:function
+        name = _choice(where, "name", name, tuple(known))
     params = {k: v for k, v in table.items() if k != "name"}
     for key, value in params.items():
         if isinstance(value, (Mapping, list)):
             raise _bad(where, key, value, "a number, string or boolean")
     try:
-        schemes_lib.get(name, **params)
+        SchemeSpec(name, tuple(sorted(params.items()))).build()
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where[:-1]} ({name}): {err}") from None
     return SchemeSpec(name, tuple(sorted(params.items())))

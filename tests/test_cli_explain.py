@@ -1,0 +1,135 @@
+"""``rlxform explain`` and the CLI answering in words (schemes, transforms, scheme names)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlxform import cli
+from rlxform.sweep_config import parse_sweep_config
+
+CONFIGS = Path(__file__).parent / "data" / "configs"
+REQUIRED = (
+    "framework estimator group_size std_normalised std_epsilon aggregation updates_per_rollout "
+    "clip_low clip_high kl_placement kl_estimator kl_coef dynamic_sampling"
+).split()
+
+
+def test_explain_json_is_one_object_with_the_facts_and_conclusions(capsys):
+    assert cli.main(["explain", str(CONFIGS / "trl_grpo.json"), "--format", "json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    expected = json.loads((CONFIGS / "trl_grpo.expected.json").read_text())
+    assert {k: card[k] for k in REQUIRED} == {k: expected[k] for k in REQUIRED}
+    assert card["scheme"] == "grpo(eps=0.0001, std=sample)"
+    assert card["objective"]["limit_name"] == "2 arcsin sqrt p"
+    assert card["lens"]["exact"] is False
+    assert card["lens"]["breaks"][0].startswith("clipping can bind: 2 optimizer steps")
+    assert isinstance(card["pitfalls"], list)
+
+
+def test_explain_markdown_and_out_dir(tmp_path, capsys):
+    out = tmp_path / "card"
+    argv = ["explain", str(CONFIGS / "verl_grpo.yaml"), "--framework", "verl", "--out", str(out)]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# What this run optimises: verl grpo, M = 5\n")
+    assert "clip_ratio alone does not change the clip range" in captured.out
+    assert (out / "card.md").read_text() == captured.out
+    written = json.loads((out / "card.json").read_text())
+    assert written["updates_per_rollout"] == 4 and written["kl_estimator"] == "low_var_kl"
+    assert (out / "card.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explain_a_scheme_by_name(capsys):
+    argv = ["explain", "--scheme", "pass_at_k", "--scheme-param", "k=2", "--group-size", "4"]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["scheme"] == "pass_at_k(k=2)"
+    # pass@2 is exact at every M: h = 1 - (1-p)^2, so h(0.5) = 0.75
+    table = card["objective"]["table"]
+    assert table["h_M"][table["p"].index(0.5)] == pytest.approx(0.75, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "X", "--framework", "ray"], "--framework='ray' is invalid"),
+        (["explain", "{cfg}/trl_grpo.json", "--format", "html"], "--format='html' is invalid"),
+        (["explain", "{tmp}/bad.yaml"], "cannot parse {tmp}/bad.yaml: line 4"),
+        (["explain", "{tmp}/gae.yaml"], "'gae' (verl's default) is not modelled"),
+        (["explain", "{tmp}/type.json"], "num_generations='8' is invalid: must be an integer"),
+        (["explain", "--scheme", "grpo"], "--group-size=None is invalid"),
+        (["explain"], "a CONFIG file or --scheme NAME --group-size M is required"),
+        (["explain", "{tmp}/none.json"], "no such file"),
+        (["explain", "{tmp}/vague.json"], "framework=None is invalid for this config"),
+    ],
+)
+def test_explain_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "bad.yaml").write_text("algorithm:\n  adv_estimator: grpo\n  x: 1\n   y: 2\n")
+    (tmp_path / "gae.yaml").write_text("algorithm:\n  gamma: 1.0\n")
+    (tmp_path / "type.json").write_text('{"num_generations": "8"}')
+    (tmp_path / "vague.json").write_text('{"learning_rate": 1e-6}')
+    argv = [a.format(cfg=CONFIGS, tmp=tmp_path) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlxform: error: "), err
+    assert message.format(tmp=tmp_path) in lines[0]
+
+
+def test_schemes_shows_the_large_m_objective(capsys):
+    assert cli.main(["schemes"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
+    assert "2 arcsin sqrt p" in rows["grpo(std='population',"]
+    assert "log p" in rows["rejection_sampling"]
+    assert "2 arcsin sqrt p" in rows["verl:grpo"]
+    assert "  p  " in rows["openrlhf:rloo"]
+
+
+def test_transforms_prints_a_summary_per_scheme_and_m(tmp_path, capsys):
+    argv = ["transforms", "--schemes", "reinforce,trl:none", "--group-sizes", "4", "--grid", "5"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # REINFORCE: h = p, w = 1; mean baseline (TRL scale_rewards none): h = (3/4) p at M = 4
+    assert out[0] == ("reinforce M=4: h_M(0.1)=0.1, h_M(0.5)=0.5, w_M in [1, 1], large-M h = p")
+    assert out[1].startswith("mean_baseline M=4: h_M(0.1)=0.075, h_M(0.5)=0.375, w_M in [0.75")
+
+
+def test_scheme_names_in_sweep_configs():
+    config = parse_sweep_config(
+        {"schemes": [{"name": "verl:grpo", "epsilon": 1e-3}, {"name": "openrlhf:rloo"}]}
+    )
+    labels = [spec.build().label for spec in config.schemes]
+    assert labels == ["verl(epsilon=0.001, estimator=grpo, norm_adv_by_std_in_grpo=True)", "rloo"]
+    with pytest.raises(ValueError, match=r"schemes\[0\] \(verl:ppo\): estimator='ppo'"):
+        parse_sweep_config({"schemes": [{"name": "verl:ppo"}]})
+
+
+def test_build_schemes_routes_parameters_to_framework_adapters():
+    (scheme,) = cli.build_schemes(
+        ["verl:grpo"], cli.parse_scheme_params(["norm_adv_by_std_in_grpo=false"])
+    )
+    assert scheme.kwargs["norm_adv_by_std_in_grpo"] is False
+    with pytest.raises(ValueError, match="no scheme in trl:group accepts it"):
+        cli.build_schemes(["trl:group"], cli.parse_scheme_params(["eps=1e-6"]))
+
+
+@pytest.mark.slow
+def test_simulate_accepts_framework_and_module_function_schemes(tmp_path, monkeypatch):
+    """Same seed: my_rules:rloo_like (a module:function) runs exactly like verl:rloo (the same
+    weights r - mean of the others)."""
+    (tmp_path / "my_rules.py").write_text(
+        "def rloo_like(r, s, m):\n    return r - (s - r) / (m - 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = "--policy scalar --prompts 2 --responses 2 --group-size 4 --steps 4 --seeds 4".split()
+    runs = {"custom": ["--scheme", "my_rules:rloo_like"], "verl": ["--scheme", "verl:rloo"]}
+    for name, scheme in runs.items():
+        assert cli.main(["simulate", *scheme, *base, "--out", str(tmp_path / name)]) == 0
+
+    def tables(name):
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / name).glob("*.csv"))}
+
+    assert tables("custom") == tables("verl") and tables("custom")

@@ -1,0 +1,303 @@
+"""Config readers and ``explain``: the example configs yield their expected facts.
+
+tests/data/configs/ holds verl / TRL / OpenRLHF configs with X.expected.json facts, each checked
+against the framework's released code by whoever wrote them (see its README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rlxform import frameworks as fw
+from rlxform.cards import ObjectiveCard, Section, explain
+from rlxform.configs import FACT_KEYS, read_config
+
+CONFIGS = Path(__file__).parent / "data" / "configs"
+EXAMPLES = sorted(p.name for p in CONFIGS.glob("*.expected.json"))
+
+
+def _expected(name: str) -> dict:
+    return json.loads((CONFIGS / name).read_text())
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_yields_its_expected_facts(name):
+    expected = _expected(name)
+    run = read_config(CONFIGS / expected["config"])
+    for key in (*FACT_KEYS, "std_scope"):
+        assert getattr(run, key) == expected[key], (name, key)
+    assert run.warnings == ()
+    card = explain(CONFIGS / expected["config"]).to_json()
+    for key in FACT_KEYS:
+        assert card[key] == expected[key], (name, key)
+    assert len(EXAMPLES) == 6
+
+
+def test_framework_is_detected_and_can_be_forced():
+    assert read_config(CONFIGS / "trl_grpo.json").framework == "trl"
+    assert read_config(CONFIGS / "trl_grpo.json", "trl").framework == "trl"
+    with pytest.raises(ValueError, match="framework=None is invalid for this config"):
+        read_config({"learning_rate": 1e-6})
+    with pytest.raises(ValueError, match="framework='ray' is invalid"):
+        read_config(CONFIGS / "trl_grpo.json", "ray")
+
+
+def test_openrlhf_flat_names_of_older_versions_match_the_dotted_ones():
+    flat = {
+        "advantage_estimator": "group_norm",
+        "n_samples_per_prompt": 8,
+        "rollout_batch_size": 128,
+        "train_batch_size": 128,
+        "max_epochs": 1,
+        "use_kl_loss": True,
+        "kl_estimator": "k3",
+        "init_kl_coef": 0.001,
+        "eps_clip": 0.2,
+    }
+    run = read_config(flat)
+    dotted = read_config(CONFIGS / "openrlhf_grpo.json")
+    assert run.facts() == dotted.facts()
+    assert "flat names" in run.version
+    # nested YAML sections are the same dotted dests
+    nested = read_config(
+        {"algo": {"advantage": {"estimator": "rloo"}}, "rollout": {"n_samples_per_prompt": 4}},
+        "openrlhf",
+    )
+    assert (nested.estimator, nested.group_size) == ("rloo", 4)
+
+
+def test_openrlhf_default_kl_is_k1_in_the_reward():
+    run = read_config({"algo.advantage.estimator": "dr_grpo", "rollout.n_samples_per_prompt": 4})
+    assert (run.kl_placement, run.kl_estimator, run.kl_coef) == ("reward", "k1", 0.01)
+    assert any("init_coef is not set" in p for p in run.pitfalls)
+    # rollout.batch_size 1024 * 4 // train.batch_size 128 * 1 (defaults)
+    assert run.updates_per_rollout == 32
+    off = read_config(
+        {
+            "algo.advantage.estimator": "dr_grpo",
+            "rollout.n_samples_per_prompt": 4,
+            "algo.kl.init_coef": 0,
+        }
+    )
+    assert (off.kl_placement, off.kl_estimator, off.kl_coef) == ("none", None, 0.0)
+    pair = read_config(
+        {
+            "algo.advantage.estimator": "rloo",
+            "rollout.n_samples_per_prompt": 2,
+            "actor.eps_clip": 0.1,
+            "actor.eps_clip_low_high": [0.2, 0.3],
+        }
+    )
+    assert (pair.clip_low, pair.clip_high) == (0.2, 0.3)
+
+
+def test_trl_dataclass_object_is_read_duck_typed():
+    @dataclasses.dataclass
+    class GRPOConfig:  # the fields TRL's own dataclass has, TRL itself not needed
+        num_generations: int = 8
+        scale_rewards: str = "batch"
+        loss_type: str = "grpo"
+        beta: float = 0.04
+        epsilon: float = 0.2
+        epsilon_high: float | None = 0.28
+        num_iterations: int = 2
+        gradient_accumulation_steps: int = 4
+        steps_per_generation: int | None = 4
+
+    run = read_config(GRPOConfig())
+    assert run.facts() == {
+        "framework": "trl",
+        "estimator": "batch",
+        "group_size": 8,
+        "std_normalised": True,
+        "std_epsilon": 1e-4,
+        "std_scope": "batch",
+        "aggregation": "grpo",
+        "updates_per_rollout": 2,
+        "clip_low": 0.2,
+        "clip_high": 0.28,
+        "kl_placement": "loss",
+        "kl_estimator": "k3",
+        "kl_coef": 0.04,
+        "dynamic_sampling": False,
+    }
+    lens = explain(GRPOConfig()).to_json()["lens"]
+    assert not lens["exact"]
+    joined = " ".join(lens["breaks"])
+    for part in ("length-normalised", "clipping can bind", "k3", "batch-level std"):
+        assert part in joined
+
+
+def test_verl_pitfalls_and_quoted_n():
+    run = read_config(CONFIGS / "verl_grpo.yaml")
+    assert any("clip_ratio alone does not change" in p for p in run.pitfalls)
+    text = (CONFIGS / "verl_grpo.yaml").read_text().replace("'n': 5", "n: 5")
+    assert "n: 5" in text
+    import yaml
+
+    assert read_config(yaml.safe_load(text)).group_size == 5
+    dapo = explain(CONFIGS / "verl_dapo.yaml").to_json()
+    assert any("rewards stop being binary" in b for b in dapo["lens"]["breaks"])
+    assert any("h°_M = h_M" in b for b in dapo["lens"]["breaks"])  # GRPO: degenerate groups weigh 0
+    reward_kl = read_config({"algorithm": {"adv_estimator": "rloo", "use_kl_in_reward": True}})
+    assert (reward_kl.kl_placement, reward_kl.kl_estimator, reward_kl.kl_coef) == (
+        "reward",
+        "kl",
+        0.001,
+    )
+
+
+def test_misspelled_keys_are_warnings_naming_them():
+    run = read_config(
+        {
+            "algorithm": {"adv_estimator": "grpo", "norm_adv_by_std_in_gpro": False},
+            "actor_rollout_ref": {"actor": {"clip_ratio_hgh": 0.28}, "rollout": {"n": 4}},
+            "trainer": {"anything_goes": 1},
+        }
+    )
+    assert run.warnings == (
+        "unknown key algorithm.norm_adv_by_std_in_gpro (did you mean "
+        "algorithm.norm_adv_by_std_in_grpo?)",
+        "unknown key actor_rollout_ref.actor.clip_ratio_hgh (did you mean "
+        "actor_rollout_ref.actor.clip_ratio_high?)",
+    )
+    assert read_config({"num_generation": 4, "beta": 0.0}).warnings == (
+        "unknown key num_generation (did you mean num_generations?)",
+    )
+    openrlhf = read_config(
+        {
+            "algo.advantage.estimator": "rloo",
+            "rollout.n_samples_per_prompt": 4,
+            "algo.kl.init_coeff": 0.0,
+            "ckpt.save_stepz": 3,
+        }
+    )  # the ckpt section does not matter for the objective: not reported
+    assert openrlhf.warnings == (
+        "unknown key algo.kl.init_coeff (did you mean algo.kl.init_coef?)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"algorithm": {}}, "algorithm.adv_estimator='gae' (verl's default) is not modelled"),
+        ({"algorithm": {"adv_estimator": "remax"}}, "it models verl's grpo, grpo_vectorized"),
+        ({"algo.advantage.estimator": "reinforce"}, "'reinforce' is not modelled by rlxform"),
+        (
+            {"algorithm": {"adv_estimator": "grpo"}, "actor_rollout_ref": {"rollout": {"n": "5"}}},
+            "actor_rollout_ref.rollout.n='5' is invalid: must be an integer >= 1",
+        ),
+        ({"num_generations": 8, "beta": "0.1"}, "beta='0.1' is invalid: must be a number"),
+        ({"num_generations": 8, "scale_rewards": "mean"}, "scale_rewards='mean' is invalid"),
+        ({"algo.advantage.estimator": "group_norm"}, "rollout.n_samples_per_prompt=1 is invalid"),
+        (
+            {"algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": "yes"}},
+            "algorithm.use_kl_in_reward='yes' is invalid: must be true or false",
+        ),
+        (
+            {
+                "algorithm": {"adv_estimator": "grpo"},
+                "actor_rollout_ref": {"actor": {"loss_agg_mode": "mean"}},
+            },
+            "loss_agg_mode='mean' is invalid",
+        ),
+    ],
+)
+def test_bad_configs_raise_one_line_errors(config, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_config(config)
+
+
+def test_unparseable_files_name_the_file_and_line(tmp_path):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("algorithm:\n  adv_estimator: grpo\n  x: [1, 2\n")
+    with pytest.raises(ValueError, match=r"cannot parse .*bad\.yaml: line \d+"):
+        read_config(bad_yaml)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"num_generations": 8,\n "beta": }\n')
+    with pytest.raises(ValueError, match=r"cannot parse .*bad\.json: line 2"):
+        read_config(bad_json)
+    with pytest.raises(ValueError, match="no such file"):
+        read_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        read_config(tmp_path / "list.yaml")
+
+
+def test_card_objective_matches_an_independent_bernstein_route():
+    """h_M of the card vs phi built from verl's advantage code and scipy's binomial pmf."""
+    card = explain(CONFIGS / "verl_grpo.yaml")
+    m = 5
+    table = card.to_json()["objective"]["table"]
+    a, b = np.zeros(m + 1), np.zeros(m + 1)
+    for s in range(m + 1):
+        adv = fw.advantages("verl", "grpo", [1] * s + [0] * (m - s), m)
+        a[s] = adv[0] if s > 0 else 0.0
+        b[s] = adv[-1] if s < m else 0.0
+    phi = np.concatenate([[0.0], np.cumsum([a[j] - b[j - 1] for j in range(1, m + 1)]) / m])
+    p = np.asarray(table["p"])
+    h = stats.binom.pmf(np.arange(m + 1)[:, None], m, p[None, :]).T @ phi
+    np.testing.assert_allclose(table["h_M"], h, rtol=1e-9)
+    assert card.to_json()["objective"]["limit_name"] == "2 arcsin sqrt p"
+
+
+def test_lens_is_exact_for_plain_settings():
+    run = {
+        "algorithm": {"adv_estimator": "rloo"},
+        "actor_rollout_ref": {
+            "actor": {"loss_agg_mode": "seq-mean-token-sum", "ppo_mini_batch_size": 1024},
+            "rollout": {"n": 8},
+        },
+    }
+    card = explain(run).to_json()
+    assert card["lens"] == {
+        "exact": True,
+        "breaks": [],
+        "notes": [],
+        "text": ["Yes: every setting keeps E[update] = w_M(p) grad p (SPEC 2)."],
+    }
+    assert card["objective"]["w_M_min"] == pytest.approx(1.0)
+    assert card["objective"]["w_M_max"] == pytest.approx(1.0)
+
+
+def test_card_sections_can_be_added():
+    card = explain(CONFIGS / "trl_dr_grpo.json")
+    extra = Section("kl_equilibrium", "KL equilibrium", {"p_star": 0.5}, ("added later",))
+    longer = card.with_section(extra, after="lens")
+    assert isinstance(longer, ObjectiveCard)
+    assert [s.key for s in longer.sections] == [
+        "settings",
+        "objective",
+        "lens",
+        "kl_equilibrium",
+        "pitfalls",
+    ]
+    assert longer.to_json()["kl_equilibrium"] == {"p_star": 0.5, "text": ["added later"]}
+    assert "## KL equilibrium" in longer.to_markdown()
+    assert [s.key for s in card.sections][-1] == "pitfalls"  # the original is unchanged
+
+
+def test_explain_a_catalog_scheme_without_a_config():
+    card = explain(scheme="trl:group", group_size=8).to_json()
+    assert card["scheme"] == "grpo(eps=0.0001, std=sample)"
+    assert card["group_size"] == 8
+    with pytest.raises(ValueError, match="group_size=None is invalid"):
+        explain(scheme="grpo")
+
+
+def test_readme_opens_with_the_card_explain_prints(monkeypatch):
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    command = "rlxform explain experiments/configs/verl_grpo.yaml"
+    assert command in readme.split("## Set-up")[0]
+    shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    assert shown == explain("experiments/configs/verl_grpo.yaml").to_markdown()
+    for path in (root / "experiments" / "configs").iterdir():  # the README's copies
+        assert path.read_bytes() == (CONFIGS / path.name).read_bytes()
