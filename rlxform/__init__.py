@@ -19,9 +19,9 @@ from rlxform import (
     simulate,
     sweeps,
 )
-from rlxform.kl import kl_equilibrium
 from rlxform.cards import ObjectiveCard, Section, explain
 from rlxform.configs import RunConfig, read_config
+from rlxform.kl import kl_equilibrium
 from rlxform.noise import NoiseStats, noise
 from rlxform.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.schemes import Scheme, design
@@ -32,7 +32,6 @@ from rlxform.transforms import Transform, transform
 __version__ = "0.2.0"
 
 __all__ = [
-    "__version__",
     "HParams",
     "Metrics",
     "NoiseStats",
@@ -43,6 +42,7 @@ __all__ = [
     "Section",
     "SimConfig",
     "Transform",
+    "__version__",
     "batch_norm",
     "bernstein",
     "design",
