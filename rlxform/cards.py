@@ -19,6 +19,7 @@ import numpy as np
 
 from rlxform import frameworks as fw
 from rlxform import schemes as sch
+from rlxform.conclusions import kl_section
 from rlxform.configs import FACT_KEYS, RunConfig, read_config
 from rlxform.transforms import transform
 from rlxform.validation import check_group_size
@@ -207,7 +208,7 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
     kind = KL_KIND.get(run.kl_estimator or "", "other")
     if run.kl_placement == "loss" and kind in ("k2", "k3", "other"):
         what = {
-            "k2": "k2 = (log rho)^2 / 2, which matches the KL only to second order",
+            "k2": "k2 = (log rho)^2 / 2, exact for a one-token policy but per-prefix on sequences",
             "k3": "k3 = 1/rho - 1 + log rho, locally the forward KL(pi_ref || pi)",
             "other": "an estimator rlxform does not model",
         }[kind]
@@ -286,6 +287,7 @@ def explain(
             {"exact": not breaks, "breaks": breaks, "notes": notes},
             _lens_prose(breaks, notes),
         ),
+        kl_section(run, chosen),
         Section(
             "pitfalls",
             "Pitfalls of these settings",

@@ -268,18 +268,14 @@ def test_lens_is_exact_for_plain_settings():
 
 def test_card_sections_can_be_added():
     card = explain(CONFIGS / "trl_dr_grpo.json")
-    extra = Section("kl_equilibrium", "KL equilibrium", {"p_star": 0.5}, ("added later",))
+    extra = Section("extra", "Extra", {"value": 0.5}, ("added later",))
     longer = card.with_section(extra, after="lens")
     assert isinstance(longer, ObjectiveCard)
-    assert [s.key for s in longer.sections] == [
-        "settings",
-        "objective",
-        "lens",
-        "kl_equilibrium",
-        "pitfalls",
-    ]
-    assert longer.to_json()["kl_equilibrium"] == {"p_star": 0.5, "text": ["added later"]}
-    assert "## KL equilibrium" in longer.to_markdown()
+    keys = [s.key for s in longer.sections]
+    assert keys[keys.index("lens") + 1] == "extra"
+    assert len(keys) == len(card.sections) + 1
+    assert longer.to_json()["extra"] == {"value": 0.5, "text": ["added later"]}
+    assert "## Extra" in longer.to_markdown()
     assert [s.key for s in card.sections][-1] == "pitfalls"  # the original is unchanged
 
 
@@ -301,3 +297,40 @@ def test_readme_opens_with_the_card_explain_prints(monkeypatch):
     assert shown == explain("experiments/configs/verl_grpo.yaml").to_markdown()
     for path in (root / "experiments" / "configs").iterdir():  # the README's copies
         assert path.read_bytes() == (CONFIGS / path.name).read_bytes()
+
+
+def test_kl_equilibrium_section_hand_case_rloo_k1_in_reward():
+    """OpenRLHF's default KL is k1 in the reward; RLOO has w_M = 1, so at beta = 1
+    logit p* - logit p_ref = 1: p* = sigmoid(logit(p_ref) + 1) (SPEC 9), by hand."""
+    run = {
+        "algo.advantage.estimator": "rloo",
+        "rollout.n_samples_per_prompt": 4,
+        "algo.kl.init_coef": 1.0,
+    }
+    section = explain(run, framework="openrlhf").to_json()["kl_equilibrium"]
+    assert section["estimator"] == "k1" and section["placement"] == "reward"
+    for p_ref, p_star in section["p_star"].items():
+        z = np.log(float(p_ref) / (1 - float(p_ref))) + 1.0
+        assert p_star == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-12)
+
+
+def test_kl_equilibrium_section_solves_the_k3_loss_equation():
+    """verl_grpo.yaml: low_var_kl (k3) as a loss; p* solves (p - p_ref)/(p(1-p)) = w_M(p)/beta
+    with w_M from the Bernstein form (transform), and no KL gives no equilibrium."""
+    import jax
+
+    from rlxform import transform
+
+    card = explain(CONFIGS / "verl_grpo.yaml")
+    section = card.to_json()["kl_equilibrium"]
+    assert (section["estimator"], section["placement"]) == ("k3", "loss")
+    beta = section["beta"]
+    with jax.enable_x64(True):
+        t = transform(card.scheme, card.group_size)
+        for b, p_star in section["p_star_at_p_ref_0.3_by_beta"].items():
+            w = float(t.weight(p_star))
+            lhs = (p_star - 0.3) / (p_star * (1 - p_star))
+            assert lhs == pytest.approx(w / float(b), rel=1e-8)
+    assert beta == 0.001
+    none = explain(CONFIGS / "trl_dr_grpo.json").to_json()["kl_equilibrium"]
+    assert none["p_star"] is None
