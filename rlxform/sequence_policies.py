@@ -235,21 +235,21 @@ def _expected_update(a_table, b_table, logits, aggregation, task, batch_groups):
     enum = enumerate_sequences(task)
 
     def one(prompt_logits):
-        def surrogate(x):
-            log_pi = sequence_log_probs(x, task)
-            probs = jax.lax.stop_gradient(jnp.exp(log_pi))
-            omega = sequence_weights_from_tables(
-                a_table,
-                b_table,
-                aggregation,
-                probs,
-                enum.lengths,
-                enum.correct,
-                max_length=task.max_length,
-                batch_groups=batch_groups,
-            )
-            return jnp.sum(jax.lax.stop_gradient(probs * omega) * log_pi)
-
+        # omega is a function of the point x but is held fixed in the inner grad (over y), so
+        # an outer jacfwd sees the whole field x -> E[g](x), omega's dependence included.
+        probs = jnp.exp(sequence_log_probs(prompt_logits, task))
+        omega = sequence_weights_from_tables(
+            a_table,
+            b_table,
+            aggregation,
+            probs,
+            enum.lengths,
+            enum.correct,
+            max_length=task.max_length,
+            batch_groups=batch_groups,
+        )
+        coefficients = probs * omega
+        surrogate = lambda y: jnp.sum(coefficients * sequence_log_probs(y, task))
         return jax.grad(surrogate)(prompt_logits)
 
     flat = logits.reshape((-1, *logits.shape[-2:]))
