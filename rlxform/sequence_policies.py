@@ -96,6 +96,7 @@ def init_sequence_tabular(task: SequenceTask, init_p: ArrayLike, *, dtype: Any =
     return {"logits": jnp.asarray(logits, dtype)}
 
 
+@functools.partial(jax.jit, static_argnames=("task",))
 def sequence_log_probs(logits: ArrayLike, task: SequenceTask) -> Array:
     """log pi(y) of every enumerated response: ``float[..., num_prefixes, V] -> float[..., N]``."""
     enum = enumerate_sequences(task)
@@ -126,6 +127,7 @@ class SequenceStats(NamedTuple):
     token_entropy: Array
 
 
+@functools.partial(jax.jit, static_argnames=("task",))
 def sequence_stats(logits: ArrayLike, task: SequenceTask) -> SequenceStats:
     """Exact p, lengths and entropies from ``logits float[..., num_prefixes, V]``."""
     enum = enumerate_sequences(task)
@@ -292,6 +294,20 @@ def expected_update(
     return _expected_update(a_table, b_table, logits, mode, task, batch_groups)
 
 
+@functools.partial(jax.jit, static_argnames=("task",))
+def _length_rates(logits: Array, update: Array, task: SequenceTask) -> tuple[Array, Array, Array]:
+    """(p, E[L|c], E[L|w]) at ``logits`` and their rates along ``update`` and along grad p."""
+
+    def lengths_and_p(x):
+        stats = sequence_stats(x, task)
+        return jnp.stack([stats.p, stats.mean_length_correct, stats.mean_length_wrong])
+
+    grad_p = jax.grad(lambda x: sequence_stats(x, task).p)(logits)
+    values, along_update = jax.jvp(lengths_and_p, (logits,), (update,))
+    _, along_grad_p = jax.jvp(lengths_and_p, (logits,), (grad_p,))
+    return values, along_update, along_grad_p
+
+
 class LengthDrift(NamedTuple):
     """Rates of change per unit step at the reference tabular policy (Python floats).
 
@@ -331,12 +347,6 @@ def length_drift(
             scheme, aggregation, group_size, logits, task, batch_groups=batch_groups
         )
 
-        def lengths_and_p(x):
-            stats = sequence_stats(x, task)
-            return jnp.stack([stats.p, stats.mean_length_correct, stats.mean_length_wrong])
-
-        grad_p = jax.grad(lambda x: sequence_stats(x, task).p)(logits)
-        values, along_update = jax.jvp(lengths_and_p, (logits,), (update,))
-        _, along_grad_p = jax.jvp(lengths_and_p, (logits,), (grad_p,))
+        values, along_update, along_grad_p = _length_rates(logits, update, task)
         v, u, g = (np.asarray(a, np.float64).tolist() for a in (values, along_update, along_grad_p))
     return LengthDrift(v[0], v[1], v[2], u[0], u[1], u[2], g[0], g[1], g[2])

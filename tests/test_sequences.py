@@ -8,7 +8,6 @@ finite differences for the length drift.
 
 from __future__ import annotations
 
-import functools
 import itertools
 
 import jax
@@ -370,21 +369,20 @@ def test_sampler_matches_enumerated_distribution():
     assert scipy.stats.chisquare(counts, wrong / wrong.sum() * counts.sum()).pvalue < 1e-10
 
 
-def test_sampler_jit_vmap_and_keys():
+def test_sampler_vmap_jit_and_keys():
     task = SequenceTask(4, 5, "first_token")
     logits = sequences.init_sequence_tabular(task, [0.2, 0.6, 0.9])["logits"]
-    keys = jax.random.split(jax.random.key(3), 3)
-    draw = functools.partial(sequences.sample_sequences, task=task, num_samples=64)
-    batched = jax.jit(jax.vmap(draw))(keys, logits)
-    for i in range(3):
-        single = draw(keys[i], logits[i])
-        np.testing.assert_array_equal(batched.tokens[i], single.tokens)
-        np.testing.assert_allclose(batched.log_probs[i], single.log_probs, atol=1e-6)
-    again = draw(keys[0], logits[0])
-    np.testing.assert_array_equal(again.tokens, batched.tokens[0])
     policy = sequences.sequence_tabular(task)
-    out = policy.sample(jax.random.key(4), {"logits": logits}, 2000)
-    assert out.tokens.shape == (3, 2000, 5)
+    out = jax.jit(policy.sample, static_argnums=2)(jax.random.key(4), {"logits": logits}, 2000)
+    assert out.tokens.shape == (3, 2000, 5) and out.log_probs.shape == (3, 2000, 5)
+    keys = jax.random.split(jax.random.key(4), 3)  # what policy.sample does per prompt
+    single = sequences.sample_sequences(keys[1], logits[1], task, 2000)
+    np.testing.assert_array_equal(out.tokens[1], single.tokens)
+    np.testing.assert_allclose(out.log_probs[1], single.log_probs, atol=1e-6)
+    again = sequences.sample_sequences(keys[1], logits[1], task, 2000)
+    np.testing.assert_array_equal(again.tokens, single.tokens)
+    other = sequences.sample_sequences(keys[2], logits[1], task, 2000)
+    assert not np.array_equal(other.tokens, single.tokens)
     first_zero = np.mean(np.asarray(out.tokens[..., 0]) == 0, axis=-1)
     np.testing.assert_allclose(first_zero, [0.2, 0.6, 0.9], atol=4 * np.sqrt(0.25 / 2000))
 
@@ -418,6 +416,7 @@ def _asymmetry(jacobian):
     return float(np.abs(jacobian - jacobian.T).max() / np.abs(jacobian).max())
 
 
+@pytest.mark.slow
 def test_objectives_of_the_modes(x64):
     """seq-mean-token-sum(-norm) ascend h_M(p) (/ max_length); 1/L with GRPO is no gradient."""
     logits = 0.5 * jax.random.normal(KEY, (sequences.num_prefixes(SMALL), 3), jnp.float64)
