@@ -6,9 +6,15 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform import bernstein, exact, policies, schemes, simulate, sweeps
+from rlxform import bernstein, exact, policies, schemes, sequences, simulate, sweeps
 from rlxform.noise import NoiseStats, noise
 from rlxform.schemes import Scheme, design
+from rlxform.sequences import (
+    SequenceTask,
+    enumerate_sequences,
+    length_drift,
+    sequence_weights,
+)
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
@@ -20,17 +26,22 @@ __all__ = [
     "Metrics",
     "NoiseStats",
     "Scheme",
+    "SequenceTask",
     "SimConfig",
     "Transform",
     "__version__",
     "bernstein",
     "design",
+    "enumerate_sequences",
     "exact",
+    "length_drift",
     "make_simulate",
     "make_sweep",
     "noise",
     "policies",
     "schemes",
+    "sequence_weights",
+    "sequences",
     "simulate",
     "sweeps",
     "transform",

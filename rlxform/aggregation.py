@@ -41,22 +41,21 @@ AGGREGATION_ALIASES = {
 }
 
 _OBJECTIVES = {
-    "seq-mean-token-sum": (
-        "f = 1: gradient of h_M(p) (the paper's lens; E[g] = w_M(p) grad p)"
-    ),
+    "seq-mean-token-sum": "f = 1: gradient of h_M(p) (the paper's lens; E[g] = w_M(p) grad p)",
     "seq-mean-token-sum-norm": (
         "f = 1/max_length: gradient of h_M(p) / max_length (a constant rescaling)"
     ),
     "seq-mean-token-mean": (
-        "f = 1/L: E[g] = abar(p) grad E[r/L] + bbar(p) grad E[(1-r)/L]; the gradient of "
-        "abar E[r/L] + bbar E[(1-r)/L] when abar, bbar are constant (a, b tables independent of "
-        "S: reinforce, psr, nsr, w_reinforce, pass_at_k(1)); otherwise not a gradient (the "
-        "Jacobian of the expected-update field is not symmetric)"
+        "f = 1/L: E[g] = abar(p) grad E[r/L] + bbar(p) grad E[(1-r)/L] (R-A identity); the "
+        "gradient of abar E[r/L] + bbar E[(1-r)/L] when the tables do not depend on S (reinforce, "
+        "psr, nsr, w_reinforce, pass_at_k(1)); otherwise not a gradient (the Jacobian of the "
+        "expected-update field is not symmetric), except in special tasks (e.g. b = 0 and every "
+        "correct response of one length: h_M(p) / L_correct)"
     ),
     "token-mean": (
-        "f = G M / (batch tokens): not a gradient at finite G M (the sample's own length is in "
-        "the shared normaliser, a mild 1/L effect); as G M -> inf, f -> 1/E[L] and E[g] -> "
-        "w_M(p) grad p / E[L]: the direction of grad h_M(p), rescaled"
+        "f = G M / (batch tokens): not a gradient at finite G M for any scheme (the sample's own "
+        "length is in the shared normaliser: a damped 1/L effect); as G M -> inf, f -> 1/E[L] "
+        "and E[g] -> w_M(p) grad p / E[L], the direction of grad h_M(p)"
     ),
 }
 
@@ -172,9 +171,9 @@ def _weights(a_table, b_table, probs, lengths, correct, aggregation, max_length,
     law = jnp.zeros((2, max_length + 1), dtype).at[correct.astype(jnp.int32), lengths].add(probs)
     group = _power_convolve(law, m - 1)  # [M, (M-1) L + 1]
     others = _power_convolve(jnp.sum(law, axis=0, keepdims=True), (batch_groups - 1) * m)
-    joint = jax.vmap(
-        lambda row: jnp.convolve(row, others[0], precision=jax.lax.Precision.HIGHEST)
-    )(group)  # [M, W]: (S', T' + T'')
+    joint = jax.vmap(lambda row: jnp.convolve(row, others[0], precision=jax.lax.Precision.HIGHEST))(
+        group
+    )  # [M, W]: (S', T' + T'')
     total = jnp.arange(joint.shape[1], dtype=dtype)  # T' + T''
     own = jnp.arange(1, max_length + 1, dtype=dtype)
     inv = 1.0 / (own[:, None] + total[None, :])  # [L, W]

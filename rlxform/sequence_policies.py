@@ -230,9 +230,7 @@ def sequence_tabular(task: SequenceTask) -> SequencePolicy:
 # ---- exact expected update and the length drift ------------------------------------------------
 
 
-@functools.partial(
-    jax.jit, static_argnames=("aggregation", "task", "batch_groups")
-)
+@functools.partial(jax.jit, static_argnames=("aggregation", "task", "batch_groups"))
 def _expected_update(a_table, b_table, logits, aggregation, task, batch_groups):
     enum = enumerate_sequences(task)
 

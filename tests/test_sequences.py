@@ -113,11 +113,18 @@ def test_enumeration_is_every_response_once(vocab, max_length):
 
 def test_named_verifiers_by_hand():
     enum = enumerate_sequences(SequenceTask(3, 3, "parity"))
-    rows = {tuple(r[:n]): c for r, n, c in zip(enum.tokens.tolist(), enum.lengths, enum.correct)}
+    rows = {
+        tuple(r[:n]): c
+        for r, n, c in zip(enum.tokens.tolist(), enum.lengths, enum.correct, strict=True)
+    }
     assert rows[(0, 2)] and rows[(0, 0, 0)] is np.False_  # truncated: never correct
     assert not rows[(2,)] and not rows[(0, 0, 2)] and rows[(1, 0, 2)] and not rows[(1, 1, 2)]
     enum = enumerate_sequences(SequenceTask(3, 4, "match:0,1,0"))
-    correct = [tuple(r[:n]) for r, n, c in zip(enum.tokens.tolist(), enum.lengths, enum.correct) if c]
+    correct = [
+        tuple(r[:n])
+        for r, n, c in zip(enum.tokens.tolist(), enum.lengths, enum.correct, strict=True)
+        if c
+    ]
     assert correct == [(0, 1, 0, 2)]
     enum = enumerate_sequences(SequenceTask(3, 2, "match:"))
     assert enum.correct.tolist() == [True] + [False] * 6  # only the immediate stop
@@ -148,9 +155,9 @@ def test_bad_task_input():
             SequenceTask(**kwargs)
     with pytest.raises(ValueError, match=r"N=5592405 .*MAX_SEQUENCES=1048576"):
         enumerate_sequences(SequenceTask(5, 11))
-    with pytest.raises(ValueError, match="verifier=.*raised ZeroDivisionError"):
+    with pytest.raises(ValueError, match=r"verifier=.*raised ZeroDivisionError"):
         enumerate_sequences(SequenceTask(3, 2, lambda tokens, length: 1 / 0 > 0))
-    with pytest.raises(ValueError, match="verifier=.*returned 1 .*must return a bool"):
+    with pytest.raises(ValueError, match=r"verifier=.*returned 1 .*must return a bool"):
         enumerate_sequences(SequenceTask(3, 2, lambda tokens, length: 1))
     with pytest.raises(ValueError, match="task="):
         enumerate_sequences((3, 2))
@@ -164,7 +171,7 @@ def test_aggregation_names_and_aliases():
     assert sequences.check_aggregation("trl:dr_grpo") == "seq-mean-token-sum-norm"
     assert sequences.check_aggregation("trl:dapo") == "token-mean"
     assert sequences.check_aggregation("trl:bnpo") == "token-mean"
-    with pytest.raises(ValueError, match="aggregation='mean'.*token-mean.*trl:bnpo"):
+    with pytest.raises(ValueError, match=r"aggregation='mean'.*token-mean.*trl:bnpo"):
         sequences.check_aggregation("mean")
     lengths = np.array([[1, 3], [2, 2]])
     got = {a: np.asarray(sequences.aggregation_factor(a, lengths, max_length=4)) for a in AGGS}
@@ -172,6 +179,16 @@ def test_aggregation_names_and_aliases():
     np.testing.assert_allclose(got["seq-mean-token-mean"], [[1.0, 1 / 3], [0.5, 0.5]])
     np.testing.assert_allclose(got["seq-mean-token-sum-norm"], 0.25)
     np.testing.assert_allclose(got["token-mean"], 0.5)  # G M / sum = 4 / 8
+
+
+def test_aggregation_objective_covers_every_name():
+    for name in AGGS + tuple(sequences.AGGREGATION_ALIASES):
+        assert sequences.aggregation_objective(name).startswith("f = ")
+    assert sequences.aggregation_objective("trl:bnpo") == sequences.aggregation_objective(
+        "token-mean"
+    )
+    with pytest.raises(ValueError, match="aggregation="):
+        sequences.aggregation_objective("seq-mean")
 
 
 def test_weights_hand_cases(x64):
@@ -401,8 +418,15 @@ def test_expected_update_matches_brute_force(x64, agg, groups):
     log_pi = sequences.sequence_log_probs(logits, task)
     grads = np.asarray(jax.jacobian(sequences.sequence_log_probs)(logits, task)).reshape(4, -1)
     want = brute_update(
-        agg, *scheme.tables(m), m, groups, 3, np.exp(np.asarray(log_pi)), enum.lengths,
-        enum.correct, grads,
+        agg,
+        *scheme.tables(m),
+        m,
+        groups,
+        3,
+        np.exp(np.asarray(log_pi)),
+        enum.lengths,
+        enum.correct,
+        grads,
     )
     got = sequences.expected_update(scheme, agg, m, logits, task, batch_groups=groups)
     np.testing.assert_allclose(np.asarray(got).reshape(-1), want, rtol=0, atol=1e-12)
@@ -446,6 +470,7 @@ def test_objectives_of_the_modes(x64):
     assert _asymmetry(jacobian(schemes.reinforce(), "seq-mean-token-mean")) < 1e-10
     assert _asymmetry(jacobian(grpo, "seq-mean-token-mean")) > 1e-3
     assert _asymmetry(jacobian(grpo, "token-mean")) > 1e-3
+    assert _asymmetry(jacobian(schemes.reinforce(), "token-mean")) > 1e-3
     assert "not a gradient" in sequences.aggregation_objective("trl:grpo")
     assert "h_M(p) / max_length" in sequences.aggregation_objective("trl:dr_grpo")
     assert "gradient of h_M(p)" in sequences.aggregation_objective("seq-mean-token-sum")
@@ -479,23 +504,25 @@ def test_length_drift_matches_finite_differences(x64):
     step = 1e-5
     hi = sequences.sequence_stats(logits + step * update, task)
     lo = sequences.sequence_stats(logits - step * update, task)
-    fd = [(getattr(hi, k) - getattr(lo, k)) / (2 * step) for k in ("p", "mean_length_correct",
-                                                                    "mean_length_wrong")]
+    fd = [
+        (getattr(hi, k) - getattr(lo, k)) / (2 * step)
+        for k in ("p", "mean_length_correct", "mean_length_wrong")
+    ]
     np.testing.assert_allclose([d.drift_p, d.drift_correct, d.drift_wrong], fd, rtol=1e-6)
     assert d.drift_wrong != 0.0
 
 
 def test_bad_policy_input():
     task = SequenceTask(3, 2, "first_token")
-    with pytest.raises(ValueError, match="init_p=1.0"):
+    with pytest.raises(ValueError, match=r"init_p=1.0"):
         sequences.init_sequence_tabular(task, [0.5, 1.0])
-    with pytest.raises(ValueError, match="verifier=.*every response correct"):
+    with pytest.raises(ValueError, match=r"verifier=.*every response correct"):
         sequences.init_sequence_tabular(SequenceTask(3, 2, lambda t, n: True), [0.5])
     with pytest.raises(ValueError, match="logits with shape"):
         sequences.expected_update(schemes.grpo(), "token-mean", 2, jnp.zeros((4, 3)), task)
     with pytest.raises(ValueError, match="batch_groups=0"):
         sequences.length_drift(schemes.grpo(), "token-mean", 2, task, 0.3, batch_groups=0)
-    with pytest.raises(ValueError, match="p=0.0"):
+    with pytest.raises(ValueError, match=r"p=0.0"):
         sequences.length_drift(schemes.grpo(), "token-mean", 2, task, 0.0)
     with pytest.raises(ValueError, match="task="):
         sequences.sequence_tabular("first_token")
