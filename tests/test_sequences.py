@@ -361,9 +361,16 @@ def test_log_probs_and_stats_against_numpy(x64):
 
 
 def _sample_index(task, tokens):
+    """Row of the enumeration equal to each sampled row (ValueError if one is not a response)."""
     enum = enumerate_sequences(task)
-    lookup = {tuple(row): i for i, row in enumerate(enum.tokens.tolist())}
-    return np.array([lookup[tuple(row)] for row in np.asarray(tokens).tolist()])
+    radix = (task.vocab_size + 1) ** np.arange(task.max_length)
+    codes = (enum.tokens.astype(np.int64) + 1) @ radix
+    order = np.argsort(codes)
+    sampled = (np.asarray(tokens).astype(np.int64) + 1) @ radix
+    pos = np.clip(np.searchsorted(codes[order], sampled), 0, codes.shape[0] - 1)
+    if not np.all(codes[order][pos] == sampled):
+        raise ValueError("a sampled row is not a valid response")
+    return order[pos]
 
 
 def test_sampler_matches_enumerated_distribution():
@@ -371,7 +378,7 @@ def test_sampler_matches_enumerated_distribution():
     logits = jax.random.normal(jax.random.key(1), (sequences.num_prefixes(task), 3))
     sample = sequences.sample_sequences(jax.random.key(2), logits, task, 40000)
     assert sample.tokens.shape == (40000, 3) and sample.tokens.dtype == jnp.int32
-    index = _sample_index(task, sample.tokens)  # KeyError if a row is not a valid response
+    index = _sample_index(task, sample.tokens)  # raises if a row is not a valid response
     enum = enumerate_sequences(task)
     np.testing.assert_array_equal(sample.lengths, enum.lengths[index])
     with jax.enable_x64(True):
@@ -526,3 +533,37 @@ def test_bad_policy_input():
         sequences.length_drift(schemes.grpo(), "token-mean", 2, task, 0.0)
     with pytest.raises(ValueError, match="task="):
         sequences.sequence_tabular("first_token")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agg, groups", [("seq-mean-token-mean", 1), ("token-mean", 2)])
+def test_sampled_update_matches_exact_within_standard_errors(agg, groups):
+    """Monte Carlo: sample batches with the sampler, weight them as a trainer would
+    (scheme.advantages times aggregation_factor), average: E[g] within 5 standard errors."""
+    task, m, num_batches = SMALL, 4, 20000
+    scheme = schemes.grpo("sample", 1e-6)
+    logits = 0.5 * jax.random.normal(jax.random.key(5), (sequences.num_prefixes(task), 3))
+    draw = sequences.sample_sequences(jax.random.key(6), logits, task, num_batches * groups * m)
+    index = _sample_index(task, draw.tokens).reshape(num_batches, groups, m)
+    enum = enumerate_sequences(task)
+    with jax.enable_x64(True):
+        x = jnp.asarray(logits, jnp.float64)
+        grads = np.asarray(jax.jacobian(sequences.sequence_log_probs)(x, task)).reshape(
+            enum.lengths.shape[0], -1
+        )
+        exact = np.asarray(sequences.expected_update(scheme, agg, m, x, task, batch_groups=groups))
+    rewards = enum.correct[index].astype(np.float64)
+    z = np.asarray(scheme.advantages(rewards), np.float64)  # [B, G, M]
+    f = np.asarray(
+        sequences.aggregation_factor(agg, enum.lengths[index], max_length=task.max_length),
+        np.float64,
+    )
+    if agg == "token-mean":  # one normaliser over the whole batch of G groups
+        f = groups * m / enum.lengths[index].sum((1, 2), keepdims=True) * np.ones_like(f)
+    per_batch = np.einsum("bgm,bgmd->bd", f * z, grads[index]) / (groups * m)
+    mean = per_batch.mean(0)
+    se = per_batch.std(0, ddof=1) / np.sqrt(num_batches)
+    live = se > 0
+    assert np.all(np.abs(mean - exact.reshape(-1))[live] < 5 * se[live] + 1e-9)
+    assert np.all(np.abs(mean - exact.reshape(-1))[~live] < 1e-9)
+    assert np.abs(exact).max() > 10 * se.max()  # the test has power: E[g] is far from 0
