@@ -118,7 +118,7 @@ def _check_inputs(probs, lengths, correct, max_length):
                 f"[1, max_length={max_length}]"
             )
         pv = np.asarray(probs, np.float64)
-        if not (np.all(pv >= 0) and abs(pv.sum() - 1.0) < 1e-6):
+        if not (np.all(pv >= 0) and abs(pv.sum() - 1.0) < 1e-4):  # float32 sums of N terms
             raise ValueError(
                 f"probs with sum {pv.sum()!r} is invalid: must be non-negative and sum to 1"
             )

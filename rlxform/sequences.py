@@ -3,7 +3,8 @@
 ``sequence_tasks`` (SequenceTask, enumerate_sequences), ``aggregation`` (modes, TRL aliases,
 sequence_weights: the exact expected weight omega(y) of each response) and
 ``sequence_policies`` (the tabular autoregressive policy, its sampler, exact statistics, the
-exact expected update and ``length_drift``). Exact values are float64 under
+exact expected update and ``length_drift``) and ``sequence_network`` (a GRU policy whose prefix
+table feeds the same exact routes). Exact values are float64 under
 ``jax.enable_x64(True)``; ``length_drift`` switches float64 on itself.
 """
 
@@ -15,6 +16,14 @@ from rlxform.aggregation import (
     check_aggregation,
     sequence_weights,
     sequence_weights_from_tables,
+)
+from rlxform.sequence_network import (
+    NetworkConfig,
+    init_sequence_network,
+    network_expected_update,
+    network_logits,
+    sample_network_sequences,
+    sequence_network,
 )
 from rlxform.sequence_policies import (
     LengthDrift,
@@ -49,6 +58,7 @@ __all__ = [
     "VERIFIERS",
     "Enumeration",
     "LengthDrift",
+    "NetworkConfig",
     "SequencePolicy",
     "SequenceSample",
     "SequenceStats",
@@ -58,13 +68,18 @@ __all__ = [
     "check_aggregation",
     "enumerate_sequences",
     "expected_update",
+    "init_sequence_network",
     "init_sequence_tabular",
     "length_drift",
+    "network_expected_update",
+    "network_logits",
     "num_prefixes",
     "num_sequences",
     "prefix_indices",
+    "sample_network_sequences",
     "sample_sequences",
     "sequence_log_probs",
+    "sequence_network",
     "sequence_stats",
     "sequence_tabular",
     "sequence_weights",

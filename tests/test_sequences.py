@@ -567,3 +567,54 @@ def test_sampled_update_matches_exact_within_standard_errors(agg, groups):
     assert np.all(np.abs(mean - exact.reshape(-1))[live] < 5 * se[live] + 1e-9)
     assert np.all(np.abs(mean - exact.reshape(-1))[~live] < 1e-9)
     assert np.abs(exact).max() > 10 * se.max()  # the test has power: E[g] is far from 0
+
+
+# ---- network policy (GRU) ----------------------------------------------------------------------
+
+
+def test_network_sampler_matches_its_prefix_table():
+    """Token-by-token GRU sampling agrees with the exact table route (log-probs and chi-square)."""
+    from rlxform import sequence_network as net
+
+    task = SequenceTask(3, 3, "parity")
+    cfg = net.sequence_network(task, num_prompts=2, hidden=8)
+    params = net.init_sequence_network(jax.random.key(7), cfg)
+    table = net.network_logits(params, cfg)
+    assert table.shape == (2, sequences.num_prefixes(task), 3)
+    draw = net.sample_network_sequences(jax.random.key(8), params, cfg, 1, 20000)
+    index = _sample_index(task, draw.tokens)
+    with jax.enable_x64(True):
+        log_pi = np.asarray(sequences.sequence_log_probs(jnp.asarray(table[1], jnp.float64), task))
+    np.testing.assert_allclose(np.asarray(draw.log_probs).sum(-1), log_pi[index], atol=2e-5)
+    counts = np.bincount(index, minlength=log_pi.shape[0])
+    expected = np.exp(log_pi) / np.exp(log_pi).sum() * counts.sum()
+    assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
+    p = np.asarray(sequences.sequence_stats(table, task).p)  # the reported initial p
+    assert np.all((p > 0) & (p < 1)) and abs(p[0] - p[1]) > 1e-4  # prompts differ
+
+
+@pytest.mark.slow
+def test_network_expected_update_is_the_chain_rule(x64):
+    """Network E[g] = J^T (tabular E[g] at the network's table), and w_M(p) grad p for f = 1."""
+    from rlxform import sequence_network as net
+
+    task = SequenceTask(3, 3, "parity")
+    cfg = net.sequence_network(task, num_prompts=2, hidden=4)
+    params = jax.tree.map(
+        lambda v: v.astype(jnp.float64), net.init_sequence_network(jax.random.key(9), cfg)
+    )
+    grpo, m = schemes.grpo("sample", 1e-6), 4
+    table, vjp = jax.vjp(lambda q: net.network_logits(q, cfg), params)
+    for agg in ("seq-mean-token-mean", "token-mean"):
+        got = net.network_expected_update(grpo, agg, m, params, cfg, batch_groups=2)
+        tabular = sequences.expected_update(grpo, agg, m, table, task, batch_groups=2)
+        (want,) = vjp(tabular)
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
+    h = transform(grpo, m).objective
+    objective = lambda q: jnp.sum(h(sequences.sequence_stats(net.network_logits(q, cfg), task).p))
+    got = net.network_expected_update(grpo, "seq-mean-token-sum", m, params, cfg)
+    for g, w in zip(
+        jax.tree.leaves(got), jax.tree.leaves(jax.grad(objective)(params)), strict=True
+    ):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
