@@ -231,6 +231,21 @@ def test_token_mean_larger_batch_matches_brute_force(x64):
         np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-12)
 
 
+def test_token_mean_large_batch_limit(x64):
+    """As G M grows, token-mean f -> 1/E[L]: omega -> (r abar + (1-r) bbar) / E[L], error ~ 1/G."""
+    scheme, m = schemes.grpo("sample", 1e-6), 4
+    limit = sequences.sequence_weights(scheme, "seq-mean-token-sum", m, PROBS, LENGTHS, CORRECT)
+    limit = np.asarray(limit) / (PROBS @ LENGTHS)
+    errors = []
+    for groups in (25, 100):
+        got = sequences.sequence_weights(
+            scheme, "token-mean", m, PROBS, LENGTHS, CORRECT, batch_groups=groups
+        )
+        errors.append(np.abs(np.asarray(got) - limit).max())
+    assert errors[1] < 0.05 * np.abs(limit).max()
+    assert 3.0 < errors[0] / errors[1] < 5.0  # first order in 1 / (G M)
+
+
 @pytest.mark.parametrize("agg", ["seq-mean-token-sum", "seq-mean-token-mean", "trl:dr_grpo"])
 @pytest.mark.parametrize("name", ["grpo", "rejection_sampling", "rloo", "maxrl"])
 def test_ra_identity(x64, name, agg):
