@@ -587,6 +587,7 @@ def test_sampled_update_matches_exact_within_standard_errors(agg, groups):
 # ---- network policy (GRU) ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_network_sampler_matches_its_prefix_table():
     """Token-by-token GRU sampling agrees with the exact table route (log-probs and chi-square)."""
     from rlxform import sequence_network as net
