@@ -63,7 +63,8 @@ class SequenceTask:
       verifier: ``"first_token"`` (correct iff the first token is 0), ``"parity"`` (correct iff
         the response stopped and holds an odd number of token 0), ``"match:0,1,0"`` (correct iff
         it is exactly that content then stop), or a callable ``fn(tokens, length) -> bool`` with
-        ``tokens`` the padded ``int32[max_length]`` row (PAD = -1 after the end).
+        ``tokens`` the padded ``int32[max_length]`` row (PAD = -1 after the end); a callable
+        is run (and checked: it must return a bool) when the task is enumerated.
     """
 
     vocab_size: int

@@ -231,6 +231,22 @@ def test_token_mean_larger_batch_matches_brute_force(x64):
         np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-12)
 
 
+def test_weights_compile_once_per_shape():
+    """Schemes are data: the weight tables are traced, so new schemes reuse one compilation."""
+    from rlxform import aggregation
+
+    def call(scheme):
+        return sequences.sequence_weights(
+            scheme, "token-mean", 5, PROBS, LENGTHS, CORRECT, max_length=7, batch_groups=3
+        )
+
+    call(schemes.rloo())
+    before = aggregation._weights._cache_size()
+    for scheme in (schemes.grpo(), schemes.maxrl(), schemes.pass_at_k(3), schemes.nsr()):
+        call(scheme)
+    assert aggregation._weights._cache_size() == before
+
+
 def test_token_mean_large_batch_limit(x64):
     """As G M grows, token-mean f -> 1/E[L]: omega -> (r abar + (1-r) bbar) / E[L], error ~ 1/G."""
     scheme, m = schemes.grpo("sample", 1e-6), 4
