@@ -335,8 +335,12 @@ def length_drift(
 ) -> LengthDrift:
     """d E[L | correct] and d E[L | wrong] per unit step along E[g] and along grad p.
 
-    At the reference policy ``init_sequence_tabular(task, [p])`` in float64 (jax.jvp of the exact
-    conditional mean lengths along u = ``expected_update`` and along grad p).
+    "Per unit step": the derivative in the learning rate of theta + lr u at lr = 0, with u the
+    exact expected update (``expected_update``) or grad p, at the reference tabular policy
+    ``init_sequence_tabular(task, [p])`` (uniform continuations tilted to success p). float64
+    throughout (jax.jvp of the exact p, E[L | correct], E[L | wrong]).
+    Returns:
+      ``LengthDrift`` of Python floats.
     """
     p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
     with jax.enable_x64(True):
