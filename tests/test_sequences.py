@@ -247,6 +247,18 @@ def test_weights_compile_once_per_shape():
     assert aggregation._weights._cache_size() == before
 
 
+def test_weights_jit_and_vmap_over_policies(x64):
+    scheme = schemes.grpo("sample", 1e-6)
+    probs = np.stack([PROBS, PROBS[::-1], np.full(4, 0.25)])
+    for agg in ("seq-mean-token-mean", "token-mean"):
+        fn = lambda q, agg=agg: sequences.sequence_weights(
+            scheme, agg, 3, q, LENGTHS, CORRECT, max_length=4, batch_groups=2
+        )
+        batched = jax.jit(jax.vmap(fn))(probs)
+        for row, q in zip(batched, probs, strict=True):
+            np.testing.assert_allclose(row, fn(q), rtol=0, atol=1e-14)
+
+
 def test_token_mean_large_batch_limit(x64):
     """As G M grows, token-mean f -> 1/E[L]: omega -> (r abar + (1-r) bbar) / E[L], error ~ 1/G."""
     scheme, m = schemes.grpo("sample", 1e-6), 4
