@@ -16,6 +16,7 @@ from rlxform import (
     policies,
     ppo,
     schemes,
+    sequences,
     simulate,
     sweeps,
 )
@@ -25,6 +26,12 @@ from rlxform.kl import kl_equilibrium
 from rlxform.noise import NoiseStats, noise
 from rlxform.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.schemes import Scheme, design
+from rlxform.sequences import (
+    SequenceTask,
+    enumerate_sequences,
+    length_drift,
+    sequence_weights,
+)
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
@@ -40,18 +47,21 @@ __all__ = [
     "RunConfig",
     "Scheme",
     "Section",
+    "SequenceTask",
     "SimConfig",
     "Transform",
     "__version__",
     "batch_norm",
     "bernstein",
     "design",
+    "enumerate_sequences",
     "exact",
     "explain",
     "frameworks",
     "kl",
     "kl_audit",
     "kl_equilibrium",
+    "length_drift",
     "make_simulate",
     "make_sweep",
     "noise",
@@ -60,6 +70,8 @@ __all__ = [
     "ppo_effective_weight",
     "read_config",
     "schemes",
+    "sequence_weights",
+    "sequences",
     "simulate",
     "sweeps",
     "transform",
