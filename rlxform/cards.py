@@ -19,7 +19,7 @@ import numpy as np
 
 from rlxform import frameworks as fw
 from rlxform import schemes as sch
-from rlxform.conclusions import kl_section
+from rlxform.conclusions import kl_section, length_section
 from rlxform.configs import FACT_KEYS, RunConfig, read_config
 from rlxform.transforms import transform
 from rlxform.validation import check_group_size
@@ -287,6 +287,7 @@ def explain(
             {"exact": not breaks, "breaks": breaks, "notes": notes},
             _lens_prose(breaks, notes),
         ),
+        length_section(run, chosen),
         kl_section(run, chosen),
         Section(
             "pitfalls",

@@ -83,3 +83,68 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
         f"{more}. The group size M sets the equilibrium through w_M.",
     )
     return Section("kl_equilibrium", title, values, prose)
+
+
+REFERENCE_TASK = ("first_token", 4, 8)  # verifier, vocabulary V, max_length: the length-bias task
+REFERENCE_P = 0.3
+
+
+def _aggregation_name(run: RunConfig) -> str | None:
+    """The config's aggregation as an ``rlxform.sequences`` name, or None if not modelled."""
+    from rlxform import sequences
+
+    name = f"trl:{run.aggregation}" if run.framework == "trl" else run.aggregation
+    try:
+        return sequences.check_aggregation(name)
+    except ValueError:
+        return None
+
+
+def length_section(run: RunConfig, scheme: Scheme) -> Section:
+    """Sign and size of the length drift of this run's aggregation on the reference task.
+
+    ``length_drift`` at the tabular sequence policy with p = ``REFERENCE_P`` on ``first_token``
+    (V = 4, max_length = 8; correctness does not depend on length), one group per normaliser:
+    d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected update (tokens per
+    unit of p gained). Along grad p both are 0 on this task, so any drift is the aggregation's.
+    """
+    from rlxform import sequences
+    from rlxform.cards import Section
+
+    title = "Length bias"
+    name = _aggregation_name(run)
+    if name is None:
+        prose = (f"Aggregation {run.aggregation!r} is not one rlxform models; no length drift.",)
+        return Section("length_bias", title, {"aggregation": run.aggregation}, prose)
+    verifier, vocab, max_length = REFERENCE_TASK
+    task = sequences.SequenceTask(vocab, max_length, verifier)
+    drift = sequences.length_drift(scheme, name, run.group_size, task, REFERENCE_P)
+    per_p_correct = drift.drift_correct / drift.drift_p
+    per_p_wrong = drift.drift_wrong / drift.drift_p
+    values = {
+        "aggregation": run.aggregation,
+        "rlxform_aggregation": name,
+        "task": f"{verifier}, V = {vocab}, max_length = {max_length}, p = {REFERENCE_P}",
+        "objective": sequences.aggregation_objective(name),
+        "mean_length_correct": drift.mean_length_correct,
+        "mean_length_wrong": drift.mean_length_wrong,
+        "d_length_correct_per_p": per_p_correct,
+        "d_length_wrong_per_p": per_p_wrong,
+    }
+
+    def word(x: float) -> str:
+        if abs(x) < 1e-9:
+            return "do not change"
+        return f"{'lengthen' if x > 0 else 'shorten'} by {abs(x):.3g} tokens"
+
+    prose = (
+        f"On a reference task where correctness does not depend on length ({values['task']}, "
+        f"M = {run.group_size}, one group per normaliser), per unit of p gained wrong answers "
+        f"{word(per_p_wrong)} and correct answers {word(per_p_correct)} (SPEC 8). "
+        + (
+            "A shared token-count normaliser damps this as more groups share it (about 1/G)."
+            if values["rlxform_aggregation"] == "token-mean"
+            else ""
+        ).rstrip(),
+    )
+    return Section("length_bias", title, values, prose)

@@ -334,3 +334,25 @@ def test_kl_equilibrium_section_solves_the_k3_loss_equation():
     assert beta == 0.001
     none = explain(CONFIGS / "trl_dr_grpo.json").to_json()["kl_equilibrium"]
     assert none["p_star"] is None
+
+
+def test_length_bias_section_sign_and_zero_for_constant_normalisers():
+    """TRL loss_type grpo divides each answer by its own length: on first_token (correctness
+    independent of length) wrong answers lengthen and correct ones shorten (Dr. GRPO's
+    observation); dr_grpo's constant 1/max_length gives no drift at all; the numbers are
+    rlxform.length_drift's at the reference task, per unit of p gained."""
+    from rlxform import length_drift, sequences
+
+    grpo_run = {"num_generations": 8, "loss_type": "grpo", "scale_rewards": "group"}
+    card = explain(grpo_run, framework="trl")
+    section = card.to_json()["length_bias"]
+    assert section["rlxform_aggregation"] == "seq-mean-token-mean"
+    assert section["d_length_wrong_per_p"] > 0.5
+    assert section["d_length_correct_per_p"] < -0.1
+    task = sequences.SequenceTask(4, 8, "first_token")
+    drift = length_drift(card.scheme, "seq-mean-token-mean", 8, task, 0.3)
+    assert section["d_length_wrong_per_p"] == pytest.approx(drift.drift_wrong / drift.drift_p)
+    flat = explain(CONFIGS / "trl_dr_grpo.json").to_json()["length_bias"]
+    assert flat["rlxform_aggregation"] == "seq-mean-token-sum-norm"
+    assert abs(flat["d_length_wrong_per_p"]) < 1e-9
+    assert abs(flat["d_length_correct_per_p"]) < 1e-9
