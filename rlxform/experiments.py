@@ -26,6 +26,13 @@ from rlxform.experiments_analytic import (
     run_fig4,
     run_fig7,
 )
+from rlxform.experiments_penalties import CONFIGS as PENALTY_CONFIGS
+from rlxform.experiments_penalties import (
+    run_batch_std,
+    run_kl_equilibrium,
+    run_kl_estimators,
+    run_ppo_effective_weight,
+)
 from rlxform.experiments_sim import SimulationConfig, run_fig5, run_fig6
 from rlxform.results import Progress, Result
 from rlxform.sweep_config import PolicySpec, SweepConfig, scheme_specs
@@ -184,6 +191,30 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "full": _SWEEP_FULL,
             },
             "steps to mean p >= 0.9 and final objective over lr x M x scheme x seeds",
+        ),
+        Experiment(
+            "kl_equilibrium",
+            run_kl_equilibrium,
+            PENALTY_CONFIGS["kl_equilibrium"],
+            "KL equilibrium p* against beta per scheme and M (the group size sets it)",
+        ),
+        Experiment(
+            "kl_estimators",
+            run_kl_estimators,
+            PENALTY_CONFIGS["kl_estimators"],
+            "exact expected gradient of k1/k2/k3 as loss or reward vs grad KL(pi || pi_ref)",
+        ),
+        Experiment(
+            "ppo_effective_weight",
+            run_ppo_effective_weight,
+            PENALTY_CONFIGS["ppo_effective_weight"],
+            "effective weight of a PPO rollout iteration vs w_M, over epochs x clip ranges",
+        ),
+        Experiment(
+            "batch_std",
+            run_batch_std,
+            PENALTY_CONFIGS["batch_std"],
+            "batch-level std (TRL scale_rewards=batch): finite batch vs its large-batch limit",
         ),
     )
 }
