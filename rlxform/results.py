@@ -66,7 +66,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         mode = os.stat(path).st_mode & 0o777
     except OSError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.{_owner_tag()}.", suffix=_TMP_SUFFIX)
+    try:
+        prefix = f".{base}.{_owner_tag()}."
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=_TMP_SUFFIX)
+    except OSError as err:  # name the file, not its temp
+        raise OSError(err.errno, err.strerror, path) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -74,9 +78,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None:  # name the file, not its temp
+            raise OSError(err.errno, err.strerror, path) from err
         raise
     _fsync_directory(directory)
 

@@ -39,7 +39,8 @@ from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays i
 )
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import check_choice, check_float, check_int, is_concrete
+from rlxform.resources import MAX_STEPS
+from rlxform.validation import check_choice, check_float, check_int, check_seed, is_concrete
 
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
@@ -95,7 +96,7 @@ class SimConfig:
         object.__setattr__(self, "scheme", scheme)
         self.policy_config  # validates policy, P, K, C, hidden, features  # noqa: B018
         scheme.check_group_size(self.group_size)
-        steps = check_int("num_steps", self.num_steps, 1)
+        steps = check_int("num_steps", self.num_steps, 1, MAX_STEPS)
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1, self.num_prompts)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -107,7 +108,7 @@ class SimConfig:
         check_choice("sampler", self.sampler, SAMPLERS)
         init_p = policies.check_population(self.init_p)
         object.__setattr__(self, "init_p", init_p)
-        check_int("population_seed", self.population_seed, 0)
+        check_seed("population_seed", self.population_seed)
 
     @property
     def policy_config(self) -> policies.PolicyConfig:
@@ -185,7 +186,7 @@ def check_hparams(hparams: HParams) -> HParams:
     """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
     lr = np.asarray(hparams.learning_rate, np.float64)
     for value in lr.reshape(-1):
-        check_float("learning_rate", float(value), 0.0, low_open=True)
+        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
     if hparams.eps is not None:
         for value in np.asarray(hparams.eps, np.float64).reshape(-1):
             check_float("eps", float(value), 0.0)

@@ -88,7 +88,9 @@ def check_float(
     value = float(value)
     if not math.isfinite(value):
         raise _fail(name, value, allowed)
-    if float32 and not (value == 0.0 or (np.isfinite(np.float32(value)) and np.float32(value))):
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if float32 and value != 0.0 and not (np.isfinite(single) and single != 0):
         raise _fail(name, given, f"{allowed} and representable in float32 (not 0 or inf)")
     if low is not None and (value < low or (low_open and value == low)):
         raise _fail(name, value, allowed)
