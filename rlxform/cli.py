@@ -291,9 +291,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     import jax
 
     from rlxform import policies, sweeps
+    from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
     from rlxform.results import atomic_write_text, check_writable, write_table
     from rlxform.simulate import OPTIMIZERS, SimConfig
-    from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
     from rlxform.validation import (
         check_choice,
         check_float,

@@ -242,7 +242,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         lr_list = [float(v) for v in args.lrs.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"--lrs={args.lrs!r} is invalid: must be comma-separated numbers") from None
+        raise ValueError(
+            f"--lrs={args.lrs!r} is invalid: must be comma-separated numbers"
+        ) from None
     if not lr_list:
         raise ValueError(f"--lrs={args.lrs!r} is invalid: must list at least one number")
     for value in lr_list:

@@ -28,6 +28,7 @@ import optax
 from rlxform import bernstein as bern
 from rlxform import policies
 from rlxform import schemes as schemes_lib
+from rlxform.resources import MAX_STEPS
 from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
     _above_counts,
     counts_from_above,
@@ -39,7 +40,6 @@ from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays i
 )
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.resources import MAX_STEPS
 from rlxform.validation import check_choice, check_float, check_int, check_seed, is_concrete
 
 OPTIMIZERS = ("sgd", "adam")

@@ -136,5 +136,5 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def check_seed(name: str, value: Any) -> int:
-    """An integer seed in ``[0, MAX_SEED]`` (larger seeds would wrap around in ``jax.random.key``)."""
+    """An integer seed in ``[0, MAX_SEED]`` (larger ones wrap around in ``jax.random.key``)."""
     return check_int(name, value, 0, MAX_SEED)

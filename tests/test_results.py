@@ -315,8 +315,12 @@ def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
 
     store = chunks.ChunkStore(tmp_path, CONFIG)
     store.save(0, _chunk(0))
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     host = results._host()
     stale = tmp_path / f".3.npz.pid{int(gone.stdout)}-{host}.abc123.tmp"
     live = tmp_path / f".4.npz.pid{os.getpid()}-{host}.abc123.tmp"
