@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -39,6 +40,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:  # an unknown command: suggest the nearest one
+            message += did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
         prefix = self.prog.partition(" ")[2]  # "rlxform transforms" -> "transforms"
         raise ValueError(f"{prefix}: {message}" if prefix else message)
 
@@ -450,6 +454,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         if name not in experiments.EXPERIMENTS:
             raise ValueError(
                 f"--only={name!r} is invalid: must be one of {', '.join(experiments.EXPERIMENTS)}"
+                + did_you_mean(name, experiments.EXPERIMENTS)
             )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     out = check_writable(Path(args.out), name="--out")

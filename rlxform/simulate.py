@@ -40,7 +40,14 @@ from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays i
 )
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import check_choice, check_float, check_int, check_seed, is_concrete
+from rlxform.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    is_concrete,
+    real_array,
+)
 
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
@@ -184,11 +191,11 @@ class Metrics(NamedTuple):
 
 def check_hparams(hparams: HParams) -> HParams:
     """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
-    lr = np.asarray(hparams.learning_rate, np.float64)
+    lr = real_array("learning_rate", hparams.learning_rate)
     for value in lr.reshape(-1):
         check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
     if hparams.eps is not None:
-        for value in np.asarray(hparams.eps, np.float64).reshape(-1):
+        for value in real_array("eps", hparams.eps).reshape(-1):
             check_float("eps", float(value), 0.0)
     return hparams
 

@@ -99,17 +99,22 @@ def check_float(
     return value
 
 
-def check_unit_interval(name: str, value: Any) -> None:
-    """Every entry of ``value`` in ``[0, 1]`` and not NaN (skipped for traced values)."""
-    if not is_concrete(value):
-        return
+def real_array(name: str, value: Any, allowed: str = "real numbers") -> np.ndarray:
+    """``value`` as a float64 array; bool, complex, str and object entries are a ValueError."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
-        raise _fail(name, value, "real numbers in [0, 1]") from None
+        raise _fail(name, value, allowed) from None
     if arr.dtype.kind not in "iuf":
-        raise _fail(name, value, "real numbers in [0, 1] (not bool, complex or str)")
-    arr = arr.astype(np.float64)
+        raise _fail(name, value, f"{allowed} (not bool, complex or str)")
+    return arr.astype(np.float64)
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    """Every entry of ``value`` real, in ``[0, 1]`` and not NaN (skipped for traced values)."""
+    if not is_concrete(value):
+        return
+    arr = real_array(name, value, "real numbers in [0, 1]")
     bad = ~((arr >= 0.0) & (arr <= 1.0))  # NaN fails both comparisons
     if bad.any():
         first = arr[bad].flat[0] if arr.ndim else float(arr)

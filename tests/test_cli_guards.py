@@ -72,6 +72,8 @@ API_CASES = [
     ("get near miss", lambda: schemes.get("grop"), ["did you mean 'grpo'?"]),
     ("choice near miss", lambda: check_choice("policy", "tabulr", ["tabular"]), ["'tabular'?"]),
     ("lr 0 in float32", lambda: check_hparams(HParams(1e-50)), ["learning_rate=1e-50"]),
+    ("lr bool", lambda: check_hparams(HParams(True)), ["learning_rate=True"]),
+    ("eps str hparams", lambda: check_hparams(HParams(0.1, "1e-6")), ["eps='1e-6'"]),
     ("lr inf in float32", lambda: check_hparams(HParams(1e39)), ["learning_rate=1e+39"]),
     ("steps absurd", lambda: SimConfig("grpo", num_steps=10**12), ["num_steps=1000000000000"]),
     ("population seed", lambda: SimConfig("grpo", population_seed=2**64), ["population_seed"]),
@@ -125,6 +127,8 @@ CLI_CASES = [
     ("did you mean policy", [*SIM, "--policy", "scaler"], ["did you mean 'scalar'?"]),
     ("did you mean scheme", [*SIM, "--scheme", "rlooo"], ["did you mean 'rloo'?"]),
     ("scalar with K=3", [*SIM, "--policy", "scalar", "--responses", "3"], ["num_responses"]),
+    ("did you mean command", ["simulat"], ["'simulat'", "did you mean 'simulate'?"]),
+    ("did you mean --only", ["reproduce", "--only", "fig3_grp"], ["did you mean 'fig3_grpo'?"]),
 ]
 
 
@@ -217,6 +221,8 @@ def test_cli_os_error_mid_run_is_one_line(code, tmp_path, capsys, monkeypatch):
 
 
 def test_cli_sweep_path_is_a_directory_keeps_chunks(tmp_path, capsys):
+    from rlxform import results
+
     config = tmp_path / "sweep.toml"
     config.write_text(TOML)
     out = tmp_path / "out"
@@ -225,6 +231,14 @@ def test_cli_sweep_path_is_a_directory_keeps_chunks(tmp_path, capsys):
     _one_line(capsys.readouterr().err, [str(out / "sweep.csv"), "Is a directory"])
     assert len(list((out / "chunks").glob("*.npz"))) == 1  # the finished chunk is kept
     (out / "sweep.csv").rmdir()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )  # a writer that has exited
+    stale = out / f".sweep.csv.pid{int(gone.stdout)}-{results._host()}.abcd1234.tmp"
+    stale.write_text("partial table of a killed run")
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 0
     assert (out / "sweep.csv").is_file()
     assert not list(out.glob(".*.tmp")) and not list((out / "chunks").glob(".*.tmp"))
