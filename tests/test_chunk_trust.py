@@ -183,3 +183,55 @@ def test_two_processes_one_directory(tmp_path, tags):
         want = np.full(200_000, 100.0 * (winner == "b") + 3)
         np.testing.assert_array_equal(store.load(3)["x"], want)
         assert not list(directory.glob(".*")), list(directory.glob(".*"))  # no temp files left
+
+
+# ---- the same through `rlxform sweep` ---------------------------------------------------------
+
+SWEEP = """
+learning_rate = [{lr}]
+group_size = [2, 4]
+seeds = 2
+steps = 4
+records = 2
+[policy]
+num_prompts = 2
+num_responses = 2
+[[schemes]]
+name = "reinforce"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lrs", [(0.5, 0.5), (0.5, 0.25)], ids=["same config", "other config"])
+def test_two_sweeps_on_one_out(tmp_path, lrs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
+    configs = []
+    for k, lr in enumerate(lrs):
+        configs.append(tmp_path / f"c{k}.toml")
+        configs[-1].write_text(SWEEP.format(lr=lr))
+    for rep in range(1):  # repetitions: test_two_processes_one_directory (4 per case)
+        out = tmp_path / f"out{rep}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "rlxform", "sweep", str(c), "--out", str(out)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for c in configs
+        ]
+        done = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+        codes = sorted(code for code, _, _ in done)
+        if lrs[0] == lrs[1]:
+            assert codes == [0, 0], done
+        else:
+            assert codes == [0, 2], done
+            (_, _, err) = next(d for d in done if d[0] == 2)
+            lines = [x for x in err.strip().splitlines() if not x.startswith("sweep chunks")]
+            assert len(lines) == 1 and "different config" in lines[0], err
+        winner = lrs[next(k for k, d in enumerate(done) if d[0] == 0)]
+        table = (out / "sweep.csv").read_text()
+        column = table.splitlines()[0].split(",").index("learning_rate")
+        assert {row.split(",")[column] for row in table.splitlines()[1:]} == {repr(winner)}
+        assert not list(out.glob(".*.tmp")) and not list((out / "chunks").glob(".*.tmp"))
