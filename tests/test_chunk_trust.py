@@ -125,7 +125,9 @@ for rep in range(reps):
         result = "ok" if np.array_equal(arrays["x"], want) else "WRONG DATA"
     except ValueError as err:
         result = "refused: " + str(err)
-    (root / f"result{rep}.{name}").write_text(tag + " " + result)
+    partial = root / f"partial{rep}.{name}"
+    partial.write_text(tag + " " + result)
+    partial.rename(root / f"result{rep}.{name}")  # the parent never sees a half-written file
 """
 
 
