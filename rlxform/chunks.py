@@ -1,10 +1,13 @@
-"""Checksummed chunk store: resumable sweeps that lose nothing and never read a partial file.
+"""Checksummed chunk store: resumable sweeps that lose nothing and never read a foreign chunk.
 
 A sweep is cut into chunks; each chunk is an ``.npz`` (written atomically, never pickled) plus a
-JSON sidecar with its sha256, written after it, so the sidecar marks the chunk complete. A
-chunk whose bytes do not match is deleted and recomputed, never read. The directory's manifest
-pins the sweep config (by hash), so a rerun of the same config skips finished chunks and a
-different config is refused.
+JSON sidecar written after it, holding the chunk's sha256, its own chunk id and the config hash
+of its sweep, so a chunk is used only by the sweep and the id that wrote it: a chunk whose bytes
+do not match, that was copied from another sweep or renamed/swapped on disk reads as missing and
+is recomputed (and overwritten), never read. The directory's manifest pins the sweep config (by
+hash); it is created exclusively (a hard link of a complete file), so of two runs with different
+configs exactly one proceeds. Writers hold an exclusive ``flock`` on the manifest while they
+replace a chunk and readers a shared one, so runs of the same config may share a directory.
 """
 
 from __future__ import annotations
@@ -13,29 +16,65 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from rlxform.results import (
     _TMP_SUFFIX,
     PathLike,
+    _owner_tag,
     _rlxform_version,
     _warn_version,
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
     config_hash,
+    remove_stale_temps,
     to_jsonable,
 )
 
 _MANIFEST = "manifest.json"
 _CHUNK_FORMAT = "rlxform-chunks-1"
 _CHUNK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists; True if this call created it.
+
+    The full contents are written to a temporary file first and hard-linked into place, so the
+    file appears complete or not at all, and of concurrent callers exactly one succeeds.
+    """
+    tmp = path.with_name(f".{path.name}.{_owner_tag()}.new{_TMP_SUFFIX}")
+    tmp.write_bytes(text.encode("utf-8"))
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a filesystem without hard links: exclusive create, then write
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -53,9 +92,10 @@ class ChunkStore:
     """A directory of checksummed ``.npz`` chunks for one sweep config, so sweeps can resume.
 
     Layout: ``manifest.json`` (format, config, config hash, rlxform version), and per chunk
-    ``<id>.npz`` plus ``<id>.json`` (sha256, byte count, array names/dtypes/shapes). The sidecar
-    is written after the ``.npz``, so it marks the chunk complete; a chunk whose bytes do not
-    match its sidecar is deleted and reported missing. One writer per directory.
+    ``<id>.npz`` plus ``<id>.json`` (sha256, byte count, chunk id, config hash, array
+    names/dtypes/shapes). Checking or loading a chunk never deletes anything; a chunk that does
+    not verify is reported missing and replaced by the next ``save``. Temporary files are
+    deleted only by their writer, or at open when their writer (on this host) has exited.
     """
 
     def __init__(self, directory: PathLike, config: Any) -> None:
@@ -70,34 +110,53 @@ class ChunkStore:
         """
         self.directory = check_writable(directory, name="directory")
         self.config_hash = config_hash(config)
-        manifest_path = self.directory / _MANIFEST
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                found = manifest["config_hash"]
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ValueError(
-                    f"directory={str(self.directory)!r} is invalid: its {_MANIFEST} is "
-                    f"unreadable ({err}); use a fresh directory"
-                ) from None
-            if found != self.config_hash:
-                raise ValueError(
-                    f"directory={str(self.directory)!r} is invalid: it holds a sweep for a "
-                    f"different config (hash {found[:12]}, this config {self.config_hash[:12]}); "
-                    "use a fresh directory or the same config"
-                )
-            _warn_version(manifest_path, manifest.get("rlxform_version"), stacklevel=2)
-        else:
-            manifest = {
-                "format": _CHUNK_FORMAT,
-                "config_hash": self.config_hash,
-                "config": to_jsonable(config),
-                "rlxform_version": _rlxform_version(),
-            }
-            atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
-        for leftover in self.directory.glob(f".*{_TMP_SUFFIX}"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        self._manifest = self.directory / _MANIFEST
+        manifest = {
+            "format": _CHUNK_FORMAT,
+            "config_hash": self.config_hash,
+            "config": to_jsonable(config),
+            "rlxform_version": _rlxform_version(),
+        }
+        if not _create_exclusive(self._manifest, json.dumps(manifest, indent=2, sort_keys=True)):
+            self._check_manifest()
+        with self._locked(exclusive=True):
+            remove_stale_temps(self.directory)
+
+    def _check_manifest(self) -> None:
+        try:
+            manifest = json.loads(self._manifest.read_text(encoding="utf-8"))
+            found = manifest["config_hash"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(
+                f"directory={str(self.directory)!r} is invalid: its {_MANIFEST} is "
+                f"unreadable ({err}); use a fresh directory"
+            ) from None
+        if found != self.config_hash:
+            raise ValueError(
+                f"directory={str(self.directory)!r} is invalid: it holds a sweep for a "
+                f"different config (hash {str(found)[:12]}, this config {self.config_hash[:12]}); "
+                "use a fresh directory or the same config"
+            )
+        _warn_version(self._manifest, manifest.get("rlxform_version"), stacklevel=3)
+
+    @contextlib.contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[None]:
+        """Hold ``flock`` on the manifest (exclusive for writers, shared for readers)."""
+        if fcntl is None:  # no advisory locks on this platform: one writer per directory
+            yield
+            return
+        try:
+            fd = os.open(self._manifest, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ValueError(
+                f"directory={str(self.directory)!r} is invalid: its {_MANIFEST} was removed "
+                "while the sweep ran; rerun the command"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _paths(self, chunk_id: str | int) -> tuple[Path, Path]:
         key = str(chunk_id)
@@ -109,33 +168,22 @@ class ChunkStore:
         return self.directory / f"{key}.npz", self.directory / f"{key}.json"
 
     def _read_valid(self, chunk_id: str | int) -> dict[str, np.ndarray] | None:
-        """The chunk's arrays if complete and intact; otherwise delete its files, return None."""
+        """The chunk's arrays if complete, intact and written for this sweep and id, else None."""
         data_path, side_path = self._paths(chunk_id)
         try:
             side = json.loads(side_path.read_text(encoding="utf-8"))
+            if side["config_hash"] != self.config_hash or side["chunk_id"] != str(chunk_id):
+                return None  # copied in from another sweep, or renamed / swapped on disk
             data = data_path.read_bytes()
             if len(data) != side["nbytes"] or hashlib.sha256(data).hexdigest() != side["sha256"]:
-                raise ValueError("checksum mismatch")
+                return None
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
             expected = {k: (v["dtype"], list(v["shape"])) for k, v in side["arrays"].items()}
             found = {k: (v.dtype.str, list(v.shape)) for k, v in arrays.items()}
-            if found != expected:
-                raise ValueError("contents differ from sidecar")
-            return arrays
-        except FileNotFoundError:
-            if side_path.exists() or data_path.exists():
-                self._discard(data_path, side_path)
+            return arrays if found == expected else None
+        except Exception:  # missing, partial or corrupt: recompute, never read
             return None
-        except Exception:
-            self._discard(data_path, side_path)
-            return None
-
-    @staticmethod
-    def _discard(*paths: Path) -> None:
-        for path in paths:
-            with contextlib.suppress(OSError):
-                path.unlink()
 
     def has(self, chunk_id: str | int) -> bool:
         """True only for a complete chunk whose checksum and contents verify.
@@ -144,9 +192,10 @@ class ChunkStore:
           chunk_id: an int or a file-name-safe string.
 
         Returns:
-          whether ``load(chunk_id)`` will succeed. Corrupt or partial chunks are deleted.
+          whether ``load(chunk_id)`` will succeed. Nothing is deleted.
         """
-        return self._read_valid(chunk_id) is not None
+        with self._locked(exclusive=False):
+            return self._read_valid(chunk_id) is not None
 
     def save(self, chunk_id: str | int, arrays: Mapping[str, Any]) -> None:
         """Store arrays under ``chunk_id`` atomically (replacing any previous chunk).
@@ -170,14 +219,16 @@ class ChunkStore:
         data = _npz_bytes(host)
         side = {
             "chunk_id": str(chunk_id),
+            "config_hash": self.config_hash,
             "sha256": hashlib.sha256(data).hexdigest(),
             "nbytes": len(data),
             "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in host.items()},
         }
-        with contextlib.suppress(OSError):
-            side_path.unlink()  # the chunk is incomplete until the new sidecar lands
-        atomic_write_bytes(data_path, data)
-        atomic_write_text(side_path, json.dumps(side, indent=1, sort_keys=True))
+        with self._locked(exclusive=True):
+            with contextlib.suppress(FileNotFoundError):
+                side_path.unlink()  # the chunk is incomplete until the new sidecar lands
+            atomic_write_bytes(data_path, data)
+            atomic_write_text(side_path, json.dumps(side, indent=1, sort_keys=True))
 
     def load(self, chunk_id: str | int) -> dict[str, np.ndarray]:
         """The arrays saved under ``chunk_id``, after verifying the checksum.
@@ -189,9 +240,10 @@ class ChunkStore:
           dict name -> array.
 
         Raises:
-          KeyError: the chunk is missing, partial or corrupt (and has been deleted).
+          KeyError: the chunk is missing, partial, corrupt or not this sweep's chunk ``chunk_id``.
         """
-        arrays = self._read_valid(chunk_id)
+        with self._locked(exclusive=False):
+            arrays = self._read_valid(chunk_id)
         if arrays is None:
             raise KeyError(f"chunk {chunk_id!r} is missing or corrupt in {str(self.directory)!r}")
         return arrays
@@ -221,7 +273,8 @@ class ChunkStore:
           ValueError: chunks hold different array names.
         """
         ids = list(chunk_ids)
-        loaded = [(c, self._read_valid(c)) for c in ids]
+        with self._locked(exclusive=False):
+            loaded = [(c, self._read_valid(c)) for c in ids]
         absent = [c for c, arrays in loaded if arrays is None]
         if absent:
             raise KeyError(f"chunks {absent} are missing or corrupt in {str(self.directory)!r}")

@@ -1,30 +1,48 @@
 """The ``rlxform`` command line: ``rlxform <command> [options]``.
 
-Every command validates its input; a bad value prints one line on stderr (``rlxform: error:
-...``) and exits with status 2, without a traceback. This is the only place where integer seeds
+Every command validates its input; a bad value, and any file-system failure (disk full,
+permission denied, read-only, a path that is a directory), prints one line on stderr
+(``rlxform: error: ...``) and exits with status 2, without a traceback. Ctrl-C and SIGTERM print
+one line and exit 130 / 143 (``run_guarded``). This is the only place where integer seeds
 become PRNG keys.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
+import os
+import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlxform.validation import did_you_mean
+
 EXIT_BAD_INPUT = 2
+INTERRUPTED = "interrupted; finished chunks are kept, rerun the same command to resume"
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print."""
+    """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print;
+    ``--help`` shows every default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:  # an unknown command: suggest the nearest one
+            message += did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
         prefix = self.prog.partition(" ")[2]  # "rlxform transforms" -> "transforms"
         raise ValueError(f"{prefix}: {message}" if prefix else message)
 
@@ -55,8 +73,20 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
             )
         key, value = item.split("=", 1)
         scheme, _, key = key.rpartition(".")
+        if any((s, k) == (scheme or None, key.strip()) for s, k, _ in out):
+            raise ValueError(
+                f"--scheme-param={item!r} is invalid: {key.strip()!r} is already given; "
+                "give each key once"
+            )
         out.append((scheme or None, key.strip(), parse_value(value)))
     return out
+
+
+CUSTOM_FROM_CLI = (
+    "scheme='custom' is invalid on the command line: a custom scheme is a Python function; "
+    "use rlxform.schemes.custom(fn) from Python, or give it as module:function (a callable "
+    "fn(r, S, M) importable from the current directory or the Python path)"
+)
 
 
 def _accepted_params(name: str) -> list[str]:
@@ -78,6 +108,7 @@ def _accepted_params(name: str) -> list[str]:
         raise ValueError(
             f"scheme={name!r} is invalid: must be one of {', '.join(sch.names())}, a framework "
             "scheme (verl:grpo, trl:group, openrlhf:group_norm, ...) or module:function"
+            + did_you_mean(name, sch.names())
         )
     return list(inspect.signature(sch._CONSTRUCTORS[canonical]).parameters)
 
@@ -91,8 +122,10 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
     used = [False] * len(params)
     out = []
     for name in names:
-        accepted = _accepted_params(name)
         canonical = sch._ALIASES.get(name, name)
+        if canonical == "custom":
+            raise ValueError(CUSTOM_FROM_CLI)
+        accepted = _accepted_params(name)
         kwargs = {}
         for i, (target, key, value) in enumerate(params):
             if target not in (None, name, canonical):
@@ -243,10 +276,18 @@ def run_transforms(args: argparse.Namespace) -> int:
     for scheme in schemes:
         for m in sizes:
             scheme.check_group_size(m, name="--group-sizes")
+    from rlxform.resources import check_memory, transform_bytes
+    from rlxform.validation import check_int
+
+    grid = check_int("--grid", args.grid, 2, 100_001)
+    check_memory(
+        f"transforms ({len(schemes)} schemes, --group-sizes up to {max(sizes)}, --grid={grid})",
+        transform_bytes(len(schemes), sizes, grid),
+    )
     out = Path(args.out)
     check_writable(out, name="--out")
     start = time.perf_counter()
-    table = transforms_table(schemes, sizes, args.grid)
+    table = transforms_table(schemes, sizes, grid)
     write_table(out / "transforms.csv", table)
     save_figure(fig_transforms(table), out / "transforms.png")
     for scheme in schemes:
@@ -277,7 +318,9 @@ def _add_simulate(sub) -> None:
     )
     p.add_argument("--policy", default="tabular", help="scalar | tabular | network")
     p.add_argument("--prompts", type=int, default=16, help="P, number of prompts")
-    p.add_argument("--responses", type=int, default=4, help="K, responses per prompt")
+    p.add_argument(
+        "--responses", type=int, default=None, help="K, responses per prompt (2 for scalar, else 4)"
+    )
     p.add_argument("--correct", type=int, default=1, help="C, correct responses per prompt")
     p.add_argument("--group-size", type=int, default=8, help="M, samples per prompt and step")
     p.add_argument("--steps", type=int, default=100, help="T, optimisation steps")
@@ -286,7 +329,11 @@ def _add_simulate(sub) -> None:
     p.add_argument("--optimizer", default="sgd", help="sgd | adam")
     p.add_argument("--seeds", type=int, default=64, help="number of independent runs")
     p.add_argument("--seed", type=int, default=0, help="base seed")
-    p.add_argument("--init-p", default="grid", help="'0.1,0.5' | 'beta:A,B' | 'grid'")
+    p.add_argument(
+        "--init-p",
+        default="grid",
+        help="'0.1,0.5' (cycled when shorter than --prompts) | 'beta:A,B' | 'grid'",
+    )
     p.add_argument("--record-every", type=int, default=1, help="record interval (divides T)")
     p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
     p.add_argument("--out", default="results/simulate", help="output directory")
@@ -296,20 +343,29 @@ def run_simulate(args: argparse.Namespace) -> int:
     import jax
 
     from rlxform import policies, sweeps
+    from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
     from rlxform.results import atomic_write_text, check_writable, write_table
     from rlxform.simulate import OPTIMIZERS, SimConfig
-    from rlxform.validation import check_choice, check_float, check_group_size, check_int
+    from rlxform.validation import (
+        check_choice,
+        check_float,
+        check_group_size,
+        check_int,
+        check_seed,
+    )
 
     (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
     # Check each option under its flag name first; SimConfig re-checks the combination.
     check_choice("--policy", args.policy, policies.POLICIES)
     prompts = check_int("--prompts", args.prompts, 1)
+    if args.responses is None:  # a scalar policy has exactly two responses
+        args.responses = 2 if args.policy == "scalar" else 4
     responses = check_int("--responses", args.responses, 2)
     check_int("--correct", args.correct, 1, responses - 1)
     scheme.check_group_size(
         check_group_size(args.group_size, name="--group-size"), name="--group-size"
     )
-    steps = check_int("--steps", args.steps, 1)
+    steps = check_int("--steps", args.steps, 1, MAX_STEPS)
     if args.batch_size is not None:
         check_int("--batch-size", args.batch_size, 1, prompts)
     check_choice("--optimizer", args.optimizer, OPTIMIZERS)
@@ -317,7 +373,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
         )
-    check_float("--lr", args.lr, 0.0, low_open=True)
+    check_float("--lr", args.lr, 0.0, low_open=True, float32=True)
+    seed = check_seed("--seed", args.seed)
     cfg = SimConfig(
         scheme,
         policy=args.policy,
@@ -333,9 +390,17 @@ def run_simulate(args: argparse.Namespace) -> int:
         init_p=policies.parse_init_p(args.init_p),
     )
     seeds = check_int("--seeds", args.seeds, 1)
+    check_memory(
+        f"simulate (--seeds={seeds}, --prompts={prompts}, --group-size={args.group_size}, "
+        f"{cfg.num_records} records)",
+        2 * simulation_bytes(cfg, seeds),  # the sampled sweep and its float64 statistics
+    )
+    values = cfg.init_p if isinstance(cfg.init_p, tuple) and cfg.init_p[0] != "beta" else ()
+    if 0 < len(values) < prompts:
+        print(f"--init-p: {len(values)} values for {prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
     grid = sweeps.grid([args.lr])
-    keys = jax.random.split(jax.random.key(check_int("--seed", args.seed, 0)), seeds)
+    keys = jax.random.split(jax.random.key(seed), seeds)
     start = time.perf_counter()
     compiled = sweeps.make_sweep(cfg).lower(grid, keys).compile()
     compile_s = time.perf_counter() - start
@@ -485,6 +550,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         if name not in experiments.EXPERIMENTS:
             raise ValueError(
                 f"--only={name!r} is invalid: must be one of {', '.join(experiments.EXPERIMENTS)}"
+                + did_you_mean(name, experiments.EXPERIMENTS)
             )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     out = check_writable(Path(args.out), name="--out")
@@ -520,6 +586,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from rlxform.sweep_config import load_sweep_config
 
     config = load_sweep_config(args.config)
+    sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     out = check_writable(Path(args.out), name="--out")
     progress, close = _inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
@@ -555,7 +622,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rlxform import __version__
+
     parser = _Parser(prog="rlxform", description="What does my RL algorithm optimise?")
+    parser.add_argument("--version", action="version", version=f"rlxform {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_schemes(sub)
     _add_explain(sub)
@@ -578,15 +648,109 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+def check_out(args: argparse.Namespace, flag: str = "--out") -> None:
+    """``--out ""`` is an error (``Path("")`` would silently mean the current directory)."""
+    out = getattr(args, "out", None)
+    if out is not None and not str(out).strip():
+        raise ValueError(f"{flag}={out!r} is invalid: must be a non-empty directory path")
+
+
+def os_error_message(err: OSError) -> str:
+    """One line naming the path and the cause of a file-system failure."""
+    cause = err.strerror or type(err).__name__
+    path = err.filename if err.filename is not None else None
+    where = f"cannot use {os.fspath(path)!r}: " if path is not None else ""
+    return (
+        f"{where}{cause} ({type(err).__name__}, errno {err.errno}); finished chunks are kept: "
+        "fix the path or free space, then rerun the same command to resume"
+    )
+
+
+@contextlib.contextmanager
+def exit_on_signals(prog: str = "rlxform") -> Iterator[None]:
+    """While active, SIGINT / SIGTERM print ``<prog>: interrupted; ...`` and exit 130 / 143.
+
+    The process ends with ``os._exit`` right after the line is flushed: no exception is raised
+    into running code (a KeyboardInterrupt inside XLA compilation can crash the interpreter),
+    and atomic writes mean no partial file is left under a final name. A watcher thread woken
+    through ``signal.set_wakeup_fd`` exits even while the main thread is inside compiled code.
+    Only in the main thread; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    once = threading.Lock()
+    watched = (signal.SIGINT, signal.SIGTERM)
+
+    def exit_now(signum: int) -> None:
+        if not once.acquire(blocking=False):
+            while True:  # the other path is exiting the process
+                time.sleep(1)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        lead = "\n" if sys.stderr.isatty() else ""  # end a progress bar's line first
+        with contextlib.suppress(Exception):
+            os.write(2, f"{lead}{prog}: {INTERRUPTED}\n".encode())
+        os._exit(128 + signum)
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def watch() -> None:
+        while True:
+            data = os.read(read_fd, 1)
+            if not data:  # pipe closed: the command finished
+                return
+            if data[0] in watched:
+                exit_now(data[0])
+
+    previous = {sig: signal.signal(sig, lambda signum, frame: exit_now(signum)) for sig in watched}
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, name="rlxform-signals", daemon=True)
+    watcher.start()
     try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(write_fd)
+        watcher.join()
+        os.close(read_fd)
+
+
+def run_guarded(body: Callable[[], int], prog: str = "rlxform") -> int:
+    """Run a command with the CLI's failure contract; returns its exit status.
+
+    ValueError (bad input, too much memory) and OSError (disk full, permission denied,
+    read-only file system, a path that is a directory) print one line ``<prog>: error: ...`` on
+    stderr and return 2; MemoryError likewise; SIGINT / SIGTERM exit 130 / 143 with one line.
+    """
+    with exit_on_signals(prog):
+        try:
+            return body()
+        except ValueError as err:
+            message = str(err)
+        except OSError as err:
+            message = os_error_message(err)
+        except MemoryError:
+            message = (
+                "out of memory; make the run smaller (or raise RLXFORM_MEMORY_BUDGET only "
+                "where the memory exists); finished chunks are kept"
+            )
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input or failure; 130/143 signals)."""
+
+    def body() -> int:
         args = build_parser().parse_args(argv)
+        check_out(args)
         return COMMANDS[args.command](args)
-    except ValueError as err:
-        message = " ".join(str(err).split())
-        print(f"rlxform: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+
+    return run_guarded(body)
 
 
 if __name__ == "__main__":

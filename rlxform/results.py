@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,9 @@ import numpy as np
 
 PathLike = str | os.PathLike
 _TMP_SUFFIX = ".tmp"
+# Temporary files are named ``.<name>.pid<PID>-<host>.<random>.tmp`` so a later run can tell a
+# stale one (its writer on this host is gone) from one another process is still writing.
+_TMP_OWNER = re.compile(r"\.pid(\d+)-([A-Za-z0-9-]*)\.[^.]+\.tmp\Z")
 _INT_TOKEN = re.compile(r"[+-]?\d+\Z")
 _FLOAT_TOKEN = re.compile(
     r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)\Z", re.IGNORECASE
@@ -62,7 +66,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         mode = os.stat(path).st_mode & 0o777
     except OSError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=_TMP_SUFFIX)
+    try:
+        prefix = f".{base}.{_owner_tag()}."
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=_TMP_SUFFIX)
+    except OSError as err:  # name the file, not its temp
+        raise OSError(err.errno, err.strerror, path) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -70,11 +78,53 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None:  # name the file, not its temp
+            raise OSError(err.errno, err.strerror, path) from err
         raise
     _fsync_directory(directory)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+
+
+def _owner_tag() -> str:
+    return f"pid{os.getpid()}-{_host()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: a process of another user holds the pid
+        return True
+    return True
+
+
+def remove_stale_temps(directory: PathLike) -> list[Path]:
+    """Delete the temporary files in ``directory`` whose writer, on this host, has exited.
+
+    Files of live processes, of other hosts and of other programs are never touched.
+
+    Args:
+      directory: a results or chunk directory.
+
+    Returns:
+      the paths removed.
+    """
+    removed = []
+    for path in Path(directory).glob(f".*{_TMP_SUFFIX}"):
+        owner = _TMP_OWNER.search(path.name)
+        if owner is None or owner[2] != _host() or _alive(int(owner[1])):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
@@ -132,7 +182,9 @@ def check_writable(directory: PathLike, name: str = "out") -> Path:
     except OSError as err:
         raise fail(f"cannot create it: {err.strerror or err}") from None
     try:
-        fd, probe = tempfile.mkstemp(dir=text, prefix=".rlxform-probe-", suffix=_TMP_SUFFIX)
+        fd, probe = tempfile.mkstemp(
+            dir=text, prefix=f".rlxform-probe.{_owner_tag()}.", suffix=_TMP_SUFFIX
+        )
         with os.fdopen(fd, "wb") as f:
             f.write(b"ok")
         os.unlink(probe)
@@ -490,4 +542,5 @@ def save_result(
     save_png(fig, paths["png"])
     wall = time.perf_counter() - start
     write_metadata(paths["json"], metadata(config, experiment=name, wall_time_s=wall, **extra))
+    remove_stale_temps(out_dir)  # leftovers of a killed earlier run never outlive this one
     return Result(table, paths, wall)

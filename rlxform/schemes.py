@@ -28,6 +28,7 @@ from rlxform.validation import (
     check_float,
     check_group_size,
     check_int,
+    did_you_mean,
     is_concrete,
 )
 
@@ -372,13 +373,26 @@ def _f_grpo_tables(m, gamma, std, eps):
 
 @_rule("custom", "Z = fn(r, S, M) for r in {0, 1}", lambda fn: (None, None))
 def _custom_tables(m, fn):
-    s, _ = _counts(m)
-    call = np.vectorize(fn, otypes=[np.float64])
-    a_table = np.where(s > 0, call(1, np.maximum(s, 1).astype(int), m), 0.0)
-    b_table = np.where(s < m, call(0, np.minimum(s, m - 1).astype(int), m), 0.0)
-    if not (np.all(np.isfinite(a_table)) and np.all(np.isfinite(b_table))):
-        raise ValueError(f"fn={fn!r} is invalid: it returned non-finite weights at M={m}")
+    a_table = np.array([_custom_weight(fn, 1, j, m) if j > 0 else 0.0 for j in range(m + 1)])
+    b_table = np.array([_custom_weight(fn, 0, j, m) if j < m else 0.0 for j in range(m + 1)])
     return a_table, b_table
+
+
+def _custom_weight(fn: Callable, r: int, s: int, m: int) -> float:
+    """fn(r, S, M) as a finite float; anything else is a ValueError naming fn and the call."""
+    call = f"fn(r={r}, S={s}, M={m})"
+    try:
+        value = fn(r, s, m)
+    except Exception as err:
+        raise ValueError(
+            f"fn={fn!r} is invalid: {call} raised {type(err).__name__}: {err}"
+        ) from None
+    try:
+        return check_float("weight", value)
+    except ValueError:
+        raise ValueError(
+            f"fn={fn!r} is invalid: {call} returned {value!r}; must return a finite real number"
+        ) from None
 
 
 # ---- public constructors ---------------------------------------------------------------------
@@ -505,9 +519,14 @@ def catalog() -> dict[str, str]:
 
 def get(name: str, **params: Any) -> Scheme:
     """Scheme by catalog name (or alias) with its parameters, e.g. ``get("grpo", eps=1e-6)``."""
+    if not isinstance(name, str):
+        raise ValueError(f"scheme={name!r} is invalid: must be a name, one of {', '.join(names())}")
     name = _ALIASES.get(name, name)
     if name not in _CONSTRUCTORS:
-        raise ValueError(f"scheme={name!r} is invalid: must be one of {', '.join(names())}")
+        raise ValueError(
+            f"scheme={name!r} is invalid: must be one of {', '.join(names())}"
+            + did_you_mean(name, names())
+        )
     ctor = _CONSTRUCTORS[name]
     allowed = list(inspect.signature(ctor).parameters)
     unknown = [p for p in params if p not in allowed]
@@ -540,6 +559,8 @@ _DESIGN_LIMITS: dict[str, tuple[LimitFn, str]] = {
     "log": (bern.log_objective, "log p"),
     "arcsin_sqrt": (bern.arcsin_sqrt, "2 arcsin sqrt p"),
 }
+MAX_DESIGN_GRID = 100_001  # like ``rlxform transforms --grid``
+
 _DESIGN_TARGETS = {
     "log": lambda p: 1.0 / p,
     "arcsin_sqrt": lambda p: 1.0 / np.sqrt(p * (1.0 - p)),
@@ -569,6 +590,17 @@ def design(
     """
     group_size = check_group_size(group_size)
     check_choice("method", method, ("bernstein", "interpolate"))
+    num_grid = check_int("num_grid", num_grid, 2, MAX_DESIGN_GRID)
+    if grid is not None:
+        try:
+            lo, hi = (check_float("grid", v, 0.0, 1.0) for v in grid)
+        except (TypeError, ValueError):
+            lo = hi = None
+        if lo is None or not lo < hi:
+            raise ValueError(
+                f"grid={grid!r} is invalid: must be a pair (lo, hi) with 0 <= lo < hi <= 1"
+            )
+        grid = (lo, hi)
     m = group_size
     if isinstance(target, str):
         check_choice("target", target, ("log", "arcsin_sqrt", "pass_at_k"))

@@ -163,9 +163,9 @@ def run_chunked(
         store.save(ids[index], {k: np.asarray(v) for k, v in metrics._asdict().items()})
         if on_chunk is not None:
             on_chunk(index)
-    # Other processes' chunks are looked at only through their sidecars (written last), never
-    # with store.has, which would delete a chunk another process is still writing.
-    if any(not (store.directory / f"{chunk}.json").exists() for chunk in ids):
+    # Checking never deletes and reads under the store's shared lock, so looking at chunks
+    # other processes are still writing is safe.
+    if store.missing(ids):
         return None
     arrays = store.load_all(ids)
     return unflatten(Metrics(**arrays), num_h, num_s)
@@ -198,18 +198,25 @@ def initialize_distributed(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rlxform.sharding``: a chunked, sharded GRPO learning-rate x seed sweep.
+    """``python -m rlxform.sharding``: a chunked, sharded learning-rate x seed sweep.
 
     Multi-host: run the same command on every host with ``--coordinator HOST0:PORT
     --num-processes N --process-id I`` (or the RLXFORM_* env vars); each process computes its
     share of chunks into ``--out`` (a shared filesystem), the last one to finish writes
-    ``mean_p.csv``.
+    ``mean_p.csv``. Input is validated like ``rlxform``'s (one line, exit 2; signals 130/143).
     """
-    import argparse
+    from rlxform.cli import run_guarded
 
-    from rlxform.results import write_table
+    return run_guarded(lambda: _main(argv), prog="python -m rlxform.sharding")
 
-    parser = argparse.ArgumentParser(prog="python -m rlxform.sharding")
+
+def _main(argv: Sequence[str] | None) -> int:
+    from rlxform.cli import _Parser, build_schemes, check_out
+    from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
+    from rlxform.results import check_writable, write_table
+    from rlxform.validation import check_float, check_int, check_seed
+
+    parser = _Parser(prog="python -m rlxform.sharding")
     parser.add_argument("--coordinator", default=None, help="host:port of process 0")
     parser.add_argument("--num-processes", type=int, default=None)
     parser.add_argument("--process-id", type=int, default=None)
@@ -225,26 +232,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk-size", type=int, default=64, help="runs per chunk")
     args = parser.parse_args(argv)
-    index, count = initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    check_out(args)
+    (scheme,) = build_schemes([args.scheme], [])
+    steps = check_int("--steps", args.steps, 1, MAX_STEPS)
+    if steps % check_int("--record-every", args.record_every, 1, steps):
+        raise ValueError(
+            f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
+        )
+    try:
+        lr_list = [float(v) for v in args.lrs.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(
+            f"--lrs={args.lrs!r} is invalid: must be comma-separated numbers"
+        ) from None
+    if not lr_list:
+        raise ValueError(f"--lrs={args.lrs!r} is invalid: must list at least one number")
+    for value in lr_list:
+        check_float("--lrs", value, 0.0, low_open=True, float32=True)
+    seeds = check_int("--seeds", args.seeds, 1)
+    seed = check_seed("--seed", args.seed)
+    chunk_size = check_int("--chunk-size", args.chunk_size, 1)
     cfg = SimConfig(
-        args.scheme,
+        scheme,
         "tabular",
-        args.prompts,
-        args.responses,
+        check_int("--prompts", args.prompts, 1),
+        check_int("--responses", args.responses, 2),
         1,
-        args.group_size,
-        args.steps,
+        check_int("--group-size", args.group_size, 1),
+        steps,
         record_every=args.record_every,
         init_p=("beta", 1.0, 1.0),
     )
-    lrs = np.asarray([float(v) for v in args.lrs.split(",")], np.float32)
-    keys = jax.random.split(jax.random.key(args.seed), args.seeds)
+    runs = min(chunk_size, len(lr_list) * seeds)
+    check_memory(
+        f"sharded sweep (--chunk-size={chunk_size}, --prompts={args.prompts}, "
+        f"{cfg.num_records} records)",
+        simulation_bytes(cfg, runs) + simulation_bytes(cfg, len(lr_list) * seeds) // 2,
+    )
+    check_writable(args.out, name="--out")
+    index, count = initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    lrs = np.asarray(lr_list, np.float32)
+    keys = jax.random.split(jax.random.key(seed), seeds)
     metrics = run_chunked(
         cfg,
         HParams(lrs),
         keys,
         args.out,
-        args.chunk_size,
+        chunk_size,
         process_index=index,
         process_count=count,
     )

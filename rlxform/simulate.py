@@ -28,6 +28,7 @@ import optax
 from rlxform import bernstein as bern
 from rlxform import policies
 from rlxform import schemes as schemes_lib
+from rlxform.resources import MAX_STEPS
 from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
     _above_counts,
     counts_from_above,
@@ -39,7 +40,14 @@ from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays i
 )
 from rlxform.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import check_choice, check_float, check_int, is_concrete
+from rlxform.validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    is_concrete,
+    real_array,
+)
 
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
@@ -95,7 +103,7 @@ class SimConfig:
         object.__setattr__(self, "scheme", scheme)
         self.policy_config  # validates policy, P, K, C, hidden, features  # noqa: B018
         scheme.check_group_size(self.group_size)
-        steps = check_int("num_steps", self.num_steps, 1)
+        steps = check_int("num_steps", self.num_steps, 1, MAX_STEPS)
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1, self.num_prompts)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -107,7 +115,7 @@ class SimConfig:
         check_choice("sampler", self.sampler, SAMPLERS)
         init_p = policies.check_population(self.init_p)
         object.__setattr__(self, "init_p", init_p)
-        check_int("population_seed", self.population_seed, 0)
+        check_seed("population_seed", self.population_seed)
 
     @property
     def policy_config(self) -> policies.PolicyConfig:
@@ -183,11 +191,11 @@ class Metrics(NamedTuple):
 
 def check_hparams(hparams: HParams) -> HParams:
     """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
-    lr = np.asarray(hparams.learning_rate, np.float64)
+    lr = real_array("learning_rate", hparams.learning_rate)
     for value in lr.reshape(-1):
-        check_float("learning_rate", float(value), 0.0, low_open=True)
+        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
     if hparams.eps is not None:
-        for value in np.asarray(hparams.eps, np.float64).reshape(-1):
+        for value in real_array("eps", hparams.eps).reshape(-1):
             check_float("eps", float(value), 0.0)
     return hparams
 

@@ -20,9 +20,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+import numpy as np
+
 from rlxform import policies
 from rlxform import schemes as schemes_lib
-from rlxform.validation import MAX_GROUP_SIZE
+from rlxform.resources import MAX_STEPS
+from rlxform.validation import MAX_GROUP_SIZE, MAX_SEED, did_you_mean
 
 POLICIES = ("scalar", "tabular", "network")
 OPTIMIZERS = ("sgd", "adam")
@@ -105,10 +108,12 @@ class SweepConfig:
         return self.budget // group_size if self.budget > 0 else self.steps
 
     def record_every_for(self, group_size: int) -> int:
-        """The largest divisor E of T with T / E >= min(records, T)."""
+        """The largest divisor E of T with T / E >= min(records, T); O(sqrt T) divisor search."""
         steps = self.steps_for(group_size)
         target = min(self.records, steps)
-        return max(d for d in range(1, steps + 1) if steps % d == 0 and steps // d >= target)
+        small = [d for d in range(1, math.isqrt(steps) + 1) if steps % d == 0]
+        divisors = small + [steps // d for d in small]
+        return max(d for d in divisors if steps // d >= target)
 
 
 _TOP = {
@@ -116,8 +121,8 @@ _TOP = {
     "group_size": "list of integers >= 1",
     "schemes": "array of tables [[schemes]] with name = ... and parameters",
     "seeds": "integer >= 1",
-    "seed": "integer >= 0",
-    "steps": "integer >= 1",
+    "seed": f"integer in [0, {MAX_SEED}]",
+    "steps": f"integer in [1, {MAX_STEPS}]",
     "budget": "integer >= 0",
     "records": "integer >= 1",
     "threshold": "number in (0, 1]",
@@ -136,7 +141,7 @@ _POLICY = {
 }
 _POPULATION = {
     "init_p": "'grid', a list of numbers in (0, 1), or {beta = [a, b]}",
-    "seed": "integer >= 0",
+    "seed": f"integer in [0, {MAX_SEED}]",
 }
 
 
@@ -173,6 +178,17 @@ def _number(where: str, key: str, value: Any, allowed: str, ok) -> float:
     return value
 
 
+def _learning_rate(value: Any) -> float:
+    """A learning rate > 0 that stays nonzero and finite in float32 (the simulator's dtype)."""
+    allowed = _TOP["learning_rate"]
+    rate = _number("", "learning_rate", value, allowed, lambda x: x > 0)
+    with np.errstate(over="ignore"):
+        single = np.float32(rate)
+    if single == 0 or not np.isfinite(single):
+        raise _bad("", "learning_rate", value, f"{allowed}, nonzero and finite in float32")
+    return rate
+
+
 def _list(where: str, key: str, value: Any, allowed: str) -> list:
     if not isinstance(value, list) or not value:
         raise _bad(where, key, value, allowed)
@@ -181,7 +197,7 @@ def _list(where: str, key: str, value: Any, allowed: str) -> list:
 
 def _choice(where: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise _bad(where, key, value, f"one of {', '.join(choices)}")
+        raise _bad(where, key, value, f"one of {', '.join(choices)}" + did_you_mean(value, choices))
     return value
 
 
@@ -231,7 +247,7 @@ def _checked_policy(spec: PolicySpec) -> PolicySpec:
 
 def _population(table: Mapping[str, Any]) -> tuple[Any, int]:
     _check_keys("population.", table, _POPULATION)
-    seed = _int("population.", "seed", table.get("seed", 0), 0)
+    seed = _int("population.", "seed", table.get("seed", 0), 0, MAX_SEED)
     spec = table.get("init_p", "grid")
     allowed = _POPULATION["init_p"]
     if isinstance(spec, str):
@@ -273,18 +289,22 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     kw: dict[str, Any] = {}
     if "learning_rate" in data:
         values = _list("", "learning_rate", data["learning_rate"], _TOP["learning_rate"])
-        kw["learning_rate"] = tuple(
-            _number("", "learning_rate", v, _TOP["learning_rate"], lambda x: x > 0) for v in values
-        )
+        kw["learning_rate"] = tuple(_learning_rate(v) for v in values)
     if "group_size" in data:
         values = _list("", "group_size", data["group_size"], _TOP["group_size"])
         kw["group_size"] = tuple(_int("", "group_size", v, 1, MAX_GROUP_SIZE) for v in values)
     if "schemes" in data:
         values = _list("", "schemes", data["schemes"], _TOP["schemes"])
         kw["schemes"] = tuple(_scheme(i, t) for i, t in enumerate(values))
-    for key, low in (("seeds", 1), ("seed", 0), ("steps", 1), ("budget", 0), ("records", 1)):
+    for key, low, high in (
+        ("seeds", 1, None),
+        ("seed", 0, MAX_SEED),
+        ("steps", 1, MAX_STEPS),
+        ("budget", 0, None),
+        ("records", 1, None),
+    ):
         if key in data:
-            kw[key] = _int("", key, data[key], low)
+            kw[key] = _int("", key, data[key], low, high)
     if "threshold" in data:
         kw["threshold"] = _number(
             "", "threshold", data["threshold"], _TOP["threshold"], lambda x: 0 < x <= 1
@@ -324,6 +344,11 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
                 f"budget={config.budget!r} is invalid: must be >= every group_size "
                 f"(M={m} gets no steps)"
             )
+        if config.steps_for(m) > MAX_STEPS:
+            raise ValueError(
+                f"budget={config.budget!r} is invalid: budget // group_size must be <= "
+                f"{MAX_STEPS} (M={m} gets {config.steps_for(m)} steps)"
+            )
     return config
 
 
@@ -334,7 +359,11 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ValueError(
-            f"config={str(path)!r} is invalid: cannot be read ({err.strerror})"
+            f"config={str(path)!r} is invalid: cannot be read ({err.strerror or err})"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"config={str(path)!r} is invalid: not UTF-8 text (byte {err.start}: {err.reason})"
         ) from None
     try:
         data = tomllib.loads(text)

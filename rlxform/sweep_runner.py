@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from rlxform import plotting
+from rlxform import plotting, resources
 from rlxform.chunks import ChunkStore
 from rlxform.results import (
     Progress,
@@ -30,6 +30,8 @@ from rlxform.results import (
 )
 from rlxform.sweep_config import PolicySpec, SchemeSpec, SweepConfig
 from rlxform.types import NDArray
+
+_FLOAT32 = 4
 
 
 @functools.lru_cache(maxsize=128)
@@ -81,11 +83,11 @@ def _chunk_id(index: int, spec: SchemeSpec, group_size: int) -> str:
     return f"{index:03d}-{spec.name}-M{group_size}"
 
 
-def _sweep_chunk(config: SweepConfig, spec: SchemeSpec, group_size: int) -> dict[str, NDArray]:
-    from rlxform.simulate import HParams, SimConfig
+def _sim_config(config: SweepConfig, spec: SchemeSpec, group_size: int):
+    from rlxform.simulate import SimConfig
 
     pol: PolicySpec = config.policy
-    cfg = SimConfig(
+    return SimConfig(
         spec.build(),
         policy=pol.kind,
         num_prompts=pol.num_prompts,
@@ -101,6 +103,39 @@ def _sweep_chunk(config: SweepConfig, spec: SchemeSpec, group_size: int) -> dict
         init_p=config.init_p,
         population_seed=config.population_seed,
     )
+
+
+def sweep_sim_configs(config: SweepConfig) -> list:
+    """The SimConfig of every (scheme, M) chunk, in chunk order, after the memory guard.
+
+    Raises ValueError (one line) for a config the simulator rejects or that needs more memory
+    than the budget (``check_sweep_memory``); call it before writing anything.
+    """
+    cfgs = [_sim_config(config, spec, m) for spec in config.schemes for m in config.group_size]
+    check_sweep_memory(config, cfgs)
+    return cfgs
+
+
+def check_sweep_memory(config: SweepConfig, cfgs: list) -> int:
+    """Refuse (ValueError, one line) a sweep whose estimated memory exceeds the budget.
+
+    Counts the largest chunk's vmapped run, every chunk's kept records (mean p, objective,
+    finite) and the table rows (~150 bytes each as Python lists); returns the estimate in bytes.
+    """
+    runs = len(config.learning_rate) * config.seeds
+    held = sum(3 * _FLOAT32 * runs * c.num_records for c in cfgs)  # mean_p, objective, finite
+    rows = sum(len(config.learning_rate) * (config.seeds + 1) * c.num_records for c in cfgs)
+    largest = max(resources.simulation_bytes(c, runs) for c in cfgs)
+    what = (
+        f"sweep (learning rates x seeds = {runs} runs per chunk, {len(cfgs)} chunks, "
+        f"num_prompts={config.policy.num_prompts}, hidden={config.policy.hidden})"
+    )
+    return resources.check_memory(what, largest + held + 150 * rows)
+
+
+def _sweep_chunk(config: SweepConfig, cfg) -> dict[str, NDArray]:
+    from rlxform.simulate import HParams
+
     hparams = HParams(np.asarray(config.learning_rate, np.float32), None)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     metrics = jax.device_get(compiled_sweep(cfg, "sweep")(hparams, keys))
@@ -242,18 +277,19 @@ def run_sweep(
     ``<name>.png`` (heatmaps per scheme) and ``<name>.json``.
     """
     start = time.perf_counter()
+    jobs = [(i, spec, m) for i, spec in enumerate(config.schemes) for m in config.group_size]
+    cfgs = sweep_sim_configs(config)  # validated and sized before anything is written
     out_dir = check_writable(Path(out_dir), name="out")
     store = ChunkStore(out_dir / "chunks", config)
-    jobs = [(i, spec, m) for i, spec in enumerate(config.schemes) for m in config.group_size]
     reused = 0
     chunks = {}
     report_progress(progress, 0, len(jobs))
-    for done, (i, spec, m) in enumerate(jobs, 1):
+    for done, ((i, spec, m), cfg) in enumerate(zip(jobs, cfgs, strict=True), 1):
         chunk_id = _chunk_id(i, spec, m)
         if store.has(chunk_id):
             reused += 1
         else:
-            store.save(chunk_id, _sweep_chunk(config, spec, m))
+            store.save(chunk_id, _sweep_chunk(config, cfg))
         chunks[(i, m)] = store.load(chunk_id)
         report_progress(progress, done, len(jobs))
     trajectories, summary = sweep_tables(config, chunks)

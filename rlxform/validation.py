@@ -7,6 +7,7 @@ concrete (host) values only; inside ``jit`` traced values pass through unchecked
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ import jax
 import numpy as np
 
 MAX_GROUP_SIZE = 16384  # documented maximum M; accuracy is tested up to 4096
+MAX_SEED = 2**32 - 1  # integer seeds in [0, 2**32 - 1]; jax.random.key(2**32) equals key(0)
+_NOT_NUMBERS = (bool, np.bool_, str, bytes)
 
 
 def _fail(name: str, value: Any, allowed: str) -> ValueError:
@@ -62,21 +65,33 @@ def check_float(
     *,
     low_open: bool = False,
     high_open: bool = False,
+    float32: bool = False,
 ) -> float:
-    """A finite real number in the given (optionally open) interval; returns ``float``."""
+    """A finite real number in the given (optionally open) interval; returns ``float``.
+
+    Booleans, strings and complex numbers are rejected. With ``float32=True`` a nonzero value
+    that rounds to 0 or inf in float32 (1e-50, 1e39) is rejected too, named as given.
+    """
     lb = "(" if low_open or low is None else "["  # an infinite end is never included
     rb = ")" if high_open or high is None else "]"
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
     allowed = f"a finite number in {lb}{lo}, {hi}{rb}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:
-            value = float(np.asarray(value).item())
-        except (TypeError, ValueError):
-            raise _fail(name, value, allowed) from None
+    given = value
+    if isinstance(value, _NOT_NUMBERS):
+        raise _fail(name, value, allowed)
+    if not isinstance(value, numbers.Real):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf" or arr.size != 1:
+            raise _fail(name, value, allowed)
+        value = arr.item()
     value = float(value)
     if not math.isfinite(value):
         raise _fail(name, value, allowed)
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if float32 and value != 0.0 and not (np.isfinite(single) and single != 0):
+        raise _fail(name, given, f"{allowed} and representable in float32 (not 0 or inf)")
     if low is not None and (value < low or (low_open and value == low)):
         raise _fail(name, value, allowed)
     if high is not None and (value > high or (high_open and value == high)):
@@ -84,20 +99,47 @@ def check_float(
     return value
 
 
+def real_array(name: str, value: Any, allowed: str = "real numbers") -> np.ndarray:
+    """``value`` as a float64 array; bool, complex, str and object entries are a ValueError."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise _fail(name, value, allowed) from None
+    if arr.dtype.kind not in "iuf":
+        raise _fail(name, value, f"{allowed} (not bool, complex or str)")
+    return arr.astype(np.float64)
+
+
 def check_unit_interval(name: str, value: Any) -> None:
-    """Every entry of ``value`` in ``[0, 1]`` and not NaN (skipped for traced values)."""
+    """Every entry of ``value`` real, in ``[0, 1]`` and not NaN (skipped for traced values)."""
     if not is_concrete(value):
         return
-    arr = np.asarray(value, dtype=np.float64)
+    arr = real_array(name, value, "real numbers in [0, 1]")
     bad = ~((arr >= 0.0) & (arr <= 1.0))  # NaN fails both comparisons
     if bad.any():
         first = arr[bad].flat[0] if arr.ndim else float(arr)
         raise _fail(name, float(first), "in [0, 1] (no NaN)")
 
 
+def did_you_mean(value: Any, allowed: Iterable[str]) -> str:
+    """``"; did you mean 'grpo'?"`` for a near-miss string (difflib), else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
-    """One of ``allowed``; the message lists them."""
+    """One of ``allowed``; the message lists them and suggests a near miss."""
     allowed = list(allowed)
-    if value not in allowed:
-        raise _fail(name, value, "one of " + ", ".join(map(str, allowed)))
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"{name}={value!r} is invalid: must be one of {', '.join(map(str, allowed))}"
+            + did_you_mean(value, allowed)
+        )
     return value
+
+
+def check_seed(name: str, value: Any) -> int:
+    """An integer seed in ``[0, MAX_SEED]`` (larger ones wrap around in ``jax.random.key``)."""
+    return check_int(name, value, 0, MAX_SEED)

@@ -297,7 +297,7 @@ def test_corrupt_chunk_is_reported_missing_and_recomputed(tmp_path, corrupt):
     assert not store.has(1)
     assert store.has(0)
     assert store.missing([0, 1]) == [1]
-    assert not (tmp_path / "1.npz").exists()  # deleted, never read
+    assert (tmp_path / "1.npz").exists()  # checking never deletes; the next save replaces it
     with pytest.raises(KeyError, match="missing or corrupt"):
         store.load(1)
     with pytest.raises(KeyError, match=r"\[1\]"):
@@ -308,13 +308,30 @@ def test_corrupt_chunk_is_reported_missing_and_recomputed(tmp_path, corrupt):
 
 
 def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
+    """Only temporary files whose writer on this host has exited are removed at open."""
+    import os
+    import subprocess
+    import sys
+
     store = chunks.ChunkStore(tmp_path, CONFIG)
     store.save(0, _chunk(0))
-    leftover = tmp_path / ".3.npz.abc123.tmp"
-    leftover.write_bytes(b"partial")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    host = results._host()
+    stale = tmp_path / f".3.npz.pid{int(gone.stdout)}-{host}.abc123.tmp"
+    live = tmp_path / f".4.npz.pid{os.getpid()}-{host}.abc123.tmp"
+    remote = tmp_path / f".5.npz.pid{int(gone.stdout)}-other-host.abc123.tmp"
+    foreign = tmp_path / ".6.npz.abc123.tmp"
+    for path in (stale, live, remote, foreign):
+        path.write_bytes(b"partial")
     reopened = chunks.ChunkStore(tmp_path, CONFIG)
-    assert not leftover.exists()
-    assert reopened.missing([0, 3]) == [3]
+    assert not stale.exists()
+    assert live.exists() and remote.exists() and foreign.exists()
+    assert reopened.missing([0, 3, 4]) == [3, 4]
 
 
 _WRITER = """
