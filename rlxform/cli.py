@@ -176,6 +176,22 @@ def save_figure(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _add_prng(p) -> None:
+    p.add_argument(
+        "--prng",
+        default="threefry",
+        help="PRNG for every key of the run: threefry (default) | rbg | unsafe_rbg",
+    )
+
+
+def _setup_jax(args: argparse.Namespace) -> None:
+    """The run's process-wide JAX settings: ``--prng`` and the persistent compilation cache."""
+    from rlxform import runtime
+
+    runtime.use_prng(args.prng)
+    runtime.enable_compilation_cache()
+
+
 # ---- rlxform schemes ---------------------------------------------------------------------------
 
 
@@ -337,12 +353,13 @@ def _add_simulate(sub) -> None:
     p.add_argument("--record-every", type=int, default=1, help="record interval (divides T)")
     p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
     p.add_argument("--out", default="results/simulate", help="output directory")
+    _add_prng(p)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     import jax
 
-    from rlxform import policies, sweeps
+    from rlxform import policies, runtime, sweeps
     from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
     from rlxform.results import atomic_write_text, check_writable, write_table
     from rlxform.simulate import OPTIMIZERS, SimConfig
@@ -400,9 +417,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"--init-p: {len(values)} values for {prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
     grid = sweeps.grid([args.lr])
+    _setup_jax(args)
     keys = jax.random.split(jax.random.key(seed), seeds)
     start = time.perf_counter()
-    compiled = sweeps.make_sweep(cfg).lower(grid, keys).compile()
+    with runtime.compile_notice(f"the simulator ({cfg.resolved_sampler} sampler)"):
+        compiled = sweeps.make_sweep(cfg).lower(grid, keys).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     metrics = jax.block_until_ready(compiled(grid, keys))
@@ -424,6 +443,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             "scheme": cfg.scheme.label,
             "sampler": cfg.resolved_sampler,
             "batch_size": cfg.batch,
+            "prng": runtime.current_prng(),
         },
         "max_abs_dev": float(cmp.max_abs_dev[0]),
         "agreement": float(cmp.agreement[0]),
@@ -576,6 +596,7 @@ def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    _add_prng(p)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -588,6 +609,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     config = load_sweep_config(args.config)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     out = check_writable(Path(args.out), name="--out")
+    _setup_jax(args)
     progress, close = _inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
@@ -610,11 +632,13 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
     p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")
+    _add_prng(p)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from rlxform import bench
+    from rlxform import bench, runtime
 
+    runtime.use_prng(args.prng)  # no compilation cache: the bench measures compile times
     return bench.main(args.workload, args.json, args.repeats, args.scale)
 
 

@@ -366,19 +366,20 @@ def softmax_cdf(logits: ArrayLike) -> tuple[Array, Array]:
     return e, jnp.concatenate(columns, axis=-1)
 
 
-def _above_counts(key: PRNGKey, cdf: Array, group_size: int) -> Array:
-    """above[b, j] = #{i : u_i cdf[b, -1] >= cdf[b, j]} = #{y_i > j}: ``int32[B, K-1]``."""
+def action_counts(key: PRNGKey, cdf: Array, group_size: int) -> Array:
+    """Counts of the M inverse-CDF draws per response: ``float[B, K] cdf -> int32[B, K]``.
+
+    y_i = #{j < K-1 : u_i cdf[b, -1] >= cdf[b, j]} (the uniforms of ``sample_actions``), then
+    count[k] = #{i : y_i = k}. Reducing over the short minor K axis first and counting by
+    compare against k is faster than counting #{y_i > j} with a [B, M, K-1] reduce over M
+    (measured 1.4x under threefry, 1.7x under rbg, whose bits do not fuse into the reduce).
+    """
+    num_responses = cdf.shape[-1]
     uniforms = jax.random.uniform(key, (cdf.shape[0], group_size), cdf.dtype)
     uniforms = uniforms * cdf[:, -1:]  # exact total mass, so no index falls past K-1
-    return jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=1, dtype=jnp.int32)
-
-
-def counts_from_above(above: Array, group_size: int, dtype: Any = jnp.float32) -> Array:
-    """count[k] = above[k-1] - above[k] (above[-1] = M, above[K-1] = 0): ``-> float[B, K]``."""
-    total = jnp.full((above.shape[0], 1), group_size, jnp.int32)
-    upper = jnp.concatenate([total, above], axis=-1)
-    lower = jnp.concatenate([above, jnp.zeros_like(total)], axis=-1)
-    return (upper - lower).astype(dtype)
+    actions = jnp.sum(uniforms[:, :, None] >= cdf[:, None, :-1], axis=-1, dtype=jnp.int32)
+    responses = jnp.arange(num_responses, dtype=jnp.int32)
+    return jnp.sum(actions[:, :, None] == responses, axis=1, dtype=jnp.int32)
 
 
 def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
@@ -394,12 +395,11 @@ def sample_actions(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
 def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     """Counts of each response among the M draws of ``sample_actions`` (same key, same uniforms).
 
-    action > j iff u >= cdf[j], so count[k] = #{u >= cdf[k-1]} - #{u >= cdf[k]}: a [B, K-1]
-    compare-and-sum instead of the [B, M] actions and a scatter. ``float[B, K] -> float[B, K]``.
+    ``float[B, K] -> float[B, K]`` (``action_counts``: no scatter).
     """
     logits = jnp.asarray(logits)
     _, cdf = softmax_cdf(logits)
-    return counts_from_above(_above_counts(key, cdf, group_size), group_size, cdf.dtype)
+    return action_counts(key, cdf, group_size).astype(cdf.dtype)
 
 
 def counts_from_masses(key: PRNGKey, e: Array, group_size: int) -> Array:

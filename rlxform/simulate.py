@@ -30,8 +30,7 @@ from rlxform import policies
 from rlxform import schemes as schemes_lib
 from rlxform.resources import MAX_STEPS
 from rlxform.sampling import (  # re-exported: rlxform.simulate.sample_* stays importable
-    _above_counts,
-    counts_from_above,
+    action_counts,
     counts_from_masses,
     sample_action_counts,
     sample_actions,  # noqa: F401
@@ -51,7 +50,10 @@ from rlxform.validation import (
 
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
-COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K
+COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
+# ... and the run samples B * M * T >= 2^26 responses: below that the inverse-CDF sampler runs
+# it in under ~1 s on 2 CPU cores, less than the counts sampler's longer compile (~5-10 s)
+AUTO_COUNTS_MIN_SAMPLES = 2**26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +69,8 @@ class SimConfig:
         replacement). record_every: E, must divide T; R = T / E + 1 records (step 0 included).
       optimizer: ``"sgd"`` or ``"adam"``.
       dynamic_sampling: drop groups with S = 0 or S = M and renormalise over the rest (DAPO).
-      sampler: ``"inverse_cdf"``, ``"counts"`` or ``"auto"`` (counts when M >= 8 K).
+      sampler: ``"inverse_cdf"``, ``"counts"`` or ``"auto"`` (counts when M >= 8 K and the
+        run samples B M T >= 2^26 responses, enough to repay the counts sampler's compile).
       hidden, features: network width H and prompt-feature dimension d.
       init_p: population of initial p: tuple of values (cycled), ("beta", a, b) or "grid".
       population_seed: seed of the population draw and the network's features/first layer
@@ -142,7 +145,10 @@ class SimConfig:
     def resolved_sampler(self) -> str:
         if self.sampler != "auto":
             return self.sampler
-        return "counts" if self.group_size >= COUNTS_RATIO * self.num_responses else "inverse_cdf"
+        samples = self.batch * self.group_size * self.num_steps
+        large_groups = self.group_size >= COUNTS_RATIO * self.num_responses
+        long_run = samples >= AUTO_COUNTS_MIN_SAMPLES
+        return "counts" if large_groups and long_run else "inverse_cdf"
 
 
 class HParams(NamedTuple):
@@ -239,7 +245,8 @@ def diverged_at(metrics: Metrics) -> int | None:
 
 def initial_params(cfg: SimConfig) -> PyTree:
     """theta_0 for ``cfg``: population drawn and network initialised from ``population_seed``."""
-    key = jax.random.key(cfg.population_seed)
+    # threefry whatever the default PRNG: the problem is the same under every generator
+    key = jax.random.key(cfg.population_seed, impl="threefry2x32")
     pop_key, init_key = jax.random.split(key)
     init_p = policies.population(pop_key, cfg.init_p, cfg.num_prompts)
     return policies.init_params(init_key, cfg.policy_config, init_p)
@@ -390,14 +397,16 @@ def _tabular_inverse_cdf_gradient(key, logits, cfg, a_table, b_table):
     """The closed-form tabular step with the inverse-CDF sampler, softmax computed once.
 
     Same draws and value as ``class_weights`` + the closed form in ``_sample_gradient``:
-    S = M - #{y_i > C-1} from the compare counts, and sum_k coef_k = (S a[S] + (M-S) b[S]) / M
+    S = sum of the first C counts, and sum_k coef_k = (S a[S] + (M-S) b[S]) / M
     in closed form (no reductions over the short K axis, slow on CPU).
     """
     group_size, num_correct = cfg.group_size, cfg.num_correct
     e, cdf = softmax_cdf(jax.lax.stop_gradient(logits))
-    above = _above_counts(key, cdf, group_size)
-    counts = counts_from_above(above, group_size, cdf.dtype)
-    s = group_size - above[:, num_correct - 1]  # C in [1, K-1]
+    int_counts = action_counts(key, cdf, group_size)
+    s = int_counts[:, 0]
+    for k in range(1, num_correct):
+        s = s + int_counts[:, k]
+    counts = int_counts.astype(cdf.dtype)
     a_s, b_s = a_table[s], b_table[s]
     is_correct = jnp.arange(logits.shape[-1]) < num_correct
     coef = counts * jnp.where(is_correct, a_s[:, None], b_s[:, None]) / group_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -10,6 +11,9 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+# CLI runs under test never write to the user's persistent compilation cache
+os.environ.setdefault("RLXFORM_JAX_CACHE", "off")
 
 
 @pytest.fixture

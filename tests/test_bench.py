@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import bench, exact
+from rlxform import bench, exact, sweeps
 from rlxform import simulate as sim
 
 REQUIRED = {
@@ -20,8 +20,10 @@ REQUIRED = {
     "implementation",
     "samples_per_second",
     "compile_seconds",
+    "first_result_seconds",
     "peak_bytes",
     "device",
+    "prng",
 }
 
 
@@ -30,17 +32,77 @@ def test_tiny_bench_writes_required_records(tmp_path, capsys):
     assert bench.main("W1", str(path), repeats=1, scale=0.01) == 0
     out = json.loads(path.read_text())
     records = out["records"]
+    assert out["prng"] == "threefry"
     assert {(r["workload"], r["implementation"]) for r in records} == {
         ("W1", "rlxform"),
+        ("W1", "jax_reference"),
         ("W1", "numpy"),
         ("W1", "uniform_bound"),
     }
     for r in records:
         assert REQUIRED <= set(r)
         assert r["samples_per_second"] > 0 and r["peak_bytes"] > 0
+        assert r["first_result_seconds"] >= r["compile_seconds"]
         assert r["num_samples"] == 40 * 16 * 2  # P = 4096 * 0.01, M = 16, T = 200 * 0.01
+    ratios = bench.ratios(records)
+    assert set(ratios) == {
+        ("W1", "rlxform", peer) for peer in ("jax_reference", "numpy", "uniform_bound")
+    }
     printed = capsys.readouterr().out
-    assert "device:" in printed and "vs numpy" in printed
+    assert "prng: threefry" in printed and "vs jax_ref" in printed and "vs numpy" in printed
+
+
+def test_ratios_are_peer_wall_over_rlxform_wall():
+    def row(name, implementation, wall):
+        return {"workload": name, "implementation": implementation, "wall_seconds": wall}
+
+    records = [
+        row("W3", "rlxform", 2.0),
+        row("W3", "rlxform_distinct_keys", 4.0),
+        row("W3", "jax_reference", 3.0),
+        row("W3", "uniform_bound", 1.0),
+        row("W3", "uniform_bound_distinct_keys", 6.0),
+    ]
+    assert bench.ratios(records) == {
+        ("W3", "rlxform", "jax_reference"): 1.5,
+        ("W3", "rlxform", "uniform_bound"): 0.5,
+        ("W3", "rlxform_distinct_keys", "uniform_bound_distinct_keys"): 1.5,
+    }
+
+
+def test_w3_programs_share_or_split_keys():
+    work = bench.workload("W3", 0.01)
+    _, (hparams, keys) = bench.rlxform_program(work)
+    assert hparams.learning_rate.shape == (16,) and keys.shape == (8,)
+    _, (_, distinct) = bench.rlxform_program(work, distinct_keys=True)
+    assert distinct.shape == (16, 8)
+    assert len({tuple(np.asarray(jax.random.key_data(k))) for k in distinct.reshape(-1)}) == 128
+    assert bench.implementations("W3")[:3] == ("rlxform", "rlxform_distinct_keys", "jax_reference")
+
+
+@pytest.mark.parametrize("sampler, group_size", [("inverse_cdf", 8), ("counts", 64)])
+def test_jax_reference_converges_like_rlxform(sampler, group_size):
+    cfg = sim.SimConfig(
+        "grpo", "tabular", 32, 4, 1, group_size, 20, init_p=("beta", 1.0, 1.0), sampler=sampler
+    )
+    seeds, lr = 32, 0.5
+    keys = jax.random.split(jax.random.key(5), seeds)
+    ours = np.asarray(sweeps.make_sweep(cfg)(sweeps.grid([lr]), keys).mean_p[0], np.float64)
+    reference = jax.jit(jax.vmap(bench.build_reference(cfg), in_axes=(None, 0)))(
+        jax.numpy.float32(lr), jax.random.split(jax.random.key(6), seeds)
+    )
+    reference = np.asarray(reference, np.float64)
+    assert reference.shape == (seeds, 21)  # T + 1 values of mean p
+    np.testing.assert_allclose(reference[:, 0], ours[:, 0], rtol=1e-5)  # same problem
+    se = np.hypot(ours[:, -1].std(ddof=1), reference[:, -1].std(ddof=1)) / np.sqrt(seeds)
+    assert abs(ours[:, -1].mean() - reference[:, -1].mean()) <= 4 * se + 1e-6
+    assert reference[:, -1].mean() - reference[:, 0].mean() > 10 * se  # both learn: signal
+
+
+def test_jax_reference_rejects_unsupported_configs():
+    cfg = sim.SimConfig("grpo", "tabular", 4, 4, 1, 8, 2, optimizer="adam")
+    with pytest.raises(ValueError, match="JAX reference"):
+        bench.build_reference(cfg)
 
 
 def test_workload_shapes():

@@ -239,3 +239,16 @@ def test_binomial_from_uniforms_rejects_wrong_draws():
         sampling.binomial_from_uniforms(draws, jax.random.key(0), n, p)
     with pytest.raises(ValueError, match="size=-1 is invalid: must be an integer >= 0"):
         sampling.num_uniforms(-1)
+
+
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_action_counts_count_the_draws_of_sample_actions(impl):
+    logits = jax.random.normal(jax.random.key(2), (50, 6)) * 2.0
+    key = jax.random.key(3, impl=impl)
+    actions = np.asarray(sampling.sample_actions(key, logits, 24))
+    expected = np.stack([np.bincount(row, minlength=6) for row in actions])
+    _, cdf = sampling.softmax_cdf(logits)
+    counts = np.asarray(sampling.action_counts(key, cdf, 24))
+    np.testing.assert_array_equal(counts, expected)
+    np.testing.assert_array_equal(sampling.sample_action_counts(key, logits, 24), expected)
+    assert counts.dtype == np.int32 and len(np.unique(counts[:, 0])) > 3

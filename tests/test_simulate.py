@@ -141,7 +141,13 @@ def test_samplers_agree_in_distribution():
 
 def test_auto_sampler_choice():
     assert small_cfg(group_size=8, num_responses=4).resolved_sampler == "inverse_cdf"
-    assert small_cfg(group_size=64, num_responses=4).resolved_sampler == "counts"
+    # large groups, but a short run: the inverse-CDF sampler compiles much faster
+    assert small_cfg(group_size=64, num_responses=4).resolved_sampler == "inverse_cdf"
+    long_run = dict(num_prompts=1024, num_steps=1024)  # B M T = 2^26
+    assert small_cfg(group_size=64, num_responses=4, **long_run).resolved_sampler == "counts"
+    assert small_cfg(group_size=64, num_responses=9, **long_run).resolved_sampler == "inverse_cdf"
+    half_batch = small_cfg(group_size=64, num_responses=4, batch_size=512, **long_run)
+    assert half_batch.resolved_sampler == "inverse_cdf"
 
 
 @pytest.mark.parametrize("sampler", ["inverse_cdf", "counts"])
