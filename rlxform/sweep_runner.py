@@ -98,6 +98,7 @@ def _sweep_chunk(config: SweepConfig, spec: SchemeSpec, group_size: int) -> dict
         num_steps=config.steps_for(group_size),
         record_every=config.record_every_for(group_size),
         optimizer=config.optimizer,
+        dynamic_sampling=config.dynamic_sampling,
         init_p=config.init_p,
         population_seed=config.population_seed,
     )
