@@ -312,7 +312,9 @@ def run_simulate(args: argparse.Namespace) -> int:
             "batch_size": cfg.batch,
         },
         "max_abs_dev": float(cmp.max_abs_dev[0]),
+        "max_z": float(cmp.max_z[0]),
         "agreement": float(cmp.agreement[0]),
+        "reference": "dynamic-sampling mean step" if cfg.dynamic_sampling else "exact ascent",
         "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
@@ -322,7 +324,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     save_figure(_fig_simulate(table, cfg), out / "trajectories.png")
     print(
         f"wrote {out}/trajectories.csv, summary.json, trajectories.png: max_abs_dev="
-        f"{summary['max_abs_dev']:.3g}, agreement={summary['agreement']:.2f}"
+        f"{summary['max_abs_dev']:.3g}, max_z={summary['max_z']:.2f}, "
+        f"agreement={summary['agreement']:.2f}"
     )
     return 0
 

@@ -114,6 +114,7 @@ def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         cols["diverged_seeds"] += [diverged] * steps.size
         summary[f"{policy}/{label}"] = {
             "max_abs_dev": float(cmp.max_abs_dev[0]),
+            "max_z": float(cmp.max_z[0]),
             "agreement_3se": float(cmp.agreement[0]),
         }
         report_progress(progress, i + 1, total)
