@@ -61,7 +61,8 @@ def _mean_step(cfg: SimConfig, a_table: Array, b_table: Array, trainable, consta
 
     def surrogate(tr):
         p = policies.p_correct(policies.combine(tr, constants), cfg.policy_config)
-        weights = jax.lax.stop_gradient(_mean_weights(cfg, a_table, b_table, jax.lax.stop_gradient(p)))
+        fixed_p = jax.lax.stop_gradient(p)
+        weights = jax.lax.stop_gradient(_mean_weights(cfg, a_table, b_table, fixed_p))
         return jnp.sum(weights * p), p
 
     return jax.grad(surrogate, has_aux=True)(trainable)

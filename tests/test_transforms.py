@@ -8,13 +8,14 @@ import math
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from conftest import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform
-from rlxform import schemes
+from rlxform import schemes, transforms
 
 CATALOG = [
     schemes.reinforce(),
@@ -134,6 +135,54 @@ def test_large_m_limits(x64):
         for mm in (4, 16, 64, 256)
     ]
     assert all(g1 > g2 for g1, g2 in itertools.pairwise(gaps))
+
+
+@pytest.mark.parametrize(
+    "scheme, gamma, eps",
+    [
+        (schemes.grpo(eps=0.05), 0.0, 0.05),
+        (schemes.grpo(std="sample", eps=1e-6), 0.0, 1e-6),
+        (schemes.f_grpo(gamma=1.5, eps=0.3), 1.5, 0.3),
+        (schemes.f_grpo(gamma=0.5, std="sample", eps=0.05), 0.5, 0.05),
+        (schemes.from_trl(epsilon=1e-4), 0.0, 1e-4),
+    ],
+    ids=lambda v: getattr(v, "label", None),
+)
+def test_eps_limits_are_the_true_large_m_limit(x64, scheme, gamma, eps):
+    """h = int_0^p (1-t)^gamma / (sqrt(t(1-t)) + eps) dt against mpmath, to 1e-12 relative."""
+    mpmath.mp.dps = 30
+    limit, name = scheme.limit()
+    assert name.startswith("int_0^p") and f"{eps:g}" in name
+    for p in (1e-9, 0.01, 0.3, 0.5, 0.97, 1 - 1e-9, 1.0):
+        f = lambda t: (1 - t) ** gamma / (mpmath.sqrt(t * (1 - t)) + eps)  # noqa: E731
+        ref = mpmath.quad(f, [0, p / 2, p])  # split: mpmath needs each end on its own
+        assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
+    grid = np.array([0.0, 0.2, 0.9, 1.0])
+    want = (1 - grid) ** gamma / (np.sqrt(grid * (1 - grid)) + eps)
+    np.testing.assert_allclose(transforms.limit_weight(scheme, grid), want, rtol=1e-14)
+
+
+def test_eps_limit_is_what_large_m_approaches(x64):
+    """At eps = 0.05 the finite-M weight tends to the eps limit, not to 1/sqrt(p(1-p))."""
+    p = np.linspace(0.1, 0.9, 17)
+    scheme = schemes.grpo(eps=0.05)
+    lim_w = transforms.limit_weight(scheme, p)
+    gaps = [np.max(np.abs(rlxform.transform(scheme, m).weight(p) - lim_w)) for m in (64, 1024)]
+    assert gaps[1] < gaps[0] / 4 and gaps[1] < 0.05
+    assert np.max(np.abs(lim_w - 1 / np.sqrt(p * (1 - p)))) > 0.2
+    assert schemes.grpo().limit()[1] == "2 arcsin sqrt p"  # eps = 0 unchanged
+
+
+def test_verl_vectorized_limit_keeps_the_variance_floor(x64):
+    eps = 0.01
+    limit, name = schemes.from_verl("grpo_vectorized", epsilon=eps).limit()
+    assert "max(t(1-t)" in name
+    mpmath.mp.dps = 30
+    for p in (0.005, 0.3, 0.995, 1.0):
+        f = lambda t: 1 / (mpmath.sqrt(max(t * (1 - t), eps)) + eps)  # noqa: E731
+        t0 = (1 - math.sqrt(1 - 4 * eps)) / 2
+        ref = mpmath.quad(f, [x for x in (0, t0, 1 - t0) if x < p] + [p])
+        assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
 
 
 @pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
