@@ -227,6 +227,49 @@ def test_noise_mean_is_theorem_and_variance_is_direct_sum(x64):
         assert float(stats_.snr[0]) == 0.0 and float(stats_.snr[-1]) == 0.0
 
 
+def _exact_tables(name, m):
+    """a[S], b[S] as exact mpmath values from the catalog formulas (SPEC section 3)."""
+    out_a, out_b = [], []
+    for s in range(m + 1):
+        q = mpmath.mpf(s) / m
+        if name == "reinforce":
+            a, b = 1, 0
+        elif name == "rloo":
+            a, b = mpmath.mpf(m - s) / (m - 1), -mpmath.mpf(s) / (m - 1)
+        elif name == "rejection_sampling":
+            a, b = (mpmath.mpf(m) / s if s else 0), 0
+        elif name == "maxrl":
+            a, b = (mpmath.mpf(m) / s - 1, -1) if s else (0, 0)  # S = 0: A = 0
+        else:  # grpo, population std
+            sd = mpmath.sqrt(q * (1 - q))
+            a, b = ((1 - q) / sd, -q / sd) if 0 < s < m else (0, 0)
+        out_a.append(mpmath.mpf(a))
+        out_b.append(mpmath.mpf(b))
+    return out_a, out_b
+
+
+@pytest.mark.parametrize("name", ["reinforce", "rloo", "rejection_sampling", "maxrl", "grpo"])
+def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
+    """Relative 1e-10 against 40-digit sums over exact tables, e.g. 2.0e-125 at M=50, p=0.996."""
+    mpmath.mp.dps = 40
+    for m in (8, 50):
+        a, b = _exact_tables(name, m)
+        ps = (1e-3, 0.3, 0.9, 0.996, 0.99999)
+        got = np.asarray(rlxform.noise(schemes.get(name), m, np.array(ps)).variance)
+        for i, p in enumerate(ps):
+            pp = mpmath.mpf(p)
+            pmf = [mpmath.binomial(m, s) * pp**s * (1 - pp) ** (m - s) for s in range(m + 1)]
+            g = [(s * a[s] * (1 - pp) - (m - s) * b[s] * pp) / m for s in range(m + 1)]
+            mean = mpmath.fsum(w * v for w, v in zip(pmf, g, strict=True))
+            var = mpmath.fsum(w * (v - mean) ** 2 for w, v in zip(pmf, g, strict=True))
+            assert got[i] == pytest.approx(float(var), rel=1e-10), (m, p)
+    if name == "rejection_sampling":  # closed form: (1-p)^2 P(S=0) (1 - P(S=0))
+        p0 = mpmath.mpf(0.004) ** 50
+        want = float(mpmath.mpf(0.004) ** 2 * p0 * (1 - p0))
+        got = float(rlxform.noise(schemes.rejection_sampling(), 50, 0.996).variance)
+        assert got == pytest.approx(want, rel=1e-10) and 1.9e-125 < got < 2.1e-125
+
+
 def test_noise_matches_monte_carlo():
     scheme, m, p = schemes.grpo(), 8, 0.3
     rng = np.random.default_rng(0)
