@@ -322,10 +322,17 @@ def _rlxform_version() -> str:
 
 
 def git_revision() -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding this package, or None; never raises.
+    """The code revision that runs, or None when it cannot be known; never raises.
+
+    1. This package file is tracked by git: ``git rev-parse HEAD`` of that checkout.
+    2. Installed from a VCS URL (``pip install git+...``): the commit pip recorded in the
+       distribution's ``direct_url.json`` (PEP 610).
+    3. Otherwise (e.g. a non-editable ``pip install .`` from a checkout, which records only the
+       directory): None. ``metadata`` then writes ``"unknown"``; a checkout's HEAD read later
+       could differ from the code that was installed.
 
     Returns:
-      40 hex characters, or None when the package is not tracked by git or git is missing.
+      40 hex characters, or None.
     """
     package_dir = os.path.dirname(os.path.abspath(__file__))
     try:
@@ -336,20 +343,42 @@ def git_revision() -> str | None:
             capture_output=True,
             timeout=10,
         )
-        if tracked.returncode != 0:
-            return None
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=package_dir,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        if tracked.returncode == 0:
+            head = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=package_dir,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            revision = head.stdout.strip()
+            if head.returncode == 0 and revision:
+                return revision
+    except Exception:
+        pass
+    return installed_commit()
+
+
+def installed_commit(direct_url: str | None = None) -> str | None:
+    """The VCS commit in PEP 610 ``direct_url.json`` (of the installed rlxform by default).
+
+    Args:
+      direct_url: the JSON text to read instead of the installed distribution's file.
+    Returns:
+      ``vcs_info.commit_id``, or None (not installed, installed from a directory or archive,
+      unreadable); never raises.
+    """
+    try:
+        if direct_url is None:
+            from importlib import metadata as importlib_metadata
+
+            direct_url = importlib_metadata.distribution("rlxform").read_text("direct_url.json")
+        info = json.loads(direct_url or "null")
+        commit = info["vcs_info"]["commit_id"]
     except Exception:
         return None
-    revision = head.stdout.strip()
-    return revision if head.returncode == 0 and revision else None
+    return commit if isinstance(commit, str) and commit else None
 
 
 def _device() -> tuple[str | None, str | None]:
@@ -371,7 +400,8 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
 
     Returns:
       dict with keys ``config``, ``config_hash``, ``rlxform_version``, ``jax_version``,
-      ``numpy_version``, ``python_version``, ``git_revision``, ``device_kind``, ``platform``,
+      ``numpy_version``, ``python_version``, ``git_revision`` (40 hex characters or
+      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``,
       ``timestamp`` (UTC ISO 8601), then ``extra``.
     """
     try:
@@ -388,7 +418,7 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
         "jax_version": jax_version,
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
-        "git_revision": git_revision(),
+        "git_revision": git_revision() or "unknown",
         "device_kind": device_kind,
         "platform": platform,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),

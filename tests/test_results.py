@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -410,7 +411,7 @@ def test_metadata_has_the_keys(tmp_path):
     assert meta["numpy_version"] == np.__version__
     assert meta["platform"] in {"cpu", "gpu", "tpu", "cuda", "rocm"}
     rev = meta["git_revision"]
-    assert rev is None or (len(rev) == 40 and all(c in "0123456789abcdef" for c in rev))
+    assert rev == "unknown" or (len(rev) == 40 and all(c in "0123456789abcdef" for c in rev))
     assert meta["wall"] == 3.5
 
     path = tmp_path / "meta.json"
@@ -425,7 +426,35 @@ def test_git_revision_none_outside_git(monkeypatch):
         raise FileNotFoundError("git")
 
     monkeypatch.setattr(results.subprocess, "run", no_git)
-    assert results.git_revision() is None
+    assert results.git_revision() is None  # rlxform is not pip-installed in the test env
+    assert results.metadata({"lr": 0.1})["git_revision"] == "unknown"
+
+
+def test_git_revision_in_this_checkout_is_head():
+    head = results.subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=Path(results.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert results.git_revision() == head and len(head) == 40
+
+
+def test_installed_commit_reads_pep610_direct_url(monkeypatch):
+    """pip install git+URL records the commit; pip install . (a directory) records none."""
+    vcs = '{"url": "https://example.org/rlxform.git", "vcs_info": {"vcs": "git", '
+    vcs += '"commit_id": "0123456789abcdef0123456789abcdef01234567"}}'
+    assert results.installed_commit(vcs) == "0123456789abcdef0123456789abcdef01234567"
+    assert results.installed_commit('{"url": "file:///src/rlxform", "dir_info": {}}') is None
+    assert results.installed_commit("not json") is None
+    # outside a checkout, an installed VCS commit is what metadata records
+    def no_git(*args, **kwargs):
+        raise OSError("git")
+
+    monkeypatch.setattr(results.subprocess, "run", no_git)
+    monkeypatch.setattr(results, "installed_commit", lambda direct_url=None: "ab" * 20)
+    assert results.metadata({})["git_revision"] == "ab" * 20
 
 
 def test_other_version_warns_naming_both(tmp_path):
