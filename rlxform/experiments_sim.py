@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from rlxform import plotting
-from rlxform.results import Progress, Result, report_progress, save_result
+from rlxform.results import FigureFormat, Progress, Result, report_progress, save_result
 from rlxform.sweep_config import SchemeSpec, scheme_specs
 from rlxform.sweep_runner import compiled_sweep
 
@@ -79,7 +79,12 @@ def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
     return cfg, metrics, exact_metrics
 
 
-def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig5(
+    config: SimulationConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     from rlxform import sweeps
 
     start = time.perf_counter()
@@ -126,11 +131,17 @@ def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         plotting.fig_trajectories(table),
         out_dir,
         start,
+        figure,
         agreement=summary,
     )
 
 
-def run_fig6(config: SimulationConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig6(
+    config: SimulationConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     from rlxform import policies, sweeps
     from rlxform.simulate import initial_params
 
@@ -165,5 +176,5 @@ def run_fig6(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         report_progress(progress, i + 1, len(config.schemes))
     table = {k: np.asarray(v) for k, v in cols.items()}
     return save_result(
-        "fig6_difficulty", config, table, plotting.fig_difficulty(table), out_dir, start
+        "fig6_difficulty", config, table, plotting.fig_difficulty(table), out_dir, start, figure
     )

@@ -486,38 +486,75 @@ def report_progress(progress: Progress, done: int, total: int) -> None:
         progress(done, total)
 
 
-def save_png(fig: Any, path: PathLike) -> None:
-    """Write a matplotlib Figure ``fig`` to ``path`` as a 120 dpi PNG, atomically."""
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+class FigureFormat(NamedTuple):
+    """How figures are written: ``format`` one of png, pdf, svg; ``dpi`` for raster output."""
+
+    format: str = "png"
+    dpi: int = 120
+
+
+def check_figure_format(fmt: Any, dpi: Any, names: tuple[str, str] = ("format", "dpi")):
+    """Validated ``FigureFormat``; ValueError naming the option (``names``) otherwise."""
+    if fmt not in FIGURE_FORMATS:
+        allowed = ", ".join(FIGURE_FORMATS)
+        raise ValueError(f"{names[0]}={fmt!r} is invalid: must be one of {allowed}")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+        raise ValueError(f"{names[1]}={dpi!r} is invalid: must be an integer in [10, 2400]")
+    return FigureFormat(fmt, dpi)
+
+
+def save_figure(fig: Any, path: PathLike, figure: FigureFormat | None = None) -> None:
+    """Write a matplotlib Figure to ``path`` atomically in ``figure``'s format and dpi."""
+    figure = FigureFormat() if figure is None else figure
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format=figure.format, dpi=figure.dpi)
     atomic_write_bytes(path, buf.getvalue())
 
 
+def save_png(fig: Any, path: PathLike) -> None:
+    """Write a matplotlib Figure ``fig`` to ``path`` as a 120 dpi PNG, atomically."""
+    save_figure(fig, path, FigureFormat("png", 120))
+
+
 def save_result(
-    name: str, config: Any, table: Table, fig: Any, out_dir: PathLike, start: float, **extra: Any
+    name: str,
+    config: Any,
+    table: Table,
+    fig: Any,
+    out_dir: PathLike,
+    start: float,
+    figure: FigureFormat | None = None,
+    **extra: Any,
 ) -> Result:
-    """Write an experiment's ``<name>.csv``, ``<name>.png`` and ``<name>.json`` into ``out_dir``.
+    """Write an experiment's ``<name>.csv``, ``<name>.<format>`` and ``<name>.json``.
 
     Args:
       name: experiment name, the files' stem and the metadata's ``experiment``.
       config: the experiment's config (frozen dataclass), stored in the metadata.
       table: tidy table for ``write_table``.
-      fig: matplotlib Figure for ``save_png``.
+      fig: matplotlib Figure for ``save_figure``.
       out_dir: output directory (created; must be writable).
       start: ``time.perf_counter()`` at the experiment's start; wall time is measured from it.
+      figure: figure format and dpi (default PNG at 120 dpi).
       **extra: further metadata fields.
 
     Returns:
-      ``Result(table, paths, wall_time_s)`` with paths keyed ``csv``, ``png``, ``json``.
+      ``Result(table, paths, wall_time_s)`` with paths keyed ``csv``, ``json``, ``figure`` and
+      the figure's format (``png``, ``pdf`` or ``svg``).
     """
+    figure = FigureFormat() if figure is None else figure
     out_dir = check_writable(out_dir, name="out")
     paths = {
         "csv": out_dir / f"{name}.csv",
-        "png": out_dir / f"{name}.png",
+        figure.format: out_dir / f"{name}.{figure.format}",
         "json": out_dir / f"{name}.json",
     }
+    paths["figure"] = paths[figure.format]
     write_table(paths["csv"], table)
-    save_png(fig, paths["png"])
+    save_figure(fig, paths["figure"], figure)
     wall = time.perf_counter() - start
     write_metadata(paths["json"], metadata(config, experiment=name, wall_time_s=wall, **extra))
     return Result(table, paths, wall)

@@ -20,6 +20,7 @@ import numpy as np
 from rlxform import plotting
 from rlxform.chunks import ChunkStore
 from rlxform.results import (
+    FigureFormat,
     Progress,
     Result,
     Table,
@@ -234,13 +235,17 @@ def sweep_tables(
 
 
 def run_sweep(
-    config: SweepConfig, out_dir: Path, progress: Progress = None, name: str = "sweep"
+    config: SweepConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    name: str = "sweep",
+    figure: FigureFormat | None = None,
 ) -> Result:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
     Chunks go through ``chunks.ChunkStore`` in ``out_dir/chunks`` (a rerun with the same config
     skips finished chunks). Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``,
-    ``<name>.png`` (heatmaps per scheme) and ``<name>.json``.
+    ``<name>.<format>`` (heatmaps per scheme) and ``<name>.json``.
     """
     start = time.perf_counter()
     out_dir = check_writable(Path(out_dir), name="out")
@@ -266,11 +271,17 @@ def run_sweep(
         plotting.fig_sweep(summary, config.threshold, config.budget),
         out_dir,
         start,
+        figure,
         chunks_total=len(jobs),
         chunks_reused=reused,
         summary_table=f"{name}_summary.csv",
     )
 
 
-def run_sweep_lr_groupsize(config: SweepConfig, out_dir: Path, progress: Progress = None) -> Result:
-    return run_sweep(config, out_dir, progress, name="sweep_lr_groupsize")
+def run_sweep_lr_groupsize(
+    config: SweepConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
+    return run_sweep(config, out_dir, progress, name="sweep_lr_groupsize", figure=figure)
