@@ -67,7 +67,9 @@ def noise(scheme: Scheme, group_size: int, p: ArrayLike) -> NoiseStats:
       group_size: M.
       p: success probabilities ``float[...]`` in [0, 1].
     Returns:
-      ``NoiseStats``; snr is 0 where the variance is 0 (p at an end, or a zero-weight scheme).
+      ``NoiseStats``; where the variance is 0, snr is 0 if the mean is 0 too (p at an end, or a
+      zero-weight scheme) and +-inf otherwise (a deterministic step, e.g. rejection sampling
+      once (1-p)^M underflows).
     """
     check_unit_interval("p", p)
     group_size = scheme.check_group_size(group_size)
@@ -79,5 +81,5 @@ def noise(scheme: Scheme, group_size: int, p: ArrayLike) -> NoiseStats:
     mean, variance = _moments(pmf, values, scale)
     positive = variance > 0
     sd = jnp.sqrt(jnp.where(positive, variance, 1.0))
-    snr = jnp.where(positive, mean / sd, 0.0)
+    snr = jnp.where(positive, mean / sd, jnp.where(mean == 0, 0.0, jnp.sign(mean) * jnp.inf))
     return NoiseStats(mean, variance, snr)

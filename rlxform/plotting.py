@@ -95,7 +95,7 @@ def fig_transforms(table: Mapping[str, np.ndarray]) -> Figure:
             drawn_limit.add(key)
             ax_h.plot(p, lim - lim[-1] + 1.0, color=color, ls="--", lw=1.2, label=f"{name} limit")
     ax_h.set(
-        xlabel="p (success probability)",
+        xlabel="$p$ (success probability)",
         ylabel="$h(p) - h(1) + 1$",
         ylim=(-2.5, 1.1),
         title="objective, anchored at $p = 1$ (dashed: large-$M$ limit)",
@@ -141,7 +141,7 @@ def fig_limits(table: Mapping[str, np.ndarray]) -> Figure:
             label=f"{scheme}: {math_formula(limit)} (rescaled)",
         )
     ax.set(
-        xlabel="p (success probability)",
+        xlabel="$p$ (success probability)",
         ylabel="objective, normalised through (1, 1)",
         ylim=(-2.0, 1.1),
         xlim=(0, 1),
@@ -373,7 +373,9 @@ def fig_trajectories(table: Mapping[str, np.ndarray]) -> Figure:
         title=f"solid: mean of {seeds} seeds ± 3 SE; dashed: exact",
         title_fontsize=7,
     )
-    fig.suptitle(r"Stochastic training follows exact ascent on $J_{h_M}$ (residuals: O(lr) bias)")
+    fig.suptitle(
+        r"Stochastic training follows exact ascent on $J_{h_M}$: residuals (bottom) vs ± 3 SE"
+    )
     return fig
 
 
@@ -424,7 +426,7 @@ def fig_difficulty(table: Mapping[str, np.ndarray], baseline: str = "reinforce")
     ax_f.set(
         xlabel="initial $p$",
         ylabel="final $p$",
-        title=f"final vs initial $p$ ({budget} samples per prompt; dashed: exact)",
+        title=f"final vs initial $p$\n({budget} samples per prompt; dashed: exact)",
     )
     if base is None:
         ax_g.set(xlabel="initial $p$", ylabel="final $p$ − initial $p$", title="gain per prompt")
@@ -433,7 +435,7 @@ def fig_difficulty(table: Mapping[str, np.ndarray], baseline: str = "reinforce")
         ax_g.set(
             xlabel="initial $p$",
             ylabel=f"final $p$ − final $p$ of {base.split('(')[0]}",
-            title=f"gain over {base.split('(')[0]} per prompt at equal budget "
+            title=f"gain over {base.split('(')[0]} per prompt at an equal budget\n"
             "(± 2 SE; dashed: exact)",
         )
     for ax in (ax_f, ax_g):

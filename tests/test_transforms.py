@@ -268,6 +268,10 @@ def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
         want = float(mpmath.mpf(0.004) ** 2 * p0 * (1 - p0))
         got = float(rlxform.noise(schemes.rejection_sampling(), 50, 0.996).variance)
         assert got == pytest.approx(want, rel=1e-10) and 1.9e-125 < got < 2.1e-125
+        # (1-p)^M underflows: the step is deterministic (variance 0, mean > 0): SNR = inf
+        stats_ = rlxform.noise(schemes.rejection_sampling(), 256, np.array([0.97, 1.0]))
+        assert float(stats_.variance[0]) == 0.0 and float(stats_.mean[0]) > 0
+        assert np.isposinf(float(stats_.snr[0])) and float(stats_.snr[1]) == 0.0
 
 
 def test_noise_matches_monte_carlo():
