@@ -6,7 +6,7 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform import bernstein, exact, policies, schemes, simulate, sweeps
+from rlxform import bernstein, dynamic, exact, policies, schemes, simulate, sweeps
 from rlxform.noise import NoiseStats, noise
 from rlxform.schemes import Scheme, design
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
@@ -25,6 +25,7 @@ __all__ = [
     "__version__",
     "bernstein",
     "design",
+    "dynamic",
     "exact",
     "make_simulate",
     "make_sweep",
