@@ -55,9 +55,13 @@ def scheme_label(scheme: str, params: str | None = None) -> str:
     kwargs = json.loads(params)
     if not kwargs:
         return scheme
-    items = (
-        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(kwargs.items())
-    )
+
+    def show(value) -> str:
+        if isinstance(value, float):
+            return f"{value:g}"
+        return "[...]" if isinstance(value, (list, tuple, dict)) else str(value)
+
+    items = (f"{k}={show(v)}" for k, v in sorted(kwargs.items()))
     return f"{scheme}(" + ", ".join(items) + ")"
 
 

@@ -18,6 +18,8 @@ def test_math_formula_and_scheme_label():
     assert got == r"$\int_0^p (1-t)^{1.5}\,dt / (\sqrt{t(1-t)} + 0.3)$"
     label = plotting.scheme_label("grpo", '{"eps": 0.05, "std": "sample"}')
     assert label == "grpo(eps=0.05, std=sample)"
+    label = plotting.scheme_label("designed", '{"coefficients": [1.0, 2.0], "target": "log"}')
+    assert label == "designed(coefficients=[...], target=log)"
 
 
 def test_simulate_figure_has_residual_panel_with_band():
