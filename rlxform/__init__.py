@@ -9,6 +9,7 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 from rlxform import (
     batch_norm,
     bernstein,
+    dynamic,
     exact,
     frameworks,
     kl,
@@ -54,6 +55,7 @@ __all__ = [
     "batch_norm",
     "bernstein",
     "design",
+    "dynamic",
     "enumerate_sequences",
     "exact",
     "explain",

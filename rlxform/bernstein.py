@@ -157,3 +157,72 @@ def scaled(h: Callable[[ArrayLike], Array], factor: float) -> Callable[[ArrayLik
         return factor * h(p)
 
     return g
+
+
+def _graded_panels(num_halvings: int = 52, order: int = 16) -> tuple[NDArray, NDArray]:
+    """Gauss-Legendre nodes and weights on [0, 1], panels halving toward both ends.
+
+    Breakpoints 2^-j and 1 - 2^-j (j = 1..num_halvings): an integrand with a near-singularity
+    just outside an end (at distance >= 2^-52 of the interval) or an algebraic end point is
+    integrated to float64 rounding. ``float64[N]`` each, N = 2 (num_halvings + 1) order.
+    """
+    half = 2.0 ** -np.arange(num_halvings, 0, -1)
+    breaks = np.unique(np.concatenate([[0.0], half, 1.0 - half, [1.0]]))
+    x, w = np.polynomial.legendre.leggauss(order)
+    lo, hi = breaks[:-1, None], breaks[1:, None]
+    nodes = lo + (hi - lo) * (x + 1.0) / 2.0
+    weights = (hi - lo) * w / 2.0
+    return nodes.reshape(-1), weights.reshape(-1)
+
+
+def grpo_eps_objective(eps: float, gamma: float = 0.0) -> Callable[[ArrayLike], Array]:
+    """h(p) = int_0^p (1-t)^gamma / (sqrt(t(1-t)) + eps) dt: GRPO (gamma = 0) / F-GRPO, eps > 0.
+
+    The large-M limit of std-normalised weights with eps > 0. With t = sin^2 u the integrand
+    becomes 2 sin u cos^(2 gamma + 1) u / (sin u cos u + eps) on [0, arcsin sqrt p], smooth
+    except near u = -eps and at u = pi/2, so graded Gauss-Legendre panels reach float64
+    rounding. Custom JVP: h'(p) = (1-p)^gamma / (sqrt(p(1-p)) + eps) exactly.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps={eps!r} is invalid: must be > 0 (eps = 0 has a closed form)")
+    nodes, weights = _graded_panels()
+
+    @jax.custom_jvp
+    def h(p: ArrayLike) -> Array:
+        p = jnp.asarray(p)
+        dtype = jnp.promote_types(p.dtype, jnp.result_type(float))
+        p = p.astype(dtype)
+        upper = jnp.arctan2(jnp.sqrt(p), jnp.sqrt(1.0 - p))[..., None]  # arcsin sqrt p, also near 1
+        u = upper * jnp.asarray(nodes, dtype)
+        s, c = jnp.sin(u), jnp.cos(u)
+        f = 2.0 * s * c ** (2.0 * gamma + 1.0) / (s * c + eps)
+        return upper[..., 0] * jnp.sum(jnp.asarray(weights, dtype) * f, axis=-1)
+
+    @h.defjvp
+    def _h_jvp(primals, tangents):
+        (p,), (dp,) = primals, tangents
+        p = jnp.asarray(p)
+        weight = (1.0 - p) ** gamma / (jnp.sqrt(p * (1.0 - p)) + eps)
+        return h(p), weight * dp
+
+    return h
+
+
+def floored_grpo_objective(eps: float) -> Callable[[ArrayLike], Array]:
+    """h(p) = int_0^p dt / (sqrt(max(t(1-t), eps)) + eps): verl ``grpo_vectorized``'s limit.
+
+    The variance floor makes the integrand the constant 1 / (sqrt(eps) + eps) where
+    t(1-t) < eps, i.e. below t0 = (1 - sqrt(1 - 4 eps)) / 2 and above 1 - t0 (everywhere when
+    eps >= 1/4); in between it is ``grpo_eps_objective(eps)``.
+    """
+    inner = grpo_eps_objective(eps)
+    flat = 1.0 / (math.sqrt(eps) + eps)
+    t0 = 0.5 if eps >= 0.25 else 2 * eps / (1 + math.sqrt(1 - 4 * eps))  # stable root
+
+    def h(p: ArrayLike) -> Array:
+        p = jnp.asarray(p)
+        mid = jnp.clip(p, t0, 1.0 - t0)
+        ends = jnp.minimum(p, t0) + jnp.maximum(p - (1.0 - t0), 0.0)
+        return inner(mid) - inner(jnp.asarray(t0, mid.dtype)) + flat * ends
+
+    return h

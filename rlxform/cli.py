@@ -165,15 +165,23 @@ def parse_name_list(name: str, text: str) -> list[str]:
     return values
 
 
-def save_figure(fig, path: Path) -> None:
-    """Save a matplotlib Figure atomically as PNG."""
-    import io
+def save_figure(fig, path: Path, figure=None) -> None:
+    """Save a matplotlib Figure atomically (``figure``: a ``results.FigureFormat``, PNG default)."""
+    from rlxform import results
 
-    from rlxform.results import atomic_write_bytes
+    results.save_figure(fig, path, figure)
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    atomic_write_bytes(path, buf.getvalue())
+
+def _add_figure_options(p) -> None:
+    """``--format png|pdf|svg`` and ``--dpi`` for every command that draws."""
+    p.add_argument("--format", default="png", help="figure format: png, pdf or svg")
+    p.add_argument("--dpi", type=int, default=120, help="figure resolution (dots per inch)")
+
+
+def _figure_format(args: argparse.Namespace):
+    from rlxform.results import check_figure_format
+
+    return check_figure_format(args.format, args.dpi, names=("--format", "--dpi"))
 
 
 def _add_prng(p) -> None:
@@ -246,6 +254,7 @@ def _add_transforms(sub) -> None:
     p.add_argument("--group-sizes", default="4,16,64", help="comma-separated M values")
     p.add_argument("--grid", type=int, default=201, help="number of p points in [0, 1]")
     p.add_argument("--out", default="results/transforms", help="output directory")
+    _add_figure_options(p)
 
 
 def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict[str, np.ndarray]:
@@ -300,18 +309,20 @@ def run_transforms(args: argparse.Namespace) -> int:
         f"transforms ({len(schemes)} schemes, --group-sizes up to {max(sizes)}, --grid={grid})",
         transform_bytes(len(schemes), sizes, grid),
     )
+    figure = _figure_format(args)
     out = Path(args.out)
     check_writable(out, name="--out")
     start = time.perf_counter()
     table = transforms_table(schemes, sizes, grid)
     write_table(out / "transforms.csv", table)
-    save_figure(fig_transforms(table), out / "transforms.png")
+    fig_path = out / f"transforms.{figure.format}"
+    save_figure(fig_transforms(table), fig_path, figure)
     for scheme in schemes:
         for m in sizes:
             print(summary_line(scheme, m))
     print(
         f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
-        f"{out / 'transforms.png'} in {time.perf_counter() - start:.1f}s"
+        f"{fig_path} in {time.perf_counter() - start:.1f}s"
     )
     return 0
 
@@ -354,6 +365,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
     p.add_argument("--out", default="results/simulate", help="output directory")
     _add_prng(p)
+    _add_figure_options(p)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -392,6 +404,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     check_float("--lr", args.lr, 0.0, low_open=True, float32=True)
     seed = check_seed("--seed", args.seed)
+    figure = _figure_format(args)
     cfg = SimConfig(
         scheme,
         policy=args.policy,
@@ -439,45 +452,47 @@ def run_simulate(args: argparse.Namespace) -> int:
     write_table(out / "trajectories.csv", table)
     summary = {
         "config": {
-            **{k: v for k, v in vars(args).items() if k not in ("out", "func")},
+            **{k: v for k, v in vars(args).items() if k not in ("out", "func", "format", "dpi")},
             "scheme": cfg.scheme.label,
             "sampler": cfg.resolved_sampler,
             "batch_size": cfg.batch,
             "prng": runtime.current_prng(),
         },
         "max_abs_dev": float(cmp.max_abs_dev[0]),
+        "max_z": float(cmp.max_z[0]),
         "agreement": float(cmp.agreement[0]),
+        "reference": "dynamic-sampling mean step" if cfg.dynamic_sampling else "exact ascent",
         "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
         "device": str(jax.devices()[0]),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
-    save_figure(_fig_simulate(table, cfg), out / "trajectories.png")
+    fig_name = f"trajectories.{figure.format}"
+    save_figure(_fig_simulate(table, cfg, args.lr, seeds), out / fig_name, figure)
     print(
-        f"wrote {out}/trajectories.csv, summary.json, trajectories.png: max_abs_dev="
-        f"{summary['max_abs_dev']:.3g}, agreement={summary['agreement']:.2f}"
+        f"wrote {out}/trajectories.csv, summary.json, {fig_name}: max_abs_dev="
+        f"{summary['max_abs_dev']:.3g}, max_z={summary['max_z']:.2f}, "
+        f"agreement={summary['agreement']:.2f}"
     )
     return 0
 
 
-def _fig_simulate(table: dict[str, np.ndarray], cfg):
-    from matplotlib.figure import Figure
+def _fig_simulate(table: dict[str, np.ndarray], cfg, learning_rate: float, seeds: int):
+    from rlxform.plotting import fig_simulate
 
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    step, mean, se = table["step"], table["mean_p"], table["mean_p_se"]
-    ax.fill_between(step, mean - 3 * se, mean + 3 * se, alpha=0.3, label="seed mean +- 3 SE")
-    ax.plot(step, mean, label="simulated mean p")
-    ax.plot(step, table["exact_mean_p"], "k--", label="exact ascent on $J_{h_M}$")
-    ax.set(
-        xlabel="step",
-        ylabel="mean p",
-        title=f"{cfg.scheme.label}, {cfg.policy}, M={cfg.group_size}, {cfg.optimizer}",
+    batch = "" if cfg.batch == cfg.num_prompts else f", $B={cfg.batch}$"
+    title = (
+        f"{cfg.scheme.label}\n{cfg.policy}, $P={cfg.num_prompts}$, $M={cfg.group_size}${batch}, "
+        f"{cfg.optimizer} lr={learning_rate:g}, {seeds} seeds"
+        + (", dynamic sampling" if cfg.dynamic_sampling else "")
     )
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    reference = (
+        "exact: iterated dynamic-sampling mean step"
+        if cfg.dynamic_sampling
+        else "exact ascent on $J_{h_M}$"
+    )
+    return fig_simulate(table, title, reference)
 
 
 # ---- rlxform explain --------------------------------------------------------------------------
@@ -538,6 +553,7 @@ def _add_reproduce(sub) -> None:
     mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
     p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
     p.add_argument("--out", default="results/reproduce", help="output directory")
+    _add_figure_options(p)
 
 
 def _inner_progress(bar_factory):
@@ -573,6 +589,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 + did_you_mean(name, experiments.EXPERIMENTS)
             )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    figure = _figure_format(args)
     out = check_writable(Path(args.out), name="--out")
     times = {}
     outer = tqdm(names, desc=f"reproduce ({mode})", unit="fig", position=0)
@@ -582,11 +599,11 @@ def run_reproduce(args: argparse.Namespace) -> int:
             lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1, leave=False)
         )
         try:
-            result = experiments.run_experiment(name, mode, out, progress)
+            result = experiments.run_experiment(name, mode, out, progress, figure)
         finally:
             close()
         times[name] = result.wall_time_s
-        tqdm.write(f"{name}: {result.wall_time_s:.1f}s -> {result.paths['png']}")
+        tqdm.write(f"{name}: {result.wall_time_s:.1f}s -> {result.paths['figure']}")
     outer.close()
     print(f"total {sum(times.values()):.1f}s for {len(times)} experiment(s) in {out}")
     return 0
@@ -597,6 +614,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
     _add_prng(p)
+    _add_figure_options(p)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -608,18 +626,19 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     config = load_sweep_config(args.config)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
+    figure = _figure_format(args)
     out = check_writable(Path(args.out), name="--out")
     _setup_jax(args)
     progress, close = _inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
     try:
-        result = sweep_runner.run_sweep(config, out, progress)
+        result = sweep_runner.run_sweep(config, out, progress, figure=figure)
     finally:
         close()
     print(
         f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
-        f"{out / 'sweep_summary.csv'}, {result.paths['png']} in {result.wall_time_s:.1f}s"
+        f"{out / 'sweep_summary.csv'}, {result.paths['figure']} in {result.wall_time_s:.1f}s"
     )
     return 0
 

@@ -1,11 +1,13 @@
-"""Noise-free references for the simulator: exact ascent on J_{h_M} and exact mean updates.
+"""Noise-free references for the simulator: exact ascent and exact mean updates.
 
 ``make_exact(cfg)`` runs the simulator's policy, optimizer and learning rate on the
-deterministic objective J(theta) = mean_x h_M(p_x(theta)) (gradient by ``jax.grad`` through
-h_M = B_M[phi], whose custom JVP gives w_M), returning the simulator's ``Metrics`` layout.
-``expected_update`` is E[g] of one stochastic step by the theorem (SPEC section 2):
-E[g] = mean_x w_M(p_x) grad p_x; ``brute_force_update`` gets the same number by enumerating all
-K^M response groups of every prompt (tests run it in float64).
+deterministic mean step: plain steps ascend J(theta) = mean_x h_M(p_x(theta)) (gradient by
+``jax.grad`` through h_M = B_M[phi], whose custom JVP gives w_M); with dynamic sampling it
+iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7, ``rlxform.dynamic``), which is
+not the gradient of one fixed objective. Both return the simulator's ``Metrics`` layout.
+``expected_update`` is E[g] of one stochastic step by these formulas; ``brute_force_update`` gets
+the same number by enumerating response groups (joint outcomes of a whole step for dynamic
+sampling or B < P; tests run it in float64).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform import bernstein as bern
-from rlxform import policies
+from rlxform import dynamic, policies
 from rlxform.schemes import Scheme
 from rlxform.simulate import (
     CheckedHParams,
@@ -41,57 +43,69 @@ def objective(params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None) -> A
     return jnp.mean(objective_of_tables(a_table.astype(p.dtype), b_table.astype(p.dtype), p))
 
 
-def _check_expectable(cfg: SimConfig) -> None:
-    if cfg.dynamic_sampling and cfg.batch > 1:
-        raise ValueError(
-            "dynamic_sampling=True is invalid here: the renormalised step has no closed-form "
-            "mean for batch_size > 1; must be False (or batch_size=1)"
-        )
+def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> Array:
+    """Per-prompt c_x w(p_x) with E[step] = sum_x c_x w(p_x) grad p_x: ``float[P]``.
+
+    Plain steps: c_x = 1/P and w = w_M (a uniform batch with replacement keeps the mean over
+    prompts). Dynamic sampling: w = w°_M and c_x from ``rlxform.dynamic.step_factors``.
+    """
+    if not cfg.dynamic_sampling:
+        coefficients = a_table[1:] - b_table[:-1]
+        return bern.bernstein(coefficients.astype(p.dtype), p) / p.shape[-1]
+    factors = dynamic.step_factors(p, cfg.group_size, cfg.batch)
+    return factors * dynamic.kept_weight(a_table.astype(p.dtype), b_table.astype(p.dtype), p)
+
+
+def _mean_step(cfg: SimConfig, a_table: Array, b_table: Array, trainable, constants):
+    """(E[step], p): grad of sum_x sg(c_x w(p_x)) p_x(theta)."""
+
+    def surrogate(tr):
+        p = policies.p_correct(policies.combine(tr, constants), cfg.policy_config)
+        fixed_p = jax.lax.stop_gradient(p)
+        weights = jax.lax.stop_gradient(_mean_weights(cfg, a_table, b_table, fixed_p))
+        return jnp.sum(weights * p), p
+
+    return jax.grad(surrogate, has_aux=True)(trainable)
 
 
 def expected_update(
     scheme: Scheme | None, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
 ) -> PyTree:
-    """Exact E[g] of one stochastic step at ``params``: grad of mean_x sg(w_M(p_x)) p_x(theta).
+    """Exact E[g] of one stochastic step at ``params``.
 
-    Uniform batches (with replacement) leave the mean over prompts unchanged, so this holds for
-    every batch size. Dynamic sampling with B = 1 drops only groups whose weights are all equal
-    to the S = 0 / S = M entries, so it is covered for schemes that give those groups zero weight.
+    Plain steps: E[g] = mean_x w_M(p_x) grad p_x for every batch size (uniform batches with
+    replacement keep the mean over prompts). Dynamic sampling (SPEC section 7):
+    E[g] = sum_x c_x w°_M(p_x) grad p_x with c_x = E[1 / (1 + N_-x)] for a full batch and
+    (1/P) sum_{j<B} (1 - qbar)^j for B < P (``rlxform.dynamic``).
 
     Args:
       scheme: overrides ``cfg.scheme`` when not None.
       params: policy params.
-      cfg: simulator config (policy, M).
+      cfg: simulator config (policy, M, batch size, dynamic sampling).
       eps: eps for std-normalised schemes (None: the scheme's own).
     Returns:
       E[g], a pytree like the trainable part of ``params``.
     """
-    _check_expectable(cfg)
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
     trainable, constants = policies.partition(params)
-    coefficients = a_table[1:] - b_table[:-1]
-
-    def surrogate(tr):
-        p = policies.p_correct(policies.combine(tr, constants), cfg.policy_config)
-        weight = jax.lax.stop_gradient(
-            bern.bernstein(coefficients.astype(p.dtype), jax.lax.stop_gradient(p))
-        )
-        return jnp.mean(weight * p)
-
-    return jax.grad(surrogate)(trainable)
+    grads, _ = _mean_step(cfg, a_table, b_table, trainable, constants)
+    return grads
 
 
 def brute_force_update(
     scheme: Scheme | None, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
 ) -> PyTree:
-    """E[g] by enumerating all K^M ordered response groups of every prompt.
+    """E[g] by enumerating response groups (independent of the theorem and of the samplers).
 
-    g = mean_x (1/M) sum_i Z_i grad log pi(y_i | x), Z from ``Scheme.advantages``-style tables;
-    each group weighted by its probability prod_i pi(y_i | x) (held fixed under grad).
-    Independent of the theorem and of the simulator's samplers; run it under
-    ``jax.enable_x64(True)`` with float64 params for a ~1e-12 reference.
+    Plain full batch: all K^M ordered groups of every prompt, g = mean_x (1/M) sum_i Z_i
+    grad log pi(y_i | x). Dynamic sampling or B < P: all joint outcomes of one step, i.e. the
+    P^B batch index tuples (B < P, uniform with replacement) times the K^(M B) groups of the
+    slots, with the simulator's loss (``simulate.surrogate_loss``: kept groups averaged over
+    max(N, 1), or the plain mean over B). Each outcome is weighted by its probability (held fixed
+    under grad). Run it under ``jax.enable_x64(True)`` with float64 params for a ~1e-12 reference.
     """
-    _check_expectable(cfg)
+    if cfg.dynamic_sampling or cfg.batch < cfg.num_prompts:
+        return _brute_force_joint(scheme, params, cfg, eps)
     k, m = cfg.num_responses, cfg.group_size
     if k**m > MAX_OUTCOMES:
         raise ValueError(
@@ -117,6 +131,50 @@ def brute_force_update(
     return jax.grad(surrogate)(trainable)
 
 
+def _brute_force_joint(scheme, params, cfg, eps):
+    """E[step] over all joint outcomes (batch indices x groups) of one step."""
+    k, m, num_prompts, batch = cfg.num_responses, cfg.group_size, cfg.num_prompts, cfg.batch
+    sampled = batch < num_prompts
+    num_index = num_prompts**batch if sampled else 1
+    total = num_index * k ** (m * batch)
+    if total > MAX_OUTCOMES:
+        raise ValueError(
+            f"cfg={cfg!r} is invalid for joint brute force: {total} outcomes, must be <= "
+            f"{MAX_OUTCOMES} (fewer prompts, responses, a smaller group or batch)"
+        )
+    if sampled:
+        index = np.array(list(itertools.product(range(num_prompts), repeat=batch)), np.int32)
+    else:
+        index = np.arange(num_prompts, dtype=np.int32)[None]
+    groups = np.array(list(itertools.product(range(k), repeat=m * batch)), np.int32)
+    groups = groups.reshape(-1, batch, m)  # [G, B, M]
+    index = np.repeat(index, len(groups), axis=0)  # [N, B]
+    outcomes = np.tile(groups, (num_index, 1, 1))  # [N, B, M]
+    rewards = outcomes < cfg.num_correct
+    num_correct = rewards.sum(-1)  # [N, B]
+    keep = (num_correct > 0) & (num_correct < m)
+    a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
+    trainable, constants = policies.partition(params)
+
+    def surrogate(tr):
+        logits = policies.logits(policies.combine(tr, constants), cfg.policy_config)
+        log_probs = jax.nn.log_softmax(logits, -1)  # [P, K]
+        a = a_table.astype(log_probs.dtype)
+        b = b_table.astype(log_probs.dtype)
+        chosen = log_probs[index[..., None], outcomes]  # [N, B, M]
+        weights = jnp.where(rewards, a[num_correct][..., None], b[num_correct][..., None])
+        per_group = jnp.sum(weights * chosen, -1) / m  # [N, B]
+        if cfg.dynamic_sampling:
+            kept = np.maximum(keep.sum(-1), 1)
+            loss = jnp.sum(jnp.where(keep, per_group, 0.0), -1) / kept
+        else:
+            loss = jnp.mean(per_group, -1)
+        prob = jax.lax.stop_gradient(jnp.exp(jnp.sum(chosen, (-2, -1)))) / num_index  # [N]
+        return jnp.sum(prob * loss)
+
+    return jax.grad(surrogate)(trainable)
+
+
 def build_exact(cfg: SimConfig, params0: PyTree | None = None):
     """Un-jitted exact ascent ``hparams -> Metrics`` (same layout as the simulator)."""
     if not isinstance(cfg, SimConfig):
@@ -130,6 +188,9 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
 
         def step_fn(params, _):
             tr, _ = policies.partition(params)
+            if cfg.dynamic_sampling:
+                grads, p = _mean_step(cfg, a_table, b_table, tr, constants)
+                return grads, jnp.mean(1.0 - dynamic.kept_probability(p, m))
 
             def objective_(tr_):
                 p = policies.p_correct(policies.combine(tr_, constants), cfg.policy_config)
@@ -145,9 +206,11 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
 
 
 def make_exact(cfg: SimConfig, params0: PyTree | None = None):
-    """Jitted deterministic ascent ``hparams -> Metrics`` on J = mean_x h_M(p_x).
+    """Jitted deterministic ascent ``hparams -> Metrics``: the simulator's mean step, iterated.
 
-    Same policy, optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
+    Plain steps ascend J = mean_x h_M(p_x); dynamic sampling iterates its own mean step
+    sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.dynamic``). Same policy,
+    optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M at the last step of
     each block.
     """

@@ -34,7 +34,7 @@ from rlxform.experiments_penalties import (
     run_ppo_effective_weight,
 )
 from rlxform.experiments_sim import SimulationConfig, run_fig5, run_fig6
-from rlxform.results import Progress, Result
+from rlxform.results import FigureFormat, Progress, Result
 from rlxform.sweep_config import PolicySpec, SweepConfig, scheme_specs
 from rlxform.sweep_runner import run_sweep_lr_groupsize
 
@@ -222,14 +222,20 @@ EXPERIMENTS: dict[str, Experiment] = {
 MODES = ("tiny", "quick", "full")
 
 
-def run_experiment(name: str, mode: str, out_dir: Path, progress: Progress = None) -> Result:
-    """Run ``EXPERIMENTS[name]`` with its ``mode`` config into ``out_dir``."""
+def run_experiment(
+    name: str,
+    mode: str,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
+    """Run ``EXPERIMENTS[name]`` with its ``mode`` config into ``out_dir`` (figure format/dpi)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment={name!r} is invalid: must be one of {', '.join(EXPERIMENTS)}")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is invalid: must be one of {', '.join(MODES)}")
     exp = EXPERIMENTS[name]
-    return exp.run(exp.configs[mode], Path(out_dir), progress)
+    return exp.run(exp.configs[mode], Path(out_dir), progress, figure)
 
 
 def script_main(name: str, config: Any, argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from rlxform import plotting
 from rlxform.noise import noise
-from rlxform.results import Progress, Result, save_result
+from rlxform.results import FigureFormat, Progress, Result, save_result
 from rlxform.sweep_config import SchemeSpec, scheme_specs
 from rlxform.transforms import limit_weight, normalised_limit, transform
 
@@ -32,7 +32,12 @@ class TransformsConfig:
     schemes: tuple[SchemeSpec, ...] = scheme_specs("reinforce", "grpo", "rejection_sampling")
 
 
-def run_fig1(config: TransformsConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig1(
+    config: TransformsConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     start = time.perf_counter()
     p = np.linspace(0.0, 1.0, config.num_grid)
     cols: dict[str, list] = {"scheme": [], "limit": [], "p": [], "normalised_objective": []}
@@ -43,7 +48,15 @@ def run_fig1(config: TransformsConfig, out_dir: Path, progress: Progress = None)
         cols["p"] += list(p)
         cols["normalised_objective"] += list(normalised_limit(scheme, p))
     table = {k: np.asarray(v) for k, v in cols.items()}
-    return save_result("fig1_transforms", config, table, plotting.fig_limits(table), out_dir, start)
+    return save_result(
+        "fig1_transforms",
+        config,
+        table,
+        plotting.fig_limits(table),
+        out_dir,
+        start,
+        figure,
+    )
 
 
 # ---- figure 2: rejection sampling at finite M ------------------------------------------------
@@ -58,7 +71,12 @@ class RejectionConfig:
     p_min: float = 1e-3
 
 
-def run_fig2(config: RejectionConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig2(
+    config: RejectionConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     start = time.perf_counter()
     from rlxform import schemes
 
@@ -86,6 +104,7 @@ def run_fig2(config: RejectionConfig, out_dir: Path, progress: Progress = None) 
         plotting.fig_rejection_sampling(table),
         out_dir,
         start,
+        figure,
         max_gap=max_gap,
     )
 
@@ -103,7 +122,12 @@ class GrpoConfig:
     num_grid: int = 201
 
 
-def run_fig3(config: GrpoConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig3(
+    config: GrpoConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     start = time.perf_counter()
     from rlxform import schemes
 
@@ -126,7 +150,7 @@ def run_fig3(config: GrpoConfig, out_dir: Path, progress: Progress = None) -> Re
                     cols["arcsine"] += list(arcsine)
                     cols["gap"] += list(h - arcsine)
     table = {k: np.asarray(v) for k, v in cols.items()}
-    return save_result("fig3_grpo", config, table, plotting.fig_grpo(table), out_dir, start)
+    return save_result("fig3_grpo", config, table, plotting.fig_grpo(table), out_dir, start, figure)
 
 
 # ---- figure 4: the catalog's weights at M = 8 ------------------------------------------------
@@ -157,7 +181,12 @@ class WeightsConfig:
     schemes: tuple[SchemeSpec, ...] = CATALOG
 
 
-def run_fig4(config: WeightsConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig4(
+    config: WeightsConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     start = time.perf_counter()
     p = np.linspace(0.0, 1.0, config.num_grid)
     cols: dict[str, list] = {k: [] for k in ("scheme", "limit", "M", "p", "weight", "limit_weight")}
@@ -172,7 +201,15 @@ def run_fig4(config: WeightsConfig, out_dir: Path, progress: Progress = None) ->
         cols["weight"] += list(w)
         cols["limit_weight"] += list(limit_weight(scheme, p))
     table = {k: np.asarray(v) for k, v in cols.items()}
-    return save_result("fig4_weights", config, table, plotting.fig_weights(table), out_dir, start)
+    return save_result(
+        "fig4_weights",
+        config,
+        table,
+        plotting.fig_weights(table),
+        out_dir,
+        start,
+        figure,
+    )
 
 
 # ---- figure 7: exact signal-to-noise ratio ----------------------------------------------------
@@ -189,7 +226,12 @@ class NoiseConfig:
     )
 
 
-def run_fig7(config: NoiseConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig7(
+    config: NoiseConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     start = time.perf_counter()
     p = np.linspace(0.0, 1.0, config.num_grid + 2)[1:-1]
     cols: dict[str, list] = {k: [] for k in ("scheme", "M", "p", "mean", "variance", "snr")}
@@ -205,4 +247,12 @@ def run_fig7(config: NoiseConfig, out_dir: Path, progress: Progress = None) -> R
                 cols["variance"] += list(np.asarray(stats.variance, np.float64))
                 cols["snr"] += list(np.asarray(stats.snr, np.float64))
     table = {k: np.asarray(v) for k, v in cols.items()}
-    return save_result("fig7_noise", config, table, plotting.fig_noise(table), out_dir, start)
+    return save_result(
+        "fig7_noise",
+        config,
+        table,
+        plotting.fig_noise(table),
+        out_dir,
+        start,
+        figure,
+    )

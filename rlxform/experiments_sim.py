@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from rlxform import plotting
-from rlxform.results import Progress, Result, report_progress, save_result
+from rlxform.results import FigureFormat, Progress, Result, report_progress, save_result
 from rlxform.sweep_config import SchemeSpec, scheme_specs
 from rlxform.sweep_runner import compiled_sweep
 
@@ -79,7 +79,12 @@ def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
     return cfg, metrics, exact_metrics
 
 
-def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig5(
+    config: SimulationConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     from rlxform import sweeps
 
     start = time.perf_counter()
@@ -114,6 +119,7 @@ def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         cols["diverged_seeds"] += [diverged] * steps.size
         summary[f"{policy}/{label}"] = {
             "max_abs_dev": float(cmp.max_abs_dev[0]),
+            "max_z": float(cmp.max_z[0]),
             "agreement_3se": float(cmp.agreement[0]),
         }
         report_progress(progress, i + 1, total)
@@ -125,11 +131,17 @@ def run_fig5(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         plotting.fig_trajectories(table),
         out_dir,
         start,
+        figure,
         agreement=summary,
     )
 
 
-def run_fig6(config: SimulationConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_fig6(
+    config: SimulationConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     from rlxform import policies, sweeps
     from rlxform.simulate import initial_params
 
@@ -164,5 +176,5 @@ def run_fig6(config: SimulationConfig, out_dir: Path, progress: Progress = None)
         report_progress(progress, i + 1, len(config.schemes))
     table = {k: np.asarray(v) for k, v in cols.items()}
     return save_result(
-        "fig6_difficulty", config, table, plotting.fig_difficulty(table), out_dir, start
+        "fig6_difficulty", config, table, plotting.fig_difficulty(table), out_dir, start, figure
     )

@@ -65,8 +65,11 @@ def _verl_tables(m, estimator, norm_adv_by_std_in_grpo, epsilon):
 def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
     if estimator == "grpo_passk":
         return None, None
+    if estimator == "grpo_vectorized" and norm_adv_by_std_in_grpo and epsilon > 0:
+        name = f"int_0^p dt / (sqrt(max(t(1-t), {epsilon:g})) + {epsilon:g})"
+        return bern.floored_grpo_objective(epsilon), name
     if estimator.startswith("grpo") and norm_adv_by_std_in_grpo:
-        return sch._grpo_limit()
+        return sch._grpo_limit(eps=epsilon)
     return sch._p_limit()
 
 

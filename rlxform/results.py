@@ -374,10 +374,17 @@ def _rlxform_version() -> str:
 
 
 def git_revision() -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding this package, or None; never raises.
+    """The code revision that runs, or None when it cannot be known; never raises.
+
+    1. This package file is tracked by git: ``git rev-parse HEAD`` of that checkout.
+    2. Installed from a VCS URL (``pip install git+...``): the commit pip recorded in the
+       distribution's ``direct_url.json`` (PEP 610).
+    3. Otherwise (e.g. a non-editable ``pip install .`` from a checkout, which records only the
+       directory): None. ``metadata`` then writes ``"unknown"``; a checkout's HEAD read later
+       could differ from the code that was installed.
 
     Returns:
-      40 hex characters, or None when the package is not tracked by git or git is missing.
+      40 hex characters, or None.
     """
     package_dir = os.path.dirname(os.path.abspath(__file__))
     try:
@@ -388,20 +395,42 @@ def git_revision() -> str | None:
             capture_output=True,
             timeout=10,
         )
-        if tracked.returncode != 0:
-            return None
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=package_dir,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        if tracked.returncode == 0:
+            head = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=package_dir,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            revision = head.stdout.strip()
+            if head.returncode == 0 and revision:
+                return revision
+    except Exception:
+        pass
+    return installed_commit()
+
+
+def installed_commit(direct_url: str | None = None) -> str | None:
+    """The VCS commit in PEP 610 ``direct_url.json`` (of the installed rlxform by default).
+
+    Args:
+      direct_url: the JSON text to read instead of the installed distribution's file.
+    Returns:
+      ``vcs_info.commit_id``, or None (not installed, installed from a directory or archive,
+      unreadable); never raises.
+    """
+    try:
+        if direct_url is None:
+            from importlib import metadata as importlib_metadata
+
+            direct_url = importlib_metadata.distribution("rlxform").read_text("direct_url.json")
+        info = json.loads(direct_url or "null")
+        commit = info["vcs_info"]["commit_id"]
     except Exception:
         return None
-    revision = head.stdout.strip()
-    return revision if head.returncode == 0 and revision else None
+    return commit if isinstance(commit, str) and commit else None
 
 
 def _device() -> tuple[str | None, str | None]:
@@ -423,7 +452,8 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
 
     Returns:
       dict with keys ``config``, ``config_hash``, ``rlxform_version``, ``jax_version``,
-      ``numpy_version``, ``python_version``, ``git_revision``, ``device_kind``, ``platform``,
+      ``numpy_version``, ``python_version``, ``git_revision`` (40 hex characters or
+      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``,
       ``timestamp`` (UTC ISO 8601), then ``extra``.
     """
     try:
@@ -440,7 +470,7 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
         "jax_version": jax_version,
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
-        "git_revision": git_revision(),
+        "git_revision": git_revision() or "unknown",
         "device_kind": device_kind,
         "platform": platform,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -508,38 +538,75 @@ def report_progress(progress: Progress, done: int, total: int) -> None:
         progress(done, total)
 
 
-def save_png(fig: Any, path: PathLike) -> None:
-    """Write a matplotlib Figure ``fig`` to ``path`` as a 120 dpi PNG, atomically."""
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+class FigureFormat(NamedTuple):
+    """How figures are written: ``format`` one of png, pdf, svg; ``dpi`` for raster output."""
+
+    format: str = "png"
+    dpi: int = 120
+
+
+def check_figure_format(fmt: Any, dpi: Any, names: tuple[str, str] = ("format", "dpi")):
+    """Validated ``FigureFormat``; ValueError naming the option (``names``) otherwise."""
+    if fmt not in FIGURE_FORMATS:
+        allowed = ", ".join(FIGURE_FORMATS)
+        raise ValueError(f"{names[0]}={fmt!r} is invalid: must be one of {allowed}")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+        raise ValueError(f"{names[1]}={dpi!r} is invalid: must be an integer in [10, 2400]")
+    return FigureFormat(fmt, dpi)
+
+
+def save_figure(fig: Any, path: PathLike, figure: FigureFormat | None = None) -> None:
+    """Write a matplotlib Figure to ``path`` atomically in ``figure``'s format and dpi."""
+    figure = FigureFormat() if figure is None else figure
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format=figure.format, dpi=figure.dpi)
     atomic_write_bytes(path, buf.getvalue())
 
 
+def save_png(fig: Any, path: PathLike) -> None:
+    """Write a matplotlib Figure ``fig`` to ``path`` as a 120 dpi PNG, atomically."""
+    save_figure(fig, path, FigureFormat("png", 120))
+
+
 def save_result(
-    name: str, config: Any, table: Table, fig: Any, out_dir: PathLike, start: float, **extra: Any
+    name: str,
+    config: Any,
+    table: Table,
+    fig: Any,
+    out_dir: PathLike,
+    start: float,
+    figure: FigureFormat | None = None,
+    **extra: Any,
 ) -> Result:
-    """Write an experiment's ``<name>.csv``, ``<name>.png`` and ``<name>.json`` into ``out_dir``.
+    """Write an experiment's ``<name>.csv``, ``<name>.<format>`` and ``<name>.json``.
 
     Args:
       name: experiment name, the files' stem and the metadata's ``experiment``.
       config: the experiment's config (frozen dataclass), stored in the metadata.
       table: tidy table for ``write_table``.
-      fig: matplotlib Figure for ``save_png``.
+      fig: matplotlib Figure for ``save_figure``.
       out_dir: output directory (created; must be writable).
       start: ``time.perf_counter()`` at the experiment's start; wall time is measured from it.
+      figure: figure format and dpi (default PNG at 120 dpi).
       **extra: further metadata fields.
 
     Returns:
-      ``Result(table, paths, wall_time_s)`` with paths keyed ``csv``, ``png``, ``json``.
+      ``Result(table, paths, wall_time_s)`` with paths keyed ``csv``, ``json``, ``figure`` and
+      the figure's format (``png``, ``pdf`` or ``svg``).
     """
+    figure = FigureFormat() if figure is None else figure
     out_dir = check_writable(out_dir, name="out")
     paths = {
         "csv": out_dir / f"{name}.csv",
-        "png": out_dir / f"{name}.png",
+        figure.format: out_dir / f"{name}.{figure.format}",
         "json": out_dir / f"{name}.json",
     }
+    paths["figure"] = paths[figure.format]
     write_table(paths["csv"], table)
-    save_png(fig, paths["png"])
+    save_figure(fig, paths["figure"], figure)
     wall = time.perf_counter() - start
     write_metadata(paths["json"], metadata(config, experiment=name, wall_time_s=wall, **extra))
     remove_stale_temps(out_dir)  # leftovers of a killed earlier run never outlive this one

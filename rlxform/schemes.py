@@ -124,15 +124,19 @@ class Scheme:
         m = group_size
         kw = self.kwargs
         _, q = _counts(m)
-        if self.name == "verl":
-            sd, factor = _std(m, "sample"), np.ones(m + 1)
-            if m == 1:
-                return jnp.asarray(a_table), jnp.asarray(b_table)
-        else:
-            sd = _std(m, kw["std"])
-            factor = (1.0 - q) ** kw["gamma"] if self.name == "f_grpo" else np.ones(m + 1)
         eps = jnp.asarray(eps, jnp.result_type(float))
-        den = jnp.asarray(sd) + eps
+        if self.name == "verl":
+            if m == 1:  # singleton group: mean 0, std 1, so A = r / (1 + eps)
+                return jnp.zeros(2, eps.dtype).at[1].set(1.0 / (1.0 + eps)), jnp.zeros(2, eps.dtype)
+            sd, factor = jnp.asarray(_std(m, "sample")), np.ones(m + 1)
+            if kw["estimator"] == "grpo_vectorized":  # verl floors the variance at eps
+                var = jnp.maximum(sd**2, eps)
+                positive = var > 0  # double where: no NaN gradient at var = eps = 0
+                sd = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
+        else:
+            sd = jnp.asarray(_std(m, kw["std"]))
+            factor = (1.0 - q) ** kw["gamma"] if self.name == "f_grpo" else np.ones(m + 1)
+        den = sd + eps
         num_a = jnp.asarray(factor * (1.0 - q))
         num_b = jnp.asarray(-factor * q)
         ok = den > 0
@@ -276,7 +280,10 @@ def _mean_baseline_tables(m):
     return 1.0 - q, -q
 
 
-def _grpo_limit(**_):
+def _grpo_limit(eps=0.0, **_):
+    """2 arcsin sqrt p at eps = 0; for eps > 0 the eps stays in the limit weight."""
+    if eps > 0:
+        return bern.grpo_eps_objective(eps), f"int_0^p dt / (sqrt(t(1-t)) + {eps:g})"
     return bern.arcsin_sqrt, "2 arcsin sqrt p"
 
 
@@ -359,7 +366,10 @@ def _w_reinforce_tables(m, lam):
     return np.full(m + 1, float(lam)), -np.ones(m + 1)
 
 
-def _f_grpo_limit(gamma, **_):
+def _f_grpo_limit(gamma, eps=0.0, **_):
+    if eps > 0:
+        name = f"int_0^p (1-t)^{gamma:g} dt / (sqrt(t(1-t)) + {eps:g})"
+        return bern.grpo_eps_objective(eps, gamma), name
     return bern.incomplete_beta_objective(0.5, gamma + 0.5), f"B_p(1/2, {gamma + 0.5:g})"
 
 
@@ -420,7 +430,8 @@ def mean_baseline() -> Scheme:
 def grpo(std: str = "population", eps: float = 0.0) -> Scheme:
     """GRPO: Z = (r - S/M) / (sd + eps), sd the group's population or sample (Bessel) std.
 
-    Large-M objective 2 arcsin sqrt p (Shao et al. 2024; Davis & Recht 2025, arXiv 2510.13651).
+    Large-M objective 2 arcsin sqrt p at eps = 0 and int_0^p dt / (sqrt(t(1-t)) + eps) for
+    eps > 0 (Shao et al. 2024; Davis & Recht 2025, arXiv 2510.13651).
     Zero-variance groups (S = 0 or M) get 0. verl uses ``std="sample", eps=1e-6``.
     """
     return _make("grpo", std=_check_std(std), eps=check_float("eps", eps, 0.0))
@@ -466,7 +477,11 @@ def w_reinforce(lam: float = 0.1) -> Scheme:
 
 
 def f_grpo(gamma: float = 1.0, std: str = "population", eps: float = 0.0) -> Scheme:
-    """Focal GRPO: GRPO weights times (1 - S/M)^gamma. Large-M h = B_p(1/2, gamma + 1/2)."""
+    """Focal GRPO: GRPO weights times (1 - S/M)^gamma.
+
+    Large-M h = B_p(1/2, gamma + 1/2) at eps = 0, int_0^p (1-t)^gamma dt / (sqrt(t(1-t)) + eps)
+    for eps > 0.
+    """
     return _make(
         "f_grpo",
         gamma=check_float("gamma", gamma, 0.0),

@@ -8,7 +8,8 @@ K; samplers in ``rlxform.sampling``), weights Z from the scheme's a/b tables, an
 loss = mean_b (1/M) sum_i stop_gradient(Z_i) log pi(y_i | x_b) with an optax optimizer.
 ``SimConfig`` is static (shapes, code paths, one compile each); ``HParams`` (learning rate, eps)
 are traced, so a vmapped grid compiles once. float32 throughout.
-With SGD the mean step is lr * w_M(p) grad p (SPEC section 2), so seed-mean trajectories follow
+With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
+lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.dynamic``), so seed-mean trajectories follow
 exact ascent (``rlxform.exact``) as lr -> 0. With Adam they need not: Adam divides each
 coordinate by a running RMS of the *noisy* gradient, and E[g / sqrt(E g^2)] is not
 E[g] / |E[g]|, so E[Adam step] != Adam step of E[g]; the noise level of each scheme changes the
@@ -68,7 +69,8 @@ class SimConfig:
       num_steps: T. batch_size: B prompts per step (None = all P, else uniform with
         replacement). record_every: E, must divide T; R = T / E + 1 records (step 0 included).
       optimizer: ``"sgd"`` or ``"adam"``.
-      dynamic_sampling: drop groups with S = 0 or S = M and renormalise over the rest (DAPO).
+      dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones within
+        the batch (no refill as in DAPO); its mean step is ``rlxform.dynamic``'s.
       sampler: ``"inverse_cdf"``, ``"counts"`` or ``"auto"`` (counts when M >= 8 K and the
         run samples B M T >= 2^26 responses, enough to repay the counts sampler's compile).
       hidden, features: network width H and prompt-feature dimension d.
@@ -338,7 +340,7 @@ def surrogate_loss(
 def sample_gradient(
     key: PRNGKey, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
 ) -> tuple[PyTree, Array]:
-    """One stochastic ascent direction g at ``params`` (E[g] = mean_x w_M(p_x) grad p_x).
+    """One stochastic ascent direction g at ``params`` (E[g]: ``exact.expected_update``).
 
     Args:
       key: PRNG key.

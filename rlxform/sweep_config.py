@@ -84,6 +84,7 @@ class SweepConfig:
       records: about how many records per run (record_every = a divisor of T).
       threshold: mean p target for ``steps_to_threshold``.
       optimizer: ``"sgd"`` or ``"adam"``.
+      dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones.
       policy: the bandit problem.
       init_p: population of initial p: ``"grid"``, a tuple of values or ("beta", a, b).
       population_seed: seed of the population draw (part of the problem).
@@ -99,6 +100,7 @@ class SweepConfig:
     records: int = 20
     threshold: float = 0.9
     optimizer: str = "sgd"
+    dynamic_sampling: bool = False
     policy: PolicySpec = PolicySpec()
     init_p: Any = "grid"
     population_seed: int = 0
@@ -127,6 +129,7 @@ _TOP = {
     "records": "integer >= 1",
     "threshold": "number in (0, 1]",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",
+    "dynamic_sampling": "true or false",
     "policy": "table [policy]",
     "population": "table [population]",
 }
@@ -311,6 +314,10 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
         )
     if "optimizer" in data:
         kw["optimizer"] = _choice("", "optimizer", data["optimizer"], OPTIMIZERS)
+    if "dynamic_sampling" in data:
+        if not isinstance(data["dynamic_sampling"], bool):
+            raise _bad("", "dynamic_sampling", data["dynamic_sampling"], _TOP["dynamic_sampling"])
+        kw["dynamic_sampling"] = data["dynamic_sampling"]
     if "policy" in data:
         table = data["policy"]
         if not isinstance(table, Mapping):

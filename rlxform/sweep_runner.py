@@ -20,6 +20,7 @@ import numpy as np
 from rlxform import plotting, resources
 from rlxform.chunks import ChunkStore
 from rlxform.results import (
+    FigureFormat,
     Progress,
     Result,
     Table,
@@ -100,6 +101,7 @@ def _sim_config(config: SweepConfig, spec: SchemeSpec, group_size: int):
         num_steps=config.steps_for(group_size),
         record_every=config.record_every_for(group_size),
         optimizer=config.optimizer,
+        dynamic_sampling=config.dynamic_sampling,
         init_p=config.init_p,
         population_seed=config.population_seed,
     )
@@ -268,13 +270,17 @@ def sweep_tables(
 
 
 def run_sweep(
-    config: SweepConfig, out_dir: Path, progress: Progress = None, name: str = "sweep"
+    config: SweepConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    name: str = "sweep",
+    figure: FigureFormat | None = None,
 ) -> Result:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
     Chunks go through ``chunks.ChunkStore`` in ``out_dir/chunks`` (a rerun with the same config
     skips finished chunks). Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``,
-    ``<name>.png`` (heatmaps per scheme) and ``<name>.json``.
+    ``<name>.<format>`` (heatmaps per scheme) and ``<name>.json``.
     """
     start = time.perf_counter()
     jobs = [(i, spec, m) for i, spec in enumerate(config.schemes) for m in config.group_size]
@@ -301,11 +307,17 @@ def run_sweep(
         plotting.fig_sweep(summary, config.threshold, config.budget),
         out_dir,
         start,
+        figure,
         chunks_total=len(jobs),
         chunks_reused=reused,
         summary_table=f"{name}_summary.csv",
     )
 
 
-def run_sweep_lr_groupsize(config: SweepConfig, out_dir: Path, progress: Progress = None) -> Result:
-    return run_sweep(config, out_dir, progress, name="sweep_lr_groupsize")
+def run_sweep_lr_groupsize(
+    config: SweepConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
+    return run_sweep(config, out_dir, progress, name="sweep_lr_groupsize", figure=figure)

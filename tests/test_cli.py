@@ -84,3 +84,89 @@ def test_unwritable_out_is_rejected(capsys, tmp_path):
     blocker.write_text("x")
     assert cli.main(["transforms", "--out", str(blocker / "sub")]) == 2
     assert "--out=" in capsys.readouterr().err
+
+
+def _simulate_argv(out, *extra):
+    return [
+        "simulate",
+        "--scheme",
+        "rejection_sampling",
+        "--prompts",
+        "3",
+        "--responses",
+        "3",
+        "--group-size",
+        "3",
+        "--steps",
+        "20",
+        "--record-every",
+        "5",
+        "--lr",
+        "0.3",
+        "--seeds",
+        "64",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
+    """summary.json: max_z beside max_abs_dev; the exact column is the dynamic-sampling ascent."""
+    import dataclasses
+    import json
+
+    from rlxform import exact, schemes
+    from rlxform.simulate import HParams, SimConfig
+
+    out = tmp_path / "sim"
+    argv = _simulate_argv(out, "--dynamic-sampling", "--format", "svg", "--dpi", "50")
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reference"] == "dynamic-sampling mean step"
+    assert {"max_abs_dev", "max_z", "agreement"} <= set(summary)
+    assert 0 <= summary["max_z"] < 1e3 and 0 <= summary["agreement"] <= 1
+    assert (out / "trajectories.svg").read_text().lstrip().startswith("<?xml")
+    assert not (out / "trajectories.png").exists()
+    table = read_table(out / "trajectories.csv")
+    cfg = SimConfig(
+        schemes.rejection_sampling(),
+        num_prompts=3,
+        num_responses=3,
+        group_size=3,
+        num_steps=20,
+        record_every=5,
+        dynamic_sampling=True,
+        init_p="grid",
+    )
+    want = np.asarray(exact.make_exact(cfg)(HParams(0.3)).mean_p, np.float64)
+    np.testing.assert_allclose(table["exact_mean_p"], want, rtol=1e-6)
+    plain = exact.make_exact(dataclasses.replace(cfg, dynamic_sampling=False))(HParams(0.3))
+    assert np.abs(np.asarray(plain.mean_p) - want).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--format", "jpg"], "--format='jpg' is invalid: must be one of png, pdf, svg"),
+        (["--dpi", "0"], "--dpi=0 is invalid"),
+        (["--dpi", "x"], "invalid int value: 'x'"),
+    ],
+)
+def test_bad_figure_options_are_one_line(capsys, tmp_path, extra, fragment):
+    for argv in (
+        _simulate_argv(tmp_path, *extra),
+        ["transforms", "--out", str(tmp_path), *extra],
+        ["reproduce", "--tiny", "--only", "fig1_transforms", "--out", str(tmp_path), *extra],
+    ):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and fragment in err
+
+
+def test_transforms_pdf(tmp_path):
+    out = tmp_path / "tr"
+    argv = ["transforms", "--group-sizes", "4", "--grid", "11", "--format", "pdf"]
+    argv += ["--out", str(out)]
+    assert cli.main(argv) == 0
+    assert (out / "transforms.pdf").read_bytes().startswith(b"%PDF")

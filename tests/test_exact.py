@@ -95,9 +95,3 @@ def test_exact_ascent_scalar_step_by_hand():
     np.testing.assert_allclose(
         metrics.degenerate_fraction[1], np.mean(p0**4 + (1 - p0) ** 4), rtol=1e-5
     )
-
-
-def test_expected_update_rejects_dynamic_sampling_batches():
-    cfg = SimConfig(schemes.grpo(), num_prompts=3, num_responses=3, dynamic_sampling=True)
-    with pytest.raises(ValueError, match="dynamic_sampling"):
-        exact.expected_update(None, simulate.initial_params(cfg), cfg)

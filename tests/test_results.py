@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,7 +428,7 @@ def test_metadata_has_the_keys(tmp_path):
     assert meta["numpy_version"] == np.__version__
     assert meta["platform"] in {"cpu", "gpu", "tpu", "cuda", "rocm"}
     rev = meta["git_revision"]
-    assert rev is None or (len(rev) == 40 and all(c in "0123456789abcdef" for c in rev))
+    assert rev == "unknown" or (len(rev) == 40 and all(c in "0123456789abcdef" for c in rev))
     assert meta["wall"] == 3.5
 
     path = tmp_path / "meta.json"
@@ -442,7 +443,35 @@ def test_git_revision_none_outside_git(monkeypatch):
         raise FileNotFoundError("git")
 
     monkeypatch.setattr(results.subprocess, "run", no_git)
-    assert results.git_revision() is None
+    assert results.git_revision() is None  # rlxform is not pip-installed in the test env
+    assert results.metadata({"lr": 0.1})["git_revision"] == "unknown"
+
+
+def test_git_revision_in_this_checkout_is_head():
+    head = results.subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=Path(results.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert results.git_revision() == head and len(head) == 40
+
+
+def test_installed_commit_reads_pep610_direct_url(monkeypatch):
+    """pip install git+URL records the commit; pip install . (a directory) records none."""
+    vcs = '{"url": "https://example.org/rlxform.git", "vcs_info": {"vcs": "git", '
+    vcs += '"commit_id": "0123456789abcdef0123456789abcdef01234567"}}'
+    assert results.installed_commit(vcs) == "0123456789abcdef0123456789abcdef01234567"
+    assert results.installed_commit('{"url": "file:///src/rlxform", "dir_info": {}}') is None
+    assert results.installed_commit("not json") is None
+    # outside a checkout, an installed VCS commit is what metadata records
+    def no_git(*args, **kwargs):
+        raise OSError("git")
+
+    monkeypatch.setattr(results.subprocess, "run", no_git)
+    monkeypatch.setattr(results, "installed_commit", lambda direct_url=None: "ab" * 20)
+    assert results.metadata({})["git_revision"] == "ab" * 20
 
 
 def test_other_version_warns_naming_both(tmp_path):
@@ -464,3 +493,22 @@ def test_config_hash_is_canonical():
     assert len(a) == 64
     with pytest.raises(TypeError, match=r"config\['f'\]"):
         results.config_hash({"f": object()})
+
+
+def test_save_result_writes_the_requested_figure_format(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [0, 1])
+    table = {"x": np.array([0.0, 1.0])}
+    svg = results.FigureFormat("svg", 50)
+    res = results.save_result("demo", {"a": 1}, table, fig, tmp_path, 0.0, svg)
+    assert res.paths["figure"] == res.paths["svg"] == tmp_path / "demo.svg"
+    assert res.paths["svg"].read_text().lstrip().startswith("<?xml")
+    assert not (tmp_path / "demo.png").exists()
+    res = results.save_result("demo", {"a": 1}, table, fig, tmp_path, 0.0)
+    assert res.paths["png"].read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="format='gif' is invalid"):
+        results.check_figure_format("gif", 100)
+    with pytest.raises(ValueError, match="dpi=True is invalid"):
+        results.check_figure_format("png", True)

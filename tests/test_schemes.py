@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -79,6 +80,26 @@ def test_traced_eps_tables_match_static_tables(x64):
         sa, sb = scheme.tables(7)
         np.testing.assert_allclose(a, sa, rtol=1e-14)
         np.testing.assert_allclose(b, sb, rtol=1e-14)
+
+
+@pytest.mark.parametrize("m", [1, 4, 16])
+def test_traced_eps_keeps_verl_vectorized_variance_floor(x64, m):
+    """grpo_vectorized: sd = sqrt(max(var, eps)); at eps = 0.3 the floor binds for every S."""
+    scheme = schemes.from_verl("grpo_vectorized", epsilon=0.3)
+    a, b = jax.jit(lambda e: scheme.traced_tables(m, e))(0.3)
+    sa, sb = scheme.tables(m)
+    np.testing.assert_allclose(a, sa, rtol=1e-14)
+    np.testing.assert_allclose(b, sb, rtol=1e-14)
+    if m > 1:  # by hand: var = S(M-S)/(M(M-1)) <= 0.3 at M = 4 except S = 2 (1/3)
+        s = np.arange(m + 1)
+        var = s * (m - s) / (m * (m - 1))
+        den = np.sqrt(np.maximum(var, 0.3)) + 0.3
+        np.testing.assert_allclose(a[1:], (1 - s / m)[1:] / den[1:], rtol=1e-14)
+        plain = schemes.from_verl("grpo", epsilon=0.3).tables(m)[0]
+        assert np.abs(np.asarray(a) - plain).max() > 1e-2  # the floor matters here
+    # traced eps = 0 has a finite gradient (no sqrt'(0) NaN)
+    grad = jax.grad(lambda e: jnp.sum(scheme.traced_tables(m, e)[0] ** 2))(0.0)
+    assert np.isfinite(float(grad))
 
 
 def test_every_verl_case_is_reproduced(verl_cases):

@@ -45,6 +45,42 @@ def test_parses_everything(tmp_path):
     assert cfg.record_every_for(4) == 2
 
 
+def test_dynamic_sampling_key_reaches_the_simulator():
+    """``dynamic_sampling = true`` in TOML runs the dynamic-sampling simulator (same keys)."""
+    import dataclasses
+
+    import jax
+
+    from rlxform import sweeps
+    from rlxform.simulate import HParams, SimConfig
+
+    cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
+    assert cfg.dynamic_sampling and not parse_sweep_config(_tiny_dict()).dynamic_sampling
+    chunk = sweep_runner._sweep_chunk(cfg, cfg.schemes[0], 4)
+    sim = SimConfig(
+        cfg.schemes[0].build(),
+        num_prompts=3,
+        num_responses=3,
+        group_size=4,
+        num_steps=8,
+        record_every=2,
+        init_p=(0.2, 0.5),
+        dynamic_sampling=True,
+    )
+    keys = jax.random.split(jax.random.key(7), 2)
+    hparams = HParams(np.asarray([0.3, 1.0], np.float32))
+    want = sweeps.make_sweep(sim)(hparams, keys).mean_p
+    np.testing.assert_array_equal(chunk["mean_p"], want)
+    plain = sweeps.make_sweep(dataclasses.replace(sim, dynamic_sampling=False))(hparams, keys)
+    assert np.abs(np.asarray(plain.mean_p) - np.asarray(want)).max() > 1e-3
+
+
+def _tiny_dict():
+    import tomllib
+
+    return tomllib.loads(TINY)
+
+
 def test_budget_holds_m_times_steps():
     cfg = parse_sweep_config({"group_size": [2, 8], "budget": 64, "records": 4})
     assert [cfg.steps_for(m) * m for m in (2, 8)] == [64, 64]
@@ -81,6 +117,7 @@ def test_unknown_keys_are_named(data, named):
         ({"schemes": [{"name": "nope"}]}, "schemes[0].name='nope'"),
         ({"schemes": [{"name": "grpo", "eps": -1.0}]}, "eps"),
         ({"threshold": 2.0}, "threshold=2.0"),
+        ({"dynamic_sampling": "yes"}, "dynamic_sampling='yes'"),
     ],
 )
 def test_wrong_types_name_key_value_and_allowed(data, named):

@@ -68,8 +68,27 @@ def test_compare_by_hand():
     np.testing.assert_allclose(out.mean_p_se, [0.0, 0.1, 0.1])
     np.testing.assert_allclose(out.max_abs_dev, 0.1)
     np.testing.assert_allclose(out.agreement, 1.0)
+    np.testing.assert_allclose(out.max_z, 1.0)  # record 2: gap 0.1 = 1 SE
     ref = Metrics(None, None, np.array([0.5, 0.7, 0.2]), None, None, None, None)
     np.testing.assert_allclose(sweeps.compare(sim, ref).agreement, 2 / 3)
+    np.testing.assert_allclose(sweeps.compare(sim, ref).max_z, 6.0)
+
+
+def test_compare_noise_free_run_uses_the_rounding_floor():
+    """One seed (SE = 0): a float32-rounding gap agrees, a real gap does not."""
+    exact_p = np.array([0.5, 0.6, 0.7])
+    ref = Metrics(None, None, exact_p, None, None, None, None)
+    rounding = Metrics(None, None, (exact_p + [0, 3e-6, -2e-6])[None], None, None, None, None)
+    out = sweeps.compare(rounding, ref)
+    np.testing.assert_allclose(out.agreement, 1.0)
+    np.testing.assert_allclose(out.max_z, 3e-6 / (1e-5 / 3), rtol=1e-9)  # 0.9
+    biased = Metrics(None, None, (exact_p + [0, 1e-3, 0])[None], None, None, None, None)
+    out = sweeps.compare(biased, ref)
+    np.testing.assert_allclose(out.agreement, 2 / 3)
+    np.testing.assert_allclose(out.max_z, 300.0, rtol=1e-9)
+    assert sweeps.compare(rounding, ref, floor=0.0).agreement == 1 / 3
+    with pytest.raises(ValueError, match="floor=-1"):
+        sweeps.compare(rounding, ref, floor=-1.0)
 
 
 def _max_abs_dev(cfg: SimConfig, lr: float, num_seeds: int) -> tuple[float, float]:

@@ -8,13 +8,14 @@ import math
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from conftest import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform
-from rlxform import schemes
+from rlxform import schemes, transforms
 
 CATALOG = [
     schemes.reinforce(),
@@ -136,6 +137,54 @@ def test_large_m_limits(x64):
     assert all(g1 > g2 for g1, g2 in itertools.pairwise(gaps))
 
 
+@pytest.mark.parametrize(
+    "scheme, gamma, eps",
+    [
+        (schemes.grpo(eps=0.05), 0.0, 0.05),
+        (schemes.grpo(std="sample", eps=1e-6), 0.0, 1e-6),
+        (schemes.f_grpo(gamma=1.5, eps=0.3), 1.5, 0.3),
+        (schemes.f_grpo(gamma=0.5, std="sample", eps=0.05), 0.5, 0.05),
+        (schemes.from_trl(epsilon=1e-4), 0.0, 1e-4),
+    ],
+    ids=lambda v: getattr(v, "label", None),
+)
+def test_eps_limits_are_the_true_large_m_limit(x64, scheme, gamma, eps):
+    """h = int_0^p (1-t)^gamma / (sqrt(t(1-t)) + eps) dt against mpmath, to 1e-12 relative."""
+    mpmath.mp.dps = 30
+    limit, name = scheme.limit()
+    assert name.startswith("int_0^p") and f"{eps:g}" in name
+    for p in (1e-9, 0.01, 0.3, 0.5, 0.97, 1 - 1e-9, 1.0):
+        f = lambda t: (1 - t) ** gamma / (mpmath.sqrt(t * (1 - t)) + eps)  # noqa: E731
+        ref = mpmath.quad(f, [0, p / 2, p])  # split: mpmath needs each end on its own
+        assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
+    grid = np.array([0.0, 0.2, 0.9, 1.0])
+    want = (1 - grid) ** gamma / (np.sqrt(grid * (1 - grid)) + eps)
+    np.testing.assert_allclose(transforms.limit_weight(scheme, grid), want, rtol=1e-14)
+
+
+def test_eps_limit_is_what_large_m_approaches(x64):
+    """At eps = 0.05 the finite-M weight tends to the eps limit, not to 1/sqrt(p(1-p))."""
+    p = np.linspace(0.1, 0.9, 17)
+    scheme = schemes.grpo(eps=0.05)
+    lim_w = transforms.limit_weight(scheme, p)
+    gaps = [np.max(np.abs(rlxform.transform(scheme, m).weight(p) - lim_w)) for m in (64, 1024)]
+    assert gaps[1] < gaps[0] / 4 and gaps[1] < 0.05
+    assert np.max(np.abs(lim_w - 1 / np.sqrt(p * (1 - p)))) > 0.2
+    assert schemes.grpo().limit()[1] == "2 arcsin sqrt p"  # eps = 0 unchanged
+
+
+def test_verl_vectorized_limit_keeps_the_variance_floor(x64):
+    eps = 0.01
+    limit, name = schemes.from_verl("grpo_vectorized", epsilon=eps).limit()
+    assert "max(t(1-t)" in name
+    mpmath.mp.dps = 30
+    for p in (0.005, 0.3, 0.995, 1.0):
+        f = lambda t: 1 / (mpmath.sqrt(max(t * (1 - t), eps)) + eps)  # noqa: E731
+        t0 = (1 - math.sqrt(1 - 4 * eps)) / 2
+        ref = mpmath.quad(f, [x for x in (0, t0, 1 - t0) if x < p] + [p])
+        assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
+
+
 @pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
 def test_grad_of_objective_is_weight_and_jit_agrees(x64, scheme):
     t = rlxform.transform(scheme, 6)
@@ -176,6 +225,53 @@ def test_noise_mean_is_theorem_and_variance_is_direct_sum(x64):
             var = np.sum(pmf * g**2) - np.sum(pmf * g) ** 2
             assert float(stats_.variance[i]) == pytest.approx(var, abs=1e-13)
         assert float(stats_.snr[0]) == 0.0 and float(stats_.snr[-1]) == 0.0
+
+
+def _exact_tables(name, m):
+    """a[S], b[S] as exact mpmath values from the catalog formulas (SPEC section 3)."""
+    out_a, out_b = [], []
+    for s in range(m + 1):
+        q = mpmath.mpf(s) / m
+        if name == "reinforce":
+            a, b = 1, 0
+        elif name == "rloo":
+            a, b = mpmath.mpf(m - s) / (m - 1), -mpmath.mpf(s) / (m - 1)
+        elif name == "rejection_sampling":
+            a, b = (mpmath.mpf(m) / s if s else 0), 0
+        elif name == "maxrl":
+            a, b = (mpmath.mpf(m) / s - 1, -1) if s else (0, 0)  # S = 0: A = 0
+        else:  # grpo, population std
+            sd = mpmath.sqrt(q * (1 - q))
+            a, b = ((1 - q) / sd, -q / sd) if 0 < s < m else (0, 0)
+        out_a.append(mpmath.mpf(a))
+        out_b.append(mpmath.mpf(b))
+    return out_a, out_b
+
+
+@pytest.mark.parametrize("name", ["reinforce", "rloo", "rejection_sampling", "maxrl", "grpo"])
+def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
+    """Relative 1e-10 against 40-digit sums over exact tables, e.g. 2.0e-125 at M=50, p=0.996."""
+    mpmath.mp.dps = 40
+    for m in (8, 50):
+        a, b = _exact_tables(name, m)
+        ps = (1e-3, 0.3, 0.9, 0.996, 0.99999)
+        got = np.asarray(rlxform.noise(schemes.get(name), m, np.array(ps)).variance)
+        for i, p in enumerate(ps):
+            pp = mpmath.mpf(p)
+            pmf = [mpmath.binomial(m, s) * pp**s * (1 - pp) ** (m - s) for s in range(m + 1)]
+            g = [(s * a[s] * (1 - pp) - (m - s) * b[s] * pp) / m for s in range(m + 1)]
+            mean = mpmath.fsum(w * v for w, v in zip(pmf, g, strict=True))
+            var = mpmath.fsum(w * (v - mean) ** 2 for w, v in zip(pmf, g, strict=True))
+            assert got[i] == pytest.approx(float(var), rel=1e-10), (m, p)
+    if name == "rejection_sampling":  # closed form: (1-p)^2 P(S=0) (1 - P(S=0))
+        p0 = mpmath.mpf(0.004) ** 50
+        want = float(mpmath.mpf(0.004) ** 2 * p0 * (1 - p0))
+        got = float(rlxform.noise(schemes.rejection_sampling(), 50, 0.996).variance)
+        assert got == pytest.approx(want, rel=1e-10) and 1.9e-125 < got < 2.1e-125
+        # (1-p)^M underflows: the step is deterministic (variance 0, mean > 0): SNR = inf
+        stats_ = rlxform.noise(schemes.rejection_sampling(), 256, np.array([0.97, 1.0]))
+        assert float(stats_.variance[0]) == 0.0 and float(stats_.mean[0]) > 0
+        assert np.isposinf(float(stats_.snr[0])) and float(stats_.snr[1]) == 0.0
 
 
 def test_noise_matches_monte_carlo():

@@ -1,0 +1,207 @@
+"""Dynamic sampling's exact mean step: hand cases, joint brute force, enumeration, Monte Carlo."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlxform import dynamic, exact, schemes, simulate
+from rlxform.simulate import HParams, SimConfig
+
+SCHEMES = [
+    schemes.reinforce(),
+    schemes.rloo(),
+    schemes.grpo(eps=1e-3, std="sample"),
+    schemes.rejection_sampling(),
+    schemes.pass_at_k(k=2),
+    schemes.maxrl(),
+    schemes.nsr(),
+]
+
+
+def _as64(tree):
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), tree)
+
+
+def _plain(cfg):
+    return dataclasses.replace(cfg, dynamic_sampling=False)
+
+
+def _max_abs(a, b):
+    pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    return max(float(jnp.abs(x - y).max()) for x, y in pairs)
+
+
+def test_kept_weight_by_hand():
+    """REINFORCE (a = 1, b = 0): w° = 1 - p^(M-1); NSR (a = 0, b = -1): w° = 1 - (1-p)^(M-1)."""
+    with jax.enable_x64(True):
+        p = jnp.asarray([0.1, 0.5, 0.9])
+        a, b = schemes.reinforce().tables(4)
+        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - p**3, atol=1e-15)
+        a, b = schemes.nsr().tables(4)
+        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - (1 - p) ** 3, atol=1e-15)
+        a, b = schemes.rloo().tables(1 + 1)  # RLOO gives degenerate groups zero weight: w° = w
+        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1.0, atol=1e-15)
+
+
+def test_kept_probability_by_hand_and_at_the_ends():
+    with jax.enable_x64(True):
+        p = jnp.asarray([0.25, 0.5, 1e-12, 1 - 1e-9])
+        q = dynamic.kept_probability(p, 3)
+        np.testing.assert_allclose(q[:2], [1 - 0.25**3 - 0.75**3, 0.75], rtol=1e-15)
+        np.testing.assert_allclose(q[2], 3e-12, rtol=1e-9)  # 1 - (1-p)^3 - p^3 ~ 3p
+        np.testing.assert_allclose(q[3], 3e-9, rtol=1e-6)
+
+
+def test_factors_by_hand():
+    """P = 2: kappa_1 = E[1/(1 + Bernoulli(q_2))] = 1 - q_2 / 2; B = 1 < P: factor 1/P."""
+    with jax.enable_x64(True):
+        q = jnp.asarray([0.3, 0.8])
+        np.testing.assert_allclose(dynamic.full_batch_factor(q), [1 - 0.4, 1 - 0.15], rtol=1e-15)
+        p = jnp.asarray([0.2, 0.7, 0.5])
+        np.testing.assert_allclose(dynamic.step_factors(p, 4, 1), 1 / 3, rtol=1e-15)
+        # B = 2 of P = 3: (1 + (1 - qbar)) / P
+        qbar = float(jnp.mean(dynamic.kept_probability(p, 4)))
+        np.testing.assert_allclose(dynamic.step_factors(p, 4, 2), (2 - qbar) / 3, rtol=1e-14)
+
+
+def _poisson_binomial_factor(q):
+    """E[1 / (1 + N_-x)] by enumerating all 2^(P-1) keep patterns of the others (float64)."""
+    out = []
+    for x in range(len(q)):
+        others = np.delete(q, x)
+        total = 0.0
+        for keep in itertools.product([0, 1], repeat=len(others)):
+            keep = np.array(keep)
+            total += np.prod(np.where(keep, others, 1 - others)) / (1 + keep.sum())
+        out.append(total)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("num_prompts", [1, 2, 5, 9])
+def test_full_batch_factor_equals_enumeration(num_prompts):
+    q = np.random.default_rng(num_prompts).uniform(0, 1, num_prompts)
+    with jax.enable_x64(True):
+        got = dynamic.full_batch_factor(jnp.asarray(q))
+    np.testing.assert_allclose(got, _poisson_binomial_factor(q), rtol=1e-13, atol=0)
+
+
+def test_full_batch_factor_equal_prompts_closed_form_and_large_batch_limit():
+    """q_y = q for all y: kappa = (1 - (1-q)^P) / (P q); P kappa (1 - d) -> 1 as P grows."""
+    with jax.enable_x64(True):
+        for num_prompts, q in [(64, 0.3), (301, 0.05), (1000, 0.7)]:
+            got = dynamic.full_batch_factor(jnp.full((num_prompts,), q))
+            want = (1 - (1 - q) ** num_prompts) / (num_prompts * q)
+            np.testing.assert_allclose(got, want, rtol=1e-11)  # 500-node sums
+        got = dynamic.full_batch_factor(jnp.full((1000,), 0.7))
+        assert abs(float(got[0]) * 1000 * 0.7 - 1) < 2e-3
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+@pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.name)
+def test_expected_update_equals_joint_brute_force(scheme, batch_size):
+    cfg = SimConfig(
+        scheme,
+        num_prompts=3,
+        num_responses=2,
+        group_size=3,
+        batch_size=batch_size,
+        dynamic_sampling=True,
+        init_p=(0.15, 0.5, 0.85),
+    )
+    with jax.enable_x64(True):
+        params = _as64(simulate.initial_params(cfg))
+        theorem = exact.expected_update(None, params, cfg)
+        brute = exact.brute_force_update(None, params, cfg)
+        assert _max_abs(theorem, brute) < 1e-12
+        # the plain formula (the old reference) is a different number
+        plain = exact.expected_update(None, params, _plain(cfg))
+        assert _max_abs(plain, brute) > 1e-3
+
+
+@pytest.mark.parametrize("policy", ["scalar", "network"])
+def test_expected_update_equals_brute_force_other_policies(policy):
+    cfg = SimConfig(
+        schemes.grpo(eps=0.1),
+        policy=policy,
+        num_prompts=2,
+        num_responses=2,
+        group_size=3,
+        hidden=4,
+        features=3,
+        dynamic_sampling=True,
+        init_p=(0.3, 0.6),
+    )
+    with jax.enable_x64(True):
+        params = _as64(simulate.initial_params(cfg))
+        theorem = exact.expected_update(None, params, cfg)
+        assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
+
+
+def test_plain_uniform_batch_brute_force_equals_theorem():
+    """The joint enumeration also covers plain steps with B < P (mean over prompts)."""
+    cfg = SimConfig(
+        schemes.maxrl(),
+        num_prompts=3,
+        num_responses=3,
+        group_size=2,
+        batch_size=2,
+        init_p=(0.2, 0.5, 0.7),
+    )
+    with jax.enable_x64(True):
+        params = _as64(simulate.initial_params(cfg))
+        theorem = exact.expected_update(None, params, cfg)
+        assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_simulator_mean_step_within_standard_errors(batch_size):
+    """Average of 40000 simulated dynamic-sampling steps vs the exact mean, per coordinate."""
+    cfg = SimConfig(
+        schemes.rejection_sampling(),
+        num_prompts=5,
+        num_responses=3,
+        group_size=4,
+        batch_size=batch_size,
+        dynamic_sampling=True,
+        init_p=(0.05, 0.3, 0.5, 0.8, 0.95),
+    )
+    params = simulate.initial_params(cfg)
+    keys = jax.random.split(jax.random.key(7), 40000)
+    grads = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logits"]))(
+        keys
+    )
+    grads = np.asarray(grads, np.float64)
+    mean, se = grads.mean(0), grads.std(0, ddof=1) / np.sqrt(len(grads))
+    with jax.enable_x64(True):
+        want = np.asarray(exact.expected_update(None, _as64(params), cfg)["logits"])
+    z = np.abs(mean - want) / se
+    assert z.max() < 4.5, z
+    plain = np.asarray(exact.expected_update(None, params, _plain(cfg))["logits"])
+    assert np.abs(mean - plain).max() > 10 * se.max()
+
+
+def test_exact_ascent_one_step_by_hand():
+    """One SGD step of dynamic-sampling exact ascent on scalar logits (P = 2, full batch)."""
+    cfg = SimConfig(
+        schemes.reinforce(),
+        policy="scalar",
+        num_prompts=2,
+        group_size=3,
+        num_steps=1,
+        dynamic_sampling=True,
+        init_p=(0.2, 0.7),
+    )
+    metrics = exact.make_exact(cfg)(HParams(0.5))
+    p0 = np.array([0.2, 0.7])
+    q = 1 - p0**3 - (1 - p0) ** 3
+    kappa = 1 - q[::-1] / 2
+    w_kept = 1 - p0**2
+    theta1 = np.log(p0 / (1 - p0)) + 0.5 * kappa * w_kept * p0 * (1 - p0)
+    np.testing.assert_allclose(metrics.p[1], 1 / (1 + np.exp(-theta1)), rtol=1e-5)
+    np.testing.assert_allclose(metrics.degenerate_fraction[1], np.mean(1 - q), rtol=1e-5)
