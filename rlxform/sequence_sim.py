@@ -303,7 +303,7 @@ def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SeqSimConfi
     lengths, correct = jnp.asarray(enum.lengths), jnp.asarray(enum.correct)
     max_length = cfg.task.max_length
     if cfg.aggregation != "token-mean":
-        weigh = lambda q: sequence_weights_from_tables(  # noqa: E731
+        weigh = lambda q: sequence_weights_from_tables(
             a_table, b_table, cfg.aggregation, q, lengths, correct, max_length=max_length
         )
         return jax.vmap(weigh)(probs)
@@ -312,7 +312,7 @@ def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SeqSimConfi
     group_laws = jax.vmap(lambda q: _power_convolve(q[None, :], cfg.group_size)[0])(length_law)
     others = _others_laws(group_laws, cfg)
     scale = cfg.batch_groups * cfg.group_size
-    weigh = lambda q, o: _token_mean_omega(  # noqa: E731
+    weigh = lambda q, o: _token_mean_omega(
         a_table, b_table, q, lengths, correct, o, max_length, scale
     )
     return jax.vmap(weigh)(probs, others)
@@ -356,7 +356,7 @@ def _record(params, cfg, a_table, b_table, step, diverged) -> SeqMetrics:
     log_pi = sequence_log_probs(prefix_table(params, cfg), cfg.task)
     p, length_correct, length_wrong = length_stats(log_pi, cfg.task)
     objective = jnp.mean(objective_of_tables(a_table, b_table, p))
-    mask = lambda x: jnp.where(diverged, jnp.nan, x).astype(jnp.float32)  # noqa: E731
+    mask = lambda x: jnp.where(diverged, jnp.nan, x).astype(jnp.float32)
     return SeqMetrics(
         step=jnp.asarray(step, jnp.int32),
         p=mask(p),
@@ -385,7 +385,7 @@ def run_blocks(cfg: SeqSimConfig, params0: PyTree, hparams: HParams, grad_fn, xs
         new_params = optax.apply_updates(params, updates)
         bad = ~(_all_finite(grads) & _all_finite(new_params))
         first = jnp.where((first < 0) & bad, step, first)
-        keep = lambda new, old: jnp.where(first >= 0, old, new)  # noqa: E731
+        keep = lambda new, old: jnp.where(first >= 0, old, new)
         params, opt_state = jax.tree_util.tree_map(
             keep, (new_params, new_state), (params, opt_state)
         )
@@ -410,7 +410,7 @@ def build_sequence_simulate(cfg: SeqSimConfig, params0: PyTree | None = None):
     def simulate(hparams: HParams, key: PRNGKey) -> SeqMetrics:
         a_table, b_table = cfg.scheme.traced_tables(cfg.group_size, hparams.eps)
         keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)
-        grad_fn = lambda params, k: sample_gradient(k, params, cfg, a_table, b_table)  # noqa: E731
+        grad_fn = lambda params, k: sample_gradient(k, params, cfg, a_table, b_table)
         return run_blocks(cfg, params0, hparams, grad_fn, keys)
 
     return simulate
@@ -422,7 +422,7 @@ def build_sequence_exact(cfg: SeqSimConfig, params0: PyTree | None = None):
 
     def ascend(hparams: HParams) -> SeqMetrics:
         a_table, b_table = cfg.scheme.traced_tables(cfg.group_size, hparams.eps)
-        grad_fn = lambda params, _: expected_grad(params, cfg, a_table, b_table)  # noqa: E731
+        grad_fn = lambda params, _: expected_grad(params, cfg, a_table, b_table)
         return run_blocks(cfg, params0, hparams, grad_fn, None)
 
     return ascend

@@ -7,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import schemes
+from rlxform import schemes, sweeps
 from rlxform import sequences as sq
-from rlxform import sweeps
 from rlxform.sequence_sim import (
     SeqSimConfig,
     expected_grad,
@@ -180,7 +179,9 @@ def test_network_expected_grad_equals_the_exact_core():
         a_table, b_table = (jnp.asarray(t, jnp.float32) for t in cfg.scheme.tables(4))
         ours = expected_grad(params, cfg, a_table, b_table)
         core = sq.network_expected_update(cfg.scheme, cfg.aggregation, 4, params, cfg.network)
-        for x, y in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(core)):
+        for x, y in zip(
+            jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(core), strict=True
+        ):
             np.testing.assert_allclose(x, y / 2, atol=1e-6)
     metrics = make_sequence_simulate(cfg)(HParams(0.5), jax.random.key(0))
     assert np.all(np.isfinite(np.asarray(metrics.mean_length_wrong)))
