@@ -275,7 +275,11 @@ def _add_simulate(sub) -> None:
         metavar="KEY=VALUE",
         help="scheme parameter, repeatable (e.g. eps=1e-6, k=4)",
     )
-    p.add_argument("--policy", default="tabular", help="scalar | tabular | network")
+    p.add_argument(
+        "--policy",
+        default="tabular",
+        help="scalar | tabular | network | sequence_tabular | sequence_network",
+    )
     p.add_argument("--prompts", type=int, default=16, help="P, number of prompts")
     p.add_argument("--responses", type=int, default=4, help="K, responses per prompt")
     p.add_argument("--correct", type=int, default=1, help="C, correct responses per prompt")
@@ -290,6 +294,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--record-every", type=int, default=1, help="record interval (divides T)")
     p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
     p.add_argument("--out", default="results/simulate", help="output directory")
+    from rlxform.cli_sequences import add_sequence_arguments
+
+    add_sequence_arguments(p)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -301,6 +308,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.validation import check_choice, check_float, check_group_size, check_int
 
     (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+    from rlxform.cli_sequences import SEQUENCE_POLICIES, run_simulate_sequences
+
+    if args.policy in SEQUENCE_POLICIES:
+        return run_simulate_sequences(args, scheme, save_figure)
     # Check each option under its flag name first; SimConfig re-checks the combination.
     check_choice("--policy", args.policy, policies.POLICIES)
     prompts = check_int("--prompts", args.prompts, 1)
