@@ -549,7 +549,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
     p.add_argument(
-        "--workload", default="all", help="W1 | W2 | W3 | W4 | scaling | all (W1-W4 and scaling)"
+        "--workload",
+        default="all",
+        help="W1 | W2 | W3 | W4 | W5 | scaling | all (W1-W5 and scaling)",
     )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
