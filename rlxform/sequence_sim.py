@@ -396,6 +396,7 @@ def run_blocks(cfg: SeqSimConfig, params0: PyTree, hparams: HParams, grad_fn, xs
         record = _record(carry[0], cfg, a_table, b_table, x[0][-1] + 1, carry[2] >= 0)
         return carry, record
 
+    params0 = jax.lax.optimization_barrier(params0)  # a closed-over constant: do not fold
     carry = (params0, optimizer.init(params0), jnp.asarray(-1, jnp.int32))
     first = _record(params0, cfg, a_table, b_table, 0, jnp.asarray(False))
     carry, records = jax.lax.scan(block, carry, (steps, xs))

@@ -78,8 +78,9 @@ def build_sparse_simulate(cfg: SeqSimConfig, params0: PyTree | None = None):
             )
             return carry, record
 
-        first = _record(params0, cfg, a_table, b_table, 0, jnp.asarray(False))
-        carry = (params0["logits"], jnp.asarray(-1, jnp.int32))
+        start = jax.lax.optimization_barrier(params0)  # a closed-over constant: do not fold
+        first = _record(start, cfg, a_table, b_table, 0, jnp.asarray(False))
+        carry = (start["logits"], jnp.asarray(-1, jnp.int32))
         carry, records = jax.lax.scan(block, carry, (steps, keys))
         metrics = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, records)
         return metrics._replace(nonfinite_step=carry[1])
