@@ -182,10 +182,10 @@ def sample_groups(key: PRNGKey, table: Array, cfg: SeqSimConfig) -> SequenceBatc
     b = task.vocab_size - 1
     last = num_prefixes(task) - 1
 
-    def one(group_key, logits):
+    def one(group_key, x):  # gathers rows of the full table: no per-prompt copy
         def step(carry, step_key):
             node, done = carry
-            token = jax.random.categorical(step_key, logits[node], axis=-1).astype(jnp.int32)
+            token = jax.random.categorical(step_key, table[x, node], axis=-1).astype(jnp.int32)
             out = (jnp.where(done, PAD, token), jnp.where(done, PAD, node))
             done = done | (token == task.stop)
             return (jnp.minimum(b * node + 1 + token, last), done), out
@@ -196,7 +196,7 @@ def sample_groups(key: PRNGKey, table: Array, cfg: SeqSimConfig) -> SequenceBatc
         return tokens.T, nodes.T
 
     keys = jax.random.split(sample_key, cfg.batch)
-    tokens, nodes = jax.vmap(one)(keys, table[prompt])
+    tokens, nodes = jax.vmap(one)(keys, prompt)
     lengths = jnp.sum(tokens != PAD, axis=-1).astype(jnp.int32)
     content = (tokens != PAD) & (tokens != task.stop)
     k = jnp.sum(content, axis=-1, keepdims=True)
@@ -336,6 +336,30 @@ def expected_grad(params: PyTree, cfg: SeqSimConfig, a_table: Array, b_table: Ar
 # ---- the scan -----------------------------------------------------------------------------------
 
 
+def tree_log_probs(table: Array, task: SequenceTask) -> Array:
+    """log pi(y) of every enumerated response, level by level down the prefix tree.
+
+    cum[child] = cum[parent] + log softmax(table[parent])[t]; a stopped response at prefix n has
+    cum[n] + log softmax(table[n])[stop], a truncated one the cum of its full-length content.
+    The enumeration index is the tree index, so the result is ordered like
+    ``sequence_log_probs`` (the reference; equal values) at O(num_prefixes V) instead of
+    O(N max_length) gathers. ``float[..., num_prefixes, V] -> float[..., N]``.
+    """
+    b = task.vocab_size - 1
+    log_probs = jax.nn.log_softmax(table, axis=-1)
+    lead = table.shape[:-2]
+    levels = [jnp.zeros((*lead, 1), table.dtype)]
+    start = 0
+    for k in range(task.max_length):  # static unroll over max_length levels
+        width = b**k
+        rows = log_probs[..., start : start + width, :b]  # [..., width, b]
+        levels.append((levels[-1][..., :, None] + rows).reshape(*lead, width * b))
+        start += width
+    cum = jnp.concatenate(levels[:-1], axis=-1)  # [..., num_prefixes]
+    stopped = cum + log_probs[..., task.stop]
+    return jnp.concatenate([stopped, levels[-1]], axis=-1)
+
+
 def length_stats(log_pi: Array, task: SequenceTask) -> tuple[Array, Array, Array]:
     """(p, E[L | correct], E[L | wrong]) from ``log pi float[..., N]``, each ``float[...]``."""
     enum = enumerate_sequences(task)
@@ -353,7 +377,7 @@ def _all_finite(tree: PyTree) -> Array:
 
 
 def _record(params, cfg, a_table, b_table, step, diverged) -> SeqMetrics:
-    log_pi = sequence_log_probs(prefix_table(params, cfg), cfg.task)
+    log_pi = tree_log_probs(prefix_table(params, cfg), cfg.task)
     p, length_correct, length_wrong = length_stats(log_pi, cfg.task)
     objective = jnp.mean(objective_of_tables(a_table, b_table, p))
     mask = lambda x: jnp.where(diverged, jnp.nan, x).astype(jnp.float32)

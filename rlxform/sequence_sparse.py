@@ -5,7 +5,8 @@ sum_bi c_bi log pi(y_bi) in logits[x_b, n] is sum over visits of c_bi (onehot(t)
 so the step is a scatter-add of lr times those rows into the [P, num_prefixes, V] table (no dense
 gradient, no dense optimizer pass). Same draws, coefficients and records as
 ``sequence_sim.make_sequence_simulate`` (its reference route; tests check they agree); a step
-whose visited rows turn non-finite freezes the run like the reference.
+whose visited rows turn non-finite stops the run like the reference (same nonfinite_step,
+same masked records).
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ from rlxform.types import Array, PRNGKey, PyTree
 
 
 def sparse_sgd_step(
-    key: PRNGKey, logits: Array, cfg: SeqSimConfig, a_table: Array, b_table: Array, lr: Array
+    key: PRNGKey,
+    logits: Array,
+    cfg: SeqSimConfig,
+    a_table: Array,
+    b_table: Array,
+    lr: Array,
+    frozen: Array,
 ) -> tuple[Array, Array]:
     """One SGD ascent step on ``logits float32[P, num_prefixes, V]``; returns (logits, bad).
 
     rows_bmj = logits[x_b, n_bmj]; delta = lr c_bm (onehot(t_bmj) - softmax(rows_bmj)) on live
-    positions, scatter-added at (x_b, n_bmj). ``bad``: a visited row is not finite afterwards.
+    positions, scatter-added at (x_b, n_bmj) in place (zero when ``frozen``). ``bad``: a visited
+    row is not finite afterwards. A diverged run keeps its non-finite table (never read: every
+    later record is masked), so no dense select is needed to restore the last finite one.
     """
     correct = jnp.asarray(enumerate_sequences(cfg.task).correct)
     batch = sample_groups(key, logits, cfg)
@@ -42,7 +51,7 @@ def sparse_sgd_step(
     prompt = jnp.broadcast_to(batch.prompt[:, None, None], nodes.shape)
     rows = logits[prompt, nodes]  # [B, M, L, V]
     onehot = jax.nn.one_hot(jnp.where(live, batch.tokens, 0), cfg.task.vocab_size, dtype=rows.dtype)
-    scale = jnp.where(live, lr * coef[:, :, None], 0.0)[..., None]
+    scale = jnp.where(live & ~frozen, lr * coef[:, :, None], 0.0)[..., None]
     new = logits.at[prompt, nodes].add(scale * (onehot - jax.nn.softmax(rows, axis=-1)))
     bad = ~jnp.all(jnp.isfinite(new[prompt, nodes]))
     return new, bad
@@ -66,10 +75,9 @@ def build_sparse_simulate(cfg: SeqSimConfig, params0: PyTree | None = None):
         def one_step(carry, x):
             logits, first = carry
             step, step_key = x
-            new, bad = sparse_sgd_step(step_key, logits, cfg, a_table, b_table, lr)
+            new, bad = sparse_sgd_step(step_key, logits, cfg, a_table, b_table, lr, first >= 0)
             first = jnp.where((first < 0) & bad, step, first)
-            logits = jax.lax.cond(first >= 0, lambda: logits, lambda: new)
-            return (logits, first), None
+            return (new, first), None
 
         def block(carry, x):
             carry, _ = jax.lax.scan(one_step, carry, x)

@@ -18,6 +18,7 @@ from rlxform.sequence_sim import (
     make_sequence_simulate,
     make_sequence_sweep,
     sample_groups,
+    tree_log_probs,
 )
 from rlxform.simulate import HParams
 
@@ -43,6 +44,14 @@ def test_sampler_index_and_draws_match_the_exact_core():
     for x in range(3):
         ref = sq.sample_sequences(keys[x], logits[x], TASK, cfg.group_size)
         assert np.array_equal(np.asarray(ref.tokens), np.asarray(batch.tokens[x]))
+
+
+@pytest.mark.parametrize("task", [TASK, TINY, sq.SequenceTask(4, 1), sq.SequenceTask(4, 4)])
+def test_tree_log_probs_equals_enumeration(task):
+    logits = jax.random.normal(jax.random.key(1), (2, sq.num_prefixes(task), task.vocab_size))
+    ref = sq.sequence_log_probs(logits, task)
+    np.testing.assert_allclose(tree_log_probs(logits, task), ref, atol=1e-5)
+    np.testing.assert_allclose(jnp.sum(jnp.exp(ref), -1), 1.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", sq.AGGREGATIONS)
