@@ -4,6 +4,8 @@
 update (length change per unit of success gained), next to the same ratios along grad p (the
 length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
 (``rlxform.sequences.length_drift`` at the tilted-uniform tabular policy).
+Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
+so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
 ``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
 aggregations (the Dr. GRPO observation: under 1/L wrong answers lengthen, under a constant
 normaliser they do not). ``aggregation_table``: mode -> f -> objective or "not a gradient".
@@ -35,7 +37,7 @@ _FACTORS = {
 class DriftMapConfig:
     """Length drift per unit p on a grid of p (V, max_length: the tasks' shape)."""
 
-    schemes: tuple[SchemeSpec, ...] = scheme_specs("grpo", "rloo", "maxrl")
+    schemes: tuple[SchemeSpec, ...] = scheme_specs("grpo", "reinforce")
     aggregations: tuple[str, ...] = (
         "seq-mean-token-sum",
         "seq-mean-token-mean",

@@ -81,9 +81,8 @@ def fig_length_drift_map(table: Mapping[str, Any]):
             rows = (table["verifier"] == verifier) & (table["scheme"] == schemes[0])
             rows &= table["aggregation"] == table["aggregation"][0]
             ref = table[f"{which}_per_p_grad_p"][rows]
-            ax.plot(
-                table["p"][rows], ref, "k", lw=2, alpha=0.5, label="grad p" if r == c == 0 else None
-            )
+            label = "along grad p" if r == c == 0 else None
+            ax.plot(table["p"][rows], ref, "k--", lw=1.2, zorder=5, label=label)
             ax.axhline(0.0, color="grey", lw=0.5)
             ax.set(xlabel="p", ylabel=f"dE[L|{which}] / dp", title=f"{verifier}: E[L | {which}]")
     axes[0, 0].legend(fontsize=6, ncol=2)
