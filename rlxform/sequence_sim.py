@@ -8,7 +8,8 @@ scheme's a/b tables and f_i from the aggregation, and ascends
 loss = (1/B) sum_b (1/M) sum_i sg(f_bi Z_bi) log pi(y_bi | x_b) with an optax optimizer.
 Batch groups: the B groups of a step are cut into B/G consecutive blocks of G groups (G divides
 B); token-mean divides by the token count of the block (f = G M / block tokens).
-Exact ascent iterates the exact mean of that step with the same optimizer (``expected_grad``):
+Exact ascent iterates the exact mean of that step with the same optimizer
+(``sequence_reference.expected_grad``):
 for token-mean the other G-1 groups' total length law is the convolution of the actual other
 prompts of the block (full batch) or of G-1 draws from the prompt mixture (random batches).
 Records: mean p, mean over prompts of E[L | correct] and E[L | wrong] (exact, from the
@@ -28,10 +29,10 @@ import numpy as np
 import optax
 
 from rlxform import schemes as schemes_lib
-from rlxform.aggregation import _power_convolve, check_aggregation, sequence_weights_from_tables
+from rlxform.aggregation import check_aggregation
 from rlxform.schemes import Scheme
 from rlxform.sequence_network import NetworkConfig, init_sequence_network, network_logits
-from rlxform.sequence_policies import init_sequence_tabular, num_prefixes, sequence_log_probs
+from rlxform.sequence_policies import init_sequence_tabular, num_prefixes
 from rlxform.sequence_tasks import PAD, SequenceTask, enumerate_sequences
 from rlxform.simulate import CheckedHParams, HParams, make_optimizer, objective_of_tables
 from rlxform.types import Array, PRNGKey, PyTree
@@ -251,88 +252,6 @@ def sample_gradient(
     return jax.grad(lambda q: jnp.sum(coef * batch_log_probs(prefix_table(q, cfg), batch)))(params)
 
 
-# ---- the exact mean step ------------------------------------------------------------------------
-
-
-def _token_mean_omega(a_table, b_table, probs, lengths, correct, others, max_length, scale):
-    """omega(y) = scale E[Z / (L(y) + T' + T'')]: (S', T') the other M-1 samples of the group
-    (convolution of the per-sample (r, L) law), T'' ~ ``others`` (the other groups' tokens)."""
-    m = a_table.shape[0] - 1
-    law = jnp.zeros((2, max_length + 1), probs.dtype).at[correct.astype(jnp.int32), lengths]
-    group = _power_convolve(law.add(probs), m - 1)  # [M, (M-1) L + 1]
-    hi = jax.lax.Precision.HIGHEST
-    joint = jax.vmap(lambda row: jnp.convolve(row, others, precision=hi))(group)
-    total = jnp.arange(joint.shape[1], dtype=probs.dtype)
-    own = jnp.arange(1, max_length + 1, dtype=probs.dtype)
-    by_count = joint @ (1.0 / (own[:, None] + total[None, :])).T  # [M, L]
-    table_correct = scale * (a_table[1:] @ by_count)
-    table_wrong = scale * (b_table[:-1] @ by_count)
-    return jnp.where(correct, table_correct[lengths - 1], table_wrong[lengths - 1])
-
-
-def _others_laws(group_laws: Array, cfg: SeqSimConfig) -> Array:
-    """Law of the other G-1 groups' total tokens for each prompt, ``float[P, (G-1) M L + 1]``.
-
-    Full batch: the block's actual other prompts (consecutive blocks of G). Random batches:
-    G-1 independent draws from the mixture over prompts.
-    """
-    g = cfg.batch_groups
-    width = (g - 1) * (group_laws.shape[1] - 1) + 1
-    if cfg.batch_size is not None:
-        mixture = jnp.mean(group_laws, axis=0)[None, :]
-        others = _power_convolve(mixture, g - 1)[0]
-        return jnp.broadcast_to(others, (cfg.num_prompts, width))
-    hi = jax.lax.Precision.HIGHEST
-    blocks = group_laws.reshape(-1, g, group_laws.shape[1])
-    start = jnp.zeros(width, group_laws.dtype).at[0].set(1.0)
-
-    def for_member(block, member):
-        def fold(acc, j):
-            moved = jnp.convolve(acc, block[j], precision=hi)[:width]
-            return jnp.where(j == member, acc, moved), None
-
-        return jax.lax.scan(fold, start, jnp.arange(g))[0]
-
-    per_block = jax.vmap(lambda blk: jax.vmap(lambda i: for_member(blk, i))(jnp.arange(g)))
-    return per_block(blocks).reshape(cfg.num_prompts, width)
-
-
-def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SeqSimConfig) -> Array:
-    """omega_x(y) = E[f Z | y drawn for prompt x] in the simulator's batch, ``float[P, N]``."""
-    enum = enumerate_sequences(cfg.task)
-    lengths, correct = jnp.asarray(enum.lengths), jnp.asarray(enum.correct)
-    max_length = cfg.task.max_length
-    if cfg.aggregation != "token-mean":
-        weigh = lambda q: sequence_weights_from_tables(
-            a_table, b_table, cfg.aggregation, q, lengths, correct, max_length=max_length
-        )
-        return jax.vmap(weigh)(probs)
-    length_law = jnp.zeros((cfg.num_prompts, max_length + 1), probs.dtype)
-    length_law = length_law.at[:, lengths].add(probs)
-    group_laws = jax.vmap(lambda q: _power_convolve(q[None, :], cfg.group_size)[0])(length_law)
-    others = _others_laws(group_laws, cfg)
-    scale = cfg.batch_groups * cfg.group_size
-    weigh = lambda q, o: _token_mean_omega(
-        a_table, b_table, q, lengths, correct, o, max_length, scale
-    )
-    return jax.vmap(weigh)(probs, others)
-
-
-def expected_grad(params: PyTree, cfg: SeqSimConfig, a_table: Array, b_table: Array) -> PyTree:
-    """Exact E[grad loss] of one step: grad of mean_x sum_y sg(pi_x(y) omega_x(y)) log pi_x(y).
-
-    Exact for every batch mode (random batches pick each prompt with probability 1/P per slot).
-    """
-    log_pi = sequence_log_probs(prefix_table(params, cfg), cfg.task)  # [P, N]
-    probs = jnp.exp(jax.lax.stop_gradient(log_pi))
-    coef = jax.lax.stop_gradient(probs * exact_weights(probs, a_table, b_table, cfg))
-
-    def surrogate(q):
-        return jnp.sum(coef * sequence_log_probs(prefix_table(q, cfg), cfg.task)) / cfg.num_prompts
-
-    return jax.grad(surrogate)(params)
-
-
 # ---- the scan -----------------------------------------------------------------------------------
 
 
@@ -443,6 +362,8 @@ def build_sequence_simulate(cfg: SeqSimConfig, params0: PyTree | None = None):
 
 def build_sequence_exact(cfg: SeqSimConfig, params0: PyTree | None = None):
     """Un-jitted exact ascent ``hparams -> SeqMetrics``: the optimizer fed ``expected_grad``."""
+    from rlxform.sequence_reference import expected_grad  # the reference imports this module
+
     params0 = initial_params(cfg) if params0 is None else params0
 
     def ascend(hparams: HParams) -> SeqMetrics:

@@ -9,9 +9,9 @@ import pytest
 
 from rlxform import schemes, sweeps
 from rlxform import sequences as sq
+from rlxform.sequence_reference import expected_grad
 from rlxform.sequence_sim import (
     SeqSimConfig,
-    expected_grad,
     initial_params,
     make_sequence_exact,
     make_sequence_exact_sweep,
