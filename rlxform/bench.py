@@ -594,7 +594,7 @@ def main(
     from rlxform.results import atomic_write_text
     from rlxform.validation import check_float, check_int
 
-    choices = (*WORKLOADS, "scaling", "all")
+    choices = (*WORKLOADS, "W5", "scaling", "all")  # W5: rlxform.bench_sequences
     if workload_name not in choices:
         raise ValueError(
             f"--workload={workload_name!r} is invalid: must be one of " + ", ".join(choices)
@@ -602,14 +602,19 @@ def main(
     repeats = check_int("--repeats", repeats, 1)
     scale = check_float("--scale", scale, 0.0, 1.0, low_open=True)
     names = (
-        WORKLOADS
+        (*WORKLOADS, "W5")
         if workload_name == "all"
         else (() if workload_name == "scaling" else (workload_name,))
     )
     records: list[dict[str, Any]] = []
     print(f"device: {device_name()}  prng: {runtime.current_prng()}", flush=True)
     for name in names:
-        records.extend(run_workload(name, scale, repeats))
+        if name == "W5":
+            from rlxform.bench_sequences import w5_records
+
+            records.extend(w5_records(scale, repeats))
+        else:
+            records.extend(run_workload(name, scale, repeats))
         print(f"{name} done", flush=True)
     out: dict[str, Any] = {
         "device": device_name(),

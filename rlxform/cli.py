@@ -343,7 +343,11 @@ def _add_simulate(sub) -> None:
         metavar="KEY=VALUE",
         help="scheme parameter, repeatable (e.g. eps=1e-6, k=4)",
     )
-    p.add_argument("--policy", default="tabular", help="scalar | tabular | network")
+    p.add_argument(
+        "--policy",
+        default="tabular",
+        help="scalar | tabular | network | sequence_tabular | sequence_network",
+    )
     p.add_argument("--prompts", type=int, default=16, help="P, number of prompts")
     p.add_argument(
         "--responses", type=int, default=None, help="K, responses per prompt (2 for scalar, else 4)"
@@ -367,6 +371,10 @@ def _add_simulate(sub) -> None:
     _add_prng(p)
     _add_figure_options(p)
 
+    from rlxform.cli_sequences import add_sequence_arguments
+
+    add_sequence_arguments(p)
+
 
 def run_simulate(args: argparse.Namespace) -> int:
     import jax
@@ -384,6 +392,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
 
     (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+    from rlxform.cli_sequences import SEQUENCE_POLICIES, run_simulate_sequences
+
+    if args.policy in SEQUENCE_POLICIES:
+        return run_simulate_sequences(args, scheme, save_figure)
     # Check each option under its flag name first; SimConfig re-checks the combination.
     check_choice("--policy", args.policy, policies.POLICIES)
     prompts = check_int("--prompts", args.prompts, 1)
@@ -646,7 +658,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
     p.add_argument(
-        "--workload", default="all", help="W1 | W2 | W3 | W4 | scaling | all (W1-W4 and scaling)"
+        "--workload",
+        default="all",
+        help="W1 | W2 | W3 | W4 | W5 | scaling | all (W1-W5 and scaling)",
     )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rlxform.experiments_analytic import (
     GrpoConfig,
     NoiseConfig,
@@ -32,6 +34,14 @@ from rlxform.experiments_penalties import (
     run_kl_equilibrium,
     run_kl_estimators,
     run_ppo_effective_weight,
+)
+from rlxform.experiments_sequences import (
+    AggregationTableConfig,
+    DriftMapConfig,
+    TrajectoryConfig,
+    run_aggregation_table,
+    run_length_drift_map,
+    run_length_trajectories,
 )
 from rlxform.experiments_sim import SimulationConfig, run_fig5, run_fig6
 from rlxform.results import FigureFormat, Progress, Result
@@ -215,6 +225,36 @@ EXPERIMENTS: dict[str, Experiment] = {
             run_batch_std,
             PENALTY_CONFIGS["batch_std"],
             "batch-level std (TRL scale_rewards=batch): finite batch vs its large-batch limit",
+        ),
+        Experiment(
+            "length_drift_map",
+            run_length_drift_map,
+            {
+                "tiny": DriftMapConfig(
+                    schemes=scheme_specs("grpo"), max_length=3, p_grid=(0.3, 0.7)
+                ),
+                "quick": DriftMapConfig(max_length=4, p_grid=(0.1, 0.3, 0.5, 0.7, 0.9)),
+                "full": DriftMapConfig(
+                    max_length=6, p_grid=tuple(np.round(np.linspace(0.05, 0.95, 19), 2))
+                ),
+            },
+            "dE[L|correct]/dp and dE[L|wrong]/dp along E[g] vs grad p, per aggregation",
+        ),
+        Experiment(
+            "length_trajectories",
+            run_length_trajectories,
+            {
+                "tiny": TrajectoryConfig(max_length=3, steps=4, record_every=2, seeds=4),
+                "quick": TrajectoryConfig(max_length=5, steps=40, record_every=5, seeds=32),
+                "full": TrajectoryConfig(max_length=7, steps=200, record_every=10, seeds=256),
+            },
+            "GRPO length trajectories, simulated vs exact, under three aggregations",
+        ),
+        Experiment(
+            "aggregation_table",
+            run_aggregation_table,
+            {mode: AggregationTableConfig() for mode in ("tiny", "quick", "full")},
+            "aggregation mode -> f -> objective or 'not a gradient'",
         ),
     )
 }

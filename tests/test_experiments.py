@@ -38,6 +38,9 @@ COLUMNS = {
     "kl_estimators": {"policy", "estimator", "placement", "cosine", "relative_error"},
     "ppo_effective_weight": {"scheme", "M", "epochs", "clip_high", "p", "weight", "w_m"},
     "batch_std": {"G", "p", "weight", "limit_weight", "relative_deviation"},
+    "length_drift_map": {"verifier", "aggregation", "scheme", "p", "wrong_per_p", "drift_p"},
+    "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
+    "aggregation_table": {"name", "mode", "factor", "gradient", "objective"},
 }
 
 
@@ -187,3 +190,33 @@ def test_script_is_thin_and_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig1_transforms.csv").is_file()
+
+
+def test_length_drift_map_signs(tiny):
+    t = tiny["length_drift_map"]
+    first = t["verifier"] == "first_token"
+    for mode in ("seq-mean-token-sum", "seq-mean-token-sum-norm"):  # f constant: along grad p
+        rows = first & (t["aggregation"] == mode)
+        np.testing.assert_allclose(t["wrong_per_p"][rows], t["wrong_per_p_grad_p"][rows], atol=1e-9)
+        np.testing.assert_allclose(t["correct_per_p"][rows], 0.0, atol=1e-9)
+    rows = first & (t["aggregation"] == "seq-mean-token-mean")  # 1/L: wrong longer, correct shorter
+    assert np.all(t["wrong_per_p"][rows] > 0.1) and np.all(t["correct_per_p"][rows] < -0.01)
+
+
+def test_length_trajectories_wrong_lengthen_only_under_one_over_l(tiny):
+    t = tiny["length_trajectories"]
+    change = {}
+    for mode in set(t["aggregation"]):
+        rows = t["aggregation"] == mode
+        wrong = t["exact_mean_length_wrong"][rows]
+        change[mode] = wrong[-1] - wrong[0]
+        sim, se = t["mean_length_wrong"][rows], t["mean_length_wrong_se"][rows]
+        assert np.all(np.abs(sim - wrong) <= 4 * se + 1e-5)
+    assert change["seq-mean-token-mean"] > 5 * abs(change["seq-mean-token-sum-norm"])
+
+
+def test_aggregation_table_answers(tiny):
+    t = tiny["aggregation_table"]
+    answer = dict(zip(t["name"], t["gradient"], strict=True))
+    assert answer["seq-mean-token-sum"] == "yes" and answer["token-mean"] == "no"
+    assert answer["trl:grpo"] == answer["seq-mean-token-mean"] != "yes"

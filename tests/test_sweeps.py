@@ -78,11 +78,11 @@ def test_compare_noise_free_run_uses_the_rounding_floor():
     """One seed (SE = 0): a float32-rounding gap agrees, a real gap does not."""
     exact_p = np.array([0.5, 0.6, 0.7])
     ref = Metrics(None, None, exact_p, None, None, None, None)
-    rounding = Metrics(None, None, (exact_p + [0, 3e-6, -2e-6])[None], None, None, None, None)
+    rounding = Metrics(None, None, (exact_p + [0, 3e-6, -2e-6])[None], None, None, None, None)  # noqa: RUF005
     out = sweeps.compare(rounding, ref)
     np.testing.assert_allclose(out.agreement, 1.0)
     np.testing.assert_allclose(out.max_z, 3e-6 / (1e-5 / 3), rtol=1e-9)  # 0.9
-    biased = Metrics(None, None, (exact_p + [0, 1e-3, 0])[None], None, None, None, None)
+    biased = Metrics(None, None, (exact_p + [0, 1e-3, 0])[None], None, None, None, None)  # noqa: RUF005
     out = sweeps.compare(biased, ref)
     np.testing.assert_allclose(out.agreement, 2 / 3)
     np.testing.assert_allclose(out.max_z, 300.0, rtol=1e-9)

@@ -154,7 +154,7 @@ def test_eps_limits_are_the_true_large_m_limit(x64, scheme, gamma, eps):
     limit, name = scheme.limit()
     assert name.startswith("int_0^p") and f"{eps:g}" in name
     for p in (1e-9, 0.01, 0.3, 0.5, 0.97, 1 - 1e-9, 1.0):
-        f = lambda t: (1 - t) ** gamma / (mpmath.sqrt(t * (1 - t)) + eps)  # noqa: E731
+        f = lambda t: (1 - t) ** gamma / (mpmath.sqrt(t * (1 - t)) + eps)
         ref = mpmath.quad(f, [0, p / 2, p])  # split: mpmath needs each end on its own
         assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
     grid = np.array([0.0, 0.2, 0.9, 1.0])
@@ -179,7 +179,7 @@ def test_verl_vectorized_limit_keeps_the_variance_floor(x64):
     assert "max(t(1-t)" in name
     mpmath.mp.dps = 30
     for p in (0.005, 0.3, 0.995, 1.0):
-        f = lambda t: 1 / (mpmath.sqrt(max(t * (1 - t), eps)) + eps)  # noqa: E731
+        f = lambda t: 1 / (mpmath.sqrt(max(t * (1 - t), eps)) + eps)
         t0 = (1 - math.sqrt(1 - 4 * eps)) / 2
         ref = mpmath.quad(f, [x for x in (0, t0, 1 - t0) if x < p] + [p])
         assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)

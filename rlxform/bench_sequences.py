@@ -1,0 +1,161 @@
+"""Workload W5 of ``rlxform bench``: the tabular sequence simulator vs NumPy vs the PRNG bound.
+
+W5: sequence_tabular, V = 4, max_length = 8 (first_token), P = 1024, M = 16, T = 100, GRPO,
+seq-mean-token-mean, SGD at lr 0.1, recorded at step 0 and T (exact p and lengths from the
+9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``); the NumPy
+reference samples token by token (inverse CDF, one uniform per token) and applies the same
+update with ``np.add.at``; the bound draws M * max_length uniforms per group per step in a
+``lax.scan``. Rates are sampled responses per second, P M T / wall, best of interleaved repeats.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlxform.sequence_policies import num_prefixes
+from rlxform.sequence_sim import SeqSimConfig, initial_params
+from rlxform.sequence_sparse import build_sparse_simulate
+from rlxform.sequence_tasks import SequenceTask, enumerate_sequences
+from rlxform.simulate import HParams
+from rlxform.types import NDArray
+
+LEARNING_RATE = 0.1
+
+
+def w5_config(scale: float = 1.0) -> SeqSimConfig:
+    """The W5 config; ``scale`` < 1 shrinks P and T (for tests)."""
+    steps = max(2, int(100 * scale))
+    return SeqSimConfig(
+        "grpo",
+        SequenceTask(4, 8, "first_token"),
+        "seq-mean-token-mean",
+        num_prompts=max(1, int(1024 * scale)),
+        group_size=16,
+        num_steps=steps,
+        record_every=steps,
+        init_p=(0.2, 0.5, 0.8),
+    )
+
+
+def numpy_step(
+    rng: np.random.Generator, logits: NDArray, cfg: SeqSimConfig, tables: tuple, lr: float
+) -> NDArray:
+    """One step in vectorised NumPy: sample [P, M] responses token by token, weights
+    f Z = a[S] / L or b[S] / L, logits[x, n] += lr c (onehot(t) - softmax(row)) / (P M)."""
+    task = cfg.task
+    p, m, length, v = cfg.num_prompts, cfg.group_size, task.max_length, task.vocab_size
+    b = v - 1
+    prompt = np.arange(p)[:, None]
+    node = np.zeros((p, m), np.int64)
+    done = np.zeros((p, m), bool)
+    nodes = np.full((p, m, length), -1, np.int64)
+    tokens = np.zeros((p, m, length), np.int64)
+    probs_seen = np.zeros((p, m, length, v), np.float32)
+    index = np.zeros((p, m), np.int64)
+    lengths = np.zeros((p, m), np.int64)
+    for j in range(length):
+        rows = logits[prompt, node]  # [P, M, V]
+        e = np.exp(rows - rows.max(-1, keepdims=True))
+        probs = e / e.sum(-1, keepdims=True)
+        u = rng.random((p, m, 1))
+        token = np.minimum((np.cumsum(probs, -1) < u).sum(-1), v - 1)
+        live = ~done
+        nodes[..., j] = np.where(live, node, -1)
+        tokens[..., j] = token
+        probs_seen[..., j, :] = probs
+        lengths += live
+        content = live & (token != task.stop)
+        index = np.where(content, b * index + 1 + token, index)
+        done |= token == task.stop
+        node = np.minimum(b * node + 1 + token, num_prefixes(task) - 1)
+    correct = enumerate_sequences(task).correct[index]
+    s = correct.sum(-1)
+    a_table, b_table = tables
+    z = np.where(correct, a_table[s][:, None], b_table[s][:, None])
+    coef = z / lengths / (p * m)
+    live = nodes >= 0
+    onehot = np.eye(v, dtype=np.float32)[tokens]
+    delta = lr * coef[..., None, None] * (onehot - probs_seen)
+    np.add.at(
+        logits, (np.broadcast_to(prompt[..., None], nodes.shape)[live], nodes[live]), delta[live]
+    )
+    return logits
+
+
+def numpy_simulate(cfg: SeqSimConfig, lr: float, seed: int) -> NDArray:
+    """Run the NumPy reference; returns the final logits."""
+    rng = np.random.default_rng(seed)
+    logits = np.array(initial_params(cfg)["logits"], np.float32)
+    tables = tuple(np.asarray(t, np.float32) for t in cfg.scheme.tables(cfg.group_size))
+    for _ in range(cfg.num_steps):
+        logits = numpy_step(rng, logits, cfg, tables, lr)
+    return logits
+
+
+def _programs(cfg: SeqSimConfig):
+    hparams = HParams(jnp.float32(LEARNING_RATE))
+    key = jax.random.key(0)
+    sim = jax.jit(build_sparse_simulate(cfg)).lower(hparams, key).compile()
+    size = cfg.num_prompts * cfg.group_size * cfg.task.max_length
+
+    def bound(key):
+        def step(total, step_key):
+            return total + jnp.sum(jax.random.uniform(step_key, (size,))), None
+
+        return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, cfg.num_steps))[0]
+
+    uniform = jax.jit(bound).lower(key).compile()
+    return [(sim, (hparams, key)), (uniform, (key,))]
+
+
+def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
+    """Interleaved best-of-``repeats`` walls and rates of rlxform, NumPy and the uniform bound."""
+    cfg = w5_config(scale)
+    programs = _programs(cfg)
+    for fn, args in programs:
+        jax.block_until_ready(fn(*args))
+    numpy_simulate(w5_config(scale / 10) if scale >= 0.1 else cfg, LEARNING_RATE, 0)
+    best = {"rlxform": math.inf, "numpy": math.inf, "uniform_bound": math.inf}
+    for i in range(repeats):
+        for name, (fn, args) in zip(("rlxform", "uniform_bound"), programs, strict=True):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            best[name] = min(best[name], time.perf_counter() - start)
+        start = time.perf_counter()
+        numpy_simulate(cfg, LEARNING_RATE, i)
+        best["numpy"] = min(best["numpy"], time.perf_counter() - start)
+    samples = cfg.num_prompts * cfg.group_size * cfg.num_steps
+    return {
+        "workload": "W5",
+        "num_samples": samples,
+        "wall_seconds": best,
+        "samples_per_second": {k: samples / v for k, v in best.items()},
+        "speedup_vs_numpy": best["numpy"] / best["rlxform"],
+        "fraction_of_uniform_bound": best["uniform_bound"] / best["rlxform"],
+    }
+
+
+def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
+    """``run_w5`` as ``rlxform.bench`` records (one per implementation)."""
+    from rlxform.bench import device_name
+
+    out = run_w5(scale, repeats)
+    return [
+        {
+            "workload": "W5",
+            "implementation": name,
+            "samples_per_second": out["samples_per_second"][name],
+            "compile_seconds": 0.0,
+            "peak_bytes": 0,
+            "device": "numpy" if name == "numpy" else device_name(),
+            "wall_seconds": out["wall_seconds"][name],
+            "num_samples": out["num_samples"],
+        }
+        for name in ("rlxform", "numpy", "uniform_bound")
+    ]

@@ -1,0 +1,227 @@
+"""Sequence simulator and exact ascent: brute force, the exact core, Monte Carlo, vmap, keys."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlxform import schemes, sweeps
+from rlxform import sequences as sq
+from rlxform.sequence_reference import expected_grad
+from rlxform.sequence_sim import (
+    SeqSimConfig,
+    initial_params,
+    make_sequence_exact,
+    make_sequence_exact_sweep,
+    make_sequence_simulate,
+    make_sequence_sweep,
+    sample_groups,
+    tree_log_probs,
+)
+from rlxform.simulate import HParams
+
+TASK = sq.SequenceTask(3, 3, "parity")  # N = 15 responses
+TINY = sq.SequenceTask(2, 2, "first_token")  # N = 3: [stop], [0 stop], [0 0]
+
+
+def _cfg(**kw):
+    base = dict(scheme="grpo", task=TASK, num_prompts=2, group_size=4, init_p=(0.3, 0.6))
+    base.update(kw)
+    return SeqSimConfig(**base)
+
+
+def test_sampler_index_and_draws_match_the_exact_core():
+    cfg = _cfg(num_prompts=3, init_p=(0.2, 0.5, 0.8))
+    logits = initial_params(cfg)["logits"]
+    key = jax.random.key(3)
+    batch = sample_groups(key, logits, cfg)
+    enum = sq.enumerate_sequences(TASK)
+    assert np.array_equal(enum.tokens[np.asarray(batch.index)], np.asarray(batch.tokens))
+    assert np.array_equal(enum.lengths[np.asarray(batch.index)], np.asarray(batch.lengths))
+    keys = jax.random.split(jax.random.split(key)[1], 3)
+    for x in range(3):
+        ref = sq.sample_sequences(keys[x], logits[x], TASK, cfg.group_size)
+        assert np.array_equal(np.asarray(ref.tokens), np.asarray(batch.tokens[x]))
+
+
+@pytest.mark.parametrize("task", [TASK, TINY, sq.SequenceTask(4, 1), sq.SequenceTask(4, 4)])
+def test_tree_log_probs_equals_enumeration(task):
+    logits = jax.random.normal(jax.random.key(1), (2, sq.num_prefixes(task), task.vocab_size))
+    ref = sq.sequence_log_probs(logits, task)
+    np.testing.assert_allclose(tree_log_probs(logits, task), ref, atol=1e-5)
+    np.testing.assert_allclose(jnp.sum(jnp.exp(ref), -1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", sq.AGGREGATIONS)
+def test_expected_grad_equals_the_exact_core(mode):
+    with jax.enable_x64(True):
+        cfg = _cfg(aggregation=mode, num_prompts=3, init_p=(0.2, 0.5, 0.8))
+        logits = sq.init_sequence_tabular(TASK, [0.2, 0.5, 0.8], dtype=jnp.float64)["logits"]
+        logits = logits + 0.3 * jax.random.normal(jax.random.key(0), logits.shape, jnp.float64)
+        a_table, b_table = (jnp.asarray(t) for t in cfg.scheme.tables(4))
+        ours = expected_grad({"logits": logits}, cfg, a_table, b_table)["logits"]
+        core = sq.expected_update(cfg.scheme, mode, 4, logits, TASK) / 3
+        np.testing.assert_allclose(ours, core, atol=1e-13)
+
+
+def _brute_force(cfg, logits, a_table, b_table):
+    """E[grad loss] by enumerating every batch of prompts and responses (float64)."""
+    enum = sq.enumerate_sequences(cfg.task)
+    log_pi = np.asarray(sq.sequence_log_probs(logits, cfg.task))
+    pi = np.exp(log_pi)
+    n, m, g, bsz = len(enum.lengths), cfg.group_size, cfg.batch_groups, cfg.batch
+    prompt_sets = (
+        [tuple(range(cfg.num_prompts))]
+        if cfg.batch_size is None
+        else itertools.product(range(cfg.num_prompts), repeat=bsz)
+    )
+    coef = np.zeros((cfg.num_prompts, n))
+    a, b = np.asarray(a_table), np.asarray(b_table)
+    for prompts in prompt_sets:
+        p_prompts = 1.0 if cfg.batch_size is None else cfg.num_prompts**-bsz
+        for ys in itertools.product(range(n), repeat=bsz * m):
+            ys = np.array(ys).reshape(bsz, m)
+            prob = p_prompts * np.prod([pi[prompts[i], ys[i]] for i in range(bsz)])
+            lengths = enum.lengths[ys].astype(float)
+            reward = enum.correct[ys]
+            s = reward.sum(-1)
+            z = np.where(reward, a[s][:, None], b[s][:, None])
+            block_tokens = lengths.reshape(-1, g * m).sum(-1).repeat(g)[:, None]
+            f = {
+                "seq-mean-token-sum": np.ones_like(lengths),
+                "seq-mean-token-mean": 1.0 / lengths,
+                "seq-mean-token-sum-norm": np.full_like(lengths, 1.0 / cfg.task.max_length),
+                "token-mean": g * m / block_tokens * np.ones_like(lengths),
+            }[cfg.aggregation]
+            for i in range(bsz):
+                np.add.at(coef[prompts[i]], ys[i], prob * f[i] * z[i] / (bsz * m))
+    return jax.grad(lambda q: jnp.sum(coef * sq.sequence_log_probs(q, cfg.task)))(logits)
+
+
+@pytest.mark.parametrize(
+    "mode, prompts, batch_size, groups",
+    [
+        ("token-mean", 2, None, 2),  # heterogeneous block: the other prompt's actual law
+        ("token-mean", 3, 2, 2),  # random batch: the other group from the prompt mixture
+        ("seq-mean-token-mean", 3, 2, 1),
+        ("seq-mean-token-sum-norm", 2, None, 2),
+    ],
+)
+def test_expected_grad_equals_brute_force_over_batches(mode, prompts, batch_size, groups):
+    with jax.enable_x64(True):
+        cfg = SeqSimConfig(
+            "grpo",
+            TINY,
+            mode,
+            num_prompts=prompts,
+            group_size=2,
+            batch_size=batch_size,
+            batch_groups=groups,
+        )
+        init_p = [0.3, 0.7, 0.5][:prompts]
+        logits = sq.init_sequence_tabular(TINY, init_p, dtype=jnp.float64)["logits"]
+        a_table, b_table = (jnp.asarray(t, jnp.float64) for t in cfg.scheme.tables(2))
+        ours = expected_grad({"logits": logits}, cfg, a_table, b_table)["logits"]
+        ref = _brute_force(cfg, logits, a_table, b_table)
+        assert float(jnp.max(jnp.abs(ref))) > 1e-3
+        np.testing.assert_allclose(ours, ref, atol=1e-13)
+
+
+def test_one_exact_step_is_lr_times_the_expected_update():
+    cfg = _cfg(num_steps=1, aggregation="seq-mean-token-mean")
+    metrics = make_sequence_exact(cfg)(HParams(0.7))
+    logits = initial_params(cfg)["logits"]
+    moved = logits + 0.7 * sq.expected_update(cfg.scheme, cfg.aggregation, 4, logits, TASK) / 2
+    stats = sq.sequence_stats(moved, TASK)
+    np.testing.assert_allclose(metrics.p[1], stats.p, atol=1e-6)
+    np.testing.assert_allclose(metrics.mean_length_wrong[1], stats.mean_length_wrong.mean(), 1e-5)
+    np.testing.assert_allclose(metrics.mean_p[0], 0.45, atol=1e-6)
+
+
+def test_records_shapes_and_same_key_same_output():
+    cfg = _cfg(num_steps=6, record_every=3, aggregation="token-mean", batch_groups=2)
+    run = make_sequence_simulate(cfg)
+    one = run(HParams(0.3), jax.random.key(1))
+    two = run(HParams(0.3), jax.random.key(1))
+    assert one.p.shape == (3, 2) and one.mean_length_correct.shape == (3,)
+    assert np.asarray(one.step).tolist() == [0, 3, 6]
+    for a, b in zip(one, two, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    other = run(HParams(0.3), jax.random.key(2))
+    assert not np.array_equal(np.asarray(one.p), np.asarray(other.p))
+
+
+def test_vmap_over_seeds_and_learning_rates_equals_the_loop():
+    cfg = _cfg(num_steps=4, record_every=2, optimizer="adam")
+    lrs = np.array([0.1, 0.3], np.float32)
+    keys = jax.random.split(jax.random.key(0), 2)
+    grid = make_sequence_sweep(cfg)(HParams(lrs), keys)
+    single = make_sequence_simulate(cfg)
+    exact_grid = make_sequence_exact_sweep(cfg)(HParams(lrs))
+    exact_single = make_sequence_exact(cfg)
+    for h, lr in enumerate(lrs):
+        for s in range(2):
+            loop = single(HParams(lr), keys[s])
+            np.testing.assert_allclose(grid.p[h, s], loop.p, atol=2e-6)
+            np.testing.assert_allclose(grid.mean_length_wrong[h, s], loop.mean_length_wrong, 1e-5)
+        np.testing.assert_allclose(exact_grid.p[h], exact_single(HParams(lr)).p, 1e-5)
+
+
+def test_nonfinite_run_freezes_and_masks():
+    cfg = _cfg(num_steps=8, record_every=2, aggregation="seq-mean-token-sum", optimizer="adam")
+    metrics = make_sequence_simulate(cfg)(HParams(1e38), jax.random.key(0))  # sgd saturates
+    step = int(metrics.nonfinite_step)
+    assert 0 <= step < 8
+    after = np.asarray(metrics.step) > step
+    assert np.all(np.isnan(np.asarray(metrics.mean_p)[after]))
+    assert not np.any(np.asarray(metrics.finite)[after])
+    assert np.all(np.isfinite(np.asarray(metrics.mean_p)[~after]))
+
+
+@pytest.mark.slow
+def test_network_expected_grad_equals_the_exact_core():
+    with jax.enable_x64(True):
+        cfg = _cfg(policy="sequence_network", hidden=8, aggregation="seq-mean-token-mean")
+        params = initial_params(cfg)
+        a_table, b_table = (jnp.asarray(t, jnp.float32) for t in cfg.scheme.tables(4))
+        ours = expected_grad(params, cfg, a_table, b_table)
+        core = sq.network_expected_update(cfg.scheme, cfg.aggregation, 4, params, cfg.network)
+        for x, y in zip(
+            jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(core), strict=True
+        ):
+            np.testing.assert_allclose(x, y / 2, atol=1e-6)
+    metrics = make_sequence_simulate(cfg)(HParams(0.5), jax.random.key(0))
+    assert np.all(np.isfinite(np.asarray(metrics.mean_length_wrong)))
+
+
+@pytest.mark.slow
+def test_simulated_mean_tracks_exact_ascent_with_a_gap_that_shrinks_with_lr():
+    """Equal lr * T: seed means within 4 SE of exact ascent; the bias shrinks with lr."""
+    devs = []
+    keys = jax.random.split(jax.random.key(7), 256)
+    for lr, steps in ((2.0, 5), (1.0, 10), (0.5, 20)):
+        cfg = _cfg(aggregation="seq-mean-token-mean", num_steps=steps, record_every=steps)
+        grid = sweeps.grid([lr])
+        sim = make_sequence_sweep(cfg)(grid, keys)
+        exact = make_sequence_exact_sweep(cfg)(grid)
+        cmp = sweeps.compare(sim, exact)
+        mean, se = sweeps.seed_stats(sim.mean_length_wrong)
+        dev_len = np.abs(mean[0, -1] - np.asarray(exact.mean_length_wrong[0, -1]))
+        assert cmp.max_abs_dev[0] <= 4 * cmp.mean_p_se[0, -1] + 0.02
+        devs.append((float(cmp.max_abs_dev[0]), float(dev_len), float(se[0, -1])))
+    print("lr, T -> (max|dev mean_p|, |dev E[L|wrong]| final, SE):", devs)
+    assert devs[2][0] < devs[0][0]
+
+
+def test_config_errors_name_the_argument():
+    with pytest.raises(ValueError, match="batch_groups=3"):
+        _cfg(batch_groups=3)
+    with pytest.raises(ValueError, match="aggregation='sum'"):
+        _cfg(aggregation="sum")
+    with pytest.raises(ValueError, match="policy="):
+        _cfg(policy="tabular")
+    with pytest.raises(ValueError, match="MAX_SEQUENCES"):
+        _cfg(task=sq.SequenceTask(5, 12))
+    assert isinstance(_cfg().scheme, schemes.Scheme)
