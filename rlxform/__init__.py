@@ -37,7 +37,7 @@ from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "HParams",

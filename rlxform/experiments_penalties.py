@@ -19,7 +19,7 @@ from rlxform import plotting_penalties as plots
 from rlxform.kl import bernstein_weight_numpy, kl_equilibrium
 from rlxform.kl_audit import kl_estimator_table
 from rlxform.ppo import ppo_effective_weight
-from rlxform.results import Progress, Result, report_progress, save_result
+from rlxform.results import FigureFormat, Progress, Result, report_progress, save_result
 from rlxform.sweep_config import SchemeSpec, scheme_specs
 
 # ---- KL estimator audit ----------------------------------------------------------------------
@@ -43,7 +43,10 @@ class KlEstimatorsConfig:
 
 
 def run_kl_estimators(
-    config: KlEstimatorsConfig, out_dir: Path, progress: Progress = None
+    config: KlEstimatorsConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
 ) -> Result:
     """Writes ``kl_estimators.csv`` (policy, estimator, placement, cosine, relative_error, ...)."""
     start = time.perf_counter()
@@ -57,7 +60,7 @@ def run_kl_estimators(
     )
     report_progress(progress, 1, 1)
     return save_result(
-        "kl_estimators", config, table, plots.fig_kl_estimators(table), out_dir, start
+        "kl_estimators", config, table, plots.fig_kl_estimators(table), out_dir, start, figure
     )
 
 
@@ -77,7 +80,10 @@ class KlEquilibriumConfig:
 
 
 def run_kl_equilibrium(
-    config: KlEquilibriumConfig, out_dir: Path, progress: Progress = None
+    config: KlEquilibriumConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
 ) -> Result:
     """Writes ``kl_equilibrium.csv``: scheme, M, beta, p_ref, divergence, p_star, w_at_p_star."""
     start = time.perf_counter()
@@ -107,7 +113,7 @@ def run_kl_equilibrium(
             report_progress(progress, done, total)
     table = {k: np.asarray(v) for k, v in cols.items()}
     return save_result(
-        "kl_equilibrium", config, table, plots.fig_kl_equilibrium(table), out_dir, start
+        "kl_equilibrium", config, table, plots.fig_kl_equilibrium(table), out_dir, start, figure
     )
 
 
@@ -132,7 +138,9 @@ class PpoConfig:
     p_min: float = 0.02
 
 
-def run_ppo_effective_weight(config: PpoConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_ppo_effective_weight(
+    config: PpoConfig, out_dir: Path, progress: Progress = None, figure: FigureFormat | None = None
+) -> Result:
     """Writes ``ppo_effective_weight.csv``: one row per (lr, E, N, clip, p) with w_eff and w_M."""
     start = time.perf_counter()
     scheme = config.scheme.build()
@@ -201,7 +209,12 @@ class BatchStdConfig:
     std: str = "sample"
 
 
-def run_batch_std(config: BatchStdConfig, out_dir: Path, progress: Progress = None) -> Result:
+def run_batch_std(
+    config: BatchStdConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
+) -> Result:
     """Writes ``batch_std.csv``: scenario, G, p, weight, limit_weight, relative_deviation,
     group_std_weight (GRPO with the same std and eps: per-group normalisation)."""
     from rlxform import schemes
@@ -242,7 +255,9 @@ def run_batch_std(config: BatchStdConfig, out_dir: Path, progress: Progress = No
                 )
         report_progress(progress, i + 1, len(config.batch_sizes))
     table = {k: np.asarray(v) for k, v in cols.items()}
-    return save_result("batch_std", config, table, plots.fig_batch_std(table), out_dir, start)
+    return save_result(
+        "batch_std", config, table, plots.fig_batch_std(table), out_dir, start, figure
+    )
 
 
 CONFIGS = {

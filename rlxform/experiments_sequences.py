@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from rlxform import plotting_sequences as plots
-from rlxform.results import Progress, Result, report_progress, save_result
+from rlxform.results import FigureFormat, Progress, Result, report_progress, save_result
 from rlxform.sweep_config import SchemeSpec, scheme_specs
 
 _FACTORS = {
@@ -86,7 +86,10 @@ def _gradient_answer(mode: str, text: str) -> str:
 
 
 def run_length_drift_map(
-    config: DriftMapConfig, out_dir: Path, progress: Progress = None
+    config: DriftMapConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
 ) -> Result:
     from rlxform.sequences import SequenceTask, length_drift
 
@@ -122,11 +125,14 @@ def run_length_drift_map(
                 report_progress(progress, done, total)
     table = {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
     fig = plots.fig_length_drift_map(table)
-    return save_result("length_drift_map", config, table, fig, out_dir, start)
+    return save_result("length_drift_map", config, table, fig, out_dir, start, figure)
 
 
 def run_length_trajectories(
-    config: TrajectoryConfig, out_dir: Path, progress: Progress = None
+    config: TrajectoryConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
 ) -> Result:
     from rlxform import sweeps
     from rlxform.sequence_sim import SeqSimConfig, make_sequence_exact_sweep, make_sequence_sweep
@@ -173,11 +179,16 @@ def run_length_trajectories(
         report_progress(progress, i + 1, len(config.aggregations))
     table = {k: np.asarray(v) for k, v in cols.items()}
     fig = plots.fig_length_trajectories(table)
-    return save_result("length_trajectories", config, table, fig, out_dir, start, summary=summary)
+    return save_result(
+        "length_trajectories", config, table, fig, out_dir, start, figure, summary=summary
+    )
 
 
 def run_aggregation_table(
-    config: AggregationTableConfig, out_dir: Path, progress: Progress = None
+    config: AggregationTableConfig,
+    out_dir: Path,
+    progress: Progress = None,
+    figure: FigureFormat | None = None,
 ) -> Result:
     from rlxform.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
 
@@ -199,4 +210,4 @@ def run_aggregation_table(
     table = {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
     report_progress(progress, 1, 1)
     fig = plots.fig_aggregation_table(table)
-    return save_result("aggregation_table", config, table, fig, out_dir, start)
+    return save_result("aggregation_table", config, table, fig, out_dir, start, figure)

@@ -23,7 +23,8 @@ def test_explain_json_is_one_object_with_the_facts_and_conclusions(capsys):
     expected = json.loads((CONFIGS / "trl_grpo.expected.json").read_text())
     assert {k: card[k] for k in REQUIRED} == {k: expected[k] for k in REQUIRED}
     assert card["scheme"] == "grpo(eps=0.0001, std=sample)"
-    assert card["objective"]["limit_name"] == "2 arcsin sqrt p"
+    # eps = 1e-4 stays in the large-M limit (issue 10): int_0^p dt / (sqrt(t(1-t)) + 1e-4)
+    assert card["objective"]["limit_name"] == "int_0^p dt / (sqrt(t(1-t)) + 0.0001)"
     assert card["lens"]["exact"] is False
     assert card["lens"]["breaks"][0].startswith("clipping can bind: 2 optimizer steps")
     assert isinstance(card["pitfalls"], list)
@@ -84,7 +85,7 @@ def test_schemes_shows_the_large_m_objective(capsys):
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
     assert "2 arcsin sqrt p" in rows["grpo(std='population',"]
     assert "log p" in rows["rejection_sampling"]
-    assert "2 arcsin sqrt p" in rows["verl:grpo"]
+    assert "int_0^p dt / (sqrt(t(1-t)) + 1e-06)" in rows["verl:grpo"]  # eps stays in the limit
     assert "  p  " in rows["openrlhf:rloo"]
 
 

@@ -173,9 +173,7 @@ def test_simulator_mean_step_within_standard_errors(batch_size):
     )
     params = simulate.initial_params(cfg)
     keys = jax.random.split(jax.random.key(7), 40000)
-    grads = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logits"]))(
-        keys
-    )
+    grads = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logits"]))(keys)
     grads = np.asarray(grads, np.float64)
     mean, se = grads.mean(0), grads.std(0, ddof=1) / np.sqrt(len(grads))
     with jax.enable_x64(True):

@@ -244,7 +244,7 @@ def test_card_objective_matches_an_independent_bernstein_route():
     p = np.asarray(table["p"])
     h = stats.binom.pmf(np.arange(m + 1)[:, None], m, p[None, :]).T @ phi
     np.testing.assert_allclose(table["h_M"], h, rtol=1e-9)
-    assert card.to_json()["objective"]["limit_name"] == "2 arcsin sqrt p"
+    assert card.to_json()["objective"]["limit_name"] == "int_0^p dt / (sqrt(t(1-t)) + 1e-06)"
 
 
 def test_lens_is_exact_for_plain_settings():

@@ -465,6 +465,7 @@ def test_installed_commit_reads_pep610_direct_url(monkeypatch):
     assert results.installed_commit(vcs) == "0123456789abcdef0123456789abcdef01234567"
     assert results.installed_commit('{"url": "file:///src/rlxform", "dir_info": {}}') is None
     assert results.installed_commit("not json") is None
+
     # outside a checkout, an installed VCS commit is what metadata records
     def no_git(*args, **kwargs):
         raise OSError("git")

@@ -56,7 +56,7 @@ def test_dynamic_sampling_key_reaches_the_simulator():
 
     cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
     assert cfg.dynamic_sampling and not parse_sweep_config(_tiny_dict()).dynamic_sampling
-    chunk = sweep_runner._sweep_chunk(cfg, cfg.schemes[0], 4)
+    chunk = sweep_runner._sweep_chunk(cfg, sweep_runner._sim_config(cfg, cfg.schemes[0], 4))
     sim = SimConfig(
         cfg.schemes[0].build(),
         num_prompts=3,

@@ -144,7 +144,7 @@ def test_large_m_limits(x64):
         (schemes.grpo(std="sample", eps=1e-6), 0.0, 1e-6),
         (schemes.f_grpo(gamma=1.5, eps=0.3), 1.5, 0.3),
         (schemes.f_grpo(gamma=0.5, std="sample", eps=0.05), 0.5, 0.05),
-        (schemes.from_trl(epsilon=1e-4), 0.0, 1e-4),
+        (schemes.from_trl("group"), 0.0, 1e-4),
     ],
     ids=lambda v: getattr(v, "label", None),
 )
