@@ -448,14 +448,28 @@ def test_git_revision_none_outside_git(monkeypatch):
 
 
 def test_git_revision_in_this_checkout_is_head():
-    head = results.subprocess.run(
-        ["git", "rev-parse", "HEAD"],
-        cwd=Path(results.__file__).parent,
+    """Run from a checkout (editable or PYTHONPATH): HEAD. Run from a non-editable
+    ``pip install .`` (as CI does): the installed copy is not tracked and pip records no commit,
+    so the revision is unknown (None; metadata writes "unknown"), never the checkout's HEAD."""
+    package_dir = Path(results.__file__).parent
+    tracked = results.subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "__init__.py"],
+        cwd=package_dir,
         capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert results.git_revision() == head and len(head) == 40
+    )
+    if tracked.returncode == 0:
+        head = results.subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=package_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert results.git_revision() == head and len(head) == 40
+    else:
+        assert results.git_revision() == results.installed_commit()
+        if results.installed_commit() is None:
+            assert results.metadata({"lr": 0.1})["git_revision"] == "unknown"
 
 
 def test_installed_commit_reads_pep610_direct_url(monkeypatch):
