@@ -19,7 +19,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +285,44 @@ class ChunkStore:
             if sorted(arrays) != sorted(names):
                 raise ValueError(f"chunk {c!r} holds {sorted(arrays)}, expected {sorted(names)}")
         return {name: np.concatenate([arrays[name] for _, arrays in loaded]) for name in names}
+
+
+def run_chunks(
+    store: ChunkStore,
+    chunk_ids: Sequence[str | int],
+    compute: Callable[[int], Mapping[str, Any]],
+    process_index: int = 0,
+    process_count: int = 1,
+    on_chunk: Callable[[int, bool], None] | None = None,
+) -> list[dict[str, np.ndarray]] | None:
+    """The one chunked runner: compute this process's missing chunks, then load them all.
+
+    Process i of n owns chunks i, i + n, i + 2n, ...; an owned chunk already in ``store`` (from
+    an interrupted run) is reused, else ``compute(index)`` runs and its arrays are saved. Each
+    chunk has one writer. Checking never deletes and reads under the store's shared lock, so
+    looking at chunks other processes are still writing is safe.
+
+    Args:
+      store: the chunk store (its manifest pins the sweep config).
+      chunk_ids: the ids of all chunks of the sweep, in order.
+      compute: ``index -> dict name -> array`` for chunk ``chunk_ids[index]``.
+      process_index, process_count: this process's share (0 <= index < count).
+      on_chunk: called as ``on_chunk(index, reused)`` after each owned chunk.
+    Returns:
+      every chunk's arrays in the order of ``chunk_ids``, or None while chunks owned by other
+      processes are still missing.
+    """
+    ids = list(chunk_ids)
+    if not 0 <= process_index < process_count:
+        raise ValueError(
+            f"process_index={process_index!r} is invalid: must be in [0, {process_count})"
+        )
+    for index in range(process_index, len(ids), process_count):
+        reused = store.has(ids[index])
+        if not reused:
+            store.save(ids[index], compute(index))
+        if on_chunk is not None:
+            on_chunk(index, reused)
+    if store.missing(ids):
+        return None
+    return [store.load(c) for c in ids]

@@ -625,29 +625,62 @@ def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    _add_distributed(p)
     _add_prng(p)
     _add_figure_options(p)
+
+
+def _add_distributed(p) -> None:
+    g = p.add_argument_group(
+        "multi-host (run the same command on every host; --out on a shared filesystem)"
+    )
+    g.add_argument("--coordinator", default=None, help="host:port of process 0")
+    g.add_argument("--num-processes", type=int, default=None, help="number of processes N")
+    g.add_argument("--process-id", type=int, default=None, help="this process, in [0, N)")
+
+
+def check_distributed(args: argparse.Namespace) -> None:
+    """``--num-processes`` >= 1 and ``--process-id`` in [0, N) when given (InputError)."""
+    from rlxform.validation import check_int
+
+    if args.num_processes is not None:
+        check_int("--num-processes", args.num_processes, 1)
+    if args.process_id is not None:
+        high = None if args.num_processes is None else args.num_processes - 1
+        check_int("--process-id", args.process_id, 0, high)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlxform import sweep_runner
+    from rlxform import sharding, sweep_runner
     from rlxform.results import check_writable
     from rlxform.sweep_config import load_sweep_config
 
+    check_distributed(args)
     config = load_sweep_config(args.config)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     figure = _figure_format(args)
     out = check_writable(Path(args.out), name="--out")
+    index, count = sharding.initialize_distributed(
+        args.coordinator, args.num_processes, args.process_id
+    )
     _setup_jax(args)
     progress, close = _inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
     try:
-        result = sweep_runner.run_sweep(config, out, progress, figure=figure)
+        result = sweep_runner.run_sweep(
+            config, out, progress, figure=figure, process_index=index, process_count=count
+        )
     finally:
         close()
+    if result is None:
+        print(
+            f"process {index}/{count}: my chunks are in {out / 'chunks'}; other processes' "
+            "chunks are still missing (the last process to finish writes the tables)"
+        )
+        return 0
     print(
         f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
         f"{out / 'sweep_summary.csv'}, {result.paths['figure']} in {result.wall_time_s:.1f}s"

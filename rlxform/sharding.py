@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
-from rlxform.chunks import ChunkStore
+from rlxform.chunks import ChunkStore, run_chunks
 from rlxform.results import to_jsonable
 from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
 from rlxform.types import PRNGKey, PyTree
@@ -154,20 +154,21 @@ def run_chunked(
     )
     flat_hp, flat_keys = flatten_grid(hparams, keys)
     sweep = make_sharded_sweep(cfg, devices=devices)
-    for index in range(process_index, num_chunks, process_count):
-        if store.has(ids[index]):
-            continue
+
+    def compute(index: int) -> dict[str, np.ndarray]:
         part = slice(index * chunk_size, min(total, (index + 1) * chunk_size))
-        hp = jax.tree_util.tree_map(lambda x, part=part: x[part], flat_hp)
+        hp = jax.tree_util.tree_map(lambda x: x[part], flat_hp)
         metrics = sweep(hp, flat_keys[part])
-        store.save(ids[index], {k: np.asarray(v) for k, v in metrics._asdict().items()})
-        if on_chunk is not None:
+        return {k: np.asarray(v) for k, v in metrics._asdict().items()}
+
+    def report(index: int, reused: bool) -> None:
+        if on_chunk is not None and not reused:
             on_chunk(index)
-    # Checking never deletes and reads under the store's shared lock, so looking at chunks
-    # other processes are still writing is safe.
-    if store.missing(ids):
+
+    loaded = run_chunks(store, ids, compute, process_index, process_count, report)
+    if loaded is None:
         return None
-    arrays = store.load_all(ids)
+    arrays = {name: np.concatenate([c[name] for c in loaded]) for name in loaded[0]}
     return unflatten(Metrics(**arrays), num_h, num_s)
 
 
@@ -198,7 +199,10 @@ def initialize_distributed(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rlxform.sharding``: a chunked, sharded learning-rate x seed sweep.
+    """``python -m rlxform.sharding`` (deprecated: use ``rlxform sweep CONFIG --coordinator ...``).
+
+    A chunked, sharded learning-rate x seed sweep of one tabular problem, through the same
+    chunked runner (``chunks.run_chunks``) as ``rlxform sweep``.
 
     Multi-host: run the same command on every host with ``--coordinator HOST0:PORT
     --num-processes N --process-id I`` (or the RLXFORM_* env vars); each process computes its
@@ -216,7 +220,11 @@ def _main(argv: Sequence[str] | None) -> int:
     from rlxform.results import check_writable, write_table
     from rlxform.validation import check_float, check_int, check_seed
 
-    parser = _Parser(prog="python -m rlxform.sharding")
+    parser = _Parser(
+        prog="python -m rlxform.sharding",
+        description="Deprecated: use rlxform sweep CONFIG.toml --out DIR [--coordinator "
+        "HOST:PORT --num-processes N --process-id I] (same chunked runner, any problem).",
+    )
     parser.add_argument("--coordinator", default=None, help="host:port of process 0")
     parser.add_argument("--num-processes", type=int, default=None)
     parser.add_argument("--process-id", type=int, default=None)

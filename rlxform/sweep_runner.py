@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from rlxform import plotting, resources
-from rlxform.chunks import ChunkStore
+from rlxform.chunks import ChunkStore, run_chunks
 from rlxform.results import (
     FigureFormat,
     Progress,
@@ -275,29 +275,38 @@ def run_sweep(
     progress: Progress = None,
     name: str = "sweep",
     figure: FigureFormat | None = None,
-) -> Result:
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Result | None:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
-    Chunks go through ``chunks.ChunkStore`` in ``out_dir/chunks`` (a rerun with the same config
-    skips finished chunks). Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``,
-    ``<name>.<format>`` (heatmaps per scheme) and ``<name>.json``.
+    Chunks go through ``chunks.run_chunks`` into ``out_dir/chunks`` (a rerun with the same
+    config skips finished chunks); each chunk's (lr x seeds) grid is sharded over the local
+    devices. Multi-host: process i of n (default ``jax.process_index()`` / ``process_count()``)
+    computes chunks i, i + n, ... into a shared ``out_dir``; the process that finds every chunk
+    on disk writes the tables, the others return None. Writes ``<name>.csv`` (trajectories),
+    ``<name>_summary.csv``, ``<name>.<format>`` (heatmaps per scheme) and ``<name>.json``.
     """
     start = time.perf_counter()
-    jobs = [(i, spec, m) for i, spec in enumerate(config.schemes) for m in config.group_size]
+    jobs = [(i, m) for i in range(len(config.schemes)) for m in config.group_size]
     cfgs = sweep_sim_configs(config)  # validated and sized before anything is written
     out_dir = check_writable(Path(out_dir), name="out")
     store = ChunkStore(out_dir / "chunks", config)
-    reused = 0
-    chunks = {}
-    report_progress(progress, 0, len(jobs))
-    for done, ((i, spec, m), cfg) in enumerate(zip(jobs, cfgs, strict=True), 1):
-        chunk_id = _chunk_id(i, spec, m)
-        if store.has(chunk_id):
-            reused += 1
-        else:
-            store.save(chunk_id, _sweep_chunk(config, cfg))
-        chunks[(i, m)] = store.load(chunk_id)
-        report_progress(progress, done, len(jobs))
+    ids = [_chunk_id(i, config.schemes[i], m) for i, m in jobs]
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    owned = len(range(index, len(jobs), count))
+    reused = []
+
+    def on_chunk(_: int, was_reused: bool) -> None:
+        reused.append(was_reused)
+        report_progress(progress, len(reused), owned)
+
+    report_progress(progress, 0, owned)
+    loaded = run_chunks(store, ids, lambda k: _sweep_chunk(config, cfgs[k]), index, count, on_chunk)
+    if loaded is None:
+        return None
+    chunks = dict(zip(jobs, loaded, strict=True))
     trajectories, summary = sweep_tables(config, chunks)
     write_table(out_dir / f"{name}_summary.csv", summary)
     return save_result(
@@ -309,7 +318,7 @@ def run_sweep(
         start,
         figure,
         chunks_total=len(jobs),
-        chunks_reused=reused,
+        chunks_reused=sum(reused),
         summary_table=f"{name}_summary.csv",
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
@@ -147,3 +147,80 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 def check_seed(name: str, value: Any) -> int:
     """An integer seed in ``[0, MAX_SEED]`` (larger ones wrap around in ``jax.random.key``)."""
     return check_int(name, value, 0, MAX_SEED)
+
+
+def _loaded(where: str, key: str, value: Any, hint: Any) -> Any:
+    """One mapping value checked against a (string) type hint: int, float, bool, str, tuple."""
+    text = str(hint)
+    kinds = {part.strip() for part in text.replace("Optional[", "").rstrip("]").split("|")}
+    if isinstance(value, list):
+        value = tuple(value)
+    if kinds & {"Any", "typing.Any"} or not kinds & {"int", "float", "bool", "str"}:
+        return value
+    ok = (
+        ("bool" in kinds and isinstance(value, bool))
+        or ("int" in kinds and isinstance(value, int) and not isinstance(value, bool))
+        or ("float" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or ("str" in kinds and isinstance(value, str))
+    )
+    if not ok:
+        names = {
+            "bool": "true or false",
+            "int": "an integer",
+            "float": "a number",
+            "str": "a string",
+        }
+        allowed = " or ".join(names[k] for k in sorted(kinds & set(names)))
+        raise InputError(f"{where}{key}={value!r} is invalid: must be {allowed}")
+    return float(value) if kinds == {"float"} else value
+
+
+def load_dataclass(cls: type, mapping: Any, where: str) -> Any:
+    """A frozen dataclass ``cls`` from a mapping (a TOML table), every key checked.
+
+    Keys are the dataclass's fields; missing keys take the defaults, lists become tuples and a
+    field annotated ``int`` / ``float`` / ``bool`` / ``str`` (or a union of them) must hold such
+    a value (bool is not an int). The dataclass's own checks (``__post_init__``) run on
+    construction; their ValueError is re-raised as ``InputError`` prefixed by ``where``.
+
+    Args:
+      cls: a dataclass type.
+      mapping: the table, e.g. ``tomllib.loads(text)["problem"]``.
+      where: where the table is, for messages, e.g. ``"policy."`` or ``"[problem] "``.
+    Returns:
+      ``cls(**mapping)``.
+    Raises:
+      InputError: not a table, an unknown key (named, with the allowed keys and a near miss),
+        a value of the wrong type (key, value and what is allowed) or one ``cls`` rejects.
+    """
+    import dataclasses
+    import typing
+
+    if not isinstance(mapping, Mapping):
+        raise InputError(f"{where.rstrip('.') or 'table'}={mapping!r} is invalid: must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations: fall back to their text
+        hints = {name: f.type for name, f in fields.items()}
+    kwargs = {}
+    for key, value in mapping.items():
+        if key not in fields:
+            raise InputError(
+                f"unknown key '{where}{key}'; allowed: {', '.join(fields)}"
+                + did_you_mean(key, fields)
+            )
+        kwargs[key] = _loaded(where, key, value, _hint_text(hints.get(key, Any)))
+    try:
+        return cls(**kwargs)
+    except InputError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}{err}") from None
+
+
+def _hint_text(hint: Any) -> str:
+    """``int | None`` -> ``"int | None"``; classes by their name."""
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")

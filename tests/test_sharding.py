@@ -179,3 +179,67 @@ def test_cli_sweep_uses_all_devices_with_identical_tables(tmp_path):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=column)
             else:
                 np.testing.assert_array_equal(a, b, err_msg=column)
+
+
+MULTI_TOML = """
+learning_rate = [0.3, 1.0]
+group_size = [2]
+seeds = 2
+steps = 6
+records = 3
+
+[policy]
+kind = "tabular"
+num_prompts = 3
+num_responses = 3
+
+[[schemes]]
+name = "grpo"
+
+[[schemes]]
+name = "reinforce"
+"""
+
+
+def test_sweep_multi_host_flags_parse_and_validate(tmp_path, capsys):
+    from rlxform import cli
+
+    args = cli.build_parser().parse_args(
+        ["sweep", "x.toml", "--coordinator", "h0:1234", "--num-processes", "3", "--process-id", "2"]
+    )
+    assert (args.coordinator, args.num_processes, args.process_id) == ("h0:1234", 3, 2)
+    config = tmp_path / "s.toml"
+    config.write_text(MULTI_TOML)
+    out = tmp_path / "out"
+    argv = ["sweep", str(config), "--out", str(out), "--num-processes", "2", "--process-id", "2"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--process-id=2 is invalid" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_one_process_multi_host_and_two_processes_equal_the_plain_sweep(tmp_path, monkeypatch):
+    from rlxform import cli, sweep_runner
+    from rlxform.sweep_config import load_sweep_config
+
+    for name in ("RLXFORM_COORDINATOR", "RLXFORM_NUM_PROCESSES", "RLXFORM_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "s.toml"
+    config.write_text(MULTI_TOML)
+    plain, one = tmp_path / "plain", tmp_path / "one"
+    assert cli.main(["sweep", str(config), "--out", str(plain)]) == 0
+    flags = ["--num-processes", "1", "--process-id", "0"]
+    assert cli.main(["sweep", str(config), "--out", str(one), *flags]) == 0
+    # two processes, one after the other on a shared directory: process 1 owns chunk 1 only
+    two = tmp_path / "two"
+    cfg = load_sweep_config(config)
+    assert sweep_runner.run_sweep(cfg, two, process_index=1, process_count=2) is None
+    assert sorted(p.name for p in (two / "chunks").glob("*.npz")) == ["001-reinforce-M2.npz"]
+    assert not (two / "sweep.csv").exists()
+    assert sweep_runner.run_sweep(cfg, two, process_index=0, process_count=2) is not None
+    meta = json.loads((two / "sweep.json").read_text())
+    assert (meta["chunks_total"], meta["chunks_reused"]) == (2, 0)  # chunk 1 was not owned
+    for name in ("sweep.csv", "sweep_summary.csv"):
+        expected = (plain / name).read_bytes()
+        assert (one / name).read_bytes() == expected
+        assert (two / name).read_bytes() == expected

@@ -187,3 +187,45 @@ def test_aggregate_is_seed_mean():
     assert traj["diverged_at"][agg][0] == 3 and traj["diverged_seeds"][agg][0] == 1
     seed1 = summary["seed"] == 1
     assert summary["diverged_at"][seed1][0] == 3
+
+
+def test_load_dataclass_checks_keys_types_and_the_class():
+    import dataclasses
+    from typing import Any
+
+    from rlxform.validation import InputError, load_dataclass
+
+    @dataclasses.dataclass(frozen=True)
+    class Table:
+        kind: str = "a"
+        size: int = 1
+        limit: int | None = None
+        rate: float = 0.5
+        flag: bool = False
+        values: Any = (0.5,)
+
+        def __post_init__(self):
+            if self.size < 1:
+                raise ValueError(f"size={self.size!r} is invalid: must be >= 1")
+
+    got = load_dataclass(Table, {"size": 3, "limit": 2, "rate": 1, "values": [0.1, 0.2]}, "t.")
+    assert got == Table("a", 3, 2, 1.0, False, (0.1, 0.2))
+    assert isinstance(got.rate, float)
+    cases = [
+        (
+            {"sise": 3},
+            ["unknown key 't.sise'", "allowed: kind, size, limit", "did you mean 'size'"],
+        ),
+        ({"size": True}, ["t.size=True is invalid: must be an integer"]),
+        ({"limit": 1.5}, ["t.limit=1.5 is invalid: must be an integer"]),
+        ({"rate": "x"}, ["t.rate='x' is invalid: must be a number"]),
+        ({"flag": 1}, ["t.flag=1 is invalid: must be true or false"]),
+        ({"size": 0}, ["t.size=0 is invalid: must be >= 1"]),
+    ]
+    for data, needles in cases:
+        with pytest.raises(InputError) as err:
+            load_dataclass(Table, data, "t.")
+        for needle in needles:
+            assert needle in str(err.value), (needle, str(err.value))
+    with pytest.raises(InputError, match="must be a table"):
+        load_dataclass(Table, [1], "t.")
