@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.aggregation import _power_convolve, sequence_weights_from_tables
-from rlxform.sequence_policies import sequence_log_probs
+from rlxform.sim.sequence_policies import sequence_log_probs
 from rlxform.sequence_sim import SeqSimConfig, prefix_table
-from rlxform.sequence_tasks import enumerate_sequences
+from rlxform.sim.sequence_tasks import enumerate_sequences
 from rlxform.types import Array, PyTree
 
 
