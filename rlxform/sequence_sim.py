@@ -31,10 +31,10 @@ import optax
 from rlxform import schemes as schemes_lib
 from rlxform.aggregation import check_aggregation
 from rlxform.schemes import Scheme
-from rlxform.sequence_network import NetworkConfig, init_sequence_network, network_logits
-from rlxform.sequence_policies import init_sequence_tabular, num_prefixes
-from rlxform.sequence_tasks import PAD, SequenceTask, enumerate_sequences
-from rlxform.simulate import CheckedHParams, HParams, make_optimizer, objective_of_tables
+from rlxform.sim.sequence_network import NetworkConfig, init_sequence_network, network_logits
+from rlxform.sim.sequence_policies import init_sequence_tabular, num_prefixes
+from rlxform.sim.sequence_tasks import PAD, SequenceTask, enumerate_sequences
+from rlxform.sim.simulate import CheckedHParams, HParams, make_optimizer, objective_of_tables
 from rlxform.types import Array, PRNGKey, PyTree
 from rlxform.validation import check_choice, check_int
 

@@ -14,19 +14,17 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform.simulate import HParams, SimConfig, make_simulate
+from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.simulate import make_simulate
 
 CONFIGS = {
     "tabular_inverse_cdf": (
         SimConfig(
             "grpo",
-            policy="tabular",
-            num_prompts=8,
-            num_responses=4,
+            problem=Problem(policy="tabular", num_prompts=8, num_responses=4, init_p="grid"),
             group_size=8,
             num_steps=20,
             record_every=5,
-            init_p="grid",
             sampler="inverse_cdf",
         ),
         0.5,
@@ -34,13 +32,10 @@ CONFIGS = {
     "counts_m256": (
         SimConfig(
             "rloo",
-            policy="tabular",
-            num_prompts=8,
-            num_responses=4,
+            problem=Problem(policy="tabular", num_prompts=8, num_responses=4, init_p="grid"),
             group_size=256,
             num_steps=10,
             record_every=5,
-            init_p="grid",
             sampler="counts",
         ),
         0.5,
@@ -48,31 +43,31 @@ CONFIGS = {
     "network": (
         SimConfig(
             "rejection_sampling",
-            policy="network",
-            num_prompts=6,
-            num_responses=4,
+            problem=Problem(
+                policy="network",
+                num_prompts=6,
+                num_responses=4,
+                hidden=8,
+                features=4,
+                init_p=(0.2, 0.5, 0.7),
+            ),
             group_size=4,
             num_steps=12,
             record_every=4,
-            hidden=8,
-            features=4,
-            init_p=(0.2, 0.5, 0.7),
         ),
         0.3,
     ),
     "scalar_adam_ds": (
         SimConfig(
             "grpo",
-            policy="scalar",
-            num_prompts=5,
-            num_responses=2,
+            problem=Problem(
+                policy="scalar", num_prompts=5, num_responses=2, batch_size=2, init_p=(0.3, 0.6)
+            ),
             group_size=4,
             num_steps=16,
             record_every=4,
-            batch_size=2,
             optimizer="adam",
             dynamic_sampling=True,
-            init_p=(0.3, 0.6),
         ),
         0.05,
     ),

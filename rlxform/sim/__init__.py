@@ -1,0 +1,1 @@
+"""Simulator seams: config, policies, estimator, loop, simulate, reference (issue 12)."""

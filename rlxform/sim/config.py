@@ -1,0 +1,327 @@
+"""What a simulator run is: ``Problem`` (what is learned) nested in ``SimConfig`` (how).
+
+``Problem`` and ``SimConfig`` are frozen dataclasses (static: shapes and code paths, one compile
+each), validated once in ``__post_init__``; bad input raises ``validation.InputError``.
+One config serves bandit policies (scalar | tabular | network: P prompts, K responses, C correct)
+and sequence policies (sequence_tabular | sequence_network: V tokens, max_length, verifier);
+fields of the other family are ignored. ``HParams`` are traced (vmap over a grid compiles
+once); ``checked_hparams(fn)`` validates concrete ones before each call. ``Metrics`` is the
+recorded trajectory; sequence runs add two exact length records (``SequenceMetrics``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+from rlxform import schemes as schemes_lib
+from rlxform.aggregation import check_aggregation
+from rlxform.resources import MAX_STEPS
+from rlxform.schemes import Scheme
+from rlxform.sim.population import check_population
+from rlxform.types import Array, ArrayLike
+from rlxform.validation import (
+    InputError,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    is_concrete,
+    real_array,
+)
+
+BANDIT_POLICIES = ("scalar", "tabular", "network")
+SEQUENCE_POLICIES = ("sequence_tabular", "sequence_network")
+OPTIMIZERS = ("sgd", "adam")
+SAMPLERS = ("auto", "inverse_cdf", "counts")
+COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
+# ... and the run samples B * M * T >= 2^26 responses: below that the inverse-CDF sampler runs
+# it in under ~1 s on 2 CPU cores, less than the counts sampler's longer compile (~5-10 s)
+AUTO_COUNTS_MIN_SAMPLES = 2**26
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What is being learned (static; nested in every run config, never copied).
+
+    Attributes:
+      policy: ``scalar | tabular | network | sequence_tabular | sequence_network``.
+      num_prompts: P. num_responses: K >= 2 (scalar: 2). num_correct: C in [1, K-1]; responses
+        0..C-1 are correct (bandits).
+      hidden: H, MLP width (network) or GRU width (sequence_network). features: d (network).
+      init_p: population of initial p: tuple (cycled over prompts), ("beta", a, b) or "grid".
+      population_seed: seed of the population draw and of the network's initialisation (part of
+        the problem: every run seed sees the same prompts).
+      batch_size: B prompts per step (None = all P in order, else uniform with replacement).
+      vocab_size: V, tokens 0..V-1 with V-1 = stop; max_length; verifier (sequences).
+    """
+
+    policy: str = "tabular"
+    num_prompts: int = 1
+    num_responses: int = 2
+    num_correct: int = 1
+    hidden: int = 32
+    features: int = 16
+    init_p: Any = (0.5,)
+    population_seed: int = 0
+    batch_size: int | None = None
+    vocab_size: int = 3
+    max_length: int = 4
+    verifier: Any = "first_token"
+
+    def __post_init__(self) -> None:
+        check_choice("policy", self.policy, BANDIT_POLICIES + SEQUENCE_POLICIES)
+        prompts = check_int("num_prompts", self.num_prompts, 1)
+        check_int("hidden", self.hidden, 1)
+        check_int("features", self.features, 1)
+        object.__setattr__(self, "init_p", check_population(self.init_p))
+        check_seed("population_seed", self.population_seed)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, 1, prompts)
+        if self.is_sequence:
+            self.task  # noqa: B018  (validates V, max_length, verifier and the enumeration)
+            return
+        k = check_int("num_responses", self.num_responses, 2)
+        check_int("num_correct", self.num_correct, 1, k - 1)
+        if self.policy == "scalar" and k != 2:
+            raise InputError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.policy in SEQUENCE_POLICIES
+
+    @property
+    def batch(self) -> int:
+        """B, the number of prompts (groups) per step."""
+        return self.num_prompts if self.batch_size is None else self.batch_size
+
+    @property
+    def task(self):
+        """The ``SequenceTask`` (V, max_length, verifier) of a sequence policy."""
+        return _task(self.vocab_size, self.max_length, self.verifier)
+
+
+@functools.lru_cache(maxsize=64)
+def _task(vocab_size: int, max_length: int, verifier: Any):
+    from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
+
+    task = SequenceTask(vocab_size, max_length, verifier)
+    enumerate_sequences(task)  # exact records need the enumeration (size limit)
+    return task
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    """Static simulator configuration (hashable; changing it recompiles).
+
+    Attributes:
+      scheme: a ``Scheme`` (or a catalog name, looked up with default parameters).
+      problem: the ``Problem``.
+      group_size: M samples per prompt and step. num_steps: T.
+      optimizer: ``"sgd"`` or ``"adam"``.
+      record_every: E, divides T; R = T / E + 1 records (step 0 included).
+      dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones within
+        the batch (no refill as in DAPO); bandits only (``rlxform.dynamic`` is its reference).
+      sampler: ``"inverse_cdf"``, ``"counts"`` or ``"auto"`` (counts when M >= 8 K and the run
+        samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
+      aggregation: loss aggregation (``rlxform.aggregation``; all modes agree for bandits).
+      batch_groups: G groups sharing one token-mean normaliser; divides B.
+    """
+
+    scheme: Any
+    problem: Problem = Problem()
+    group_size: int = 8
+    num_steps: int = 100
+    optimizer: str = "sgd"
+    record_every: int = 1
+    dynamic_sampling: bool = False
+    sampler: str = "auto"
+    aggregation: str = "seq-mean-token-sum"
+    batch_groups: int = 1
+
+    def __post_init__(self) -> None:
+        scheme = self.scheme
+        if isinstance(scheme, str):
+            scheme = schemes_lib.get(scheme)
+        if not isinstance(scheme, Scheme):
+            raise InputError(
+                f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
+                + ", ".join(schemes_lib.names())
+            )
+        object.__setattr__(self, "scheme", scheme)
+        if not isinstance(self.problem, Problem):
+            raise InputError(f"problem={self.problem!r} is invalid: must be an rlxform Problem")
+        scheme.check_group_size(self.group_size)
+        steps = check_int("num_steps", self.num_steps, 1, MAX_STEPS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        every = check_int("record_every", self.record_every, 1, steps)
+        if steps % every:
+            raise InputError(f"record_every={every!r} is invalid: must divide num_steps={steps}")
+        if not isinstance(self.dynamic_sampling, bool):
+            raise InputError(f"dynamic_sampling={self.dynamic_sampling!r} is invalid: must be bool")
+        if self.dynamic_sampling and self.problem.is_sequence:
+            raise InputError(
+                "dynamic_sampling=True is invalid for sequence policies: no exact reference is "
+                "derived for it"
+            )
+        check_choice("sampler", self.sampler, SAMPLERS)
+        object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
+        groups = check_int("batch_groups", self.batch_groups, 1)
+        if self.problem.batch % groups:
+            raise InputError(
+                f"batch_groups={groups!r} is invalid: must divide the batch of "
+                f"{self.problem.batch} groups"
+            )
+
+    # ---- derived values (read-only views of the nested problem, not copies) ----
+
+    @property
+    def policy(self) -> str:
+        return self.problem.policy
+
+    @property
+    def num_prompts(self) -> int:
+        return self.problem.num_prompts
+
+    @property
+    def num_responses(self) -> int:
+        return self.problem.num_responses
+
+    @property
+    def num_correct(self) -> int:
+        return self.problem.num_correct
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.problem.batch_size
+
+    @property
+    def init_p(self) -> Any:
+        return self.problem.init_p
+
+    @property
+    def batch(self) -> int:
+        """B, the number of prompts per step."""
+        return self.problem.batch
+
+    @property
+    def task(self):
+        return self.problem.task
+
+    @property
+    def num_records(self) -> int:
+        """R = T / record_every + 1 (the initial state is record 0)."""
+        return self.num_steps // self.record_every + 1
+
+    @property
+    def resolved_sampler(self) -> str:
+        if self.sampler != "auto":
+            return self.sampler
+        samples = self.batch * self.group_size * self.num_steps
+        large_groups = self.group_size >= COUNTS_RATIO * self.num_responses
+        long_run = samples >= AUTO_COUNTS_MIN_SAMPLES
+        return "counts" if large_groups and long_run else "inverse_cdf"
+
+
+class HParams(NamedTuple):
+    """Traced hyperparameters (vmap over them compiles once).
+
+    Attributes:
+      learning_rate: float[] > 0.
+      eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
+        scheme's own (ignored by schemes without eps).
+    """
+
+    learning_rate: ArrayLike
+    eps: ArrayLike | None = None
+
+
+def check_hparams(hparams: HParams) -> HParams:
+    """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
+    lr = real_array("learning_rate", hparams.learning_rate)
+    for value in lr.reshape(-1):
+        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
+    if hparams.eps is not None:
+        for value in real_array("eps", hparams.eps).reshape(-1):
+            check_float("eps", float(value), 0.0)
+    return hparams
+
+
+def _check_if_concrete(hparams: Any) -> Any:
+    if isinstance(hparams, HParams) and is_concrete(hparams):
+        check_hparams(hparams)
+    return hparams
+
+
+def checked_hparams(fn):
+    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams``.
+
+    Tracers under an outer jit/vmap pass through. ``.lower`` checks too; ``._cache_size`` and
+    ``.jitted`` are the jitted function's.
+    """
+
+    @functools.wraps(fn)
+    def run(hparams: HParams, *args: Any, **kwargs: Any) -> Any:
+        return fn(_check_if_concrete(hparams), *args, **kwargs)
+
+    run.lower = lambda hparams, *a, **k: fn.lower(_check_if_concrete(hparams), *a, **k)
+    run._cache_size = getattr(fn, "_cache_size", None)
+    run.jitted = fn
+    return run
+
+
+CheckedHParams = checked_hparams  # temporary name for rlxform.sweeps (removed at integration)
+
+
+class Metrics(NamedTuple):
+    """Recorded trajectory; R = T / record_every + 1 records, record 0 is the initial state.
+
+    Attributes:
+      step: int32[R] step index of each record.
+      p: float32[R, P] per-prompt success probability.
+      mean_p: float32[R] mean over prompts.
+      objective: float32[R] J = mean_x h_M(p_x) (h_M of the tables actually used, eps included).
+      degenerate_fraction: float32[R] fraction of groups with S = 0 or S = M over the steps since
+        the previous record (exact ascent: its expectation mean_x p^M + (1-p)^M); 0 at record 0.
+      finite: bool[R] all parameters finite at the record (False once the run diverged).
+      nonfinite_step: int32[] first step whose update was not finite (-1 if none), alias
+        ``diverged_at``. From that step on the run is frozen at its last finite parameters and
+        every later record's p, mean_p, objective and degenerate_fraction are NaN; other runs
+        of a vmapped grid are unaffected.
+    """
+
+    step: Array
+    p: Array
+    mean_p: Array
+    objective: Array
+    degenerate_fraction: Array
+    finite: Array
+    nonfinite_step: Array
+
+    @property
+    def diverged_at(self) -> Array:
+        """int32[...] per run: the first non-finite step, or -1 (= ``nonfinite_step``)."""
+        return self.nonfinite_step
+
+
+class SequenceMetrics(NamedTuple):
+    """``Metrics`` of a sequence policy plus exact length records (NaN after divergence).
+
+    Attributes: as ``Metrics``, and mean_length_correct, mean_length_wrong: float32[R],
+    mean_x E[L | correct] and mean_x E[L | wrong] from the enumerated response law.
+    """
+
+    step: Array
+    p: Array
+    mean_p: Array
+    objective: Array
+    degenerate_fraction: Array
+    finite: Array
+    nonfinite_step: Array
+    mean_length_correct: Array
+    mean_length_wrong: Array
+
+    @property
+    def diverged_at(self) -> Array:
+        return self.nonfinite_step

@@ -1,0 +1,196 @@
+"""Jitted simulator: every scheme as stochastic ascent, for bandit and sequence policies.
+
+``make_simulate(cfg)`` returns ``jit((hparams, key) -> Metrics)``: ``loop.scan_records`` over
+T / record_every recorded blocks (keys pre-split as ``xs``). Each step draws B prompts and a
+``Group`` of M responses per prompt from the policy (``policies.make_policy``), weights them by
+the scheme's a/b tables and ascends the surrogate of ``estimator`` with an optax optimizer
+wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile each);
+``HParams`` (learning rate, eps) are traced, so a vmapped grid compiles once. float32.
+With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
+lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.dynamic``), so seed-mean trajectories follow
+exact ascent (``rlxform.sim.reference``) as lr -> 0. With Adam they need not: Adam divides each
+coordinate by a running RMS of the *noisy* gradient, and E[g / sqrt(E g^2)] is not
+E[g] / |E[g]|, so the noise level of each scheme changes the effective step per coordinate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlxform import bernstein as bern
+from rlxform.schemes import Scheme
+from rlxform.sim import estimator, loop
+from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.simulate.* callers)
+    AUTO_COUNTS_MIN_SAMPLES,
+    COUNTS_RATIO,
+    OPTIMIZERS,
+    SAMPLERS,
+    CheckedHParams,
+    HParams,
+    Metrics,
+    Problem,
+    SequenceMetrics,
+    SimConfig,
+    check_hparams,
+    checked_hparams,
+)
+from rlxform.sim.loop import make_optimizer
+from rlxform.sim.policies import Policy, combine, make_policy, partition
+from rlxform.sim.sampling import (  # noqa: F401  (re-exported: rlxform.simulate.sample_*)
+    sample_action_counts,
+    sample_actions,
+    sample_counts,
+)
+from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
+from rlxform.validation import InputError
+
+
+def policy_of(cfg: SimConfig) -> Policy:
+    """The ``Policy`` of ``cfg.problem`` with the config's resolved sampler."""
+    if cfg.problem.is_sequence:
+        return make_policy(cfg.problem)
+    return make_policy(cfg.problem, sampler=cfg.resolved_sampler)
+
+
+def initial_params(cfg: SimConfig) -> PyTree:
+    """theta_0: population drawn and network initialised from ``population_seed``."""
+    # threefry whatever the default PRNG: the problem is the same under every generator
+    key = jax.random.key(cfg.problem.population_seed, impl="threefry2x32")
+    return policy_of(cfg).init(key)
+
+
+def tables(
+    cfg: SimConfig,
+    eps: ArrayLike | None = None,
+    scheme: Scheme | None = None,
+    dtype: Any = jnp.float32,
+) -> tuple[Array, Array]:
+    """(a, b) ``float[M+1]`` (float32 by default) with eps (possibly traced) substituted."""
+    scheme = cfg.scheme if scheme is None else scheme
+    a_table, b_table = scheme.traced_tables(cfg.group_size, eps)
+    return a_table.astype(dtype), b_table.astype(dtype)
+
+
+def objective_of_tables(a_table: Array, b_table: Array, p: ArrayLike) -> Array:
+    """h_M(p) = B_M[phi](p) from (possibly traced) tables; grad is w_M(p) (custom JVP)."""
+    coefficients = a_table[1:] - b_table[:-1]
+    m = coefficients.shape[0]
+    phi = jnp.concatenate([jnp.zeros((1,), coefficients.dtype), jnp.cumsum(coefficients)]) / m
+    return bern.bernstein(phi, p)
+
+
+def sample_gradient(
+    key: PRNGKey, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
+) -> tuple[PyTree, Array]:
+    """One stochastic ascent direction g at ``params`` (E[g]: ``reference.expected_update``).
+
+    Returns:
+      (g like the trainable part of ``params``, S ``int32[B]`` correct counts).
+    """
+    a_table, b_table = tables(cfg, eps)
+    return estimator.sample_gradient(key, params, policy_of(cfg), cfg, a_table, b_table)
+
+
+def diverged_at(metrics: Metrics) -> int | None:
+    """First step with a non-finite update (host value), or None."""
+    values = np.asarray(metrics.nonfinite_step).reshape(-1)
+    bad = values[values >= 0]
+    step = int(bad.min()) if bad.size else -1
+    return None if step < 0 else step
+
+
+# ---- records and the run ------------------------------------------------------------------------
+
+
+def make_record(cfg: SimConfig, policy: Policy, frozen: PyTree, a_table: Array, b_table: Array):
+    """``record(trainable, degenerate float[] , step, diverged) -> Metrics | SequenceMetrics``.
+
+    Float records of a diverged run are NaN and ``finite`` is False.
+    """
+
+    def record(trainable, degenerate, step, diverged):
+        params = combine(trainable, frozen)
+        if policy.length_stats is None:
+            p, lengths = policy.p_correct(params), ()
+        else:
+            p, *lengths = policy.length_stats(params)
+        p = p.astype(jnp.float32)
+        mask = lambda x: jnp.where(diverged, jnp.nan, x).astype(x.dtype)
+        metrics = Metrics(
+            step=jnp.asarray(step, jnp.int32),
+            p=mask(p),
+            mean_p=mask(jnp.mean(p)),
+            objective=mask(jnp.mean(objective_of_tables(a_table, b_table, p)).astype(jnp.float32)),
+            degenerate_fraction=mask(jnp.asarray(degenerate, jnp.float32)),
+            finite=loop.all_finite(params) & ~diverged,
+            nonfinite_step=jnp.asarray(-1, jnp.int32),
+        )
+        if not lengths:
+            return metrics
+        extra = [mask(jnp.mean(x).astype(jnp.float32)) for x in lengths]
+        return SequenceMetrics(*metrics, *extra)
+
+    return record
+
+
+def run_ascent(cfg: SimConfig, params0: PyTree, hparams: HParams, policy: Policy, grad_fn, xs):
+    """Ascend along ``grad_fn(params, x) -> (grads, degenerate float[])`` and record.
+
+    Shared by the simulator and exact ascent; ``xs`` has leading axes [T / E, E] (or None).
+    """
+    a_table, b_table = tables(cfg, hparams.eps)
+    trainable, frozen = partition(params0)
+    optimizer = loop.freeze_if_nonfinite(make_optimizer(cfg.optimizer, hparams.learning_rate))
+    record_of = make_record(cfg, policy, frozen, a_table, b_table)
+    step = loop.ascent_step(optimizer, lambda tr, x: grad_fn(combine(tr, frozen), x))
+
+    def record(state: loop.TrainState, degenerate, end):
+        degenerate = 0.0 if degenerate is None else jnp.mean(degenerate)
+        diverged = state.opt_state.nonfinite_step >= 0
+        return record_of(state.trainable, degenerate, end, diverged)
+
+    state = loop.TrainState(trainable, optimizer.init(trainable))
+    state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)
+    return metrics._replace(nonfinite_step=state.opt_state.nonfinite_step)
+
+
+def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
+    """The un-jitted simulator ``(hparams, key) -> Metrics`` (for vmap / jit by the caller)."""
+    if not isinstance(cfg, SimConfig):
+        raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
+    policy = policy_of(cfg)
+    params0 = initial_params(cfg) if params0 is None else params0
+
+    def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
+        a_table, b_table = tables(cfg, hparams.eps)
+        keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)
+
+        def grad_fn(params, step_key):
+            grads, s = estimator.sample_gradient(step_key, params, policy, cfg, a_table, b_table)
+            degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
+            return grads, degenerate
+
+        start = params0
+        if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
+            start = jax.lax.optimization_barrier(params0)
+        return run_ascent(cfg, start, hparams, policy, grad_fn, keys)
+
+    return simulate
+
+
+def make_simulate(cfg: SimConfig, params0: PyTree | None = None):
+    """Jitted ``(hparams, key) -> Metrics``; one compile per config (HParams are traced).
+
+    Args:
+      cfg: static configuration.
+      params0: initial params (default ``initial_params(cfg)``), closed over as constants.
+    Returns:
+      ``fn(hparams: HParams, key) -> Metrics`` (``SequenceMetrics`` for sequence policies) with
+      R = T / record_every + 1 records; a learning rate <= 0, NaN or inf (or eps < 0) raises
+      ``InputError`` before anything runs.
+    """
+    return checked_hparams(jax.jit(build_simulate(cfg, params0)))
