@@ -45,7 +45,7 @@ from rlxform.experiments_sequences import (
 )
 from rlxform.experiments_sim import SimulationConfig, run_fig5, run_fig6
 from rlxform.results import FigureFormat, Progress, Result
-from rlxform.sweep_config import PolicySpec, SweepConfig, scheme_specs
+from rlxform.sweep_config import SweepConfig, scheme_specs, sweep_problem
 from rlxform.sweep_runner import run_sweep_lr_groupsize
 
 # ---- registry ---------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                     schemes=scheme_specs("grpo"),
                     steps=10,
                     records=5,
-                    policy=PolicySpec(num_prompts=4),
+                    problem=sweep_problem(num_prompts=4),
                 ),
                 "quick": SweepConfig(
                     learning_rate=(0.1, 0.3, 1.0, 3.0, 10.0),

@@ -26,7 +26,8 @@ from jax.sharding import PartitionSpec as PS
 
 from rlxform.chunks import ChunkStore, run_chunks
 from rlxform.results import to_jsonable
-from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
+from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
+from rlxform.sim.simulate import build_simulate
 from rlxform.types import PRNGKey, PyTree
 
 AXIS = "grid"
@@ -260,17 +261,14 @@ def _main(argv: Sequence[str] | None) -> int:
     seeds = check_int("--seeds", args.seeds, 1)
     seed = check_seed("--seed", args.seed)
     chunk_size = check_int("--chunk-size", args.chunk_size, 1)
-    cfg = SimConfig(
-        scheme,
+    problem = Problem(
         "tabular",
         check_int("--prompts", args.prompts, 1),
         check_int("--responses", args.responses, 2),
-        1,
-        check_int("--group-size", args.group_size, 1),
-        steps,
-        record_every=args.record_every,
         init_p=("beta", 1.0, 1.0),
     )
+    group_size = check_int("--group-size", args.group_size, 1)
+    cfg = SimConfig(scheme, problem, group_size, steps, record_every=args.record_every)
     runs = min(chunk_size, len(lr_list) * seeds)
     check_memory(
         f"sharded sweep (--chunk-size={chunk_size}, --prompts={args.prompts}, "

@@ -1,10 +1,12 @@
 """Sweep configuration files: TOML parsed as data into a frozen ``SweepConfig``.
 
-A sweep is the grid learning_rate x group_size x schemes x seeds on one bandit problem (policy
-and population of initial p). Files are read with ``tomllib`` (``tomli`` on Python 3.10), never
-evaluated. Every key is checked: an unknown key raises ValueError naming it and the allowed
-keys; a wrong type names the key, the value and what is allowed. ``budget`` > 0 holds M x steps
-fixed (steps = budget // M for each group size).
+A sweep is the grid learning_rate x group_size x schemes x seeds on one ``Problem`` (nested,
+never copied: bandit or sequence policy, population of initial p). Files are read with
+``tomllib`` (``tomli`` on Python 3.10), never evaluated. TOML tables map onto the problem:
+``[policy]`` (``kind`` = ``Problem.policy``, sizes, sequence ``vocab_size``, ``max_length``,
+``verifier``) and ``[population]`` (``init_p``, ``seed`` = ``population_seed``). Every key is
+checked: an unknown key raises ``InputError`` naming it and the allowed keys; a wrong type names
+the key, the value and what is allowed. ``budget`` > 0 holds M x steps fixed (steps = budget // M).
 """
 
 from __future__ import annotations
@@ -20,15 +22,23 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-import numpy as np
-
-from rlxform import policies
 from rlxform import schemes as schemes_lib
+from rlxform.aggregation import check_aggregation
 from rlxform.resources import MAX_STEPS
-from rlxform.validation import MAX_GROUP_SIZE, MAX_SEED, did_you_mean
+from rlxform.sim.config import BANDIT_POLICIES, OPTIMIZERS, SEQUENCE_POLICIES, Problem, SimConfig
+from rlxform.sim.population import check_population
+from rlxform.validation import (
+    MAX_GROUP_SIZE,
+    MAX_SEED,
+    InputError,
+    check_choice,
+    check_float,
+    check_int,
+    did_you_mean,
+    load_dataclass,
+)
 
-POLICIES = ("scalar", "tabular", "network")
-OPTIMIZERS = ("sgd", "adam")
+POLICIES = BANDIT_POLICIES + SEQUENCE_POLICIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +67,9 @@ def scheme_specs(*items: str | tuple[str, dict]) -> tuple[SchemeSpec, ...]:
     return tuple(out)
 
 
-@dataclasses.dataclass(frozen=True)
-class PolicySpec:
-    """The bandit problem: policy kind, P prompts, K responses, C correct, network sizes."""
-
-    kind: str = "tabular"
-    num_prompts: int = 16
-    num_responses: int = 4
-    num_correct: int = 1
-    hidden: int = 32
-    features: int = 16
-    batch_size: int | None = None
+def sweep_problem(**fields: Any) -> Problem:
+    """The sweep's default problem (tabular, P = 16, K = 4, init_p = "grid") with ``fields``."""
+    return Problem(**{"num_prompts": 16, "num_responses": 4, "init_p": "grid", **fields})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +87,9 @@ class SweepConfig:
       threshold: mean p target for ``steps_to_threshold``.
       optimizer: ``"sgd"`` or ``"adam"``.
       dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones.
-      policy: the bandit problem.
-      init_p: population of initial p: ``"grid"``, a tuple of values or ("beta", a, b).
-      population_seed: seed of the population draw (part of the problem).
+      problem: what is learned (``sim.config.Problem``), nested as is.
+      aggregation, batch_groups: loss aggregation and groups per token-mean normaliser
+        (``SimConfig``; sequence policies).
     """
 
     learning_rate: tuple[float, ...] = (0.1, 0.3, 1.0)
@@ -101,9 +103,9 @@ class SweepConfig:
     threshold: float = 0.9
     optimizer: str = "sgd"
     dynamic_sampling: bool = False
-    policy: PolicySpec = PolicySpec()
-    init_p: Any = "grid"
-    population_seed: int = 0
+    problem: Problem = dataclasses.field(default_factory=sweep_problem)
+    aggregation: str = "seq-mean-token-sum"
+    batch_groups: int = 1
 
     def steps_for(self, group_size: int) -> int:
         """T for group size M: ``steps``, or ``budget // M`` in fixed-budget mode."""
@@ -116,6 +118,20 @@ class SweepConfig:
         small = [d for d in range(1, math.isqrt(steps) + 1) if steps % d == 0]
         divisors = small + [steps // d for d in small]
         return max(d for d in divisors if steps // d >= target)
+
+    def sim_config(self, scheme: SchemeSpec, group_size: int) -> SimConfig:
+        """The simulator config of the (scheme, M) chunk (validated by ``SimConfig``)."""
+        return SimConfig(
+            scheme.build(),
+            problem=self.problem,
+            group_size=group_size,
+            num_steps=self.steps_for(group_size),
+            record_every=self.record_every_for(group_size),
+            optimizer=self.optimizer,
+            dynamic_sampling=self.dynamic_sampling,
+            aggregation=self.aggregation,
+            batch_groups=self.batch_groups,
+        )
 
 
 _TOP = {
@@ -130,77 +146,47 @@ _TOP = {
     "threshold": "number in (0, 1]",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",
     "dynamic_sampling": "true or false",
+    "aggregation": "a loss aggregation mode (rlxform.aggregation)",
+    "batch_groups": "integer >= 1",
     "policy": "table [policy]",
     "population": "table [population]",
 }
+# TOML [policy] key -> Problem field; [population] keys below
 _POLICY = {
-    "kind": f"one of {', '.join(POLICIES)}",
-    "num_prompts": "integer >= 1",
-    "num_responses": "integer >= 2",
-    "num_correct": "integer >= 1",
-    "hidden": "integer >= 1",
-    "features": "integer >= 1",
-    "batch_size": "integer >= 1",
+    "kind": "policy",
+    "num_prompts": "num_prompts",
+    "num_responses": "num_responses",
+    "num_correct": "num_correct",
+    "hidden": "hidden",
+    "features": "features",
+    "batch_size": "batch_size",
+    "vocab_size": "vocab_size",
+    "max_length": "max_length",
+    "verifier": "verifier",
 }
-_POPULATION = {
-    "init_p": "'grid', a list of numbers in (0, 1), or {beta = [a, b]}",
-    "seed": f"integer in [0, {MAX_SEED}]",
-}
+_POPULATION = {"init_p": "init_p", "seed": "population_seed"}
 
 
-def _bad(where: str, key: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"{where}{key}={value!r} is invalid: must be {allowed}")
+def _bad(where: str, key: str, value: Any, allowed: str) -> InputError:
+    return InputError(f"{where}{key}={value!r} is invalid: must be {allowed}")
 
 
-def _check_keys(where: str, table: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
-    for key in table:
+def _table(where: str, value: Any, allowed: Mapping[str, str]) -> Mapping[str, Any]:
+    """A TOML table whose keys are all in ``allowed`` (InputError naming the first unknown)."""
+    if not isinstance(value, Mapping):
+        raise _bad("", where.rstrip("."), value, _TOP.get(where.rstrip("."), "a table"))
+    for key in value:
         if key not in allowed:
-            raise ValueError(
+            raise InputError(
                 f"unknown key '{where}{key}' in sweep config; allowed: {', '.join(allowed)}"
+                + did_you_mean(key, allowed)
             )
-
-
-def _int(where: str, key: str, value: Any, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise _bad(where, key, value, f"an integer {rng}")
     return value
 
 
-def _number(where: str, key: str, value: Any, allowed: str, ok) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(where, key, value, allowed)
-    value = float(value)
-    if not math.isfinite(value) or not ok(value):
-        raise _bad(where, key, value, allowed)
-    return value
-
-
-def _learning_rate(value: Any) -> float:
-    """A learning rate > 0 that stays nonzero and finite in float32 (the simulator's dtype)."""
-    allowed = _TOP["learning_rate"]
-    rate = _number("", "learning_rate", value, allowed, lambda x: x > 0)
-    with np.errstate(over="ignore"):
-        single = np.float32(rate)
-    if single == 0 or not np.isfinite(single):
-        raise _bad("", "learning_rate", value, f"{allowed}, nonzero and finite in float32")
-    return rate
-
-
-def _list(where: str, key: str, value: Any, allowed: str) -> list:
+def _list(key: str, value: Any) -> list:
     if not isinstance(value, list) or not value:
-        raise _bad(where, key, value, allowed)
-    return value
-
-
-def _choice(where: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise _bad(where, key, value, f"one of {', '.join(choices)}" + did_you_mean(value, choices))
+        raise _bad("", key, value, _TOP[key])
     return value
 
 
@@ -209,70 +195,51 @@ def _scheme(index: int, table: Any) -> SchemeSpec:
     if not isinstance(table, Mapping):
         raise _bad("", f"schemes[{index}]", table, "a table with name = ...")
     if "name" not in table:
-        raise ValueError(f"{where}name is missing: every [[schemes]] entry needs a name")
+        raise InputError(f"{where}name is missing: every [[schemes]] entry needs a name")
     name = table["name"]
-    known = [n for n in schemes_lib.names() if n != "custom"]
     if not (isinstance(name, str) and ":" in name):  # framework:estimator or module:function
-        name = _choice(where, "name", name, tuple(known))
+        name = check_choice(f"{where}name", name, [n for n in schemes_lib.names() if n != "custom"])
     params = {k: v for k, v in table.items() if k != "name"}
     for key, value in params.items():
         if isinstance(value, (Mapping, list)):
             raise _bad(where, key, value, "a number, string or boolean")
+    spec = SchemeSpec(name, tuple(sorted(params.items())))
     try:
-        SchemeSpec(name, tuple(sorted(params.items()))).build()
+        spec.build()
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where[:-1]} ({name}): {err}") from None
-    return SchemeSpec(name, tuple(sorted(params.items())))
-
-
-def _checked_policy(spec: PolicySpec) -> PolicySpec:
-    """Cross-field checks (C < K, K = 2 for scalar, batch_size <= num_prompts) at load time."""
-    try:
-        policies.PolicyConfig(
-            spec.kind,
-            spec.num_prompts,
-            spec.num_responses,
-            spec.num_correct,
-            spec.hidden,
-            spec.features,
-        )
-    except ValueError as err:
-        raise ValueError(f"policy.{err}") from None
-    if spec.batch_size is not None and spec.batch_size > spec.num_prompts:
-        raise _bad(
-            "policy.",
-            "batch_size",
-            spec.batch_size,
-            f"an integer in [1, {spec.num_prompts}] (at most num_prompts)",
-        )
+        raise InputError(f"{where[:-1]} ({name}): {err}") from None
     return spec
 
 
-def _population(table: Mapping[str, Any]) -> tuple[Any, int]:
-    _check_keys("population.", table, _POPULATION)
-    seed = _int("population.", "seed", table.get("seed", 0), 0, MAX_SEED)
-    spec = table.get("init_p", "grid")
-    allowed = _POPULATION["init_p"]
-    if isinstance(spec, str):
-        if spec != "grid":
-            raise _bad("population.", "init_p", spec, allowed)
-        return "grid", seed
-    if isinstance(spec, Mapping):
-        _check_keys("population.init_p.", spec, {"beta": "[a, b] with a, b > 0"})
-        pair = spec.get("beta")
+def _init_p(value: Any) -> Any:
+    """``'grid'``, a list of p in (0, 1) or ``{beta = [a, b]}`` as a population spec."""
+    where = "population.init_p"
+    if isinstance(value, Mapping):
+        pair = _table(f"{where}.", value, {"beta": "beta"}).get("beta")
         if not isinstance(pair, list) or len(pair) != 2:
-            raise _bad("population.init_p.", "beta", pair, "a list [a, b] of numbers > 0")
-        a, b = (
-            _number(
-                "population.init_p.", "beta", v, "a list [a, b] of numbers > 0", lambda x: x > 0
-            )
-            for v in pair
-        )
-        return ("beta", a, b), seed
-    values = _list("population.", "init_p", spec, allowed)
-    return tuple(
-        _number("population.", "init_p", v, allowed, lambda x: 0 < x < 1) for v in values
-    ), seed
+            raise _bad(f"{where}.", "beta", pair, "a list [a, b] of numbers > 0")
+        return ("beta", *(check_float(f"{where}.beta", v, 0.0, low_open=True) for v in pair))
+    if isinstance(value, list) and (not value or value[0] == "beta"):
+        raise _bad("", where, value, "'grid', a list of numbers in (0, 1), or {beta = [a, b]}")
+    return check_population(tuple(value) if isinstance(value, list) else value, name=where)
+
+
+def _problem(data: Mapping[str, Any]) -> Problem:
+    """The ``Problem`` from the [policy] and [population] tables (over the sweep defaults)."""
+    policy = _table("policy.", data.get("policy", {}), _POLICY)
+    population = _table("population.", data.get("population", {}), _POPULATION)
+    if "kind" in policy:
+        check_choice("policy.kind", policy["kind"], POLICIES)
+    fields = {_POLICY[k]: v for k, v in policy.items()}
+    if "seed" in population:
+        fields["population_seed"] = check_int("population.seed", population["seed"], 0, MAX_SEED)
+    if "init_p" in population:
+        fields["init_p"] = _init_p(population["init_p"])
+    defaults = dataclasses.asdict(sweep_problem())
+    try:
+        return load_dataclass(Problem, {**defaults, **fields}, "policy.")
+    except InputError as err:  # name the TOML key (policy.kind), not the field (policy.policy)
+        raise InputError(str(err).replace("policy.policy", "policy.kind")) from None
 
 
 def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
@@ -281,81 +248,65 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     Args:
       data: the document, e.g. ``tomllib.loads(text)``.
     Returns:
-      SweepConfig.
+      SweepConfig; every (scheme, M) chunk's ``SimConfig`` has been built (validated).
     Raises:
-      ValueError: naming the unknown key, or the key, value and what is allowed.
+      InputError: naming the unknown key, or the key, value and what is allowed.
     """
     if not isinstance(data, Mapping):
-        raise ValueError(f"sweep config={data!r} is invalid: must be a table")
-    _check_keys("", data, _TOP)
-    defaults = SweepConfig()
-    kw: dict[str, Any] = {}
+        raise InputError(f"sweep config={data!r} is invalid: must be a table")
+    _table("", data, _TOP)
+    kw: dict[str, Any] = {"problem": _problem(data)}
     if "learning_rate" in data:
-        values = _list("", "learning_rate", data["learning_rate"], _TOP["learning_rate"])
-        kw["learning_rate"] = tuple(_learning_rate(v) for v in values)
+        values = _list("learning_rate", data["learning_rate"])
+        kw["learning_rate"] = tuple(
+            check_float("learning_rate", v, 0.0, low_open=True, float32=True) for v in values
+        )
     if "group_size" in data:
-        values = _list("", "group_size", data["group_size"], _TOP["group_size"])
-        kw["group_size"] = tuple(_int("", "group_size", v, 1, MAX_GROUP_SIZE) for v in values)
+        values = _list("group_size", data["group_size"])
+        kw["group_size"] = tuple(check_int("group_size", v, 1, MAX_GROUP_SIZE) for v in values)
     if "schemes" in data:
-        values = _list("", "schemes", data["schemes"], _TOP["schemes"])
-        kw["schemes"] = tuple(_scheme(i, t) for i, t in enumerate(values))
+        kw["schemes"] = tuple(
+            _scheme(i, t) for i, t in enumerate(_list("schemes", data["schemes"]))
+        )
     for key, low, high in (
         ("seeds", 1, None),
         ("seed", 0, MAX_SEED),
         ("steps", 1, MAX_STEPS),
         ("budget", 0, None),
         ("records", 1, None),
+        ("batch_groups", 1, None),
     ):
         if key in data:
-            kw[key] = _int("", key, data[key], low, high)
+            kw[key] = check_int(key, data[key], low, high)
     if "threshold" in data:
-        kw["threshold"] = _number(
-            "", "threshold", data["threshold"], _TOP["threshold"], lambda x: 0 < x <= 1
-        )
+        kw["threshold"] = check_float("threshold", data["threshold"], 0.0, 1.0, low_open=True)
     if "optimizer" in data:
-        kw["optimizer"] = _choice("", "optimizer", data["optimizer"], OPTIMIZERS)
+        kw["optimizer"] = check_choice("optimizer", data["optimizer"], OPTIMIZERS)
     if "dynamic_sampling" in data:
         if not isinstance(data["dynamic_sampling"], bool):
             raise _bad("", "dynamic_sampling", data["dynamic_sampling"], _TOP["dynamic_sampling"])
         kw["dynamic_sampling"] = data["dynamic_sampling"]
-    if "policy" in data:
-        table = data["policy"]
-        if not isinstance(table, Mapping):
-            raise _bad("", "policy", table, _TOP["policy"])
-        _check_keys("policy.", table, _POLICY)
-        pol: dict[str, Any] = {}
-        if "kind" in table:
-            pol["kind"] = _choice("policy.", "kind", table["kind"], POLICIES)
-        for key, low in (
-            ("num_prompts", 1),
-            ("num_responses", 2),
-            ("num_correct", 1),
-            ("hidden", 1),
-            ("features", 1),
-            ("batch_size", 1),
-        ):
-            if key in table:
-                pol[key] = _int("policy.", key, table[key], low)
-        kw["policy"] = _checked_policy(PolicySpec(**pol))
-    if "population" in data:
-        table = data["population"]
-        if not isinstance(table, Mapping):
-            raise _bad("", "population", table, _TOP["population"])
-        kw["init_p"], kw["population_seed"] = _population(table)
-    config = dataclasses.replace(defaults, **kw)
+    if "aggregation" in data:
+        try:
+            kw["aggregation"] = check_aggregation(data["aggregation"])
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    config = SweepConfig(**kw)
     for m in config.group_size:
         for spec in config.schemes:
             spec.build().check_group_size(m, name="group_size")
         if config.steps_for(m) < 1:
-            raise ValueError(
+            raise InputError(
                 f"budget={config.budget!r} is invalid: must be >= every group_size "
                 f"(M={m} gets no steps)"
             )
         if config.steps_for(m) > MAX_STEPS:
-            raise ValueError(
+            raise InputError(
                 f"budget={config.budget!r} is invalid: budget // group_size must be <= "
                 f"{MAX_STEPS} (M={m} gets {config.steps_for(m)} steps)"
             )
+        for spec in config.schemes:
+            config.sim_config(spec, m)
     return config
 
 
@@ -365,15 +316,15 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ValueError(
+        raise InputError(
             f"config={str(path)!r} is invalid: cannot be read ({err.strerror or err})"
         ) from None
     except UnicodeDecodeError as err:
-        raise ValueError(
+        raise InputError(
             f"config={str(path)!r} is invalid: not UTF-8 text (byte {err.start}: {err.reason})"
         ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config={str(path)!r} is invalid: not TOML ({err})") from None
+        raise InputError(f"config={str(path)!r} is invalid: not TOML ({err})") from None
     return parse_sweep_config(data)

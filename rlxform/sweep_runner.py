@@ -29,7 +29,7 @@ from rlxform.results import (
     save_result,
     write_table,
 )
-from rlxform.sweep_config import PolicySpec, SchemeSpec, SweepConfig
+from rlxform.sweep_config import SchemeSpec, SweepConfig
 from rlxform.types import NDArray
 
 _FLOAT32 = 4
@@ -84,36 +84,13 @@ def _chunk_id(index: int, spec: SchemeSpec, group_size: int) -> str:
     return f"{index:03d}-{spec.name}-M{group_size}"
 
 
-def _sim_config(config: SweepConfig, spec: SchemeSpec, group_size: int):
-    from rlxform.simulate import SimConfig
-
-    pol: PolicySpec = config.policy
-    return SimConfig(
-        spec.build(),
-        policy=pol.kind,
-        num_prompts=pol.num_prompts,
-        num_responses=pol.num_responses,
-        num_correct=pol.num_correct,
-        hidden=pol.hidden,
-        features=pol.features,
-        batch_size=pol.batch_size,
-        group_size=group_size,
-        num_steps=config.steps_for(group_size),
-        record_every=config.record_every_for(group_size),
-        optimizer=config.optimizer,
-        dynamic_sampling=config.dynamic_sampling,
-        init_p=config.init_p,
-        population_seed=config.population_seed,
-    )
-
-
 def sweep_sim_configs(config: SweepConfig) -> list:
     """The SimConfig of every (scheme, M) chunk, in chunk order, after the memory guard.
 
     Raises ValueError (one line) for a config the simulator rejects or that needs more memory
     than the budget (``check_sweep_memory``); call it before writing anything.
     """
-    cfgs = [_sim_config(config, spec, m) for spec in config.schemes for m in config.group_size]
+    cfgs = [config.sim_config(spec, m) for spec in config.schemes for m in config.group_size]
     check_sweep_memory(config, cfgs)
     return cfgs
 
@@ -130,7 +107,7 @@ def check_sweep_memory(config: SweepConfig, cfgs: list) -> int:
     largest = max(resources.simulation_bytes(c, runs) for c in cfgs)
     what = (
         f"sweep (learning rates x seeds = {runs} runs per chunk, {len(cfgs)} chunks, "
-        f"num_prompts={config.policy.num_prompts}, hidden={config.policy.hidden})"
+        f"num_prompts={config.problem.num_prompts}, hidden={config.problem.hidden})"
     )
     return resources.check_memory(what, largest + held + 150 * rows)
 

@@ -16,8 +16,9 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from rlxform import exact
-from rlxform.simulate import CheckedHParams, HParams, Metrics, SimConfig, build_simulate
+from rlxform.sim import reference
+from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
+from rlxform.sim.simulate import build_simulate
 from rlxform.types import ArrayLike, NDArray, PyTree
 
 AGREEMENT_SE = 3.0
@@ -58,12 +59,12 @@ def make_sweep(cfg: SimConfig, params0: PyTree | None = None):
     """
     simulate = build_simulate(cfg, params0)
     over_seeds = jax.vmap(simulate, in_axes=(None, 0))
-    return CheckedHParams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))))
+    return checked_hparams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))))
 
 
 def make_exact_sweep(cfg: SimConfig, params0: PyTree | None = None):
     """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``."""
-    return CheckedHParams(jax.jit(jax.vmap(exact.build_exact(cfg, params0))))
+    return checked_hparams(jax.jit(jax.vmap(reference.build_exact(cfg, params0))))
 
 
 def seed_stats(values: ArrayLike, axis: int = -2) -> tuple[NDArray, NDArray]:

@@ -158,7 +158,8 @@ def _loaded(where: str, key: str, value: Any, hint: Any) -> Any:
     if kinds & {"Any", "typing.Any"} or not kinds & {"int", "float", "bool", "str"}:
         return value
     ok = (
-        ("bool" in kinds and isinstance(value, bool))
+        ("None" in kinds and value is None)
+        or ("bool" in kinds and isinstance(value, bool))
         or ("int" in kinds and isinstance(value, int) and not isinstance(value, bool))
         or ("float" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool))
         or ("str" in kinds and isinstance(value, str))
@@ -213,9 +214,7 @@ def load_dataclass(cls: type, mapping: Any, where: str) -> Any:
         kwargs[key] = _loaded(where, key, value, _hint_text(hints.get(key, Any)))
     try:
         return cls(**kwargs)
-    except InputError:
-        raise
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError) as err:  # InputError included: prefix the table
         raise InputError(f"{where}{err}") from None
 
 

@@ -39,8 +39,8 @@ def test_parses_everything(tmp_path):
     cfg = load_sweep_config(path)
     assert cfg.learning_rate == (0.3, 1.0) and cfg.group_size == (2, 4)
     assert cfg.seeds == 2 and cfg.seed == 7 and cfg.steps == 8
-    assert cfg.policy.num_prompts == 3 and cfg.policy.num_responses == 3
-    assert cfg.init_p == (0.2, 0.5)
+    assert cfg.problem.num_prompts == 3 and cfg.problem.num_responses == 3
+    assert cfg.problem.init_p == (0.2, 0.5) and cfg.problem.policy == "tabular"
     assert cfg.schemes == (SchemeSpec("grpo", (("eps", 1e-6), ("std", "sample"))),)
     assert cfg.record_every_for(4) == 2
 
@@ -52,19 +52,17 @@ def test_dynamic_sampling_key_reaches_the_simulator():
     import jax
 
     from rlxform import sweeps
-    from rlxform.simulate import HParams, SimConfig
+    from rlxform.sim.config import HParams, Problem, SimConfig
 
     cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
     assert cfg.dynamic_sampling and not parse_sweep_config(_tiny_dict()).dynamic_sampling
-    chunk = sweep_runner._sweep_chunk(cfg, sweep_runner._sim_config(cfg, cfg.schemes[0], 4))
+    chunk = sweep_runner._sweep_chunk(cfg, cfg.sim_config(cfg.schemes[0], 4))
     sim = SimConfig(
         cfg.schemes[0].build(),
-        num_prompts=3,
-        num_responses=3,
+        Problem(num_prompts=3, num_responses=3, init_p=(0.2, 0.5)),
         group_size=4,
         num_steps=8,
         record_every=2,
-        init_p=(0.2, 0.5),
         dynamic_sampling=True,
     )
     keys = jax.random.split(jax.random.key(7), 2)
@@ -229,3 +227,68 @@ def test_load_dataclass_checks_keys_types_and_the_class():
             assert needle in str(err.value), (needle, str(err.value))
     with pytest.raises(InputError, match="must be a table"):
         load_dataclass(Table, [1], "t.")
+
+
+SEQUENCE = """
+learning_rate = [0.5, 2.0]
+group_size = [4]
+seeds = 2
+steps = 6
+records = 3
+aggregation = "trl:grpo"
+batch_groups = 2
+
+[policy]
+kind = "sequence_tabular"
+num_prompts = 2
+vocab_size = 3
+max_length = 3
+verifier = "parity"
+
+[population]
+init_p = [0.3]
+
+[[schemes]]
+name = "grpo"
+"""
+
+
+def test_sequence_keys_reach_the_problem_and_a_tiny_sequence_sweep_writes_tables(tmp_path):
+    import tomllib
+
+    cfg = parse_sweep_config(tomllib.loads(SEQUENCE))
+    problem = cfg.problem
+    assert (problem.policy, problem.vocab_size, problem.max_length) == ("sequence_tabular", 3, 3)
+    assert problem.verifier == "parity" and problem.init_p == (0.3,)
+    assert (cfg.aggregation, cfg.batch_groups) == ("seq-mean-token-mean", 2)  # TRL alias
+    sim = cfg.sim_config(cfg.schemes[0], 4)
+    assert sim.problem is problem and sim.aggregation == "seq-mean-token-mean"
+    path = tmp_path / "seq.toml"
+    path.write_text(SEQUENCE)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 0
+    traj, summary = read_table(out / "sweep.csv"), read_table(out / "sweep_summary.csv")
+    assert len(summary["seed"]) == 2 * 3  # 2 learning rates x (2 seeds + aggregate)
+    assert len(traj["step"]) == 2 * 3 * 4 and set(traj["step"]) == {0, 2, 4, 6}
+    start = traj["mean_p"][traj["step"] == 0]
+    np.testing.assert_allclose(start, 0.3, atol=1e-5)  # initial p exactly as requested
+    assert np.isfinite(summary["final_mean_p"]).all()
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ({"policy": {"kind": "sequence_tabular", "vocab_size": 1}}, "vocab_size=1"),
+        ({"policy": {"kind": "sequence_tabular", "verifier": "nope"}}, "verifier"),
+        ({"aggregation": "token-sum"}, "aggregation='token-sum'"),
+        ({"batch_groups": 0}, "batch_groups=0"),
+        ({"policy": {"kind": "tabular", "num_prompts": 4}, "batch_groups": 3}, "batch_groups=3"),
+        ({"policy": {"vocab": 3}}, "did you mean 'vocab_size'"),
+    ],
+)
+def test_sequence_keys_are_checked(data, named):
+    from rlxform.validation import InputError
+
+    with pytest.raises(InputError) as err:
+        parse_sweep_config(data)
+    assert named in str(err.value)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
 
 from rlxform import exact, schemes, simulate, sweeps
-from rlxform.simulate import HParams, Metrics, SimConfig
+from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
+
+_PROBLEM_FIELDS = {f.name for f in dataclasses.fields(Problem)}
 
 
 def cfg_for(**kw) -> SimConfig:
-    base = dict(
-        scheme=schemes.grpo(),
-        policy="tabular",
-        num_prompts=4,
-        num_responses=4,
-        group_size=8,
-        num_steps=10,
-        init_p=(0.1, 0.3, 0.5, 0.7),
-    )
-    return SimConfig(**{**base, **kw})
+    """A SimConfig from flat keywords: Problem fields go into the nested ``Problem``."""
+    problem = dict(policy="tabular", num_prompts=4, num_responses=4, init_p=(0.1, 0.3, 0.5, 0.7))
+    problem.update({k: v for k, v in kw.items() if k in _PROBLEM_FIELDS})
+    run = dict(scheme=schemes.grpo(), group_size=8, num_steps=10)
+    run.update({k: v for k, v in kw.items() if k not in _PROBLEM_FIELDS})
+    return SimConfig(problem=Problem(**problem), **run)
 
 
 def test_vmap_equals_loop():
