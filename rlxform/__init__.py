@@ -36,11 +36,13 @@ from rlxform.sequences import (
 from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
+from rlxform.validation import InputError
 
 __version__ = "0.3.0"
 
 __all__ = [
     "HParams",
+    "InputError",
     "Metrics",
     "NoiseStats",
     "ObjectiveCard",

@@ -1,8 +1,8 @@
 """Input checks shared by every public entry point.
 
-Each check raises ``ValueError`` whose message names the argument, the value and what is
-allowed, e.g. ``group_size=0 is invalid: must be an integer in [1, 16384]``. Checks run on
-concrete (host) values only; inside ``jit`` traced values pass through unchecked.
+Each check raises ``InputError`` (a ``ValueError``) whose message names the argument, the
+value and what is allowed, e.g. ``group_size=0 is invalid: must be an integer in [1, 16384]``.
+Checks run on concrete (host) values only; inside ``jit`` traced values pass through unchecked.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ MAX_SEED = 2**32 - 1  # integer seeds in [0, 2**32 - 1]; jax.random.key(2**32) e
 _NOT_NUMBERS = (bool, np.bool_, str, bytes)
 
 
-def _fail(name: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is invalid: must be {allowed}")
+class InputError(ValueError):
+    """Bad user input: the one error type every check raises (the CLI prints it, exit 2)."""
+
+
+def _fail(name: str, value: Any, allowed: str) -> InputError:
+    return InputError(f"{name}={value!r} is invalid: must be {allowed}")
 
 
 def is_concrete(x: Any) -> bool:
@@ -100,7 +104,7 @@ def check_float(
 
 
 def real_array(name: str, value: Any, allowed: str = "real numbers") -> np.ndarray:
-    """``value`` as a float64 array; bool, complex, str and object entries are a ValueError."""
+    """``value`` as a float64 array; bool, complex, str and object entries are an InputError."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
@@ -133,7 +137,7 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     """One of ``allowed``; the message lists them and suggests a near miss."""
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
+        raise InputError(
             f"{name}={value!r} is invalid: must be one of {', '.join(map(str, allowed))}"
             + did_you_mean(value, allowed)
         )
