@@ -28,6 +28,7 @@ import numpy as np
 from rlxform.validation import did_you_mean
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 INTERRUPTED = "interrupted; finished chunks are kept, rerun the same command to resume"
 
 
@@ -208,29 +209,9 @@ def _add_schemes(sub) -> None:
 
 
 def run_schemes(args: argparse.Namespace) -> int:
-    from rlxform import frameworks, schemes
+    from rlxform.reproduce.commands import catalog_rows, format_catalog
 
-    rows = []
-    for name, formula in schemes.catalog().items():
-        base = name.split("(")[0]
-        if base == "custom" or formula.startswith("alias of"):
-            limit = "depends on fn" if base == "custom" else "as " + formula.split()[-1]
-        else:
-            limit = schemes.get(base).limit()[1] or "(no named limit)"
-        rows.append((name, limit, formula))
-    for name in frameworks.scheme_names():
-        scheme = frameworks.resolve_scheme(name)
-        rows.append((name, scheme.limit()[1] or "(no named limit)", scheme.label))
-    width = max(len(r[0]) for r in rows)
-    lim_width = max(len(r[1]) for r in rows)
-    print(f"{'scheme':<{width}}  {'large-M objective h':<{lim_width}}  weights")
-    for name, limit, formula in rows:
-        print(f"{name:<{width}}  {limit:<{lim_width}}  {formula}")
-    print(
-        "\nEvery scheme ascends E_x h_M(p_x) exactly at group size M; h_M tends to the objective "
-        "above as M grows. `rlxform transforms` gives h_M per M; `rlxform explain CONFIG` reads "
-        "a verl / TRL / OpenRLHF config."
-    )
+    print(format_catalog(catalog_rows()))
     return 0
 
 
@@ -257,43 +238,10 @@ def _add_transforms(sub) -> None:
     _add_figure_options(p)
 
 
-def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict[str, np.ndarray]:
-    """Tidy table: one row per (scheme, M, p) with weight, objective and limit (float64)."""
-    import jax
-
-    from rlxform.transforms import transform
-    from rlxform.validation import check_int
-
-    num_grid = check_int("grid", num_grid, 2, 100_001)
-    p = np.linspace(0.0, 1.0, num_grid)
-    cols: dict[str, list] = {
-        k: [] for k in ("scheme", "params", "M", "p", "weight", "objective", "limit")
-    }
-    with jax.enable_x64(True):
-        for scheme in schemes:
-            for m in group_sizes:
-                t = transform(scheme, m)
-                limit = (
-                    np.full_like(p, np.nan)
-                    if t.limit is None
-                    else np.asarray(t.limit(p), np.float64)
-                )
-                cols["scheme"] += [scheme.name] * num_grid
-                cols["params"] += [
-                    json.dumps(scheme.kwargs, sort_keys=True, default=str)
-                ] * num_grid
-                cols["M"] += [m] * num_grid
-                cols["p"] += list(p)
-                cols["weight"] += list(np.asarray(t.weight(p), np.float64))
-                cols["objective"] += list(np.asarray(t.objective(p), np.float64))
-                cols["limit"] += list(limit)
-    return {k: np.asarray(v) for k, v in cols.items()}
-
-
 def run_transforms(args: argparse.Namespace) -> int:
     from rlxform.cards import summary_line
-    from rlxform.plotting import fig_transforms
-    from rlxform.results import check_writable, write_table
+    from rlxform.reproduce.commands import write_transforms
+    from rlxform.results import check_writable
 
     names = parse_name_list("--schemes", args.schemes)
     schemes = build_schemes(names, parse_scheme_params(args.scheme_param))
@@ -313,16 +261,13 @@ def run_transforms(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable(out, name="--out")
     start = time.perf_counter()
-    table = transforms_table(schemes, sizes, grid)
-    write_table(out / "transforms.csv", table)
-    fig_path = out / f"transforms.{figure.format}"
-    save_figure(fig_transforms(table), fig_path, figure)
+    table, paths = write_transforms(schemes, sizes, grid, out, figure)
     for scheme in schemes:
         for m in sizes:
             print(summary_line(scheme, m))
     print(
-        f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
-        f"{fig_path} in {time.perf_counter() - start:.1f}s"
+        f"wrote {paths['csv']} ({len(table['p'])} rows) and "
+        f"{paths['figure']} in {time.perf_counter() - start:.1f}s"
     )
     return 0
 
@@ -588,7 +533,7 @@ def _inner_progress(bar_factory):
 def run_reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlxform import experiments
+    from rlxform.reproduce import registry as experiments
     from rlxform.results import check_writable
 
     names = (
@@ -776,16 +721,31 @@ def exit_on_signals(prog: str = "rlxform") -> Iterator[None]:
         os.close(read_fd)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run_guarded(body: Callable[[], int], prog: str = "rlxform") -> int:
     """Run a command with the CLI's failure contract; returns its exit status.
 
     ValueError (bad input, too much memory) and OSError (disk full, permission denied,
     read-only file system, a path that is a directory) print one line ``<prog>: error: ...`` on
     stderr and return 2; MemoryError likewise; SIGINT / SIGTERM exit 130 / 143 with one line.
+    A reader that closes the pipe early (``rlxform schemes | head -1``) ends the command quietly
+    with status 141, like a tool killed by SIGPIPE.
     """
     with exit_on_signals(prog):
         try:
-            return body()
+            status = body()
+            sys.stdout.flush()  # a closed pipe surfaces here, not at interpreter exit
+            return status
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
         except ValueError as err:
             message = str(err)
         except OSError as err:
