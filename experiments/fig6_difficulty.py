@@ -1,29 +1,10 @@
 """Figure 6: at an equal sample budget, each prompt's final p against its initial p.
-
-Usage: python experiments/fig6_difficulty.py [--mode tiny|quick|full] --out DIR
+Usage: python experiments/fig6_difficulty.py [--mode tiny|quick|full] [--out DIR]
+  [--format png|pdf|svg] [--dpi N]
+(the configs live in rlxform.reproduce.registry; the default mode is quick).
 """
 
-from rlxform.experiments import script_main
-from rlxform.experiments_sim import SimulationConfig
-from rlxform.sweep_config import SchemeSpec
-
-CONFIG = SimulationConfig(
-    schemes=(
-        SchemeSpec("reinforce"),
-        SchemeSpec("grpo"),
-        SchemeSpec("rejection_sampling"),
-        SchemeSpec("pass_at_k", (("k", 4),)),
-    ),
-    policies=("tabular",),
-    num_prompts=24,
-    num_responses=4,
-    group_size=8,
-    steps=100,
-    record_every=5,
-    learning_rate=0.3,
-    seeds=32,
-    init_p="grid",
-)
+from rlxform.reproduce.registry import script_main
 
 if __name__ == "__main__":
-    raise SystemExit(script_main("fig6_difficulty", CONFIG))
+    raise SystemExit(script_main("fig6_difficulty"))

@@ -3,202 +3,48 @@
 Every command validates its input; a bad value, and any file-system failure (disk full,
 permission denied, read-only, a path that is a directory), prints one line on stderr
 (``rlxform: error: ...``) and exits with status 2, without a traceback. Ctrl-C and SIGTERM print
-one line and exit 130 / 143 (``run_guarded``). This is the only place where integer seeds
-become PRNG keys.
+one line and exit 130 / 143 (``cli_guard.run_guarded``); argument helpers live in ``cli_args``.
+This is the only place where integer seeds become PRNG keys.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import inspect
 import json
-import os
-import re
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from rlxform.validation import did_you_mean
-
-EXIT_BAD_INPUT = 2
-INTERRUPTED = "interrupted; finished chunks are kept, rerun the same command to resume"
-
-
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print;
-    ``--help`` shows every default."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):
-        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
-        if choice:  # an unknown command: suggest the nearest one
-            message += did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
-        prefix = self.prog.partition(" ")[2]  # "rlxform transforms" -> "transforms"
-        raise ValueError(f"{prefix}: {message}" if prefix else message)
-
-
-# ---- shared argument helpers -------------------------------------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '1e-6' -> 1e-06, 'true' -> True, anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, str, Any]]:
-    """``["eps=1e-6", "pass_at_k.k=4"]`` -> ``[(None, "eps", 1e-6), ("pass_at_k", "k", 4)]``."""
-    out = []
-    for item in items or ():
-        if "=" not in item:
-            raise ValueError(
-                f"--scheme-param={item!r} is invalid: must be KEY=VALUE or SCHEME.KEY=VALUE"
-            )
-        key, value = item.split("=", 1)
-        scheme, _, key = key.rpartition(".")
-        if any((s, k) == (scheme or None, key.strip()) for s, k, _ in out):
-            raise ValueError(
-                f"--scheme-param={item!r} is invalid: {key.strip()!r} is already given; "
-                "give each key once"
-            )
-        out.append((scheme or None, key.strip(), parse_value(value)))
-    return out
-
-
-CUSTOM_FROM_CLI = (
-    "scheme='custom' is invalid on the command line: a custom scheme is a Python function; "
-    "use rlxform.schemes.custom(fn) from Python, or give it as module:function (a callable "
-    "fn(r, S, M) importable from the current directory or the Python path)"
+# Re-exported: the simulate / sweep commands, rlxform.sharding and tests use them as cli.<name>.
+from rlxform.cli_args import (  # noqa: F401
+    CUSTOM_FROM_CLI,
+    _accepted_params,
+    _add_figure_options,
+    _add_prng,
+    _figure_format,
+    _inner_progress,
+    _Parser,
+    _setup_jax,
+    build_schemes,
+    check_out,
+    parse_int_list,
+    parse_name_list,
+    parse_scheme_params,
+    parse_value,
+    save_figure,
 )
-
-
-def _accepted_params(name: str) -> list[str]:
-    """Parameter names a scheme name takes: catalog constructor or framework adapter."""
-    from rlxform import frameworks
-    from rlxform import schemes as sch
-
-    prefix, colon, _ = name.partition(":")
-    if colon and prefix in frameworks.FRAMEWORKS:
-        adapter = {"verl": frameworks.from_verl, "trl": frameworks.from_trl}.get(
-            prefix, frameworks.from_openrlhf
-        )
-        params = inspect.signature(adapter).parameters.values()
-        return [p.name for p in list(params)[1:] if p.kind is not p.VAR_KEYWORD]
-    if colon:
-        return []  # module:function
-    canonical = sch._ALIASES.get(name, name)
-    if canonical not in sch._CONSTRUCTORS:
-        raise ValueError(
-            f"scheme={name!r} is invalid: must be one of {', '.join(sch.names())}, a framework "
-            "scheme (verl:grpo, trl:group, openrlhf:group_norm, ...) or module:function"
-            + did_you_mean(name, sch.names())
-        )
-    return list(inspect.signature(sch._CONSTRUCTORS[canonical]).parameters)
-
-
-def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
-    """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
-    KEY=VALUE goes to every named scheme that accepts KEY."""
-    from rlxform import frameworks
-    from rlxform import schemes as sch
-
-    used = [False] * len(params)
-    out = []
-    for name in names:
-        canonical = sch._ALIASES.get(name, name)
-        if canonical == "custom":
-            raise ValueError(CUSTOM_FROM_CLI)
-        accepted = _accepted_params(name)
-        kwargs = {}
-        for i, (target, key, value) in enumerate(params):
-            if target not in (None, name, canonical):
-                continue
-            if key in accepted:
-                kwargs[key] = value
-                used[i] = True
-            elif target is not None:
-                raise ValueError(
-                    f"scheme parameter {key!r} is invalid for {canonical}: must be "
-                    f"one of {', '.join(accepted) or '(none)'}"
-                )
-        out.append(frameworks.resolve_scheme(canonical, **kwargs))
-    for i, (_, key, _) in enumerate(params):
-        if not used[i]:
-            raise ValueError(
-                f"--scheme-param {key!r} is invalid: no scheme in {', '.join(names)} accepts it"
-            )
-    return out
-
-
-def parse_int_list(name: str, text: str) -> list[int]:
-    """'4,16,64' -> [4, 16, 64]; ValueError naming the option otherwise."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is invalid: must be comma-separated integers") from None
-    if not values:
-        raise ValueError(f"{name}={text!r} is invalid: must list at least one integer")
-    return values
-
-
-def parse_name_list(name: str, text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values:
-        raise ValueError(f"{name}={text!r} is invalid: must list at least one name")
-    return values
-
-
-def save_figure(fig, path: Path, figure=None) -> None:
-    """Save a matplotlib Figure atomically (``figure``: a ``results.FigureFormat``, PNG default)."""
-    from rlxform import results
-
-    results.save_figure(fig, path, figure)
-
-
-def _add_figure_options(p) -> None:
-    """``--format png|pdf|svg`` and ``--dpi`` for every command that draws."""
-    p.add_argument("--format", default="png", help="figure format: png, pdf or svg")
-    p.add_argument("--dpi", type=int, default=120, help="figure resolution (dots per inch)")
-
-
-def _figure_format(args: argparse.Namespace):
-    from rlxform.results import check_figure_format
-
-    return check_figure_format(args.format, args.dpi, names=("--format", "--dpi"))
-
-
-def _add_prng(p) -> None:
-    p.add_argument(
-        "--prng",
-        default="threefry",
-        help="PRNG for every key of the run: threefry (default) | rbg | unsafe_rbg",
-    )
-
-
-def _setup_jax(args: argparse.Namespace) -> None:
-    """The run's process-wide JAX settings: ``--prng`` and the persistent compilation cache."""
-    from rlxform import runtime
-
-    runtime.use_prng(args.prng)
-    runtime.enable_compilation_cache()
-
+from rlxform.cli_guard import (  # noqa: F401
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    INTERRUPTED,
+    exit_on_signals,
+    os_error_message,
+    run_guarded,
+)
+from rlxform.validation import did_you_mean
 
 # ---- rlxform schemes ---------------------------------------------------------------------------
 
@@ -208,29 +54,9 @@ def _add_schemes(sub) -> None:
 
 
 def run_schemes(args: argparse.Namespace) -> int:
-    from rlxform import frameworks, schemes
+    from rlxform.reproduce.commands import catalog_rows, format_catalog
 
-    rows = []
-    for name, formula in schemes.catalog().items():
-        base = name.split("(")[0]
-        if base == "custom" or formula.startswith("alias of"):
-            limit = "depends on fn" if base == "custom" else "as " + formula.split()[-1]
-        else:
-            limit = schemes.get(base).limit()[1] or "(no named limit)"
-        rows.append((name, limit, formula))
-    for name in frameworks.scheme_names():
-        scheme = frameworks.resolve_scheme(name)
-        rows.append((name, scheme.limit()[1] or "(no named limit)", scheme.label))
-    width = max(len(r[0]) for r in rows)
-    lim_width = max(len(r[1]) for r in rows)
-    print(f"{'scheme':<{width}}  {'large-M objective h':<{lim_width}}  weights")
-    for name, limit, formula in rows:
-        print(f"{name:<{width}}  {limit:<{lim_width}}  {formula}")
-    print(
-        "\nEvery scheme ascends E_x h_M(p_x) exactly at group size M; h_M tends to the objective "
-        "above as M grows. `rlxform transforms` gives h_M per M; `rlxform explain CONFIG` reads "
-        "a verl / TRL / OpenRLHF config."
-    )
+    print(format_catalog(catalog_rows()))
     return 0
 
 
@@ -257,43 +83,10 @@ def _add_transforms(sub) -> None:
     _add_figure_options(p)
 
 
-def transforms_table(schemes, group_sizes: Sequence[int], num_grid: int) -> dict[str, np.ndarray]:
-    """Tidy table: one row per (scheme, M, p) with weight, objective and limit (float64)."""
-    import jax
-
-    from rlxform.transforms import transform
-    from rlxform.validation import check_int
-
-    num_grid = check_int("grid", num_grid, 2, 100_001)
-    p = np.linspace(0.0, 1.0, num_grid)
-    cols: dict[str, list] = {
-        k: [] for k in ("scheme", "params", "M", "p", "weight", "objective", "limit")
-    }
-    with jax.enable_x64(True):
-        for scheme in schemes:
-            for m in group_sizes:
-                t = transform(scheme, m)
-                limit = (
-                    np.full_like(p, np.nan)
-                    if t.limit is None
-                    else np.asarray(t.limit(p), np.float64)
-                )
-                cols["scheme"] += [scheme.name] * num_grid
-                cols["params"] += [
-                    json.dumps(scheme.kwargs, sort_keys=True, default=str)
-                ] * num_grid
-                cols["M"] += [m] * num_grid
-                cols["p"] += list(p)
-                cols["weight"] += list(np.asarray(t.weight(p), np.float64))
-                cols["objective"] += list(np.asarray(t.objective(p), np.float64))
-                cols["limit"] += list(limit)
-    return {k: np.asarray(v) for k, v in cols.items()}
-
-
 def run_transforms(args: argparse.Namespace) -> int:
     from rlxform.cards import summary_line
-    from rlxform.plotting import fig_transforms
-    from rlxform.results import check_writable, write_table
+    from rlxform.reproduce.commands import write_transforms
+    from rlxform.results import check_writable
 
     names = parse_name_list("--schemes", args.schemes)
     schemes = build_schemes(names, parse_scheme_params(args.scheme_param))
@@ -313,16 +106,13 @@ def run_transforms(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable(out, name="--out")
     start = time.perf_counter()
-    table = transforms_table(schemes, sizes, grid)
-    write_table(out / "transforms.csv", table)
-    fig_path = out / f"transforms.{figure.format}"
-    save_figure(fig_transforms(table), fig_path, figure)
+    table, paths = write_transforms(schemes, sizes, grid, out, figure)
     for scheme in schemes:
         for m in sizes:
             print(summary_line(scheme, m))
     print(
-        f"wrote {out / 'transforms.csv'} ({len(table['p'])} rows) and "
-        f"{fig_path} in {time.perf_counter() - start:.1f}s"
+        f"wrote {paths['csv']} ({len(table['p'])} rows) and "
+        f"{paths['figure']} in {time.perf_counter() - start:.1f}s"
     )
     return 0
 
@@ -568,27 +358,10 @@ def _add_reproduce(sub) -> None:
     _add_figure_options(p)
 
 
-def _inner_progress(bar_factory):
-    """A ``progress(done, total)`` callback that drives a nested tqdm bar with ETA."""
-    state: dict = {}
-
-    def progress(done: int, total: int) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = state["bar"] = bar_factory(total)
-        bar.update(done - bar.n)
-
-    def close() -> None:
-        if "bar" in state:
-            state["bar"].close()
-
-    return progress, close
-
-
 def run_reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlxform import experiments
+    from rlxform.reproduce import registry as experiments
     from rlxform.results import check_writable
 
     names = (
@@ -736,100 +509,6 @@ COMMANDS = {
     "sweep": run_sweep,
     "bench": run_bench,
 }
-
-
-def check_out(args: argparse.Namespace, flag: str = "--out") -> None:
-    """``--out ""`` is an error (``Path("")`` would silently mean the current directory)."""
-    out = getattr(args, "out", None)
-    if out is not None and not str(out).strip():
-        raise ValueError(f"{flag}={out!r} is invalid: must be a non-empty directory path")
-
-
-def os_error_message(err: OSError) -> str:
-    """One line naming the path and the cause of a file-system failure."""
-    cause = err.strerror or type(err).__name__
-    path = err.filename if err.filename is not None else None
-    where = f"cannot use {os.fspath(path)!r}: " if path is not None else ""
-    return (
-        f"{where}{cause} ({type(err).__name__}, errno {err.errno}); finished chunks are kept: "
-        "fix the path or free space, then rerun the same command to resume"
-    )
-
-
-@contextlib.contextmanager
-def exit_on_signals(prog: str = "rlxform") -> Iterator[None]:
-    """While active, SIGINT / SIGTERM print ``<prog>: interrupted; ...`` and exit 130 / 143.
-
-    The process ends with ``os._exit`` right after the line is flushed: no exception is raised
-    into running code (a KeyboardInterrupt inside XLA compilation can crash the interpreter),
-    and atomic writes mean no partial file is left under a final name. A watcher thread woken
-    through ``signal.set_wakeup_fd`` exits even while the main thread is inside compiled code.
-    Only in the main thread; elsewhere a no-op.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    once = threading.Lock()
-    watched = (signal.SIGINT, signal.SIGTERM)
-
-    def exit_now(signum: int) -> None:
-        if not once.acquire(blocking=False):
-            while True:  # the other path is exiting the process
-                time.sleep(1)
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-        lead = "\n" if sys.stderr.isatty() else ""  # end a progress bar's line first
-        with contextlib.suppress(Exception):
-            os.write(2, f"{lead}{prog}: {INTERRUPTED}\n".encode())
-        os._exit(128 + signum)
-
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-
-    def watch() -> None:
-        while True:
-            data = os.read(read_fd, 1)
-            if not data:  # pipe closed: the command finished
-                return
-            if data[0] in watched:
-                exit_now(data[0])
-
-    previous = {sig: signal.signal(sig, lambda signum, frame: exit_now(signum)) for sig in watched}
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    watcher = threading.Thread(target=watch, name="rlxform-signals", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(previous_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(write_fd)
-        watcher.join()
-        os.close(read_fd)
-
-
-def run_guarded(body: Callable[[], int], prog: str = "rlxform") -> int:
-    """Run a command with the CLI's failure contract; returns its exit status.
-
-    ValueError (bad input, too much memory) and OSError (disk full, permission denied,
-    read-only file system, a path that is a directory) print one line ``<prog>: error: ...`` on
-    stderr and return 2; MemoryError likewise; SIGINT / SIGTERM exit 130 / 143 with one line.
-    """
-    with exit_on_signals(prog):
-        try:
-            return body()
-        except ValueError as err:
-            message = str(err)
-        except OSError as err:
-            message = os_error_message(err)
-        except MemoryError:
-            message = (
-                "out of memory; make the run smaller (or raise RLXFORM_MEMORY_BUDGET only "
-                "where the memory exists); finished chunks are kept"
-            )
-    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,32 @@ def test_transforms_pdf(tmp_path):
     argv += ["--out", str(out)]
     assert cli.main(argv) == 0
     assert (out / "transforms.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_closed_pipe_exits_quietly():
+    """``rlxform schemes | head -1``: the reader is gone before the first write; no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlxform.cli", "schemes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()  # closed before the child can write: its first write gets EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
+def test_run_guarded_broken_pipe_returns_141(capsys):
+    from rlxform.cli import run_guarded
+
+    def body() -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_guarded(body) == 141
+    assert capsys.readouterr().err == ""

@@ -202,16 +202,16 @@ def test_sharding_cli_validates_like_main_cli(argv, needles, tmp_path, capsys):
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
 def test_cli_os_error_mid_run_is_one_line(code, tmp_path, capsys, monkeypatch):
-    from rlxform import results
+    from rlxform.results import figures
 
-    real = results.atomic_write_bytes
+    real = figures.atomic_write_bytes
 
     def failing(path, data):
         if str(path).endswith(".png"):
             raise OSError(code, os.strerror(code), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(results, "atomic_write_bytes", failing)
+    monkeypatch.setattr(figures, "atomic_write_bytes", failing)  # the figure's write fails
     out = tmp_path / "out"
     argv = ["transforms", "--group-sizes", "4", "--grid", "5", "--out", str(out)]
     assert cli.main(argv) == 2

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from rlxform import experiments_penalties as ex
+from rlxform.reproduce import penalties as ex
 from rlxform.results import read_table
 
 

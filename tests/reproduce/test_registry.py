@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlxform import experiments
 from rlxform.cli import main
+from rlxform.reproduce import registry as experiments
 from rlxform.results import read_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 COLUMNS = {
     "fig1_transforms": {"scheme", "limit", "p", "normalised_objective"},

@@ -1,0 +1,244 @@
+"""Experiments for KL penalties and PPO: the estimator audit, KL equilibria, PPO effective weight.
+
+Each is ``run_*(config, out_dir, progress, figure) -> results.Result`` (``runner.experiment``)
+writing ``<name>.csv`` / ``.png`` / ``.json``; all exact float64, no simulation. ``CONFIGS``
+holds the ``tiny`` / ``quick`` / ``full`` configs per experiment, registered in
+``rlxform.reproduce.registry``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from rlxform.kl import bernstein_weight_numpy, kl_equilibrium
+from rlxform.kl_audit import kl_estimator_table
+from rlxform.plotting import penalties as plots
+from rlxform.ppo import ppo_effective_weight
+from rlxform.reproduce.runner import Columns, experiment
+from rlxform.results import Progress, Table, report_progress
+from rlxform.sweep_config import SchemeSpec, scheme_specs
+
+# ---- KL estimator audit ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KlEstimatorsConfig:
+    """Exact E g of k1/k2/k3/abs x loss/reward vs grad KL(pi || pi_ref), by enumeration.
+
+    Attributes:
+      bandit_responses: K of the bandit; num_tokens, max_length: V and L of the tree policy.
+      num_draws: random (pi, pi_ref) pairs (logits i.i.d. N(0, logit_scale^2)); seed: their key.
+    """
+
+    bandit_responses: int = 4
+    num_tokens: int = 3
+    max_length: int = 3
+    num_draws: int = 16
+    logit_scale: float = 1.0
+    seed: int = 0
+
+
+@experiment("kl_estimators", plots.fig_kl_estimators)
+def run_kl_estimators(config: KlEstimatorsConfig, progress: Progress = None) -> Table:
+    """``kl_estimators.csv`` (policy, estimator, placement, cosine, relative_error, ...)."""
+    table = kl_estimator_table(
+        jax.random.key(config.seed),
+        bandit_responses=config.bandit_responses,
+        num_tokens=config.num_tokens,
+        max_length=config.max_length,
+        num_draws=config.num_draws,
+        logit_scale=config.logit_scale,
+    )
+    report_progress(progress, 1, 1)
+    return table
+
+
+# ---- KL equilibrium p* against beta ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KlEquilibriumConfig:
+    """p* of ascent on h_M - beta KL from p_ref, per scheme, M and beta (reverse and k3-loss)."""
+
+    schemes: tuple[SchemeSpec, ...] = scheme_specs(
+        "reinforce", "rejection_sampling", ("grpo", {"std": "sample", "eps": 1e-6})
+    )
+    group_sizes: tuple[int, ...] = (4, 8, 16, 64)
+    betas: tuple[float, ...] = tuple(np.round(np.logspace(-1, 1, 21), 6).tolist())
+    p_ref: float = 0.3
+
+
+@experiment("kl_equilibrium", plots.fig_kl_equilibrium)
+def run_kl_equilibrium(config: KlEquilibriumConfig, progress: Progress = None) -> Table:
+    """``kl_equilibrium.csv``: scheme, M, beta, p_ref, divergence, p_star, w_at_p_star."""
+    cols = Columns()
+    total = len(config.schemes) * len(config.group_sizes)
+    done = 0
+    for spec in config.schemes:
+        scheme = spec.build()
+        for m in config.group_sizes:
+            coefficients = scheme.coefficients(m)
+            for beta in config.betas:
+                for div, kwargs in (
+                    ("reverse", {}),
+                    ("forward", {"estimator": "k3", "placement": "loss"}),
+                ):
+                    p_star = kl_equilibrium(scheme, m, beta, config.p_ref, **kwargs)
+                    cols.add(
+                        scheme=scheme.label,
+                        M=m,
+                        beta=float(beta),
+                        p_ref=config.p_ref,
+                        divergence=div,
+                        p_star=p_star,
+                        w_at_p_star=float(bernstein_weight_numpy(coefficients, p_star)),
+                    )
+            done += 1
+            report_progress(progress, done, total)
+    return cols.table()
+
+
+# ---- PPO effective weight ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PpoConfig:
+    """w_eff(p) of one PPO iteration (scalar logit) over epochs x minibatches x clip ranges.
+
+    Attributes:
+      clips: (clip_low, clip_high) pairs; clip_high >= 1e6 means no clip.
+    """
+
+    scheme: SchemeSpec = scheme_specs(("grpo", {"std": "sample", "eps": 1e-6}))[0]
+    group_size: int = 8
+    learning_rates: tuple[float, ...] = (0.2,)
+    epochs: tuple[int, ...] = (1, 4)
+    num_minibatches: tuple[int, ...] = (1, 4)
+    clips: tuple[tuple[float, float], ...] = ((0.2, 0.2), (0.2, 0.28), (1.0, 1e9))
+    num_grid: int = 25
+    p_min: float = 0.02
+
+
+@experiment("ppo_effective_weight", plots.fig_ppo_effective_weight)
+def run_ppo_effective_weight(config: PpoConfig, progress: Progress = None) -> Table:
+    """``ppo_effective_weight.csv``: one row per (lr, E, N, clip, p) with w_eff and w_M."""
+    scheme = config.scheme.build()
+    coefficients = scheme.coefficients(config.group_size)
+    ps = np.linspace(config.p_min, 1.0 - config.p_min, config.num_grid)
+    grid = [
+        (lr, e, n, lo, hi)
+        for lr in config.learning_rates
+        for e in config.epochs
+        for n in config.num_minibatches
+        for lo, hi in config.clips
+    ]
+    cols = Columns()
+    for i, (lr, e, n, lo, hi) in enumerate(grid):
+        for p in ps:
+            out = ppo_effective_weight(
+                scheme,
+                config.group_size,
+                float(p),
+                learning_rate=lr,
+                epochs=e,
+                num_minibatches=n,
+                clip_low=lo,
+                clip_high=hi,
+            )
+            cols.add(
+                scheme=scheme.label,
+                M=config.group_size,
+                learning_rate=lr,
+                epochs=e,
+                num_minibatches=n,
+                clip_low=lo,
+                clip_high=hi,
+                p=float(p),
+                weight=out.weight,
+                w_m=float(bernstein_weight_numpy(coefficients, p)),
+                clip_fraction=out.clip_fraction,
+                delta_p=out.delta_p,
+            )
+        report_progress(progress, i + 1, len(grid))
+    return cols.table()
+
+
+# ---- batch-level std: finite batch vs the large-batch form -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchStdConfig:
+    """w^batch(p) of one prompt with batch-level std over G groups, against its large-batch form.
+
+    Scenarios: ``homogeneous`` (every group has the prompt's p) and ``mixed`` (the other G-1
+    groups cycle through ``population``); the limit uses the batch's mean p.
+    """
+
+    group_size: int = 4
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    p_values: tuple[float, ...] = (0.05, 0.1, 0.3, 0.5, 0.7, 0.9)
+    population: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    eps: float = 1e-4
+    std: str = "sample"
+
+
+@experiment("batch_std", plots.fig_batch_std)
+def run_batch_std(config: BatchStdConfig, progress: Progress = None) -> Table:
+    """``batch_std.csv``: scenario, G, p, weight, limit_weight, relative_deviation,
+    group_std_weight (GRPO with the same std and eps: per-group normalisation)."""
+    from rlxform import schemes
+    from rlxform.batch_norm import batch_std_limit_weight, batch_std_weight
+
+    m = config.group_size
+    group_coefficients = schemes.grpo(std=config.std, eps=config.eps).coefficients(m)
+    cols = Columns()
+    for i, g in enumerate(config.batch_sizes):
+        for p in config.p_values:
+            for scenario in ("homogeneous", "mixed"):
+                if scenario == "homogeneous":
+                    others = [p] * (g - 1)
+                else:
+                    others = [config.population[j % len(config.population)] for j in range(g - 1)]
+                w = batch_std_weight(m, p, others, std=config.std, eps=config.eps)
+                limit = batch_std_limit_weight(m, float(np.mean([p, *others])), eps=config.eps)
+                cols.add(
+                    scenario=scenario,
+                    G=g,
+                    p=p,
+                    weight=w,
+                    limit_weight=limit,
+                    relative_deviation=w / limit - 1.0,
+                    group_std_weight=float(bernstein_weight_numpy(group_coefficients, p)),
+                )
+        report_progress(progress, i + 1, len(config.batch_sizes))
+    return cols.table()
+
+
+CONFIGS = {
+    "kl_estimators": {
+        "tiny": KlEstimatorsConfig(num_draws=2),
+        "quick": KlEstimatorsConfig(),
+        "full": KlEstimatorsConfig(num_draws=128),
+    },
+    "kl_equilibrium": {
+        "tiny": KlEquilibriumConfig(group_sizes=(4, 16), betas=(0.3, 1.0, 3.0)),
+        "quick": KlEquilibriumConfig(),
+        "full": KlEquilibriumConfig(
+            group_sizes=(2, 4, 8, 16, 64, 256),
+            betas=tuple(np.round(np.logspace(-2, 1, 61), 6).tolist()),
+        ),
+    },
+    "ppo_effective_weight": {
+        "tiny": PpoConfig(epochs=(1, 4), num_minibatches=(1,), num_grid=5),
+        "quick": PpoConfig(),
+        "full": PpoConfig(learning_rates=(0.05, 0.2, 0.5), epochs=(1, 2, 4), num_grid=49),
+    },
+    "batch_std": {
+        "tiny": BatchStdConfig(batch_sizes=(1, 4, 16), p_values=(0.1, 0.5)),
+        "quick": BatchStdConfig(),
+        "full": BatchStdConfig(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)),
+    },
+}

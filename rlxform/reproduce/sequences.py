@@ -1,0 +1,190 @@
+"""Sequence experiments of issue 13: length drift map, length trajectories, aggregation table.
+
+``length_drift_map``: d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected
+update (length change per unit of success gained), next to the same ratios along grad p (the
+length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
+(``rlxform.sequences.length_drift`` at the tilted-uniform tabular policy).
+Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
+so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
+``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
+aggregations (the Dr. GRPO observation: under 1/L wrong answers lengthen, under a constant
+normaliser they do not). ``aggregation_table``: mode -> f -> objective or "not a gradient".
+Each ``run_*(config, out_dir, progress, figure)`` writes NAME.csv / .png / .json
+(``runner.experiment``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from rlxform.plotting import sequences as plots
+from rlxform.reproduce.runner import Columns, experiment
+from rlxform.results import Progress, Table, report_progress
+from rlxform.sweep_config import SchemeSpec, scheme_specs
+
+_FACTORS = {
+    "seq-mean-token-sum": "1",
+    "seq-mean-token-mean": "1 / L_i",
+    "seq-mean-token-sum-norm": "1 / max_length",
+    "token-mean": "G M / (tokens of the G groups)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftMapConfig:
+    """Length drift per unit p on a grid of p (V, max_length: the tasks' shape)."""
+
+    schemes: tuple[SchemeSpec, ...] = scheme_specs("grpo", "reinforce")
+    aggregations: tuple[str, ...] = (
+        "seq-mean-token-sum",
+        "seq-mean-token-mean",
+        "seq-mean-token-sum-norm",
+        "token-mean",
+    )
+    verifiers: tuple[str, ...] = ("first_token", "parity")
+    vocab_size: int = 3
+    max_length: int = 5
+    group_size: int = 8
+    p_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryConfig:
+    """GRPO (SGD) on ``first_token`` under several aggregations, S seeds vs exact ascent."""
+
+    scheme: SchemeSpec = scheme_specs("grpo")[0]
+    aggregations: tuple[str, ...] = ("seq-mean-token-mean", "seq-mean-token-sum-norm", "token-mean")
+    verifier: str = "first_token"
+    vocab_size: int = 3
+    max_length: int = 6
+    num_prompts: int = 2
+    init_p: tuple[float, ...] = (0.3,)
+    group_size: int = 8
+    batch_groups: int = 2
+    steps: int = 60
+    record_every: int = 5
+    learning_rate: float = 1.0
+    seeds: int = 32
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregationTableConfig:
+    """Nothing to set: the table lists every mode and alias."""
+
+    include_aliases: bool = True
+
+
+def _gradient_answer(mode: str, text: str) -> str:
+    """'yes', 'no' or 'only for S-independent tables', read off ``aggregation_objective``."""
+    if "not a gradient" not in text:
+        return "yes"
+    return "no" if mode == "token-mean" else "only for S-independent tables"
+
+
+@experiment("length_drift_map", plots.fig_length_drift_map)
+def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> Table:
+    from rlxform.sequences import SequenceTask, length_drift
+
+    cols = Columns()
+    total = len(config.verifiers) * len(config.aggregations) * len(config.schemes)
+    done = 0
+    for verifier in config.verifiers:
+        task = SequenceTask(config.vocab_size, config.max_length, verifier)
+        for mode in config.aggregations:
+            for spec in config.schemes:
+                scheme = spec.build()
+                for p in config.p_grid:
+                    d = length_drift(scheme, mode, config.group_size, task, p)
+                    cols.add(
+                        verifier=verifier,
+                        aggregation=mode,
+                        scheme=scheme.name,
+                        p=p,
+                        mean_length_correct=d.mean_length_correct,
+                        mean_length_wrong=d.mean_length_wrong,
+                        drift_p=d.drift_p,
+                        drift_correct=d.drift_correct,
+                        drift_wrong=d.drift_wrong,
+                        correct_per_p=d.drift_correct / d.drift_p,
+                        wrong_per_p=d.drift_wrong / d.drift_p,
+                        correct_per_p_grad_p=d.drift_correct_grad_p / d.drift_p_grad_p,
+                        wrong_per_p_grad_p=d.drift_wrong_grad_p / d.drift_p_grad_p,
+                    )
+                done += 1
+                report_progress(progress, done, total)
+    return cols.table()
+
+
+@experiment("length_trajectories", plots.fig_length_trajectories)
+def run_length_trajectories(
+    config: TrajectoryConfig, progress: Progress = None
+) -> tuple[Table, dict[str, Any]]:
+    from rlxform import sweeps
+    from rlxform.sequence_sim import SeqSimConfig, make_sequence_exact_sweep, make_sequence_sweep
+    from rlxform.sequences import SequenceTask
+
+    task = SequenceTask(config.vocab_size, config.max_length, config.verifier)
+    grid = sweeps.grid([config.learning_rate])
+    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+    cols: dict[str, list] = {}
+    summary = {}
+    for i, mode in enumerate(config.aggregations):
+        cfg = SeqSimConfig(
+            config.scheme.build(),
+            task,
+            mode,
+            num_prompts=config.num_prompts,
+            group_size=config.group_size,
+            num_steps=config.steps,
+            record_every=config.record_every,
+            batch_groups=config.batch_groups if mode == "token-mean" else 1,
+            init_p=config.init_p,
+        )
+        metrics = jax.device_get(make_sequence_sweep(cfg)(grid, keys))
+        exact = jax.device_get(make_sequence_exact_sweep(cfg)(grid))
+        cmp = sweeps.compare(metrics, exact)
+        steps = np.asarray(exact.step[0])
+        block = {"aggregation": [mode] * steps.size, "step": list(steps)}
+        block.update(mean_p=cmp.mean_p[0], mean_p_se=cmp.mean_p_se[0])
+        block["exact_mean_p"] = cmp.exact_mean_p[0]
+        for name in ("mean_length_correct", "mean_length_wrong"):
+            mean, se = sweeps.seed_stats(getattr(metrics, name))
+            block[name], block[f"{name}_se"] = mean[0], se[0]
+            block[f"exact_{name}"] = np.asarray(getattr(exact, name)[0], np.float64)
+        for k, v in block.items():
+            cols.setdefault(k, []).extend(list(v))
+        summary[mode] = {
+            "max_abs_dev_p": float(cmp.max_abs_dev[0]),
+            "agreement_3se": float(cmp.agreement[0]),
+            "exact_wrong_length_change": float(
+                block["exact_mean_length_wrong"][-1] - block["exact_mean_length_wrong"][0]
+            ),
+        }
+        report_progress(progress, i + 1, len(config.aggregations))
+    table = {k: np.asarray(v) for k, v in cols.items()}
+    return table, {"summary": summary}
+
+
+@experiment("aggregation_table", plots.fig_aggregation_table)
+def run_aggregation_table(config: AggregationTableConfig, progress: Progress = None) -> Table:
+    from rlxform.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
+
+    names = list(AGGREGATIONS) + (list(AGGREGATION_ALIASES) if config.include_aliases else [])
+    cols = Columns()
+    for name in names:
+        mode = AGGREGATION_ALIASES.get(name, name)
+        text = aggregation_objective(name)
+        cols.add(
+            name=name,
+            mode=mode,
+            factor=_FACTORS[mode],
+            gradient=_gradient_answer(mode, text),
+            objective=text,
+        )
+    report_progress(progress, 1, 1)
+    return cols.table()

@@ -1,0 +1,54 @@
+"""Tests for rlxform.results.figures and outputs: formats and save_result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlxform import results
+
+SPECIAL_FLOATS = np.array(
+    [
+        0.0,
+        -0.0,
+        np.nan,
+        np.inf,
+        -np.inf,
+        0.1,
+        1.0 / 3.0,
+        1e300,
+        -1.7976931348623157e308,
+        5e-324,
+        2.2250738585072014e-308,
+        1e-12,
+        1.0 - 1e-12,
+        123456789.0,
+        1e16,
+    ]
+)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64).view(np.uint64)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_save_result_writes_the_requested_figure_format(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [0, 1])
+    table = {"x": np.array([0.0, 1.0])}
+    svg = results.FigureFormat("svg", 50)
+    res = results.save_result("demo", {"a": 1}, table, fig, tmp_path, 0.0, svg)
+    assert res.paths["figure"] == res.paths["svg"] == tmp_path / "demo.svg"
+    assert res.paths["svg"].read_text().lstrip().startswith("<?xml")
+    assert not (tmp_path / "demo.png").exists()
+    res = results.save_result("demo", {"a": 1}, table, fig, tmp_path, 0.0)
+    assert res.paths["png"].read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="format='gif' is invalid"):
+        results.check_figure_format("gif", 100)
+    with pytest.raises(ValueError, match="dpi=True is invalid"):
+        results.check_figure_format("png", True)
