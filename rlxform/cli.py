@@ -426,9 +426,9 @@ def check_distributed(args: argparse.Namespace) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlxform import sharding, sweep_runner
     from rlxform.results import check_writable
-    from rlxform.sweep_config import load_sweep_config
+    from rlxform.sim import sharding, sweep_runner
+    from rlxform.sim.sweep_config import load_sweep_config
 
     check_distributed(args)
     config = load_sweep_config(args.config)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlxform import chunks
+from rlxform.results import chunks
 
 CONFIG_A = {"sweep": "a", "lr": [0.1, 0.3]}
 CONFIG_B = {"sweep": "b", "lr": [0.1, 0.3]}
@@ -106,7 +106,7 @@ _WORKER = """
 import sys, time
 from pathlib import Path
 import numpy as np
-from rlxform.chunks import ChunkStore
+from rlxform.results.chunks import ChunkStore
 
 root, name, tag, reps = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 (root / f"ready.{name}").touch()

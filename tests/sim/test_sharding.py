@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys, tempfile
     import jax, numpy as np
-    from rlxform import sharding, sweeps, simulate as sim
+    from rlxform.sim import config as sim, sharding, sweeps
 
     assert len(jax.devices()) == 4, jax.devices()
     problem = sim.Problem("tabular", 6, 4, 1, init_p=("beta", 1.0, 1.0))
@@ -99,7 +99,7 @@ def test_sharded_sweep_matches_single_device_and_chunks_resume(tmp_path):
 
 
 def test_initialize_distributed_single_process_is_a_no_op(monkeypatch):
-    from rlxform import sharding
+    from rlxform.sim import sharding
 
     for name in ("RLXFORM_COORDINATOR", "RLXFORM_NUM_PROCESSES", "RLXFORM_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)
@@ -110,7 +110,7 @@ def test_flatten_grid_order():
     import jax
     import numpy as np
 
-    from rlxform import sharding, sweeps
+    from rlxform.sim import sharding, sweeps
 
     hp = sweeps.grid([0.1, 0.2])
     keys = jax.random.split(jax.random.key(3), 3)
@@ -219,8 +219,9 @@ def test_sweep_multi_host_flags_parse_and_validate(tmp_path, capsys):
 
 
 def test_one_process_multi_host_and_two_processes_equal_the_plain_sweep(tmp_path, monkeypatch):
-    from rlxform import cli, sweep_runner
-    from rlxform.sweep_config import load_sweep_config
+    from rlxform import cli
+    from rlxform.sim import sweep_runner
+    from rlxform.sim.sweep_config import load_sweep_config
 
     for name in ("RLXFORM_COORDINATOR", "RLXFORM_NUM_PROCESSES", "RLXFORM_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)

@@ -8,7 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import exact, schemes, simulate, sweeps
+from rlxform import schemes
+from rlxform.sim import reference as exact
+from rlxform.sim import simulate, sweeps
 from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
 
 _PROBLEM_FIELDS = {f.name for f in dataclasses.fields(Problem)}

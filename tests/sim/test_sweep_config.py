@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlxform import sweep_runner
 from rlxform.cli import main
 from rlxform.results import read_table
-from rlxform.sweep_config import SchemeSpec, load_sweep_config, parse_sweep_config
+from rlxform.sim import sweep_runner
+from rlxform.sim.sweep_config import SchemeSpec, load_sweep_config, parse_sweep_config
 
 TINY = """
 learning_rate = [0.3, 1.0]
@@ -51,7 +51,7 @@ def test_dynamic_sampling_key_reaches_the_simulator():
 
     import jax
 
-    from rlxform import sweeps
+    from rlxform.sim import sweeps
     from rlxform.sim.config import HParams, Problem, SimConfig
 
     cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
