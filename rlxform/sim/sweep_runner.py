@@ -33,6 +33,15 @@ from rlxform.sim.sweep_config import SchemeSpec, SweepConfig
 from rlxform.types import NDArray
 
 _FLOAT32 = 4
+_KEYS = "scheme scheme_params group_size learning_rate seed"
+TRAJECTORY_COLUMNS = tuple(
+    f"{_KEYS} step samples mean_p mean_p_se objective diverged_at diverged_seeds".split()
+)
+LENGTH_COLUMNS = ("mean_length_correct", "mean_length_wrong")  # sequence policies only
+SUMMARY_COLUMNS = tuple(
+    f"{_KEYS} steps_to_threshold samples_to_threshold final_mean_p final_objective "
+    "diverged_at diverged_seeds".split()
+)
 
 
 @functools.lru_cache(maxsize=128)
@@ -118,12 +127,10 @@ def _sweep_chunk(config: SweepConfig, cfg) -> dict[str, NDArray]:
     hparams = HParams(np.asarray(config.learning_rate, np.float32), None)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     metrics = jax.device_get(compiled_sweep(cfg, "sweep")(hparams, keys))
-    return {
-        "step": np.asarray(metrics.step[0, 0]),
-        "mean_p": np.asarray(metrics.mean_p),
-        "objective": np.asarray(metrics.objective),
-        "finite": np.asarray(metrics.finite),
-        "nonfinite_step": np.asarray(metrics.nonfinite_step),
+    names = ("mean_p", "objective", "finite", "nonfinite_step")
+    names += LENGTH_COLUMNS if cfg.problem.is_sequence else ()
+    return {"step": np.asarray(metrics.step[0, 0])} | {
+        name: np.asarray(getattr(metrics, name)) for name in names
     }
 
 
@@ -135,42 +142,14 @@ def sweep_tables(
     Trajectory rows: (scheme, M, learning rate, seed or aggregate seed = -1, step), with
     ``mean_p`` / ``objective`` masked (NaN) after ``diverged_at``; aggregate rows average the
     finite seeds and carry their SE, the earliest ``diverged_at`` and ``diverged_seeds``.
+    Sequence policies add ``mean_length_correct`` / ``mean_length_wrong`` (exact E[L | correct]
+    and E[L | wrong] of each run's policy, masked alike; aggregate = finite-seed mean).
     Summary rows: (scheme, M, learning rate, seed or -1) with ``steps_to_threshold`` (-1 never),
     ``samples_to_threshold`` (steps x M), ``final_mean_p``, ``final_objective``, ``diverged_at``.
     """
-    traj: dict[str, list] = {
-        k: []
-        for k in (
-            "scheme",
-            "scheme_params",
-            "group_size",
-            "learning_rate",
-            "seed",
-            "step",
-            "samples",
-            "mean_p",
-            "mean_p_se",
-            "objective",
-            "diverged_at",
-            "diverged_seeds",
-        )
-    }
-    summ: dict[str, list] = {
-        k: []
-        for k in (
-            "scheme",
-            "scheme_params",
-            "group_size",
-            "learning_rate",
-            "seed",
-            "steps_to_threshold",
-            "samples_to_threshold",
-            "final_mean_p",
-            "final_objective",
-            "diverged_at",
-            "diverged_seeds",
-        )
-    }
+    lengths = LENGTH_COLUMNS if config.problem.is_sequence else ()
+    traj: dict[str, list] = {k: [] for k in TRAJECTORY_COLUMNS + lengths}
+    summ: dict[str, list] = {k: [] for k in SUMMARY_COLUMNS}
     lrs = np.asarray(config.learning_rate, np.float64)  # as configured (runs use float32)
     for (i, m), chunk in chunks.items():
         spec = config.schemes[i]
@@ -189,6 +168,11 @@ def sweep_tables(
             dev = np.where(np.isnan(mean_p), 0.0, mean_p - agg_p[:, None])
             var = np.sum(dev**2, 1) / np.maximum(count - 1, 1)
             agg_se = np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), np.nan)
+        length = {k: np.where(masked, np.nan, chunk[k].astype(np.float64)) for k in lengths}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            length_agg = {  # seed mean over the finite seeds, [H, R]
+                k: np.nansum(v, 1) / np.sum(~np.isnan(v), 1) for k, v in length.items()
+            }
         num_seeds = mean_p.shape[1]
         for h, lr in enumerate(lrs):
             div_h = div[h]
@@ -228,6 +212,8 @@ def sweep_tables(
                 traj["objective"] += list(obj_row)
                 traj["diverged_at"] += [d_at] * n
                 traj["diverged_seeds"] += [d_n] * n
+                for k in lengths:
+                    traj[k] += list(length[k][h, seed] if seed >= 0 else length_agg[k][h])
                 reach = int(_first_reach(np.nan_to_num(p_row, nan=-1.0), steps, config.threshold))
                 summ["scheme"].append(label)
                 summ["scheme_params"].append(params)

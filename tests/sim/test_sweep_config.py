@@ -273,6 +273,13 @@ def test_sequence_keys_reach_the_problem_and_a_tiny_sequence_sweep_writes_tables
     start = traj["mean_p"][traj["step"] == 0]
     np.testing.assert_allclose(start, 0.3, atol=1e-5)  # initial p exactly as requested
     assert np.isfinite(summary["final_mean_p"]).all()
+    # exact E[L | correct] under parity (correct needs a stop, so L <= 3) and E[L | wrong]
+    assert {"mean_length_correct", "mean_length_wrong"} <= set(traj)
+    correct, wrong = traj["mean_length_correct"], traj["mean_length_wrong"]
+    assert ((correct >= 1) & (correct <= 3)).all() and ((wrong >= 1) & (wrong <= 3)).all()
+    agg = traj["seed"] == -1
+    first = (traj["seed"] == 0) & (traj["step"] == 0)
+    np.testing.assert_allclose(correct[agg & (traj["step"] == 0)], correct[first], rtol=1e-6)
 
 
 @pytest.mark.parametrize(
