@@ -33,7 +33,8 @@ from rlxform.sequences import (
     length_drift,
     sequence_weights,
 )
-from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
+from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
+from rlxform.sim.simulate import make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
 from rlxform.validation import InputError
@@ -44,6 +45,7 @@ __all__ = [
     "HParams",
     "InputError",
     "Metrics",
+    "Problem",
     "NoiseStats",
     "ObjectiveCard",
     "PPOEffectiveWeight",

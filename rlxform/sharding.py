@@ -26,7 +26,7 @@ from jax.sharding import PartitionSpec as PS
 
 from rlxform.chunks import ChunkStore
 from rlxform.results import to_jsonable
-from rlxform.simulate import HParams, Metrics, SimConfig, build_simulate
+from rlxform.simulate import HParams, Metrics, Problem, SimConfig, build_simulate
 from rlxform.types import PRNGKey, PyTree
 
 AXIS = "grid"
@@ -254,14 +254,16 @@ def _main(argv: Sequence[str] | None) -> int:
     chunk_size = check_int("--chunk-size", args.chunk_size, 1)
     cfg = SimConfig(
         scheme,
-        "tabular",
-        check_int("--prompts", args.prompts, 1),
-        check_int("--responses", args.responses, 2),
-        1,
-        check_int("--group-size", args.group_size, 1),
-        steps,
+        problem=Problem(
+            policy="tabular",
+            num_prompts=check_int("--prompts", args.prompts, 1),
+            num_responses=check_int("--responses", args.responses, 2),
+            num_correct=1,
+            init_p=("beta", 1.0, 1.0),
+        ),
+        group_size=check_int("--group-size", args.group_size, 1),
+        num_steps=steps,
         record_every=args.record_every,
-        init_p=("beta", 1.0, 1.0),
     )
     runs = min(chunk_size, len(lr_list) * seeds)
     check_memory(

@@ -85,25 +85,27 @@ def _chunk_id(index: int, spec: SchemeSpec, group_size: int) -> str:
 
 
 def _sim_config(config: SweepConfig, spec: SchemeSpec, group_size: int):
-    from rlxform.simulate import SimConfig
+    from rlxform.simulate import Problem, SimConfig
 
     pol: PolicySpec = config.policy
     return SimConfig(
         spec.build(),
-        policy=pol.kind,
-        num_prompts=pol.num_prompts,
-        num_responses=pol.num_responses,
-        num_correct=pol.num_correct,
-        hidden=pol.hidden,
-        features=pol.features,
-        batch_size=pol.batch_size,
+        problem=Problem(
+            policy=pol.kind,
+            num_prompts=pol.num_prompts,
+            num_responses=pol.num_responses,
+            num_correct=pol.num_correct,
+            hidden=pol.hidden,
+            features=pol.features,
+            batch_size=pol.batch_size,
+            init_p=config.init_p,
+            population_seed=config.population_seed,
+        ),
         group_size=group_size,
         num_steps=config.steps_for(group_size),
         record_every=config.record_every_for(group_size),
         optimizer=config.optimizer,
         dynamic_sampling=config.dynamic_sampling,
-        init_p=config.init_p,
-        population_seed=config.population_seed,
     )
 
 

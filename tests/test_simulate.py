@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from rlxform import exact, schemes, simulate
-from rlxform.simulate import HParams, SimConfig
+from rlxform.simulate import HParams, Problem, SimConfig
 
 SCHEMES = {
     "reinforce": schemes.reinforce(),
@@ -31,7 +31,7 @@ def small_cfg(**kw) -> SimConfig:
         record_every=4,
         init_p=(0.2, 0.5, 0.8),
     )
-    return SimConfig(**{**base, **kw})
+    return SimConfig.from_flat(**{**base, **kw})
 
 
 def test_metrics_shapes_and_determinism():
@@ -55,15 +55,17 @@ def test_one_step_mean_matches_expected_update(policy, name):
     """Mean of 20k stochastic steps within 4 SE of w_M(p) grad p, every coordinate."""
     cfg = SimConfig(
         SCHEMES[name],
-        policy=policy,
-        num_prompts=3,
-        num_responses=4,
-        num_correct=1,
+        problem=Problem(
+            policy=policy,
+            num_prompts=3,
+            num_responses=4,
+            num_correct=1,
+            hidden=8,
+            features=4,
+            init_p=(0.15, 0.5, 0.85),
+        ),
         group_size=5,
         num_steps=1,
-        hidden=8,
-        features=4,
-        init_p=(0.15, 0.5, 0.85),
     )
     params = simulate.initial_params(cfg)
     if policy == "network":  # a non-zero last layer, so the network path is exercised
@@ -178,8 +180,8 @@ def test_dynamic_sampling_renormalises():
     cfg = dict(
         scheme=schemes.rloo(), num_prompts=2, num_responses=2, group_size=4, init_p=(1 - 1e-7, 0.5)
     )
-    plain = SimConfig(**cfg)
-    dyn = SimConfig(**cfg, dynamic_sampling=True)
+    plain = SimConfig.from_flat(**cfg)
+    dyn = SimConfig.from_flat(**cfg, dynamic_sampling=True)
     params = simulate.initial_params(plain)
     for seed in range(20):  # first key whose second group is not degenerate
         key = jax.random.key(seed)
@@ -298,9 +300,7 @@ def test_cli_simulate(tmp_path, capsys):
 def test_tabular_fast_gradient_matches_class_weights_route(num_correct):
     cfg = simulate.SimConfig(
         "grpo",
-        num_prompts=64,
-        num_responses=5,
-        num_correct=num_correct,
+        problem=simulate.Problem(num_prompts=64, num_responses=5, num_correct=num_correct),
         group_size=6,
         sampler="inverse_cdf",
     )
@@ -322,9 +322,9 @@ def test_tabular_counts_gradient_matches_generic_route(num_correct, num_response
     """The closed-form counts step == class_weights + the surrogate's autodiff gradient."""
     cfg = simulate.SimConfig(
         "grpo",
-        num_prompts=64,
-        num_responses=num_responses,
-        num_correct=num_correct,
+        problem=simulate.Problem(
+            num_prompts=64, num_responses=num_responses, num_correct=num_correct
+        ),
         group_size=200,
         sampler="counts",
     )

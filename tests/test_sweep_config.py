@@ -52,19 +52,17 @@ def test_dynamic_sampling_key_reaches_the_simulator():
     import jax
 
     from rlxform import sweeps
-    from rlxform.simulate import HParams, SimConfig
+    from rlxform.simulate import HParams, Problem, SimConfig
 
     cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
     assert cfg.dynamic_sampling and not parse_sweep_config(_tiny_dict()).dynamic_sampling
     chunk = sweep_runner._sweep_chunk(cfg, sweep_runner._sim_config(cfg, cfg.schemes[0], 4))
     sim = SimConfig(
         cfg.schemes[0].build(),
-        num_prompts=3,
-        num_responses=3,
+        problem=Problem(num_prompts=3, num_responses=3, init_p=(0.2, 0.5)),
         group_size=4,
         num_steps=8,
         record_every=2,
-        init_p=(0.2, 0.5),
         dynamic_sampling=True,
     )
     keys = jax.random.split(jax.random.key(7), 2)

@@ -20,7 +20,7 @@ def cfg_for(**kw) -> SimConfig:
         num_steps=10,
         init_p=(0.1, 0.3, 0.5, 0.7),
     )
-    return SimConfig(**{**base, **kw})
+    return SimConfig.from_flat(**{**base, **kw})
 
 
 def test_vmap_equals_loop():
