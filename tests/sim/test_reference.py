@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import exact, schemes, simulate, transform
-from rlxform.simulate import HParams, Problem, SimConfig
+from rlxform import schemes, transform
+from rlxform.sim import reference as exact
+from rlxform.sim import simulate
+from rlxform.sim.config import HParams, Problem, SimConfig
 
 SCHEMES = [
     schemes.reinforce(),
