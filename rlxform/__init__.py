@@ -33,7 +33,8 @@ from rlxform.sequences import (
     length_drift,
     sequence_weights,
 )
-from rlxform.simulate import HParams, Metrics, SimConfig, make_simulate
+from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
+from rlxform.sim.simulate import make_simulate
 from rlxform.sweeps import make_sweep
 from rlxform.transforms import Transform, transform
 from rlxform.validation import InputError
@@ -47,6 +48,7 @@ __all__ = [
     "NoiseStats",
     "ObjectiveCard",
     "PPOEffectiveWeight",
+    "Problem",
     "RunConfig",
     "Scheme",
     "Section",

@@ -98,7 +98,7 @@ def workload(name: str, scale: float = 1.0, **overrides: Any) -> Workload:
     base["num_steps"] = max(2, int(base["num_steps"] * scale) // 2 * 2)
     base.update(overrides)
     base.setdefault("record_every", _record_every(base["num_steps"]))
-    return Workload(name, sim.SimConfig(**base), lrs, seeds)
+    return Workload(name, sim.SimConfig.from_flat(**base), lrs, seeds)
 
 
 def _record_every(num_steps: int) -> int:
@@ -433,11 +433,9 @@ def simulate_compile_seconds(
     """
     cfg = sim.SimConfig(
         "grpo",
-        num_prompts=16,
-        num_responses=4,
+        problem=sim.Problem(num_prompts=16, num_responses=4, init_p="grid"),
         group_size=group_size,
         num_steps=100,
-        init_p="grid",
         sampler=sampler,
     )
     keys = jax.random.split(jax.random.key(0), 64)

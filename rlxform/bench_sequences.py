@@ -19,32 +19,39 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform.sequence_policies import num_prefixes
-from rlxform.sequence_sim import SeqSimConfig, initial_params
 from rlxform.sequence_sparse import build_sparse_simulate
-from rlxform.sequence_tasks import SequenceTask, enumerate_sequences
+from rlxform.sequence_tasks import enumerate_sequences
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.simulate import initial_params
 from rlxform.simulate import HParams
 from rlxform.types import NDArray
 
 LEARNING_RATE = 0.1
 
 
-def w5_config(scale: float = 1.0) -> SeqSimConfig:
+def w5_config(scale: float = 1.0) -> SimConfig:
     """The W5 config; ``scale`` < 1 shrinks P and T (for tests)."""
     steps = max(2, int(100 * scale))
-    return SeqSimConfig(
+    problem = Problem(
+        "sequence_tabular",
+        max(1, int(1024 * scale)),
+        init_p=(0.2, 0.5, 0.8),
+        vocab_size=4,
+        max_length=8,
+        verifier="first_token",
+    )
+    return SimConfig(
         "grpo",
-        SequenceTask(4, 8, "first_token"),
-        "seq-mean-token-mean",
-        num_prompts=max(1, int(1024 * scale)),
+        problem,
         group_size=16,
         num_steps=steps,
         record_every=steps,
-        init_p=(0.2, 0.5, 0.8),
+        aggregation="seq-mean-token-mean",
     )
 
 
 def numpy_step(
-    rng: np.random.Generator, logits: NDArray, cfg: SeqSimConfig, tables: tuple, lr: float
+    rng: np.random.Generator, logits: NDArray, cfg: SimConfig, tables: tuple, lr: float
 ) -> NDArray:
     """One step in vectorised NumPy: sample [P, M] responses token by token, weights
     f Z = a[S] / L or b[S] / L, logits[x, n] += lr c (onehot(t) - softmax(row)) / (P M)."""
@@ -88,7 +95,7 @@ def numpy_step(
     return logits
 
 
-def numpy_simulate(cfg: SeqSimConfig, lr: float, seed: int) -> NDArray:
+def numpy_simulate(cfg: SimConfig, lr: float, seed: int) -> NDArray:
     """Run the NumPy reference; returns the final logits."""
     rng = np.random.default_rng(seed)
     logits = np.array(initial_params(cfg)["logits"], np.float32)
@@ -98,7 +105,7 @@ def numpy_simulate(cfg: SeqSimConfig, lr: float, seed: int) -> NDArray:
     return logits
 
 
-def _programs(cfg: SeqSimConfig):
+def _programs(cfg: SimConfig):
     hparams = HParams(jnp.float32(LEARNING_RATE))
     key = jax.random.key(0)
     sim = jax.jit(build_sparse_simulate(cfg)).lower(hparams, key).compile()

@@ -158,36 +158,38 @@ def _add_simulate(sub) -> None:
     p.add_argument("--record-every", type=int, default=1, help="record interval (divides T)")
     p.add_argument("--dynamic-sampling", action="store_true", help="drop S = 0 / S = M groups")
     p.add_argument("--out", default="results/simulate", help="output directory")
+    p.add_argument("--vocab", type=int, default=4, help="V, tokens 0..V-1 (V-1 = stop; sequences)")
+    p.add_argument("--max-length", type=int, default=6, help="response length cap (sequences)")
+    p.add_argument("--verifier", default="first_token", help="first_token | parity | match:0,1")
+    p.add_argument(
+        "--aggregation",
+        default="seq-mean-token-mean",
+        help="seq-mean-token-sum | seq-mean-token-mean | seq-mean-token-sum-norm | token-mean "
+        "| trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences)",
+    )
+    p.add_argument(
+        "--batch-groups", type=int, default=1, help="G groups sharing a token-mean normaliser"
+    )
+    p.add_argument("--hidden", type=int, default=16, help="GRU width (sequence_network)")
     _add_prng(p)
     _add_figure_options(p)
 
-    from rlxform.cli_sequences import add_sequence_arguments
 
-    add_sequence_arguments(p)
-
-
-def run_simulate(args: argparse.Namespace) -> int:
-    import jax
-
-    from rlxform import policies, runtime, sweeps
-    from rlxform.resources import MAX_STEPS, check_memory, simulation_bytes
-    from rlxform.results import atomic_write_text, check_writable, write_table
-    from rlxform.simulate import OPTIMIZERS, SimConfig
-    from rlxform.validation import (
-        check_choice,
-        check_float,
-        check_group_size,
-        check_int,
-        check_seed,
+def _simulate_config(args: argparse.Namespace, scheme):
+    """``SimConfig`` from the simulate flags, each checked under its flag name first."""
+    from rlxform.resources import MAX_STEPS
+    from rlxform.sim.config import (
+        BANDIT_POLICIES,
+        OPTIMIZERS,
+        SEQUENCE_POLICIES,
+        Problem,
+        SimConfig,
     )
+    from rlxform.sim.population import parse_init_p
+    from rlxform.validation import check_choice, check_float, check_group_size, check_int
 
-    (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
-    from rlxform.cli_sequences import SEQUENCE_POLICIES, run_simulate_sequences
-
-    if args.policy in SEQUENCE_POLICIES:
-        return run_simulate_sequences(args, scheme, save_figure)
-    # Check each option under its flag name first; SimConfig re-checks the combination.
-    check_choice("--policy", args.policy, policies.POLICIES)
+    check_choice("--policy", args.policy, BANDIT_POLICIES + SEQUENCE_POLICIES)
+    sequence = args.policy in SEQUENCE_POLICIES
     prompts = check_int("--prompts", args.prompts, 1)
     if args.responses is None:  # a scalar policy has exactly two responses
         args.responses = 2 if args.policy == "scalar" else 4
@@ -205,96 +207,92 @@ def run_simulate(args: argparse.Namespace) -> int:
             f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
         )
     check_float("--lr", args.lr, 0.0, low_open=True, float32=True)
+    problem = dict(policy=args.policy, num_prompts=prompts, batch_size=args.batch_size)
+    problem["init_p"] = parse_init_p(args.init_p)
+    run = dict(group_size=args.group_size, num_steps=steps, optimizer=args.optimizer)
+    run.update(record_every=args.record_every, dynamic_sampling=args.dynamic_sampling)
+    if not sequence:
+        problem.update(num_responses=responses, num_correct=args.correct)
+        return SimConfig(scheme, Problem(**problem), **run)
+    if args.dynamic_sampling:
+        raise ValueError(
+            "--dynamic-sampling is invalid with --policy sequence_*: the sequence simulator has "
+            "no dynamic sampling (no exact reference is derived for it)"
+        )
+    batch = prompts if args.batch_size is None else args.batch_size
+    groups = check_int("--batch-groups", args.batch_groups, 1)
+    if batch % groups:
+        raise ValueError(
+            f"--batch-groups={groups!r} is invalid: must divide the batch of {batch} groups "
+            "(--batch-size, default --prompts)"
+        )
+    vocab = check_int("--vocab", args.vocab, 2)
+    max_length = check_int("--max-length", args.max_length, 1)
+    problem.update(vocab_size=vocab, max_length=max_length, verifier=args.verifier)
+    problem["hidden"] = check_int("--hidden", args.hidden, 1)
+    try:
+        return SimConfig(
+            scheme, Problem(**problem), aggregation=args.aggregation, batch_groups=groups, **run
+        )
+    except ValueError as err:  # name the flag, not the field
+        message = str(err)
+        for flag, name in (("--verifier", "verifier="), ("--aggregation", "aggregation=")):
+            message = message.replace(name, flag + "=", 1) if message.startswith(name) else message
+        message = message.replace(
+            f"task with vocab_size={vocab}, max_length={max_length}",
+            f"--vocab={vocab} with --max-length={max_length}",
+        )
+        raise type(err)(message) from None
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from rlxform.resources import check_memory, simulation_bytes
+    from rlxform.results import check_writable
+    from rlxform.sim.run import run_simulation
+    from rlxform.validation import check_int, check_seed
+
+    (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+    cfg = _simulate_config(args, scheme)
     seed = check_seed("--seed", args.seed)
     figure = _figure_format(args)
-    cfg = SimConfig(
-        scheme,
-        policy=args.policy,
-        num_prompts=prompts,
-        num_responses=responses,
-        num_correct=args.correct,
-        group_size=args.group_size,
-        num_steps=steps,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        record_every=args.record_every,
-        dynamic_sampling=args.dynamic_sampling,
-        init_p=policies.parse_init_p(args.init_p),
-    )
     seeds = check_int("--seeds", args.seeds, 1)
-    check_memory(
-        f"simulate (--seeds={seeds}, --prompts={prompts}, --group-size={args.group_size}, "
-        f"{cfg.num_records} records)",
-        2 * simulation_bytes(cfg, seeds),  # the sampled sweep and its float64 statistics
-    )
+    if not cfg.problem.is_sequence:
+        check_memory(
+            f"simulate (--seeds={seeds}, --prompts={cfg.num_prompts}, "
+            f"--group-size={args.group_size}, {cfg.num_records} records)",
+            2 * simulation_bytes(cfg, seeds),  # the sampled sweep and its float64 statistics
+        )
     values = cfg.init_p if isinstance(cfg.init_p, tuple) and cfg.init_p[0] != "beta" else ()
-    if 0 < len(values) < prompts:
-        print(f"--init-p: {len(values)} values for {prompts} prompts, cycled over the prompts")
+    if 0 < len(values) < cfg.num_prompts:
+        print(
+            f"--init-p: {len(values)} values for {cfg.num_prompts} prompts, cycled over the prompts"
+        )
     out = check_writable(Path(args.out), name="--out")
-    grid = sweeps.grid([args.lr])
     _setup_jax(args)
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    start = time.perf_counter()
-    with runtime.compile_notice(f"the simulator ({cfg.resolved_sampler} sampler)"):
-        compiled = sweeps.make_sweep(cfg).lower(grid, keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    metrics = jax.block_until_ready(compiled(grid, keys))
-    wall_s = time.perf_counter() - start
-    exact_metrics = sweeps.make_exact_sweep(cfg)(grid)
-    cmp = sweeps.compare(metrics, exact_metrics)
-    table = {
-        "step": np.asarray(exact_metrics.step[0]),
-        "mean_p": cmp.mean_p[0],
-        "mean_p_se": cmp.mean_p_se[0],
-        "exact_mean_p": cmp.exact_mean_p[0],
-        "objective": sweeps.seed_stats(metrics.objective)[0][0],
-        "exact_objective": np.asarray(exact_metrics.objective[0], np.float64),
-    }
-    write_table(out / "trajectories.csv", table)
-    summary = {
-        "config": {
-            **{k: v for k, v in vars(args).items() if k not in ("out", "func", "format", "dpi")},
-            "scheme": cfg.scheme.label,
-            "sampler": cfg.resolved_sampler,
-            "batch_size": cfg.batch,
-            "prng": runtime.current_prng(),
-        },
-        "max_abs_dev": float(cmp.max_abs_dev[0]),
-        "max_z": float(cmp.max_z[0]),
-        "agreement": float(cmp.agreement[0]),
-        "reference": "dynamic-sampling mean step" if cfg.dynamic_sampling else "exact ascent",
-        "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
-        "wall_time_s": wall_s,
-        "compile_time_s": compile_s,
-        "device": str(jax.devices()[0]),
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
-    fig_name = f"trajectories.{figure.format}"
-    save_figure(_fig_simulate(table, cfg, args.lr, seeds), out / fig_name, figure)
+    skip = ("out", "func", "format", "dpi")
+    result = run_simulation(
+        cfg,
+        args.lr,
+        seeds,
+        seed,
+        out,
+        config={k: v for k, v in vars(args).items() if k not in skip},
+        save_figure=lambda fig, path: save_figure(fig, path, figure),
+        figure_suffix=figure.format,
+    )
+    summary = result.summary
+    z = "" if cfg.problem.is_sequence else f", max_z={summary['max_z']:.2f}"
     print(
-        f"wrote {out}/trajectories.csv, summary.json, {fig_name}: max_abs_dev="
-        f"{summary['max_abs_dev']:.3g}, max_z={summary['max_z']:.2f}, "
-        f"agreement={summary['agreement']:.2f}"
+        f"wrote {out}/trajectories.csv, summary.json, {result.figure_path.name}: max_abs_dev="
+        f"{summary['max_abs_dev']:.3g}{z}, agreement={summary['agreement']:.2f}"
     )
     return 0
 
 
 def _fig_simulate(table: dict[str, np.ndarray], cfg, learning_rate: float, seeds: int):
-    from rlxform.plotting import fig_simulate
+    from rlxform.sim.run import simulation_figure
 
-    batch = "" if cfg.batch == cfg.num_prompts else f", $B={cfg.batch}$"
-    title = (
-        f"{cfg.scheme.label}\n{cfg.policy}, $P={cfg.num_prompts}$, $M={cfg.group_size}${batch}, "
-        f"{cfg.optimizer} lr={learning_rate:g}, {seeds} seeds"
-        + (", dynamic sampling" if cfg.dynamic_sampling else "")
-    )
-    reference = (
-        "exact: iterated dynamic-sampling mean step"
-        if cfg.dynamic_sampling
-        else "exact ascent on $J_{h_M}$"
-    )
-    return fig_simulate(table, title, reference)
+    return simulation_figure(table, cfg, learning_rate, seeds)
 
 
 # ---- rlxform explain --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 from rlxform import bench, exact, sweeps
 from rlxform import simulate as sim
+from rlxform.sim import estimator
 
 REQUIRED = {
     "workload",
@@ -83,7 +84,17 @@ def test_w3_programs_share_or_split_keys():
 @pytest.mark.parametrize("sampler, group_size", [("inverse_cdf", 8), ("counts", 64)])
 def test_jax_reference_converges_like_rlxform(sampler, group_size):
     cfg = sim.SimConfig(
-        "grpo", "tabular", 32, 4, 1, group_size, 20, init_p=("beta", 1.0, 1.0), sampler=sampler
+        "grpo",
+        problem=sim.Problem(
+            policy="tabular",
+            num_prompts=32,
+            num_responses=4,
+            num_correct=1,
+            init_p=("beta", 1.0, 1.0),
+        ),
+        group_size=group_size,
+        num_steps=20,
+        sampler=sampler,
     )
     seeds, lr = 32, 0.5
     keys = jax.random.split(jax.random.key(5), seeds)
@@ -100,7 +111,13 @@ def test_jax_reference_converges_like_rlxform(sampler, group_size):
 
 
 def test_jax_reference_rejects_unsupported_configs():
-    cfg = sim.SimConfig("grpo", "tabular", 4, 4, 1, 8, 2, optimizer="adam")
+    cfg = sim.SimConfig(
+        "grpo",
+        problem=sim.Problem(policy="tabular", num_prompts=4, num_responses=4, num_correct=1),
+        group_size=8,
+        num_steps=2,
+        optimizer="adam",
+    )
     with pytest.raises(ValueError, match="JAX reference"):
         bench.build_reference(cfg)
 
@@ -146,7 +163,14 @@ def test_affine_fit():
 
 
 def test_numpy_reference_and_simulator_match_exact_mean_update():
-    cfg = sim.SimConfig("grpo", "tabular", 3, 4, 1, 8, 1, init_p=(0.2, 0.5, 0.8))
+    cfg = sim.SimConfig(
+        "grpo",
+        problem=sim.Problem(
+            policy="tabular", num_prompts=3, num_responses=4, num_correct=1, init_p=(0.2, 0.5, 0.8)
+        ),
+        group_size=8,
+        num_steps=1,
+    )
     params = sim.initial_params(cfg)
     expected = 3.0 * np.asarray(exact.expected_update(None, params, cfg)["logits"], np.float64)
 
@@ -171,22 +195,38 @@ def test_numpy_reference_and_simulator_match_exact_mean_update():
 
 
 def test_numpy_simulate_rejects_unsupported_configs():
-    cfg = sim.SimConfig("grpo", "tabular", 4, 4, 1, 8, 2, optimizer="adam")
+    cfg = sim.SimConfig(
+        "grpo",
+        problem=sim.Problem(policy="tabular", num_prompts=4, num_responses=4, num_correct=1),
+        group_size=8,
+        num_steps=2,
+        optimizer="adam",
+    )
     with pytest.raises(ValueError, match="NumPy reference"):
         bench.numpy_simulate(cfg, 0.1, 0)
 
 
 def test_tabular_closed_form_gradient_equals_generic_route():
-    cfg = sim.SimConfig("grpo", "tabular", 5, 4, 1, 8, 1, init_p=(0.1, 0.3, 0.5, 0.7, 0.9))
+    cfg = sim.SimConfig(
+        "grpo",
+        problem=sim.Problem(
+            policy="tabular",
+            num_prompts=5,
+            num_responses=4,
+            num_correct=1,
+            init_p=(0.1, 0.3, 0.5, 0.7, 0.9),
+        ),
+        group_size=8,
+        num_steps=1,
+    )
     params = sim.initial_params(cfg)
     key = jax.random.key(7)
     grads, s = sim.sample_gradient(key, params, cfg)
-    _, sample_key = jax.random.split(key)
     a_table, b_table = sim.tables(cfg)
-    coef, s_ref = sim.class_weights(
-        sample_key, params["logits"], a_table, b_table, 1, 8, cfg.resolved_sampler
+    generic, s_ref = estimator.sample_gradient(
+        key, params, sim.policy_of(cfg), cfg, a_table, b_table, use_fast=False
     )
-    generic = jax.grad(lambda lg: sim.surrogate_loss(lg, coef, s_ref, 8, False))(params["logits"])
+    generic = generic["logits"]
     np.testing.assert_array_equal(np.asarray(s), np.asarray(s_ref))
     np.testing.assert_allclose(np.asarray(grads["logits"]), np.asarray(generic), atol=1e-7)
     assert np.abs(np.asarray(generic)).max() > 0

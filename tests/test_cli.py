@@ -119,7 +119,7 @@ def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
     import json
 
     from rlxform import exact, schemes
-    from rlxform.simulate import HParams, SimConfig
+    from rlxform.simulate import HParams, Problem, SimConfig
 
     out = tmp_path / "sim"
     argv = _simulate_argv(out, "--dynamic-sampling", "--format", "svg", "--dpi", "50")
@@ -133,13 +133,11 @@ def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
     table = read_table(out / "trajectories.csv")
     cfg = SimConfig(
         schemes.rejection_sampling(),
-        num_prompts=3,
-        num_responses=3,
+        problem=Problem(num_prompts=3, num_responses=3, init_p="grid"),
         group_size=3,
         num_steps=20,
         record_every=5,
         dynamic_sampling=True,
-        init_p="grid",
     )
     want = np.asarray(exact.make_exact(cfg)(HParams(0.3)).mean_p, np.float64)
     np.testing.assert_allclose(table["exact_mean_p"], want, rtol=1e-6)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from rlxform import cli, resources, schemes, sharding, transforms
-from rlxform.simulate import HParams, SimConfig, check_hparams
+from rlxform.simulate import HParams, Problem, SimConfig, check_hparams
 from rlxform.sweep_config import SweepConfig, load_sweep_config
 from rlxform.validation import MAX_SEED, check_choice, check_float
 
@@ -76,7 +76,11 @@ API_CASES = [
     ("eps str hparams", lambda: check_hparams(HParams(0.1, "1e-6")), ["eps='1e-6'"]),
     ("lr inf in float32", lambda: check_hparams(HParams(1e39)), ["learning_rate=1e+39"]),
     ("steps absurd", lambda: SimConfig("grpo", num_steps=10**12), ["num_steps=1000000000000"]),
-    ("population seed", lambda: SimConfig("grpo", population_seed=2**64), ["population_seed"]),
+    (
+        "population seed",
+        lambda: SimConfig("grpo", problem=Problem(population_seed=2**64)),
+        ["population_seed"],
+    ),
 ]
 
 
@@ -261,9 +265,11 @@ def test_memory_budget_default_and_override(monkeypatch):
 
 
 def test_simulation_estimate_scales_with_runs_prompts_and_width(monkeypatch):
-    small = SimConfig("grpo", num_prompts=4, num_steps=10)
-    big = SimConfig("grpo", num_prompts=400, num_steps=10)
-    net = SimConfig("grpo", policy="network", num_prompts=4, hidden=4096, num_steps=10)
+    small = SimConfig("grpo", problem=Problem(num_prompts=4), num_steps=10)
+    big = SimConfig("grpo", problem=Problem(num_prompts=400), num_steps=10)
+    net = SimConfig(
+        "grpo", problem=Problem(policy="network", num_prompts=4, hidden=4096), num_steps=10
+    )
     one = resources.simulation_bytes(small, 1)
     assert resources.simulation_bytes(small, 1000) == 1000 * one
     assert resources.simulation_bytes(big, 1) > 50 * one  # ~linear in P

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rlxform import dynamic, exact, schemes, simulate
-from rlxform.simulate import HParams, SimConfig
+from rlxform.simulate import HParams, Problem, SimConfig
 
 SCHEMES = [
     schemes.reinforce(),
@@ -107,12 +107,11 @@ def test_full_batch_factor_equal_prompts_closed_form_and_large_batch_limit():
 def test_expected_update_equals_joint_brute_force(scheme, batch_size):
     cfg = SimConfig(
         scheme,
-        num_prompts=3,
-        num_responses=2,
+        problem=Problem(
+            num_prompts=3, num_responses=2, batch_size=batch_size, init_p=(0.15, 0.5, 0.85)
+        ),
         group_size=3,
-        batch_size=batch_size,
         dynamic_sampling=True,
-        init_p=(0.15, 0.5, 0.85),
     )
     with jax.enable_x64(True):
         params = _as64(simulate.initial_params(cfg))
@@ -128,14 +127,11 @@ def test_expected_update_equals_joint_brute_force(scheme, batch_size):
 def test_expected_update_equals_brute_force_other_policies(policy):
     cfg = SimConfig(
         schemes.grpo(eps=0.1),
-        policy=policy,
-        num_prompts=2,
-        num_responses=2,
+        problem=Problem(
+            policy=policy, num_prompts=2, num_responses=2, hidden=4, features=3, init_p=(0.3, 0.6)
+        ),
         group_size=3,
-        hidden=4,
-        features=3,
         dynamic_sampling=True,
-        init_p=(0.3, 0.6),
     )
     with jax.enable_x64(True):
         params = _as64(simulate.initial_params(cfg))
@@ -147,11 +143,8 @@ def test_plain_uniform_batch_brute_force_equals_theorem():
     """The joint enumeration also covers plain steps with B < P (mean over prompts)."""
     cfg = SimConfig(
         schemes.maxrl(),
-        num_prompts=3,
-        num_responses=3,
+        problem=Problem(num_prompts=3, num_responses=3, batch_size=2, init_p=(0.2, 0.5, 0.7)),
         group_size=2,
-        batch_size=2,
-        init_p=(0.2, 0.5, 0.7),
     )
     with jax.enable_x64(True):
         params = _as64(simulate.initial_params(cfg))
@@ -164,12 +157,14 @@ def test_simulator_mean_step_within_standard_errors(batch_size):
     """Average of 40000 simulated dynamic-sampling steps vs the exact mean, per coordinate."""
     cfg = SimConfig(
         schemes.rejection_sampling(),
-        num_prompts=5,
-        num_responses=3,
+        problem=Problem(
+            num_prompts=5,
+            num_responses=3,
+            batch_size=batch_size,
+            init_p=(0.05, 0.3, 0.5, 0.8, 0.95),
+        ),
         group_size=4,
-        batch_size=batch_size,
         dynamic_sampling=True,
-        init_p=(0.05, 0.3, 0.5, 0.8, 0.95),
     )
     params = simulate.initial_params(cfg)
     keys = jax.random.split(jax.random.key(7), 40000)
@@ -188,12 +183,10 @@ def test_exact_ascent_one_step_by_hand():
     """One SGD step of dynamic-sampling exact ascent on scalar logits (P = 2, full batch)."""
     cfg = SimConfig(
         schemes.reinforce(),
-        policy="scalar",
-        num_prompts=2,
+        problem=Problem(policy="scalar", num_prompts=2, init_p=(0.2, 0.7)),
         group_size=3,
         num_steps=1,
         dynamic_sampling=True,
-        init_p=(0.2, 0.7),
     )
     metrics = exact.make_exact(cfg)(HParams(0.5))
     p0 = np.array([0.2, 0.7])

@@ -39,7 +39,7 @@ needs_sweep = pytest.mark.skipif(not HAS_SWEEP, reason="`rlxform sweep` not avai
 
 def _tiny_cfg(**kwargs) -> SimConfig:
     base = dict(scheme="reinforce", num_prompts=2, num_responses=2, group_size=4, num_steps=4)
-    return SimConfig(**{**base, **kwargs})
+    return SimConfig.from_flat(**{**base, **kwargs})
 
 
 def _run_simulate(hparams: HParams):
@@ -516,7 +516,7 @@ REPRO_SCRIPT = """
 import sys, hashlib, jax, numpy as np
 from rlxform import schemes, simulate
 from rlxform.simulate import HParams, SimConfig
-cfg = SimConfig(schemes.grpo(eps=1e-6), policy="network", num_prompts=4, num_responses=3,
+cfg = SimConfig.from_flat(schemes.grpo(eps=1e-6), policy="network", num_prompts=4, num_responses=3,
                 group_size=6, num_steps=10, batch_size=2, optimizer="adam", init_p=("beta", 1, 2))
 m = jax.device_get(simulate.make_simulate(cfg)(HParams(0.05), jax.random.key(7)))
 h = hashlib.sha256()

@@ -39,7 +39,18 @@ def test_prng_names_map_to_jax_impls():
 
 @pytest.mark.parametrize("name", ["rbg", "unsafe_rbg"])
 def test_use_prng_sets_the_default_and_keeps_the_problem(name, restore_jax_config):
-    cfg = sim.SimConfig("grpo", "tabular", 6, 4, 1, 8, 2, init_p=("beta", 1.0, 1.0))
+    cfg = sim.SimConfig(
+        "grpo",
+        problem=sim.Problem(
+            policy="tabular",
+            num_prompts=6,
+            num_responses=4,
+            num_correct=1,
+            init_p=("beta", 1.0, 1.0),
+        ),
+        group_size=8,
+        num_steps=2,
+    )
     before = np.asarray(sim.initial_params(cfg)["logits"])
     runtime.use_prng(name)
     assert runtime.current_prng() == name

@@ -174,7 +174,31 @@ class SimConfig:
                 f"{self.problem.batch} groups"
             )
 
+    @classmethod
+    def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
+        """A config from one flat mapping: ``Problem`` fields go to the problem, the rest here.
+
+        For callers that build runs from flat tables (workload lists, tests); an unknown name
+        raises ``InputError`` naming the allowed ones.
+        """
+        problem_names = {f.name for f in dataclasses.fields(Problem)}
+        own_names = {f.name for f in dataclasses.fields(cls)} - {"scheme", "problem"}
+        unknown = sorted(set(fields) - problem_names - own_names)
+        if unknown:
+            allowed = ", ".join(sorted(problem_names | own_names))
+            raise InputError(
+                f"{unknown[0]}={fields[unknown[0]]!r} is unknown: must be one of {allowed}"
+            )
+        problem = Problem(**{k: v for k, v in fields.items() if k in problem_names})
+        own = {k: v for k, v in fields.items() if k in own_names}
+        return cls(scheme, problem, **own)
+
     # ---- derived values (read-only views of the nested problem, not copies) ----
+
+    @property
+    def policy_config(self) -> Problem:
+        """The problem (the old ``PolicyConfig`` of the bandit functions)."""
+        return self.problem
 
     @property
     def policy(self) -> str:

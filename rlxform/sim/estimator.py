@@ -92,19 +92,26 @@ def draw_prompts(key: PRNGKey, cfg: SimConfig) -> Array | None:
 
 
 def sample_gradient(
-    key: PRNGKey, params: PyTree, policy: Policy, cfg: SimConfig, a_table: Array, b_table: Array
+    key: PRNGKey,
+    params: PyTree,
+    policy: Policy,
+    cfg: SimConfig,
+    a_table: Array,
+    b_table: Array,
+    use_fast: bool = True,
 ) -> tuple[PyTree, Array]:
     """One stochastic step direction g at ``params`` (E[g]: ``reference.expected_update``).
 
     Draws the batch (``batch_key``) and the groups (``sample_key``), then
     g = grad_theta surrogate; the policy's ``fast_gradient`` (a closed form of the same number)
-    is used for a full batch without dynamic sampling.
+    is used for a full batch without dynamic sampling unless ``use_fast`` is False.
     Returns:
       (g like the trainable part of ``params``, S ``int32[B]``).
     """
     batch_key, sample_key = jax.random.split(key)
     prompts = draw_prompts(batch_key, cfg)
-    if policy.fast_gradient is not None and prompts is None and not cfg.dynamic_sampling:
+    fast = use_fast and policy.fast_gradient is not None and not cfg.dynamic_sampling
+    if fast and prompts is None:
         return policy.fast_gradient(sample_key, params, a_table, b_table, cfg.group_size)
     trainable, frozen = partition(params)
     group = policy.sample(sample_key, params, prompts, cfg.group_size)

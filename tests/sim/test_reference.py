@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import exact, schemes, simulate, transform
-from rlxform.simulate import HParams, SimConfig
+from rlxform import schemes, transform
+from rlxform.sim import reference as exact
+from rlxform.sim import simulate
+from rlxform.sim.config import HParams, Problem, SimConfig
 
 SCHEMES = [
     schemes.reinforce(),
@@ -30,13 +32,15 @@ def test_expected_update_equals_brute_force(policy, scheme):
     k = 2 if policy == "scalar" else 3
     cfg = SimConfig(
         scheme,
-        policy=policy,
-        num_prompts=3,
-        num_responses=k,
+        problem=Problem(
+            policy=policy,
+            num_prompts=3,
+            num_responses=k,
+            hidden=4,
+            features=3,
+            init_p=(0.1, 0.45, 0.9),
+        ),
         group_size=4,
-        hidden=4,
-        features=3,
-        init_p=(0.1, 0.45, 0.9),
     )
     params = simulate.initial_params(cfg)
     params = jax.tree_util.tree_map(
@@ -55,7 +59,11 @@ def test_expected_update_equals_brute_force(policy, scheme):
 
 def test_brute_force_differs_for_a_wrong_scheme():
     """The comparison can fail: tables of another scheme give a different mean."""
-    cfg = SimConfig(schemes.grpo(), num_prompts=2, num_responses=3, group_size=3, init_p=(0.3, 0.6))
+    cfg = SimConfig(
+        schemes.grpo(),
+        problem=Problem(num_prompts=2, num_responses=3, init_p=(0.3, 0.6)),
+        group_size=3,
+    )
     params = simulate.initial_params(cfg)
     with jax.enable_x64(True):
         params = _as64(params)
@@ -67,7 +75,9 @@ def test_brute_force_differs_for_a_wrong_scheme():
 def test_objective_matches_transform_and_its_gradient_is_expected_update():
     scheme = schemes.grpo(eps=1e-2)
     cfg = SimConfig(
-        scheme, num_prompts=4, num_responses=4, num_correct=2, group_size=6, init_p="grid"
+        scheme,
+        problem=Problem(num_prompts=4, num_responses=4, num_correct=2, init_p="grid"),
+        group_size=6,
     )
     params = simulate.initial_params(cfg)
     with jax.enable_x64(True):
@@ -85,7 +95,10 @@ def test_exact_ascent_scalar_step_by_hand():
     """One SGD step on a logit: theta1 = theta0 + lr * w_M(p) p (1-p) / P (J is a mean over P)."""
     scheme = schemes.rejection_sampling()
     cfg = SimConfig(
-        scheme, policy="scalar", num_prompts=2, group_size=4, num_steps=1, init_p=(0.2, 0.7)
+        scheme,
+        problem=Problem(policy="scalar", num_prompts=2, init_p=(0.2, 0.7)),
+        group_size=4,
+        num_steps=1,
     )
     metrics = exact.make_exact(cfg)(HParams(0.5))
     p0 = np.array([0.2, 0.7])

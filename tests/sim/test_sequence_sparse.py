@@ -4,35 +4,42 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import sequences as sq
-from rlxform.sequence_sim import SeqSimConfig, make_sequence_simulate
-from rlxform.sequence_sparse import make_sparse_simulate
-from rlxform.simulate import HParams
+from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.sequence_sparse import make_sparse_simulate
+from rlxform.sim.simulate import make_simulate
 
 
 @pytest.mark.parametrize("mode, groups", [("token-mean", 2), ("seq-mean-token-mean", 1)])
 def test_sparse_path_equals_reference(mode, groups):
-    cfg = SeqSimConfig(
-        "grpo",
-        sq.SequenceTask(3, 3, "parity"),
-        mode,
+    problem = Problem(
+        "sequence_tabular",
         num_prompts=3,
+        init_p=(0.2, 0.5, 0.7),
+        batch_size=2,  # random prompts with repeats: duplicate rows in the scatter
+        vocab_size=3,
+        max_length=3,
+        verifier="parity",
+    )
+    cfg = SimConfig(
+        "grpo",
+        problem,
         group_size=4,
         num_steps=6,
         record_every=3,
-        batch_size=2,  # random prompts with repeats: duplicate rows in the scatter
+        aggregation=mode,
         batch_groups=groups,
-        init_p=(0.2, 0.5, 0.7),
     )
     fast = make_sparse_simulate(cfg)(HParams(0.8), jax.random.key(5))
-    ref = make_sequence_simulate(cfg)(HParams(0.8), jax.random.key(5))
+    ref = make_simulate(cfg)(HParams(0.8), jax.random.key(5))
     np.testing.assert_allclose(fast.p, ref.p, atol=2e-6)
     np.testing.assert_allclose(fast.mean_length_wrong, ref.mean_length_wrong, rtol=1e-5)
     assert not np.allclose(np.asarray(fast.p[0]), np.asarray(fast.p[-1]))
     assert int(fast.nonfinite_step) == -1
+    np.testing.assert_allclose(fast.degenerate_fraction, ref.degenerate_fraction)
 
 
 def test_sparse_path_refuses_adam():
-    cfg = SeqSimConfig("grpo", sq.SequenceTask(3, 2), optimizer="adam")
+    problem = Problem("sequence_tabular", vocab_size=3, max_length=2)
+    cfg = SimConfig("grpo", problem, optimizer="adam")
     with pytest.raises(ValueError, match="optimizer='adam'"):
         make_sparse_simulate(cfg)

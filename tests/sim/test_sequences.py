@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rlxform import schemes, sequences
-from rlxform.sequences import SequenceTask, enumerate_sequences
+from rlxform import schemes
+from rlxform.sim import sequences
+from rlxform.sim.sequences import SequenceTask, enumerate_sequences
 from rlxform.transforms import transform
 
 AGGS = sequences.AGGREGATIONS

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import policies
+from rlxform.sim import policies
 
 KEY = jax.random.key(0)
 

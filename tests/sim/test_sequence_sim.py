@@ -8,39 +8,40 @@ import numpy as np
 import pytest
 
 from rlxform import schemes, sweeps
-from rlxform import sequences as sq
-from rlxform.sequence_reference import expected_grad
-from rlxform.sequence_sim import (
-    SeqSimConfig,
-    initial_params,
-    make_sequence_exact,
-    make_sequence_exact_sweep,
-    make_sequence_simulate,
-    make_sequence_sweep,
-    sample_groups,
-    tree_log_probs,
-)
-from rlxform.simulate import HParams
+from rlxform.sim import sequences as sq
+from rlxform.sim.config import HParams, SimConfig
+from rlxform.sim.reference import expected_grad, make_exact
+from rlxform.sim.sequence_groups import network_config, sample_groups, tree_log_probs
+from rlxform.sim.simulate import initial_params, make_simulate
+from rlxform.validation import InputError
+
+make_sequence_simulate, make_sequence_exact = make_simulate, make_exact
+make_sequence_sweep, make_sequence_exact_sweep = sweeps.make_sweep, sweeps.make_exact_sweep
 
 TASK = sq.SequenceTask(3, 3, "parity")  # N = 15 responses
 TINY = sq.SequenceTask(2, 2, "first_token")  # N = 3: [stop], [0 stop], [0 0]
 
 
-def _cfg(**kw):
-    base = dict(scheme="grpo", task=TASK, num_prompts=2, group_size=4, init_p=(0.3, 0.6))
+def _cfg(task=TASK, **kw):
+    base = dict(policy="sequence_tabular", num_prompts=2, group_size=4, init_p=(0.3, 0.6))
+    base.update(aggregation="seq-mean-token-mean", hidden=16)
     base.update(kw)
-    return SeqSimConfig(**base)
+    task_fields = dict(vocab_size=task.vocab_size, max_length=task.max_length)
+    return SimConfig.from_flat("grpo", **task_fields, verifier=task.verifier, **base)
 
 
 def test_sampler_index_and_draws_match_the_exact_core():
     cfg = _cfg(num_prompts=3, init_p=(0.2, 0.5, 0.8))
     logits = initial_params(cfg)["logits"]
     key = jax.random.key(3)
-    batch = sample_groups(key, logits, cfg)
+    batch = sample_groups(key, logits, TASK, jnp.arange(3, dtype=jnp.int32), cfg.group_size)
     enum = sq.enumerate_sequences(TASK)
-    assert np.array_equal(enum.tokens[np.asarray(batch.index)], np.asarray(batch.tokens))
-    assert np.array_equal(enum.lengths[np.asarray(batch.index)], np.asarray(batch.lengths))
-    keys = jax.random.split(jax.random.split(key)[1], 3)
+    index = {tuple(row): i for i, row in enumerate(enum.tokens.tolist())}
+    found = np.array([[index[tuple(r)] for r in g] for g in np.asarray(batch.tokens).tolist()])
+    assert np.array_equal(enum.correct[found], np.asarray(batch.rewards))
+    assert np.array_equal(enum.lengths[found], np.asarray(batch.lengths))
+    assert 0 < np.asarray(batch.rewards).mean() < 1
+    keys = jax.random.split(key, 3)
     for x in range(3):
         ref = sq.sample_sequences(keys[x], logits[x], TASK, cfg.group_size)
         assert np.array_equal(np.asarray(ref.tokens), np.asarray(batch.tokens[x]))
@@ -111,10 +112,9 @@ def _brute_force(cfg, logits, a_table, b_table):
 )
 def test_expected_grad_equals_brute_force_over_batches(mode, prompts, batch_size, groups):
     with jax.enable_x64(True):
-        cfg = SeqSimConfig(
-            "grpo",
+        cfg = _cfg(
             TINY,
-            mode,
+            aggregation=mode,
             num_prompts=prompts,
             group_size=2,
             batch_size=batch_size,
@@ -187,7 +187,9 @@ def test_network_expected_grad_equals_the_exact_core():
         params = initial_params(cfg)
         a_table, b_table = (jnp.asarray(t, jnp.float32) for t in cfg.scheme.tables(4))
         ours = expected_grad(params, cfg, a_table, b_table)
-        core = sq.network_expected_update(cfg.scheme, cfg.aggregation, 4, params, cfg.network)
+        core = sq.network_expected_update(
+            cfg.scheme, cfg.aggregation, 4, params, network_config(cfg.problem)
+        )
         for x, y in zip(
             jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(core), strict=True
         ):
@@ -220,8 +222,8 @@ def test_config_errors_name_the_argument():
         _cfg(batch_groups=3)
     with pytest.raises(ValueError, match="aggregation='sum'"):
         _cfg(aggregation="sum")
-    with pytest.raises(ValueError, match="policy="):
-        _cfg(policy="tabular")
+    with pytest.raises(InputError, match="dynamic_sampling=True"):
+        _cfg(dynamic_sampling=True)
     with pytest.raises(ValueError, match="MAX_SEQUENCES"):
         _cfg(task=sq.SequenceTask(5, 12))
     assert isinstance(_cfg().scheme, schemes.Scheme)
