@@ -299,3 +299,19 @@ def test_sequence_keys_are_checked(data, named):
     with pytest.raises(InputError) as err:
         parse_sweep_config(data)
     assert named in str(err.value)
+
+
+def test_memory_estimate_of_sequence_problems_counts_prefixes():
+    from rlxform import resources
+    from rlxform.sim.config import Problem, SimConfig
+
+    def estimate(**problem) -> int:
+        cfg = SimConfig("grpo", Problem(**problem), group_size=4, num_steps=2)
+        return resources.simulation_bytes(cfg, 1)
+
+    tabular = dict(policy="sequence_tabular", num_prompts=2, vocab_size=3)
+    # prefixes 1 + 2 + 4 (max_length 3) -> 1 + ... + 2**4 (max_length 5): logits P x prefixes x V
+    short, long = estimate(**tabular, max_length=3), estimate(**tabular, max_length=5)
+    assert long - short >= 4 * 4 * 2 * (31 - 7) * 3  # 4 copies of float32 params, at least
+    network = estimate(policy="sequence_network", num_prompts=2, vocab_size=3, hidden=64)
+    assert network > 4 * 4 * 64 * 64  # at least the recurrent weights
