@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from rlxform.results import read_table
 
@@ -244,3 +245,38 @@ def test_one_process_multi_host_and_two_processes_equal_the_plain_sweep(tmp_path
         expected = (plain / name).read_bytes()
         assert (one / name).read_bytes() == expected
         assert (two / name).read_bytes() == expected
+
+
+@pytest.mark.slow
+def test_two_real_processes_through_jax_distributed_equal_the_plain_sweep(tmp_path):
+    """Two ``rlxform sweep`` processes joined by ``jax.distributed`` on localhost."""
+    import socket
+
+    from rlxform import cli
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "s.toml"
+    config.write_text(MULTI_TOML)
+    shared, plain = tmp_path / "shared", tmp_path / "plain"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLXFORM_")}
+    env["RLXFORM_JAX_CACHE"] = "off"
+    argv = [sys.executable, "-m", "rlxform", "sweep", str(config), "--out", str(shared)]
+    argv += ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--process-id", str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum("wrote" in out for out, _ in outs) >= 1  # the last to finish writes the tables
+    assert cli.main(["sweep", str(config), "--out", str(plain)]) == 0
+    for name in ("sweep.csv", "sweep_summary.csv"):
+        assert (shared / name).read_bytes() == (plain / name).read_bytes()
