@@ -315,3 +315,15 @@ def test_memory_estimate_of_sequence_problems_counts_prefixes():
     assert long - short >= 4 * 4 * 2 * (31 - 7) * 3  # 4 copies of float32 params, at least
     network = estimate(policy="sequence_network", num_prompts=2, vocab_size=3, hidden=64)
     assert network > 4 * 4 * 64 * 64  # at least the recurrent weights
+
+
+def test_the_shipped_experiment_configs_still_load():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parents[2] / "experiments").glob("sweep_*.toml"))
+    assert len(files) >= 2
+    for path in files:
+        cfg = load_sweep_config(path)
+        assert cfg.problem.policy == "tabular" and cfg.problem.num_prompts == 16
+    budget = load_sweep_config(files[0].with_name("sweep_budget.toml"))
+    assert budget.problem.init_p == ("beta", 1.0, 3.0) and budget.budget == 1024
