@@ -88,6 +88,11 @@ class Problem:
             raise InputError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
 
     @property
+    def kind(self) -> str:
+        """The policy kind (the old ``PolicyConfig.kind``)."""
+        return self.policy
+
+    @property
     def is_sequence(self) -> bool:
         return self.policy in SEQUENCE_POLICIES
 
@@ -106,8 +111,11 @@ class Problem:
 def _task(vocab_size: int, max_length: int, verifier: Any):
     from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
 
-    task = SequenceTask(vocab_size, max_length, verifier)
-    enumerate_sequences(task)  # exact records need the enumeration (size limit)
+    try:
+        task = SequenceTask(vocab_size, max_length, verifier)
+        enumerate_sequences(task)  # exact records need the enumeration (size limit)
+    except ValueError as err:
+        raise InputError(str(err)) from None
     return task
 
 
@@ -143,7 +151,10 @@ class SimConfig:
     def __post_init__(self) -> None:
         scheme = self.scheme
         if isinstance(scheme, str):
-            scheme = schemes_lib.get(scheme)
+            try:
+                scheme = schemes_lib.get(scheme)
+            except ValueError as err:
+                raise InputError(str(err)) from None
         if not isinstance(scheme, Scheme):
             raise InputError(
                 f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
@@ -166,7 +177,10 @@ class SimConfig:
                 "derived for it"
             )
         check_choice("sampler", self.sampler, SAMPLERS)
-        object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
+        try:
+            object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
+        except ValueError as err:
+            raise InputError(str(err)) from None
         groups = check_int("batch_groups", self.batch_groups, 1)
         if self.problem.batch % groups:
             raise InputError(
