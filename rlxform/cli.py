@@ -10,7 +10,6 @@ This is the only place where integer seeds become PRNG keys.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
