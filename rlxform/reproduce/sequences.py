@@ -125,28 +125,32 @@ def run_length_trajectories(
     config: TrajectoryConfig, progress: Progress = None
 ) -> tuple[Table, dict[str, Any]]:
     from rlxform import sweeps
-    from rlxform.sequence_sim import SeqSimConfig, make_sequence_exact_sweep, make_sequence_sweep
-    from rlxform.sequences import SequenceTask
+    from rlxform.sim.config import Problem, SimConfig
 
-    task = SequenceTask(config.vocab_size, config.max_length, config.verifier)
+    problem = Problem(
+        "sequence_tabular",
+        config.num_prompts,
+        init_p=tuple(config.init_p),
+        vocab_size=config.vocab_size,
+        max_length=config.max_length,
+        verifier=config.verifier,
+    )
     grid = sweeps.grid([config.learning_rate])
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     cols: dict[str, list] = {}
     summary = {}
     for i, mode in enumerate(config.aggregations):
-        cfg = SeqSimConfig(
+        cfg = SimConfig(
             config.scheme.build(),
-            task,
-            mode,
-            num_prompts=config.num_prompts,
+            problem,
+            aggregation=mode,
             group_size=config.group_size,
             num_steps=config.steps,
             record_every=config.record_every,
             batch_groups=config.batch_groups if mode == "token-mean" else 1,
-            init_p=config.init_p,
         )
-        metrics = jax.device_get(make_sequence_sweep(cfg)(grid, keys))
-        exact = jax.device_get(make_sequence_exact_sweep(cfg)(grid))
+        metrics = jax.device_get(sweeps.make_sweep(cfg)(grid, keys))
+        exact = jax.device_get(sweeps.make_exact_sweep(cfg)(grid))
         cmp = sweeps.compare(metrics, exact)
         steps = np.asarray(exact.step[0])
         block = {"aggregation": [mode] * steps.size, "step": list(steps)}

@@ -57,20 +57,22 @@ class SimulationConfig:
 def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
     """(stochastic Metrics [1, S, ...], exact Metrics [1, ...]) for one (scheme, policy)."""
     from rlxform import sweeps
-    from rlxform.simulate import SimConfig
+    from rlxform.sim.config import Problem, SimConfig
 
     cfg = SimConfig(
         spec.build(),
-        policy=policy,
-        num_prompts=config.num_prompts,
-        num_responses=config.num_responses,
-        num_correct=config.num_correct,
+        problem=Problem(
+            policy=policy,
+            num_prompts=config.num_prompts,
+            num_responses=config.num_responses,
+            num_correct=config.num_correct,
+            init_p=config.init_p,
+            population_seed=config.population_seed,
+        ),
         group_size=config.group_size,
         num_steps=config.steps,
         record_every=config.record_every,
         optimizer=config.optimizer,
-        init_p=config.init_p,
-        population_seed=config.population_seed,
     )
     grid = sweeps.grid([config.learning_rate])
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
