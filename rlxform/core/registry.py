@@ -13,6 +13,7 @@ impossible and set to 0; 0/0 (zero-variance groups) gives 0, as the frameworks d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -181,14 +182,11 @@ class Scheme:
     def tables(self, group_size: int) -> tuple[NDArray, NDArray]:
         """(a, b): read-only ``float64[M+1]`` weights of correct / wrong samples, S = 0..M."""
         m = self.check_group_size(group_size)
-        with jax.ensure_compile_time_eval(), jax.enable_x64(True):  # eager even inside jit
-            a_table, b_table = self.rule.tables(Counts.of(m), **self.kwargs)
-            a_table = np.array(np.broadcast_to(a_table, (m + 1,)), dtype=np.float64)
-            b_table = np.array(np.broadcast_to(b_table, (m + 1,)), dtype=np.float64)
-        a_table[0] = b_table[m] = 0.0
-        a_table.setflags(write=False)
-        b_table.setflags(write=False)
-        return a_table, b_table
+        try:
+            hash(self)
+        except TypeError:  # unhashable params (a Scheme built by hand): evaluate uncached
+            return _exact_tables.__wrapped__(self, m)
+        return _exact_tables(self, m)
 
     def traced_tables(self, group_size: int, eps: ArrayLike | None = None) -> tuple[Array, Array]:
         """(a, b) as JAX arrays from the same rule, ``eps`` (possibly traced) replacing the own.
@@ -225,6 +223,19 @@ class Scheme:
     def limit(self) -> tuple[LimitFn | None, str | None]:
         """The named large-M objective (callable, name), or (None, None)."""
         return self.rule.limit(**self.kwargs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _exact_tables(scheme: Scheme, m: int) -> tuple[NDArray, NDArray]:
+    """The rule under float64 with the scheme's own params, evaluated eagerly (even in jit)."""
+    with jax.ensure_compile_time_eval(), jax.enable_x64(True):
+        a_table, b_table = scheme.rule.tables(Counts.of(m), **scheme.kwargs)
+        a_table = np.array(np.broadcast_to(a_table, (m + 1,)), dtype=np.float64)
+        b_table = np.array(np.broadcast_to(b_table, (m + 1,)), dtype=np.float64)
+    a_table[0] = b_table[m] = 0.0
+    a_table.setflags(write=False)
+    b_table.setflags(write=False)
+    return a_table, b_table
 
 
 def group_weights(a_table: ArrayLike, b_table: ArrayLike, rewards: ArrayLike) -> Array:
