@@ -61,12 +61,12 @@ _OBJECTIVES = {
 
 
 def check_aggregation(aggregation: Any) -> str:
-    """The canonical mode for a name or TRL alias; ValueError listing the names otherwise."""
+    """The canonical mode for a name or TRL alias; InputError listing the names otherwise."""
     if isinstance(aggregation, str) and aggregation in AGGREGATION_ALIASES:
         return AGGREGATION_ALIASES[aggregation]
     if aggregation not in AGGREGATIONS:
         allowed = ", ".join(AGGREGATIONS + tuple(AGGREGATION_ALIASES))
-        raise ValueError(f"aggregation={aggregation!r} is invalid: must be one of {allowed}")
+        raise InputError(f"aggregation={aggregation!r} is invalid: must be one of {allowed}")
     return aggregation
 
 
@@ -101,30 +101,30 @@ def _check_inputs(probs, lengths, correct, max_length):
     lengths = jnp.asarray(lengths)
     correct = jnp.asarray(correct)
     if probs.ndim != 1 or lengths.shape != probs.shape or correct.shape != probs.shape:
-        raise ValueError(
+        raise InputError(
             f"probs, lengths, correct with shapes {probs.shape}, {lengths.shape}, "
             f"{correct.shape} are invalid: must all be [N]"
         )
     if max_length is None:
         if not is_concrete(lengths):
-            raise ValueError("max_length=None is invalid under jit: must be an integer >= 1")
+            raise InputError("max_length=None is invalid under jit: must be an integer >= 1")
         max_length = int(np.max(np.asarray(lengths)))
     max_length = check_int("max_length", max_length, 1)
     if is_concrete((probs, lengths, correct)):
         lv = np.asarray(lengths)
         if lv.size and (lv.min() < 1 or lv.max() > max_length):
-            raise ValueError(
+            raise InputError(
                 f"lengths with range [{lv.min()}, {lv.max()}] is invalid: must be in "
                 f"[1, max_length={max_length}]"
             )
         pv = np.asarray(probs, np.float64)
         if not (np.all(pv >= 0) and abs(pv.sum() - 1.0) < 1e-4):  # float32 sums of N terms
-            raise ValueError(
+            raise InputError(
                 f"probs with sum {pv.sum()!r} is invalid: must be non-negative and sum to 1"
             )
         cv = np.asarray(correct)
         if not np.all((cv == 0) | (cv == 1)):
-            raise ValueError("correct is invalid: must hold booleans (or 0/1)")
+            raise InputError("correct is invalid: must hold booleans (or 0/1)")
     return probs, lengths.astype(jnp.int32), correct.astype(bool), max_length
 
 

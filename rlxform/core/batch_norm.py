@@ -20,7 +20,7 @@ import numpy as np
 from rlxform.core import bernstein as bern
 from rlxform.core.kl import bernstein_weight_numpy
 from rlxform.types import ArrayLike, NDArray
-from rlxform.validation import check_choice, check_float, check_group_size, check_int
+from rlxform.validation import InputError, check_choice, check_float, check_group_size, check_int
 
 
 def _check_probs(name: str, value: ArrayLike) -> NDArray:
@@ -28,7 +28,7 @@ def _check_probs(name: str, value: ArrayLike) -> NDArray:
     bad = ~((arr >= 0.0) & (arr <= 1.0))
     if arr.ndim != 1 or bad.any():
         shown = float(arr[bad].flat[0]) if bad.any() else arr.shape
-        raise ValueError(f"{name}={shown!r} is invalid: must be a 1-D list of values in [0, 1]")
+        raise InputError(f"{name}={shown!r} is invalid: must be a 1-D list of values in [0, 1]")
     return arr
 
 
@@ -131,5 +131,5 @@ def batch_std_limit_weight(group_size: int, p_mean: float, *, eps: float = 1e-4)
     eps = check_float("eps", eps, 0.0)
     sigma = math.sqrt(p_mean * (1.0 - p_mean))
     if sigma + eps == 0.0:
-        raise ValueError(f"p_mean={p_mean!r} is invalid with eps=0: sigma = 0 (no signal)")
+        raise InputError(f"p_mean={p_mean!r} is invalid with eps=0: sigma = 0 (no signal)")
     return (m - 1) / (m * (sigma + eps))

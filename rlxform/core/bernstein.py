@@ -21,6 +21,7 @@ import numpy as np
 from jax.scipy.special import xlogy
 
 from rlxform.types import Array, ArrayLike, NDArray
+from rlxform.validation import InputError
 
 
 @functools.lru_cache(maxsize=256)
@@ -194,7 +195,7 @@ def grpo_eps_objective(eps: float, gamma: float = 0.0) -> Callable[[ArrayLike], 
     rounding. Custom JVP: h'(p) = (1-p)^gamma / (sqrt(p(1-p)) + eps) exactly.
     """
     if not eps > 0:
-        raise ValueError(f"eps={eps!r} is invalid: must be > 0 (eps = 0 has a closed form)")
+        raise InputError(f"eps={eps!r} is invalid: must be > 0 (eps = 0 has a closed form)")
     nodes, weights = _graded_panels()
 
     @jax.custom_jvp

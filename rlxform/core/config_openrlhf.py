@@ -22,6 +22,7 @@ from rlxform.core.configs import (
     get_str,
     misspelled,
 )
+from rlxform.validation import InputError
 
 # ---- openrlhf 0.11.2 -------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ def read_openrlhf(mapping: Mapping[str, Any]) -> RunConfig:
     )
     group_size = get_int(cfg, "rollout.n_samples_per_prompt", 1, "")
     if group_size < 2:
-        raise ValueError(
+        raise InputError(
             f"rollout.n_samples_per_prompt={group_size!r} is invalid for {estimator}: must be "
             "> 1 (OpenRLHF asserts it; the default is 1)"
         )
@@ -109,7 +110,7 @@ def read_openrlhf(mapping: Mapping[str, Any]) -> RunConfig:
     pitfalls = []
     if pair is not None:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-            raise ValueError(
+            raise InputError(
                 f"actor.eps_clip_low_high={pair!r} is invalid: must be two numbers [low, high]"
             )
         clip_low = get_float({"v": pair[0]}, "v", None, "actor.eps_clip_low_high[0].")

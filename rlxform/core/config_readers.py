@@ -25,6 +25,7 @@ from rlxform.core.configs import (
     misspelled,
     std_fields,
 )
+from rlxform.validation import InputError
 
 # ---- verl 0.9.1 ------------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ def _nested(mapping: Mapping[str, Any]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"{key}={value!r} is invalid: {part} is not a section")
+                raise InputError(f"{key}={value!r} is invalid: {part} is not a section")
         if isinstance(value, Mapping):
             node.setdefault(parts[-1], {}).update(_nested(value))
         else:
@@ -119,7 +120,7 @@ def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
     train_batch = get_int(data, "train_batch_size", 1024, "data.")
     mini_batch = get_int(actor, "ppo_mini_batch_size", 256, a)
     if mini_batch > train_batch:
-        raise ValueError(
+        raise InputError(
             f"{a}ppo_mini_batch_size={mini_batch!r} is invalid: must be <= "
             f"data.train_batch_size={train_batch} (both count prompts)"
         )
@@ -244,7 +245,7 @@ def read_trl(mapping: Mapping[str, Any]) -> RunConfig:
     try:
         scale = fw.normalise_scale_rewards(raw_scale)
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"scale_rewards={raw_scale!r} is invalid: must be one of group, batch, none, true, "
             "false"
         ) from None

@@ -89,21 +89,21 @@ class RunConfig:
 
 
 def load_mapping(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a JSON or YAML config file as data; ValueError naming the file and line otherwise."""
+    """Parse a JSON or YAML config file as data; InputError naming the file and line otherwise."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"config={str(path)!r} is invalid: no such file")
+        raise InputError(f"config={str(path)!r} is invalid: no such file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"config={str(path)!r} is invalid: cannot read it ({err})") from None
+        raise InputError(f"config={str(path)!r} is invalid: cannot read it ({err})") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(
+            raise InputError(
                 f"cannot parse {path}: line {err.lineno}, column {err.colno}: {err.msg}"
             ) from None
     else:
@@ -113,9 +113,9 @@ def load_mapping(path: str | os.PathLike) -> dict[str, Any]:
             mark = getattr(err, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ValueError(f"cannot parse {path}: {where}{problem}") from None
+            raise InputError(f"cannot parse {path}: {where}{problem}") from None
     if not isinstance(data, Mapping):
-        raise ValueError(
+        raise InputError(
             f"config={str(path)!r} is invalid: must hold a mapping of config keys, "
             f"got {type(data).__name__}"
         )
@@ -133,7 +133,7 @@ def as_mapping(config: Any) -> tuple[dict[str, Any], str]:
         return {f.name: getattr(config, f.name) for f in fields}, type(config).__name__
     if hasattr(config, "to_dict") and callable(config.to_dict):
         return dict(config.to_dict()), type(config).__name__
-    raise ValueError(
+    raise InputError(
         f"config={config!r} is invalid: must be a path to a JSON/YAML file, a mapping or a "
         "dataclass object (e.g. trl.GRPOConfig)"
     )
@@ -147,7 +147,7 @@ _OPENRLHF_FLAT |= {"rollout_batch_size", "micro_train_batch_size", "use_kl_loss"
 
 def detect_framework(mapping: Mapping[str, Any]) -> str:
     """verl (``algorithm`` / ``actor_rollout_ref``), OpenRLHF (``algo.*``, ``rollout.*``, ...,
-    or its flat argparse names) or TRL (GRPOConfig fields); ValueError when none or several."""
+    or its flat argparse names) or TRL (GRPOConfig fields); InputError when none or several."""
     keys = {str(k) for k in mapping}
     heads = {k.split(".")[0] for k in keys}
     found = []
@@ -159,7 +159,7 @@ def detect_framework(mapping: Mapping[str, Any]) -> str:
         found.append("trl")
     if len(found) != 1:
         what = "none" if not found else " and ".join(found)
-        raise ValueError(
+        raise InputError(
             f"framework=None is invalid for this config: its keys look like {what}; pass "
             "framework= (--framework) as one of verl, trl, openrlhf"
         )
@@ -183,7 +183,7 @@ def read_config(config: Any, framework: str | None = None) -> RunConfig:
     return dataclasses.replace(reader(mapping), source=source)
 
 
-# ---- typed getters (ValueError naming the key, the value and what is allowed) -------------------
+# ---- typed getters (InputError naming the key, the value and what is allowed) -------------------
 
 
 def _fail(key: str, value: Any, allowed: str) -> InputError:

@@ -17,6 +17,7 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.types import Array, ArrayLike
+from rlxform.validation import InputError
 
 
 def kept_probability(p: ArrayLike, group_size: int) -> Array:
@@ -93,7 +94,7 @@ def step_factors(p: ArrayLike, group_size: int, batch_size: int) -> Array:
     p = jnp.asarray(p)
     num_prompts = p.shape[-1]
     if not 1 <= batch_size <= num_prompts:
-        raise ValueError(f"batch_size={batch_size!r} is invalid: must be in [1, {num_prompts}]")
+        raise InputError(f"batch_size={batch_size!r} is invalid: must be in [1, {num_prompts}]")
     kept = kept_probability(p, group_size)
     if batch_size == num_prompts:
         return full_batch_factor(kept)

@@ -19,7 +19,7 @@ import numpy as np
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
 from rlxform.types import Array, ArrayLike
-from rlxform.validation import check_choice, check_float, check_int
+from rlxform.validation import InputError, check_choice, check_float, check_int
 
 ESTIMATORS = ("k1", "k2", "k3", "abs")
 ALIASES = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}
@@ -29,14 +29,14 @@ _LOGIT_CAP = 40.0  # sigmoid(40) == 1.0 in float64: roots beyond are p* = 1.0
 
 
 def canonical_estimator(estimator: str) -> str:
-    """k1 | k2 | k3 | abs from a name or a verl alias (kl, mse, low_var_kl); else ValueError."""
+    """k1 | k2 | k3 | abs from a name or a verl alias (kl, mse, low_var_kl); else InputError."""
     allowed = ESTIMATORS + tuple(ALIASES)
     check_choice("estimator", estimator, allowed)
     return ALIASES.get(estimator, estimator)
 
 
 def check_placement(placement: str) -> str:
-    """``loss`` or ``reward``; ValueError naming ``placement`` otherwise."""
+    """``loss`` or ``reward``; InputError naming ``placement`` otherwise."""
     return check_choice("placement", placement, PLACEMENTS)
 
 
@@ -168,7 +168,7 @@ def kl_equilibrium(
       p* as a Python float.
     """
     if not isinstance(scheme, Scheme):
-        raise ValueError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
     group_size = scheme.check_group_size(group_size)
     beta = check_float("beta", beta, 0.0, low_open=True)
     p_ref = check_float("p_ref", p_ref, 0.0, 1.0, low_open=True, high_open=True)
@@ -177,7 +177,7 @@ def kl_equilibrium(
     num_grid = check_int("num_grid", num_grid, 3)
     kind = _DIVERGENCE.get((estimator, placement))
     if kind is None:
-        raise ValueError(
+        raise InputError(
             f"estimator={estimator!r} with placement={placement!r} is invalid for kl_equilibrium: "
             "must be one of (k1, reward), (k2, loss), (k3, loss), (k1, loss)"
         )

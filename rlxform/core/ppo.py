@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rlxform.core.schemes import Scheme
-from rlxform.validation import check_float, check_int
+from rlxform.validation import InputError, check_float, check_int
 
 MAX_PATHS = 2_000_000  # (M/N + 1)^N minibatch compositions enumerated per call
 
@@ -52,12 +52,12 @@ def check_ppo_args(
     clip_high: float,
     dual_clip: float | None,
 ) -> tuple[float, int, int, float, float, float | None]:
-    """Validate PPO hyperparameters (ValueError naming the argument); returns them converted."""
+    """Validate PPO hyperparameters (InputError naming the argument); returns them converted."""
     learning_rate = check_float("learning_rate", learning_rate, 0.0, low_open=True)
     epochs = check_int("epochs", epochs, 1)
     num_minibatches = check_int("num_minibatches", num_minibatches, 1)
     if group_size % num_minibatches:
-        raise ValueError(
+        raise InputError(
             f"num_minibatches={num_minibatches!r} is invalid: must divide the group size "
             f"{group_size}"
         )
@@ -80,7 +80,7 @@ def minibatch_splits(
     """
     size = group_size // num_minibatches
     if (size + 1) ** num_minibatches > MAX_PATHS:
-        raise ValueError(
+        raise InputError(
             f"num_minibatches={num_minibatches!r} is invalid for group_size={group_size}: "
             f"(M/N + 1)^N must be <= {MAX_PATHS} for exact enumeration"
         )
@@ -189,7 +189,7 @@ def ppo_effective_weight(
       ``PPOEffectiveWeight(weight, clip_fraction, delta_p, delta_theta)``.
     """
     if not isinstance(scheme, Scheme):
-        raise ValueError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
     group_size = scheme.check_group_size(group_size)
     p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
     lr, epochs, num_minibatches, clip_low, clip_high, dual_clip = check_ppo_args(

@@ -22,7 +22,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.configs import FACT_KEYS, RunConfig, read_config
 from rlxform.core.objective import transform
 from rlxform.explain.conclusions import kl_section, length_section
-from rlxform.validation import check_group_size
+from rlxform.validation import InputError, check_group_size
 
 P_VALUES = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
 LENGTH_NORMALISED = ("seq-mean-token-mean", "grpo")  # 1 / (own length) per answer
@@ -54,7 +54,7 @@ class ObjectiveCard:
         for s in self.sections:
             if s.key == key:
                 return s
-        raise ValueError(f"key={key!r} is invalid: must be one of {[s.key for s in self.sections]}")
+        raise InputError(f"key={key!r} is invalid: must be one of {[s.key for s in self.sections]}")
 
     def with_section(self, section: Section, after: str | None = None) -> ObjectiveCard:
         """A copy with ``section`` inserted after the section ``after`` (default: at the end)."""
@@ -269,10 +269,10 @@ def explain(
     """
     if scheme is not None:
         if config is not None:
-            raise ValueError("config and scheme are both given: must be one or the other")
+            raise InputError("config and scheme are both given: must be one or the other")
         return _explain_scheme(scheme, group_size)
     if config is None:
-        raise ValueError("config=None is invalid: must be a config (path, mapping or object)")
+        raise InputError("config=None is invalid: must be a config (path, mapping or object)")
     run = read_config(config, framework)
     chosen, scale = run_scheme(run)
     chosen.check_group_size(run.group_size, name="group_size (from the config)")
@@ -339,7 +339,7 @@ def _objective_section(scheme: sch.Scheme, group_size: int, scale: str | None) -
 def _explain_scheme(scheme: str | sch.Scheme, group_size: Any) -> ObjectiveCard:
     chosen = scheme if isinstance(scheme, sch.Scheme) else fw.resolve_scheme(scheme)
     if group_size is None:
-        raise ValueError(
+        raise InputError(
             "group_size=None is invalid: must be an integer >= 1 (no config gives a default)"
         )
     m = chosen.check_group_size(check_group_size(group_size))

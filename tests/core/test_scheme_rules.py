@@ -172,3 +172,25 @@ def test_traced_eps_gradient_is_finite_at_zero():
     for scheme in (sch.grpo(), fw.from_verl("grpo_vectorized", epsilon=0.0)):
         grad = jax.grad(lambda e, s=scheme: jnp.sum(s.traced_tables(5, e)[0] ** 2))(0.0)
         assert np.isfinite(float(grad))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: sch.get("grop"),
+        lambda: sch.get("grpo", gamma=1.0),
+        lambda: sch.grpo(std="bessel"),
+        lambda: sch.rloo().tables(1),
+        lambda: sch.custom(lambda r, s, m: float("nan")).tables(3),
+        lambda: sch.design("log", 8, grid=(0.5, 0.2)),
+        lambda: sch.design("designed_by_nobody", 8),
+        lambda: fw.from_verl("gae"),
+        lambda: fw.advantages("verl", "grpo", [1.0, 0.0, 1.0], 2),
+        lambda: sch.grpo().advantages([1, 2]),
+    ],
+)
+def test_bad_input_raises_the_one_input_error(call):
+    from rlxform.validation import InputError
+
+    with pytest.raises(InputError, match="is invalid"):
+        call()
