@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlxform import bernstein as bern
+from rlxform.core import bernstein as bern
 
 
 def test_binomial_pmf_hand_case(x64):

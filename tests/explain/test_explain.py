@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlxform import frameworks as fw
-from rlxform.cards import ObjectiveCard, Section, explain
-from rlxform.configs import FACT_KEYS, read_config
+from rlxform.core import frameworks as fw
+from rlxform.core.configs import FACT_KEYS, read_config
+from rlxform.explain.cards import ObjectiveCard, Section, explain
 
-CONFIGS = Path(__file__).parent / "data" / "configs"
+CONFIGS = Path(__file__).parent.parent / "data" / "configs"
 EXAMPLES = sorted(p.name for p in CONFIGS.glob("*.expected.json"))
 
 
@@ -288,7 +288,7 @@ def test_explain_a_catalog_scheme_without_a_config():
 
 
 def test_readme_opens_with_the_card_explain_prints(monkeypatch):
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parent.parent.parent
     readme = (root / "README.md").read_text()
     command = "rlxform explain experiments/configs/verl_grpo.yaml"
     assert command in readme.split("## Set-up")[0]

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import kl
-from rlxform import kl_audit as audit
+from rlxform.core import kl
+from rlxform.core import kl_audit as audit
 
 BANDIT = audit.enumerate_responses(5, 1)
 TREE = audit.enumerate_responses(3, 3)

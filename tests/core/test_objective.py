@@ -15,7 +15,8 @@ from conftest import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform
-from rlxform import schemes, transforms
+from rlxform.core import objective as transforms
+from rlxform.core import schemes
 
 CATALOG = [
     schemes.reinforce(),

@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import frameworks as fw
-from rlxform import schemes
-from rlxform.transforms import transform
+from rlxform.core import frameworks as fw
+from rlxform.core import schemes
+from rlxform.core.objective import transform
 
 
 def test_every_verl_case_by_the_advantage_code(verl_cases):

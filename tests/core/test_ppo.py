@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlxform import ppo, schemes
-from rlxform.transforms import transform
+from rlxform.core import ppo, schemes
+from rlxform.core.objective import transform
 
 GRPO = schemes.grpo(std="sample", eps=1e-6)
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from rlxform import bernstein as bern
-from rlxform import kl, schemes
+from rlxform.core import bernstein as bern
+from rlxform.core import kl, schemes
 
 
 def _logit(p):
@@ -64,7 +64,7 @@ def test_unknown_placement_rejected():
 
 
 def test_numpy_weight_matches_transform(x64):
-    from rlxform.transforms import transform
+    from rlxform.core.objective import transform
 
     p = np.array([0.0, 1e-12, 0.1, 0.3, 0.5, 0.97, 1.0 - 1e-12, 1.0])
     for scheme, m in ((schemes.grpo(std="sample", eps=1e-6), 16), (schemes.maxrl(), 64)):

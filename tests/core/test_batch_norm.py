@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rlxform import batch_norm, schemes
+from rlxform.core import batch_norm, schemes
 
 
 def _brute_force_updates(p_batch, m, eps, ddof=1):

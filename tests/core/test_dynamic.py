@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import dynamic, exact, schemes, simulate
+from rlxform import exact, simulate
+from rlxform.core import dynamic, schemes
 from rlxform.simulate import HParams, Problem, SimConfig
 
 SCHEMES = [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rlxform
-from rlxform import schemes
+from rlxform.core import schemes
 
 SQ3 = math.sqrt(3.0)
 

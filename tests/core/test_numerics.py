@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 
 import rlxform
-from rlxform import bernstein as bern
-from rlxform import schemes
+from rlxform.core import bernstein as bern
+from rlxform.core import schemes
 
 P_EXTREME = [0.0, 1e-12, 0.5, 1 - 1e-12, 1.0]
 
