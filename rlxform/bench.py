@@ -517,6 +517,7 @@ PEERS = {  # (peer, column) compared with each rlxform row
         ("uniform_bound", "vs uniform"),
     ),
     "rlxform_distinct_keys": (("uniform_bound_distinct_keys", "vs uniform"),),
+    "rlxform_token_cdf": (("numpy", "vs numpy"), ("uniform_bound", "vs uniform")),  # W5
 }
 
 

@@ -5,7 +5,10 @@ seq-mean-token-mean, SGD at lr 0.1, recorded at step 0 and T (exact p and length
 9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``); the NumPy
 reference samples token by token (inverse CDF, one uniform per token) and applies the same
 update with ``np.add.at``; the bound draws M * max_length uniforms per group per step in a
-``lax.scan``. Rates are sampled responses per second, P M T / wall, best of interleaved repeats.
+``lax.scan``. ``rlxform_token_cdf`` is the same simulator with its token sampler swapped for
+``sampling.sample_tokens`` (inverse CDF, one uniform per token, one draw per step) instead of
+``jax.random.categorical`` (V Gumbels per token, keys split per group and position). Rates are
+sampled responses per second, P M T / wall, best of interleaved repeats.
 """
 
 from __future__ import annotations
@@ -13,19 +16,26 @@ from __future__ import annotations
 import math
 import time
 from typing import Any
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlxform import runtime, sampling, sequence_sparse
 from rlxform.sequence_policies import num_prefixes
-from rlxform.sequence_sim import SeqSimConfig, initial_params
+from rlxform.sequence_sim import SeqSimConfig, SequenceBatch, initial_params
 from rlxform.sequence_sparse import build_sparse_simulate
 from rlxform.sequence_tasks import SequenceTask, enumerate_sequences
 from rlxform.simulate import HParams
-from rlxform.types import NDArray
+from rlxform.types import Array, NDArray, PRNGKey
 
 LEARNING_RATE = 0.1
+TOKEN_SAMPLERS = ("categorical", "inverse_cdf")
+IMPLEMENTATIONS = {  # row name -> token sampler of the simulator
+    "rlxform": "categorical",
+    "rlxform_token_cdf": "inverse_cdf",
+}
 
 
 def w5_config(scale: float = 1.0) -> SeqSimConfig:
@@ -98,10 +108,66 @@ def numpy_simulate(cfg: SeqSimConfig, lr: float, seed: int) -> NDArray:
     return logits
 
 
-def _programs(cfg: SeqSimConfig):
+def sample_groups_cdf(key: PRNGKey, table: Array, cfg: SeqSimConfig) -> SequenceBatch:
+    """``sequence_sim.sample_groups`` with ``sampling.sample_tokens`` drawing the tokens.
+
+    Same prompts, layout and derived fields (lengths, enumeration index); other draws.
+    """
+    b = cfg.task.vocab_size - 1
+    batch_key, sample_key = jax.random.split(key)
+    if cfg.batch_size is None:
+        prompt = jnp.arange(cfg.num_prompts, dtype=jnp.int32)
+    else:
+        prompt = jax.random.randint(batch_key, (cfg.batch,), 0, cfg.num_prompts, jnp.int32)
+    tokens, nodes = sampling.sample_tokens(
+        sample_key, table, prompt, cfg.group_size, cfg.task.max_length
+    )
+    lengths = jnp.sum(tokens != sampling.PAD_TOKEN, axis=-1).astype(jnp.int32)
+    content = (tokens != sampling.PAD_TOKEN) & (tokens != cfg.task.stop)
+    k = jnp.sum(content, axis=-1, keepdims=True)
+    power = (k - 1 - jnp.arange(cfg.task.max_length)).clip(0)
+    index = jnp.sum(jnp.where(content, (1 + tokens) * b**power, 0), axis=-1).astype(jnp.int32)
+    return SequenceBatch(prompt, tokens, nodes, lengths, index)
+
+
+def build_w5_simulate(cfg: SeqSimConfig, token_sampler: str = "categorical"):
+    """The sparse-SGD simulator with the given token sampler (one of ``TOKEN_SAMPLERS``).
+
+    ``"categorical"`` is ``sequence_sparse.build_sparse_simulate`` as it is; ``"inverse_cdf"``
+    traces it with ``sample_groups_cdf`` in place of its ``sample_groups`` (a bench-only swap
+    while the simulator keeps categorical draws). Returns the un-jitted ``(hparams, key)``
+    function; its tracing happens inside the swap.
+    """
+    if token_sampler not in TOKEN_SAMPLERS:
+        raise ValueError(
+            f"token_sampler={token_sampler!r} is invalid: must be one of "
+            + ", ".join(TOKEN_SAMPLERS)
+        )
+    simulate = build_sparse_simulate(cfg)
+    if token_sampler == "categorical":
+        return simulate
+
+    def swapped(hparams, key):
+        with mock.patch.object(sequence_sparse, "sample_groups", sample_groups_cdf):
+            return simulate(hparams, key)
+
+    return swapped
+
+
+def _compile(fn, *args):
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def _programs(cfg: SeqSimConfig) -> dict[str, tuple[Any, tuple, float]]:
+    """{row: (compiled, args, compile seconds)} of the simulator rows and the uniform bound."""
     hparams = HParams(jnp.float32(LEARNING_RATE))
     key = jax.random.key(0)
-    sim = jax.jit(build_sparse_simulate(cfg)).lower(hparams, key).compile()
+    out = {}
+    for name, token_sampler in IMPLEMENTATIONS.items():
+        compiled, seconds = _compile(build_w5_simulate(cfg, token_sampler), hparams, key)
+        out[name] = (compiled, (hparams, key), seconds)
     size = cfg.num_prompts * cfg.group_size * cfg.task.max_length
 
     def bound(key):
@@ -110,34 +176,45 @@ def _programs(cfg: SeqSimConfig):
 
         return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, cfg.num_steps))[0]
 
-    uniform = jax.jit(bound).lower(key).compile()
-    return [(sim, (hparams, key)), (uniform, (key,))]
+    compiled, seconds = _compile(bound, key)
+    out["uniform_bound"] = (compiled, (key,), seconds)
+    return out
 
 
 def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
-    """Interleaved best-of-``repeats`` walls and rates of rlxform, NumPy and the uniform bound."""
+    """Interleaved best-of-``repeats`` walls and rates of the rlxform rows, NumPy, the bound.
+
+    Returns walls, rates, compile and first-call seconds per row, and the ratios of each
+    rlxform row to NumPy and to the bound.
+    """
     cfg = w5_config(scale)
     programs = _programs(cfg)
-    for fn, args in programs:
+    first = {}
+    for name, (fn, args, seconds) in programs.items():
+        start = time.perf_counter()
         jax.block_until_ready(fn(*args))
+        first[name] = seconds + time.perf_counter() - start
     numpy_simulate(w5_config(scale / 10) if scale >= 0.1 else cfg, LEARNING_RATE, 0)
-    best = {"rlxform": math.inf, "numpy": math.inf, "uniform_bound": math.inf}
+    best = dict.fromkeys((*programs, "numpy"), math.inf)
     for i in range(repeats):
-        for name, (fn, args) in zip(("rlxform", "uniform_bound"), programs, strict=True):
+        for name, (fn, args, _) in programs.items():
             start = time.perf_counter()
             jax.block_until_ready(fn(*args))
             best[name] = min(best[name], time.perf_counter() - start)
         start = time.perf_counter()
         numpy_simulate(cfg, LEARNING_RATE, i)
         best["numpy"] = min(best["numpy"], time.perf_counter() - start)
+    first["numpy"] = best["numpy"]
     samples = cfg.num_prompts * cfg.group_size * cfg.num_steps
     return {
         "workload": "W5",
         "num_samples": samples,
         "wall_seconds": best,
         "samples_per_second": {k: samples / v for k, v in best.items()},
-        "speedup_vs_numpy": best["numpy"] / best["rlxform"],
-        "fraction_of_uniform_bound": best["uniform_bound"] / best["rlxform"],
+        "compile_seconds": {k: v[2] for k, v in programs.items()} | {"numpy": 0.0},
+        "first_result_seconds": first,
+        "speedup_vs_numpy": {k: best["numpy"] / best[k] for k in IMPLEMENTATIONS},
+        "fraction_of_uniform_bound": {k: best["uniform_bound"] / best[k] for k in IMPLEMENTATIONS},
     }
 
 
@@ -151,11 +228,13 @@ def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
             "workload": "W5",
             "implementation": name,
             "samples_per_second": out["samples_per_second"][name],
-            "compile_seconds": 0.0,
+            "compile_seconds": out["compile_seconds"][name],
+            "first_result_seconds": out["first_result_seconds"][name],
             "peak_bytes": 0,
             "device": "numpy" if name == "numpy" else device_name(),
+            "prng": "numpy" if name == "numpy" else runtime.current_prng(),
             "wall_seconds": out["wall_seconds"][name],
             "num_samples": out["num_samples"],
         }
-        for name in ("rlxform", "numpy", "uniform_bound")
+        for name in (*IMPLEMENTATIONS, "numpy", "uniform_bound")
     ]
