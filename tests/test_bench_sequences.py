@@ -122,7 +122,7 @@ def test_w5_token_samplers_agree_in_the_mean_update():
         record_every=1,
         init_p=(0.3,),
     )
-    hparams = HParams(jnp.float32(40.0))  # the step on a prompt's rows is lr / P
+    hparams = HParams(jnp.float32(80.0))  # the step on a prompt's rows is lr / P
     p = {
         sampler: np.asarray(
             jax.jit(bench_sequences.build_w5_simulate(cfg, sampler))(hparams, jax.random.key(1)).p[
