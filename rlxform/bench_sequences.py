@@ -5,7 +5,9 @@ seq-mean-token-mean, SGD at lr 0.1, recorded at step 0 and T (exact p and length
 9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``); the NumPy
 reference samples token by token (inverse CDF, one uniform per token) and applies the same
 update with ``np.add.at``; the bound draws M * max_length uniforms per group per step in a
-``lax.scan``. Rates are sampled responses per second, P M T / wall, best of interleaved repeats.
+``lax.scan``. The simulator draws tokens with ``sampling.sample_tokens`` (inverse CDF, one
+uniform per token, one draw per step). Rates are sampled responses per second, P M T / wall,
+best of interleaved repeats.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlxform import runtime
 from rlxform.sequence_policies import num_prefixes
 from rlxform.sequence_sparse import build_sparse_simulate
 from rlxform.sequence_tasks import enumerate_sequences
@@ -105,10 +108,18 @@ def numpy_simulate(cfg: SimConfig, lr: float, seed: int) -> NDArray:
     return logits
 
 
-def _programs(cfg: SimConfig):
+def _compile(fn, *args):
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def _programs(cfg: SimConfig) -> dict[str, tuple[Any, tuple, float]]:
+    """{row: (compiled, args, compile seconds)} of the simulator and the uniform bound."""
     hparams = HParams(jnp.float32(LEARNING_RATE))
     key = jax.random.key(0)
-    sim = jax.jit(build_sparse_simulate(cfg)).lower(hparams, key).compile()
+    compiled, seconds = _compile(build_sparse_simulate(cfg), hparams, key)
+    out = {"rlxform": (compiled, (hparams, key), seconds)}
     size = cfg.num_prompts * cfg.group_size * cfg.task.max_length
 
     def bound(key):
@@ -117,34 +128,45 @@ def _programs(cfg: SimConfig):
 
         return jax.lax.scan(step, jnp.float32(0), jax.random.split(key, cfg.num_steps))[0]
 
-    uniform = jax.jit(bound).lower(key).compile()
-    return [(sim, (hparams, key)), (uniform, (key,))]
+    compiled, seconds = _compile(bound, key)
+    out["uniform_bound"] = (compiled, (key,), seconds)
+    return out
 
 
 def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
-    """Interleaved best-of-``repeats`` walls and rates of rlxform, NumPy and the uniform bound."""
+    """Interleaved best-of-``repeats`` walls and rates of the rlxform rows, NumPy, the bound.
+
+    Returns walls, rates, compile and first-call seconds per row, and the ratios of each
+    rlxform row to NumPy and to the bound.
+    """
     cfg = w5_config(scale)
     programs = _programs(cfg)
-    for fn, args in programs:
+    first = {}
+    for name, (fn, args, seconds) in programs.items():
+        start = time.perf_counter()
         jax.block_until_ready(fn(*args))
+        first[name] = seconds + time.perf_counter() - start
     numpy_simulate(w5_config(scale / 10) if scale >= 0.1 else cfg, LEARNING_RATE, 0)
-    best = {"rlxform": math.inf, "numpy": math.inf, "uniform_bound": math.inf}
+    best = dict.fromkeys((*programs, "numpy"), math.inf)
     for i in range(repeats):
-        for name, (fn, args) in zip(("rlxform", "uniform_bound"), programs, strict=True):
+        for name, (fn, args, _) in programs.items():
             start = time.perf_counter()
             jax.block_until_ready(fn(*args))
             best[name] = min(best[name], time.perf_counter() - start)
         start = time.perf_counter()
         numpy_simulate(cfg, LEARNING_RATE, i)
         best["numpy"] = min(best["numpy"], time.perf_counter() - start)
+    first["numpy"] = best["numpy"]
     samples = cfg.num_prompts * cfg.group_size * cfg.num_steps
     return {
         "workload": "W5",
         "num_samples": samples,
         "wall_seconds": best,
         "samples_per_second": {k: samples / v for k, v in best.items()},
-        "speedup_vs_numpy": best["numpy"] / best["rlxform"],
-        "fraction_of_uniform_bound": best["uniform_bound"] / best["rlxform"],
+        "compile_seconds": {k: v[2] for k, v in programs.items()} | {"numpy": 0.0},
+        "first_result_seconds": first,
+        "speedup_vs_numpy": {k: best["numpy"] / best[k] for k in ("rlxform",)},
+        "fraction_of_uniform_bound": {k: best["uniform_bound"] / best[k] for k in ("rlxform",)},
     }
 
 
@@ -158,9 +180,11 @@ def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
             "workload": "W5",
             "implementation": name,
             "samples_per_second": out["samples_per_second"][name],
-            "compile_seconds": 0.0,
+            "compile_seconds": out["compile_seconds"][name],
+            "first_result_seconds": out["first_result_seconds"][name],
             "peak_bytes": 0,
             "device": "numpy" if name == "numpy" else device_name(),
+            "prng": "numpy" if name == "numpy" else runtime.current_prng(),
             "wall_seconds": out["wall_seconds"][name],
             "num_samples": out["num_samples"],
         }

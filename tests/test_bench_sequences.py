@@ -1,12 +1,26 @@
-"""W5's NumPy reference follows exact ascent in the seed mean; run_w5 reports its ratios."""
+"""W5: the NumPy reference follows exact ascent; both token samplers; records and ratios."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rlxform import bench, bench_sequences
 from rlxform import sequences as sq
 from rlxform.bench_sequences import numpy_simulate, run_w5, w5_config
 from rlxform.sim.config import HParams, Problem, SimConfig
 from rlxform.sim.reference import make_exact
+
+REQUIRED = {  # the keys of every rlxform.bench record
+    "workload",
+    "implementation",
+    "samples_per_second",
+    "compile_seconds",
+    "first_result_seconds",
+    "peak_bytes",
+    "device",
+    "prng",
+}
 
 
 @pytest.mark.slow
@@ -34,5 +48,56 @@ def test_numpy_reference_seed_mean_matches_exact_ascent():
 def test_run_w5_reports_rates_and_ratios():
     out = run_w5(scale=0.02, repeats=1)
     assert w5_config(0.02).num_prompts == 20
-    assert set(out["samples_per_second"]) == {"rlxform", "numpy", "uniform_bound"}
-    assert out["speedup_vs_numpy"] > 0 and out["fraction_of_uniform_bound"] > 0
+    rows = {"rlxform", "numpy", "uniform_bound"}
+    assert set(out["samples_per_second"]) == set(out["compile_seconds"]) == rows
+    assert set(out["speedup_vs_numpy"]) == {"rlxform"}
+    assert all(v > 0 for v in out["speedup_vs_numpy"].values())
+    assert all(v > 0 for v in out["fraction_of_uniform_bound"].values())
+    assert out["compile_seconds"]["rlxform"] > 0 and out["compile_seconds"]["numpy"] == 0
+
+
+def test_w5_records_have_the_bench_keys(monkeypatch):
+    fake = {
+        "num_samples": 10,
+        **{
+            field: dict.fromkeys(("rlxform", "numpy", "uniform_bound"), 0.5)
+            for field in (
+                "wall_seconds",
+                "samples_per_second",
+                "compile_seconds",
+                "first_result_seconds",
+            )
+        },
+    }
+    monkeypatch.setattr(bench_sequences, "run_w5", lambda scale, repeats: fake)
+    records = bench_sequences.w5_records(0.01, 1)
+    assert [r["implementation"] for r in records] == ["rlxform", "numpy", "uniform_bound"]
+    for r in records:
+        assert REQUIRED <= set(r) and r["workload"] == "W5"
+    assert records[0]["prng"] == "threefry" and records[1]["prng"] == "numpy"
+    assert set(bench.ratios(records)) == {
+        ("W5", implementation, peer)
+        for implementation in ("rlxform",)
+        for peer in ("numpy", "uniform_bound")
+    }
+
+
+def test_w5_simulator_mean_update_matches_exact():
+    """The W5 route (sparse SGD, inverse-CDF tokens) moves p like the exact step (within SEs)."""
+    problem = Problem("sequence_tabular", 256, init_p=(0.3,), vocab_size=3, max_length=3)
+    cfg = SimConfig(
+        "grpo",
+        problem,
+        group_size=8,
+        num_steps=1,
+        record_every=1,
+        aggregation="seq-mean-token-mean",
+    )
+    hparams = HParams(jnp.float32(80.0))  # the step on a prompt's rows is lr / P
+    final = np.asarray(
+        jax.jit(bench_sequences.build_sparse_simulate(cfg))(hparams, jax.random.key(1)).p[-1]
+    )
+    exact = np.asarray(make_exact(cfg)(hparams).p[-1])
+    assert abs(exact[0] - 0.3) > 0.01  # it moved
+    se = final.std(ddof=1) / np.sqrt(final.size)
+    assert abs(final.mean() - exact.mean()) < 4 * se + 2e-3, (final.mean(), exact, se)

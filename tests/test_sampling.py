@@ -252,3 +252,108 @@ def test_action_counts_count_the_draws_of_sample_actions(impl):
     np.testing.assert_array_equal(counts, expected)
     np.testing.assert_array_equal(sampling.sample_action_counts(key, logits, 24), expected)
     assert counts.dtype == np.int32 and len(np.unique(counts[:, 0])) > 3
+
+
+# ---- library counts route and the inverse-CDF token sampler ------------------------------------
+
+
+@pytest.mark.parametrize("sampler", ["counts", "jax"])
+def test_count_samplers_match_multinomial_moments(sampler):
+    """Both counts routes: sums = M, means M p and covariances M (diag(p) - p p^T)."""
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    rows, group_size = 20000, 64
+    logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (rows, 1))
+    counts = np.asarray(
+        jax.jit(sampling.group_counts, static_argnums=(2, 3))(
+            jax.random.key(3), logits, group_size, sampler
+        )
+    )
+    assert counts.shape == (rows, 4) and np.all(counts.sum(1) == group_size)
+    mean = counts.mean(0)
+    se = np.sqrt(group_size * probs * (1 - probs) / rows)
+    np.testing.assert_array_less(np.abs(mean - group_size * probs), 4.5 * se)
+    cov = np.cov(counts.T)
+    expected = group_size * (np.diag(probs) - np.outer(probs, probs))
+    np.testing.assert_allclose(cov, expected, atol=0.08 * group_size * probs.max())
+
+
+def test_jax_and_tree_counts_agree_in_distribution():
+    """Two-sample chi-square on the count of response 0 (Binomial(M, p0) under both)."""
+    logits = jnp.tile(jnp.log(jnp.asarray([0.2, 0.5, 0.3], jnp.float32)), (30000, 1))
+    draws = {
+        s: np.asarray(sampling.group_counts(jax.random.key(4), logits, 40, s)[:, 0])
+        for s in ("counts", "jax", "inverse_cdf")
+    }
+    for sampler, x in draws.items():
+        assert _gof_pvalue(x, 40, 0.2) > 1e-4, sampler
+    # the test has power: a shifted p is rejected
+    assert _gof_pvalue(draws["jax"], 40, 0.22) < 1e-6
+
+
+def test_group_counts_rejects_unknown_sampler():
+    with pytest.raises(ValueError, match="sampler='gumbel' is invalid"):
+        sampling.group_counts(jax.random.key(0), jnp.zeros((2, 3)), 4, "gumbel")
+
+
+def _tree_distribution(logits: np.ndarray, vocab_size: int, max_length: int) -> dict:
+    """{token tuple (stop included): probability} of every response, by recursion on prefixes."""
+    b, stop = vocab_size - 1, vocab_size - 1
+    out = {}
+
+    def visit(node, prefix, mass):
+        row = np.exp(logits[node] - logits[node].max())
+        row = row / row.sum()
+        for t in range(vocab_size):
+            seq = (*prefix, t)
+            if t == stop or len(seq) == max_length:
+                out[seq] = out.get(seq, 0.0) + mass * row[t]
+            else:
+                visit(b * node + 1 + t, seq, mass * row[t])
+
+    visit(0, (), 1.0)
+    return out
+
+
+def test_sample_tokens_matches_enumeration():
+    """Chi-square of the sampled responses against the exact tree probabilities (two prompts)."""
+    vocab_size, max_length = 3, 3
+    num_nodes = 1 + 2 + 4
+    logits = jax.random.normal(jax.random.key(1), (2, num_nodes, vocab_size)) * 1.5
+    prompt = jnp.array([1, 0, 1], jnp.int32)
+    tokens, nodes = jax.jit(sampling.sample_tokens, static_argnums=(3, 4))(
+        jax.random.key(2), logits, prompt, 20000, max_length
+    )
+    assert tokens.shape == nodes.shape == (3, 20000, max_length) and tokens.dtype == jnp.int32
+    tokens, nodes = np.asarray(tokens), np.asarray(nodes)
+    for row, x in enumerate(np.asarray(prompt)):
+        exact = _tree_distribution(np.asarray(logits[x], np.float64), vocab_size, max_length)
+        keys = sorted(exact)
+        seqs = [tuple(int(t) for t in r if t != sampling.PAD_TOKEN) for r in tokens[row]]
+        index = {k: i for i, k in enumerate(keys)}
+        counts = np.bincount([index[s] for s in seqs], minlength=len(keys))
+        expected = np.array([exact[k] for k in keys]) * len(seqs)
+        assert stats.chisquare(counts, expected).pvalue > 1e-4
+        # nodes: the breadth-first row of each prefix, PAD after the stop
+        for r in range(50):
+            node = 0
+            for j, t in enumerate(tokens[row, r]):
+                assert nodes[row, r, j] == (node if t != sampling.PAD_TOKEN else -1)
+                node = 2 * node + 1 + t if t != sampling.PAD_TOKEN else node
+    # the test has power: the other prompt's distribution is rejected
+    other = _tree_distribution(np.asarray(logits[0], np.float64), vocab_size, max_length)
+    expected = np.array([other[k] for k in keys]) * len(seqs)
+    assert stats.chisquare(counts, expected).pvalue < 1e-10
+
+
+def test_sample_tokens_agrees_with_the_simulator_layout():
+    """Same prefix rows and stop convention as ``sequence_sim.sample_groups`` (other draws)."""
+    from rlxform.sequence_tasks import PAD
+
+    assert sampling.PAD_TOKEN == PAD
+    logits = jnp.zeros((1, 1 + 3 + 9, 4)).at[0, 0, 3].set(-30.0)  # no stop at position 0
+    tokens, nodes = sampling.sample_tokens(
+        jax.random.key(0), logits, jnp.zeros(1, jnp.int32), 64, 3
+    )
+    assert np.all(np.asarray(tokens[..., 0]) != 3)
+    node1 = 1 + np.asarray(tokens[..., 0])
+    np.testing.assert_array_equal(np.asarray(nodes[..., 1]), node1)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform.types import Array, ArrayLike, PRNGKey
-from rlxform.validation import check_int
+from rlxform.validation import check_choice, check_int
 
 BTRS_MIN_MEAN = 10.0  # BTRS for n * min(p, 1-p) >= this, inversion below
 # BTRS fallback stages (buffer divisor, pooled rounds): rejected elements (15-25%) go to a
@@ -165,7 +165,7 @@ def _refill(
     """Run the not-done elements of ``value`` (float[N]) to acceptance: ``-> float[N]``.
 
     They are gathered into a buffer of B slots (``pools[0]``: float[R, 2, B]), which takes R
-    proposal rounds from the pool as straight-line code; the slots still rejected go on to
+    proposal rounds from the pool in a scan; the slots still rejected go on to
     the next stage's smaller buffer, and after the last stage to rounds drawn one at a time
     from ``key`` (a while loop, entered with probability ~ N * 0.24^(1 + sum R)). If more
     than B elements are rejected, further buffers (drawing their rounds from ``key``) follow.
@@ -183,10 +183,13 @@ def _refill(
         sub_p = p.at[index].get(mode="fill", fill_value=0.5)
         consts = _btrs_constants(sub_n, sub_p)
         sub_value, sub_done = jnp.zeros((buffer,), dtype), index >= size
-        for u, v in pool:  # the pooled rounds: one fused pass, no loop
-            k, ok = _btrs_accept(*consts, u - 0.5, v)
-            sub_value = jnp.where(sub_done, sub_value, k)
-            sub_done = sub_done | ok
+
+        def pooled(carry, uv):  # one pooled round (u, v) for every slot
+            k, ok = _btrs_accept(*consts, uv[0] - 0.5, uv[1])
+            return (jnp.where(carry[1], carry[0], k), carry[1] | ok), None
+
+        if pool.shape[0]:  # a scan, not unrolled: same values, ~20% less code to compile
+            (sub_value, sub_done), _ = jax.lax.scan(pooled, (sub_value, sub_done), pool)
         if later:
             sub_value = _refill(key, path, sub_n, sub_p, sub_value, sub_done, later)
         else:
@@ -195,7 +198,7 @@ def _refill(
         done = done.at[index].set(True, mode="drop")
         return value, done
 
-    # the first buffer with its pool, unconditionally (straight-line code); further buffers,
+    # the first buffer with its pool, unconditionally (no while loop); further buffers,
     # with fresh rounds only, when it overflowed
     value, done = stage(value, done, pools[0], pools[1:], (*path, 0))
 
@@ -246,7 +249,7 @@ def _inversion(u: Array, n: Array, p: Array, table: int) -> Array:
     # u >= cdf(table - 1), i.e. X >= table: continue the search term by term
     def body(state):
         k, value, pmf_k, cdf_k, active = state
-        pmf_k = pmf_k * jnp.maximum(n - k + 1.0, 0.0) / k * r  # pmf(k) from pmf(k - 1)
+        pmf_k = pmf_k * (jnp.maximum(n - (k - 1.0), 0.0) * (r / k))  # as the unrolled terms
         cdf_k = cdf_k + pmf_k
         passed = active & (u >= cdf_k) & (k < n)  # then X >= k + 1
         return k + 1.0, value + passed.astype(dtype), pmf_k, cdf_k, passed
@@ -339,6 +342,8 @@ def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) 
 
 
 UNROLL_MAX_RESPONSES = 32  # row-wise max / prefix sums over K by column ops up to this K
+COUNTS_SAMPLERS = ("counts", "jax")  # binomial tree | jax.random.multinomial (reference)
+SAMPLERS = ("inverse_cdf", *COUNTS_SAMPLERS)
 
 
 def softmax_cdf(logits: ArrayLike) -> tuple[Array, Array]:
@@ -402,13 +407,18 @@ def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Ar
     return action_counts(key, cdf, group_size).astype(cdf.dtype)
 
 
-def counts_from_masses(key: PRNGKey, e: Array, group_size: int) -> Array:
+def counts_from_masses(key: PRNGKey, e: Array, group_size: int, sampler: str = "counts") -> Array:
     """``sample_counts`` from unnormalised masses e >= 0 (e.g. exp(logits - max)), ``[B, K]``.
 
     Only mass ratios enter the binomials, so e needs no normalisation. For K <=
     ``UNROLL_MAX_RESPONSES`` the node masses are sums of [B, 1] columns (XLA CPU reduces a
-    short minor axis slowly).
+    short minor axis slowly). ``sampler="jax"``: the library route, ``jax.random.multinomial``
+    on e / sum(e) (the reference the tree is tested against; other draws, same distribution).
     """
+    check_choice("sampler", sampler, COUNTS_SAMPLERS)
+    if sampler == "jax":
+        probs = e / jnp.sum(e, axis=-1, keepdims=True)
+        return jax.random.multinomial(key, group_size, probs, dtype=e.dtype)
     num_rows, num_responses = e.shape
     levels = max(1, (num_responses - 1).bit_length())
     if num_responses > UNROLL_MAX_RESPONSES:
@@ -443,7 +453,9 @@ def counts_from_masses(key: PRNGKey, e: Array, group_size: int) -> Array:
     return counts[:, :num_responses]
 
 
-def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
+def sample_counts(
+    key: PRNGKey, logits: ArrayLike, group_size: int, sampler: str = "counts"
+) -> Array:
     """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
 
     Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
@@ -451,6 +463,63 @@ def sample_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Array:
     right = n - left, all nodes of a level in one batched ``binomial`` call (L calls instead of
     the K - 1 sequential ones of ``jax.random.multinomial``). Masses exp(logits - max) from
     ``softmax_cdf`` (no softmax divide, no short-axis reductions).
+    ``sampler="jax"``: ``jax.random.multinomial`` instead (``counts_from_masses``).
     """
     e, _ = softmax_cdf(jnp.asarray(logits))
-    return counts_from_masses(key, e, group_size)
+    return counts_from_masses(key, e, group_size, sampler)
+
+
+def group_counts(key: PRNGKey, logits: ArrayLike, group_size: int, sampler: str) -> Array:
+    """Counts of each response among M draws per row, by ``sampler`` (one of ``SAMPLERS``).
+
+    ``"inverse_cdf"``: ``sample_action_counts``; ``"counts"``: the binomial tree of
+    ``sample_counts``; ``"jax"``: ``jax.random.multinomial``. ``float[B, K] -> float[B, K]``.
+    """
+    check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "inverse_cdf":
+        return sample_action_counts(key, logits, group_size)
+    return sample_counts(key, logits, group_size, sampler)
+
+
+# ---- autoregressive token sampler ---------------------------------------------------------------
+
+PAD_TOKEN = -1  # tokens and nodes after a response's stop (``rlxform.sequence_tasks.PAD``)
+
+
+def sample_tokens(
+    key: PRNGKey, logits: ArrayLike, prompt: ArrayLike, group_size: int, max_length: int
+) -> tuple[Array, Array]:
+    """M responses per prompt, token by token, by inverse CDF: one uniform per token.
+
+    ``logits float[P, N, V]`` holds one row per prefix in breadth-first tree order (row 0 the
+    empty prefix; a content token t < V-1 leads from row n to b n + 1 + t, b = V-1; token V-1
+    is the stop; rows past N-1 are clipped, as in ``rlxform.sequence_policies``). At each
+    position t = #{k < V-1 : u cdf[V-1] >= cdf[k]}, cdf the prefix sums of exp(row - max)
+    (``softmax_cdf``), u ~ U[0, 1). All B M max_length uniforms come from one draw
+    (no per-group or per-position keys; ``jax.random.categorical`` would draw V Gumbels per
+    token). ``prompt int32[B]`` selects the rows' prompt (rows are gathered, never copied).
+
+    Returns:
+      (tokens, nodes) ``int32[B, M, max_length]``: the token drawn at each position and the
+      prefix row it was drawn from, both ``PAD_TOKEN`` after the response's stop.
+    """
+    logits = jnp.asarray(logits)
+    prompt = jnp.asarray(prompt, jnp.int32)
+    _, num_nodes, vocab_size = logits.shape
+    b, stop = vocab_size - 1, vocab_size - 1
+    batch = prompt.shape[0]
+    uniforms = jax.random.uniform(key, (max_length, batch, group_size), logits.dtype)
+
+    def step(carry, u):
+        node, done = carry
+        rows = logits[prompt[:, None], node].reshape(-1, vocab_size)  # [B M, V]
+        _, cdf = softmax_cdf(rows)
+        u = u.reshape(-1, 1) * cdf[:, -1:]
+        token = jnp.sum(u >= cdf[:, :-1], axis=-1, dtype=jnp.int32).reshape(batch, group_size)
+        out = (jnp.where(done, PAD_TOKEN, token), jnp.where(done, PAD_TOKEN, node))
+        done = done | (token == stop)
+        return (jnp.minimum(b * node + 1 + token, num_nodes - 1), done), out
+
+    start = (jnp.zeros((batch, group_size), jnp.int32), jnp.zeros((batch, group_size), bool))
+    _, (tokens, nodes) = jax.lax.scan(step, start, uniforms)
+    return jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(nodes, 0, -1)

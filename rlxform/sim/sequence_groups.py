@@ -17,8 +17,9 @@ import numpy as np
 
 from rlxform.sim.config import Problem
 from rlxform.sim.policies import Group, Policy, initial_p, register
+from rlxform.sim.sampling import sample_tokens
 from rlxform.sim.sequence_network import NetworkConfig, init_sequence_network, network_logits
-from rlxform.sim.sequence_policies import init_sequence_tabular, num_prefixes
+from rlxform.sim.sequence_policies import init_sequence_tabular
 from rlxform.sim.sequence_tasks import PAD, SequenceTask, enumerate_sequences
 from rlxform.types import Array, PRNGKey, PyTree
 
@@ -40,27 +41,13 @@ def sample_groups(
 ) -> Group:
     """Draw M responses for each prompt of ``prompts int32[B]``, token by token.
 
-    Same draws as ``sample_sequences(k_b, table[x_b], task, M)`` with ``k = split(key, B)``.
-    Rewards come from the enumeration index of each response, the breadth-first tree index of
-    its content string n = sum_j (1 + t_j) b^(k-1-j), b = V-1 (enumeration order).
+    Inverse CDF with one uniform per token (``sampling.sample_tokens``; rows of the full table
+    are gathered, never copied). Rewards come from the enumeration index of each response, the
+    breadth-first tree index of its content string n = sum_j (1 + t_j) b^(k-1-j), b = V-1
+    (enumeration order).
     """
     b = task.vocab_size - 1
-    last = num_prefixes(task) - 1
-
-    def one(group_key, x):  # gathers rows of the full table: no per-prompt copy
-        def step(carry, step_key):
-            node, done = carry
-            token = jax.random.categorical(step_key, table[x, node], axis=-1).astype(jnp.int32)
-            out = (jnp.where(done, PAD, token), jnp.where(done, PAD, node))
-            done = done | (token == task.stop)
-            return (jnp.minimum(b * node + 1 + token, last), done), out
-
-        start = (jnp.zeros(group_size, jnp.int32), jnp.zeros(group_size, bool))
-        _, (tokens, nodes) = jax.lax.scan(step, start, jax.random.split(group_key, task.max_length))
-        return tokens.T, nodes.T
-
-    keys = jax.random.split(key, prompts.shape[0])
-    tokens, nodes = jax.vmap(one)(keys, prompts)
+    tokens, nodes = sample_tokens(key, table, prompts, group_size, task.max_length)
     lengths = jnp.sum(tokens != PAD, axis=-1).astype(jnp.int32)
     content = (tokens != PAD) & (tokens != task.stop)
     k = jnp.sum(content, axis=-1, keepdims=True)
