@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rlxform import policies, runtime, sweeps
-from rlxform import simulate as sim
+from rlxform import runtime
+from rlxform.sim import policies, sweeps
+from rlxform.sim import simulate as sim
 from rlxform.types import NDArray
 
 WORKLOADS = ("W1", "W2", "W3", "W4")

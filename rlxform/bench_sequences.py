@@ -21,12 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform import runtime
-from rlxform.sequence_policies import num_prefixes
-from rlxform.sequence_sparse import build_sparse_simulate
-from rlxform.sequence_tasks import enumerate_sequences
 from rlxform.sim.config import Problem, SimConfig
-from rlxform.sim.simulate import initial_params
-from rlxform.simulate import HParams
+from rlxform.sim.sequence_policies import num_prefixes
+from rlxform.sim.sequence_sparse import build_sparse_simulate
+from rlxform.sim.sequence_tasks import enumerate_sequences
+from rlxform.sim.simulate import HParams, initial_params
 from rlxform.types import NDArray
 
 LEARNING_RATE = 0.1

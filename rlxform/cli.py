@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Re-exported: the simulate / sweep commands, rlxform.sharding and tests use them as cli.<name>.
+# Re-exported: the simulate / sweep commands, rlxform.sim.sharding and tests use them as cli.<name>.
 from rlxform.cli_args import (  # noqa: F401
     CUSTOM_FROM_CLI,
     _accepted_params,
@@ -83,7 +83,7 @@ def _add_transforms(sub) -> None:
 
 
 def run_transforms(args: argparse.Namespace) -> int:
-    from rlxform.cards import summary_line
+    from rlxform.explain.cards import summary_line
     from rlxform.reproduce.commands import write_transforms
     from rlxform.results import check_writable
 
@@ -311,7 +311,7 @@ def _add_explain(sub) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from rlxform.cards import card_json, explain, write_card
+    from rlxform.explain.cards import card_json, explain, write_card
     from rlxform.validation import check_choice
 
     fmt = check_choice("--format", args.format, ("md", "json"))
@@ -346,7 +346,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.experiments)")
+    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce.registry)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="quick configs (~1 min on 2 CPU cores)")
     mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")

@@ -70,15 +70,15 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
 
 CUSTOM_FROM_CLI = (
     "scheme='custom' is invalid on the command line: a custom scheme is a Python function; "
-    "use rlxform.schemes.custom(fn) from Python, or give it as module:function (a callable "
+    "use rlxform.core.schemes.custom(fn) from Python, or give it as module:function (a callable "
     "fn(r, S, M) importable from the current directory or the Python path)"
 )
 
 
 def _accepted_params(name: str) -> list[str]:
     """Parameter names a scheme name takes: catalog constructor or framework adapter."""
-    from rlxform import frameworks
-    from rlxform import schemes as sch
+    from rlxform.core import frameworks
+    from rlxform.core import schemes as sch
 
     prefix, colon, _ = name.partition(":")
     if colon and prefix in frameworks.FRAMEWORKS:
@@ -102,8 +102,8 @@ def _accepted_params(name: str) -> list[str]:
 def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
     """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
     KEY=VALUE goes to every named scheme that accepts KEY."""
-    from rlxform import frameworks
-    from rlxform import schemes as sch
+    from rlxform.core import frameworks
+    from rlxform.core import schemes as sch
 
     used = [False] * len(params)
     out = []

@@ -12,9 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import bench, exact, sweeps
-from rlxform import simulate as sim
-from rlxform.sim import estimator
+from rlxform import bench
+from rlxform.sim import estimator, sweeps
+from rlxform.sim import reference as exact
+from rlxform.sim import simulate as sim
 
 REQUIRED = {
     "workload",

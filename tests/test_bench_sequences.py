@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rlxform import bench, bench_sequences
-from rlxform import sequences as sq
 from rlxform.bench_sequences import numpy_simulate, run_w5, w5_config
+from rlxform.sim import sequences as sq
 from rlxform.sim.config import HParams, Problem, SimConfig
 from rlxform.sim.reference import make_exact
 

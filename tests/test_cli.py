@@ -118,8 +118,9 @@ def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
     import dataclasses
     import json
 
-    from rlxform import exact, schemes
-    from rlxform.simulate import HParams, Problem, SimConfig
+    from rlxform.core import schemes
+    from rlxform.sim import reference as exact
+    from rlxform.sim.simulate import HParams, Problem, SimConfig
 
     out = tmp_path / "sim"
     argv = _simulate_argv(out, "--dynamic-sampling", "--format", "svg", "--dpi", "50")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlxform import cli
-from rlxform.sweep_config import parse_sweep_config
+from rlxform.sim.sweep_config import parse_sweep_config
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 REQUIRED = (

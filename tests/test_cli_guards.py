@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlxform import cli, resources, schemes, sharding, transforms
-from rlxform.simulate import HParams, Problem, SimConfig, check_hparams
-from rlxform.sweep_config import SweepConfig, load_sweep_config
+from rlxform import cli, resources
+from rlxform.core import objective as transforms
+from rlxform.core import schemes
+from rlxform.sim import sharding
+from rlxform.sim.simulate import HParams, Problem, SimConfig, check_hparams
+from rlxform.sim.sweep_config import SweepConfig, load_sweep_config
 from rlxform.validation import MAX_SEED, check_choice, check_float
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +200,7 @@ def test_cli_unreadable_config_names_the_file(tmp_path, capsys):
 def test_sharding_cli_validates_like_main_cli(argv, needles, tmp_path, capsys):
     out = tmp_path / "out"
     assert sharding.main(["--out", str(out), *argv]) == 2
-    _one_line(capsys.readouterr().err, ["python -m rlxform.sharding: error:", *needles])
+    _one_line(capsys.readouterr().err, ["python -m rlxform.sim.sharding: error:", *needles])
     assert not out.exists()
 
 

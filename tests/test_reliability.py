@@ -26,9 +26,12 @@ import pytest
 import tomllib
 
 import rlxform
-from rlxform import cli, schemes, simulate, sweeps, transforms
+from rlxform import cli
+from rlxform.core import objective as transforms
+from rlxform.core import schemes
 from rlxform.results import check_writable
-from rlxform.simulate import HParams, SimConfig
+from rlxform.sim import simulate, sweeps
+from rlxform.sim.simulate import HParams, SimConfig
 from rlxform.validation import MAX_GROUP_SIZE
 
 NAN = float("nan")
@@ -311,7 +314,7 @@ def _write_toml(tmp_path: Path, text: str) -> Path:
     "text, needles", [c[1:] for c in SWEEP_CASES], ids=[c[0] for c in SWEEP_CASES]
 )
 def test_sweep_config_bad_input(text, needles, tmp_path, capsys):
-    from rlxform.sweep_config import load_sweep_config
+    from rlxform.sim.sweep_config import load_sweep_config
 
     path = _write_toml(tmp_path, text)
     with pytest.raises(ValueError) as info:
@@ -514,8 +517,9 @@ def test_sweep_resume_warns_about_other_version(tmp_path):
 
 REPRO_SCRIPT = """
 import sys, hashlib, jax, numpy as np
-from rlxform import schemes, simulate
-from rlxform.simulate import HParams, SimConfig
+from rlxform.core import schemes
+from rlxform.sim import simulate
+from rlxform.sim.simulate import HParams, SimConfig
 cfg = SimConfig.from_flat(schemes.grpo(eps=1e-6), policy="network", num_prompts=4, num_responses=3,
                 group_size=6, num_steps=10, batch_size=2, optimizer="adam", init_p=("beta", 1, 2))
 m = jax.device_get(simulate.make_simulate(cfg)(HParams(0.05), jax.random.key(7)))
@@ -618,7 +622,7 @@ def test_sweep_config_is_parsed_with_tomllib_not_evaluated(tmp_path, monkeypatch
     """A value that would run code if evaluated stays an (invalid) string."""
     import builtins
 
-    from rlxform.sweep_config import load_sweep_config
+    from rlxform.sim.sweep_config import load_sweep_config
 
     def refuse(*args, **kwargs):
         raise AssertionError("eval/exec called while loading a config")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlxform import runtime
-from rlxform import simulate as sim
+from rlxform.sim import simulate as sim
 
 
 @pytest.fixture

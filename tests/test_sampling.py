@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlxform import sampling, simulate
+from rlxform.sim import sampling, simulate
 
 DRAWS = 100_000
 
@@ -347,7 +347,7 @@ def test_sample_tokens_matches_enumeration():
 
 def test_sample_tokens_agrees_with_the_simulator_layout():
     """Same prefix rows and stop convention as ``sequence_sim.sample_groups`` (other draws)."""
-    from rlxform.sequence_tasks import PAD
+    from rlxform.sim.sequence_tasks import PAD
 
     assert sampling.PAD_TOKEN == PAD
     logits = jnp.zeros((1, 1 + 3 + 9, 4)).at[0, 0, 3].set(-30.0)  # no stop at position 0

@@ -33,29 +33,29 @@ def test_input_error_is_value_error_and_message_unchanged():
         v.check_choice("scheme", "grop", ["grpo", "rloo"])
 
 
-OLD_PATHS = {
+PUBLIC_MODULES = {  # rlxform.<name> (public attribute, as in 0.3.0) -> the module it now is
     "bernstein": "core.bernstein",
     "schemes": "core.schemes",
-    "transforms": "core.objective",
-    "noise": "core.noise",
     "frameworks": "core.frameworks",
     "dynamic": "core.dynamic",
-    "aggregation": "core.aggregation",
     "kl": "core.kl",
     "kl_audit": "core.kl_audit",
     "ppo": "core.ppo",
     "batch_norm": "core.batch_norm",
-    "configs": "core.configs",
-    "config_readers": "core.config_readers",
-    "config_openrlhf": "core.config_openrlhf",
-    "cards": "explain.cards",
-    "conclusions": "explain.conclusions",
+    "policies": "sim.policies",
+    "simulate": "sim.simulate",
+    "exact": "sim.reference",
+    "sequences": "sim.sequences",
+    "sweeps": "sim.sweeps",
 }
 
 
-@pytest.mark.parametrize(("old", "new"), OLD_PATHS.items())
-def test_old_module_paths_alias_the_moved_modules(old, new):
-    """Until integration, ``rlxform.<old>`` is the very module ``rlxform.<new>``."""
+@pytest.mark.parametrize(("name", "module"), PUBLIC_MODULES.items())
+def test_public_module_attributes_are_the_moved_modules(name, module):
+    """``rlxform.<name>`` (exported in ``__all__``) is the module ``rlxform.<module>``."""
     import importlib
 
-    assert importlib.import_module(f"rlxform.{old}") is importlib.import_module(f"rlxform.{new}")
+    import rlxform
+
+    assert name in rlxform.__all__
+    assert getattr(rlxform, name) is importlib.import_module(f"rlxform.{module}")

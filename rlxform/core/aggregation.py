@@ -234,7 +234,7 @@ def sequence_weights(
       omega, ``float64[N]`` under ``jax.enable_x64(True)``.
     """
     if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
     a_table, b_table = scheme.tables(scheme.check_group_size(group_size))
     return sequence_weights_from_tables(
         a_table, b_table, aggregation, probs, lengths, correct, **options

@@ -1,5 +1,5 @@
 """verl and TRL config rules: key names, defaults and known pitfalls (OpenRLHF:
-``rlxform.config_openrlhf``).
+``rlxform.core.config_openrlhf``).
 
 Each ``read_*`` takes the config as a mapping and returns a ``RunConfig``. Defaults follow verl
 0.9.1 (composed ``ppo_trainer.yaml``) and trl 1.16.0 (``GRPOConfig``). Updates per rollout:

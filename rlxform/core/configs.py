@@ -5,7 +5,7 @@ with PyYAML as data), a mapping, or a TRL-like dataclass object (duck-typed: TRL
 installed). Keys a file does not set take the defaults of verl 0.9.1, trl 1.16.0 and openrlhf
 0.11.2 (older flat OpenRLHF names are mapped to the dotted ones). Keys outside the objective are
 ignored; an unknown key close to a known one of a section that matters becomes a warning.
-Framework rules: ``rlxform.config_readers`` (verl, TRL), ``rlxform.config_openrlhf``.
+Framework rules: ``rlxform.core.config_readers`` (verl, TRL), ``rlxform.core.config_openrlhf``.
 """
 
 from __future__ import annotations

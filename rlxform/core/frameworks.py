@@ -211,7 +211,7 @@ def _batch_scheme(framework: str, estimator: str, batch_std: Any, what: str) -> 
     if batch_std is None:
         raise InputError(
             f"{what} divides by the std of the whole batch, not of one group: pass batch_std "
-            "(the population limit, rlxform.frameworks.batch_std_limit) for its large-batch scheme"
+            "(the population limit, frameworks.batch_std_limit) for its large-batch scheme"
         )
     sigma = check_float("batch_std", batch_std, 0.0, low_open=True)
     return Scheme.make("batch_std", framework=framework, estimator=estimator, batch_std=sigma)

@@ -77,7 +77,7 @@ _DIVERGENCE = {
 def bernstein_weight_numpy(coefficients: ArrayLike, p: ArrayLike) -> np.ndarray:
     """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k) in float64 numpy (log-space terms).
 
-    The same sum as ``rlxform.bernstein.bernstein`` without JAX dispatch, for root finding.
+    The same sum as ``rlxform.core.bernstein.bernstein`` without JAX dispatch, for root finding.
     Args:
       coefficients: ``float[M]``; p: ``float[...]`` in [0, 1].
     Returns:
@@ -168,7 +168,7 @@ def kl_equilibrium(
       p* as a Python float.
     """
     if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
     group_size = scheme.check_group_size(group_size)
     beta = check_float("beta", beta, 0.0, low_open=True)
     p_ref = check_float("p_ref", p_ref, 0.0, 1.0, low_open=True, high_open=True)

@@ -25,7 +25,7 @@ from rlxform.validation import check_float, check_int
 
 AUDIT_ESTIMATORS = ("k1", "k2", "k3", "abs")
 
-# What the exact expected gradient follows (derivations in the module docs of rlxform.kl and in
+# What the exact expected gradient follows (derivations in the module docs of rlxform.core.kl and in
 # ``audit_rows``); "prefix law fixed" = sum over prefixes s of P_pi(s) grad D(pi(.|s), ref(.|s))
 # with P_pi(s) not differentiated.
 FOLLOWS = {

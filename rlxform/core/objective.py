@@ -59,7 +59,7 @@ class Transform:
 def transform(scheme: Scheme, group_size: int) -> Transform:
     """Exact objective h_M and weight w_M of ``scheme`` for groups of ``group_size``."""
     if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
     group_size = scheme.check_group_size(group_size)
     coefficients = scheme.coefficients(group_size)
     phi = bern.phi_from_coefficients(coefficients)

@@ -189,7 +189,7 @@ def ppo_effective_weight(
       ``PPOEffectiveWeight(weight, clip_fraction, delta_p, delta_theta)``.
     """
     if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
     group_size = scheme.check_group_size(group_size)
     p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
     lr, epochs, num_minibatches, clip_low, clip_high, dual_clip = check_ppo_args(

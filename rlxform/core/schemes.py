@@ -350,4 +350,4 @@ def __getattr__(name: str) -> Any:
         from rlxform.core import frameworks
 
         return getattr(frameworks, name)
-    raise AttributeError(f"module 'rlxform.schemes' has no attribute {name!r}")
+    raise AttributeError(f"module 'rlxform.core.schemes' has no attribute {name!r}")

@@ -131,7 +131,7 @@ def run_scheme(run: RunConfig) -> tuple[sch.Scheme, str | None]:
         )
         note = (
             f"batch-level std: as the batch grows the update tends to the mean baseline divided "
-            f"by sigma = {sigma}: h = ((M-1)/M) p / sigma (rlxform.frameworks.batch_std_limit)"
+            f"by sigma = {sigma}: h = ((M-1)/M) p / sigma (rlxform.core.frameworks.batch_std_limit)"
         )
         return sch.mean_baseline(), note
     if run.framework == "verl":

@@ -1,6 +1,6 @@
 """Figures for KL penalties and PPO: ``fig_*(table) -> matplotlib Figure``; never computes math.
 
-Tables are dicts of equal-length columns as written by ``rlxform.experiments_penalties``.
+Tables are dicts of equal-length columns as written by ``rlxform.reproduce.penalties``.
 """
 
 from __future__ import annotations

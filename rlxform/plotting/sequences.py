@@ -1,7 +1,7 @@
 """Figures of sequence-policy runs and experiments: p and response lengths, simulated vs exact.
 
 Each ``fig_*(table, ...)`` reads a finished table (columns as written by ``rlxform simulate``
-or ``rlxform.experiments_sequences``) and returns a matplotlib ``Figure``; nothing is simulated.
+or ``rlxform.reproduce.sequences``) and returns a matplotlib ``Figure``; nothing is simulated.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ import jax
 import numpy as np
 
 from rlxform import plotting
-from rlxform.noise import noise
+from rlxform.core.noise import noise
+from rlxform.core.objective import limit_weight, normalised_limit, transform
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table
-from rlxform.sweep_config import SchemeSpec, scheme_specs
-from rlxform.transforms import limit_weight, normalised_limit, transform
+from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
 
 # ---- figure 1: the three large-M objectives --------------------------------------------------
 
@@ -61,7 +61,7 @@ class RejectionConfig:
 
 @experiment("fig2_rejection_sampling", plotting.fig_rejection_sampling)
 def run_fig2(config: RejectionConfig, progress: Progress = None) -> tuple[Table, dict[str, Any]]:
-    from rlxform import schemes
+    from rlxform.core import schemes
 
     scheme = schemes.rejection_sampling()
     p = np.logspace(np.log10(config.p_min), 0.0, config.num_grid)
@@ -93,7 +93,7 @@ class GrpoConfig:
 
 @experiment("fig3_grpo", plotting.fig_grpo)
 def run_fig3(config: GrpoConfig, progress: Progress = None) -> Table:
-    from rlxform import schemes
+    from rlxform.core import schemes
 
     p = np.linspace(0.0, 1.0, config.num_grid)
     arcsine = normalised_limit(schemes.grpo(), p)

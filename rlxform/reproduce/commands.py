@@ -19,7 +19,7 @@ from rlxform.results import FigureFormat, Table, save_figure, write_table
 
 def catalog_rows() -> list[tuple[str, str, str]]:
     """(name, large-M objective, weights formula) for the catalog and the framework schemes."""
-    from rlxform import frameworks, schemes
+    from rlxform.core import frameworks, schemes
 
     rows = []
     for name, formula in schemes.catalog().items():
@@ -62,8 +62,8 @@ def transforms_table(schemes: Sequence[Any], group_sizes: Sequence[int], num_gri
     """
     import jax
 
+    from rlxform.core.objective import transform
     from rlxform.reproduce.runner import Columns
-    from rlxform.transforms import transform
     from rlxform.validation import check_int
 
     num_grid = check_int("grid", num_grid, 2, 100_001)

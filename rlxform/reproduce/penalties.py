@@ -13,13 +13,13 @@ import dataclasses
 import jax
 import numpy as np
 
-from rlxform.kl import bernstein_weight_numpy, kl_equilibrium
-from rlxform.kl_audit import kl_estimator_table
+from rlxform.core.kl import bernstein_weight_numpy, kl_equilibrium
+from rlxform.core.kl_audit import kl_estimator_table
+from rlxform.core.ppo import ppo_effective_weight
 from rlxform.plotting import penalties as plots
-from rlxform.ppo import ppo_effective_weight
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sweep_config import SchemeSpec, scheme_specs
+from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
 
 # ---- KL estimator audit ----------------------------------------------------------------------
 
@@ -189,8 +189,8 @@ class BatchStdConfig:
 def run_batch_std(config: BatchStdConfig, progress: Progress = None) -> Table:
     """``batch_std.csv``: scenario, G, p, weight, limit_weight, relative_deviation,
     group_std_weight (GRPO with the same std and eps: per-group normalisation)."""
-    from rlxform import schemes
-    from rlxform.batch_norm import batch_std_limit_weight, batch_std_weight
+    from rlxform.core import schemes
+    from rlxform.core.batch_norm import batch_std_limit_weight, batch_std_weight
 
     m = config.group_size
     group_coefficients = schemes.grpo(std=config.std, eps=config.eps).coefficients(m)

@@ -5,7 +5,7 @@ tidy table ``<name>.csv``, ``<name>.png`` (via ``rlxform.plotting``) and ``<name
 (config, versions, git revision, device, wall time) into ``out_dir``. Runners: analytic figures
 (1-4, 7) in ``reproduce.analytic``, simulations (5-6) in ``reproduce.simulation``, sequences in
 ``reproduce.sequences``, KL / PPO in ``reproduce.penalties``, the learning-rate x group-size
-sweep in ``rlxform.sweep_runner``. The configs live here only: ``script_main``, the entry of
+sweep in ``rlxform.sim.sweep_runner``. The configs live here only: ``script_main``, the entry of
 ``experiments/*.py``, runs the registry's ``quick`` config unless ``--mode`` says otherwise.
 """
 
@@ -47,8 +47,8 @@ from rlxform.reproduce.sequences import (
 )
 from rlxform.reproduce.simulation import SimulationConfig, run_fig5, run_fig6
 from rlxform.results import FigureFormat, Progress, Result, check_figure_format
-from rlxform.sweep_config import SweepConfig, scheme_specs, sweep_problem
-from rlxform.sweep_runner import run_sweep_lr_groupsize
+from rlxform.sim.sweep_config import SweepConfig, scheme_specs, sweep_problem
+from rlxform.sim.sweep_runner import run_sweep_lr_groupsize
 from rlxform.validation import InputError, did_you_mean
 
 # ---- registry ---------------------------------------------------------------------------------

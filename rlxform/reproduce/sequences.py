@@ -3,7 +3,7 @@
 ``length_drift_map``: d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected
 update (length change per unit of success gained), next to the same ratios along grad p (the
 length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
-(``rlxform.sequences.length_drift`` at the tilted-uniform tabular policy).
+(``rlxform.sim.sequences.length_drift`` at the tilted-uniform tabular policy).
 Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
 so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
 ``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
@@ -24,7 +24,7 @@ import numpy as np
 from rlxform.plotting import sequences as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sweep_config import SchemeSpec, scheme_specs
+from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
 
 _FACTORS = {
     "seq-mean-token-sum": "1",
@@ -88,7 +88,7 @@ def _gradient_answer(mode: str, text: str) -> str:
 
 @experiment("length_drift_map", plots.fig_length_drift_map)
 def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> Table:
-    from rlxform.sequences import SequenceTask, length_drift
+    from rlxform.sim.sequences import SequenceTask, length_drift
 
     cols = Columns()
     total = len(config.verifiers) * len(config.aggregations) * len(config.schemes)
@@ -124,7 +124,7 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
 def run_length_trajectories(
     config: TrajectoryConfig, progress: Progress = None
 ) -> tuple[Table, dict[str, Any]]:
-    from rlxform import sweeps
+    from rlxform.sim import sweeps
     from rlxform.sim.config import Problem, SimConfig
 
     problem = Problem(
@@ -176,7 +176,7 @@ def run_length_trajectories(
 
 @experiment("aggregation_table", plots.fig_aggregation_table)
 def run_aggregation_table(config: AggregationTableConfig, progress: Progress = None) -> Table:
-    from rlxform.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
+    from rlxform.sim.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
 
     names = list(AGGREGATIONS) + (list(AGGREGATION_ALIASES) if config.include_aliases else [])
     cols = Columns()

@@ -1,7 +1,7 @@
 """Simulation figure experiments (5, 6): the jitted simulator vs exact ascent, vmapped over seeds.
 
 Every scheme runs on the same bandit problem and the same S run keys (``jax.random.key(seed)``
-split once), with equal M x T samples; ``rlxform.exact`` gives the noise-free reference. Each is
+split once), with equal M x T samples; ``sim.reference`` gives the noise-free reference. Each is
 ``run_figN(config, out_dir, progress, figure) -> results.Result`` (``runner.experiment``) writing
 ``<name>.csv`` / ``.png`` / ``.json``; the registry of names and modes is
 ``rlxform.reproduce.registry``.
@@ -18,8 +18,8 @@ import numpy as np
 from rlxform import plotting
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sweep_config import SchemeSpec, scheme_specs
-from rlxform.sweep_runner import compiled_sweep
+from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
+from rlxform.sim.sweep_runner import compiled_sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SimulationConfig:
 
 def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
     """(stochastic Metrics [1, S, ...], exact Metrics [1, ...]) for one (scheme, policy)."""
-    from rlxform import sweeps
+    from rlxform.sim import sweeps
     from rlxform.sim.config import Problem, SimConfig
 
     cfg = SimConfig(
@@ -83,7 +83,7 @@ def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
 
 @experiment("fig5_trajectories", plotting.fig_trajectories)
 def run_fig5(config: SimulationConfig, progress: Progress = None) -> tuple[Table, dict[str, Any]]:
-    from rlxform import sweeps
+    from rlxform.sim import sweeps
 
     cols = Columns()
     summary = {}
@@ -113,8 +113,8 @@ def run_fig5(config: SimulationConfig, progress: Progress = None) -> tuple[Table
 
 @experiment("fig6_difficulty", plotting.fig_difficulty)
 def run_fig6(config: SimulationConfig, progress: Progress = None) -> Table:
-    from rlxform import policies, sweeps
-    from rlxform.simulate import initial_params
+    from rlxform.sim import policies, sweeps
+    from rlxform.sim.simulate import initial_params
 
     cols = Columns()
     policy = config.policies[0]

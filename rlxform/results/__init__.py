@@ -3,10 +3,10 @@
 ``atomic`` (crash-safe writes, stale temporaries, writable directories), ``tables`` (tidy CSV
 that reloads bitwise), ``metadata`` (config hash, versions, git revision, device), ``figures``
 (``FigureFormat``, ``save_figure``) and ``outputs`` (``save_result``: an experiment's table,
-figure and metadata as one ``Result``). Chunked, resumable runs: ``rlxform.chunks``.
+figure and metadata as one ``Result``). Chunked, resumable runs: ``rlxform.results.chunks``.
 """
 
-# The private names are re-exported for rlxform.chunks (its temporaries and version checks).
+# The private names are re-exported for rlxform.results.chunks (its temporaries and version checks).
 from rlxform.results.atomic import (  # noqa: F401
     _TMP_OWNER,
     _TMP_SUFFIX,

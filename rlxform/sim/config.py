@@ -15,10 +15,10 @@ import dataclasses
 import functools
 from typing import Any, NamedTuple
 
-from rlxform import schemes as schemes_lib
-from rlxform.aggregation import check_aggregation
+from rlxform.core import schemes as schemes_lib
+from rlxform.core.aggregation import check_aggregation
+from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
-from rlxform.schemes import Scheme
 from rlxform.sim.population import check_population
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import (
@@ -130,10 +130,10 @@ class SimConfig:
       optimizer: ``"sgd"`` or ``"adam"``.
       record_every: E, divides T; R = T / E + 1 records (step 0 included).
       dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones within
-        the batch (no refill as in DAPO); bandits only (``rlxform.dynamic`` is its reference).
+        the batch (no refill as in DAPO); bandits only (``rlxform.core.dynamic`` is its reference).
       sampler: ``"inverse_cdf"``, ``"counts"`` or ``"auto"`` (counts when M >= 8 K and the run
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
-      aggregation: loss aggregation (``rlxform.aggregation``; all modes agree for bandits).
+      aggregation: loss aggregation (``rlxform.core.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
     """
 
@@ -309,7 +309,7 @@ def checked_hparams(fn):
     return run
 
 
-CheckedHParams = checked_hparams  # temporary name for rlxform.sweeps (removed at integration)
+CheckedHParams = checked_hparams  # temporary name for rlxform.sim.sweeps (removed at integration)
 
 
 class Metrics(NamedTuple):

@@ -3,7 +3,7 @@
 For a ``Group`` of B groups of N items (bandits: K responses with counts; sequences: M samples)
 the coefficient of item n of group b is c_bn = count_bn f_bn Z_bn / M, with Z from the
 scheme's a/b tables at the group's correct count S_b and f the loss aggregation
-(``rlxform.aggregation.aggregation_factor``; 1 for bandits). The loss is
+(``rlxform.core.aggregation.aggregation_factor``; 1 for bandits). The loss is
 loss = reduce_b sum_n sg(c_bn) rho_bn, reduce = mean over groups (dynamic sampling: the mean
 over groups with 0 < S < M, 0 when none), and rho = log pi (plain policy gradient).
 Seams: ``surrogate`` takes ``old_log_probs``, where PPO ratios (rho = pi / pi_old, clipped) and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rlxform.aggregation import aggregation_factor
+from rlxform.core.aggregation import aggregation_factor
 from rlxform.sim.config import SimConfig
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, PRNGKey, PyTree

@@ -122,7 +122,7 @@ def PolicyConfig(
     return Problem(kind, num_prompts, num_responses, num_correct, hidden, features)
 
 
-# the kinds register themselves; re-export the bandit functions (rlxform.policies callers)
+# the kinds register themselves; re-export the bandit functions (rlxform.sim.policies callers)
 from rlxform.sim import bandits as _bandits  # noqa: E402
 from rlxform.sim import sequence_groups as _sequence_groups  # noqa: E402,F401
 from rlxform.sim.bandits import (  # noqa: E402

@@ -3,7 +3,7 @@
 ``make_exact(cfg)`` runs the simulator's policy, optimizer and learning rate on the
 deterministic mean step: plain steps ascend J(theta) = mean_x h_M(p_x(theta)) (gradient by
 ``jax.grad`` through h_M = B_M[phi], whose custom JVP gives w_M); with dynamic sampling it
-iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7, ``rlxform.dynamic``), which is
+iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7, ``rlxform.core.dynamic``), which is
 not the gradient of one fixed objective. Both return the simulator's ``Metrics`` layout.
 ``expected_update`` is E[g] of one stochastic step by these formulas; ``brute_force_update`` gets
 the same number by enumerating response groups (joint outcomes of a whole step for dynamic
@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlxform import bernstein as bern
-from rlxform import dynamic
-from rlxform.aggregation import _power_convolve, sequence_weights_from_tables
-from rlxform.schemes import Scheme
+from rlxform.core import bernstein as bern
+from rlxform.core import dynamic
+from rlxform.core.aggregation import _power_convolve, sequence_weights_from_tables
+from rlxform.core.schemes import Scheme
 from rlxform.sim import policies
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
 from rlxform.sim.sequence_groups import prefix_table
@@ -51,7 +51,7 @@ def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> A
     """Per-prompt c_x w(p_x) with E[step] = sum_x c_x w(p_x) grad p_x: ``float[P]``.
 
     Plain steps: c_x = 1/P and w = w_M (a uniform batch with replacement keeps the mean over
-    prompts). Dynamic sampling: w = w°_M and c_x from ``rlxform.dynamic.step_factors``.
+    prompts). Dynamic sampling: w = w°_M and c_x from ``rlxform.core.dynamic.step_factors``.
     """
     if not cfg.dynamic_sampling:
         coefficients = a_table[1:] - b_table[:-1]
@@ -80,7 +80,7 @@ def expected_update(
     Plain steps: E[g] = mean_x w_M(p_x) grad p_x for every batch size (uniform batches with
     replacement keep the mean over prompts). Dynamic sampling (SPEC section 7):
     E[g] = sum_x c_x w°_M(p_x) grad p_x with c_x = E[1 / (1 + N_-x)] for a full batch and
-    (1/P) sum_{j<B} (1 - qbar)^j for B < P (``rlxform.dynamic``).
+    (1/P) sum_{j<B} (1 - qbar)^j for B < P (``rlxform.core.dynamic``).
 
     Args:
       scheme: overrides ``cfg.scheme`` when not None.
@@ -238,7 +238,7 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
     """Jitted deterministic ascent ``hparams -> Metrics``: the simulator's mean step, iterated.
 
     Plain steps ascend J = mean_x h_M(p_x); dynamic sampling iterates its own mean step
-    sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.dynamic``); sequence policies
+    sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.core.dynamic``); sequence policies
     iterate ``expected_grad`` (aggregation and batch blocks included). Same policy,
     optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M.

@@ -48,7 +48,7 @@ def simulation_figure(table: Mapping[str, np.ndarray], cfg: SimConfig, lr: float
     """The trajectories figure of a run (``plotting.fig_simulate`` or the sequence figure)."""
     title = simulation_title(cfg, lr, seeds)
     if cfg.problem.is_sequence:
-        from rlxform.plotting_sequences import fig_sequence_simulate
+        from rlxform.plotting.sequences import fig_sequence_simulate
 
         return fig_sequence_simulate(table, title)
     from rlxform.plotting import fig_simulate
@@ -63,7 +63,8 @@ def simulation_figure(table: Mapping[str, np.ndarray], cfg: SimConfig, lr: float
 
 def simulate_and_compare(cfg: SimConfig, learning_rate: float, seeds: int, seed: int):
     """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate."""
-    from rlxform import runtime, sweeps
+    from rlxform import runtime
+    from rlxform.sim import sweeps
 
     grid = sweeps.grid([learning_rate])
     keys = jax.random.split(jax.random.key(seed), seeds)

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlxform.aggregation import check_aggregation, sequence_weights_from_tables
-from rlxform.schemes import Scheme
+from rlxform.core.aggregation import check_aggregation, sequence_weights_from_tables
+from rlxform.core.schemes import Scheme
 from rlxform.sim.sequence_policies import SequenceSample, sequence_log_probs
 from rlxform.sim.sequence_tasks import PAD, SequenceTask, enumerate_sequences
 from rlxform.types import Array, ArrayLike, NDArray, PRNGKey, PyTree
@@ -167,7 +167,7 @@ def network_expected_update(
     structure as ``params``.
     """
     if not isinstance(scheme, Scheme):
-        raise ValueError(f"scheme={scheme!r} is invalid: must be an rlxform.schemes.Scheme")
+        raise ValueError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
     a_table, b_table = scheme.tables(scheme.check_group_size(group_size))
     mode = check_aggregation(aggregation)
     batch_groups = check_int("batch_groups", batch_groups, 1)

@@ -8,7 +8,7 @@ table feeds the same exact routes). Exact values are float64 under
 ``jax.enable_x64(True)``; ``length_drift`` switches float64 on itself.
 """
 
-from rlxform.aggregation import (
+from rlxform.core.aggregation import (
     AGGREGATION_ALIASES,
     AGGREGATIONS,
     aggregation_factor,

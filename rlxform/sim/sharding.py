@@ -200,7 +200,7 @@ def initialize_distributed(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rlxform.sharding`` (deprecated: use ``rlxform sweep CONFIG --coordinator ...``).
+    """``python -m rlxform.sim.sharding`` (deprecated: ``rlxform sweep CONFIG --coordinator ...``).
 
     A chunked, sharded learning-rate x seed sweep of one tabular problem, through the same
     chunked runner (``chunks.run_chunks``) as ``rlxform sweep``.
@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from rlxform.cli import run_guarded
 
-    return run_guarded(lambda: _main(argv), prog="python -m rlxform.sharding")
+    return run_guarded(lambda: _main(argv), prog="python -m rlxform.sim.sharding")
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -222,7 +222,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from rlxform.validation import check_float, check_int, check_seed
 
     parser = _Parser(
-        prog="python -m rlxform.sharding",
+        prog="python -m rlxform.sim.sharding",
         description="Deprecated: use rlxform sweep CONFIG.toml --out DIR [--coordinator "
         "HOST:PORT --num-processes N --process-id I] (same chunked runner, any problem).",
     )

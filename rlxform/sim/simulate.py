@@ -7,7 +7,7 @@ the scheme's a/b tables and ascends the surrogate of ``estimator`` with an optax
 wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile each);
 ``HParams`` (learning rate, eps) are traced, so a vmapped grid compiles once. float32.
 With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
-lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.dynamic``), so seed-mean trajectories follow
+lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.core.dynamic``), so seed-mean trajectories follow
 exact ascent (``rlxform.sim.reference``) as lr -> 0. With Adam they need not: Adam divides each
 coordinate by a running RMS of the *noisy* gradient, and E[g / sqrt(E g^2)] is not
 E[g] / |E[g]|, so the noise level of each scheme changes the effective step per coordinate.
@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlxform import bernstein as bern
-from rlxform.schemes import Scheme
+from rlxform.core import bernstein as bern
+from rlxform.core.schemes import Scheme
 from rlxform.sim import estimator, loop
-from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.simulate.* callers)
+from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simulate.* callers)
     AUTO_COUNTS_MIN_SAMPLES,
     COUNTS_RATIO,
     OPTIMIZERS,
@@ -40,7 +40,7 @@ from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.simulate.*
 )
 from rlxform.sim.loop import make_optimizer
 from rlxform.sim.policies import Policy, combine, make_policy, partition
-from rlxform.sim.sampling import (  # noqa: F401  (re-exported: rlxform.simulate.sample_*)
+from rlxform.sim.sampling import (  # noqa: F401  (re-exported: rlxform.sim.simulate.sample_*)
     sample_action_counts,
     sample_actions,
     sample_counts,

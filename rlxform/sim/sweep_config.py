@@ -22,8 +22,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from rlxform import schemes as schemes_lib
-from rlxform.aggregation import check_aggregation
+from rlxform.core import schemes as schemes_lib
+from rlxform.core.aggregation import check_aggregation
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.config import BANDIT_POLICIES, OPTIMIZERS, SEQUENCE_POLICIES, Problem, SimConfig
 from rlxform.sim.population import check_population
@@ -44,13 +44,13 @@ POLICIES = BANDIT_POLICIES + SEQUENCE_POLICIES
 @dataclasses.dataclass(frozen=True)
 class SchemeSpec:
     """A scheme by name with its parameters (kept as data, built on demand): a catalog name,
-    ``framework:estimator`` (``verl:grpo``) or ``module:function`` (``rlxform.frameworks``)."""
+    ``framework:estimator`` (``verl:grpo``) or ``module:function`` (``rlxform.core.frameworks``)."""
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
     def build(self) -> schemes_lib.Scheme:
-        from rlxform.frameworks import resolve_scheme
+        from rlxform.core.frameworks import resolve_scheme
 
         return resolve_scheme(self.name, **dict(self.params))
 
@@ -146,7 +146,7 @@ _TOP = {
     "threshold": "number in (0, 1]",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",
     "dynamic_sampling": "true or false",
-    "aggregation": "a loss aggregation mode (rlxform.aggregation)",
+    "aggregation": "a loss aggregation mode (rlxform.core.aggregation)",
     "batch_groups": "integer >= 1",
     "policy": "table [policy]",
     "population": "table [population]",

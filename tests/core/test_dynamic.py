@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import exact, simulate
 from rlxform.core import dynamic, schemes
-from rlxform.simulate import HParams, Problem, SimConfig
+from rlxform.sim import reference as exact
+from rlxform.sim import simulate
+from rlxform.sim.simulate import HParams, Problem, SimConfig
 
 SCHEMES = [
     schemes.reinforce(),

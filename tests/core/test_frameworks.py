@@ -1,4 +1,4 @@
-"""rlxform.frameworks: each framework's advantage code restated, its schemes, batch-level limits.
+"""core.frameworks: each framework's advantage code restated, its schemes, batch-level limits.
 
 References: verl vectors produced by verl 0.9.1's own code (tests/data/verl_advantages.json);
 TRL and OpenRLHF vectors worked by hand from their formulas (TRL 1.16.0 GRPOTrainer:

@@ -23,7 +23,7 @@ def _sigmoid(z):
 
 
 def _weight_scipy(scheme, m):
-    """w_M(p) = sum_k c_k Bin(k; M-1, p) with scipy's pmf (independent of rlxform.bernstein)."""
+    """w_M(p) = sum_k c_k Bin(k; M-1, p) with scipy's pmf (independent of core.bernstein)."""
     a_table, b_table = scheme.tables(m)
     c = a_table[1:] - b_table[:-1]
     k = np.arange(m)

@@ -341,7 +341,8 @@ def test_length_bias_section_sign_and_zero_for_constant_normalisers():
     independent of length) wrong answers lengthen and correct ones shorten (Dr. GRPO's
     observation); dr_grpo's constant 1/max_length gives no drift at all; the numbers are
     rlxform.length_drift's at the reference task, per unit of p gained."""
-    from rlxform import length_drift, sequences
+    from rlxform import length_drift
+    from rlxform.sim import sequences
 
     grpo_run = {"num_generations": 8, "loss_type": "grpo", "scale_rewards": "group"}
     card = explain(grpo_run, framework="trl")

@@ -68,8 +68,8 @@ def test_ppo_effective_weight_tiny(tmp_path):
 
 
 def test_batch_std_tiny(tmp_path, x64):
-    from rlxform import schemes
-    from rlxform.transforms import transform
+    from rlxform.core import schemes
+    from rlxform.core.objective import transform
 
     result = ex.run_batch_std(ex.CONFIGS["batch_std"]["tiny"], tmp_path)
     table = _check_files(result, "batch_std")

@@ -1,4 +1,4 @@
-"""Tests for rlxform.chunks: chunk store round trips, resume, corruption, temporaries."""
+"""Tests for rlxform.results.chunks: chunk store round trips, resume, corruption, temporaries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from rlxform import chunks, results
+from rlxform import results
+from rlxform.results import chunks
 
 SPECIAL_FLOATS = np.array(
     [
@@ -176,7 +177,7 @@ def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
 _WRITER = """
 import sys
 import numpy as np
-from rlxform.chunks import ChunkStore
+from rlxform.results.chunks import ChunkStore
 store = ChunkStore(sys.argv[1], {"n": 1})
 for i in range(100000):
     store.save(i % 50, {"x": np.full(20000, float(i % 50))})

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import schemes, transform
+from rlxform import transform
+from rlxform.core import schemes
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate
 from rlxform.sim.config import HParams, Problem, SimConfig

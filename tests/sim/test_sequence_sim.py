@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import schemes, sweeps
+from rlxform.core import schemes
 from rlxform.sim import sequences as sq
+from rlxform.sim import sweeps
 from rlxform.sim.config import HParams, SimConfig
 from rlxform.sim.reference import expected_grad, make_exact
 from rlxform.sim.sampling import sample_tokens

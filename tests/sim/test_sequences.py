@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rlxform import schemes
+from rlxform.core import schemes
+from rlxform.core.objective import transform
 from rlxform.sim import sequences
 from rlxform.sim.sequences import SequenceTask, enumerate_sequences
-from rlxform.transforms import transform
 
 AGGS = sequences.AGGREGATIONS
 KEY = jax.random.key(0)
@@ -234,7 +234,7 @@ def test_token_mean_larger_batch_matches_brute_force(x64):
 
 def test_weights_compile_once_per_shape():
     """Schemes are data: the weight tables are traced, so new schemes reuse one compilation."""
-    from rlxform import aggregation
+    from rlxform.core import aggregation
 
     def call(scheme):
         return sequences.sequence_weights(
@@ -619,7 +619,7 @@ def test_sampled_update_matches_exact_within_standard_errors(agg, groups):
 @pytest.mark.slow
 def test_network_sampler_matches_its_prefix_table():
     """Token-by-token GRU sampling agrees with the exact table route (log-probs and chi-square)."""
-    from rlxform import sequence_network as net
+    from rlxform.sim import sequence_network as net
 
     task = SequenceTask(3, 3, "parity")
     cfg = net.sequence_network(task, num_prompts=2, hidden=8)
@@ -641,7 +641,7 @@ def test_network_sampler_matches_its_prefix_table():
 @pytest.mark.slow
 def test_network_expected_update_is_the_chain_rule(x64):
     """Network E[g] = J^T (tabular E[g] at the network's table), and w_M(p) grad p for f = 1."""
-    from rlxform import sequence_network as net
+    from rlxform.sim import sequence_network as net
 
     task = SequenceTask(3, 3, "parity")
     cfg = net.sequence_network(task, num_prompts=2, hidden=4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlxform import schemes
+from rlxform.core import schemes
 from rlxform.sim import estimator, simulate
 from rlxform.sim import reference as exact
 from rlxform.sim.config import HParams, Problem, SimConfig

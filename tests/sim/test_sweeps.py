@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import schemes
+from rlxform.core import schemes
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate, sweeps
 from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
