@@ -69,7 +69,7 @@ class Workload:
     def num_samples(self) -> int:
         """P * M * T * G sampled responses per call."""
         cfg = self.cfg
-        return cfg.num_prompts * cfg.group_size * cfg.num_steps * self.grid_size
+        return cfg.problem.num_prompts * cfg.group_size * cfg.num_steps * self.grid_size
 
 
 def workload(name: str, scale: float = 1.0, **overrides: Any) -> Workload:
@@ -156,18 +156,22 @@ def numpy_step(
 
 def numpy_simulate(cfg: sim.SimConfig, learning_rate: float, seed: int) -> NDArray:
     """Run the NumPy reference for ``cfg`` (tabular, SGD); returns final p ``float32[P]``."""
-    if cfg.policy != "tabular" or cfg.optimizer != "sgd" or cfg.batch != cfg.num_prompts:
+    if (
+        cfg.problem.policy != "tabular"
+        or cfg.optimizer != "sgd"
+        or cfg.batch != cfg.problem.num_prompts
+    ):
         raise ValueError("the NumPy reference covers tabular policies, SGD, full batches")
     rng = np.random.default_rng(seed)
     logits = np.asarray(sim.initial_params(cfg)["logits"], np.float32)
     a_table, b_table = (np.asarray(t) for t in sim.tables(cfg))
     for _ in range(cfg.num_steps):
         logits, _ = numpy_step(
-            rng, logits, a_table, b_table, cfg.num_correct, cfg.group_size, learning_rate
+            rng, logits, a_table, b_table, cfg.problem.num_correct, cfg.group_size, learning_rate
         )
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
-    return probs[:, : cfg.num_correct].sum(axis=1)
+    return probs[:, : cfg.problem.num_correct].sum(axis=1)
 
 
 # ---- timing ------------------------------------------------------------------------------------
@@ -236,11 +240,11 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
     ``jax.grad`` of the surrogate -mean_b (1/M) sum_i Z_i log pi(y_i | x_b), ``optax.sgd``, one
     ``lax.scan`` over ``jax.random.split(key, T)``. Same problem (``initial_params``) and tables.
     """
-    if cfg.optimizer != "sgd" or cfg.batch != cfg.num_prompts or cfg.dynamic_sampling:
+    if cfg.optimizer != "sgd" or cfg.batch != cfg.problem.num_prompts or cfg.dynamic_sampling:
         raise ValueError("the JAX reference covers SGD, full batches, no dynamic sampling")
-    pcfg = cfg.policy_config
-    num_prompts, num_responses = cfg.num_prompts, cfg.num_responses
-    num_correct, group_size = cfg.num_correct, cfg.group_size
+    pcfg = cfg.problem
+    num_prompts, num_responses = cfg.problem.num_prompts, cfg.problem.num_responses
+    num_correct, group_size = cfg.problem.num_correct, cfg.group_size
     a_table, b_table = sim.tables(cfg)
     trainable0, constants = policies.partition(sim.initial_params(cfg))
     counts_sampler = cfg.resolved_sampler == "counts"
@@ -300,7 +304,7 @@ def uniform_program(work: Workload, distinct_keys: bool = False) -> tuple[Callab
     """
     cfg = work.cfg
     runs = work.grid_size if distinct_keys else work.num_seeds
-    size = cfg.num_prompts * cfg.group_size * runs
+    size = cfg.problem.num_prompts * cfg.group_size * runs
 
     def bound(key):
         def step(total, step_key):

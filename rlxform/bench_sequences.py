@@ -57,8 +57,8 @@ def numpy_step(
 ) -> NDArray:
     """One step in vectorised NumPy: sample [P, M] responses token by token, weights
     f Z = a[S] / L or b[S] / L, logits[x, n] += lr c (onehot(t) - softmax(row)) / (P M)."""
-    task = cfg.task
-    p, m, length, v = cfg.num_prompts, cfg.group_size, task.max_length, task.vocab_size
+    task = cfg.problem.task
+    p, m, length, v = cfg.problem.num_prompts, cfg.group_size, task.max_length, task.vocab_size
     b = v - 1
     prompt = np.arange(p)[:, None]
     node = np.zeros((p, m), np.int64)
@@ -119,7 +119,7 @@ def _programs(cfg: SimConfig) -> dict[str, tuple[Any, tuple, float]]:
     key = jax.random.key(0)
     compiled, seconds = _compile(build_sparse_simulate(cfg), hparams, key)
     out = {"rlxform": (compiled, (hparams, key), seconds)}
-    size = cfg.num_prompts * cfg.group_size * cfg.task.max_length
+    size = cfg.problem.num_prompts * cfg.group_size * cfg.problem.task.max_length
 
     def bound(key):
         def step(total, step_key):
@@ -156,7 +156,7 @@ def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
         numpy_simulate(cfg, LEARNING_RATE, i)
         best["numpy"] = min(best["numpy"], time.perf_counter() - start)
     first["numpy"] = best["numpy"]
-    samples = cfg.num_prompts * cfg.group_size * cfg.num_steps
+    samples = cfg.problem.num_prompts * cfg.group_size * cfg.num_steps
     return {
         "workload": "W5",
         "num_samples": samples,

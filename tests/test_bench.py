@@ -125,7 +125,12 @@ def test_jax_reference_rejects_unsupported_configs():
 
 def test_workload_shapes():
     w1, w2, w3, w4 = (bench.workload(n) for n in bench.WORKLOADS)
-    assert (w1.cfg.num_prompts, w1.cfg.num_responses, w1.cfg.group_size, w1.cfg.num_steps) == (
+    assert (
+        w1.cfg.problem.num_prompts,
+        w1.cfg.problem.num_responses,
+        w1.cfg.group_size,
+        w1.cfg.num_steps,
+    ) == (
         4096,
         8,
         16,
@@ -137,7 +142,7 @@ def test_workload_shapes():
         16,
         100,
     )
-    assert (w3.cfg.num_prompts, w3.grid_size) == (512, 128)
+    assert (w3.cfg.problem.num_prompts, w3.grid_size) == (512, 128)
     assert w4.cfg.group_size == 256 and w4.cfg.resolved_sampler == "counts"
     assert w1.num_samples == 4096 * 16 * 200
     with pytest.raises(ValueError, match="workload"):

@@ -37,7 +37,7 @@ def test_numpy_reference_seed_mean_matches_exact_ascent():
         aggregation="seq-mean-token-mean",
     )
     finals = np.stack([numpy_simulate(cfg, 2.0, seed) for seed in range(200)])
-    p = np.asarray(sq.sequence_stats(finals, cfg.task).p)  # [S, P]
+    p = np.asarray(sq.sequence_stats(finals, cfg.problem.task).p)  # [S, P]
     mean, se = p.mean(0), p.std(0, ddof=1) / np.sqrt(len(p))
     exact = np.asarray(make_exact(cfg)(HParams(2.0)).p[-1])
     assert np.all(np.abs(exact - np.asarray([0.3, 0.6])) > 0.01)  # it moved

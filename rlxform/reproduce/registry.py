@@ -44,6 +44,7 @@ from rlxform.reproduce.sequences import (
     run_aggregation_table,
     run_length_drift_map,
     run_length_trajectories,
+    trajectory_problem,
 )
 from rlxform.reproduce.simulation import SimulationConfig, run_fig5, run_fig6
 from rlxform.results import FigureFormat, Progress, Result, check_figure_format
@@ -67,12 +68,14 @@ class Experiment:
 _SIM_TINY = SimulationConfig(
     schemes=scheme_specs("grpo"),
     policies=("tabular", "network"),
-    num_prompts=4,
+    problem=sweep_problem(num_prompts=4),
     group_size=4,
     steps=20,
     record_every=5,
     seeds=4,
 )
+
+
 _SWEEP_FULL = SweepConfig(
     learning_rate=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
     group_size=(2, 4, 8, 16, 32, 64),
@@ -144,12 +147,12 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "tiny": dataclasses.replace(
                     _SIM_TINY,
                     policies=("tabular",),
-                    num_prompts=6,
+                    problem=sweep_problem(num_prompts=6),
                     schemes=scheme_specs("reinforce", "rejection_sampling"),
                 ),
                 "quick": SimulationConfig(
                     policies=("tabular",),
-                    num_prompts=24,
+                    problem=sweep_problem(num_prompts=24),
                     steps=100,
                     seeds=32,
                     learning_rate=0.3,
@@ -159,7 +162,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                 ),
                 "full": SimulationConfig(
                     policies=("tabular",),
-                    num_prompts=48,
+                    problem=sweep_problem(num_prompts=48),
                     steps=100,
                     seeds=256,
                     learning_rate=0.3,
@@ -247,9 +250,15 @@ EXPERIMENTS: dict[str, Experiment] = {
             "length_trajectories",
             run_length_trajectories,
             {
-                "tiny": TrajectoryConfig(max_length=3, steps=4, record_every=2, seeds=4),
-                "quick": TrajectoryConfig(max_length=5, steps=40, record_every=5, seeds=32),
-                "full": TrajectoryConfig(max_length=7, steps=200, record_every=10, seeds=256),
+                "tiny": TrajectoryConfig(
+                    problem=trajectory_problem(3), steps=4, record_every=2, seeds=4
+                ),
+                "quick": TrajectoryConfig(
+                    problem=trajectory_problem(5), steps=40, record_every=5, seeds=32
+                ),
+                "full": TrajectoryConfig(
+                    problem=trajectory_problem(7), steps=200, record_every=10, seeds=256
+                ),
             },
             "GRPO length trajectories, simulated vs exact, under three aggregations",
         ),

@@ -24,6 +24,7 @@ import numpy as np
 from rlxform.plotting import sequences as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
+from rlxform.sim.config import Problem
 from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
 
 _FACTORS = {
@@ -52,17 +53,22 @@ class DriftMapConfig:
     p_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
+def trajectory_problem(max_length: int = 6) -> Problem:
+    """The length-trajectory problem: sequence_tabular, P = 2, init_p = 0.3, V = 3, first_token."""
+    return Problem("sequence_tabular", 2, init_p=(0.3,), vocab_size=3, max_length=max_length)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrajectoryConfig:
-    """GRPO (SGD) on ``first_token`` under several aggregations, S seeds vs exact ascent."""
+    """GRPO (SGD) on ``first_token`` under several aggregations, S seeds vs exact ascent.
+
+    ``problem`` (``sim.config.Problem``, a sequence policy: P, init_p, V, max_length,
+    verifier) is nested as is; the rest says how it is run.
+    """
 
     scheme: SchemeSpec = scheme_specs("grpo")[0]
     aggregations: tuple[str, ...] = ("seq-mean-token-mean", "seq-mean-token-sum-norm", "token-mean")
-    verifier: str = "first_token"
-    vocab_size: int = 3
-    max_length: int = 6
-    num_prompts: int = 2
-    init_p: tuple[float, ...] = (0.3,)
+    problem: Problem = dataclasses.field(default_factory=trajectory_problem)
     group_size: int = 8
     batch_groups: int = 2
     steps: int = 60
@@ -125,16 +131,9 @@ def run_length_trajectories(
     config: TrajectoryConfig, progress: Progress = None
 ) -> tuple[Table, dict[str, Any]]:
     from rlxform.sim import sweeps
-    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.config import SimConfig
 
-    problem = Problem(
-        "sequence_tabular",
-        config.num_prompts,
-        init_p=tuple(config.init_p),
-        vocab_size=config.vocab_size,
-        max_length=config.max_length,
-        verifier=config.verifier,
-    )
+    problem = config.problem
     grid = sweeps.grid([config.learning_rate])
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     cols: dict[str, list] = {}

@@ -18,7 +18,8 @@ import numpy as np
 from rlxform import plotting
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
+from rlxform.sim.config import Problem
+from rlxform.sim.sweep_config import SchemeSpec, scheme_specs, sweep_problem
 from rlxform.sim.sweep_runner import compiled_sweep
 
 
@@ -28,21 +29,19 @@ class SimulationConfig:
 
     Attributes:
       schemes: schemes compared (on the same keys).
+      problem: what is learned (``sim.config.Problem``: P, K, C, init_p, population_seed),
+        nested as is; its policy is replaced by each entry of ``policies``.
       policies: policy kinds (figure 5 uses tabular and network; figure 6 the first only).
-      num_prompts, num_responses, num_correct: P, K, C.
       group_size: M; steps: T; record_every: E. All schemes get the same M x T samples.
       learning_rate, optimizer: SGD makes the seed mean follow exact ascent as lr -> 0.
       seeds, seed: S runs from ``jax.random.key(seed)``.
-      init_p: population of initial p; population_seed: its seed (part of the problem).
     """
 
     schemes: tuple[SchemeSpec, ...] = scheme_specs(
         "reinforce", "rloo", "grpo", "rejection_sampling", ("pass_at_k", {"k": 4})
     )
+    problem: Problem = dataclasses.field(default_factory=sweep_problem)  # tabular, P 16, K 4
     policies: tuple[str, ...] = ("tabular", "network")
-    num_prompts: int = 16
-    num_responses: int = 4
-    num_correct: int = 1
     group_size: int = 8
     steps: int = 200
     record_every: int = 5
@@ -50,25 +49,16 @@ class SimulationConfig:
     optimizer: str = "sgd"
     seeds: int = 64
     seed: int = 0
-    init_p: Any = "grid"
-    population_seed: int = 0
 
 
 def _simulate(config: SimulationConfig, spec: SchemeSpec, policy: str):
     """(stochastic Metrics [1, S, ...], exact Metrics [1, ...]) for one (scheme, policy)."""
     from rlxform.sim import sweeps
-    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.config import SimConfig
 
     cfg = SimConfig(
         spec.build(),
-        problem=Problem(
-            policy=policy,
-            num_prompts=config.num_prompts,
-            num_responses=config.num_responses,
-            num_correct=config.num_correct,
-            init_p=config.init_p,
-            population_seed=config.population_seed,
-        ),
+        problem=dataclasses.replace(config.problem, policy=policy),
         group_size=config.group_size,
         num_steps=config.steps,
         record_every=config.record_every,
@@ -121,11 +111,11 @@ def run_fig6(config: SimulationConfig, progress: Progress = None) -> Table:
     for i, spec in enumerate(config.schemes):
         cfg, metrics, exact_metrics = _simulate(config, spec, policy)
         p = np.asarray(metrics.p, np.float64)[0]  # [S, R, P]
-        initial = np.asarray(policies.p_correct(initial_params(cfg), cfg.policy_config), np.float64)
+        initial = np.asarray(policies.p_correct(initial_params(cfg), cfg.problem), np.float64)
         final, final_se = sweeps.seed_stats(p[:, -1, :], axis=0)
         cols.add(
             scheme=cfg.scheme.label,
-            prompt=np.arange(config.num_prompts),
+            prompt=np.arange(config.problem.num_prompts),
             initial_p=initial,
             final_p=final,
             final_p_se=final_se,

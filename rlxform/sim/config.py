@@ -88,11 +88,6 @@ class Problem:
             raise InputError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
 
     @property
-    def kind(self) -> str:
-        """The policy kind (the old ``PolicyConfig.kind``)."""
-        return self.policy
-
-    @property
     def is_sequence(self) -> bool:
         return self.policy in SEQUENCE_POLICIES
 
@@ -207,45 +202,22 @@ class SimConfig:
         own = {k: v for k, v in fields.items() if k in own_names}
         return cls(scheme, problem, **own)
 
-    # ---- derived values (read-only views of the nested problem, not copies) ----
-
-    @property
-    def policy_config(self) -> Problem:
-        """The problem (the old ``PolicyConfig`` of the bandit functions)."""
-        return self.problem
-
-    @property
-    def policy(self) -> str:
-        return self.problem.policy
-
-    @property
-    def num_prompts(self) -> int:
-        return self.problem.num_prompts
-
-    @property
-    def num_responses(self) -> int:
-        return self.problem.num_responses
-
-    @property
-    def num_correct(self) -> int:
-        return self.problem.num_correct
-
-    @property
-    def batch_size(self) -> int | None:
-        return self.problem.batch_size
-
-    @property
-    def init_p(self) -> Any:
-        return self.problem.init_p
+    # ---- derived values (computed from the nested problem, not copies of its fields) ----
 
     @property
     def batch(self) -> int:
         """B, the number of prompts per step."""
         return self.problem.batch
 
+    # Read by cli.run_simulate only, which is frozen while the kl/ppo branches edit it; drop
+    # both once that handler reads ``cfg.problem.num_prompts`` / ``cfg.problem.init_p``.
     @property
-    def task(self):
-        return self.problem.task
+    def num_prompts(self) -> int:
+        return self.problem.num_prompts
+
+    @property
+    def init_p(self) -> Any:
+        return self.problem.init_p
 
     @property
     def num_records(self) -> int:
@@ -257,7 +229,7 @@ class SimConfig:
         if self.sampler != "auto":
             return self.sampler
         samples = self.batch * self.group_size * self.num_steps
-        large_groups = self.group_size >= COUNTS_RATIO * self.num_responses
+        large_groups = self.group_size >= COUNTS_RATIO * self.problem.num_responses
         long_run = samples >= AUTO_COUNTS_MIN_SAMPLES
         return "counts" if large_groups and long_run else "inverse_cdf"
 
@@ -307,9 +279,6 @@ def checked_hparams(fn):
     run._cache_size = getattr(fn, "_cache_size", None)
     run.jitted = fn
     return run
-
-
-CheckedHParams = checked_hparams  # temporary name for rlxform.sim.sweeps (removed at integration)
 
 
 class Metrics(NamedTuple):

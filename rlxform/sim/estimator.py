@@ -86,9 +86,9 @@ def surrogate(
 
 def draw_prompts(key: PRNGKey, cfg: SimConfig) -> Array | None:
     """The batch: None (all P in order) or ``int32[B]`` uniform with replacement."""
-    if cfg.batch_size is None or cfg.batch == cfg.num_prompts:
+    if cfg.problem.batch_size is None or cfg.batch == cfg.problem.num_prompts:
         return None
-    return jax.random.randint(key, (cfg.batch,), 0, cfg.num_prompts, jnp.int32)
+    return jax.random.randint(key, (cfg.batch,), 0, cfg.problem.num_prompts, jnp.int32)
 
 
 def sample_gradient(

@@ -110,18 +110,6 @@ def initial_p(key: PRNGKey, problem: Problem) -> NDArray:
     return population(key, problem.init_p, problem.num_prompts)
 
 
-def PolicyConfig(
-    kind: str = "tabular",
-    num_prompts: int = 1,
-    num_responses: int = 2,
-    num_correct: int = 1,
-    hidden: int = 32,
-    features: int = 16,
-) -> Problem:
-    """The bandit ``Problem`` the old ``PolicyConfig`` described."""
-    return Problem(kind, num_prompts, num_responses, num_correct, hidden, features)
-
-
 # the kinds register themselves; re-export the bandit functions (rlxform.sim.policies callers)
 from rlxform.sim import bandits as _bandits  # noqa: E402
 from rlxform.sim import sequence_groups as _sequence_groups  # noqa: E402,F401
@@ -137,7 +125,6 @@ assert set(_REGISTRY) == set(BANDIT_POLICIES + SEQUENCE_POLICIES), _bandits
 __all__ = [
     "Group",
     "Policy",
-    "PolicyConfig",
     "check_population",
     "combine",
     "init_params",

@@ -108,9 +108,9 @@ def brute_force_update(
     max(N, 1), or the plain mean over B). Each outcome is weighted by its probability (held fixed
     under grad). Run it under ``jax.enable_x64(True)`` with float64 params for a ~1e-12 reference.
     """
-    if cfg.dynamic_sampling or cfg.batch < cfg.num_prompts:
+    if cfg.dynamic_sampling or cfg.batch < cfg.problem.num_prompts:
         return _brute_force_joint(scheme, params, cfg, eps)
-    k, m = cfg.num_responses, cfg.group_size
+    k, m = cfg.problem.num_responses, cfg.group_size
     if k**m > MAX_OUTCOMES:
         raise InputError(
             f"group_size={m!r} is invalid for brute force with K={k}: K^M must be <= {MAX_OUTCOMES}"
@@ -118,7 +118,7 @@ def brute_force_update(
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
     trainable, constants = policies.partition(params)
     outcomes = np.array(list(itertools.product(range(k), repeat=m)), np.int32)  # [N, M]
-    rewards = outcomes < cfg.num_correct
+    rewards = outcomes < cfg.problem.num_correct
     num_correct = rewards.sum(-1)
 
     def surrogate(tr):
@@ -137,7 +137,12 @@ def brute_force_update(
 
 def _brute_force_joint(scheme, params, cfg, eps):
     """E[step] over all joint outcomes (batch indices x groups) of one step."""
-    k, m, num_prompts, batch = cfg.num_responses, cfg.group_size, cfg.num_prompts, cfg.batch
+    k, m, num_prompts, batch = (
+        cfg.problem.num_responses,
+        cfg.group_size,
+        cfg.problem.num_prompts,
+        cfg.batch,
+    )
     sampled = batch < num_prompts
     num_index = num_prompts**batch if sampled else 1
     total = num_index * k ** (m * batch)
@@ -154,7 +159,7 @@ def _brute_force_joint(scheme, params, cfg, eps):
     groups = groups.reshape(-1, batch, m)  # [G, B, M]
     index = np.repeat(index, len(groups), axis=0)  # [N, B]
     outcomes = np.tile(groups, (num_index, 1, 1))  # [N, B, M]
-    rewards = outcomes < cfg.num_correct
+    rewards = outcomes < cfg.problem.num_correct
     num_correct = rewards.sum(-1)  # [N, B]
     keep = (num_correct > 0) & (num_correct < m)
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
@@ -208,8 +213,10 @@ def sequence_mean_step(cfg: SimConfig, a_table: Array, b_table: Array):
 
     def step_fn(params, _):
         grads = expected_grad(params, cfg, a_table, b_table)
-        p = jnp.exp(sequence_log_probs(prefix_table(params, cfg.problem), cfg.task))
-        p = jnp.sum(jnp.where(jnp.asarray(enumerate_sequences(cfg.task).correct), p, 0.0), -1)
+        p = jnp.exp(sequence_log_probs(prefix_table(params, cfg.problem), cfg.problem.task))
+        p = jnp.sum(
+            jnp.where(jnp.asarray(enumerate_sequences(cfg.problem.task).correct), p, 0.0), -1
+        )
         return grads, jnp.mean(p**m + (1.0 - p) ** m)
 
     return step_fn
@@ -273,10 +280,10 @@ def _others_laws(group_laws: Array, cfg: SimConfig) -> Array:
     """
     g = cfg.batch_groups
     width = (g - 1) * (group_laws.shape[1] - 1) + 1
-    if cfg.batch < cfg.num_prompts:
+    if cfg.batch < cfg.problem.num_prompts:
         mixture = jnp.mean(group_laws, axis=0)[None, :]
         others = _power_convolve(mixture, g - 1)[0]
-        return jnp.broadcast_to(others, (cfg.num_prompts, width))
+        return jnp.broadcast_to(others, (cfg.problem.num_prompts, width))
     hi = jax.lax.Precision.HIGHEST
     blocks = group_laws.reshape(-1, g, group_laws.shape[1])
     start = jnp.zeros(width, group_laws.dtype).at[0].set(1.0)
@@ -289,7 +296,7 @@ def _others_laws(group_laws: Array, cfg: SimConfig) -> Array:
         return jax.lax.scan(fold, start, jnp.arange(g))[0]
 
     per_block = jax.vmap(lambda blk: jax.vmap(lambda i: for_member(blk, i))(jnp.arange(g)))
-    return per_block(blocks).reshape(cfg.num_prompts, width)
+    return per_block(blocks).reshape(cfg.problem.num_prompts, width)
 
 
 def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SimConfig) -> Array:
@@ -302,7 +309,7 @@ def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SimConfig) 
             a_table, b_table, cfg.aggregation, q, lengths, correct, max_length=max_length
         )
         return jax.vmap(weigh)(probs)
-    length_law = jnp.zeros((cfg.num_prompts, max_length + 1), probs.dtype)
+    length_law = jnp.zeros((cfg.problem.num_prompts, max_length + 1), probs.dtype)
     length_law = length_law.at[:, lengths].add(probs)
     group_laws = jax.vmap(lambda q: _power_convolve(q[None, :], cfg.group_size)[0])(length_law)
     others = _others_laws(group_laws, cfg)
@@ -325,7 +332,7 @@ def expected_grad(params: PyTree, cfg: SimConfig, a_table: Array, b_table: Array
     def surrogate(q):
         return (
             jnp.sum(coef * sequence_log_probs(prefix_table(q, cfg.problem), cfg.problem.task))
-            / cfg.num_prompts
+            / cfg.problem.num_prompts
         )
 
     return jax.grad(surrogate)(params)

@@ -35,10 +35,12 @@ class SimulationResult(NamedTuple):
 def simulation_title(cfg: SimConfig, learning_rate: float, seeds: int) -> str:
     """Figure title: scheme, policy, P, M, batch, optimizer, lr, seeds (and the aggregation)."""
     if cfg.problem.is_sequence:
-        return f"{cfg.scheme.label}, {cfg.aggregation}, {cfg.policy}, M={cfg.group_size}"
-    batch = "" if cfg.batch == cfg.num_prompts else f", $B={cfg.batch}$"
+        return f"{cfg.scheme.label}, {cfg.aggregation}, {cfg.problem.policy}, M={cfg.group_size}"
+    problem = cfg.problem
+    batch = "" if cfg.batch == problem.num_prompts else f", $B={cfg.batch}$"
     return (
-        f"{cfg.scheme.label}\n{cfg.policy}, $P={cfg.num_prompts}$, $M={cfg.group_size}${batch}, "
+        f"{cfg.scheme.label}\n{problem.policy}, $P={problem.num_prompts}$, "
+        f"$M={cfg.group_size}${batch}, "
         f"{cfg.optimizer} lr={learning_rate:g}, {seeds} seeds"
         + (", dynamic sampling" if cfg.dynamic_sampling else "")
     )

@@ -29,7 +29,6 @@ from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simula
     COUNTS_RATIO,
     OPTIMIZERS,
     SAMPLERS,
-    CheckedHParams,
     HParams,
     Metrics,
     Problem,

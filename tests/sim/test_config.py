@@ -14,7 +14,7 @@ from rlxform.validation import InputError
 def test_problem_is_nested_and_read_through():
     cfg = SimConfig("grpo", Problem("network", 6, 4, 2, batch_size=3), group_size=4)
     assert cfg.problem.num_prompts == 6 and cfg.num_prompts == 6 and cfg.batch == 3
-    assert cfg.num_correct == 2 and cfg.policy == "network"
+    assert cfg.problem.num_correct == 2 and cfg.problem.policy == "network"
     assert not any(f.name == "num_prompts" for f in dataclasses.fields(SimConfig))
     assert hash(cfg) == hash(SimConfig("grpo", Problem("network", 6, 4, 2, batch_size=3), 4))
 
@@ -49,7 +49,7 @@ def test_bad_input_raises_the_one_error_type(make, needle):
 def test_sequence_fields_are_ignored_by_bandits_and_bandit_fields_by_sequences():
     Problem("tabular", vocab_size=1)  # not validated for a bandit
     cfg = SimConfig("grpo", Problem("sequence_tabular", num_responses=1, max_length=3))
-    assert cfg.task.max_length == 3 and cfg.task.vocab_size == 3
+    assert cfg.problem.task.max_length == 3 and cfg.problem.task.vocab_size == 3
 
 
 def test_from_flat_splits_problem_and_run_fields():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rlxform.sim import policies
+from rlxform.sim.config import Problem
 
 KEY = jax.random.key(0)
 
@@ -16,7 +17,7 @@ KEY = jax.random.key(0)
 @pytest.mark.parametrize("spec", [(0.01, 0.3, 0.5, 0.97), "grid", ("beta", 0.5, 2.0)])
 def test_initial_p_is_requested(kind, spec):
     num_responses, num_correct = (2, 1) if kind == "scalar" else (5, 2)
-    cfg = policies.PolicyConfig(kind, 7, num_responses, num_correct, hidden=8, features=4)
+    cfg = Problem(kind, 7, num_responses, num_correct, hidden=8, features=4)
     init_p = policies.population(jax.random.key(3), spec, 7)
     params = policies.init_params(KEY, cfg, init_p)
     p = np.asarray(policies.p_correct(params, cfg), np.float64)
@@ -45,7 +46,7 @@ def test_parse_init_p():
 
 
 def test_p_correct_matches_numpy_softmax():
-    cfg = policies.PolicyConfig("tabular", 3, 4, 2)
+    cfg = Problem("tabular", 3, 4, 2)
     logits = np.array([[0.0, 1.0, -1.0, 2.0], [3.0, 0.0, 0.0, 0.0], [-5.0, -5.0, 1.0, 0.5]])
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     got = policies.p_correct({"logits": jnp.asarray(logits, jnp.float32)}, cfg)
@@ -53,7 +54,7 @@ def test_p_correct_matches_numpy_softmax():
 
 
 def test_network_shares_parameters_and_features_are_fixed():
-    cfg = policies.PolicyConfig("network", 4, 3, 1, hidden=8, features=4)
+    cfg = Problem("network", 4, 3, 1, hidden=8, features=4)
     params = policies.init_params(KEY, cfg, np.full(4, 0.3))
     trainable, constants = policies.partition(params)
     assert set(constants) == {"features"} and "features" not in trainable
@@ -77,21 +78,21 @@ def test_network_shares_parameters_and_features_are_fixed():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"kind": "mlp"}, "policy"),
+        ({"policy": "mlp"}, "policy"),
         ({"num_prompts": 0}, "num_prompts"),
         ({"num_responses": 1}, "num_responses"),
         ({"num_responses": 3, "num_correct": 0}, "num_correct"),
         ({"num_responses": 3, "num_correct": 3}, "num_correct"),
-        ({"kind": "scalar", "num_responses": 3}, "num_responses"),
+        ({"policy": "scalar", "num_responses": 3}, "num_responses"),
     ],
 )
 def test_bad_config(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        policies.PolicyConfig(**kwargs)
+        Problem(**kwargs)
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, float("nan"), -0.1])
 def test_bad_init_p(value):
-    cfg = policies.PolicyConfig("tabular", 2, 3, 1)
+    cfg = Problem("tabular", 2, 3, 1)
     with pytest.raises(ValueError, match="init_p"):
         policies.init_params(KEY, cfg, [0.5, value])

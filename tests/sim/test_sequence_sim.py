@@ -72,19 +72,19 @@ def test_expected_grad_equals_the_exact_core(mode):
 
 def _brute_force(cfg, logits, a_table, b_table):
     """E[grad loss] by enumerating every batch of prompts and responses (float64)."""
-    enum = sq.enumerate_sequences(cfg.task)
-    log_pi = np.asarray(sq.sequence_log_probs(logits, cfg.task))
+    enum = sq.enumerate_sequences(cfg.problem.task)
+    log_pi = np.asarray(sq.sequence_log_probs(logits, cfg.problem.task))
     pi = np.exp(log_pi)
     n, m, g, bsz = len(enum.lengths), cfg.group_size, cfg.batch_groups, cfg.batch
     prompt_sets = (
-        [tuple(range(cfg.num_prompts))]
-        if cfg.batch_size is None
-        else itertools.product(range(cfg.num_prompts), repeat=bsz)
+        [tuple(range(cfg.problem.num_prompts))]
+        if cfg.problem.batch_size is None
+        else itertools.product(range(cfg.problem.num_prompts), repeat=bsz)
     )
-    coef = np.zeros((cfg.num_prompts, n))
+    coef = np.zeros((cfg.problem.num_prompts, n))
     a, b = np.asarray(a_table), np.asarray(b_table)
     for prompts in prompt_sets:
-        p_prompts = 1.0 if cfg.batch_size is None else cfg.num_prompts**-bsz
+        p_prompts = 1.0 if cfg.problem.batch_size is None else cfg.problem.num_prompts**-bsz
         for ys in itertools.product(range(n), repeat=bsz * m):
             ys = np.array(ys).reshape(bsz, m)
             prob = p_prompts * np.prod([pi[prompts[i], ys[i]] for i in range(bsz)])
@@ -96,12 +96,12 @@ def _brute_force(cfg, logits, a_table, b_table):
             f = {
                 "seq-mean-token-sum": np.ones_like(lengths),
                 "seq-mean-token-mean": 1.0 / lengths,
-                "seq-mean-token-sum-norm": np.full_like(lengths, 1.0 / cfg.task.max_length),
+                "seq-mean-token-sum-norm": np.full_like(lengths, 1.0 / cfg.problem.task.max_length),
                 "token-mean": g * m / block_tokens * np.ones_like(lengths),
             }[cfg.aggregation]
             for i in range(bsz):
                 np.add.at(coef[prompts[i]], ys[i], prob * f[i] * z[i] / (bsz * m))
-    return jax.grad(lambda q: jnp.sum(coef * sq.sequence_log_probs(q, cfg.task)))(logits)
+    return jax.grad(lambda q: jnp.sum(coef * sq.sequence_log_probs(q, cfg.problem.task)))(logits)
 
 
 @pytest.mark.parametrize(
