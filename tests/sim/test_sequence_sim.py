@@ -43,7 +43,7 @@ def test_sampler_index_and_draws_match_the_exact_core():
     assert np.array_equal(enum.correct[found], np.asarray(batch.rewards))
     assert np.array_equal(enum.lengths[found], np.asarray(batch.lengths))
     assert 0 < np.asarray(batch.rewards).mean() < 1
-    # the draws are sampling.sample_tokens' (its chi-square test is in tests/test_sampling.py)
+    # the draws are sampling.sample_tokens' (its chi-square test is in tests/sim/test_sampling.py)
     tokens, _ = sample_tokens(
         key, logits, jnp.arange(3, dtype=jnp.int32), cfg.group_size, TASK.max_length
     )

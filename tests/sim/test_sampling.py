@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from rlxform.sim import binomial as binomial_lib
 from rlxform.sim import sampling, simulate
 
 DRAWS = 100_000
@@ -15,7 +16,7 @@ DRAWS = 100_000
 
 @jax.jit
 def _binomial(key, n, p):
-    return sampling.binomial(key, n, p)
+    return binomial_lib.binomial(key, n, p)
 
 
 def _draw(n: float, p: float, seed: int = 0, size: int = DRAWS) -> np.ndarray:
@@ -115,7 +116,7 @@ def test_btrs_fallback_is_exact(monkeypatch, stages):
     monkeypatch.setattr(sampling, "BTRS_STAGES", stages)
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
-    draws = np.asarray(jax.jit(sampling.binomial)(jax.random.key(9), n, p))
+    draws = np.asarray(jax.jit(binomial_lib.binomial)(jax.random.key(9), n, p))
     assert _gof_pvalue(draws, 100, 0.3) > 1e-4
 
 
@@ -125,9 +126,9 @@ def test_binomial_from_uniforms_reads_its_own_uniforms():
     n = jnp.array([100.0, 5.0, 100.0])
     p = jnp.array([0.3, 0.2, 0.6])
     size = n.size
-    draws = jax.random.uniform(jax.random.key(0), (sampling.num_uniforms(size),))
+    draws = jax.random.uniform(jax.random.key(0), (binomial_lib.num_uniforms(size),))
     key = jax.random.key(1)
-    from_uniforms = jax.jit(sampling.binomial_from_uniforms)
+    from_uniforms = jax.jit(binomial_lib.binomial_from_uniforms)
     base = from_uniforms(draws, key, n, p)
     for position in range(2 * size):
         nudged = draws.at[position].set(jnp.where(draws[position] < 0.5, 0.97, 0.03))
@@ -167,7 +168,7 @@ def test_inversion_fallback_is_exact():
     n = jnp.full((DRAWS,), 40.0)
     p = jnp.full((DRAWS,), 0.2)
     u = jax.random.uniform(jax.random.key(4), (DRAWS,))
-    draws = np.asarray(jax.jit(lambda u: sampling._inversion(u, n, p, 2))(u))
+    draws = np.asarray(jax.jit(lambda u: binomial_lib._inversion(u, n, p, 2))(u))
     assert _gof_pvalue(draws, 40, 0.2) > 1e-4
 
 
@@ -228,17 +229,17 @@ def test_softmax_cdf_matches_softmax_cumsum(num_responses):
 def test_compact_indices_match_nonzero(size, buffer, rate):
     """Also the overflow case (more set than the buffer holds) and a size not a multiple of 128."""
     mask = jax.random.uniform(jax.random.key(size), (size,)) < rate
-    got = jax.jit(lambda m: sampling._compact_indices(m, buffer))(mask)
+    got = jax.jit(lambda m: binomial_lib._compact_indices(m, buffer))(mask)
     np.testing.assert_array_equal(got, jnp.nonzero(mask, size=buffer, fill_value=size)[0])
 
 
 def test_binomial_from_uniforms_rejects_wrong_draws():
     n, p = jnp.full((5,), 50.0), jnp.full((5,), 0.3)
-    draws = jnp.zeros((sampling.num_uniforms(5) - 1,))
+    draws = jnp.zeros((binomial_lib.num_uniforms(5) - 1,))
     with pytest.raises(ValueError, match=r"draws of shape \(\d+,\) is invalid: must have shape"):
-        sampling.binomial_from_uniforms(draws, jax.random.key(0), n, p)
+        binomial_lib.binomial_from_uniforms(draws, jax.random.key(0), n, p)
     with pytest.raises(ValueError, match="size=-1 is invalid: must be an integer >= 0"):
-        sampling.num_uniforms(-1)
+        binomial_lib.num_uniforms(-1)
 
 
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
