@@ -1,0 +1,209 @@
+"""The ``rlxform explain``, ``reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
+
+Each ``_add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
+under their flag names (``InputError``: one line, exit 2 in ``cli.main``) and calls the package
+function (``explain.cards``, ``reproduce.registry``, ``sim.sweep_runner``, ``reproduce.bench``).
+``cli.py`` parses and dispatches; ``simulate``, ``schemes`` and ``transforms`` live there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rlxform.cli_args import (
+    _add_figure_options,
+    _add_prng,
+    _figure_format,
+    _inner_progress,
+    _setup_jax,
+    build_schemes,
+    parse_name_list,
+    parse_scheme_params,
+)
+from rlxform.validation import did_you_mean
+
+# ---- rlxform explain --------------------------------------------------------------------------
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="what a verl / TRL / OpenRLHF config optimises, in words")
+    p.add_argument("config", nargs="?", default=None, help="config file (YAML or JSON)")
+    p.add_argument("--framework", default=None, help="verl | trl | openrlhf (default: detected)")
+    p.add_argument("--format", default="md", help="md (a readable card, default) | json")
+    p.add_argument("--out", default=None, help="also write card.md, card.json, card.png here")
+    p.add_argument("--scheme", default=None, help="explain a scheme instead of a config")
+    p.add_argument(
+        "--scheme-param", action="append", metavar="KEY=VALUE", help="parameter of --scheme"
+    )
+    p.add_argument("--group-size", type=int, default=None, help="M, with --scheme")
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from rlxform.explain.cards import card_json, explain, write_card
+    from rlxform.validation import check_choice
+
+    fmt = check_choice("--format", args.format, ("md", "json"))
+    if args.framework is not None:
+        check_choice("--framework", args.framework, ("verl", "trl", "openrlhf"))
+    if args.scheme is None and args.config is None:
+        raise ValueError("explain: a CONFIG file or --scheme NAME --group-size M is required")
+    if args.scheme is not None and args.config is not None:
+        raise ValueError(f"--scheme={args.scheme!r} is invalid with CONFIG: give one of them")
+    if args.scheme is None and (args.group_size is not None or args.scheme_param):
+        raise ValueError("--group-size and --scheme-param are invalid without --scheme")
+    if args.scheme is not None:
+        if args.group_size is None:
+            raise ValueError(
+                f"--group-size=None is invalid: --scheme {args.scheme} needs a group size M "
+                "(an integer >= 1; no config gives a default)"
+            )
+        (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+        card = explain(scheme=scheme, group_size=args.group_size)
+    else:
+        card = explain(args.config, args.framework)
+    for warning in card.to_json().get("warnings", []):
+        print(f"rlxform: warning: {warning}", file=sys.stderr)
+    print(card_json(card) if fmt == "json" else card.to_markdown(), end="" if fmt == "md" else "\n")
+    if args.out is not None:
+        paths = write_card(card, args.out)
+        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
+# ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce.registry)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="quick configs (~1 min on 2 CPU cores)")
+    mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
+    p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
+    p.add_argument("--out", default="results/reproduce", help="output directory")
+    _add_figure_options(p)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlxform.reproduce import registry as experiments
+    from rlxform.results import check_writable
+
+    names = (
+        list(experiments.EXPERIMENTS) if args.only is None else parse_name_list("--only", args.only)
+    )
+    for name in names:
+        if name not in experiments.EXPERIMENTS:
+            raise ValueError(
+                f"--only={name!r} is invalid: must be one of {', '.join(experiments.EXPERIMENTS)}"
+                + did_you_mean(name, experiments.EXPERIMENTS)
+            )
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    figure = _figure_format(args)
+    out = check_writable(Path(args.out), name="--out")
+    times = {}
+    outer = tqdm(names, desc=f"reproduce ({mode})", unit="fig", position=0)
+    for name in outer:
+        outer.set_postfix_str(name)
+        progress, close = _inner_progress(
+            lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1, leave=False)
+        )
+        try:
+            result = experiments.run_experiment(name, mode, out, progress, figure)
+        finally:
+            close()
+        times[name] = result.wall_time_s
+        tqdm.write(f"{name}: {result.wall_time_s:.1f}s -> {result.paths['figure']}")
+    outer.close()
+    print(f"total {sum(times.values()):.1f}s for {len(times)} experiment(s) in {out}")
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
+    p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
+    p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    _add_distributed(p)
+    _add_prng(p)
+    _add_figure_options(p)
+
+
+def _add_distributed(p) -> None:
+    g = p.add_argument_group(
+        "multi-host (run the same command on every host; --out on a shared filesystem)"
+    )
+    g.add_argument("--coordinator", default=None, help="host:port of process 0")
+    g.add_argument("--num-processes", type=int, default=None, help="number of processes N")
+    g.add_argument("--process-id", type=int, default=None, help="this process, in [0, N)")
+
+
+def check_distributed(args: argparse.Namespace) -> None:
+    """``--num-processes`` >= 1 and ``--process-id`` in [0, N) when given (InputError)."""
+    from rlxform.validation import check_int
+
+    if args.num_processes is not None:
+        check_int("--num-processes", args.num_processes, 1)
+    if args.process_id is not None:
+        high = None if args.num_processes is None else args.num_processes - 1
+        check_int("--process-id", args.process_id, 0, high)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlxform.results import check_writable
+    from rlxform.sim import sharding, sweep_runner
+    from rlxform.sim.sweep_config import load_sweep_config
+
+    check_distributed(args)
+    config = load_sweep_config(args.config)
+    sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
+    figure = _figure_format(args)
+    out = check_writable(Path(args.out), name="--out")
+    index, count = sharding.initialize_distributed(
+        args.coordinator, args.num_processes, args.process_id
+    )
+    _setup_jax(args)
+    progress, close = _inner_progress(
+        lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
+    )
+    try:
+        result = sweep_runner.run_sweep(
+            config, out, progress, figure=figure, process_index=index, process_count=count
+        )
+    finally:
+        close()
+    if result is None:
+        print(
+            f"process {index}/{count}: my chunks are in {out / 'chunks'}; other processes' "
+            "chunks are still missing (the last process to finish writes the tables)"
+        )
+        return 0
+    print(
+        f"wrote {result.paths['csv']} ({len(result.table['step'])} rows), "
+        f"{out / 'sweep_summary.csv'}, {result.paths['figure']} in {result.wall_time_s:.1f}s"
+    )
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
+    p.add_argument(
+        "--workload",
+        default="all",
+        help="W1 | W2 | W3 | W4 | W5 | scaling | all (W1-W5 and scaling)",
+    )
+    p.add_argument("--json", default=None, help="write the records to this JSON file")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
+    p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")
+    _add_prng(p)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from rlxform import runtime
+    from rlxform.reproduce import bench
+
+    runtime.use_prng(args.prng)  # no compilation cache: the bench measures compile times
+    return bench.main(args.workload, args.json, args.repeats, args.scale)
