@@ -1,7 +1,7 @@
 """Throughput benchmark (thin script): ``python experiments/bench.py [--workload W1] [--json F]``.
 
 Same as ``rlxform bench``; the workloads, the NumPy reference and the timing live in
-``rlxform.bench``.
+``rlxform.reproduce.bench``.
 """
 
 import sys

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform import bench
+from rlxform.reproduce import bench
 from rlxform.sim import estimator, sweeps
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate as sim

@@ -5,13 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform import bench, bench_sequences
-from rlxform.bench_sequences import numpy_simulate, run_w5, w5_config
+from rlxform.reproduce import bench
+from rlxform.reproduce.bench import sequences as bench_sequences
+from rlxform.reproduce.bench.sequences import numpy_simulate, run_w5, w5_config
 from rlxform.sim import sequences as sq
 from rlxform.sim.config import HParams, Problem, SimConfig
 from rlxform.sim.reference import make_exact
 
-REQUIRED = {  # the keys of every rlxform.bench record
+REQUIRED = {  # the keys of every rlxform.reproduce.bench record
     "workload",
     "implementation",
     "samples_per_second",

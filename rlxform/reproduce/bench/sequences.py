@@ -170,8 +170,8 @@ def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
 
 
 def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
-    """``run_w5`` as ``rlxform.bench`` records (one per implementation)."""
-    from rlxform.bench import device_name
+    """``run_w5`` as ``rlxform.reproduce.bench`` records (one per implementation)."""
+    from rlxform.reproduce.bench.workloads import device_name
 
     out = run_w5(scale, repeats)
     return [

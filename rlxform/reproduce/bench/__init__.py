@@ -1,0 +1,79 @@
+"""``rlxform bench``: the jitted simulator against its peers, timed interleaved in one process.
+
+``workloads`` (W1-W4 configs and the NumPy reference), ``programs`` (the timed jitted programs),
+``run`` (timing, records, ratios, tables, ``main``), ``sequences`` (W5, the sequence simulator).
+"""
+
+from __future__ import annotations
+
+from rlxform.reproduce.bench.programs import (
+    PROGRAMS,
+    build_reference,
+    reference_program,
+    rlxform_program,
+    uniform_program,
+)
+from rlxform.reproduce.bench.run import (
+    PEERS,
+    affine_fit,
+    bench_jax,
+    bench_numpy,
+    format_scaling,
+    format_table,
+    implementations,
+    loglog_slope,
+    main,
+    ratios,
+    record,
+    run_workload,
+    scaling,
+    simulate_compile_seconds,
+)
+from rlxform.reproduce.bench.workloads import (
+    GRID_LRS,
+    GRID_SEEDS,
+    IMPLEMENTATIONS,
+    INIT_P,
+    LEARNING_RATE,
+    SIMULATE_COMPILE_M,
+    WORKLOADS,
+    Workload,
+    device_name,
+    numpy_simulate,
+    numpy_step,
+    workload,
+)
+
+__all__ = [
+    "GRID_LRS",
+    "GRID_SEEDS",
+    "IMPLEMENTATIONS",
+    "INIT_P",
+    "LEARNING_RATE",
+    "PEERS",
+    "PROGRAMS",
+    "SIMULATE_COMPILE_M",
+    "WORKLOADS",
+    "Workload",
+    "affine_fit",
+    "bench_jax",
+    "bench_numpy",
+    "build_reference",
+    "device_name",
+    "format_scaling",
+    "format_table",
+    "implementations",
+    "loglog_slope",
+    "main",
+    "numpy_simulate",
+    "numpy_step",
+    "ratios",
+    "record",
+    "reference_program",
+    "rlxform_program",
+    "run_workload",
+    "scaling",
+    "simulate_compile_seconds",
+    "uniform_program",
+    "workload",
+]
