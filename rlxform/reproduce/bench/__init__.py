@@ -30,12 +30,7 @@ from rlxform.reproduce.bench.run import (
     simulate_compile_seconds,
 )
 from rlxform.reproduce.bench.workloads import (
-    GRID_LRS,
-    GRID_SEEDS,
     IMPLEMENTATIONS,
-    INIT_P,
-    LEARNING_RATE,
-    SIMULATE_COMPILE_M,
     WORKLOADS,
     Workload,
     device_name,
@@ -45,14 +40,9 @@ from rlxform.reproduce.bench.workloads import (
 )
 
 __all__ = [
-    "GRID_LRS",
-    "GRID_SEEDS",
     "IMPLEMENTATIONS",
-    "INIT_P",
-    "LEARNING_RATE",
     "PEERS",
     "PROGRAMS",
-    "SIMULATE_COMPILE_M",
     "WORKLOADS",
     "Workload",
     "affine_fit",
