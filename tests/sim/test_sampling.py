@@ -113,7 +113,7 @@ def test_binomial_test_can_fail():
 )
 def test_btrs_fallback_is_exact(monkeypatch, stages):
     """Every fallback path: overflowing buffers, later stages, rounds drawn one at a time."""
-    monkeypatch.setattr(sampling, "BTRS_STAGES", stages)
+    monkeypatch.setattr(binomial_lib, "BTRS_STAGES", stages)
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
     draws = np.asarray(jax.jit(binomial_lib.binomial)(jax.random.key(9), n, p))
