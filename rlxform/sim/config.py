@@ -17,6 +17,9 @@ from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation
+from rlxform.core.kl import ALIASES as KL_ALIASES
+from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
+from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.population import check_population
@@ -135,6 +138,10 @@ class SimConfig:
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
       aggregation: loss aggregation (``rlxform.core.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
+      kl_estimator: k1 | k2 | k3 | abs (verl aliases kl, mse, low_var_kl), stored canonical;
+        used only when ``HParams.kl_coef`` is given (``rlxform.sim.kl_term``).
+      kl_placement: ``loss`` (per token, added to the loss) or ``reward`` (detached, subtracted
+        from the reward before the advantage; schemes with a real-reward form only).
     """
 
     scheme: Any
@@ -147,6 +154,8 @@ class SimConfig:
     sampler: str = "auto"
     aggregation: str = "seq-mean-token-sum"
     batch_groups: int = 1
+    kl_estimator: str = "k1"
+    kl_placement: str = "loss"
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -181,6 +190,12 @@ class SimConfig:
             object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
         except ValueError as err:
             raise InputError(str(err)) from None
+        check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS + tuple(KL_ALIASES))
+        object.__setattr__(self, "kl_estimator", KL_ALIASES.get(self.kl_estimator, self.kl_estimator))
+        check_choice("kl_placement", self.kl_placement, KL_PLACEMENTS)
+        from rlxform.sim.kl_term import check_reward_scheme
+
+        check_reward_scheme(scheme, self.kl_placement)
         groups = check_int("batch_groups", self.batch_groups, 1)
         if self.problem.batch % groups:
             raise InputError(
@@ -269,10 +284,13 @@ class HParams(NamedTuple):
       learning_rate: float[] > 0.
       eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
         scheme's own (ignored by schemes without eps).
+      kl_coef: float[] >= 0, beta of the KL penalty to the initial policy (``SimConfig``'s
+        kl_estimator at kl_placement); None (default) = no KL term, the program without one.
     """
 
     learning_rate: ArrayLike
     eps: ArrayLike | None = None
+    kl_coef: ArrayLike | None = None
 
 
 def check_hparams(hparams: HParams) -> HParams:
@@ -283,6 +301,9 @@ def check_hparams(hparams: HParams) -> HParams:
     if hparams.eps is not None:
         for value in real_array("eps", hparams.eps).reshape(-1):
             check_float("eps", float(value), 0.0)
+    if hparams.kl_coef is not None:
+        for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
+            check_float("kl_coef", float(value), 0.0)
     return hparams
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
-from rlxform.sim import estimator, loop
+from rlxform.sim import estimator, kl_term, loop
 from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simulate.* callers)
     AUTO_COUNTS_MIN_SAMPLES,
     COUNTS_RATIO,
@@ -169,8 +169,14 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
         a_table, b_table = tables(cfg, hparams.eps)
         keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)
 
+        kl = None
+        if hparams.kl_coef is not None:  # reference policy: the initial params, frozen
+            kl = kl_term.KLState(hparams.kl_coef, params0, hparams.eps)
+
         def grad_fn(params, step_key):
-            grads, s = estimator.sample_gradient(step_key, params, policy, cfg, a_table, b_table)
+            grads, s = estimator.sample_gradient(
+                step_key, params, policy, cfg, a_table, b_table, kl=kl
+            )
             degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
             return grads, degenerate
 
