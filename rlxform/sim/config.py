@@ -191,7 +191,9 @@ class SimConfig:
         except ValueError as err:
             raise InputError(str(err)) from None
         check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS + tuple(KL_ALIASES))
-        object.__setattr__(self, "kl_estimator", KL_ALIASES.get(self.kl_estimator, self.kl_estimator))
+        object.__setattr__(
+            self, "kl_estimator", KL_ALIASES.get(self.kl_estimator, self.kl_estimator)
+        )
         check_choice("kl_placement", self.kl_placement, KL_PLACEMENTS)
         from rlxform.sim.kl_term import check_reward_scheme
 

@@ -229,9 +229,28 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
         step_fn = mean_step(cfg, a_table, b_table)
+        if hparams.kl_coef is not None:
+            step_fn = _with_kl(step_fn, cfg, params0, hparams)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)
 
     return ascend
+
+
+def _with_kl(step_fn, cfg: SimConfig, ref_params: PyTree, hparams: HParams):
+    """``step_fn`` plus the exact expected KL step (``rlxform.sim.kl_exact``)."""
+    from rlxform.sim import kl_exact
+
+    kl_exact.check_exact_kl(cfg)
+    beta, eps = hparams.kl_coef, hparams.eps
+
+    def step(params, x):
+        grads, degenerate = step_fn(params, x)
+        if kl_exact.whole_step(cfg):
+            return kl_exact.bandit_reward_step(params, ref_params, cfg, beta, eps), degenerate
+        extra = kl_exact.kl_step(params, ref_params, cfg, beta, eps)
+        return jax.tree_util.tree_map(jnp.add, grads, extra), degenerate
+
+    return step
 
 
 def make_exact(cfg: SimConfig, params0: PyTree | None = None):
@@ -239,7 +258,8 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
 
     Plain steps ascend J = mean_x h_M(p_x); dynamic sampling iterates its own mean step
     sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.core.dynamic``); sequence policies
-    iterate ``expected_grad`` (aggregation and batch blocks included). Same policy,
+    iterate ``expected_grad`` (aggregation and batch blocks included); ``hparams.kl_coef`` adds
+    the exact expected KL step of ``rlxform.sim.kl_exact`` (pi_ref = params0). Same policy,
     optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M.
     """
