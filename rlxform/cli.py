@@ -170,6 +170,15 @@ def _add_simulate(sub) -> None:
         "--batch-groups", type=int, default=1, help="G groups sharing a token-mean normaliser"
     )
     p.add_argument("--hidden", type=int, default=16, help="GRU width (sequence_network)")
+    p.add_argument(
+        "--kl-coef", type=float, default=None, help="beta of a KL penalty to the initial policy"
+    )
+    p.add_argument(
+        "--kl-estimator", default="k1", help="k1 | k2 | k3 | abs (or kl | mse | low_var_kl)"
+    )
+    p.add_argument(
+        "--kl-placement", default="loss", help="loss (per token) | reward (before the advantage)"
+    )
     _add_prng(p)
     _add_figure_options(p)
 
@@ -206,10 +215,12 @@ def _simulate_config(args: argparse.Namespace, scheme):
             f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
         )
     check_float("--lr", args.lr, 0.0, low_open=True, float32=True)
+    _check_kl_flags(args, scheme)
     problem = dict(policy=args.policy, num_prompts=prompts, batch_size=args.batch_size)
     problem["init_p"] = parse_init_p(args.init_p)
     run = dict(group_size=args.group_size, num_steps=steps, optimizer=args.optimizer)
     run.update(record_every=args.record_every, dynamic_sampling=args.dynamic_sampling)
+    run.update(kl_estimator=args.kl_estimator, kl_placement=args.kl_placement)
     if not sequence:
         problem.update(num_responses=responses, num_correct=args.correct)
         return SimConfig(scheme, Problem(**problem), **run)
@@ -242,6 +253,23 @@ def _simulate_config(args: argparse.Namespace, scheme):
             f"--vocab={vocab} with --max-length={max_length}",
         )
         raise type(err)(message) from None
+
+
+def _check_kl_flags(args: argparse.Namespace, scheme) -> None:
+    """--kl-coef (finite, >= 0), --kl-estimator, --kl-placement, checked under the flag names."""
+    from rlxform.core.kl import ALIASES, ESTIMATORS, PLACEMENTS
+    from rlxform.sim.kl_term import REAL_REWARD_SCHEMES
+    from rlxform.validation import check_choice, check_float
+
+    if args.kl_coef is not None:
+        check_float("--kl-coef", args.kl_coef, 0.0)
+    check_choice("--kl-estimator", args.kl_estimator, ESTIMATORS + tuple(ALIASES))
+    check_choice("--kl-placement", args.kl_placement, PLACEMENTS)
+    if args.kl_placement == "reward" and scheme.name not in REAL_REWARD_SCHEMES:
+        raise ValueError(
+            f"--kl-placement='reward' is invalid with scheme {scheme.name!r}: it is defined only "
+            "through binary a/b tables; use one of " + ", ".join(REAL_REWARD_SCHEMES)
+        )
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -278,6 +306,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         config={k: v for k, v in vars(args).items() if k not in skip},
         save_figure=lambda fig, path: save_figure(fig, path, figure),
         figure_suffix=figure.format,
+        kl_coef=args.kl_coef,
     )
     summary = result.summary
     z = "" if cfg.problem.is_sequence else f", max_z={summary['max_z']:.2f}"

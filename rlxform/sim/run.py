@@ -61,12 +61,15 @@ def simulation_figure(table: Mapping[str, np.ndarray], cfg: SimConfig, lr: float
     return fig_simulate(table, title, reference)
 
 
-def simulate_and_compare(cfg: SimConfig, learning_rate: float, seeds: int, seed: int):
-    """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate."""
+def simulate_and_compare(
+    cfg: SimConfig, learning_rate: float, seeds: int, seed: int, kl_coef: float | None = None
+):
+    """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate
+    (and KL coefficient beta: None = no KL term)."""
     from rlxform import runtime
     from rlxform.sim import sweeps
 
-    grid = sweeps.grid([learning_rate])
+    grid = sweeps.grid([learning_rate], kl_coef=kl_coef)
     keys = jax.random.split(jax.random.key(seed), seeds)
     start = time.perf_counter()
     notice = (
@@ -118,6 +121,7 @@ def run_simulation(
     config: Mapping[str, Any] | None = None,
     save_figure: Callable[[Any, Path], None] | None = None,
     figure_suffix: str = "png",
+    kl_coef: float | None = None,
 ) -> SimulationResult:
     """Simulate ``seeds`` runs of ``cfg`` at ``learning_rate``, compare with the exact reference
     and write ``out/trajectories.csv``, ``out/summary.json`` and (with ``save_figure``) the
@@ -128,11 +132,12 @@ def run_simulation(
         ``split(key(seed), S)``); out: a writable directory.
       config: extra entries for ``summary["config"]`` (the CLI's flags).
       save_figure: ``(figure, path) -> None``; None writes no figure.
+      kl_coef: beta of the KL penalty (``cfg.kl_estimator`` at ``cfg.kl_placement``; None: off).
     """
     from rlxform import runtime
     from rlxform.results import atomic_write_text, write_table
 
-    table, numbers, _ = simulate_and_compare(cfg, learning_rate, seeds, seed)
+    table, numbers, _ = simulate_and_compare(cfg, learning_rate, seeds, seed, kl_coef)
     out = Path(out)
     write_table(out / "trajectories.csv", table)
     described = {

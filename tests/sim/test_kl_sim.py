@@ -36,11 +36,11 @@ def test_real_reward_weights_by_hand():
 
 
 def test_bad_kl_config_and_hparams():
-    with pytest.raises(InputError, match="kl_estimator='k9'"):
+    with pytest.raises(InputError, match=r"kl_estimator='k9'"):
         SimConfig("grpo", kl_estimator="k9")
-    with pytest.raises(InputError, match="kl_placement='both'"):
+    with pytest.raises(InputError, match=r"kl_placement='both'"):
         SimConfig("grpo", kl_placement="both")
-    with pytest.raises(InputError, match="scheme='rejection_sampling'.*kl_placement='reward'"):
+    with pytest.raises(InputError, match=r"scheme='rejection_sampling'.*kl_placement='reward'"):
         SimConfig("rejection_sampling", kl_placement="reward")
     assert SimConfig("grpo", kl_estimator="low_var_kl").kl_estimator == "k3"
     fn = make_simulate(SimConfig("grpo", num_steps=2))
@@ -117,7 +117,7 @@ def test_seed_mean_follows_exact_ascent_with_kl(policy, scheme, estimator, place
 def test_exact_ascent_rejects_what_it_cannot_compute():
     problem = Problem(policy="sequence_tabular", num_prompts=1, init_p=(0.3,))
     cfg = SimConfig("grpo", problem, group_size=4, num_steps=2, kl_placement="reward")
-    with pytest.raises(InputError, match="kl_placement='reward'"):
+    with pytest.raises(InputError, match=r"kl_placement='reward'"):
         make_exact(cfg)(HParams(0.1, kl_coef=1.0))
 
 
