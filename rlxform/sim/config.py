@@ -35,6 +35,8 @@ BANDIT_POLICIES = ("scalar", "tabular", "network")
 SEQUENCE_POLICIES = ("sequence_tabular", "sequence_network")
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
+STD_SCOPES = ("group", "batch", "none")
+DEFAULT_CLIP = 0.2  # verl's clip_ratio: clip_low / clip_high when HParams leaves them None
 COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
 # ... and the run samples B * M * T >= 2^26 responses: below that the inverse-CDF sampler runs
 # it in under ~1 s on 2 CPU cores, less than the counts sampler's longer compile (~5-10 s)
@@ -135,6 +137,12 @@ class SimConfig:
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
       aggregation: loss aggregation (``rlxform.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
+      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
+        rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
+        groups; E = N = 1 is the plain update (bandit policies only when E N > 1).
+      std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
+        ``"batch"`` (group-centred reward / (std of all B M rewards + eps), TRL
+        ``scale_rewards="batch"``) or ``"none"`` (group-centred reward only).
     """
 
     scheme: Any
@@ -147,6 +155,9 @@ class SimConfig:
     sampler: str = "auto"
     aggregation: str = "seq-mean-token-sum"
     batch_groups: int = 1
+    ppo_epochs: int = 1
+    num_minibatches: int = 1
+    std_scope: str = "group"
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -187,6 +198,30 @@ class SimConfig:
                 f"batch_groups={groups!r} is invalid: must divide the batch of "
                 f"{self.problem.batch} groups"
             )
+        epochs = check_int("ppo_epochs", self.ppo_epochs, 1)
+        minibatches = check_int("num_minibatches", self.num_minibatches, 1)
+        if self.problem.batch % minibatches:
+            raise InputError(
+                f"num_minibatches={minibatches!r} is invalid: must divide the batch of "
+                f"{self.problem.batch} groups"
+            )
+        if epochs * minibatches > 1 and self.problem.is_sequence:
+            name, value = ("ppo_epochs", epochs) if epochs > 1 else ("num_minibatches", minibatches)
+            raise InputError(
+                f"{name}={value!r} is invalid for sequence policies: the policy gives sequence "
+                "log-probs, not the per-token ratios of verl's PPO loss (use 1)"
+            )
+        check_choice("std_scope", self.std_scope, STD_SCOPES)
+        if self.std_scope != "group" and not scheme.has_eps:
+            raise InputError(
+                f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
+                "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
+            )
+
+    @property
+    def is_ppo(self) -> bool:
+        """True when PPO takes more than one optimizer step per rollout (E N > 1)."""
+        return self.ppo_epochs * self.num_minibatches > 1
 
     @classmethod
     def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
@@ -269,10 +304,18 @@ class HParams(NamedTuple):
       learning_rate: float[] > 0.
       eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
         scheme's own (ignored by schemes without eps).
+      clip_low, clip_high: float[] PPO clip range, ratio clipped to [1 - clip_low,
+        1 + clip_high] (DAPO's clip-higher: clip_high > clip_low); None = 0.2. Used only when
+        ``SimConfig.is_ppo``.
+      dual_clip: float[] > 1, verl's dual clip c (the loss of a negative advantage A is bounded
+        by -c A); None = off.
     """
 
     learning_rate: ArrayLike
     eps: ArrayLike | None = None
+    clip_low: ArrayLike | None = None
+    clip_high: ArrayLike | None = None
+    dual_clip: ArrayLike | None = None
 
 
 def check_hparams(hparams: HParams) -> HParams:
@@ -283,6 +326,12 @@ def check_hparams(hparams: HParams) -> HParams:
     if hparams.eps is not None:
         for value in real_array("eps", hparams.eps).reshape(-1):
             check_float("eps", float(value), 0.0)
+    bounds = {"clip_low": (0.0, 1.0, True), "clip_high": (0.0, None, False)}
+    bounds["dual_clip"] = (1.0, None, True)
+    for name, (low, high, low_open) in bounds.items():
+        value = getattr(hparams, name)
+        for item in () if value is None else real_array(name, value).reshape(-1):
+            check_float(name, float(item), low, high, low_open=low_open)
     return hparams
 
 
@@ -359,6 +408,28 @@ class SequenceMetrics(NamedTuple):
     nonfinite_step: Array
     mean_length_correct: Array
     mean_length_wrong: Array
+
+    @property
+    def diverged_at(self) -> Array:
+        return self.nonfinite_step
+
+
+class PPOMetrics(NamedTuple):
+    """``Metrics`` of a PPO run (``SimConfig.is_ppo``, bandits) plus the clip fraction.
+
+    Attributes: as ``Metrics``, and clip_fraction: float32[R], the share of samples whose
+    gradient the clip zeroed, averaged over the E N updates of the steps since the previous
+    record (0 at record 0, NaN after divergence).
+    """
+
+    step: Array
+    p: Array
+    mean_p: Array
+    objective: Array
+    degenerate_fraction: Array
+    finite: Array
+    nonfinite_step: Array
+    clip_fraction: Array
 
     @property
     def diverged_at(self) -> Array:
