@@ -161,3 +161,28 @@ def test_bad_input_names_the_argument():
             run(hp, jax.random.key(0))
     with pytest.raises(InputError, match=r"^ppo_epochs=2 has no exact ascent reference"):
         exact.make_exact(_cfg(ppo_epochs=2))
+
+
+def test_cli_simulate_ppo_and_bad_flags(tmp_path, capsys):
+    import csv
+
+    from rlxform import cli
+
+    base = ["simulate", "--scheme", "grpo", "--prompts", "4", "--steps", "4", "--seeds", "4"]
+    argv = [*base, "--ppo-epochs", "2", "--num-minibatches", "2", "--clip-high", "0.28"]
+    assert cli.main([*argv, "--dual-clip", "3", "--out", str(tmp_path / "ppo")]) == 0
+    assert "no exact reference" in capsys.readouterr().out
+    with open(tmp_path / "ppo" / "trajectories.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and "clip_fraction" in rows[0]
+    for flags, name in [
+        (["--ppo-epochs", "0"], "--ppo-epochs=0"),
+        (["--num-minibatches", "3"], "--num-minibatches=3"),
+        (["--clip-low", "0"], "--clip-low=0"),
+        (["--clip-high", "-0.1"], "--clip-high=-0.1"),
+        (["--dual-clip", "0.5"], "--dual-clip=0.5"),
+        (["--std-scope", "prompt"], "--std-scope='prompt'"),
+    ]:
+        assert cli.main([*base, *flags, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and name in err[0], err
