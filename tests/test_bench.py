@@ -130,7 +130,7 @@ def test_workload_shapes():
         16,
         200,
     )
-    assert (w2.cfg.policy, w2.cfg.hidden, w2.cfg.features, w2.cfg.num_steps) == (
+    assert (w2.cfg.policy, w2.cfg.problem.hidden, w2.cfg.problem.features, w2.cfg.num_steps) == (
         "network",
         64,
         16,

@@ -5,26 +5,27 @@ import pytest
 
 from rlxform import sequences as sq
 from rlxform.bench_sequences import numpy_simulate, run_w5, w5_config
-from rlxform.sequence_sim import SeqSimConfig, make_sequence_exact
-from rlxform.simulate import HParams
+from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.reference import make_exact
 
 
 @pytest.mark.slow
 def test_numpy_reference_seed_mean_matches_exact_ascent():
-    cfg = SeqSimConfig(
+    problem = Problem(
+        "sequence_tabular", 2, init_p=(0.3, 0.6), vocab_size=3, max_length=3, verifier="parity"
+    )
+    cfg = SimConfig(
         "grpo",
-        sq.SequenceTask(3, 3, "parity"),
-        "seq-mean-token-mean",
-        num_prompts=2,
+        problem,
         group_size=4,
         num_steps=4,
         record_every=4,
-        init_p=(0.3, 0.6),
+        aggregation="seq-mean-token-mean",
     )
     finals = np.stack([numpy_simulate(cfg, 2.0, seed) for seed in range(200)])
     p = np.asarray(sq.sequence_stats(finals, cfg.task).p)  # [S, P]
     mean, se = p.mean(0), p.std(0, ddof=1) / np.sqrt(len(p))
-    exact = np.asarray(make_sequence_exact(cfg)(HParams(2.0)).p[-1])
+    exact = np.asarray(make_exact(cfg)(HParams(2.0)).p[-1])
     assert np.all(np.abs(exact - np.asarray([0.3, 0.6])) > 0.01)  # it moved
     assert np.all(np.abs(mean - exact) <= 4 * se + 2e-3), (mean, exact, se)
 
