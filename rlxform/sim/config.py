@@ -412,25 +412,3 @@ class SequenceMetrics(NamedTuple):
     @property
     def diverged_at(self) -> Array:
         return self.nonfinite_step
-
-
-class PPOMetrics(NamedTuple):
-    """``Metrics`` of a PPO run (``SimConfig.is_ppo``, bandits) plus the clip fraction.
-
-    Attributes: as ``Metrics``, and clip_fraction: float32[R], the share of samples whose
-    gradient the clip zeroed, averaged over the E N updates of the steps since the previous
-    record (0 at record 0, NaN after divergence).
-    """
-
-    step: Array
-    p: Array
-    mean_p: Array
-    objective: Array
-    degenerate_fraction: Array
-    finite: Array
-    nonfinite_step: Array
-    clip_fraction: Array
-
-    @property
-    def diverged_at(self) -> Array:
-        return self.nonfinite_step

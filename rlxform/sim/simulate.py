@@ -5,7 +5,9 @@ T / record_every recorded blocks (keys pre-split as ``xs``). Each step draws B p
 ``Group`` of M responses per prompt from the policy (``policies.make_policy``), weights them by
 the scheme's a/b tables and ascends the surrogate of ``estimator`` with an optax optimizer
 wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile each);
-``HParams`` (learning rate, eps) are traced, so a vmapped grid compiles once. float32.
+``HParams`` (learning rate, eps, PPO clip range) are traced, so a vmapped grid compiles once.
+float32. ``SimConfig.is_ppo``: each step is one rollout and E x N clipped updates
+(``rlxform.sim.ppo``); ``std_scope`` "batch" | "none" swaps the group std (``sim.std_scope``).
 With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
 lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.dynamic``), so seed-mean trajectories follow
 exact ascent (``rlxform.sim.reference``) as lr -> 0. With Adam they need not: Adam divides each
@@ -32,7 +34,6 @@ from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.simulate.*
     CheckedHParams,
     HParams,
     Metrics,
-    PPOMetrics,
     Problem,
     SequenceMetrics,
     SimConfig,
@@ -191,7 +192,7 @@ def run_ascent(
         degenerate, fraction = (0.0, 0.0) if aux is None else (jnp.mean(aux[0]), jnp.mean(aux[1]))
         metrics = record_of(state.trainable, degenerate, end, diverged)
         fraction = jnp.where(diverged, jnp.nan, jnp.asarray(fraction, jnp.float32))
-        return PPOMetrics(*metrics, clip_fraction=fraction)
+        return ppo.PPOMetrics(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)

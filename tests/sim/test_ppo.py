@@ -13,7 +13,7 @@ from rlxform import ppo as exact_ppo
 from rlxform import schemes
 from rlxform.sim import estimator, loop, ppo, simulate
 from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, PPOMetrics, Problem, SimConfig
+from rlxform.sim.config import HParams, Problem, SimConfig
 from rlxform.sim.policies import partition
 from rlxform.validation import InputError
 
@@ -105,7 +105,7 @@ def test_simulator_ppo_runs_and_records_clip_fraction():
     cfg = _cfg(ppo_epochs=4, num_minibatches=2)
     run = simulate.make_simulate(cfg)
     metrics = run(HParams(2.0, clip_low=0.1, clip_high=0.1), jax.random.key(1))
-    assert isinstance(metrics, PPOMetrics)
+    assert isinstance(metrics, ppo.PPOMetrics)
     assert metrics.clip_fraction.shape == (cfg.num_records,)
     assert metrics.clip_fraction[0] == 0.0
     assert np.all(np.asarray(metrics.clip_fraction[1:]) > 0.0)
