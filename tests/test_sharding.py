@@ -26,8 +26,8 @@ SCRIPT = textwrap.dedent(
     from rlxform import sharding, sweeps, simulate as sim
 
     assert len(jax.devices()) == 4, jax.devices()
-    cfg = sim.SimConfig("grpo", "tabular", 6, 4, 1, 8, 12, record_every=4,
-                        init_p=("beta", 1.0, 1.0))
+    cfg = sim.SimConfig("grpo", sim.Problem("tabular", 6, 4, 1, init_p=("beta", 1.0, 1.0)),
+                        8, 12, record_every=4)
     hp = sweeps.grid([0.05, 0.1, 0.3])
     keys = jax.random.split(jax.random.key(0), 3)  # G = 9, not a multiple of 4: padded
     reference = sweeps.make_sweep(cfg)(hp, keys)
