@@ -6,8 +6,9 @@ scheme's a/b tables at the group's correct count S_b and f the loss aggregation
 (``rlxform.core.aggregation.aggregation_factor``; 1 for bandits). The loss is
 loss = reduce_b sum_n sg(c_bn) rho_bn, reduce = mean over groups (dynamic sampling: the mean
 over groups with 0 < S < M, 0 when none), and rho = log pi (plain policy gradient).
-Seams: ``surrogate`` takes ``old_log_probs``, where PPO ratios (rho = pi / pi_old, clipped) and
-a KL term will go; ``sample_gradient`` is the whole stochastic step used by the simulator.
+Seams: ``surrogate`` takes ``old_log_probs``, where a KL term will go; PPO's clipped ratio
+surrogate over minibatches is ``rlxform.sim.ppo`` (same coefficients, same reduction);
+``sample_gradient`` is the whole stochastic step used by the simulator.
 """
 
 from __future__ import annotations

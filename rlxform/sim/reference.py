@@ -215,10 +215,37 @@ def sequence_mean_step(cfg: SimConfig, a_table: Array, b_table: Array):
     return step_fn
 
 
+def check_exact(cfg: SimConfig) -> SimConfig:
+    """Refuse configs without an exact ascent reference (``InputError`` naming the field).
+
+    PPO with E N > 1 (stale, clipped updates: no mean-step ascent; the scalar-logit iteration is
+    ``rlxform.core.ppo``) and ``std_scope="batch"`` (the step of a prompt depends on the others';
+    exact tables per batch: ``rlxform.core.batch_norm``).
+    """
+    if cfg.is_ppo:
+        name, value = (
+            ("ppo_epochs", cfg.ppo_epochs)
+            if cfg.ppo_epochs > 1
+            else ("num_minibatches", cfg.num_minibatches)
+        )
+        raise InputError(
+            f"{name}={value!r} has no exact ascent reference: several clipped updates per "
+            "rollout follow no mean step (exact scalar-logit iteration: rlxform.core.ppo; use "
+            "ppo_epochs = num_minibatches = 1 for exact ascent)"
+        )
+    if cfg.std_scope == "batch":
+        raise InputError(
+            "std_scope='batch' has no exact ascent reference: a prompt's step depends on the "
+            "other groups of the batch (exact tables: rlxform.core.batch_norm.batch_std_tables)"
+        )
+    return cfg
+
+
 def build_exact(cfg: SimConfig, params0: PyTree | None = None):
     """Un-jitted exact ascent ``hparams -> Metrics`` (same layout as the simulator)."""
     if not isinstance(cfg, SimConfig):
         raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
+    check_exact(cfg)
     policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
     mean_step = sequence_mean_step if cfg.problem.is_sequence else bandit_mean_step

@@ -153,3 +153,13 @@ def test_sweep_toml_kl_keys():
     for key, value in (("kl_coef", -1.0), ("kl_estimator", "k7"), ("kl_placement", "both")):
         with pytest.raises(InputError, match=key):
             parse_sweep_config({key: value})
+
+
+def test_kl_with_ppo_inner_loop_or_batch_std_is_refused():
+    fn = make_simulate(SimConfig("grpo", num_steps=2, ppo_epochs=2))
+    with pytest.raises(InputError, match="kl_coef is invalid with ppo_epochs=2"):
+        fn(HParams(0.1, kl_coef=1.0), jax.random.key(0))
+    fn = make_simulate(SimConfig("grpo", num_steps=2, std_scope="batch"))
+    with pytest.raises(InputError, match=r"kl_coef is invalid with std_scope='batch'"):
+        fn(HParams(0.1, kl_coef=1.0), jax.random.key(0))
+    fn(HParams(0.1), jax.random.key(0))  # PPO flags alone still run
