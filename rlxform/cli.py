@@ -181,8 +181,47 @@ def _add_simulate(sub) -> None:
         "--batch-groups", type=int, default=1, help="G groups sharing a token-mean normaliser"
     )
     p.add_argument("--hidden", type=int, default=16, help="GRU width (sequence_network)")
+    p.add_argument(
+        "--kl-coef", type=float, default=None, help="beta of a KL penalty to the initial policy"
+    )
+    p.add_argument(
+        "--kl-estimator", default="k1", help="k1 | k2 | k3 | abs (or kl | mse | low_var_kl)"
+    )
+    p.add_argument(
+        "--kl-placement", default="loss", help="loss (per token) | reward (before the advantage)"
+    )
+    _add_ppo_options(p)
     _add_prng(p)
     _add_figure_options(p)
+
+
+def _add_ppo_options(p) -> None:
+    """PPO inner loop and batch-level std flags (``SimConfig`` / ``HParams`` fields)."""
+    p.add_argument("--ppo-epochs", type=int, default=1, help="E, PPO epochs per rollout batch")
+    p.add_argument(
+        "--num-minibatches", type=int, default=1, help="N, minibatches per epoch (divides B)"
+    )
+    p.add_argument("--clip-low", type=float, default=None, help="ratio >= 1 - X (0.2)")
+    p.add_argument("--clip-high", type=float, default=None, help="ratio <= 1 + Y (0.2)")
+    p.add_argument("--dual-clip", type=float, default=None, help="verl dual clip C > 1 (off)")
+    p.add_argument(
+        "--std-scope", default="group", help="group | batch | none (std-normalised schemes)"
+    )
+
+
+def _ppo_clip(args: argparse.Namespace) -> dict:
+    """The checked clip hyperparameters of the flags (None = default)."""
+    from rlxform.validation import check_float
+
+    clip = {"clip_low": args.clip_low, "clip_high": args.clip_high, "dual_clip": args.dual_clip}
+    bounds = {"clip_low": (0.0, 1.0, True), "clip_high": (0.0, None, False)}
+    bounds["dual_clip"] = (1.0, None, True)
+    for name, value in clip.items():
+        if value is not None:
+            low, high, low_open = bounds[name]
+            flag = "--" + name.replace("_", "-")
+            clip[name] = check_float(flag, value, low, high, low_open=low_open, float32=True)
+    return clip
 
 
 def _simulate_config(args: argparse.Namespace, scheme):
@@ -217,10 +256,22 @@ def _simulate_config(args: argparse.Namespace, scheme):
             f"--record-every={args.record_every!r} is invalid: must divide --steps={steps}"
         )
     check_float("--lr", args.lr, 0.0, low_open=True, float32=True)
+    _check_kl_flags(args, scheme)
     problem = dict(policy=args.policy, num_prompts=prompts, batch_size=args.batch_size)
     problem["init_p"] = parse_init_p(args.init_p)
     run = dict(group_size=args.group_size, num_steps=steps, optimizer=args.optimizer)
     run.update(record_every=args.record_every, dynamic_sampling=args.dynamic_sampling)
+    run.update(kl_estimator=args.kl_estimator, kl_placement=args.kl_placement)
+    batch = prompts if args.batch_size is None else args.batch_size
+    run["ppo_epochs"] = check_int("--ppo-epochs", args.ppo_epochs, 1)
+    run["num_minibatches"] = check_int("--num-minibatches", args.num_minibatches, 1)
+    if batch % run["num_minibatches"]:
+        raise ValueError(
+            f"--num-minibatches={args.num_minibatches!r} is invalid: must divide the batch of "
+            f"{batch} groups (--batch-size, default --prompts)"
+        )
+    run["std_scope"] = check_choice("--std-scope", args.std_scope, ("group", "batch", "none"))
+    _ppo_clip(args)
     if not sequence:
         problem.update(num_responses=responses, num_correct=args.correct)
         return SimConfig(scheme, Problem(**problem), **run)
@@ -255,6 +306,23 @@ def _simulate_config(args: argparse.Namespace, scheme):
         raise type(err)(message) from None
 
 
+def _check_kl_flags(args: argparse.Namespace, scheme) -> None:
+    """--kl-coef (finite, >= 0), --kl-estimator, --kl-placement, checked under the flag names."""
+    from rlxform.core.kl import ALIASES, ESTIMATORS, PLACEMENTS
+    from rlxform.sim.kl_term import REAL_REWARD_SCHEMES
+    from rlxform.validation import check_choice, check_float
+
+    if args.kl_coef is not None:
+        check_float("--kl-coef", args.kl_coef, 0.0)
+    check_choice("--kl-estimator", args.kl_estimator, ESTIMATORS + tuple(ALIASES))
+    check_choice("--kl-placement", args.kl_placement, PLACEMENTS)
+    if args.kl_placement == "reward" and scheme.name not in REAL_REWARD_SCHEMES:
+        raise ValueError(
+            f"--kl-placement='reward' is invalid with scheme {scheme.name!r}: it is defined only "
+            "through binary a/b tables; use one of " + ", ".join(REAL_REWARD_SCHEMES)
+        )
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.resources import check_memory, simulation_bytes
     from rlxform.results import check_writable
@@ -287,15 +355,19 @@ def run_simulate(args: argparse.Namespace) -> int:
         seed,
         out,
         config={k: v for k, v in vars(args).items() if k not in skip},
+        clip=_ppo_clip(args),
         save_figure=lambda fig, path: save_figure(fig, path, figure),
         figure_suffix=figure.format,
+        kl_coef=args.kl_coef,
     )
     summary = result.summary
     z = "" if cfg.problem.is_sequence else f", max_z={summary['max_z']:.2f}"
-    print(
-        f"wrote {out}/trajectories.csv, summary.json, {result.figure_path.name}: max_abs_dev="
-        f"{summary['max_abs_dev']:.3g}{z}, agreement={summary['agreement']:.2f}"
+    compared = (
+        f"max_abs_dev={summary['max_abs_dev']:.3g}{z}, agreement={summary['agreement']:.2f}"
+        if not summary["reference"].startswith("none")
+        else "no exact reference (summary.json says why)"
     )
+    print(f"wrote {out}/trajectories.csv, summary.json, {result.figure_path.name}: {compared}")
     return 0
 
 

@@ -182,3 +182,32 @@ def fig_batch_std(table: Mapping[str, np.ndarray]) -> Figure:
         )
         ax.legend(fontsize=8)
     return fig
+
+
+def fig_kl_trajectories(table: Mapping[str, np.ndarray]) -> Figure:
+    """Mean p against step per beta: seed mean +- SE band vs exact ascent (dashed), p* dotted.
+
+    Args:
+      table: columns beta, step, mean_p, mean_p_se, exact_mean_p, p_star.
+    """
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    betas = np.asarray(table["beta"], float)
+    for i, beta in enumerate(sorted(set(betas.tolist()))):
+        rows = betas == beta
+        step = np.asarray(table["step"], float)[rows]
+        mean = np.asarray(table["mean_p"], float)[rows]
+        se = np.asarray(table["mean_p_se"], float)[rows]
+        ax.fill_between(step, mean - 3 * se, mean + 3 * se, color=f"C{i}", alpha=0.25, lw=0)
+        ax.plot(step, mean, color=f"C{i}", label=f"beta={beta:g}: simulated (seed mean)")
+        ax.plot(step, np.asarray(table["exact_mean_p"], float)[rows], "--", color=f"C{i}")
+        p_star = float(np.asarray(table["p_star"], float)[rows][0])
+        if np.isfinite(p_star):
+            ax.axhline(p_star, color=f"C{i}", ls=":", lw=1)
+    ax.set(
+        xlabel="step",
+        ylabel="mean p",
+        title="GRPO with KL (k2 as a loss): simulated ±3 SE, exact (dashed), p* (dotted)",
+    )
+    ax.legend(fontsize=8)
+    return fig

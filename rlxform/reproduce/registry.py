@@ -30,6 +30,8 @@ from rlxform.reproduce.analytic import (
     run_fig4,
     run_fig7,
 )
+from rlxform.reproduce.kl_trajectories import CONFIGS as KL_TRAJECTORY_CONFIGS
+from rlxform.reproduce.kl_trajectories import run_kl_trajectories
 from rlxform.reproduce.penalties import CONFIGS as PENALTY_CONFIGS
 from rlxform.reproduce.penalties import (
     run_batch_std,
@@ -213,6 +215,12 @@ EXPERIMENTS: dict[str, Experiment] = {
             run_kl_equilibrium,
             PENALTY_CONFIGS["kl_equilibrium"],
             "KL equilibrium p* against beta per scheme and M (the group size sets it)",
+        ),
+        Experiment(
+            "kl_trajectories",
+            run_kl_trajectories,
+            KL_TRAJECTORY_CONFIGS,
+            "mean p vs step with KL: simulated (seed mean) vs exact, p* of kl_equilibrium",
         ),
         Experiment(
             "kl_estimators",

@@ -17,6 +17,9 @@ from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation
+from rlxform.core.kl import ALIASES as KL_ALIASES
+from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
+from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.population import check_population
@@ -35,6 +38,8 @@ BANDIT_POLICIES = ("scalar", "tabular", "network")
 SEQUENCE_POLICIES = ("sequence_tabular", "sequence_network")
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
+STD_SCOPES = ("group", "batch", "none")
+DEFAULT_CLIP = 0.2  # verl's clip_ratio: clip_low / clip_high when HParams leaves them None
 COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
 # ... and the run samples B * M * T >= 2^26 responses: below that the inverse-CDF sampler runs
 # it in under ~1 s on 2 CPU cores, less than the counts sampler's longer compile (~5-10 s)
@@ -130,6 +135,16 @@ class SimConfig:
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
       aggregation: loss aggregation (``rlxform.core.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
+      kl_estimator: k1 | k2 | k3 | abs (verl aliases kl, mse, low_var_kl), stored canonical;
+        used only when ``HParams.kl_coef`` is given (``rlxform.sim.kl_term``).
+      kl_placement: ``loss`` (per token, added to the loss) or ``reward`` (detached, subtracted
+        from the reward before the advantage; schemes with a real-reward form only).
+      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
+        rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
+        groups; E = N = 1 is the plain update (bandit policies only when E N > 1).
+      std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
+        ``"batch"`` (group-centred reward / (std of all B M rewards + eps), TRL
+        ``scale_rewards="batch"``) or ``"none"`` (group-centred reward only).
     """
 
     scheme: Any
@@ -142,6 +157,11 @@ class SimConfig:
     sampler: str = "auto"
     aggregation: str = "seq-mean-token-sum"
     batch_groups: int = 1
+    kl_estimator: str = "k1"
+    kl_placement: str = "loss"
+    ppo_epochs: int = 1
+    num_minibatches: int = 1
+    std_scope: str = "group"
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -176,12 +196,44 @@ class SimConfig:
             object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
         except ValueError as err:
             raise InputError(str(err)) from None
+        check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS + tuple(KL_ALIASES))
+        object.__setattr__(
+            self, "kl_estimator", KL_ALIASES.get(self.kl_estimator, self.kl_estimator)
+        )
+        check_choice("kl_placement", self.kl_placement, KL_PLACEMENTS)
+        from rlxform.sim.kl_term import check_reward_scheme
+
+        check_reward_scheme(scheme, self.kl_placement)
         groups = check_int("batch_groups", self.batch_groups, 1)
         if self.problem.batch % groups:
             raise InputError(
                 f"batch_groups={groups!r} is invalid: must divide the batch of "
                 f"{self.problem.batch} groups"
             )
+        epochs = check_int("ppo_epochs", self.ppo_epochs, 1)
+        minibatches = check_int("num_minibatches", self.num_minibatches, 1)
+        if self.problem.batch % minibatches:
+            raise InputError(
+                f"num_minibatches={minibatches!r} is invalid: must divide the batch of "
+                f"{self.problem.batch} groups"
+            )
+        if epochs * minibatches > 1 and self.problem.is_sequence:
+            name, value = ("ppo_epochs", epochs) if epochs > 1 else ("num_minibatches", minibatches)
+            raise InputError(
+                f"{name}={value!r} is invalid for sequence policies: the policy gives sequence "
+                "log-probs, not the per-token ratios of verl's PPO loss (use 1)"
+            )
+        check_choice("std_scope", self.std_scope, STD_SCOPES)
+        if self.std_scope != "group" and not scheme.has_eps:
+            raise InputError(
+                f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
+                "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
+            )
+
+    @property
+    def is_ppo(self) -> bool:
+        """True when PPO takes more than one optimizer step per rollout (E N > 1)."""
+        return self.ppo_epochs * self.num_minibatches > 1
 
     @classmethod
     def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
@@ -241,10 +293,21 @@ class HParams(NamedTuple):
       learning_rate: float[] > 0.
       eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
         scheme's own (ignored by schemes without eps).
+      kl_coef: float[] >= 0, beta of the KL penalty to the initial policy (``SimConfig``'s
+        kl_estimator at kl_placement); None (default) = no KL term, the program without one.
+      clip_low, clip_high: float[] PPO clip range, ratio clipped to [1 - clip_low,
+        1 + clip_high] (DAPO's clip-higher: clip_high > clip_low); None = 0.2. Used only when
+        ``SimConfig.is_ppo``.
+      dual_clip: float[] > 1, verl's dual clip c (the loss of a negative advantage A is bounded
+        by -c A); None = off.
     """
 
     learning_rate: ArrayLike
     eps: ArrayLike | None = None
+    clip_low: ArrayLike | None = None
+    clip_high: ArrayLike | None = None
+    dual_clip: ArrayLike | None = None
+    kl_coef: ArrayLike | None = None
 
 
 def check_hparams(hparams: HParams) -> HParams:
@@ -255,6 +318,15 @@ def check_hparams(hparams: HParams) -> HParams:
     if hparams.eps is not None:
         for value in real_array("eps", hparams.eps).reshape(-1):
             check_float("eps", float(value), 0.0)
+    if hparams.kl_coef is not None:
+        for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
+            check_float("kl_coef", float(value), 0.0)
+    bounds = {"clip_low": (0.0, 1.0, True), "clip_high": (0.0, None, False)}
+    bounds["dual_clip"] = (1.0, None, True)
+    for name, (low, high, low_open) in bounds.items():
+        value = getattr(hparams, name)
+        for item in () if value is None else real_array(name, value).reshape(-1):
+            check_float(name, float(item), low, high, low_open=low_open)
     return hparams
 
 

@@ -6,8 +6,9 @@ scheme's a/b tables at the group's correct count S_b and f the loss aggregation
 (``rlxform.core.aggregation.aggregation_factor``; 1 for bandits). The loss is
 loss = reduce_b sum_n sg(c_bn) rho_bn, reduce = mean over groups (dynamic sampling: the mean
 over groups with 0 < S < M, 0 when none), and rho = log pi (plain policy gradient).
-Seams: ``surrogate`` takes ``old_log_probs``, where PPO ratios (rho = pi / pi_old, clipped) and
-a KL term will go; ``sample_gradient`` is the whole stochastic step used by the simulator.
+Seams: ``surrogate`` takes ``old_log_probs``, where a KL term will go; PPO's clipped ratio
+surrogate over minibatches is ``rlxform.sim.ppo`` (same coefficients, same reduction);
+``sample_gradient`` is the whole stochastic step used by the simulator.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.core.aggregation import aggregation_factor
+from rlxform.sim import kl_term
 from rlxform.sim.config import SimConfig
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, PRNGKey, PyTree
@@ -30,14 +32,19 @@ def correct_counts(group: Group) -> Array:
 
 
 def group_coefficients(
-    group: Group, a_table: Array, b_table: Array, cfg: SimConfig
+    group: Group, a_table: Array, b_table: Array, cfg: SimConfig, z: Array | None = None
 ) -> tuple[Array, Array]:
     """(c ``float[B, N]``, S ``int32[B]``): c_bn = count_bn f_bn Z_bn / M (module docstring).
 
-    Token-mean normalises over blocks of G = ``cfg.batch_groups`` consecutive groups.
+    Token-mean normalises over blocks of G = ``cfg.batch_groups`` consecutive groups. ``z``
+    ``float[B, N]`` replaces the table weights (real rewards: KL in the reward); Z = 1 gives the
+    aggregation scale count f / M of the KL loss.
     """
     s = correct_counts(group)
-    weight = jnp.where(group.rewards, a_table[s][:, None], b_table[s][:, None])
+    if z is None:
+        weight = jnp.where(group.rewards, a_table[s][:, None], b_table[s][:, None])
+    else:
+        weight = z
     if group.counts is not None:
         weight = group.counts * weight
     if group.lengths is not None:
@@ -99,18 +106,23 @@ def sample_gradient(
     a_table: Array,
     b_table: Array,
     use_fast: bool = True,
+    kl: kl_term.KLState | None = None,
 ) -> tuple[PyTree, Array]:
     """One stochastic step direction g at ``params`` (E[g]: ``reference.expected_update``).
 
     Draws the batch (``batch_key``) and the groups (``sample_key``), then
     g = grad_theta surrogate; the policy's ``fast_gradient`` (a closed form of the same number)
     is used for a full batch without dynamic sampling unless ``use_fast`` is False.
+    ``kl`` (None: no KL term, the program of a run without one) adds the KL penalty of
+    ``cfg.kl_estimator`` at ``cfg.kl_placement`` against ``kl.ref_params`` (``kl_term``).
     Returns:
       (g like the trainable part of ``params``, S ``int32[B]``).
     """
     batch_key, sample_key = jax.random.split(key)
     prompts = draw_prompts(batch_key, cfg)
     fast = use_fast and policy.fast_gradient is not None and not cfg.dynamic_sampling
+    if kl is not None:
+        return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl)
     if fast and prompts is None:
         return policy.fast_gradient(sample_key, params, a_table, b_table, cfg.group_size)
     trainable, frozen = partition(params)
@@ -120,5 +132,43 @@ def sample_gradient(
 
     def loss(tr: PyTree) -> Array:
         return surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+
+    return jax.grad(loss)(trainable), s
+
+
+def _token_log_probs(policy: Policy, params: PyTree, group: Group) -> tuple[Array, Array | None]:
+    """(log pi per token ``float[B, N, L]``, live mask or None): bandits are one token."""
+    if policy.token_log_prob is None:
+        return policy.log_prob(params, group)[..., None], None
+    return policy.token_log_prob(params, group)
+
+
+def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
+    """``sample_gradient`` with the KL term (module docstring of ``kl_term``)."""
+    trainable, frozen = partition(params)
+    group = policy.sample(key, params, prompts, cfg.group_size)
+    ref_tokens, _ = _token_log_probs(policy, kl_term.stop_ref(kl), group)
+    ref_tokens = jax.lax.stop_gradient(ref_tokens)
+    s = correct_counts(group)
+    keep = kept_groups(s, cfg.group_size) if cfg.dynamic_sampling else None
+    if cfg.kl_placement == "reward":
+        tokens, mask = _token_log_probs(policy, params, group)
+        penalty = jnp.sum(kl_term.token_kl(cfg.kl_estimator, tokens, ref_tokens, mask), -1)
+        rewards = jnp.broadcast_to(group.rewards, penalty.shape).astype(penalty.dtype)
+        real = rewards - kl.coef * jax.lax.stop_gradient(penalty)
+        z = kl_term.real_reward_weights(cfg.scheme, real, group.counts, cfg.group_size, kl.eps)
+        coef, _ = group_coefficients(group, a_table, b_table, cfg, z)
+    else:
+        coef, _ = group_coefficients(group, a_table, b_table, cfg)
+        scale, _ = group_coefficients(group, a_table, b_table, cfg, jnp.ones_like(coef))
+
+    def loss(tr: PyTree) -> Array:
+        current = combine(tr, frozen)
+        value = surrogate(policy.log_prob(current, group), coef, keep)
+        if cfg.kl_placement == "reward":
+            return value
+        tokens, mask = _token_log_probs(policy, current, group)
+        per_item = jnp.sum(kl_term.token_kl(cfg.kl_estimator, tokens, ref_tokens, mask), -1)
+        return value - kl.coef * surrogate(per_item, scale, keep)
 
     return jax.grad(loss)(trainable), s

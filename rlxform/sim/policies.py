@@ -62,6 +62,8 @@ class Policy(NamedTuple):
       fast_gradient: optional ``(key, params, a_table, b_table, group_size) -> (grads, S)``, a
         closed form of the generic route for a full batch (tabular).
       length_stats: optional ``params -> (p, E[L | correct], E[L | wrong])``, each ``float[P]``.
+      token_log_prob: optional ``(params, group) -> (float[B, N, L], live bool[B, N, L])``, log pi
+        per token (sequences; the KL loss). None: one token per item, ``log_prob[..., None]``.
     """
 
     init: Callable[[PRNGKey], PyTree]
@@ -70,6 +72,7 @@ class Policy(NamedTuple):
     p_correct: Callable[[PyTree], Array]
     fast_gradient: Callable[..., tuple[PyTree, Array]] | None = None
     length_stats: Callable[[PyTree], tuple[Array, Array, Array]] | None = None
+    token_log_prob: Callable[[PyTree, Group], tuple[Array, Array]] | None = None
 
 
 _REGISTRY: dict[str, Callable[..., Policy]] = {}

@@ -222,10 +222,37 @@ def sequence_mean_step(cfg: SimConfig, a_table: Array, b_table: Array):
     return step_fn
 
 
+def check_exact(cfg: SimConfig) -> SimConfig:
+    """Refuse configs without an exact ascent reference (``InputError`` naming the field).
+
+    PPO with E N > 1 (stale, clipped updates: no mean-step ascent; the scalar-logit iteration is
+    ``rlxform.core.ppo``) and ``std_scope="batch"`` (the step of a prompt depends on the others';
+    exact tables per batch: ``rlxform.core.batch_norm``).
+    """
+    if cfg.is_ppo:
+        name, value = (
+            ("ppo_epochs", cfg.ppo_epochs)
+            if cfg.ppo_epochs > 1
+            else ("num_minibatches", cfg.num_minibatches)
+        )
+        raise InputError(
+            f"{name}={value!r} has no exact ascent reference: several clipped updates per "
+            "rollout follow no mean step (exact scalar-logit iteration: rlxform.core.ppo; use "
+            "ppo_epochs = num_minibatches = 1 for exact ascent)"
+        )
+    if cfg.std_scope == "batch":
+        raise InputError(
+            "std_scope='batch' has no exact ascent reference: a prompt's step depends on the "
+            "other groups of the batch (exact tables: rlxform.core.batch_norm.batch_std_tables)"
+        )
+    return cfg
+
+
 def build_exact(cfg: SimConfig, params0: PyTree | None = None):
     """Un-jitted exact ascent ``hparams -> Metrics`` (same layout as the simulator)."""
     if not isinstance(cfg, SimConfig):
         raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
+    check_exact(cfg)
     policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
     mean_step = sequence_mean_step if cfg.problem.is_sequence else bandit_mean_step
@@ -236,9 +263,28 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
         step_fn = mean_step(cfg, a_table, b_table)
+        if hparams.kl_coef is not None:
+            step_fn = _with_kl(step_fn, cfg, params0, hparams)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)
 
     return ascend
+
+
+def _with_kl(step_fn, cfg: SimConfig, ref_params: PyTree, hparams: HParams):
+    """``step_fn`` plus the exact expected KL step (``rlxform.sim.kl_exact``)."""
+    from rlxform.sim import kl_exact
+
+    kl_exact.check_exact_kl(cfg)
+    beta, eps = hparams.kl_coef, hparams.eps
+
+    def step(params, x):
+        grads, degenerate = step_fn(params, x)
+        if kl_exact.whole_step(cfg):
+            return kl_exact.bandit_reward_step(params, ref_params, cfg, beta, eps), degenerate
+        extra = kl_exact.kl_step(params, ref_params, cfg, beta, eps)
+        return jax.tree_util.tree_map(jnp.add, grads, extra), degenerate
+
+    return step
 
 
 def make_exact(cfg: SimConfig, params0: PyTree | None = None):
@@ -246,7 +292,8 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
 
     Plain steps ascend J = mean_x h_M(p_x); dynamic sampling iterates its own mean step
     sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.core.dynamic``); sequence policies
-    iterate ``expected_grad`` (aggregation and batch blocks included). Same policy,
+    iterate ``expected_grad`` (aggregation and batch blocks included); ``hparams.kl_coef`` adds
+    the exact expected KL step of ``rlxform.sim.kl_exact`` (pi_ref = params0). Same policy,
     optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M.
     """

@@ -63,12 +63,28 @@ def simulation_figure(table: Mapping[str, np.ndarray], cfg: SimConfig, lr: float
     return fig_simulate(table, title, reference)
 
 
-def simulate_and_compare(cfg: SimConfig, learning_rate: float, seeds: int, seed: int):
-    """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate."""
+def simulate_and_compare(
+    cfg: SimConfig,
+    learning_rate: float,
+    seeds: int,
+    seed: int,
+    clip: Mapping[str, Any] = {},
+    kl_coef: float | None = None,
+):
+    """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate.
+
+    ``clip``: PPO's ``clip_low``, ``clip_high``, ``dual_clip`` (``HParams`` fields; None =
+    default). ``kl_coef``: beta of the KL penalty (None = no KL term). Configs without an exact
+    reference (PPO with E N > 1, ``std_scope="batch"``) get NaN exact columns and the reason in
+    ``summary["reference"]``; PPO runs add the ``clip_fraction`` column (seed mean).
+    """
     from rlxform import runtime
     from rlxform.sim import sweeps
+    from rlxform.sim.reference import check_exact
+    from rlxform.validation import InputError
 
-    grid = sweeps.grid([learning_rate])
+    grid = sweeps.grid([learning_rate], kl_coef=kl_coef)
+    grid = grid._replace(**{k: np.full(1, v, np.float32) for k, v in clip.items() if v is not None})
     keys = jax.random.split(jax.random.key(seed), seeds)
     start = time.perf_counter()
     notice = (
@@ -82,10 +98,18 @@ def simulate_and_compare(cfg: SimConfig, learning_rate: float, seeds: int, seed:
     start = time.perf_counter()
     metrics = jax.block_until_ready(compiled(grid, keys))
     wall_s = time.perf_counter() - start
-    exact = sweeps.make_exact_sweep(cfg)(grid)
+    try:
+        check_exact(cfg)
+        reference = "dynamic-sampling mean step" if cfg.dynamic_sampling else "exact ascent"
+    except InputError as err:
+        reference = f"none: {err}"
+        nan = lambda x: np.full(np.shape(x)[:1] + np.shape(x)[2:], np.nan)
+        exact = jax.tree_util.tree_map(nan, metrics)
+    else:
+        exact = sweeps.make_exact_sweep(cfg)(grid)
     cmp = sweeps.compare(metrics, exact)
     table = {
-        "step": np.asarray(exact.step[0]),
+        "step": np.asarray(metrics.step[0, 0]),
         "mean_p": cmp.mean_p[0],
         "mean_p_se": cmp.mean_p_se[0],
         "exact_mean_p": cmp.exact_mean_p[0],
@@ -97,11 +121,13 @@ def simulate_and_compare(cfg: SimConfig, learning_rate: float, seeds: int, seed:
             mean, se = sweeps.seed_stats(getattr(metrics, name))
             table[name], table[f"{name}_se"] = mean[0], se[0]
             table[f"exact_{name}"] = np.asarray(getattr(exact, name)[0], np.float64)
+    if hasattr(metrics, "clip_fraction"):
+        table["clip_fraction"] = sweeps.seed_stats(metrics.clip_fraction)[0][0]
     numbers = {
         "max_abs_dev": float(cmp.max_abs_dev[0]),
         "max_z": float(cmp.max_z[0]),
         "agreement": float(cmp.agreement[0]),
-        "reference": "dynamic-sampling mean step" if cfg.dynamic_sampling else "exact ascent",
+        "reference": reference,
         "diverged": bool(np.any(np.asarray(metrics.nonfinite_step) >= 0)),
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
@@ -118,8 +144,10 @@ def run_simulation(
     out: Path,
     *,
     config: Mapping[str, Any] | None = None,
+    clip: Mapping[str, Any] = {},
     save_figure: Callable[[Any, Path], None] | None = None,
     figure_suffix: str = "png",
+    kl_coef: float | None = None,
 ) -> SimulationResult:
     """Simulate ``seeds`` runs of ``cfg`` at ``learning_rate``, compare with the exact reference
     and write ``out/trajectories.csv``, ``out/summary.json`` and (with ``save_figure``) the
@@ -129,12 +157,14 @@ def run_simulation(
       cfg: the run; learning_rate: float > 0; seeds: S; seed: the base seed (keys
         ``split(key(seed), S)``); out: a writable directory.
       config: extra entries for ``summary["config"]`` (the CLI's flags).
+      clip: PPO clip hyperparameters (``simulate_and_compare``).
       save_figure: ``(figure, path) -> None``; None writes no figure.
+      kl_coef: beta of the KL penalty (``cfg.kl_estimator`` at ``cfg.kl_placement``; None: off).
     """
     from rlxform import runtime
     from rlxform.results import atomic_write_text, write_table
 
-    table, numbers, _ = simulate_and_compare(cfg, learning_rate, seeds, seed)
+    table, numbers, _ = simulate_and_compare(cfg, learning_rate, seeds, seed, clip, kl_coef)
     out = Path(out)
     write_table(out / "trajectories.csv", table)
     described = {
@@ -142,6 +172,9 @@ def run_simulation(
         "scheme": cfg.scheme.label,
         "batch_size": cfg.batch,
         "prng": runtime.current_prng(),
+        "ppo_epochs": cfg.ppo_epochs,
+        "num_minibatches": cfg.num_minibatches,
+        "std_scope": cfg.std_scope,
     }
     if cfg.problem.is_sequence:
         described["aggregation"] = cfg.aggregation

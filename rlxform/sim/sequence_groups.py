@@ -66,6 +66,15 @@ def group_log_probs(table: Array, group: Group) -> Array:
     return jnp.sum(jnp.where(live, chosen[..., 0], 0.0), axis=-1)
 
 
+def group_token_log_probs(table: Array, group: Group) -> tuple[Array, Array]:
+    """(log pi(y_t | y_<t) ``float[B, M, L]`` with 0 on padding, live tokens ``bool[B, M, L]``)."""
+    live = group.nodes >= 0
+    rows = table[group.prompts[:, None, None], jnp.where(live, group.nodes, 0)]  # [B, M, L, V]
+    log_probs = jax.nn.log_softmax(rows, axis=-1)
+    chosen = jnp.take_along_axis(log_probs, jnp.where(live, group.tokens, 0)[..., None], -1)
+    return jnp.where(live, chosen[..., 0], 0.0), live
+
+
 def tree_log_probs(table: Array, task: SequenceTask) -> Array:
     """log pi(y) of every enumerated response, level by level down the prefix tree.
 
@@ -126,6 +135,7 @@ def _sequence_policy(problem: Problem) -> Policy:
         log_prob=lambda params, group: group_log_probs(prefix_table(params, problem), group),
         p_correct=lambda params: stats(params)[0],
         length_stats=stats,
+        token_log_prob=lambda params, g: group_token_log_probs(prefix_table(params, problem), g),
     )
 
 

@@ -5,7 +5,9 @@ T / record_every recorded blocks (keys pre-split as ``xs``). Each step draws B p
 ``Group`` of M responses per prompt from the policy (``policies.make_policy``), weights them by
 the scheme's a/b tables and ascends the surrogate of ``estimator`` with an optax optimizer
 wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile each);
-``HParams`` (learning rate, eps) are traced, so a vmapped grid compiles once. float32.
+``HParams`` (learning rate, eps, PPO clip range) are traced, so a vmapped grid compiles once.
+float32. ``SimConfig.is_ppo``: each step is one rollout and E x N clipped updates
+(``rlxform.sim.ppo``); ``std_scope`` "batch" | "none" swaps the group std (``sim.std_scope``).
 With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
 lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.core.dynamic``), so seed-mean trajectories follow
 exact ascent (``rlxform.sim.reference``) as lr -> 0. With Adam they need not: Adam divides each
@@ -23,7 +25,7 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
-from rlxform.sim import estimator, loop
+from rlxform.sim import estimator, kl_term, loop, ppo, std_scope
 from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simulate.* callers)
     AUTO_COUNTS_MIN_SAMPLES,
     COUNTS_RATIO,
@@ -68,8 +70,15 @@ def tables(
     scheme: Scheme | None = None,
     dtype: Any = jnp.float32,
 ) -> tuple[Array, Array]:
-    """(a, b) ``float[M+1]`` (float32 by default) with eps (possibly traced) substituted."""
+    """(a, b) ``float[M+1]`` (float32 by default) with eps (possibly traced) substituted.
+
+    ``std_scope`` "batch" or "none": the centred numerator tables (``std_scope.centred_tables``;
+    "batch" divides each step by the batch's sd + eps).
+    """
     scheme = cfg.scheme if scheme is None else scheme
+    if cfg.std_scope != "group" and scheme.has_eps:
+        a_table, b_table = std_scope.centred_tables(scheme, cfg.group_size)
+        return a_table.astype(dtype), b_table.astype(dtype)
     a_table, b_table = scheme.traced_tables(cfg.group_size, eps)
     return a_table.astype(dtype), b_table.astype(dtype)
 
@@ -91,7 +100,36 @@ def sample_gradient(
       (g like the trainable part of ``params``, S ``int32[B]`` correct counts).
     """
     a_table, b_table = tables(cfg, eps)
-    return estimator.sample_gradient(key, params, policy_of(cfg), cfg, a_table, b_table)
+    grads, s = estimator.sample_gradient(key, params, policy_of(cfg), cfg, a_table, b_table)
+    return scale_by_batch_std(grads, s, cfg, eps), s
+
+
+def scale_by_batch_std(grads: PyTree, s: Array, cfg: SimConfig, eps: ArrayLike | None) -> PyTree:
+    """``std_scope="batch"``: g / (sd_batch + eps) from the step's correct counts S ``int32[B]``
+    (the batch scale is one scalar per step); other scopes: g unchanged."""
+    if cfg.std_scope != "batch":
+        return grads
+    scheme = cfg.scheme
+    scale = std_scope.batch_scale(
+        s, cfg.group_size, std_scope.std_kind(scheme), std_scope.scheme_eps(scheme, eps)
+    )
+    return jax.tree_util.tree_map(lambda g: (g * scale).astype(g.dtype), grads)
+
+
+def check_kl_combination(cfg: SimConfig) -> None:
+    """InputError for a KL term with PPO's inner loop (E N > 1) or std_scope != "group"
+    (the KL term is not wired into those step paths yet)."""
+    if cfg.is_ppo:
+        raise InputError(
+            f"kl_coef is invalid with ppo_epochs={cfg.ppo_epochs!r}, "
+            f"num_minibatches={cfg.num_minibatches!r}: the KL term runs with the plain update "
+            "only (ppo_epochs = num_minibatches = 1)"
+        )
+    if cfg.std_scope != "group":
+        raise InputError(
+            f"kl_coef is invalid with std_scope={cfg.std_scope!r}: the KL term runs with "
+            "std_scope='group' only"
+        )
 
 
 def diverged_at(metrics: Metrics) -> int | None:
@@ -136,25 +174,47 @@ def make_record(cfg: SimConfig, policy: Policy, frozen: PyTree, a_table: Array, 
     return record
 
 
-def run_ascent(cfg: SimConfig, params0: PyTree, hparams: HParams, policy: Policy, grad_fn, xs):
+def run_ascent(
+    cfg: SimConfig,
+    params0: PyTree,
+    hparams: HParams,
+    policy: Policy,
+    grad_fn,
+    xs,
+    make_step=None,
+):
     """Ascend along ``grad_fn(params, x) -> (grads, degenerate float[])`` and record.
 
     Shared by the simulator and exact ascent; ``xs`` has leading axes [T / E, E] (or None).
+    ``make_step(optimizer, frozen) -> step(state, x) -> (state, (degenerate, clip fraction))``
+    replaces the plain step (PPO: several optimizer updates per step; records ``PPOMetrics``,
+    ``nonfinite_step`` counted in simulator steps).
     """
     a_table, b_table = tables(cfg, hparams.eps)
     trainable, frozen = partition(params0)
     optimizer = loop.freeze_if_nonfinite(make_optimizer(cfg.optimizer, hparams.learning_rate))
     record_of = make_record(cfg, policy, frozen, a_table, b_table)
-    step = loop.ascent_step(optimizer, lambda tr, x: grad_fn(combine(tr, frozen), x))
+    if make_step is None:
+        step = loop.ascent_step(optimizer, lambda tr, x: grad_fn(combine(tr, frozen), x))
+    else:
+        step = make_step(optimizer, frozen)
 
-    def record(state: loop.TrainState, degenerate, end):
-        degenerate = 0.0 if degenerate is None else jnp.mean(degenerate)
+    def record(state: loop.TrainState, aux, end):
         diverged = state.opt_state.nonfinite_step >= 0
-        return record_of(state.trainable, degenerate, end, diverged)
+        if make_step is None:
+            degenerate = 0.0 if aux is None else jnp.mean(aux)
+            return record_of(state.trainable, degenerate, end, diverged)
+        degenerate, fraction = (0.0, 0.0) if aux is None else (jnp.mean(aux[0]), jnp.mean(aux[1]))
+        metrics = record_of(state.trainable, degenerate, end, diverged)
+        fraction = jnp.where(diverged, jnp.nan, jnp.asarray(fraction, jnp.float32))
+        return ppo.PPOMetrics(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)
-    return metrics._replace(nonfinite_step=state.opt_state.nonfinite_step)
+    bad = state.opt_state.nonfinite_step
+    if make_step is not None:  # optimizer updates -> simulator steps
+        bad = jnp.where(bad >= 0, bad // (cfg.ppo_epochs * cfg.num_minibatches), bad)
+    return metrics._replace(nonfinite_step=bad)
 
 
 def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
@@ -166,16 +226,34 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
 
     def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
         a_table, b_table = tables(cfg, hparams.eps)
-        keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)
-
-        def grad_fn(params, step_key):
-            grads, s = estimator.sample_gradient(step_key, params, policy, cfg, a_table, b_table)
-            degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
-            return grads, degenerate
-
+        if hparams.kl_coef is not None:
+            check_kl_combination(cfg)
         start = params0
         if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
+        if cfg.is_ppo:
+            rollout_keys, epoch_keys = ppo.step_keys(key, cfg)
+            xs = jax.tree_util.tree_map(
+                lambda k: k.reshape(-1, cfg.record_every, *k.shape[1:]), (rollout_keys, epoch_keys)
+            )
+
+            def make_step(optimizer, frozen):
+                return ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
+
+            return run_ascent(cfg, start, hparams, policy, None, xs, make_step)
+        keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)
+
+        kl = None
+        if hparams.kl_coef is not None:  # reference policy: the initial params, frozen
+            kl = kl_term.KLState(hparams.kl_coef, params0, hparams.eps)
+
+        def grad_fn(params, step_key):
+            grads, s = estimator.sample_gradient(
+                step_key, params, policy, cfg, a_table, b_table, kl=kl
+            )
+            degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
+            return scale_by_batch_std(grads, s, cfg, hparams.eps), degenerate
+
         return run_ascent(cfg, start, hparams, policy, grad_fn, keys)
 
     return simulate

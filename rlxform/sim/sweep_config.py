@@ -90,6 +90,8 @@ class SweepConfig:
       problem: what is learned (``sim.config.Problem``), nested as is.
       aggregation, batch_groups: loss aggregation and groups per token-mean normaliser
         (``SimConfig``; sequence policies).
+      kl_coef: beta of the KL penalty to the initial policy (traced, same for every run; None =
+        no KL term); kl_estimator, kl_placement: ``SimConfig``'s (``rlxform.sim.kl_term``).
     """
 
     learning_rate: tuple[float, ...] = (0.1, 0.3, 1.0)
@@ -106,6 +108,9 @@ class SweepConfig:
     problem: Problem = dataclasses.field(default_factory=sweep_problem)
     aggregation: str = "seq-mean-token-sum"
     batch_groups: int = 1
+    kl_coef: float | None = None
+    kl_estimator: str = "k1"
+    kl_placement: str = "loss"
 
     def steps_for(self, group_size: int) -> int:
         """T for group size M: ``steps``, or ``budget // M`` in fixed-budget mode."""
@@ -131,6 +136,8 @@ class SweepConfig:
             dynamic_sampling=self.dynamic_sampling,
             aggregation=self.aggregation,
             batch_groups=self.batch_groups,
+            kl_estimator=self.kl_estimator,
+            kl_placement=self.kl_placement,
         )
 
 
@@ -148,6 +155,9 @@ _TOP = {
     "dynamic_sampling": "true or false",
     "aggregation": "a loss aggregation mode (rlxform.core.aggregation)",
     "batch_groups": "integer >= 1",
+    "kl_coef": "number >= 0 (finite)",
+    "kl_estimator": "one of k1, k2, k3, abs, kl, mse, low_var_kl",
+    "kl_placement": "one of loss, reward",
     "policy": "table [policy]",
     "population": "table [population]",
 }
@@ -291,6 +301,11 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
             kw["aggregation"] = check_aggregation(data["aggregation"])
         except ValueError as err:
             raise InputError(str(err)) from None
+    if "kl_coef" in data:
+        kw["kl_coef"] = check_float("kl_coef", data["kl_coef"], 0.0, float32=True)
+    for key in ("kl_estimator", "kl_placement"):
+        if key in data:
+            kw[key] = check_choice(key, data[key], tuple(_TOP[key][7:].split(", ")))
     config = SweepConfig(**kw)
     for m in config.group_size:
         for spec in config.schemes:

@@ -125,6 +125,9 @@ def _sweep_chunk(config: SweepConfig, cfg) -> dict[str, NDArray]:
     from rlxform.sim.config import HParams
 
     hparams = HParams(np.asarray(config.learning_rate, np.float32), None)
+    if config.kl_coef is not None:
+        beta = np.full(len(config.learning_rate), config.kl_coef, np.float32)
+        hparams = hparams._replace(kl_coef=beta)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     metrics = jax.device_get(compiled_sweep(cfg, "sweep")(hparams, keys))
     names = ("mean_p", "objective", "finite", "nonfinite_step")

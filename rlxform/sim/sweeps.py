@@ -106,14 +106,21 @@ def compare(
     return Comparison(mean, se, target, dev.max(axis=-1), within.mean(axis=-1), z.max(axis=-1))
 
 
-def grid(learning_rate: ArrayLike, eps: ArrayLike | None = None) -> HParams:
+def grid(
+    learning_rate: ArrayLike, eps: ArrayLike | None = None, kl_coef: float | None = None
+) -> HParams:
     """HParams for a sweep: the outer product of learning rates and eps values (flattened to H).
 
-    Returns HParams with float32[H] leaves, H = len(lr) * len(eps), lr varying slowest.
+    Returns HParams with float32[H] leaves, H = len(lr) * len(eps), lr varying slowest;
+    ``kl_coef`` (a scalar beta, None = no KL term) is repeated over the H points.
     """
     lr = np.atleast_1d(np.asarray(learning_rate, np.float32))
     if eps is None:
-        return HParams(lr, None)
-    eps = np.atleast_1d(np.asarray(eps, np.float32))
-    lr_grid, eps_grid = np.meshgrid(lr, eps, indexing="ij")
-    return HParams(lr_grid.reshape(-1), eps_grid.reshape(-1))
+        hparams = HParams(lr, None)
+    else:
+        eps = np.atleast_1d(np.asarray(eps, np.float32))
+        lr_grid, eps_grid = np.meshgrid(lr, eps, indexing="ij")
+        hparams = HParams(lr_grid.reshape(-1), eps_grid.reshape(-1))
+    if kl_coef is None:
+        return hparams
+    return hparams._replace(kl_coef=np.full(hparams.learning_rate.shape, kl_coef, np.float32))

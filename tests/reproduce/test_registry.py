@@ -35,6 +35,7 @@ COLUMNS = {
         "diverged_at",
     },
     "kl_equilibrium": {"scheme", "M", "beta", "p_ref", "p_star", "w_at_p_star"},
+    "kl_trajectories": {"beta", "step", "mean_p", "mean_p_se", "exact_mean_p", "p_star"},
     "kl_estimators": {"policy", "estimator", "placement", "cosine", "relative_error"},
     "ppo_effective_weight": {"scheme", "M", "epochs", "clip_high", "p", "weight", "w_m"},
     "batch_std": {"G", "p", "weight", "limit_weight", "relative_deviation"},

@@ -1,0 +1,165 @@
+"""KL penalty in the simulator and exact ascent (issue 14 items 1, 2): hand values, the
+equilibrium of exact ascent, stochastic seed means against exact ascent, kl_coef = 0."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlxform.core import schemes
+from rlxform.core.kl import kl_equilibrium
+from rlxform.sim import kl_term
+from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.reference import make_exact
+from rlxform.sim.simulate import make_simulate
+from rlxform.validation import InputError
+
+
+def test_real_reward_weights_by_hand():
+    r = jnp.asarray([[1.0, 0.0, -0.5, 0.5]])  # mean 0.25, centred (.75, -.25, -.75, .25)
+    m = 4
+    z = kl_term.real_reward_weights(schemes.reinforce(), r, None, m, None)
+    np.testing.assert_allclose(z, r)
+    z = kl_term.real_reward_weights(schemes.rloo(), r, None, m, None)
+    # r_i - mean of the other three
+    np.testing.assert_allclose(z, [[1 - (-0.0) / 3, 0 - 1 / 3, -0.5 - 1.5 / 3, 0.5 - 0.5 / 3]])
+    z = kl_term.real_reward_weights(schemes.grpo(), r, None, m, None)
+    sd = np.sqrt((0.75**2 + 0.25**2 + 0.75**2 + 0.25**2) / 4)
+    np.testing.assert_allclose(z, np.array([[0.75, -0.25, -0.75, 0.25]]) / sd, rtol=1e-6)
+    # counts: response 0 twice, response 1 twice == rewards (1, 1, 0, 0)
+    z_counts = kl_term.real_reward_weights(
+        schemes.grpo(), jnp.asarray([[1.0, 0.0]]), jnp.asarray([[2.0, 2.0]]), m, None
+    )
+    np.testing.assert_allclose(z_counts, [[1.0, -1.0]], rtol=1e-6)
+
+
+def test_bad_kl_config_and_hparams():
+    with pytest.raises(InputError, match=r"kl_estimator='k9'"):
+        SimConfig("grpo", kl_estimator="k9")
+    with pytest.raises(InputError, match=r"kl_placement='both'"):
+        SimConfig("grpo", kl_placement="both")
+    with pytest.raises(InputError, match=r"scheme='rejection_sampling'.*kl_placement='reward'"):
+        SimConfig("rejection_sampling", kl_placement="reward")
+    assert SimConfig("grpo", kl_estimator="low_var_kl").kl_estimator == "k3"
+    fn = make_simulate(SimConfig("grpo", num_steps=2))
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="kl_coef"):
+            fn(HParams(0.1, kl_coef=bad), jax.random.key(0))
+
+
+@pytest.mark.parametrize("policy", ["tabular", "sequence_tabular"])
+def test_kl_coef_zero_is_bitwise_the_run_without_kl(policy):
+    problem = Problem(policy=policy, num_prompts=2, num_responses=3, init_p=(0.3, 0.6))
+    cfg = SimConfig("grpo", problem, group_size=4, num_steps=10, kl_estimator="k3")
+    fn = make_simulate(cfg)
+    key = jax.random.key(3)
+    off, zero = fn(HParams(0.3), key), fn(HParams(0.3, kl_coef=0.0), key)
+    for a, b in zip(off, zero, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    on = fn(HParams(0.3, kl_coef=1.0), key)
+    assert float(on.mean_p[-1]) < float(off.mean_p[-1])  # the penalty holds p near p_ref
+
+
+@pytest.mark.parametrize("estimator,kind", [("k2", "loss"), ("k3", "loss")])
+def test_long_exact_ascent_reaches_kl_equilibrium(estimator, kind):
+    # one-token softmax: k2 as a loss is the reverse-KL gradient, k3 the forward one
+    problem = Problem(policy="tabular", num_prompts=1, num_responses=2, init_p=(0.3,))
+    cfg = SimConfig(
+        "grpo",
+        problem,
+        group_size=8,
+        num_steps=4000,
+        record_every=4000,
+        kl_estimator=estimator,
+        kl_placement=kind,
+    )
+    p_end = float(make_exact(cfg)(HParams(1.0, kl_coef=1.0)).mean_p[-1])
+    target = kl_equilibrium(schemes.grpo(), 8, 1.0, 0.3, estimator=estimator, placement=kind)
+    assert abs(p_end - target) < 1e-3
+    assert abs(target - 0.3) > 0.3  # a real move, not the start
+
+
+@pytest.mark.parametrize(
+    "policy,scheme,estimator,placement,lr,beta",
+    [
+        ("tabular", "rloo", "k3", "reward", 0.2, 4.0),  # exact: count-vector enumeration
+        ("sequence_tabular", "grpo", "k3", "loss", 0.05, 1.0),
+        ("sequence_tabular", "rloo", "k1", "reward", 0.05, 1.0),
+    ],
+)
+def test_seed_mean_follows_exact_ascent_with_kl(policy, scheme, estimator, placement, lr, beta):
+    problem = Problem(policy=policy, num_prompts=2, num_responses=4, init_p=(0.3, 0.6))
+    cfg = SimConfig(
+        scheme,
+        problem,
+        group_size=8,
+        num_steps=40,
+        record_every=10,
+        kl_estimator=estimator,
+        kl_placement=placement,
+        aggregation="seq-mean-token-sum",
+    )
+    hp = HParams(jnp.float32(lr), kl_coef=jnp.float32(beta))
+    runs = jax.jit(jax.vmap(make_simulate(cfg).jitted, in_axes=(None, 0)))
+    metrics = runs(hp, jax.random.split(jax.random.key(1), 400))
+    exact = np.asarray(make_exact(cfg)(hp).mean_p)
+    no_kl = np.asarray(make_exact(cfg)(HParams(jnp.float32(lr))).mean_p)
+    values = np.asarray(metrics.mean_p)
+    mean, se = values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0])
+    z = np.abs(mean[1:] - exact[1:]) / se[1:]
+    assert np.all(z < 4.0), z
+    # the KL gradient is 0 at pi = pi_ref and grows with the distance: visible at the end
+    assert abs(no_kl[-1] - exact[-1]) > 5 * se[-1]
+
+
+def test_exact_ascent_rejects_what_it_cannot_compute():
+    problem = Problem(policy="sequence_tabular", num_prompts=1, init_p=(0.3,))
+    cfg = SimConfig("grpo", problem, group_size=4, num_steps=2, kl_placement="reward")
+    with pytest.raises(InputError, match=r"kl_placement='reward'"):
+        make_exact(cfg)(HParams(0.1, kl_coef=1.0))
+
+
+def test_grpo_k1_in_reward_is_invisible_on_a_symmetric_bandit():
+    # the wrong responses stay exchangeable, so r - beta l takes two values: an affine map of r,
+    # to which GRPO (eps = 0) is invariant; exact ascent with and without the KL term agree
+    problem = Problem(policy="tabular", num_prompts=2, num_responses=4, init_p=(0.3, 0.6))
+    cfg = SimConfig(
+        "grpo",
+        problem,
+        group_size=8,
+        num_steps=40,
+        record_every=10,
+        kl_estimator="k1",
+        kl_placement="reward",
+    )
+    with_kl = np.asarray(make_exact(cfg)(HParams(0.05, kl_coef=1.0)).mean_p)
+    without = np.asarray(make_exact(cfg)(HParams(0.05)).mean_p)
+    np.testing.assert_allclose(with_kl, without, atol=1e-6)
+    rloo = dataclasses.replace(cfg, scheme=schemes.rloo())
+    moved = np.asarray(make_exact(rloo)(HParams(0.05, kl_coef=1.0)).mean_p)
+    assert not np.allclose(moved, np.asarray(make_exact(rloo)(HParams(0.05)).mean_p), atol=1e-4)
+
+
+def test_sweep_toml_kl_keys():
+    from rlxform.sim.sweep_config import parse_sweep_config
+
+    doc = {"kl_coef": 0.5, "kl_estimator": "mse", "kl_placement": "reward", "group_size": [4]}
+    config = parse_sweep_config(doc)
+    assert config.kl_coef == 0.5
+    cfg = config.sim_config(config.schemes[0], 4)
+    assert (cfg.kl_estimator, cfg.kl_placement) == ("k2", "reward")
+    for key, value in (("kl_coef", -1.0), ("kl_estimator", "k7"), ("kl_placement", "both")):
+        with pytest.raises(InputError, match=key):
+            parse_sweep_config({key: value})
+
+
+def test_kl_with_ppo_inner_loop_or_batch_std_is_refused():
+    fn = make_simulate(SimConfig("grpo", num_steps=2, ppo_epochs=2))
+    with pytest.raises(InputError, match="kl_coef is invalid with ppo_epochs=2"):
+        fn(HParams(0.1, kl_coef=1.0), jax.random.key(0))
+    fn = make_simulate(SimConfig("grpo", num_steps=2, std_scope="batch"))
+    with pytest.raises(InputError, match=r"kl_coef is invalid with std_scope='batch'"):
+        fn(HParams(0.1, kl_coef=1.0), jax.random.key(0))
+    fn(HParams(0.1), jax.random.key(0))  # PPO flags alone still run
