@@ -261,16 +261,6 @@ class SimConfig:
         """B, the number of prompts per step."""
         return self.problem.batch
 
-    # Read by cli.run_simulate only, which is frozen while the kl/ppo branches edit it; drop
-    # both once that handler reads ``cfg.problem.num_prompts`` / ``cfg.problem.init_p``.
-    @property
-    def num_prompts(self) -> int:
-        return self.problem.num_prompts
-
-    @property
-    def init_p(self) -> Any:
-        return self.problem.init_p
-
     @property
     def num_records(self) -> int:
         """R = T / record_every + 1 (the initial state is record 0)."""
