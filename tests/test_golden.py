@@ -73,7 +73,7 @@ CONFIGS = {
     ),
 }
 
-# rlxform 0.2.0 and 0.3.0 (unchanged), jax 0.10.2, XLA CPU
+# rlxform 0.2.0, 0.3.0 and 0.4.0 (unchanged), jax 0.10.2, XLA CPU
 GOLDEN = {
     "tabular_inverse_cdf": "278ba3c36ddfc246fd9ec4776c0bbe8d8d24d961197e6d9a5927bff1204ee4db",
     "counts_m256": "13f6ec3d618cae1cd729cdbb19806454cc3d150bc7c0f764bcd26c5e26e2425c",

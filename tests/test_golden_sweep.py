@@ -43,7 +43,7 @@ name = "grpo"
 std = "sample"
 """
 
-# rlxform 0.3.0, jax 0.10.2, XLA CPU
+# rlxform 0.3.0 and 0.4.0 (unchanged), jax 0.10.2, XLA CPU
 GOLDEN = {
     "sweep.csv": "ec2330c335ff79da4fadd98c08aef3182ffd8be5214a2bba23405f1fe68ddaf6",
     "sweep_summary.csv": "67539c63ba8d6b39c21aed92c15c63c571f186ba3b1d3112f2cd45cc961c4af4",

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
+from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int
@@ -159,7 +160,7 @@ def kl_equilibrium(
     rounds to 1). Two roots closer than the grid spacing can be missed.
 
     Args:
-      scheme, group_size: the scheme and M (valid for the scheme).
+      scheme, group_size: the scheme (a ``Scheme`` or a catalog name) and M (valid for it).
       beta: KL coefficient, finite and > 0.
       p_ref: reference success probability in (0, 1).
       estimator: k1 | k2 | k3 (or kl | mse | low_var_kl); placement: reward | loss. Supported:
@@ -167,8 +168,12 @@ def kl_equilibrium(
     Returns:
       p* as a Python float.
     """
+    if isinstance(scheme, str):
+        scheme = schemes_lib.get(scheme)  # a catalog name, default parameters
     if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
+        raise InputError(
+            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or a catalog name"
+        )
     group_size = scheme.check_group_size(group_size)
     beta = check_float("beta", beta, 0.0, low_open=True)
     p_ref = check_float("p_ref", p_ref, 0.0, 1.0, low_open=True, high_open=True)

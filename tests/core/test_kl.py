@@ -284,6 +284,11 @@ def test_equilibrium_validation(kwargs, match):
         kl.kl_equilibrium(**args)
 
 
-def test_equilibrium_rejects_non_scheme():
-    with pytest.raises(ValueError, match="scheme='grpo'"):
-        kl.kl_equilibrium("grpo", 4, 1.0, 0.3)
+def test_equilibrium_takes_catalog_names_and_rejects_the_rest():
+    by_name = kl.kl_equilibrium("grpo", 4, 1.0, 0.3)
+    assert by_name == kl.kl_equilibrium(schemes.grpo(), 4, 1.0, 0.3)
+    assert 0.3 < by_name < 1.0
+    with pytest.raises(ValueError, match=r"scheme='grop' is invalid.*did you mean 'grpo'"):
+        kl.kl_equilibrium("grop", 4, 1.0, 0.3)
+    with pytest.raises(ValueError, match="scheme=3 is invalid: must be an rlxform Scheme"):
+        kl.kl_equilibrium(3, 4, 1.0, 0.3)
