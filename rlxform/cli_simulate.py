@@ -11,15 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlxform.cli_args import (
-    _add_figure_options,
-    _add_prng,
-    _figure_format,
-    _setup_jax,
-    build_schemes,
-    parse_scheme_params,
-    save_figure,
-)
+from rlxform import cli_args as args_lib
 
 # ---- rlxform simulate --------------------------------------------------------------------------
 
@@ -85,8 +77,8 @@ def _add_simulate(sub) -> None:
         "--kl-placement", default="loss", help="loss (per token) | reward (before the advantage)"
     )
     _add_ppo_options(p)
-    _add_prng(p)
-    _add_figure_options(p)
+    args_lib._add_prng(p)
+    args_lib._add_figure_options(p)
 
 
 def _add_ppo_options(p) -> None:
@@ -223,10 +215,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.sim.run import run_simulation
     from rlxform.validation import check_int, check_seed
 
-    (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+    (scheme,) = args_lib.build_schemes(
+        [args.scheme], args_lib.parse_scheme_params(args.scheme_param)
+    )
     cfg = _simulate_config(args, scheme)
     seed = check_seed("--seed", args.seed)
-    figure = _figure_format(args)
+    figure = args_lib._figure_format(args)
     seeds = check_int("--seeds", args.seeds, 1)
     if not cfg.problem.is_sequence:
         check_memory(
@@ -239,7 +233,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     if 0 < len(values) < num_prompts:
         print(f"--init-p: {len(values)} values for {num_prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
-    _setup_jax(args)
+    args_lib._setup_jax(args)
     skip = ("out", "func", "format", "dpi")
     result = run_simulation(
         cfg,
@@ -249,7 +243,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         out,
         config={k: v for k, v in vars(args).items() if k not in skip},
         clip=_ppo_clip(args),
-        save_figure=lambda fig, path: save_figure(fig, path, figure),
+        save_figure=lambda fig, path: args_lib.save_figure(fig, path, figure),
         figure_suffix=figure.format,
         kl_coef=args.kl_coef,
     )

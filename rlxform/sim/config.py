@@ -374,23 +374,23 @@ class Metrics(NamedTuple):
         return self.nonfinite_step
 
 
-class SequenceMetrics(NamedTuple):
+def extend_metrics(name: str, extra: tuple[str, ...], doc: str) -> type:
+    """A ``Metrics`` pytree with the ``extra`` float32[R] records appended (same first fields).
+
+    Used for the records only some runs have (sequence lengths, PPO clip fractions), so that
+    ``Metrics`` itself, and the golden digests of plain runs, stay as they are.
+    """
+    fields = NamedTuple(f"_{name}", [(field, Array) for field in (*Metrics._fields, *extra)])
+    namespace = {"__doc__": doc, "__slots__": (), "diverged_at": Metrics.diverged_at}
+    return type(name, (fields,), namespace)
+
+
+SequenceMetrics = extend_metrics(
+    "SequenceMetrics",
+    ("mean_length_correct", "mean_length_wrong"),
     """``Metrics`` of a sequence policy plus exact length records (NaN after divergence).
 
     Attributes: as ``Metrics``, and mean_length_correct, mean_length_wrong: float32[R],
     mean_x E[L | correct] and mean_x E[L | wrong] from the enumerated response law.
-    """
-
-    step: Array
-    p: Array
-    mean_p: Array
-    objective: Array
-    degenerate_fraction: Array
-    finite: Array
-    nonfinite_step: Array
-    mean_length_correct: Array
-    mean_length_wrong: Array
-
-    @property
-    def diverged_at(self) -> Array:
-        return self.nonfinite_step
+    """,
+)

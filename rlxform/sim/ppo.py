@@ -22,32 +22,21 @@ import jax.numpy as jnp
 import optax
 
 from rlxform.sim import estimator, std_scope
-from rlxform.sim.config import DEFAULT_CLIP, HParams, SimConfig
+from rlxform.sim.config import DEFAULT_CLIP, HParams, SimConfig, extend_metrics
 from rlxform.sim.loop import TrainState
 from rlxform.sim.policies import Group, Policy, combine
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
 
-
-class PPOMetrics(NamedTuple):
+PPOMetrics = extend_metrics(
+    "PPOMetrics",
+    ("clip_fraction",),
     """``Metrics`` of a PPO run (``SimConfig.is_ppo``, bandits) plus the clip fraction.
 
     Attributes: as ``Metrics``, and clip_fraction: float32[R], the share of samples whose
     gradient the clip zeroed, averaged over the E N updates of the steps since the previous
     record (0 at record 0, NaN after divergence).
-    """
-
-    step: Array
-    p: Array
-    mean_p: Array
-    objective: Array
-    degenerate_fraction: Array
-    finite: Array
-    nonfinite_step: Array
-    clip_fraction: Array
-
-    @property
-    def diverged_at(self) -> Array:
-        return self.nonfinite_step
+    """,
+)
 
 
 class Clip(NamedTuple):
