@@ -54,7 +54,7 @@ def check_exact_kl(cfg: SimConfig) -> None:
                 "reward (reinforce, rloo, mean_baseline) and a per-sample aggregation"
             )
         return
-    k, m = cfg.num_responses, cfg.group_size
+    k, m = cfg.problem.num_responses, cfg.group_size
     if _num_vectors(k, m) > MAX_COUNT_VECTORS:
         raise InputError(
             f"group_size={m!r} is invalid for exact KL-in-reward ascent with K={k}: "
@@ -92,10 +92,10 @@ def _token_log_probs_all(params: PyTree, cfg: SimConfig) -> tuple[Array, np.ndar
 
 def _bandit_reward_step(params, ref_params, cfg, beta, eps):
     """Whole exact step (PG + KL in the reward) of a bandit, over all count vectors."""
-    counts_np, log_coef = count_vectors(cfg.num_responses, cfg.group_size)
+    counts_np, log_coef = count_vectors(cfg.problem.num_responses, cfg.group_size)
     trainable, frozen = policies.partition(params)
     ref_lp = jax.nn.log_softmax(policies.logits(ref_params, cfg.problem), -1)  # [P, K]
-    rewards = (np.arange(cfg.num_responses) < cfg.num_correct).astype(np.float64)
+    rewards = (np.arange(cfg.problem.num_responses) < cfg.problem.num_correct).astype(np.float64)
 
     def surrogate(tr):
         lp = jax.nn.log_softmax(policies.logits(policies.combine(tr, frozen), cfg.problem), -1)

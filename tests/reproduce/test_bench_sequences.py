@@ -48,7 +48,7 @@ def test_numpy_reference_seed_mean_matches_exact_ascent():
 @pytest.mark.slow
 def test_run_w5_reports_rates_and_ratios():
     out = run_w5(scale=0.02, repeats=1)
-    assert w5_config(0.02).num_prompts == 20
+    assert w5_config(0.02).problem.num_prompts == 20
     rows = {"rlxform", "numpy", "uniform_bound"}
     assert set(out["samples_per_second"]) == set(out["compile_seconds"]) == rows
     assert set(out["speedup_vs_numpy"]) == {"rlxform"}
