@@ -11,9 +11,10 @@ from rlxform.sim.config import HParams, Problem, SimConfig, checked_hparams
 from rlxform.validation import InputError
 
 
-def test_problem_is_nested_and_read_through():
+def test_problem_is_nested_not_copied():
     cfg = SimConfig("grpo", Problem("network", 6, 4, 2, batch_size=3), group_size=4)
-    assert cfg.problem.num_prompts == 6 and cfg.num_prompts == 6 and cfg.batch == 3
+    assert cfg.problem.num_prompts == 6 and cfg.batch == 3
+    assert not hasattr(cfg, "num_prompts") and not hasattr(cfg, "init_p")
     assert cfg.problem.num_correct == 2 and cfg.problem.policy == "network"
     assert not any(f.name == "num_prompts" for f in dataclasses.fields(SimConfig))
     assert hash(cfg) == hash(SimConfig("grpo", Problem("network", 6, 4, 2, batch_size=3), 4))
