@@ -216,7 +216,7 @@ def test_noise_mean_is_theorem_and_variance_is_direct_sum(x64):
         m = 6
         a_table, b_table = scheme.tables(m)
         p = np.array([0.0, 0.1, 0.5, 0.8, 1.0])
-        stats_ = rlxform.core.noise(scheme, m, p)
+        stats_ = rlxform.noise(scheme, m, p)
         t = rlxform.transform(scheme, m)
         np.testing.assert_allclose(stats_.mean, t.weight(p) * p * (1 - p), atol=1e-14)
         for i, pi in enumerate(p):
@@ -256,7 +256,7 @@ def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
     for m in (8, 50):
         a, b = _exact_tables(name, m)
         ps = (1e-3, 0.3, 0.9, 0.996, 0.99999)
-        got = np.asarray(rlxform.core.noise(schemes.get(name), m, np.array(ps)).variance)
+        got = np.asarray(rlxform.noise(schemes.get(name), m, np.array(ps)).variance)
         for i, p in enumerate(ps):
             pp = mpmath.mpf(p)
             pmf = [mpmath.binomial(m, s) * pp**s * (1 - pp) ** (m - s) for s in range(m + 1)]
@@ -267,10 +267,10 @@ def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
     if name == "rejection_sampling":  # closed form: (1-p)^2 P(S=0) (1 - P(S=0))
         p0 = mpmath.mpf(0.004) ** 50
         want = float(mpmath.mpf(0.004) ** 2 * p0 * (1 - p0))
-        got = float(rlxform.core.noise(schemes.rejection_sampling(), 50, 0.996).variance)
+        got = float(rlxform.noise(schemes.rejection_sampling(), 50, 0.996).variance)
         assert got == pytest.approx(want, rel=1e-10) and 1.9e-125 < got < 2.1e-125
         # (1-p)^M underflows: the step is deterministic (variance 0, mean > 0): SNR = inf
-        stats_ = rlxform.core.noise(schemes.rejection_sampling(), 256, np.array([0.97, 1.0]))
+        stats_ = rlxform.noise(schemes.rejection_sampling(), 256, np.array([0.97, 1.0]))
         assert float(stats_.variance[0]) == 0.0 and float(stats_.mean[0]) > 0
         assert np.isposinf(float(stats_.snr[0])) and float(stats_.snr[1]) == 0.0
 
@@ -281,7 +281,7 @@ def test_noise_matches_monte_carlo():
     s = rng.binomial(m, p, size=200_000)
     a_table, b_table = scheme.tables(m)
     g = (s * a_table[s] * (1 - p) - (m - s) * b_table[s] * p) / m
-    exact = rlxform.core.noise(scheme, m, p)
+    exact = rlxform.noise(scheme, m, p)
     se = g.std() / math.sqrt(g.size)
     assert abs(g.mean() - float(exact.mean)) < 4 * se
     assert float(exact.variance) == pytest.approx(g.var(), rel=0.02)
@@ -290,7 +290,7 @@ def test_noise_matches_monte_carlo():
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), [0.2, float("nan")]])
 def test_bad_p_is_rejected(bad):
     t = rlxform.transform(schemes.grpo(), 4)
-    for fn in (t.weight, t.objective, lambda p: rlxform.core.noise(schemes.grpo(), 4, p)):
+    for fn in (t.weight, t.objective, lambda p: rlxform.noise(schemes.grpo(), 4, p)):
         with pytest.raises(ValueError, match=r"p=.* is invalid: must be in \[0, 1\]"):
             fn(bad)
 
