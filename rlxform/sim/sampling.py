@@ -181,23 +181,38 @@ def sample_tokens(
       (tokens, nodes) ``int32[B, M, max_length]``: the token drawn at each position and the
       prefix row it was drawn from, both ``PAD_TOKEN`` after the response's stop.
     """
+    tokens, nodes, _ = sample_token_probs(key, logits, prompt, group_size, max_length)
+    return tokens, nodes
+
+
+def sample_token_probs(
+    key: PRNGKey, logits: ArrayLike, prompt: ArrayLike, group_size: int, max_length: int
+) -> tuple[Array, Array, Array]:
+    """``sample_tokens`` (same draws) plus softmax of each visited row, ``float[B, M, L, V]``.
+
+    probs = e / cdf[V-1] from the sampler's own ``softmax_cdf`` (zero rows after the stop):
+    the score d log pi(t | row) / d row = onehot(t) - probs needs no second gather or softmax.
+    """
     logits = jnp.asarray(logits)
     prompt = jnp.asarray(prompt, jnp.int32)
-    _, num_nodes, vocab_size = logits.shape
+    num_prompts, num_nodes, vocab_size = logits.shape
     b, stop = vocab_size - 1, vocab_size - 1
     batch = prompt.shape[0]
+    rows_of = logits.reshape(num_prompts * num_nodes, vocab_size)
+    base = (prompt * num_nodes)[:, None]  # [B, 1]
     uniforms = jax.random.uniform(key, (max_length, batch, group_size), logits.dtype)
 
     def step(carry, u):
         node, done = carry
-        rows = logits[prompt[:, None], node].reshape(-1, vocab_size)  # [B M, V]
-        _, cdf = softmax_cdf(rows)
+        rows = rows_of.at[(base + node).reshape(-1)].get(mode="promise_in_bounds")
+        e, cdf = softmax_cdf(rows)  # [B M, V]
         u = u.reshape(-1, 1) * cdf[:, -1:]
         token = jnp.sum(u >= cdf[:, :-1], axis=-1, dtype=jnp.int32).reshape(batch, group_size)
-        out = (jnp.where(done, PAD_TOKEN, token), jnp.where(done, PAD_TOKEN, node))
+        probs = jnp.where(done[..., None], 0.0, (e / cdf[:, -1:]).reshape(batch, group_size, -1))
+        out = (jnp.where(done, PAD_TOKEN, token), jnp.where(done, PAD_TOKEN, node), probs)
         done = done | (token == stop)
         return (jnp.minimum(b * node + 1 + token, num_nodes - 1), done), out
 
     start = (jnp.zeros((batch, group_size), jnp.int32), jnp.zeros((batch, group_size), bool))
-    _, (tokens, nodes) = jax.lax.scan(step, start, uniforms)
-    return jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(nodes, 0, -1)
+    _, (tokens, nodes, probs) = jax.lax.scan(step, start, uniforms)
+    return jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(nodes, 0, -1), jnp.moveaxis(probs, 0, 2)

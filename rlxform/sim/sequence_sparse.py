@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from rlxform.sim import loop
 from rlxform.sim.config import HParams, SequenceMetrics, SimConfig, checked_hparams
 from rlxform.sim.estimator import draw_prompts, group_coefficients
-from rlxform.sim.policies import Policy
+from rlxform.sim.sampling import sample_token_probs
+from rlxform.sim.sequence_groups import token_group
 from rlxform.sim.simulate import initial_params, make_record, policy_of, tables
 from rlxform.types import Array, PRNGKey, PyTree
 from rlxform.validation import InputError
@@ -26,7 +27,6 @@ from rlxform.validation import InputError
 def sparse_sgd_step(
     key: PRNGKey,
     logits: Array,
-    policy: Policy,
     cfg: SimConfig,
     a_table: Array,
     b_table: Array,
@@ -35,28 +35,34 @@ def sparse_sgd_step(
 ) -> tuple[Array, Array, Array]:
     """One SGD ascent step on ``logits float32[P, num_prefixes, V]``; returns (logits, bad, S).
 
-    Same draws as ``estimator.sample_gradient``; with c_bm = ``group_coefficients`` / B,
-    rows_bmj = logits[x_b, n_bmj]; delta = lr c_bm (onehot(t_bmj) - softmax(rows_bmj)) on live
-    positions, scatter-added at (x_b, n_bmj) in place (zero when ``frozen``). ``bad``: a visited
-    row is not finite afterwards. A diverged run keeps its non-finite table (never read: every
-    later record is masked), so no dense select is needed to restore the last finite one.
+    Same draws as ``estimator.sample_gradient`` (``sample_token_probs`` is the policy's sampler
+    plus the softmax of each visited row); with c_bm = ``group_coefficients`` / B, the rows
+    r = (x_b, n_bmj) of the flat ``[P num_prefixes, V]`` table get
+    lr c_bm (onehot(t_bmj) - softmax(row_r)) on live positions, scatter-added in place (zero
+    when ``frozen``). ``bad``: a visited row is not finite afterwards. A diverged run keeps its
+    non-finite table (never read: every later record is masked), so no dense select is needed
+    to restore the last finite one.
     """
+    problem = cfg.problem
+    num_prompts, num_nodes, vocab = logits.shape
     batch_key, sample_key = jax.random.split(key)
-    group = policy.sample(
-        sample_key, {"logits": logits}, draw_prompts(batch_key, cfg), cfg.group_size
+    prompts = draw_prompts(batch_key, cfg)
+    if prompts is None:
+        prompts = jnp.arange(num_prompts, dtype=jnp.int32)
+    tokens, nodes, probs = sample_token_probs(
+        sample_key, logits, prompts, cfg.group_size, problem.task.max_length
     )
+    group = token_group(problem.task, prompts, tokens, nodes)
     coef, s = group_coefficients(group, a_table, b_table, cfg)  # [B, M]
-    coef = coef / cfg.batch
-    live = group.nodes >= 0
-    nodes = jnp.where(live, group.nodes, 0)
-    prompt = jnp.broadcast_to(group.prompts[:, None, None], nodes.shape)
-    rows = logits[prompt, nodes]  # [B, M, L, V]
-    vocab = cfg.problem.vocab_size
-    onehot = jax.nn.one_hot(jnp.where(live, group.tokens, 0), vocab, dtype=rows.dtype)
-    scale = jnp.where(live & ~frozen, lr * coef[:, :, None], 0.0)[..., None]
-    new = logits.at[prompt, nodes].add(scale * (onehot - jax.nn.softmax(rows, axis=-1)))
-    bad = ~jnp.all(jnp.isfinite(new[prompt, nodes]))
-    return new, bad, s
+    live = nodes >= 0
+    rows = (prompts[:, None, None] * num_nodes + jnp.where(live, nodes, 0)).reshape(-1)
+    onehot = jax.nn.one_hot(jnp.where(live, tokens, 0), vocab, dtype=probs.dtype)
+    scale = jnp.where(live & ~frozen, lr * coef[:, :, None] / cfg.batch, 0.0)[..., None]
+    delta = (scale * (onehot - probs)).reshape(-1, vocab)
+    flat = logits.reshape(num_prompts * num_nodes, vocab)
+    new = flat.at[rows].add(delta, mode="promise_in_bounds")
+    bad = ~jnp.all(jnp.isfinite(new.at[rows].get(mode="promise_in_bounds")))
+    return new.reshape(logits.shape), bad, s
 
 
 def build_sparse_simulate(cfg: SimConfig, params0: PyTree | None = None):
@@ -77,9 +83,7 @@ def build_sparse_simulate(cfg: SimConfig, params0: PyTree | None = None):
 
         def step(carry, step_key):
             logits, first, count = carry
-            new, bad, s = sparse_sgd_step(
-                step_key, logits, policy, cfg, a_table, b_table, lr, first >= 0
-            )
+            new, bad, s = sparse_sgd_step(step_key, logits, cfg, a_table, b_table, lr, first >= 0)
             first = jnp.where((first < 0) & bad, count, first)
             degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
             return (new, first, count + 1), degenerate
