@@ -49,9 +49,10 @@ def test_numpy_reference_seed_mean_matches_exact_ascent():
 def test_run_w5_reports_rates_and_ratios():
     out = run_w5(scale=0.02, repeats=1)
     assert w5_config(0.02).problem.num_prompts == 20
-    rows = {"rlxform", "numpy", "uniform_bound"}
+    rows = {"rlxform", "jax_reference", "numpy", "uniform_bound"}
     assert set(out["samples_per_second"]) == set(out["compile_seconds"]) == rows
-    assert set(out["speedup_vs_numpy"]) == {"rlxform"}
+    assert set(out["speedup_vs_numpy"]) == set(out["speedup_vs_jax_reference"]) == {"rlxform"}
+    assert out["speedup_vs_jax_reference"]["rlxform"] > 0
     assert all(v > 0 for v in out["speedup_vs_numpy"].values())
     assert all(v > 0 for v in out["fraction_of_uniform_bound"].values())
     assert out["compile_seconds"]["rlxform"] > 0 and out["compile_seconds"]["numpy"] == 0
@@ -61,7 +62,7 @@ def test_w5_records_have_the_bench_keys(monkeypatch):
     fake = {
         "num_samples": 10,
         **{
-            field: dict.fromkeys(("rlxform", "numpy", "uniform_bound"), 0.5)
+            field: dict.fromkeys(("rlxform", "jax_reference", "numpy", "uniform_bound"), 0.5)
             for field in (
                 "wall_seconds",
                 "samples_per_second",
@@ -72,14 +73,19 @@ def test_w5_records_have_the_bench_keys(monkeypatch):
     }
     monkeypatch.setattr(bench_sequences, "run_w5", lambda scale, repeats: fake)
     records = bench_sequences.w5_records(0.01, 1)
-    assert [r["implementation"] for r in records] == ["rlxform", "numpy", "uniform_bound"]
+    assert [r["implementation"] for r in records] == [
+        "rlxform",
+        "jax_reference",
+        "numpy",
+        "uniform_bound",
+    ]
     for r in records:
         assert REQUIRED <= set(r) and r["workload"] == "W5"
-    assert records[0]["prng"] == "threefry" and records[1]["prng"] == "numpy"
+    assert [r["prng"] for r in records] == ["threefry", "threefry", "numpy", "threefry"]
     assert set(bench.ratios(records)) == {
         ("W5", implementation, peer)
         for implementation in ("rlxform",)
-        for peer in ("numpy", "uniform_bound")
+        for peer in ("jax_reference", "numpy", "uniform_bound")
     }
 
 

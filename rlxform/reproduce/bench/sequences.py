@@ -1,13 +1,14 @@
-"""Workload W5 of ``rlxform bench``: the tabular sequence simulator vs NumPy vs the PRNG bound.
+"""Workload W5 of ``rlxform bench``: the tabular sequence simulator vs its peers and the bound.
 
 W5: sequence_tabular, V = 4, max_length = 8 (first_token), P = 1024, M = 16, T = 100, GRPO,
 seq-mean-token-mean, SGD at lr 0.1, recorded at step 0 and T (exact p and lengths from the
-9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``); the NumPy
-reference samples token by token (inverse CDF, one uniform per token) and applies the same
-update with ``np.add.at``; the bound draws M * max_length uniforms per group per step in a
-``lax.scan``. The simulator draws tokens with ``sampling.sample_tokens`` (inverse CDF, one
-uniform per token, one draw per step). Rates are sampled responses per second, P M T / wall,
-best of interleaved repeats.
+9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``);
+``jax_reference`` is the plain-JAX run (``sequence_reference``: ``jax.random.categorical``,
+``jax.grad`` of the dense table, ``optax.sgd``, one jit); the NumPy reference samples token by
+token (inverse CDF, one uniform per token) and applies the same update with ``np.add.at``; the
+bound draws M * max_length uniforms per group per step in a ``lax.scan``. The simulator draws
+tokens with ``sampling.sample_tokens`` (inverse CDF, one uniform per token, one draw per step).
+Rates are sampled responses per second, P M T / wall, best of interleaved repeats.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform import runtime
+from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.sequence_policies import num_prefixes
 from rlxform.sim.sequence_sparse import build_sparse_simulate
@@ -114,11 +116,14 @@ def _compile(fn, *args):
 
 
 def _programs(cfg: SimConfig) -> dict[str, tuple[Any, tuple, float]]:
-    """{row: (compiled, args, compile seconds)} of the simulator and the uniform bound."""
+    """{row: (compiled, args, compile seconds)} of the simulator, the JAX reference, the bound."""
     hparams = HParams(jnp.float32(LEARNING_RATE))
     key = jax.random.key(0)
     compiled, seconds = _compile(build_sparse_simulate(cfg), hparams, key)
     out = {"rlxform": (compiled, (hparams, key), seconds)}
+    args = (jnp.asarray(initial_params(cfg)["logits"]), jnp.float32(LEARNING_RATE), key)
+    compiled, seconds = _compile(build_sequence_reference(cfg), *args)
+    out["jax_reference"] = (compiled, args, seconds)
     size = cfg.problem.num_prompts * cfg.group_size * cfg.problem.task.max_length
 
     def bound(key):
@@ -133,10 +138,10 @@ def _programs(cfg: SimConfig) -> dict[str, tuple[Any, tuple, float]]:
 
 
 def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
-    """Interleaved best-of-``repeats`` walls and rates of the rlxform rows, NumPy, the bound.
+    """Interleaved best-of-``repeats`` walls and rates of rlxform, jax_reference, NumPy, the bound.
 
-    Returns walls, rates, compile and first-call seconds per row, and the ratios of each
-    rlxform row to NumPy and to the bound.
+    Returns walls, rates, compile and first-result (compile + first call) seconds per row, and
+    the ratios of the rlxform row to jax_reference, to NumPy and to the bound.
     """
     cfg = w5_config(scale)
     programs = _programs(cfg)
@@ -164,6 +169,7 @@ def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
         "samples_per_second": {k: samples / v for k, v in best.items()},
         "compile_seconds": {k: v[2] for k, v in programs.items()} | {"numpy": 0.0},
         "first_result_seconds": first,
+        "speedup_vs_jax_reference": {"rlxform": best["jax_reference"] / best["rlxform"]},
         "speedup_vs_numpy": {k: best["numpy"] / best[k] for k in ("rlxform",)},
         "fraction_of_uniform_bound": {k: best["uniform_bound"] / best[k] for k in ("rlxform",)},
     }
@@ -187,5 +193,5 @@ def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
             "wall_seconds": out["wall_seconds"][name],
             "num_samples": out["num_samples"],
         }
-        for name in ("rlxform", "numpy", "uniform_bound")
+        for name in ("rlxform", "jax_reference", "numpy", "uniform_bound")
     ]
