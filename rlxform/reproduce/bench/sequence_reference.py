@@ -7,7 +7,7 @@ differentiated by ``jax.grad`` with respect to the DENSE ``float32[P, num_prefix
 ``optax.sgd`` and a ``lax.scan`` over T steps, all in one jit. Prefix n, content token t -> child
 b n + 1 + t (b = V-1, the tabular policy's breadth-first layout). It starts from the same table
 (``simulate.initial_params``) and makes the same two exact records (step 0 and T) with rlxform's
-``tree_log_probs`` / ``length_stats``, so both rows pay the same record work.
+``length_stats``, so both rows pay the same record work.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from rlxform.sim.config import SimConfig
-from rlxform.sim.sequence_groups import length_stats, tree_log_probs
+from rlxform.sim.sequence_groups import length_stats
 from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
 from rlxform.types import Array, ArrayLike, PRNGKey
 from rlxform.validation import InputError
@@ -119,7 +119,7 @@ def surrogate(logits: Array, responses: Responses, advantages: Array) -> Array:
 
 def _records(logits: Array, task: SequenceTask) -> tuple[Array, Array, Array]:
     """(p ``float32[P]``, mean E[L | correct], mean E[L | wrong]) from rlxform's exact route."""
-    p, length_correct, length_wrong = length_stats(tree_log_probs(logits, task), task)
+    p, length_correct, length_wrong = length_stats(logits, task)
     return p, jnp.mean(length_correct), jnp.mean(length_wrong)
 
 
