@@ -14,7 +14,7 @@ from rlxform.reproduce.bench import sequence_reference as sr
 from rlxform.reproduce.bench.sequences import w5_records
 from rlxform.reproduce.bench.workloads import workload
 from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.sequence_groups import length_stats, tree_log_probs
+from rlxform.sim.sequence_groups import length_stats
 from rlxform.sim.sequence_policies import sequence_log_probs
 from rlxform.sim.sequence_sparse import make_sparse_simulate
 from rlxform.sim.sequence_tasks import enumerate_sequences
@@ -120,8 +120,8 @@ def test_one_reference_step_by_hand():
                 step = np.eye(3)[token] - row / row.sum()
                 new[x, node] += lr / 2 / 2 * adv[i] / live.sum() * step
     with jax.enable_x64(True):
-        p_new = np.asarray(length_stats(tree_log_probs(jnp.asarray(new), task), task)[0])
-        p_start = np.asarray(length_stats(tree_log_probs(jnp.asarray(start), task), task)[0])
+        p_new = np.asarray(length_stats(jnp.asarray(new), task)[0])
+        p_start = np.asarray(length_stats(jnp.asarray(start), task)[0])
     np.testing.assert_allclose(records.p[0], p_start, atol=1e-6)
     np.testing.assert_allclose(records.p[1], p_new, atol=2e-6)
     np.testing.assert_allclose(records.mean_p, [p_start.mean(), p_new.mean()], atol=2e-6)
