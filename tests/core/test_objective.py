@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
-from conftest import brute_force_expected_update
+from helpers import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform

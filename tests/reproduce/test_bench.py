@@ -11,22 +11,12 @@ import json
 import jax
 import numpy as np
 import pytest
+from helpers import BENCH_RECORD_KEYS
 
 from rlxform.reproduce import bench
 from rlxform.sim import estimator, sweeps
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate as sim
-
-REQUIRED = {
-    "workload",
-    "implementation",
-    "samples_per_second",
-    "compile_seconds",
-    "first_result_seconds",
-    "peak_bytes",
-    "device",
-    "prng",
-}
 
 
 def test_tiny_bench_writes_required_records(tmp_path, capsys):
@@ -42,7 +32,7 @@ def test_tiny_bench_writes_required_records(tmp_path, capsys):
         ("W1", "uniform_bound"),
     }
     for r in records:
-        assert REQUIRED <= set(r)
+        assert BENCH_RECORD_KEYS <= set(r)
         assert r["samples_per_second"] > 0 and r["peak_bytes"] > 0
         assert r["first_result_seconds"] >= r["compile_seconds"]
         assert r["num_samples"] == 40 * 16 * 2  # P = 4096 * 0.01, M = 16, T = 200 * 0.01

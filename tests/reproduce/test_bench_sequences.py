@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import BENCH_RECORD_KEYS
 
 from rlxform.reproduce import bench
 from rlxform.reproduce.bench import sequences as bench_sequences
@@ -11,17 +12,6 @@ from rlxform.reproduce.bench.sequences import numpy_simulate, run_w5, w5_config
 from rlxform.sim import sequences as sq
 from rlxform.sim.config import HParams, Problem, SimConfig
 from rlxform.sim.reference import make_exact
-
-REQUIRED = {  # the keys of every rlxform.reproduce.bench record
-    "workload",
-    "implementation",
-    "samples_per_second",
-    "compile_seconds",
-    "first_result_seconds",
-    "peak_bytes",
-    "device",
-    "prng",
-}
 
 
 @pytest.mark.slow
@@ -80,7 +70,7 @@ def test_w5_records_have_the_bench_keys(monkeypatch):
         "uniform_bound",
     ]
     for r in records:
-        assert REQUIRED <= set(r) and r["workload"] == "W5"
+        assert BENCH_RECORD_KEYS <= set(r) and r["workload"] == "W5"
     assert [r["prng"] for r in records] == ["threefry", "threefry", "numpy", "threefry"]
     assert set(bench.ratios(records)) == {
         ("W5", implementation, peer)

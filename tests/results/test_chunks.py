@@ -11,34 +11,6 @@ import pytest
 from rlxform import results
 from rlxform.results import chunks
 
-SPECIAL_FLOATS = np.array(
-    [
-        0.0,
-        -0.0,
-        np.nan,
-        np.inf,
-        -np.inf,
-        0.1,
-        1.0 / 3.0,
-        1e300,
-        -1.7976931348623157e308,
-        5e-324,
-        2.2250738585072014e-308,
-        1e-12,
-        1.0 - 1e-12,
-        123456789.0,
-        1e16,
-    ]
-)
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64).view(np.uint64)
-
-
-# --------------------------------------------------------------------------- tables
-
-
 CONFIG = {"schemes": ["grpo", "rloo"], "lr": [0.1, 0.01], "seeds": 4, "steps": 10}
 
 

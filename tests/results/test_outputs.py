@@ -7,33 +7,6 @@ import pytest
 
 from rlxform import results
 
-SPECIAL_FLOATS = np.array(
-    [
-        0.0,
-        -0.0,
-        np.nan,
-        np.inf,
-        -np.inf,
-        0.1,
-        1.0 / 3.0,
-        1e300,
-        -1.7976931348623157e308,
-        5e-324,
-        2.2250738585072014e-308,
-        1e-12,
-        1.0 - 1e-12,
-        123456789.0,
-        1e16,
-    ]
-)
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64).view(np.uint64)
-
-
-# --------------------------------------------------------------------------- tables
-
 
 def test_save_result_writes_the_requested_figure_format(tmp_path):
     from matplotlib.figure import Figure

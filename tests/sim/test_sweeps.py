@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
@@ -11,18 +9,14 @@ import pytest
 from rlxform.core import schemes
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate, sweeps
-from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
-
-_PROBLEM_FIELDS = {f.name for f in dataclasses.fields(Problem)}
+from rlxform.sim.config import HParams, Metrics, SimConfig
 
 
 def cfg_for(**kw) -> SimConfig:
-    """A SimConfig from flat keywords: Problem fields go into the nested ``Problem``."""
-    problem = dict(policy="tabular", num_prompts=4, num_responses=4, init_p=(0.1, 0.3, 0.5, 0.7))
-    problem.update({k: v for k, v in kw.items() if k in _PROBLEM_FIELDS})
-    run = dict(scheme=schemes.grpo(), group_size=8, num_steps=10)
-    run.update({k: v for k, v in kw.items() if k not in _PROBLEM_FIELDS})
-    return SimConfig(problem=Problem(**problem), **run)
+    """A tiny tabular SimConfig; flat keywords override (Problem fields go into the Problem)."""
+    base = dict(scheme=schemes.grpo(), policy="tabular", num_prompts=4, num_responses=4)
+    base.update(init_p=(0.1, 0.3, 0.5, 0.7), group_size=8, num_steps=10)
+    return SimConfig.from_flat(**{**base, **kw})
 
 
 def test_vmap_equals_loop():
