@@ -4,7 +4,11 @@ that several modules need live here, written once."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from rlxform.sim import sampling
 
 # the keys of every rlxform.reproduce.bench record (tests/reproduce/test_bench*.py)
 BENCH_RECORD_KEYS = frozenset(
@@ -47,3 +51,39 @@ def brute_force_expected_update(a_table, b_table, logits, correct, group_size):
     p = probs[is_correct].sum()
     grad_p = (probs[is_correct][:, None] * grads[is_correct]).sum(0)
     return mean, p, grad_p
+
+
+# ---- one compile of the binomial-tree counts sampler for every distribution test ----------------
+
+COUNTS_ROWS, COUNTS_RESPONSES = 20_000, 5  # the one [B, K] shape the tree sampler compiles for
+
+
+@jax.jit
+def _tree_counts_block(key, logits, group_size):
+    # group_size traced (the tree reads M only as the root count), so every M shares this compile
+    return sampling.sample_counts(key, logits, group_size)
+
+
+def tree_counts(key, probs, group_size: int, reps: int) -> np.ndarray:
+    """``reps`` groups of M = ``group_size`` from ``sampling.sample_counts`` (the binomial tree).
+
+    ``float[K] probs -> float64[reps, K]``, K <= ``COUNTS_RESPONSES``. Compiling the tree takes
+    ~10-60 s on 2 CPU cores, so every call runs one jitted [``COUNTS_ROWS``,
+    ``COUNTS_RESPONSES``] program: probs are padded with zero-mass responses (checked to stay
+    at count 0), M is traced, and reps are drawn in blocks of ``COUNTS_ROWS`` rows with
+    ``fold_in(key, block)``.
+    """
+    probs = np.asarray(probs, np.float64)
+    num_responses = probs.shape[0]
+    assert num_responses <= COUNTS_RESPONSES, num_responses
+    padded = np.zeros(COUNTS_RESPONSES)
+    padded[:num_responses] = probs
+    with np.errstate(divide="ignore"):
+        logits = jnp.tile(jnp.asarray(np.log(padded), jnp.float32), (COUNTS_ROWS, 1))
+    blocks = []
+    for block in range(-(-reps // COUNTS_ROWS)):
+        counts = _tree_counts_block(jax.random.fold_in(key, block), logits, float(group_size))
+        blocks.append(np.asarray(counts, np.float64))
+    counts = np.concatenate(blocks)[:reps]
+    assert np.all(counts[:, num_responses:] == 0)  # zero-mass padding is never drawn
+    return counts[:, :num_responses]

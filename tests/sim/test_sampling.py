@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tree_counts
 from scipy import stats
 
 from rlxform.sim import binomial as binomial_lib
@@ -68,9 +69,10 @@ def test_binomial_matches_scipy_pmf(n, p):
 
 @pytest.mark.parametrize("n", [0, 1, 5, 100])
 def test_binomial_degenerate_parameters(n):
-    np.testing.assert_array_equal(_draw(n, 0.0, size=1000), 0.0)
-    np.testing.assert_array_equal(_draw(n, 1.0, size=1000), float(n))
-    np.testing.assert_array_equal(_draw(0, 0.5, size=1000), 0.0)
+    # full-size draws: the compile of _binomial at [DRAWS] is shared with the tests above
+    np.testing.assert_array_equal(_draw(n, 0.0), 0.0)
+    np.testing.assert_array_equal(_draw(n, 1.0), float(n))
+    np.testing.assert_array_equal(_draw(0, 0.5), 0.0)
 
 
 def test_binomial_huge_and_tiny_means():
@@ -87,10 +89,13 @@ def test_binomial_mixed_batch_and_fallbacks():
     """One batch mixing regimes: per-cell pmf still matches (fallback paths are per element)."""
     ns = np.array([0, 1, 12, 40, 40, 256, 256, 300], np.float32)
     ps = np.array([0.5, 0.7, 0.5, 0.24, 0.26, 0.035, 0.6, 0.999], np.float32)
-    reps = 40_000
-    n_arr = jnp.asarray(np.tile(ns, reps))
-    p_arr = jnp.asarray(np.tile(ps, reps))
-    draws = np.asarray(_binomial(jax.random.key(3), n_arr, p_arr)).reshape(reps, -1)
+    block = DRAWS // ns.size  # [DRAWS] blocks: the compile of _binomial is shared
+    n_arr = jnp.asarray(np.tile(ns, block))
+    p_arr = jnp.asarray(np.tile(ps, block))
+    key = jax.random.key(3)
+    draws = np.concatenate(
+        [np.asarray(_binomial(jax.random.fold_in(key, i), n_arr, p_arr)) for i in range(4)]
+    ).reshape(4 * block, -1)  # 50_000 draws per cell
     for j, (n, p) in enumerate(zip(ns, ps, strict=True)):
         assert _gof_pvalue(draws[:, j], int(n), float(p)) > 1e-4, (n, p)
 
@@ -148,12 +153,7 @@ def test_counts_joint_distribution_is_multinomial():
     """
     probs = np.array([0.1, 0.35, 0.2, 0.35])
     group_size, reps = 12, 200_000
-    logits = jnp.log(jnp.asarray(probs, jnp.float32))
-    counts = np.asarray(
-        jax.jit(lambda k: sampling.sample_counts(k, jnp.tile(logits, (reps, 1)), group_size))(
-            jax.random.key(5)
-        )
-    ).astype(np.int64)
+    counts = tree_counts(jax.random.key(5), probs, group_size, reps).astype(np.int64)
     keys, observed = np.unique(counts, axis=0, return_counts=True)
     expected = stats.multinomial.pmf(keys, group_size, probs) * reps
     assert expected.sum() / reps > 0.999  # every observed vector is a valid outcome
@@ -173,8 +173,9 @@ def test_inversion_fallback_is_exact():
 
 
 def test_binomial_same_key_same_draws_and_vmap():
-    n = jnp.array([10.0, 100.0, 3.0])
-    p = jnp.array([0.5, 0.2, 0.9])
+    # [DRAWS] arrays: the unbatched calls share the compile of _binomial with the tests above
+    n = jnp.asarray(np.resize([10.0, 100.0, 3.0], DRAWS), jnp.float32)
+    p = jnp.asarray(np.resize([0.5, 0.2, 0.9], DRAWS), jnp.float32)
     key = jax.random.key(1)
     a = _binomial(key, n, p)
     np.testing.assert_array_equal(a, _binomial(key, n, p))
@@ -187,13 +188,8 @@ def test_binomial_same_key_same_draws_and_vmap():
 @pytest.mark.parametrize("group_size", [1, 7, 256])
 def test_counts_marginals_match_multinomial(group_size):
     probs = np.array([0.05, 0.3, 0.15, 0.5, 0.0])
-    logits = jnp.log(jnp.asarray(probs, jnp.float32))
     reps = 20_000
-    counts = np.asarray(
-        jax.jit(lambda k: sampling.sample_counts(k, jnp.tile(logits, (reps, 1)), group_size))(
-            jax.random.key(group_size)
-        )
-    )
+    counts = tree_counts(jax.random.key(group_size), probs, group_size, reps)
     np.testing.assert_array_equal(counts.sum(-1), group_size)
     np.testing.assert_array_equal(counts[:, -1], 0)
     for j, pj in enumerate(probs[:-1]):
@@ -263,12 +259,15 @@ def test_count_samplers_match_multinomial_moments(sampler):
     """Both counts routes: sums = M, means M p and covariances M (diag(p) - p p^T)."""
     probs = np.array([0.5, 0.3, 0.15, 0.05])
     rows, group_size = 20000, 64
-    logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (rows, 1))
-    counts = np.asarray(
-        jax.jit(sampling.group_counts, static_argnums=(2, 3))(
-            jax.random.key(3), logits, group_size, sampler
+    if sampler == "counts":  # the tree through the suite's one compile of it (tests/helpers.py)
+        counts = tree_counts(jax.random.key(3), probs, group_size, rows)
+    else:
+        logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (rows, 1))
+        counts = np.asarray(
+            jax.jit(sampling.group_counts, static_argnums=(2, 3))(
+                jax.random.key(3), logits, group_size, sampler
+            )
         )
-    )
     assert counts.shape == (rows, 4) and np.all(counts.sum(1) == group_size)
     mean = counts.mean(0)
     se = np.sqrt(group_size * probs * (1 - probs) / rows)
@@ -280,11 +279,14 @@ def test_count_samplers_match_multinomial_moments(sampler):
 
 def test_jax_and_tree_counts_agree_in_distribution():
     """Two-sample chi-square on the count of response 0 (Binomial(M, p0) under both)."""
-    logits = jnp.tile(jnp.log(jnp.asarray([0.2, 0.5, 0.3], jnp.float32)), (30000, 1))
+    probs = [0.2, 0.5, 0.3]
+    logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (30000, 1))
     draws = {
         s: np.asarray(sampling.group_counts(jax.random.key(4), logits, 40, s)[:, 0])
-        for s in ("counts", "jax", "inverse_cdf")
+        for s in ("jax", "inverse_cdf")
     }
+    # the tree ("counts") through the suite's one compile of it (tests/helpers.py)
+    draws["counts"] = tree_counts(jax.random.key(4), probs, 40, 30000)[:, 0]
     for sampler, x in draws.items():
         assert _gof_pvalue(x, 40, 0.2) > 1e-4, sampler
     # the test has power: a shifted p is rejected

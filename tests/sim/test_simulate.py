@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tree_counts
 from scipy import stats
 
 from rlxform.core import schemes
-from rlxform.sim import estimator, simulate
+from rlxform.sim import estimator, sampling, simulate
 from rlxform.sim import reference as exact
 from rlxform.sim.config import HParams, Problem, SimConfig
 
@@ -111,15 +112,9 @@ def test_samplers_agree_in_distribution():
         jax.random.split(k1, n)
     )
     from_actions = np.stack([(np.asarray(actions) == j).sum(-1) for j in range(3)], -1)
-    from_counts = (
-        np.asarray(
-            jax.vmap(lambda k: simulate.sample_counts(k, logits, group_size)[0])(
-                jax.random.split(k2, n)
-            )
-        )
-        .round()
-        .astype(int)
-    )
+    # the binomial tree (simulate.sample_counts) through the suite's one compile of it
+    assert simulate.sample_counts is sampling.sample_counts
+    from_counts = tree_counts(k2, [0.2, 0.3, 0.5], group_size, n).round().astype(int)
     assert np.all(from_counts.sum(-1) == group_size)
     cells = (group_size + 1) ** 2
     observed = [
@@ -154,9 +149,18 @@ def test_auto_sampler_choice():
     assert half_batch.resolved_sampler == "inverse_cdf"
 
 
-@pytest.mark.parametrize("sampler", ["inverse_cdf", "counts"])
-@pytest.mark.parametrize("dynamic", [False, True])
-def test_degenerate_groups_never_nan(sampler, dynamic):
+@pytest.mark.parametrize(
+    "dynamic, sampler",
+    [
+        (False, "inverse_cdf"),
+        (False, "counts"),
+        (True, "inverse_cdf"),
+        # counts + dynamic sampling on degenerate groups is also run by default in
+        # tests/test_reliability.py::test_grad_through_degenerate_simulator_is_finite[counts]
+        pytest.param(True, "counts", marks=pytest.mark.slow),
+    ],
+)
+def test_degenerate_groups_never_nan(dynamic, sampler):
     """GRPO with eps = 0 on prompts that are (almost) always right or wrong."""
     cfg = small_cfg(
         scheme=schemes.grpo(eps=0.0),
@@ -303,9 +307,11 @@ def test_cli_simulate(tmp_path, capsys):
     [
         (1, 5, 6, "inverse_cdf"),
         (3, 5, 6, "inverse_cdf"),
-        (1, 5, 200, "counts"),
+        # one counts case by default (each compiles the binomial tree, ~40-120 s on 2 cores);
+        # the slow ones add C = 1 and K > 32 (the tree's non-unrolled branch)
+        pytest.param(1, 5, 200, "counts", marks=pytest.mark.slow),
         (3, 8, 200, "counts"),
-        (2, 40, 200, "counts"),
+        pytest.param(2, 40, 200, "counts", marks=pytest.mark.slow),
     ],
 )
 def test_tabular_fast_gradient_equals_generic_route(
