@@ -106,7 +106,9 @@ def test_nonnegative_coefficients_give_nondecreasing_objective(c):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.integers(2, 200),
+    # a fixed set of M (odd, even, small, past the unrolled tables): each new M recompiles the
+    # eager x64 ops of scheme.coefficients, ~1 s per example on 2 cores for integers(2, 200)
+    st.sampled_from([2, 3, 4, 7, 16, 33, 128, 200]),
     st.sampled_from(["population", "sample"]),
     st.floats(0.0, 1.0),
     st.floats(0.0, 1.0),
