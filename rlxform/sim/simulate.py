@@ -217,14 +217,50 @@ def run_ascent(
     return metrics._replace(nonfinite_step=bad)
 
 
-def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
-    """The un-jitted simulator ``(hparams, key) -> Metrics`` (for vmap / jit by the caller)."""
+def sparse_eligible(cfg: SimConfig) -> bool:
+    """Whether ``sequence_sparse`` can run ``cfg`` (without a KL term): sequence_tabular with
+    SGD, one update per step (no PPO) and no batch-level std."""
+    return (
+        cfg.problem.policy == "sequence_tabular"
+        and cfg.optimizer == "sgd"
+        and not cfg.is_ppo
+        and cfg.std_scope != "batch"
+    )
+
+
+def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: bool | None = None):
+    """The un-jitted simulator ``(hparams, key) -> Metrics`` (for vmap / jit by the caller).
+
+    ``sparse``: route of a ``sparse_eligible`` config without a KL term. None (default) runs
+    the in-place sparse-SGD update of ``sequence_sparse`` (same draws and records, several
+    times faster: no dense gradient of the prefix table); False the generic ``jax.grad``
+    route (its reference in tests); True requires the sparse route (InputError otherwise).
+    """
     if not isinstance(cfg, SimConfig):
         raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
+    if sparse not in (None, True, False):
+        raise InputError(f"sparse={sparse!r} is invalid: must be None, True or False")
+    if sparse and not sparse_eligible(cfg):
+        raise InputError(
+            f"sparse=True is invalid for policy={cfg.problem.policy!r}, "
+            f"optimizer={cfg.optimizer!r}, ppo_epochs={cfg.ppo_epochs!r}, "
+            f"std_scope={cfg.std_scope!r}: the sparse route needs sequence_tabular with sgd, "
+            "no PPO and std_scope 'group' or 'none'"
+        )
     policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
+    fast = None
+    if sparse is not False and sparse_eligible(cfg):
+        # imported here: sequence_sparse builds on this module's records and tables
+        from rlxform.sim.sequence_sparse import build_sparse_simulate
+
+        fast = build_sparse_simulate(cfg, params0)
 
     def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
+        if fast is not None and hparams.kl_coef is None:
+            return fast(hparams, key)
+        if sparse and hparams.kl_coef is not None:
+            raise InputError("sparse=True is invalid with kl_coef: the sparse route has no KL term")
         a_table, b_table = tables(cfg, hparams.eps)
         if hparams.kl_coef is not None:
             check_kl_combination(cfg)
@@ -259,15 +295,16 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None):
     return simulate
 
 
-def make_simulate(cfg: SimConfig, params0: PyTree | None = None):
+def make_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: bool | None = None):
     """Jitted ``(hparams, key) -> Metrics``; one compile per config (HParams are traced).
 
     Args:
       cfg: static configuration.
       params0: initial params (default ``initial_params(cfg)``), closed over as constants.
+      sparse: the route of sequence_tabular with SGD (``build_simulate``; default: sparse).
     Returns:
       ``fn(hparams: HParams, key) -> Metrics`` (``SequenceMetrics`` for sequence policies) with
       R = T / record_every + 1 records; a learning rate <= 0, NaN or inf (or eps < 0) raises
       ``InputError`` before anything runs.
     """
-    return checked_hparams(jax.jit(build_simulate(cfg, params0)))
+    return checked_hparams(jax.jit(build_simulate(cfg, params0, sparse=sparse)))

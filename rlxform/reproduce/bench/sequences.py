@@ -2,7 +2,8 @@
 
 W5: sequence_tabular, V = 4, max_length = 8 (first_token), P = 1024, M = 16, T = 100, GRPO,
 seq-mean-token-mean, SGD at lr 0.1, recorded at step 0 and T (exact p and lengths from the
-9841 enumerated responses). rlxform runs the sparse-SGD path (``sequence_sparse``);
+9841 enumerated responses). rlxform runs ``build_simulate(cfg)``, the program of
+``rlxform simulate`` (for sequence_tabular with SGD the sparse path, ``sequence_sparse``);
 ``jax_reference`` is the plain-JAX run (``sequence_reference``: ``jax.random.categorical``,
 ``jax.grad`` of the dense table, ``optax.sgd``, one jit); the NumPy reference samples token by
 token (inverse CDF, one uniform per token) and applies the same update with ``np.add.at``; the
@@ -25,9 +26,8 @@ from rlxform import runtime
 from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.sequence_policies import num_prefixes
-from rlxform.sim.sequence_sparse import build_sparse_simulate
 from rlxform.sim.sequence_tasks import enumerate_sequences
-from rlxform.sim.simulate import HParams, initial_params
+from rlxform.sim.simulate import HParams, build_simulate, initial_params
 from rlxform.types import NDArray
 
 LEARNING_RATE = 0.1
@@ -119,7 +119,7 @@ def _programs(cfg: SimConfig) -> dict[str, tuple[Any, tuple, float]]:
     """{row: (compiled, args, compile seconds)} of the simulator, the JAX reference, the bound."""
     hparams = HParams(jnp.float32(LEARNING_RATE))
     key = jax.random.key(0)
-    compiled, seconds = _compile(build_sparse_simulate(cfg), hparams, key)
+    compiled, seconds = _compile(build_simulate(cfg), hparams, key)
     out = {"rlxform": (compiled, (hparams, key), seconds)}
     args = (jnp.asarray(initial_params(cfg)["logits"]), jnp.float32(LEARNING_RATE), key)
     compiled, seconds = _compile(build_sequence_reference(cfg), *args)
