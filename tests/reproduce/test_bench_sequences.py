@@ -98,3 +98,42 @@ def test_w5_simulator_mean_update_matches_exact():
     assert abs(exact[0] - 0.3) > 0.01  # it moved
     se = final.std(ddof=1) / np.sqrt(final.size)
     assert abs(final.mean() - exact.mean()) < 4 * se + 2e-3, (final.mean(), exact, se)
+
+
+def test_cdf_walk_draws_the_samplers_tokens():
+    """The breakdown's floor walk is a real sampler: with the same key it draws the tokens of
+    ``sample_tokens`` wherever that one is live (probabilities from a float64 softmax)."""
+    from rlxform.sim.sampling import PAD_TOKEN, sample_tokens
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 13, 4)).astype(np.float32)  # V = 4, max_length = 3
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), -1)
+    cdf[..., -1] = 2.0
+    prompts = jnp.asarray([2, 0, 2], jnp.int32)
+    key = jax.random.key(4)
+    walked = np.asarray(bench_sequences.cdf_walk(key, jnp.asarray(cdf), prompts, 64, 3))
+    tokens, _ = sample_tokens(key, jnp.asarray(logits), prompts, 64, 3)
+    live = np.asarray(tokens) != PAD_TOKEN
+    assert live.sum() > 300
+    np.testing.assert_array_equal(walked[live], np.asarray(tokens)[live])
+    counts = np.bincount(walked[:, :, 0].ravel(), minlength=4)  # first token: row 0 of prompt
+    assert counts.min() > 0 and walked.max() == 3
+
+
+@pytest.mark.slow
+def test_w5_breakdown_rows():
+    out = bench_sequences.w5_breakdown(scale=0.02, repeats=1)
+    rows = {
+        "rlxform",
+        "uniform_bound",
+        "cdf_walk",
+        "cdf_walk_cached",
+        "sampler",
+        "records",
+        "record_exp",
+        "scatter",
+    }
+    assert set(out["wall_seconds"]) == set(out["fraction_of_uniform_bound"]) == rows
+    assert out["fraction_of_uniform_bound"]["uniform_bound"] == 1.0
+    assert all(v > 0 for v in out["wall_seconds"].values())

@@ -25,10 +25,12 @@ import numpy as np
 from rlxform import runtime
 from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
 from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.sampling import sample_token_probs
+from rlxform.sim.sequence_groups import length_stats
 from rlxform.sim.sequence_policies import num_prefixes
 from rlxform.sim.sequence_tasks import enumerate_sequences
 from rlxform.sim.simulate import HParams, build_simulate, initial_params
-from rlxform.types import NDArray
+from rlxform.types import Array, NDArray, PRNGKey
 
 LEARNING_RATE = 0.1
 
@@ -195,3 +197,113 @@ def w5_records(scale: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
         }
         for name in ("rlxform", "jax_reference", "numpy", "uniform_bound")
     ]
+
+
+def cdf_walk(key: PRNGKey, cdf: Array, prompts: Array, group_size: int, max_length: int) -> Array:
+    """Inverse-CDF token walk on a precomputed cumulative table, ``int32[B, M, max_length]``.
+
+    ``cdf float[P, num_prefixes, V]`` holds each row's normalised prefix sums (the last, the
+    total, is set to 2 so no uniform reaches it); at each position t = #{k : u >= cdf[row, k]}
+    with the uniforms of ``sample_tokens`` (same draws), then the walk moves to row
+    b n + 1 + t, b = V - 1. One gather and V-1 compares per token: the least work a
+    per-token sampler does once its probabilities exist (no softmax, no PAD bookkeeping; tokens
+    after a stop are kept). The W5 breakdown times it as the sampler's floor.
+    """
+    num_prompts, num_nodes, width = cdf.shape
+    batch = prompts.shape[0]
+    rows_of = cdf.reshape(num_prompts * num_nodes, width)
+    base = (prompts * num_nodes)[:, None]
+    uniforms = jax.random.uniform(key, (max_length, batch, group_size), cdf.dtype)
+
+    def step(node, u):
+        rows = rows_of.at[(base + node).reshape(-1)].get(mode="promise_in_bounds")
+        token = jnp.sum(u.reshape(-1, 1) >= rows, axis=-1, dtype=jnp.int32).reshape(node.shape)
+        return jnp.minimum((width - 1) * node + 1 + token, num_nodes - 1), token
+
+    _, tokens = jax.lax.scan(step, jnp.zeros((batch, group_size), jnp.int32), uniforms)
+    return jnp.moveaxis(tokens, 0, -1)
+
+
+def w5_breakdown(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
+    """Walls of W5's parts, timed side by side (interleaved, best of ``repeats``).
+
+    Rows: ``uniform_bound``; ``cdf_walk`` (T steps of ``cdf_walk`` on the initial policy's
+    cumulative table: uniforms, gathers, compares); ``cdf_walk_cached`` (the same walk with
+    every group reading prompt 0's rows: the same work on a cache-resident table, so the gap
+    to ``cdf_walk`` is the cost of reading the ``[P, num_prefixes, V]`` table); ``sampler``
+    (T steps of ``sample_token_probs``, the simulator's sampler with its row softmax);
+    ``records`` (the run's two exact records, ``length_stats`` of two tables); ``record_exp``
+    (one exp per entry of each table: the least an exact record computes, since p depends on
+    every row's softmax); ``scatter`` (T scatter-adds of one real step's score delta into its
+    visited rows: the update's memory traffic, no coefficients); ``rlxform`` (the whole run).
+    Returns {"wall_seconds": {row: s}, "fraction_of_uniform_bound": {row: bound / wall}}.
+    """
+    cfg = w5_config(scale)
+    problem, task = cfg.problem, cfg.problem.task
+    logits = jnp.asarray(initial_params(cfg)["logits"])
+    prompts = jnp.arange(problem.num_prompts, dtype=jnp.int32)
+    table = np.asarray(logits, np.float64)
+    probs = np.exp(table - table.max(-1, keepdims=True))
+    cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), axis=-1)
+    cdf = jnp.asarray(
+        np.concatenate([cdf[..., :-1], np.full_like(cdf[..., -1:], 2.0)], -1), jnp.float32
+    )
+    steps = lambda key: jax.random.split(key, cfg.num_steps)
+    m, length = cfg.group_size, task.max_length
+
+    def walk(key, cdf, prompts):
+        def step(total, k):
+            return total + jnp.sum(cdf_walk(k, cdf, prompts, m, length)[..., -1]), None
+
+        return jax.lax.scan(step, jnp.int32(0), steps(key))[0]
+
+    def sampler(key, logits):
+        def step(total, k):
+            tokens, _, probs = sample_token_probs(k, logits, prompts, m, length)
+            return total + jnp.sum(probs[:, :, -1, 0]) + jnp.sum(tokens[..., -1]), None
+
+        return jax.lax.scan(step, jnp.float32(0), steps(key))[0]
+
+    def records(first, last):
+        return jax.tree.map(jnp.mean, (length_stats(first, task), length_stats(last, task)))
+
+    def record_exp(first, last):
+        return jnp.sum(jnp.exp(first)) + jnp.sum(jnp.exp(last))
+
+    def scatter(flat, rows, delta):
+        def step(flat, _):
+            return flat.at[rows].add(delta, mode="promise_in_bounds"), None
+
+        flat = jax.lax.scan(step, flat, None, length=cfg.num_steps)[0]
+        return flat[rows[-1]]
+
+    key = jax.random.key(0)
+    tokens, nodes, probs = sample_token_probs(key, logits, prompts, m, length)
+    live = nodes >= 0  # one real step's visited rows and a score-shaped delta (as sequence_sparse)
+    num_nodes = logits.shape[1]
+    rows = (prompts[:, None, None] * num_nodes + jnp.where(live, nodes, 0)).reshape(-1)
+    onehot = jax.nn.one_hot(jnp.where(live, tokens, 0), logits.shape[-1])
+    delta = (1e-3 * live[..., None] * (onehot - probs)).reshape(-1, logits.shape[-1])
+    flat = logits.reshape(-1, logits.shape[-1])
+
+    programs = {name: v[:2] for name, v in _programs(cfg).items() if name != "jax_reference"}
+    for name, read in (("cdf_walk", prompts), ("cdf_walk_cached", jnp.zeros_like(prompts))):
+        programs[name] = (_compile(walk, key, cdf, read)[0], (key, cdf, read))
+    programs["sampler"] = (_compile(sampler, key, logits)[0], (key, logits))
+    tables = (logits, jnp.array(logits, copy=True))
+    programs["records"] = (_compile(records, *tables)[0], tables)
+    programs["record_exp"] = (_compile(record_exp, *tables)[0], tables)
+    programs["scatter"] = (_compile(scatter, flat, rows, delta)[0], (flat, rows, delta))
+    best = dict.fromkeys(programs, math.inf)
+    for fn, args in programs.values():
+        jax.block_until_ready(fn(*args))
+    for _ in range(repeats):
+        for name, (fn, args) in programs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            best[name] = min(best[name], time.perf_counter() - start)
+    bound = best["uniform_bound"]
+    return {
+        "wall_seconds": best,
+        "fraction_of_uniform_bound": {k: bound / v for k, v in best.items()},
+    }
