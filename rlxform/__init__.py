@@ -27,7 +27,7 @@ from rlxform.sim.simulate import make_simulate
 from rlxform.sim.sweeps import make_sweep
 from rlxform.validation import InputError
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"
 
 __all__ = [
     "HParams",
