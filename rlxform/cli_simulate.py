@@ -97,14 +97,13 @@ def _add_ppo_options(p) -> None:
 
 def _ppo_clip(args: argparse.Namespace) -> dict:
     """The checked clip hyperparameters of the flags (None = default)."""
+    from rlxform.sim.config import CLIP_BOUNDS
     from rlxform.validation import check_float
 
     clip = {"clip_low": args.clip_low, "clip_high": args.clip_high, "dual_clip": args.dual_clip}
-    bounds = {"clip_low": (0.0, 1.0, True), "clip_high": (0.0, None, False)}
-    bounds["dual_clip"] = (1.0, None, True)
     for name, value in clip.items():
         if value is not None:
-            low, high, low_open = bounds[name]
+            low, high, low_open = CLIP_BOUNDS[name]
             flag = "--" + name.replace("_", "-")
             clip[name] = check_float(flag, value, low, high, low_open=low_open, float32=True)
     return clip

@@ -300,6 +300,14 @@ class HParams(NamedTuple):
     kl_coef: ArrayLike | None = None
 
 
+# PPO clip hyperparameters: (low, high, low end open) of clip_low, clip_high, dual_clip
+CLIP_BOUNDS = {
+    "clip_low": (0.0, 1.0, True),
+    "clip_high": (0.0, None, False),
+    "dual_clip": (1.0, None, True),
+}
+
+
 def check_hparams(hparams: HParams) -> HParams:
     """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
     lr = real_array("learning_rate", hparams.learning_rate)
@@ -311,9 +319,7 @@ def check_hparams(hparams: HParams) -> HParams:
     if hparams.kl_coef is not None:
         for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
             check_float("kl_coef", float(value), 0.0)
-    bounds = {"clip_low": (0.0, 1.0, True), "clip_high": (0.0, None, False)}
-    bounds["dual_clip"] = (1.0, None, True)
-    for name, (low, high, low_open) in bounds.items():
+    for name, (low, high, low_open) in CLIP_BOUNDS.items():
         value = getattr(hparams, name)
         for item in () if value is None else real_array(name, value).reshape(-1):
             check_float(name, float(item), low, high, low_open=low_open)

@@ -25,8 +25,17 @@ except ModuleNotFoundError:  # Python 3.10
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation
 from rlxform.resources import MAX_STEPS
-from rlxform.sim.config import BANDIT_POLICIES, OPTIMIZERS, SEQUENCE_POLICIES, Problem, SimConfig
+from rlxform.sim.config import (
+    BANDIT_POLICIES,
+    CLIP_BOUNDS,
+    OPTIMIZERS,
+    SEQUENCE_POLICIES,
+    STD_SCOPES,
+    Problem,
+    SimConfig,
+)
 from rlxform.sim.population import check_population
+from rlxform.sim.simulate import check_kl_combination
 from rlxform.validation import (
     MAX_GROUP_SIZE,
     MAX_SEED,
@@ -92,6 +101,9 @@ class SweepConfig:
         (``SimConfig``; sequence policies).
       kl_coef: beta of the KL penalty to the initial policy (traced, same for every run; None =
         no KL term); kl_estimator, kl_placement: ``SimConfig``'s (``rlxform.sim.kl_term``).
+      ppo_epochs, num_minibatches: PPO's inner loop E x N (``SimConfig``; ``rlxform.sim.ppo``);
+        clip_low, clip_high, dual_clip: its clip range (traced, same for every run; None =
+        ``HParams``' default); std_scope: ``"group"`` | ``"batch"`` | ``"none"``.
     """
 
     learning_rate: tuple[float, ...] = (0.1, 0.3, 1.0)
@@ -111,6 +123,18 @@ class SweepConfig:
     kl_coef: float | None = None
     kl_estimator: str = "k1"
     kl_placement: str = "loss"
+    ppo_epochs: int = 1
+    num_minibatches: int = 1
+    clip_low: float | None = None
+    clip_high: float | None = None
+    dual_clip: float | None = None
+    std_scope: str = "group"
+
+    @property
+    def clip(self) -> dict[str, float]:
+        """The clip hyperparameters set in the config (``HParams`` field -> value)."""
+        names = ("clip_low", "clip_high", "dual_clip")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def steps_for(self, group_size: int) -> int:
         """T for group size M: ``steps``, or ``budget // M`` in fixed-budget mode."""
@@ -138,6 +162,9 @@ class SweepConfig:
             batch_groups=self.batch_groups,
             kl_estimator=self.kl_estimator,
             kl_placement=self.kl_placement,
+            ppo_epochs=self.ppo_epochs,
+            num_minibatches=self.num_minibatches,
+            std_scope=self.std_scope,
         )
 
 
@@ -158,6 +185,12 @@ _TOP = {
     "kl_coef": "number >= 0 (finite)",
     "kl_estimator": "one of k1, k2, k3, abs, kl, mse, low_var_kl",
     "kl_placement": "one of loss, reward",
+    "ppo_epochs": "integer >= 1",
+    "num_minibatches": "integer >= 1 dividing the batch",
+    "clip_low": "number in (0, 1]",
+    "clip_high": "number >= 0",
+    "dual_clip": "number > 1",
+    "std_scope": f"one of {', '.join(STD_SCOPES)}",
     "policy": "table [policy]",
     "population": "table [population]",
 }
@@ -285,6 +318,8 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
         ("budget", 0, None),
         ("records", 1, None),
         ("batch_groups", 1, None),
+        ("ppo_epochs", 1, None),
+        ("num_minibatches", 1, None),
     ):
         if key in data:
             kw[key] = check_int(key, data[key], low, high)
@@ -306,6 +341,11 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     for key in ("kl_estimator", "kl_placement"):
         if key in data:
             kw[key] = check_choice(key, data[key], tuple(_TOP[key][7:].split(", ")))
+    for key, (low, high, low_open) in CLIP_BOUNDS.items():
+        if key in data:
+            kw[key] = check_float(key, data[key], low, high, low_open=low_open, float32=True)
+    if "std_scope" in data:
+        kw["std_scope"] = check_choice("std_scope", data["std_scope"], STD_SCOPES)
     config = SweepConfig(**kw)
     for m in config.group_size:
         for spec in config.schemes:
@@ -321,7 +361,9 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
                 f"{MAX_STEPS} (M={m} gets {config.steps_for(m)} steps)"
             )
         for spec in config.schemes:
-            config.sim_config(spec, m)
+            cfg = config.sim_config(spec, m)
+            if config.kl_coef is not None:
+                check_kl_combination(cfg)
     return config
 
 

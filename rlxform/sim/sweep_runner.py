@@ -38,6 +38,7 @@ TRAJECTORY_COLUMNS = tuple(
     f"{_KEYS} step samples mean_p mean_p_se objective diverged_at diverged_seeds".split()
 )
 LENGTH_COLUMNS = ("mean_length_correct", "mean_length_wrong")  # sequence policies only
+PPO_COLUMNS = ("clip_fraction",)  # PPO (E x N > 1) only
 SUMMARY_COLUMNS = tuple(
     f"{_KEYS} steps_to_threshold samples_to_threshold final_mean_p final_objective "
     "diverged_at diverged_seeds".split()
@@ -125,16 +126,23 @@ def _sweep_chunk(config: SweepConfig, cfg) -> dict[str, NDArray]:
     from rlxform.sim.config import HParams
 
     hparams = HParams(np.asarray(config.learning_rate, np.float32), None)
-    if config.kl_coef is not None:
-        beta = np.full(len(config.learning_rate), config.kl_coef, np.float32)
-        hparams = hparams._replace(kl_coef=beta)
+    repeated = config.clip | ({} if config.kl_coef is None else {"kl_coef": config.kl_coef})
+    hparams = hparams._replace(  # scalars repeated over the learning rates
+        **{k: np.full(len(config.learning_rate), v, np.float32) for k, v in repeated.items()}
+    )
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     metrics = jax.device_get(compiled_sweep(cfg, "sweep")(hparams, keys))
-    names = ("mean_p", "objective", "finite", "nonfinite_step")
-    names += LENGTH_COLUMNS if cfg.problem.is_sequence else ()
+    names = ("mean_p", "objective", "finite", "nonfinite_step", *extra_columns(config))
     return {"step": np.asarray(metrics.step[0, 0])} | {
         name: np.asarray(getattr(metrics, name)) for name in names
     }
+
+
+def extra_columns(config: SweepConfig) -> tuple[str, ...]:
+    """Per-run trajectory columns beyond ``TRAJECTORY_COLUMNS``: E[L | correct] and
+    E[L | wrong] for sequence policies, PPO's ``clip_fraction`` when E x N > 1."""
+    lengths = LENGTH_COLUMNS if config.problem.is_sequence else ()
+    return lengths + (PPO_COLUMNS if config.ppo_epochs * config.num_minibatches > 1 else ())
 
 
 def sweep_tables(
@@ -146,12 +154,15 @@ def sweep_tables(
     ``mean_p`` / ``objective`` masked (NaN) after ``diverged_at``; aggregate rows average the
     finite seeds and carry their SE, the earliest ``diverged_at`` and ``diverged_seeds``.
     Sequence policies add ``mean_length_correct`` / ``mean_length_wrong`` (exact E[L | correct]
-    and E[L | wrong] of each run's policy, masked alike; aggregate = finite-seed mean).
+    and E[L | wrong] of each run's policy), PPO (E x N > 1) adds ``clip_fraction`` (the share of
+    samples whose gradient the clip zeroed, over the updates since the previous record); both
+    masked alike, aggregate =
+    finite-seed mean.
     Summary rows: (scheme, M, learning rate, seed or -1) with ``steps_to_threshold`` (-1 never),
     ``samples_to_threshold`` (steps x M), ``final_mean_p``, ``final_objective``, ``diverged_at``.
     """
-    lengths = LENGTH_COLUMNS if config.problem.is_sequence else ()
-    traj: dict[str, list] = {k: [] for k in TRAJECTORY_COLUMNS + lengths}
+    extra = extra_columns(config)
+    traj: dict[str, list] = {k: [] for k in TRAJECTORY_COLUMNS + extra}
     summ: dict[str, list] = {k: [] for k in SUMMARY_COLUMNS}
     lrs = np.asarray(config.learning_rate, np.float64)  # as configured (runs use float32)
     for (i, m), chunk in chunks.items():
@@ -171,10 +182,10 @@ def sweep_tables(
             dev = np.where(np.isnan(mean_p), 0.0, mean_p - agg_p[:, None])
             var = np.sum(dev**2, 1) / np.maximum(count - 1, 1)
             agg_se = np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), np.nan)
-        length = {k: np.where(masked, np.nan, chunk[k].astype(np.float64)) for k in lengths}
+        per_run = {k: np.where(masked, np.nan, chunk[k].astype(np.float64)) for k in extra}
         with np.errstate(invalid="ignore", divide="ignore"):
-            length_agg = {  # seed mean over the finite seeds, [H, R]
-                k: np.nansum(v, 1) / np.sum(~np.isnan(v), 1) for k, v in length.items()
+            extra_agg = {  # seed mean over the finite seeds, [H, R]
+                k: np.nansum(v, 1) / np.sum(~np.isnan(v), 1) for k, v in per_run.items()
             }
         num_seeds = mean_p.shape[1]
         for h, lr in enumerate(lrs):
@@ -215,8 +226,8 @@ def sweep_tables(
                 traj["objective"] += list(obj_row)
                 traj["diverged_at"] += [d_at] * n
                 traj["diverged_seeds"] += [d_n] * n
-                for k in lengths:
-                    traj[k] += list(length[k][h, seed] if seed >= 0 else length_agg[k][h])
+                for k in extra:
+                    traj[k] += list(per_run[k][h, seed] if seed >= 0 else extra_agg[k][h])
                 reach = int(_first_reach(np.nan_to_num(p_row, nan=-1.0), steps, config.threshold))
                 summ["scheme"].append(label)
                 summ["scheme_params"].append(params)

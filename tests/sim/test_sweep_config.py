@@ -327,3 +327,71 @@ def test_the_shipped_experiment_configs_still_load():
         assert cfg.problem.policy == "tabular" and cfg.problem.num_prompts == 16
     budget = load_sweep_config(files[0].with_name("sweep_budget.toml"))
     assert budget.problem.init_p == ("beta", 1.0, 3.0) and budget.budget == 1024
+
+
+PPO = {"ppo_epochs": 2, "num_minibatches": 2, "clip_low": 0.1, "clip_high": 0.28, "dual_clip": 3}
+
+
+def test_ppo_keys_reach_the_simulator_and_clip_fraction_is_recorded(tmp_path):
+    """PPO keys in TOML run the PPO simulator with the clip range as traced hparams: each run of
+    the chunk equals ``make_simulate`` alone with the same key and ``HParams``."""
+    import jax
+
+    from rlxform.sim.config import HParams
+    from rlxform.sim.simulate import make_simulate
+
+    data = {**_tiny_dict(), "policy": {"kind": "tabular", "num_prompts": 4}, **PPO}
+    cfg = parse_sweep_config(data)
+    assert cfg.clip == {"clip_low": 0.1, "clip_high": 0.28, "dual_clip": 3.0}
+    sim = cfg.sim_config(cfg.schemes[0], 4)
+    assert (sim.ppo_epochs, sim.num_minibatches, sim.is_ppo) == (2, 2, True)
+    chunk = sweep_runner._sweep_chunk(cfg, sim)
+    assert chunk["clip_fraction"].shape == chunk["mean_p"].shape == (2, 2, 5)
+    keys = jax.random.split(jax.random.key(7), 2)
+    run = make_simulate(sim)
+    for h, lr in enumerate((0.3, 1.0)):
+        for s in range(2):
+            alone = run(HParams(lr, clip_low=0.1, clip_high=0.28, dual_clip=3.0), keys[s])
+            np.testing.assert_allclose(chunk["mean_p"][h, s], alone.mean_p, rtol=1e-5)
+            np.testing.assert_allclose(chunk["clip_fraction"][h, s], alone.clip_fraction, rtol=1e-5)
+    assert chunk["clip_fraction"][1].max() > 0  # lr 1 moves the ratio past the clip
+    wide = parse_sweep_config({**data, "clip_low": 1.0, "clip_high": 100.0})
+    loose = sweep_runner._sweep_chunk(wide, wide.sim_config(wide.schemes[0], 4))
+    assert loose["clip_fraction"].max() < chunk["clip_fraction"].max()
+    assert np.abs(loose["mean_p"] - chunk["mean_p"]).max() > 1e-4  # the clip range is used
+
+    path = tmp_path / "ppo.toml"
+    lines = [TINY.replace("num_prompts = 3", "num_prompts = 4")]
+    lines += [f"{k} = {v}" for k, v in PPO.items()]
+    path.write_text("\n".join(lines[1:] + lines[:1]))  # top-level keys before the tables
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 0
+    traj = read_table(out / "sweep.csv")
+    fraction = traj["clip_fraction"]
+    assert np.all((fraction >= 0) & (fraction <= 1)) and fraction.max() > 0
+    plain = parse_sweep_config(_tiny_dict())
+    assert "clip_fraction" not in sweep_runner.extra_columns(plain)
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ({"ppo_epochs": 0}, "ppo_epochs=0"),
+        ({"num_minibatches": 2.5}, "num_minibatches=2.5"),
+        ({"num_minibatches": 3, "policy": {"num_prompts": 4}}, "num_minibatches=3"),
+        ({"clip_low": 0.0}, "clip_low=0.0"),
+        ({"clip_low": 1.5}, "clip_low=1.5"),
+        ({"clip_high": -0.1}, "clip_high=-0.1"),
+        ({"dual_clip": 1.0}, "dual_clip=1.0"),
+        ({"std_scope": "global"}, "std_scope='global'"),
+        ({"std_scope": "batch", "schemes": [{"name": "reinforce"}]}, "std_scope='batch'"),
+        ({"ppo_epochs": 2, "kl_coef": 0.1}, "kl_coef is invalid with ppo_epochs=2"),
+        ({"ppo_epoch": 2}, "did you mean 'ppo_epochs'"),
+    ],
+)
+def test_ppo_keys_are_checked(data, named):
+    from rlxform.validation import InputError
+
+    with pytest.raises(InputError) as err:
+        parse_sweep_config(data)
+    assert named in str(err.value)
