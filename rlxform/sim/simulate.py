@@ -8,6 +8,8 @@ wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile ea
 ``HParams`` (learning rate, eps, PPO clip range) are traced, so a vmapped grid compiles once.
 float32. ``SimConfig.is_ppo``: each step is one rollout and E x N clipped updates
 (``rlxform.sim.ppo``); ``std_scope`` "batch" | "none" swaps the group std (``sim.std_scope``).
+sequence_tabular with SGD takes the in-place sparse update (``sim.sequence_sparse``, same draws
+and records) unless ``sparse=False``.
 With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
 lr * sum_x c_x w°_M(p_x) grad p_x, ``rlxform.core.dynamic``), so seed-mean trajectories follow
 exact ascent (``rlxform.sim.reference``) as lr -> 0. With Adam they need not: Adam divides each
