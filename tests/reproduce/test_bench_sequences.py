@@ -122,8 +122,15 @@ def test_cdf_walk_draws_the_samplers_tokens():
 
 
 @pytest.mark.slow
-def test_w5_breakdown_rows():
-    out = bench_sequences.w5_breakdown(scale=0.02, repeats=1)
+def test_w5_breakdown_rows_and_cli(tmp_path, capsys):
+    import json
+
+    from rlxform.cli import main
+
+    path = tmp_path / "bench.json"
+    args = ["bench", "--workload", "W5-breakdown", "--scale", "0.02", "--repeats", "1"]
+    assert main([*args, "--json", str(path)]) == 0
+    out = json.loads(path.read_text())["w5_breakdown"]
     rows = {
         "rlxform",
         "uniform_bound",
@@ -137,3 +144,5 @@ def test_w5_breakdown_rows():
     assert set(out["wall_seconds"]) == set(out["fraction_of_uniform_bound"]) == rows
     assert out["fraction_of_uniform_bound"]["uniform_bound"] == 1.0
     assert all(v > 0 for v in out["wall_seconds"].values())
+    printed = capsys.readouterr().out
+    assert "| cdf_walk_cached |" in printed and "fraction of uniform bound" in printed

@@ -301,14 +301,16 @@ def main(
     """Run workloads, print the table (and scaling fits), optionally write JSON; returns 0.
 
     JSON: ``{"device": str, "prng": str, "records": [one per (workload, implementation)],
-    "simulate_compile": [...] and "scaling": {...} with ``--workload all`` / scaling}``.
+    "simulate_compile": [...] and "scaling": {...} with ``--workload all`` / scaling,
+    "w5_breakdown": {...} with ``--workload W5-breakdown``}``.
     """
     import json
 
     from rlxform.results import atomic_write_text
     from rlxform.validation import check_float, check_int
 
-    choices = (*WORKLOADS, "W5", "scaling", "all")  # W5: rlxform.reproduce.bench.sequences
+    # W5 and its breakdown: rlxform.reproduce.bench.sequences; W5-breakdown is not in "all"
+    choices = (*WORKLOADS, "W5", "W5-breakdown", "scaling", "all")
     if workload_name not in choices:
         raise ValueError(
             f"--workload={workload_name!r} is invalid: must be one of " + ", ".join(choices)
@@ -318,7 +320,7 @@ def main(
     names = (
         (*WORKLOADS, "W5")
         if workload_name == "all"
-        else (() if workload_name == "scaling" else (workload_name,))
+        else (() if workload_name in ("scaling", "W5-breakdown") else (workload_name,))
     )
     records: list[dict[str, Any]] = []
     print(f"device: {device_name()}  prng: {runtime.current_prng()}", flush=True)
@@ -350,6 +352,11 @@ def main(
     if workload_name in ("scaling", "all"):
         out["scaling"] = scaling(scale, repeats)
         print(format_scaling(out["scaling"]))
+    if workload_name == "W5-breakdown":
+        from rlxform.reproduce.bench.sequences import format_w5_breakdown, w5_breakdown
+
+        out["w5_breakdown"] = w5_breakdown(scale, repeats)
+        print(format_w5_breakdown(out["w5_breakdown"]))
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(out, indent=2))
         print(f"wrote {json_path}")

@@ -307,3 +307,12 @@ def w5_breakdown(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
         "wall_seconds": best,
         "fraction_of_uniform_bound": {k: bound / v for k, v in best.items()},
     }
+
+
+def format_w5_breakdown(result: dict[str, Any]) -> str:
+    """``w5_breakdown``'s result as a Markdown table (wall ms, fraction of the uniform bound)."""
+    lines = ["| part | wall ms | fraction of uniform bound |", "|---|---|---|"]
+    for name, wall in result["wall_seconds"].items():
+        fraction = result["fraction_of_uniform_bound"][name]
+        lines.append(f"| {name} | {wall * 1e3:.1f} | {fraction:.2f}x |")
+    return "\n".join(lines)
