@@ -80,7 +80,10 @@ def test_w5_records_have_the_bench_keys(monkeypatch):
 
 
 def test_w5_simulator_mean_update_matches_exact():
-    """The W5 route (sparse SGD, inverse-CDF tokens) moves p like the exact step (within SEs)."""
+    """The W5 route (``build_simulate``: sparse SGD, inverse-CDF tokens) moves p like the exact
+    step (within SEs)."""
+    from rlxform.sim.simulate import build_simulate
+
     problem = Problem("sequence_tabular", 256, init_p=(0.3,), vocab_size=3, max_length=3)
     cfg = SimConfig(
         "grpo",
@@ -91,9 +94,7 @@ def test_w5_simulator_mean_update_matches_exact():
         aggregation="seq-mean-token-mean",
     )
     hparams = HParams(jnp.float32(80.0))  # the step on a prompt's rows is lr / P
-    final = np.asarray(
-        jax.jit(bench_sequences.build_sparse_simulate(cfg))(hparams, jax.random.key(1)).p[-1]
-    )
+    final = np.asarray(jax.jit(build_simulate(cfg, sparse=True))(hparams, jax.random.key(1)).p[-1])
     exact = np.asarray(make_exact(cfg)(hparams).p[-1])
     assert abs(exact[0] - 0.3) > 0.01  # it moved
     se = final.std(ddof=1) / np.sqrt(final.size)
