@@ -147,3 +147,19 @@ def test_w5_breakdown_rows_and_cli(tmp_path, capsys):
     assert all(v > 0 for v in out["wall_seconds"].values())
     printed = capsys.readouterr().out
     assert "| cdf_walk_cached |" in printed and "fraction of uniform bound" in printed
+
+
+@pytest.mark.parametrize(
+    "fn, kw, named",
+    [
+        (w5_config, {"scale": 0.0}, "scale=0.0"),
+        (w5_config, {"scale": 2.0}, "scale=2.0"),
+        (run_w5, {"scale": 0.02, "repeats": 0}, "repeats=0"),
+        (bench_sequences.w5_breakdown, {"scale": float("nan")}, "scale=nan"),
+        (bench_sequences.w5_breakdown, {"scale": 0.02, "repeats": 0}, "repeats=0"),
+    ],
+)
+def test_w5_entry_points_name_bad_arguments(fn, kw, named):
+    with pytest.raises(ValueError) as err:
+        fn(**kw)
+    assert named in str(err.value)

@@ -31,12 +31,14 @@ from rlxform.sim.sequence_policies import num_prefixes
 from rlxform.sim.sequence_tasks import enumerate_sequences
 from rlxform.sim.simulate import HParams, build_simulate, initial_params
 from rlxform.types import Array, NDArray, PRNGKey
+from rlxform.validation import check_float, check_int
 
 LEARNING_RATE = 0.1
 
 
 def w5_config(scale: float = 1.0) -> SimConfig:
-    """The W5 config; ``scale`` < 1 shrinks P and T (for tests)."""
+    """The W5 config; ``scale`` in (0, 1] shrinks P and T (for tests)."""
+    scale = check_float("scale", scale, 0.0, 1.0, low_open=True)
     steps = max(2, int(100 * scale))
     problem = Problem(
         "sequence_tabular",
@@ -146,6 +148,7 @@ def run_w5(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
     the ratios of the rlxform row to jax_reference, to NumPy and to the bound.
     """
     cfg = w5_config(scale)
+    repeats = check_int("repeats", repeats, 1)
     programs = _programs(cfg)
     first = {}
     for name, (fn, args, seconds) in programs.items():
@@ -239,6 +242,7 @@ def w5_breakdown(scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
     Returns {"wall_seconds": {row: s}, "fraction_of_uniform_bound": {row: bound / wall}}.
     """
     cfg = w5_config(scale)
+    repeats = check_int("repeats", repeats, 1)
     problem, task = cfg.problem, cfg.problem.task
     logits = jnp.asarray(initial_params(cfg)["logits"])
     prompts = jnp.arange(problem.num_prompts, dtype=jnp.int32)
