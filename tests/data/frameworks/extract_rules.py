@@ -6,11 +6,14 @@ import re
 from pathlib import Path
 
 # ---- rules: computed defaults and aliases, anchored to a source line --------------------------
-# (key, candidate files, regex of the line, text, when): ``when`` is "present" (the key exists in
+# (key, candidate files, regex of the line, text, when): a file "path::start" is searched from its
+# first line that starts with "start". ``when`` is "present" (the key exists in
 # the version) or "absent" (what the code does without the key; the first match wins).
 
 _TRL_CFG = ["trl/trainer/grpo_config.py", "trl/trainer/base_config.py"]
 _TRL_TRAINER = ["trl/trainer/grpo_trainer.py"]
+_VERL_MIGRATE = "verl/experimental/reward_loop/reward_loop.py"
+_ORL_LOSS = ["openrlhf/models/loss.py::class PolicyLoss"]  # searched from that line on
 RULES: dict[str, list[tuple[str, list[str], str, str, str]]] = {
     "trl": [
         ("steps_per_generation", _TRL_CFG,
@@ -95,6 +98,22 @@ RULES: dict[str, list[tuple[str, list[str], str, str, str]]] = {
          r"(actor_global_mini_batch_size \*= self\.config\.actor_rollout_ref\.rollout\.n"
          r"|self\.config\.actor\.ppo_mini_batch_size \*= self\.config\.rollout\.n)",
          "counts prompts: multiplied by rollout.n before splitting the batch", "present"),
+        ("reward_model.reward_manager", [_VERL_MIGRATE],
+         r"# config\.reward_model\.reward_manager -> config\.reward\.reward_manager",
+         "legacy: when not null, moved into reward.reward_manager.name", "present"),
+        ("custom_reward_function.path", [_VERL_MIGRATE],
+         r"# config\.custom_reward_function -> config\.reward\.custom_reward_function",
+         "legacy: when set, moved into reward.custom_reward_function", "present"),
+        ("reward_model.enable", [_VERL_MIGRATE],
+         r"# config\.reward_model -> config\.reward\.reward_model$",
+         "legacy: when not null, moved into reward.reward_model.enable", "present"),
+        ("sandbox_fusion.url", [_VERL_MIGRATE],
+         r"# config\.sandbox_fusion -> reward\.sandbox_fusion",
+         "legacy: when set, moved into reward.sandbox_fusion", "present"),
+        ("reward.reward_kwargs", [_VERL_MIGRATE],
+         r"# config\.reward_model\.reward_kwargs -> config\.reward\.reward_kwargs",
+         "not declared by the core config (recipes such as DAPO add it, with the overlong "
+         "shaping); a legacy reward_model.reward_kwargs is moved here", "absent"),
     ],
     "openrlhf": [
         ("actor.eps_clip_low_high", ["openrlhf/cli/train_ppo_ray.py"],
@@ -110,6 +129,13 @@ RULES: dict[str, list[tuple[str, list[str], str, str, str]]] = {
         ("vllm_generate_batch_size", ["openrlhf/cli/train_ppo_ray.py"],
          r"args\.vllm_generate_batch_size = args\.rollout_batch_size",
          "None -> rollout_batch_size", "present"),
+        ("actor.loss_agg_mode", _ORL_LOSS, r"self\.token_level_loss = token_level_loss",
+         "no such option: a token-level mean (PolicyLoss token_level_loss=True; policy_loss_type "
+         "gspo, where it exists, averages per sequence)", "absent"),
+        ("actor.loss_agg_mode", _ORL_LOSS,
+         r"loss = masked_mean\(loss, action_mask, dim=-1\)\.mean\(\)",
+         "no such option: each sequence's token mean, then the mean over sequences "
+         "(seq-mean-token-mean)", "absent"),
         ("algo.advantage.is_correction_threshold", ["openrlhf/cli/train_ppo_ray.py"],
          r"threshold\.insert\(0, 0\.0\)", "one value HIGH -> [0.0, HIGH]", "present"),
         ("algo.advantage.is_correction_level", ["openrlhf/cli/train_ppo_ray.py"],
@@ -128,12 +154,18 @@ def find_rules(framework: str, root: Path, keys: dict) -> dict[str, list[dict]]:
             continue
         if when == "absent" and key in out:  # the first matching description wins
             continue
-        for rel in files:
+        for spec in files:
+            rel, _, start = spec.partition("::")
             path = root / rel
             if not path.is_file():
                 continue
             lines = path.read_text(encoding="utf-8").splitlines()
-            hits = [i + 1 for i, line in enumerate(lines) if re.search(pattern, line.strip())]
+            first = next((i for i, line in enumerate(lines) if start and line.startswith(start)), 0)
+            hits = [
+                i + 1
+                for i, line in enumerate(lines)
+                if i >= first and re.search(pattern, line.strip())
+            ]
             if hits:
                 out.setdefault(key, []).append({"text": text, "file": rel, "line": hits[0]})
                 break
