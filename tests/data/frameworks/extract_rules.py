@@ -67,6 +67,10 @@ RULES: dict[str, list[tuple[str, list[str], str, str, str]]] = {
         ("vllm_importance_sampling_correction", _TRL_TRAINER,
          r"self\.use_vllm and self\.vllm_importance_sampling_correction",
          "acts only when use_vllm is True", "present"),
+        ("vllm_importance_sampling_mode", _TRL_TRAINER,
+         r"importance_sampling_ratio, max=self\.vllm_importance_sampling_cap",
+         "no such field: a per-token ratio truncated at vllm_importance_sampling_cap "
+         "(token-level truncated IS)", "absent"),
         ("vllm_importance_sampling_cap", _TRL_CFG,
          r"self\.vllm_importance_sampling_clip_max = self\.vllm_importance_sampling_cap",
          "deprecated: when set, copied into vllm_importance_sampling_clip_max", "present"),
