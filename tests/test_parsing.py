@@ -13,6 +13,7 @@ import pytest
 
 from rlxform.parsing import (
     MAX_CONFIG_BYTES,
+    MAX_SCRIPT_BYTES,
     flatten_dotted,
     load_json,
     load_toml,
@@ -59,7 +60,7 @@ def test_read_text_refuses_binary_large_and_missing(tmp_path):
     _refused(read_text, tmp_path / "missing.yaml", match="no such file")
     _refused(read_text, tmp_path, match="a directory")
     script = tmp_path / "run.sh"
-    script.write_bytes(b"x" * (2**20 + 1))
+    script.write_bytes(b"x" * (MAX_SCRIPT_BYTES + 1))
     _refused(lambda p: read_text(p, what="launch script"), script, match="launch script=")
 
 

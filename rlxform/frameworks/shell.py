@@ -112,7 +112,7 @@ class Walker:
                 kind = {"while": "loop", "until": "loop", "for": "loop", "select": "loop"}
                 kind.update({"function": "func", "{": "group"})
                 self.frames.append(_Frame(kind.get(bare, bare)))
-                self.expect_brace = bare == "function"
+                self.expect_brace = bare == "function" and "{" not in [w.bare() for w in words]
                 if bare in ("for", "select") and len(words) > 1 and words[1].bare():
                     self._assign(words[1].bare(), unknown(words[1].bare()))
                 if bare in ("for", "select", "case", "function"):

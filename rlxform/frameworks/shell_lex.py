@@ -19,6 +19,7 @@ MAX_NESTING = 32  # ${...${...}} and quotes inside expansions
 _ORDINARY = re.compile(r"[^\s'\"\\$`;&|()<>]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL = re.compile(r"[0-9]+|[@*#?$!-]")
+_BLANKS = re.compile(r"[ \t\r]+")
 _OPERATORS = (
     ";;&", ";;", ";&", ";", "&&", "&>>", "&>", "&", "||", "|&", "|", "(", ")",
     "<<<", "<<-", "<<", "<>", "<&", "<", ">>", ">&", ">|", ">",
@@ -100,7 +101,7 @@ class Lexer:
         while self.pos < len(text):
             char = text[self.pos]
             if char in " \t\r":
-                self.pos += 1
+                self.pos = _BLANKS.match(text, self.pos).end()
             elif text.startswith("\\\n", self.pos):
                 self.pos += 2
             elif char == "#":
@@ -110,7 +111,7 @@ class Lexer:
                 out.append(Token("newline", self.line()))
                 self.pos += 1
                 self._skip_heredocs()
-            elif op := next((o for o in _OPERATORS if text.startswith(o, self.pos)), None):
+            elif char in "&;|()<>" and (op := _operator(text, self.pos)):
                 out.append(Token("op", self.line(), op=op))
                 self.pos += len(op)
                 heredoc_word = op in ("<<", "<<-")
@@ -353,6 +354,10 @@ class Lexer:
         if pos >= len(self.text):
             raise self._fail("unterminated backtick command substitution", start)
         return pos
+
+
+def _operator(text: str, pos: int) -> str:
+    return next((op for op in _OPERATORS if text.startswith(op, pos)), "")
 
 
 def _ends(lexer: Lexer) -> bool:

@@ -20,7 +20,7 @@ from rlxform.frameworks.launch import (
     read_command_line,
     read_launch_text,
 )
-from rlxform.parsing import read_text
+from rlxform.parsing import MAX_SCRIPT_BYTES, read_text
 from rlxform.validation import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -425,7 +425,7 @@ def test_hostile_shell_text_fails_fast():
         "X=" + "${X:-" * 5000 + "1" + "}" * 5000 + "\n",  # nested expansions
         "A=x\n" + "A=$A$A\n" * 40 + "python t.py $A\n",  # doubling values
         "python t.py " + "{a,b}" * 30 + "\n",  # brace expansion explosion
-        "x" * (2**20 + 1),  # beyond the size limit
+        "x" * (MAX_SCRIPT_BYTES + 1),  # beyond the size limit
     ]
     for text in cases:
         start = time.perf_counter()
