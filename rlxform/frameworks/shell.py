@@ -66,16 +66,19 @@ class Walker:
 
     def run(self, text: str) -> list[SimpleCommand]:
         words: list[Word] = []
-        connector, redirect = "", False
+        connector, redirect, stdin = "", "", None
         for tok in Lexer(text, self.source).tokens():
             if self.stopped:
                 break
             if tok.kind == "word":
-                if not redirect:
+                if redirect == "<<<":
+                    stdin = Word((*tok.word.parts, Part("lit", "\n", True)), tok.word.line)
+                elif not redirect:
                     words.append(tok.word)
-                redirect = False
+                redirect = ""
             elif tok.op in REDIRECTIONS:
-                redirect = True
+                redirect = tok.op
+                stdin = tok.word if tok.word is not None else stdin  # a here-document's body
             elif tok.op == "(":
                 bare = [w.bare() for w in words]
                 self.func_pending = len(words) == 1 and bool(bare[0]) and bare[0] not in _DECLARE
@@ -88,20 +91,20 @@ class Walker:
                 elif self.frames and self.frames[-1].kind == "case":
                     words = []  # a case pattern
                 else:
-                    self._execute(words, connector)
-                    words = []
+                    self._execute(words, connector, stdin)
+                    words, stdin = [], None
                     if self.frames and self.frames[-1].kind == "subshell":
                         self._pop()
             elif words or tok.kind != "newline":  # a command separator (or its newline)
-                self._execute(words, connector)
-                words = []
+                self._execute(words, connector, stdin)
+                words, stdin = [], None
                 connector = tok.op if tok.op in ("&&", "||", "|", "|&") else ""
                 if tok.op in (";;", ";&", ";;&"):
                     self._branch()
-        self._execute(words, connector)
+        self._execute(words, connector, stdin)
         return self.commands
 
-    def _execute(self, words: list[Word], connector: str) -> None:
+    def _execute(self, words: list[Word], connector: str, stdin: Word | None = None) -> None:
         while words and not self.stopped:
             bare = words[0].bare()
             if bare in ("if", "while", "until", "case", "for", "select", "function", "{"):
@@ -126,9 +129,9 @@ class Walker:
                 break
             words = words[1:]
         if words and not self.stopped:
-            self._simple(words, connector)
+            self._simple(words, connector, stdin)
 
-    def _simple(self, words: list[Word], connector: str) -> None:
+    def _simple(self, words: list[Word], connector: str, stdin: Word | None) -> None:
         conditional = bool(connector) or any(f.kind in _CONDITIONAL for f in self.frames)
         prefix = 0
         while prefix < len(words) and _assignment(words[prefix]):
@@ -143,12 +146,14 @@ class Walker:
                 if _assignment(word):
                     self._assign_word(word, connector)
             return
-        if command in ("unset", "read"):
+        if command == "unset":
             for word in words[prefix + 1 :]:
                 name = word.bare()
                 if name and _IDENT.fullmatch(name):
-                    value = Value("", unset=True) if command == "unset" else unknown(name)
-                    self._assign(name, value, connector)
+                    self._assign(name, Value("", unset=True), connector)
+            return
+        if command == "read":
+            self._read(words[prefix + 1 :], None if prefix else stdin, connector)
             return
         if command == "exit" and not conditional:
             self.stopped = True
@@ -160,6 +165,44 @@ class Walker:
         self.commands.append(SimpleCommand(words[0].line, tuple(argv), conditional))
 
     # ---- variables -----------------------------------------------------------------------
+
+    def _read(self, args: list[Word], stdin: Word | None, connector: str) -> None:
+        """``read [-r] [-d ''] [-a ARRAY] NAME...`` from a here-document or here-string."""
+        names: list[str] = []
+        raw = whole = False
+        array = ""
+        k = 0
+        while k < len(args):
+            text = args[k].literal() or ""
+            k += 1
+            if text.startswith("-") and len(text) > 1 and not names:
+                for j, flag in enumerate(text[1:]):
+                    raw = raw or flag == "r"
+                    if flag in "adpntu":
+                        rest = text[j + 2 :]
+                        if not rest and k < len(args):
+                            rest, k = args[k].literal() or "", k + 1
+                        whole = whole or (flag == "d" and rest == "")
+                        array = rest if flag == "a" else array
+                        break
+            elif _IDENT.fullmatch(text):
+                names.append(text)
+        targets = names + ([array] if array else [])
+        if stdin is None:  # from the terminal, a pipe or a file: not in the text
+            for name in targets:
+                self._assign(name, unknown(name), connector)
+            return
+        value = self.value(stdin.parts)
+        text = value.text if raw else re.sub(r"\\\n", "", value.text)
+        text = text if whole else text.split("\n", 1)[0]
+        text = text if raw else re.sub(r"\\(.)", r"\1", text)
+        if array:
+            items = tuple(Value(f, value.names) for f in text.split())
+            self._assign(array, Value(" ".join(text.split()), value.names, items=items), connector)
+        fields = text.split(maxsplit=max(len(names) - 1, 0)) if names else []
+        for j, name in enumerate(names):
+            field = fields[j].strip() if j < len(fields) else ""
+            self._assign(name, Value(field, value.names, value.unknown), connector)
 
     def _assign_word(self, word: Word, connector: str) -> None:
         name, append, rest = _assignment(word)

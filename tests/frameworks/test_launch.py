@@ -168,6 +168,43 @@ def test_openrlhf_flat_names_launcher():
     assert {k: flags[k] for k in expected} == expected and len(flags) == 31
 
 
+def test_openrlhf_arguments_read_from_a_here_document():
+    (cmd,) = _read("openrlhf_ppo_deepspeed_0.6.sh")
+    assert (cmd.line, cmd.program, cmd.launcher, cmd.launcher_args) == (
+        39,
+        "openrlhf.cli.train_ppo",
+        "deepspeed",
+        ("--module",),
+    )
+    assert cmd.conditional and cmd.unresolved == ()  # runs unless $1 is "slurm"
+    flags = argparse_flags(cmd)
+    expected = {
+        "pretrain": "OpenRLHF/Llama-3-8b-sft-mixture",  # $MODEL inside the here-document
+        "reward_pretrain": "OpenRLHF/Llama-3-8b-rm-mixture",
+        "rollout_batch_size": "1024",
+        "train_batch_size": "128",
+        "init_kl_coef": "0.01",
+        "normalize_reward": True,
+        "gradient_checkpointing": True,
+    }
+    assert {k: flags[k] for k in expected} == expected and len(flags) == 20
+    assert "packing_samples" not in flags  # a comment after the here-document
+
+
+def test_read_from_here_documents_and_strings():
+    text = (
+        "X=5\ncat <<EOF > f.txt\npython3 -m inside.heredoc $X\nEOF\n"
+        "read -r -d '' A <<'EOF'\n  $X \\\n lit\nEOF\n"
+        'read B <<< "one two"\nread -ra ARR <<< "p q r"\nread C D <<< \'a b c\'\nread E\n'
+        'python t.py --a "$A" --b "$B" --c ${ARR[2]} --d $C --e $D --f $E\n'
+    )
+    (cmd,) = read_launch_text(text, "t.sh")  # the first here-document's body is not run
+    flags = argparse_flags(cmd)
+    assert flags["a"] == "$X \\\n lit"  # quoted delimiter: no expansion; -r: backslash kept
+    assert (flags["b"], flags["c"], flags["d"], flags["e"]) == ("one two", "r", "a", ["b", "c"])
+    assert flags["f"].names == ("$E",)  # read from the terminal: unknown
+
+
 def test_trl_accelerate_launcher():
     (cmd,) = _read("trl_accelerate_grpo.sh")
     assert (cmd.line, cmd.program, cmd.launcher) == (16, "train_grpo.py", "accelerate launch")
