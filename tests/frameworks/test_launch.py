@@ -375,6 +375,25 @@ def test_assignments_in_branches_are_not_guessed():
     assert flags["s"] == "unset"  # a subshell's assignment does not leak
 
 
+def test_tests_on_known_values_decide_their_branch():
+    text = (
+        "mode=async\n"
+        'if [ "$mode" = "async" ]; then\n  raw=True\n  python t.py --then 1\n'
+        'elif [ -n "$X" ]; then\n  raw=Maybe\nelse\n  raw=False\n  python t.py --never 1\nfi\n'
+        '[ "$mode" == sync ] && Z=1 || Z=2\n'
+        'if [ "$mode" = async ] && [ -f x ]; then W=3; fi\n'
+        "n=8\nif [ $n -ge 4 ]; then N=big; else N=small; fi\n"
+        "if [[ $n -lt 4 ]]; then exit 1; fi\n"
+        "python t.py --raw $raw --z $Z --w ${W:-none} --n $N\n"
+    )
+    inside, last = read_launch_text(text, "t.sh")  # the skipped else branch launches nothing
+    assert not inside.conditional and argparse_flags(inside) == {"then": "1"}
+    flags = argparse_flags(last)
+    assert (flags["raw"], flags["z"], flags["n"]) == ("True", "2", "big")
+    assert flags["w"].names == ("$W",)  # "&& [ -f x ]": the file system decides: left open
+    assert not last.conditional
+
+
 def test_redirections_heredocs_and_exit():
     text = (
         "cat > cfg.txt <<EOF\npython3 -m inside.heredoc\nEOF\n"
