@@ -29,7 +29,7 @@ def _one(text: str) -> PythonConfig:
 def test_trl_script():
     path = EXAMPLES / "trl_grpo_config.py"
     (config,) = read_python(read_text(path, what="python"), str(path))
-    assert (config.call, config.line, config.trainer) == ("GRPOConfig", 36, "GRPOTrainer")
+    assert (config.call, config.line, config.trainer) == ("GRPOConfig", 37, "GRPOTrainer")
     assert config.settings == {
         "learning_rate": 1e-6,
         "per_device_train_batch_size": 16,  # PROMPTS_PER_DEVICE * GROUP_SIZE
@@ -48,7 +48,7 @@ def test_trl_script():
     assert config.unresolved == ("output_dir (= f'runs/{run_name}')", "seed (= len(run_name))")
     assert config.imports == ("re", "datasets", "trl")
     assert config.reward_funcs == RewardFuncs(
-        line=53, names=("correct_answer", "well_formatted"), count=2, weights=(1.0, 0.2)
+        line=54, names=("correct_answer", "well_formatted"), count=2, weights=(1.0, 0.2)
     )
 
 
