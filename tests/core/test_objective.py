@@ -177,6 +177,20 @@ def test_eps_limit_is_what_large_m_approaches():
     assert schemes.grpo().limit()[1] == "2 arcsin sqrt p"  # eps = 0 unchanged
 
 
+def test_incomplete_beta_limit_matches_mpmath():
+    """F-GRPO's eps = 0 limit B_p(1/2, gamma + 1/2), by the graded arcsine quadrature (NumPy,
+    no scipy at run time), against mpmath's betainc to 1e-14 relative; w = h' exactly."""
+    mpmath.mp.dps = 30
+    for gamma in (0.0, 0.5, 1.0, 2.0, 3.7):
+        limit, name = schemes.f_grpo(gamma=gamma).limit()
+        assert name == f"B_p(1/2, {gamma + 0.5:g})"
+        for p in (1e-12, 1e-6, 0.01, 0.3, 0.5, 0.97, 1 - 1e-9, 1.0):
+            ref = float(mpmath.betainc(0.5, gamma + 0.5, 0, p))
+            assert float(limit(p)) == pytest.approx(ref, rel=1e-14), (gamma, p)
+        grid = np.array([0.2, 0.5, 0.9])
+        np.testing.assert_allclose(limit.weight(grid), grid**-0.5 * (1 - grid) ** gamma, rtol=1e-14)
+
+
 def test_verl_vectorized_limit_keeps_the_variance_floor():
     eps = 0.01
     limit, name = schemes.from_verl("grpo_vectorized", epsilon=eps).limit()
