@@ -188,7 +188,8 @@ def test_incomplete_beta_limit_matches_mpmath():
             ref = float(mpmath.betainc(0.5, gamma + 0.5, 0, p))
             assert float(limit(p)) == pytest.approx(ref, rel=1e-14), (gamma, p)
         grid = np.array([0.2, 0.5, 0.9])
-        np.testing.assert_allclose(limit.weight(grid), grid**-0.5 * (1 - grid) ** gamma, rtol=1e-14)
+        want = grid**-0.5 * (1 - grid) ** (gamma - 0.5)  # t^(a-1) (1-t)^(b-1)
+        np.testing.assert_allclose(limit.weight(grid), want, rtol=1e-14)
 
 
 def test_verl_vectorized_limit_keeps_the_variance_floor():
