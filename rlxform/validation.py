@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
 MAX_GROUP_SIZE = 16384  # documented maximum M; accuracy is tested up to 4096
@@ -30,7 +30,13 @@ def _fail(name: str, value: Any, allowed: str) -> InputError:
 
 
 def is_concrete(x: Any) -> bool:
-    """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad)."""
+    """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad).
+
+    Never imports JAX: without ``jax`` in ``sys.modules`` nothing can be a tracer.
+    """
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return True
     leaves = jax.tree_util.tree_leaves(x)
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
