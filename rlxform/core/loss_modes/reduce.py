@@ -85,6 +85,9 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     note = row.note
     on, off = row.on_policy, row.off_policy
     scale = 1.0
+    if "clip_ratio" in off and None not in (s["clip_ratio_low"], s["clip_ratio_high"]):
+        off = tuple(k for k in off if k != "clip_ratio")
+        note += " clip_ratio is unused while clip_ratio_low/high are set (both default to 0.2)."
     if mode == "sapo" and s["loss_agg_mode"] != "token-mean":
         note += f" (loss_agg_mode={s['loss_agg_mode']} has no effect)"
     if s["loss_agg_mode"] == "seq-mean-token-sum-norm" and uses_agg:
