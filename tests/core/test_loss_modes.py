@@ -216,15 +216,29 @@ def _tolerances(framework: str, case: dict) -> dict:
 CLIP_COV = "verl clip_cov drops tokens drawn by torch.randperm: matched given the draw"
 
 
-@pytest.mark.parametrize(("framework", "case"), CASES, ids=[f"{f}:{c['id']}" for f, c in CASES])
-def test_matches_the_framework_gradient(framework, case):
-    theirs = _theirs(framework, case)
-    dropped = None
-    if case.get("loss_mode") == "clip_cov":
-        dropped = _clip_cov_draw(framework, case, theirs)
-    mine = _gradient(framework, case, dropped)
-    np.testing.assert_allclose(mine, theirs, **_tolerances(framework, case))
-    assert np.all(mine[_batch(framework, case).mask == 0] == 0)
+def _groups(cases: list[tuple[str, dict]]) -> dict[str, list[tuple[str, dict]]]:
+    """Cases by framework, kind and mode (one test per group, the case id in each message)."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for framework, case in cases:
+        mode = case.get("loss_mode") or case.get("loss_type") or case.get("policy_loss_type")
+        groups.setdefault(f"{framework}:{case['kind']}:{mode}", []).append((framework, case))
+    return groups
+
+
+GROUPS = _groups(CASES)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_matches_the_framework_gradient(group):
+    for framework, case in GROUPS[group]:
+        theirs = _theirs(framework, case)
+        dropped = None
+        if case.get("loss_mode") == "clip_cov":
+            dropped = _clip_cov_draw(framework, case, theirs)
+        mine = _gradient(framework, case, dropped)
+        tolerances = _tolerances(framework, case)
+        np.testing.assert_allclose(mine, theirs, **tolerances, err_msg=case["id"])
+        assert np.all(mine[_batch(framework, case).mask == 0] == 0), case["id"]
 
 
 def _clip_cov_draw(framework: str, case: dict, theirs: np.ndarray) -> np.ndarray:
@@ -277,32 +291,34 @@ RATIO1 = [
 CORRECTED = [(f, c) for f, c in FIRST_UPDATES if (f, c) not in RATIO1]
 
 
-@pytest.mark.parametrize(("framework", "case"), RATIO1, ids=[f"{f}:{c['id']}" for f, c in RATIO1])
-def test_ratio_one_gradient_is_minus_a_times_the_class_factor(framework, case):
-    loss = _loss_mode(framework, case)
-    assert loss.length_factor in lm.FACTORS or loss.mode == "clip_cov"
-    lengths = np.array(FILES[framework]["batch"]["lengths"])
-    adv = np.array(FILES[framework]["batch"]["advantages"][case["advantages"]])
-    expected = _padded(
-        [[-a * c] * n for a, c, n in zip(adv, _class_factor(loss, lengths), lengths, strict=True)],
-        12,
-    )
-    theirs = _theirs(framework, case)
-    keep = theirs != 0 if loss.mode == "clip_cov" else np.ones_like(theirs, bool)  # the draw
-    np.testing.assert_allclose(theirs[keep], expected[keep], rtol=1e-7, atol=0)
-    observed = case["observed"]
-    if observed["per_answer_factor"] and loss.mode != "clip_cov":
-        assert (observed["c_L"], observed["multiplier"]) == (loss.length_factor, loss.scale)
+RATIO1_GROUPS, CORRECTED_GROUPS = _groups(RATIO1), _groups(CORRECTED)
 
 
-@pytest.mark.parametrize(
-    ("framework", "case"), CORRECTED, ids=[f"{f}:{c['id']}" for f, c in CORRECTED]
-)
-def test_phrases_mark_first_updates_that_are_no_factor_of_length(framework, case):
+@pytest.mark.parametrize("group", RATIO1_GROUPS)
+def test_ratio_one_gradient_is_minus_a_times_the_class_factor(group):
+    for framework, case in RATIO1_GROUPS[group]:
+        loss = _loss_mode(framework, case)
+        assert loss.length_factor in lm.FACTORS or loss.mode == "clip_cov"
+        lengths = np.array(FILES[framework]["batch"]["lengths"])
+        adv = np.array(FILES[framework]["batch"]["advantages"][case["advantages"]])
+        factors = zip(adv, _class_factor(loss, lengths), lengths, strict=True)
+        expected = _padded([[-a * c] * n for a, c, n in factors], 12)
+        theirs = _theirs(framework, case)
+        keep = theirs != 0 if loss.mode == "clip_cov" else np.ones_like(theirs, bool)  # the draw
+        np.testing.assert_allclose(theirs[keep], expected[keep], rtol=1e-7, err_msg=case["id"])
+        observed = case["observed"]
+        if observed["per_answer_factor"] and loss.mode != "clip_cov":
+            reading = (observed["c_L"], observed["multiplier"])
+            assert reading == (loss.length_factor, loss.scale), case["id"]
+
+
+@pytest.mark.parametrize("group", CORRECTED_GROUPS)
+def test_phrases_mark_first_updates_that_are_no_factor_of_length(group):
     """Sampler-mismatch corrections act at ratio 1: the framework's own reading agrees."""
-    loss = _loss_mode(framework, case)
-    assert loss.length_factor not in lm.FACTORS and not loss.exact_on_policy
-    assert case["observed"]["c_L"] not in lm.FACTORS
+    for framework, case in CORRECTED_GROUPS[group]:
+        loss = _loss_mode(framework, case)
+        assert loss.length_factor not in lm.FACTORS and not loss.exact_on_policy
+        assert case["observed"]["c_L"] not in lm.FACTORS, case["id"]
 
 
 # each off_policy_only knob moved far from its default
