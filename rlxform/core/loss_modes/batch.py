@@ -11,6 +11,7 @@ derivatives (a tie splits it in halves). Every function takes ``xp`` (numpy or j
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from rlxform.core.xp import float_array, namespace
@@ -47,17 +48,17 @@ def as_arrays(batch: TokenBatch) -> tuple[Any, TokenBatch]:
     return xp, TokenBatch(*fields)
 
 
-def answer_advantages(xp, batch: TokenBatch) -> Any:
+def answer_advantages(xp: ModuleType, batch: TokenBatch) -> Any:
     """A_i on every position of answer i: float[B, W] (0 on padding, as the trainers pass it)."""
     return batch.advantages[:, None] * batch.mask
 
 
-def lengths(xp, mask) -> Any:
+def lengths(xp: ModuleType, mask) -> Any:
     """L_i: float[B]."""
     return xp.sum(mask, axis=-1)
 
 
-def totals(xp, batch: TokenBatch, mask=None) -> tuple[Any, Any]:
+def totals(xp: ModuleType, batch: TokenBatch, mask=None) -> tuple[Any, Any]:
     """(N, B): the token-mean and seq-mean normalisers of the batch."""
     mask = batch.mask if mask is None else mask
     num_tokens = xp.sum(mask) if batch.num_tokens is None else batch.num_tokens
@@ -66,7 +67,14 @@ def totals(xp, batch: TokenBatch, mask=None) -> tuple[Any, Any]:
 
 
 def aggregation_weights(
-    xp, mask, agg: str, num_tokens, num_answers, *, horizon=None, length_guard: str = "eps"
+    xp: ModuleType,
+    mask,
+    agg: str,
+    num_tokens,
+    num_answers,
+    *,
+    horizon=None,
+    length_guard: str = "eps",
 ) -> Any:
     """n_{i,t}: the weight of token t of answer i in the aggregated loss, float[B, W].
 
@@ -88,18 +96,18 @@ def aggregation_weights(
     raise ValueError(agg)
 
 
-def guarded_lengths(xp, mask, length_guard: str) -> Any:
+def guarded_lengths(xp: ModuleType, mask, length_guard: str) -> Any:
     """L_i + 1e-8 ("eps", verl and OpenRLHF) or max(L_i, 1) ("clamp", TRL and GSPO means)."""
     counts = lengths(xp, mask)
     return counts + 1e-8 if length_guard == "eps" else xp.maximum(counts, 1.0)
 
 
-def sequence_log_ratio(xp, log_ratio, mask) -> Any:
+def sequence_log_ratio(xp: ModuleType, log_ratio, mask) -> Any:
     """sum_t m_t x_t / max(L_i, 1): the log of the GSPO sequence ratio, float[B]."""
     return xp.sum(log_ratio * mask, axis=-1) / guarded_lengths(xp, mask, "clamp")
 
 
-def spread(xp, log_derivative, mask, weights) -> Any:
+def spread(xp: ModuleType, log_derivative, mask, weights) -> Any:
     """d/d logp_t of sum_u weights_{i,u} F_i(c_i), c_i = exp(sum_t m_t x_t / max(L_i, 1)).
 
     ``log_derivative`` is c_i F_i'(c_i), float[B]; ``weights`` is float[B, W] (aggregation weight
@@ -109,17 +117,17 @@ def spread(xp, log_derivative, mask, weights) -> Any:
     return per_answer[:, None] * mask
 
 
-def pick_max(xp, a, b, da, db) -> Any:
+def pick_max(xp: ModuleType, a, b, da, db) -> Any:
     """Derivative of torch.maximum(a, b) given da, db (ties: half each)."""
     return xp.where(a > b, da, xp.where(a < b, db, 0.5 * (da + db)))
 
 
-def pick_min(xp, a, b, da, db) -> Any:
+def pick_min(xp: ModuleType, a, b, da, db) -> Any:
     """Derivative of torch.minimum(a, b) given da, db (ties: half each)."""
     return xp.where(a < b, da, xp.where(a > b, db, 0.5 * (da + db)))
 
 
-def passes(xp, x, low=None, high=None) -> Any:
+def passes(xp: ModuleType, x, low=None, high=None) -> Any:
     """1 where torch.clamp(x, low, high) passes the gradient (low <= x <= high), else 0."""
     inside = xp.ones_like(x)
     if low is not None:
@@ -129,7 +137,7 @@ def passes(xp, x, low=None, high=None) -> Any:
     return inside
 
 
-def clamp(xp, x, low=None, high=None) -> Any:
+def clamp(xp: ModuleType, x, low=None, high=None) -> Any:
     """torch.clamp with optional bounds."""
     if low is not None:
         x = xp.maximum(x, low)

@@ -11,6 +11,7 @@ set ``beta``).
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from rlxform.core.loss_modes import openrlhf, trl, verl
@@ -96,12 +97,12 @@ def kl_term_gradient(
     return norm * grad * passes(xp, value, -10.0, 10.0)
 
 
-def _float32(xp, values) -> Any:
+def _float32(xp: ModuleType, values) -> Any:
     """OpenRLHF's ``.float()``: values rounded to float32, computed on in float64."""
     return xp.asarray(xp.asarray(values, dtype=xp.float32), dtype=values.dtype)
 
 
-def _verl_kl(xp, kl_type: str, log_ratio) -> Any:
+def _verl_kl(xp: ModuleType, kl_type: str, log_ratio) -> Any:
     """d/d logp of verl's per-token KL estimate, log_ratio = log pi - log pi_ref."""
     if kl_type.endswith("+") and kl_type not in ("k2+", "mse+"):
         return log_ratio  # straight-through k2 gradient (core_algos.py:2203-2213)

@@ -7,6 +7,7 @@ train/rollout IS correction (ppo only, :216-241) and ``aggregate_loss`` (:11).
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from rlxform.core.loss_modes.batch import (
@@ -23,7 +24,7 @@ from rlxform.core.loss_modes.batch import (
 from rlxform.validation import InputError
 
 
-def gradient(settings: dict[str, Any], mode: str, xp, batch) -> Any:
+def gradient(settings: dict[str, Any], mode: str, xp: ModuleType, batch) -> Any:
     """float[B, W]: d loss / d logp of OpenRLHF's ``policy_loss_type`` under ``settings``."""
     s = settings
     mask = batch.mask
@@ -52,7 +53,7 @@ def gradient(settings: dict[str, Any], mode: str, xp, batch) -> Any:
     return norm * per_token
 
 
-def clip_log_derivative(xp, adv, ratio, low, high, dual) -> Any:
+def clip_log_derivative(xp: ModuleType, adv, ratio, low, high, dual) -> Any:
     """ratio x d/d ratio of -min(r A, clip(r) A), dual clip max(., dual A) for A < 0."""
     surr1, surr2 = ratio * adv, clamp(xp, ratio, 1.0 - low, 1.0 + high) * adv
     d1 = ratio * adv
@@ -65,7 +66,7 @@ def clip_log_derivative(xp, adv, ratio, low, high, dual) -> Any:
     return -xp.where(adv < 0, clip2, clip1)
 
 
-def is_coefficient(s, xp, batch) -> Any:
+def is_coefficient(s: dict[str, Any], xp: ModuleType, batch) -> Any:
     """The detached train/rollout correction multiplying each token's loss, float[B, W]."""
     mask = batch.mask
     low, high = s["is_correction_threshold"]
@@ -88,6 +89,6 @@ def is_coefficient(s, xp, batch) -> Any:
     return xp.where((stat >= low) & (stat <= high), token_is, 0.0)
 
 
-def _masked_mean(xp, values, mask) -> Any:
+def _masked_mean(xp: ModuleType, values, mask) -> Any:
     """Per-answer mean (OpenRLHF masked_mean, no epsilon), float[B, 1]."""
     return (xp.sum(values * mask, axis=-1) / xp.sum(mask, axis=-1))[:, None]

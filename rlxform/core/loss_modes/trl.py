@@ -10,6 +10,7 @@ c_i = exp(mean_t log r) is differentiable through every token of the answer (``s
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any
 
 from rlxform.core.loss_modes.batch import (
@@ -25,7 +26,7 @@ from rlxform.validation import InputError
 _CLIPPED = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
 
 
-def gradient(settings: dict[str, Any], mode: str, xp, batch) -> Any:
+def gradient(settings: dict[str, Any], mode: str, xp: ModuleType, batch) -> Any:
     """float[B, W]: d loss / d logp of TRL's ``loss_type`` under resolved ``settings``."""
     s = settings
     if s["top_entropy_quantile"] < 1.0:
@@ -65,7 +66,7 @@ def gradient(settings: dict[str, Any], mode: str, xp, batch) -> Any:
     return grad
 
 
-def _normaliser(s, mode, xp, batch) -> Any:
+def _normaliser(s: dict[str, Any], mode, xp: ModuleType, batch) -> Any:
     """n_{i,t} of the loss_type (:3153-3180); one process, no gradient accumulation."""
     mask = batch.mask
     rows = mask.shape[0] if batch.num_answers is None else batch.num_answers
@@ -81,7 +82,7 @@ def _normaliser(s, mode, xp, batch) -> Any:
     return mask / xp.maximum(items, 1.0)
 
 
-def _log_derivative(s, mode, xp, adv, coef) -> Any:
+def _log_derivative(s: dict[str, Any], mode, xp: ModuleType, adv, coef) -> Any:
     """coef x d(per-token loss)/d coef: the clipped family and sapo's soft gate."""
     if mode == "sapo":
         tau = xp.where(adv > 0, s["sapo_temperature_pos"], s["sapo_temperature_neg"])
@@ -99,7 +100,7 @@ def _log_derivative(s, mode, xp, adv, coef) -> Any:
     return -pick_min(xp, capped * adv, clipped * adv, d_capped * adv, d_clipped * adv)
 
 
-def vllm_ratio(s, xp, batch) -> Any:
+def vllm_ratio(s: dict[str, Any], xp: ModuleType, batch) -> Any:
     """The vLLM importance-sampling ratio: float[B, W] (token modes) or float[B, 1] (sequence)."""
     if batch.rollout_logp is None:
         raise InputError("rollout_logp=None is invalid: the vLLM correction needs the sampler's")
@@ -116,7 +117,7 @@ def vllm_ratio(s, xp, batch) -> Any:
     return xp.where((ratio < low) | (ratio > high), 0.0, ratio)
 
 
-def off_policy_mask(s, xp, batch) -> Any:
+def off_policy_mask(s: dict[str, Any], xp: ModuleType, batch) -> Any:
     """float[B, 1]: keep answers with A >= 0 or mean log(pi_sampler / pi_theta) <= threshold."""
     if s["use_vllm"]:
         if batch.rollout_logp is None:
@@ -132,7 +133,7 @@ def off_policy_mask(s, xp, batch) -> Any:
     return keep[:, None] * 1.0
 
 
-def gamma_weights(s, xp, adv, log_ratio, mask, is_ratio) -> Any:
+def gamma_weights(s: dict[str, Any], xp: ModuleType, adv, log_ratio, mask, is_ratio) -> Any:
     """VESPO's detached phi(w) = exp(lambda + k log w - lambda w), float[B, 1] (:2972)."""
     floor = math.log(1e-8)
     seq = xp.sum(clamp(xp, log_ratio, -20.0, 20.0) * mask, axis=-1, keepdims=True)
@@ -147,7 +148,7 @@ def gamma_weights(s, xp, adv, log_ratio, mask, is_ratio) -> Any:
     return xp.nan_to_num(phi, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _kl(s, xp, batch, norm, coef, sequence) -> Any:
+def _kl(s: dict[str, Any], xp: ModuleType, batch, norm, coef, sequence) -> Any:
     """beta k3 per token, times the ratio coef_1 when use_bias_correction_kl (:3098-3105, :3150)."""
     if batch.ref_logp is None:
         raise InputError("ref_logp=None is invalid: beta > 0 needs the reference log-probs")

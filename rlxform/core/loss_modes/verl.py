@@ -9,6 +9,7 @@ its own mean over answers), with the decoupled rollout-correction weights and ma
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from rlxform.core.loss_modes import verl_correction
@@ -28,7 +29,7 @@ from rlxform.validation import InputError
 LOG_RATIO_BOUND = 20.0  # the clamp of log r in vanilla, dppo, sapo, cispo (core_algos.py:1343)
 
 
-def gradient(settings: dict[str, Any], mode: str, xp, batch, dropped=None) -> Any:
+def gradient(settings: dict[str, Any], mode: str, xp: ModuleType, batch, dropped=None) -> Any:
     """float[B, W]: d loss / d logp of verl's ``mode`` under resolved ``settings``."""
     s = settings
     mask = batch.mask
@@ -88,13 +89,13 @@ def _clip_range(s: dict[str, Any]) -> tuple[float, float]:
     return low, high
 
 
-def _ratio(xp, log_ratio) -> tuple[Any, Any]:
+def _ratio(xp: ModuleType, log_ratio) -> tuple[Any, Any]:
     """r = exp(clamp(log r, -20, 20)) and d r / d logp."""
     ratio = xp.exp(clamp(xp, log_ratio, -LOG_RATIO_BOUND, LOG_RATIO_BOUND))
     return ratio, ratio * passes(xp, log_ratio, -LOG_RATIO_BOUND, LOG_RATIO_BOUND)
 
 
-def ppo_clip(xp, adv, ratio, d_ratio, low, high, dual) -> Any:
+def ppo_clip(xp: ModuleType, adv, ratio, d_ratio, low, high, dual) -> Any:
     """d/d logp of verl's clipped loss max(-A r, -A clip(r)), dual clip min(., -A c) for A < 0."""
     loss1, loss2 = -adv * ratio, -adv * clamp(xp, ratio, 1.0 - low, 1.0 + high)
     grad1 = -adv * d_ratio
@@ -107,7 +108,7 @@ def ppo_clip(xp, adv, ratio, d_ratio, low, high, dual) -> Any:
     return xp.where(adv < 0, lower, clipped)
 
 
-def _dppo(s, mode, xp, adv, batch, log_ratio, low, high) -> Any:
+def _dppo(s: dict[str, Any], mode, xp: ModuleType, adv, batch, log_ratio, low, high) -> Any:
     """-A sg(min(r, clip_ratio_c)) m: REINFORCE in a TV or binary-KL trust region (:1380, :1461)."""
     ratio, _ = _ratio(xp, log_ratio)
     truncated = xp.minimum(ratio, s["clip_ratio_c"])
@@ -126,7 +127,9 @@ def _dppo(s, mode, xp, adv, batch, log_ratio, low, high) -> Any:
     return -adv * truncated * valid
 
 
-def clip_cov_candidates(s, xp, adv, logp, log_ratio, mask, low, high) -> tuple[Any, Any]:
+def clip_cov_candidates(
+    s: dict[str, Any], xp: ModuleType, adv, logp, log_ratio, mask, low, high
+) -> tuple[Any, Any]:
     """(candidate tokens float[B, W], how many verl drops): covariance in (lb, ub), not clipped."""
     ratio = xp.exp(log_ratio)
     clipped = (-adv * clamp(xp, ratio, 1.0 - low, 1.0 + high) > -adv * ratio) & (mask > 0)
@@ -138,7 +141,9 @@ def clip_cov_candidates(s, xp, adv, logp, log_ratio, mask, low, high) -> tuple[A
     return candidates * 1.0, xp.maximum(xp.floor(s["clip_cov_ratio"] * count), 1.0)
 
 
-def _clip_cov(s, xp, adv, logp, log_ratio, mask, low, high, dropped) -> Any:
+def _clip_cov(
+    s: dict[str, Any], xp: ModuleType, adv, logp, log_ratio, mask, low, high, dropped
+) -> Any:
     """Vanilla clip (no dual clip, no log-ratio clamp), dropped tokens' gradient zero (:1744)."""
     ratio = xp.exp(log_ratio)
     per_token = ppo_clip(xp, adv, ratio, ratio, low, high, None)
@@ -149,7 +154,7 @@ def _clip_cov(s, xp, adv, logp, log_ratio, mask, low, high, dropped) -> Any:
     return per_token * (1.0 - xp.asarray(dropped, dtype=per_token.dtype))
 
 
-def kl_cov_selected(s, xp, adv, logp, mask) -> Any:
+def kl_cov_selected(s: dict[str, Any], xp: ModuleType, adv, logp, mask) -> Any:
     """float[B, W]: the max(1, int(kl_cov_ratio N)) valid tokens of largest covariance (:1849)."""
     valid = mask > 0
     count = xp.sum(valid)
@@ -160,13 +165,13 @@ def kl_cov_selected(s, xp, adv, logp, mask) -> Any:
     return (rank < k) & valid
 
 
-def _kl_cov(s, xp, adv, logp, log_ratio, mask) -> Any:
+def _kl_cov(s: dict[str, Any], xp: ModuleType, adv, logp, log_ratio, mask) -> Any:
     """-A r on every token (no clip) plus ppo_kl_coef |log r| on the selected ones."""
     selected = kl_cov_selected(s, xp, adv, logp, mask)
     return -adv * xp.exp(log_ratio) + selected * s["ppo_kl_coef"] * xp.sign(log_ratio)
 
 
-def _geo_mean(s, xp, adv, log_ratio, mask, weights) -> Any:
+def _geo_mean(s: dict[str, Any], xp: ModuleType, adv, log_ratio, mask, weights) -> Any:
     """GMPO: mean over answers of -Abar_i exp(mean_t clip_sign(x_t)) (x token log-ratio, :1929)."""
     low, high = _clip_range(s)
     sign = xp.sign(adv)
@@ -183,7 +188,7 @@ def _geo_mean(s, xp, adv, log_ratio, mask, weights) -> Any:
     return (factor / length)[:, None] * d_min * mask
 
 
-def _bypass(s, xp, batch) -> Any:
+def _bypass(s: dict[str, Any], xp: ModuleType, batch) -> Any:
     """bypass_mode (:2414): old = rollout; IS and rejection from log pi_theta - log pi_rollout."""
     num_tokens, num_answers = totals(xp, batch)  # the engine counts tokens before rejection
     log_ratio = batch.logp - batch.old_logp

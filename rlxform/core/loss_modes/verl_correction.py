@@ -10,6 +10,7 @@ rollout_corr_helper.py: weights :522-657 (TIS clamp, IcePop zeroing, batch norma
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any
 
 from rlxform.core.loss_modes.batch import clamp, guarded_lengths
@@ -25,7 +26,7 @@ def thresholds(spec: Any) -> tuple[float | None, float]:
     return None, float(spec)
 
 
-def is_weights(xp, log_ratio, mask, settings: dict[str, Any]) -> Any:
+def is_weights(xp: ModuleType, log_ratio, mask, settings: dict[str, Any]) -> Any:
     """Rollout IS weights float[B, W] (zero on padding): token or sequence, TIS or IcePop."""
     low, high = thresholds(settings["rollout_is_threshold"])
     if settings["rollout_is"] == "token":
@@ -63,7 +64,7 @@ def _option_thresholds(settings: dict[str, Any]) -> list[tuple[str, float | None
     return out
 
 
-def rejection_mask(xp, log_ratio, mask, settings: dict[str, Any]) -> Any:
+def rejection_mask(xp: ModuleType, log_ratio, mask, settings: dict[str, Any]) -> Any:
     """The response mask after rejection sampling, float[B, W] (every option must pass)."""
     safe = clamp(xp, log_ratio, -SAFETY_BOUND, SAFETY_BOUND)
     stats = {"k1": -safe, "k2": 0.5 * safe**2, "k3": xp.exp(safe) - 1.0 - safe}
@@ -89,7 +90,7 @@ def rejection_mask(xp, log_ratio, mask, settings: dict[str, Any]) -> Any:
     return mask * keep_all
 
 
-def correct(xp, log_ratio, mask, settings: dict[str, Any]) -> tuple[Any, Any]:
+def correct(xp: ModuleType, log_ratio, mask, settings: dict[str, Any]) -> tuple[Any, Any]:
     """(IS weights or None, modified mask) as compute_rollout_correction_and_rejection_mask."""
     weights = None
     if settings["rollout_is"] is not None:
