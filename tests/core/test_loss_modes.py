@@ -186,6 +186,34 @@ def test_sequence_ratio_by_hand():
     np.testing.assert_allclose(gmpo[0, :2], [0.0, -math.exp(0.15) / 4], rtol=5e-8)
 
 
+@pytest.mark.parametrize(
+    ("correction", "scale"),
+    [
+        ({"loss_type": "reinforce", "rollout_is": "token", "rollout_is_threshold": 0.5}, 0.5),
+        ({"loss_type": "reinforce", "rollout_is": "sequence", "rollout_is_threshold": 0.5}, 0.5),
+        ({"loss_type": "reinforce", "rollout_is": "token", "rollout_is_threshold": "1.1_2"}, 0.0),
+        (
+            {
+                "loss_type": "reinforce",
+                "rollout_is": "token",
+                "rollout_is_threshold": 0.5,
+                "rollout_is_batch_normalize": True,
+            },
+            1.0,
+        ),
+        ({"rollout_is": "token", "rollout_is_threshold": 0.5}, 1.0),  # ppo_clip: no IS weight
+        ({"rollout_rs": "token_k1", "rollout_rs_threshold": "1.1_1.3"}, 0.0),
+        ({"rollout_rs": "seq_max_k3", "rollout_rs_threshold": 0.01}, 1.0),
+    ],
+)
+def test_bypass_mode_at_ratio_one_by_hand(correction, scale):
+    """Bypass weights and rejection read pi_theta / pi_rollout = 1: TIS caps it, bands keep it."""
+    loss = lm.reduce("verl", "bypass_mode", rollout_correction=correction)
+    assert loss.scale == scale and loss.length_factor == "token-mean"
+    grad = lm.token_gradient(loss, _hand_batch())
+    np.testing.assert_allclose(grad, _per_answer(-A2 / 5) * scale, rtol=5e-8, atol=1e-300)
+
+
 def test_clip_cov_expectation_is_the_average_over_draws():
     """Dropping each candidate with probability k / candidates is the mean over verl's draws."""
     loss = lm.reduce("verl", "clip_cov", clip_cov_ratio=0.25, clip_cov_lb=-1.0, clip_cov_ub=1.0)

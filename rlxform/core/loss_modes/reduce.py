@@ -15,6 +15,7 @@ from typing import Any
 from rlxform.core.loss_modes import table
 from rlxform.core.loss_modes.record import LossMode
 from rlxform.core.loss_modes.settings import resolve
+from rlxform.core.loss_modes.verl_correction import thresholds
 from rlxform.validation import InputError, check_choice
 
 _RATIO1 = "at ratio 1"
@@ -66,8 +67,11 @@ def _knobs(*groups) -> tuple[str, ...]:
 
 
 def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
-    rc_keys = ("rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize", "rollout_rs")
-    rc_keys = (*rc_keys, "rollout_rs_threshold")
+    rc_keys = []
+    if s["rollout_is"] is not None:
+        rc_keys += ["rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize"]
+    if s["rollout_rs"] is not None:
+        rc_keys += ["rollout_rs", "rollout_rs_threshold"]
     if s["bypass_mode"]:
         mode = "bypass_mode"  # apply_bypass_mode (rollout_corr_helper.py:1109) replaces loss_mode
     row = table.VERL[mode]
@@ -99,7 +103,7 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
             note += " These thresholds reject ratio 1 itself: no token learns on-policy."
     elif s["rollout_is"] is not None or s["rollout_rs"] is not None:
         factor = _verl_decoupled_phrase(mode, s, base)
-        on = _knobs(on, [k for k in rc_keys if s[k] not in (None, False)])
+        on = _knobs(on, rc_keys)
         source += f"; {table.VERL_RC}:786 (weights :522, rejection :197)"
         note += (
             " algorithm.rollout_correction weighs or rejects with pi_old / pi_rollout, fixed "
@@ -120,24 +124,17 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     )
 
 
-def _bounds(spec: Any) -> tuple[float | None, float]:
-    if isinstance(spec, str) and "_" in spec:
-        low, high = spec.split("_", 1)
-        return float(low), float(high)
-    return None, float(spec)
-
-
 def _verl_bypass_scale(s: dict[str, Any]) -> float:
     """The bypass-mode weight at ratio 1: TIS min(1, t), IcePop 1[lo <= 1 <= hi], k1 bands."""
     scale = 1.0
     if s["rollout_rs"] is not None:
         specs = str(s["rollout_rs_threshold"]).split(",")
         for i, option in enumerate(s["rollout_rs"].split(",")):
-            low, high = _bounds(specs[i if len(specs) > 1 else 0])
+            low, high = thresholds(specs[i if len(specs) > 1 else 0])
             if option.endswith("k1") and not (low if low is not None else 1 / high) <= 1 <= high:
                 scale = 0.0  # k1 keeps log(pi_rollout/pi) in [log low, log high]
     if s["loss_type"] == "reinforce" and s["rollout_is"] is not None:
-        low, high = _bounds(s["rollout_is_threshold"])
+        low, high = thresholds(s["rollout_is_threshold"])
         weight = min(1.0, high) if low is None else float(low <= 1.0 <= high)
         scale *= 1.0 if s["rollout_is_batch_normalize"] and weight > 0 else weight
     return scale
@@ -146,7 +143,7 @@ def _verl_bypass_scale(s: dict[str, Any]) -> float:
 def _verl_decoupled_phrase(mode: str, s: dict[str, Any], base: str) -> str:
     parts = []
     if s["rollout_is"] is not None:
-        low, high = _bounds(s["rollout_is_threshold"])
+        low, high = thresholds(s["rollout_is_threshold"])
         weight = "pi_old/pi_rollout" if s["rollout_is"] == "token" else "prod_t pi_old/pi_rollout"
         if low is None:
             rule = f"min({weight}, {high:g}) (TIS)"
