@@ -18,8 +18,6 @@ from rlxform.core.loss_modes.settings import resolve
 from rlxform.core.loss_modes.verl_correction import thresholds
 from rlxform.validation import InputError, check_choice
 
-_RATIO1 = "at ratio 1"
-
 
 def reduce(framework: str, mode: str, *, version: str | None = None, **settings: Any) -> LossMode:
     """The on-policy reduction of ``mode`` of ``framework`` under ``settings``.
@@ -265,8 +263,11 @@ def _trl_vllm_phrase(s: dict[str, Any]) -> str:
 
 def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     row = table.OPENRLHF[mode]
+    off = row.off_policy
     if s["eps_clip_low_high"] is None:
         s["eps_clip_low_high"] = (s["eps_clip"], s["eps_clip"])
+    else:  # train_ppo_ray.py:633-634: eps_clip only fills an unset eps_clip_low_high
+        off = tuple(k for k in off if k != "eps_clip")
     level, gating = s["is_correction_level"], s["is_correction_gating"]
     if s["is_correction_mode"] == "clip" and (level == "seq" or gating != "ratio"):
         raise InputError(
@@ -289,7 +290,8 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
         if mode == "gspo":
             factor = (
                 "a per-answer factor of the mismatch, not of L: the sequence ratio is "
-                f"(prod_t pi_theta/pi_rollout)^(1/L), clipped, already {_RATIO1}; times {base}"
+                f"(prod_t pi_theta/pi_rollout)^(1/L), clipped: not 1 on the first update when sampler "
+                f"and trainer differ; times {base}"
             )
         else:
             stat = {"ratio": "pi_old/pi_rollout", "binary_kl": "binary KL", "tv": "TV"}[gating]
@@ -311,7 +313,7 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
         base,
         source,
         factor=factor,
-        off_policy_knobs=row.off_policy,
+        off_policy_knobs=off,
         on_policy_knobs=on,
         note=note,
     )
