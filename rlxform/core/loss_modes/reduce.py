@@ -290,8 +290,8 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
         if mode == "gspo":
             factor = (
                 "a per-answer factor of the mismatch, not of L: the sequence ratio is "
-                f"(prod_t pi_theta/pi_rollout)^(1/L), clipped: not 1 on the first update when sampler "
-                f"and trainer differ; times {base}"
+                "(prod_t pi_theta/pi_rollout)^(1/L), clipped: not 1 on the first update when "
+                f"sampler and trainer differ; times {base}"
             )
         else:
             stat = {"ratio": "pi_old/pi_rollout", "binary_kl": "binary KL", "tv": "TV"}[gating]
