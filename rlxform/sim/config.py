@@ -309,20 +309,15 @@ CLIP_BOUNDS = {
 
 
 def check_hparams(hparams: HParams) -> HParams:
-    """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
-    lr = real_array("learning_rate", hparams.learning_rate)
-    for value in lr.reshape(-1):
-        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
-    if hparams.eps is not None:
-        for value in real_array("eps", hparams.eps).reshape(-1):
-            check_float("eps", float(value), 0.0)
-    if hparams.kl_coef is not None:
-        for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
-            check_float("kl_coef", float(value), 0.0)
-    for name, (low, high, low_open) in CLIP_BOUNDS.items():
+    """Validate concrete hyperparameters: learning rate > 0, eps >= 0, kl_coef >= 0 and the clip
+    range in ``CLIP_BOUNDS``, all finite (and, but eps, nonzero and finite in float32)."""
+    bounds = {"learning_rate": (0.0, None, True), "kl_coef": (0.0, None, False), **CLIP_BOUNDS}
+    for name in HParams._fields:
+        low, high, low_open = bounds.get(name, (0.0, None, False))  # eps: >= 0
         value = getattr(hparams, name)
-        for item in () if value is None else real_array(name, value).reshape(-1):
-            check_float(name, float(item), low, high, low_open=low_open)
+        optional = value is None and name != "learning_rate"
+        for item in () if optional else real_array(name, value).reshape(-1):
+            check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
     return hparams
 
 
