@@ -52,6 +52,8 @@ class Chunk(NamedTuple):
     size: int
 
     def chunk_id(self, config: SweepConfig) -> str:
+        """``000-grpo-M8`` (a file name: the scheme's registry name, never a ``:`` name), with
+        ``-part00001`` when the block is cut into parts."""
         base = f"{self.scheme:03d}-{config.schemes[self.scheme].name}-M{self.group_size}"
         return base if self.parts == 1 else f"{base}-part{self.part:05d}"
 
@@ -59,7 +61,7 @@ class Chunk(NamedTuple):
 def sweep_chunks(config: SweepConfig) -> list[Chunk]:
     """Every chunk of the sweep in order: (scheme, M) blocks, each in ``parts`` parts."""
     runs = len(config.hparams.learning_rate) * config.seeds
-    size = runs if config.chunk_size in (0, None) else min(config.chunk_size, runs)
+    size = min(config.chunk_size or runs, runs)
     parts = -(-runs // size)
     return [
         Chunk(i, m, part, parts, size)
