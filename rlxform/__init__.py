@@ -26,8 +26,7 @@ from rlxform.sim.sequences import (
 from rlxform.sim.simulate import make_simulate
 from rlxform.sim.sweeps import make_sweep
 from rlxform.validation import InputError
-
-__version__ = "0.4.1"
+from rlxform.version import __version__
 
 __all__ = [
     "HParams",

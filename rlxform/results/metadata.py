@@ -82,9 +82,9 @@ def config_hash(config: Any) -> str:
 
 
 def _rlxform_version() -> str:
-    import rlxform  # late import: rlxform/__init__ may import this module
+    from rlxform.version import __version__
 
-    return str(rlxform.__version__)
+    return __version__
 
 
 def git_revision() -> str | None:
