@@ -159,8 +159,8 @@ CLI_CASES = [
         ["transforms", "--group-sizes", str(MAX_GROUP_SIZE + 1)],
         ["--group-sizes", str(MAX_GROUP_SIZE + 1)],
     ),
-    ("init_p nan", [*SIM, "--init-p", "nan"], ["init_p", "nan"]),
-    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["init_p", "1.5"]),
+    ("init_p nan", [*SIM, "--init-p", "nan"], ["--init-p", "nan"]),
+    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["--init-p", "1.5"]),
     ("eps<0", [*SIM, "--scheme", "grpo", "--scheme-param", "eps=-1"], ["eps", "-1"]),
     (
         "transforms eps<0",
