@@ -18,6 +18,7 @@ from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
 from rlxform.explain.cards import ObjectiveCard, Section, explain
 from rlxform.validation import InputError
+from rlxform.version import __version__
 
 # The simulator's names (JAX, Flax, optax) load on first use (PEP 562): ``import rlxform`` and the
 # exact core import no JAX. name -> (module, attribute or None for the module itself).
@@ -56,7 +57,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.4.1"
 
 __all__ = [
     "HParams",
