@@ -6,23 +6,33 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform.core import batch_norm, bernstein, dynamic, frameworks, kl, kl_audit, ppo, schemes
+from rlxform.core import (
+    batch_norm,
+    bernstein,
+    dynamic,
+    frameworks,
+    kl,
+    kl_audit,
+    ppo,
+    schemes,
+    sequences,
+)
 from rlxform.core.configs import RunConfig, read_config
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
-from rlxform.explain.cards import ObjectiveCard, Section, explain
-from rlxform.sim import policies, sequences, simulate, sweeps
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
-from rlxform.sim.sequences import (
+from rlxform.core.sequences import (
     SequenceTask,
     enumerate_sequences,
     length_drift,
     sequence_weights,
 )
+from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.sim import policies, simulate, sweeps
+from rlxform.sim import reference as exact
+from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
 from rlxform.sim.simulate import make_simulate
 from rlxform.sim.sweeps import make_sweep
 from rlxform.validation import InputError
