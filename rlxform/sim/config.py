@@ -90,15 +90,13 @@ class Problem:
             return
         k = check_int("num_responses", self.num_responses, 2)
         check_int("num_correct", self.num_correct, 1, k - 1)
-        fixed = KINDS[self.policy].num_responses
-        if fixed is not None and k != fixed:
-            raise InputError(
-                f"num_responses={k!r} is invalid for policy {self.policy!r}: must be {fixed}"
-            )
+        fixed = KINDS[self.policy].num_responses or k  # a kind may fix K (scalar: 2)
+        if k != fixed:
+            msg = f"num_responses={k!r} is invalid for policy {self.policy!r}: must be {fixed}"
+            raise InputError(msg)
 
     @property
     def is_sequence(self) -> bool:
-        """The kind draws token strings of ``task`` (``policies.KINDS``)."""
         return KINDS[self.policy].sequence
 
     @property

@@ -13,11 +13,9 @@ deterministic mean step E[g](theta), asked of the policy's capabilities, never i
 * with dynamic sampling it iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7,
   ``rlxform.core.dynamic``), which is not the gradient of one fixed objective.
 
-All return the simulator's ``Metrics`` layout. ``expected_update`` is E[g] of one stochastic
-step; ``brute_force_update`` gets the same number by enumerating groups of responses of the
-exact law with the simulator's coefficients (independent of the theorem and of omega; joint
-outcomes of a whole step for dynamic sampling, B < P or token-mean over several groups; tests
-run it in float64).
+``expected_update`` is E[g] of one stochastic step; ``brute_force_update`` the same number by
+enumerating groups of responses of the exact law with the simulator's coefficients
+(independent of the theorem and of omega; tests run it in float64).
 """
 
 from __future__ import annotations
@@ -71,10 +69,8 @@ def step_factor(cfg: SimConfig, policy: Policy) -> float | None:
 
 def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> Array:
     """Per-prompt c_x w(p_x) with E[step] = sum_x c_x w(p_x) grad p_x: ``float[P]``.
-
     Plain steps: c_x = 1/P and w = w_M (a uniform batch with replacement keeps the mean over
-    prompts). Dynamic sampling: w = w°_M and c_x from ``rlxform.core.dynamic.step_factors``.
-    """
+    prompts). Dynamic sampling: w = w°_M and c_x from ``core.dynamic.step_factors``."""
     if not cfg.dynamic_sampling:
         coefficients = a_table[1:] - b_table[:-1]
         return bern.bernstein(coefficients.astype(p.dtype), p) / p.shape[-1]
@@ -124,9 +120,8 @@ def expected_update(
     factor = step_factor(cfg, policy)
     if factor is None and not cfg.dynamic_sampling:
         return law_step(cfg, policy, a_table, b_table)(params, None)[0]
-    trainable, constants = partition(params)
-    grads, _ = _mean_step(cfg, policy, a_table, b_table, trainable, constants)
-    return _scaled(grads, 1.0 if cfg.dynamic_sampling else factor)
+    grads, _ = _mean_step(cfg, policy, a_table, b_table, *partition(params))
+    return _scaled(grads, factor or 1.0)
 
 
 def mean_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
