@@ -5,10 +5,11 @@ g = (1/M) sum_i f_i Z_i grad log pi(y_i). The factor f_i per aggregation mode:
 seq-mean-token-sum 1; seq-mean-token-mean 1/L_i; seq-mean-token-sum-norm 1/max_length;
 token-mean over G groups G M / (sum of all lengths in the batch). ``sequence_weights`` gives the
 exact omega(y) = E[f_1 Z_1 | y_1 = y], so E[g] = sum_y pi(y) omega(y) grad log pi(y) for any
-parameterisation. Written once against an array namespace (``core.arrays``): NumPy inputs give
+parameterisation. Written once against an array namespace (``core.xp``): NumPy inputs give
 float64 NumPy results without JAX; JAX inputs (the simulator's references, traced) give JAX
-arrays. The laws of the other samples' correct count and token total are computed exactly by
-discrete Fourier transforms (a convolution power is a power of the transform).
+arrays. The other samples' correct count is Binomial(M-1, p) (``core.bernstein``); with
+token-mean, the joint law of that count and the other samples' token total is computed exactly
+by discrete Fourier transforms (a convolution power is a power of the transform).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from rlxform.core.arrays import is_traced, matmul, namespace
+from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
+from rlxform.core.xp import constant, is_traced, matmul, namespace
 from rlxform.validation import InputError, check_int
 
 AGGREGATIONS = (
@@ -194,13 +196,10 @@ def _others_law(xp, law_correct, law_wrong, others, group_size: int, size: int):
 def _weights(xp, a_table, b_table, probs, lengths, correct, mode, max_length, groups, others):
     m = a_table.shape[0] - 1
     dtype = probs.dtype
-    if isinstance(a_table, np.ndarray):  # cached read-only tables: a fresh float64 copy first
-        a_table, b_table = np.array(a_table, np.float64), np.array(b_table, np.float64)
-    a_table = xp.asarray(a_table, dtype=dtype)
-    b_table = xp.asarray(b_table, dtype=dtype)
+    a_table = constant(xp, a_table, dtype)  # cached tables enter JAX as fresh copies
+    b_table = constant(xp, b_table, dtype)
     if mode != "token-mean":  # own-length factors: only S' ~ Bin(M-1, p) matters (R-A identity)
-        p = xp.sum(xp.where(correct, probs, 0.0), axis=-1)[..., None]
-        pmf = _others_law(xp, p, 1.0 - p, None, m, 1)[..., 0]  # [..., M]
+        pmf = bern.binomial_pmf(m - 1, xp.sum(xp.where(correct, probs, 0.0), axis=-1))  # [..., M]
         abar = matmul(xp, pmf, a_table[1:])[..., None]
         bbar = matmul(xp, pmf, b_table[:-1])[..., None]
         factor = {

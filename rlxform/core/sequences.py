@@ -8,7 +8,7 @@ holds next-token logits at every prefix (the tabular policy's params, or a netwo
 every prefix); log pi(y) = sum over y's tokens of log softmax(table[prefix])[token], so every
 distribution over responses is representable. Responses are those of ``enumerate_sequences``
 (``core.sequence_tasks``), in its order. Functions of a table are written once against an array
-namespace (``core.arrays``: NumPy float64, or jax.numpy inside the simulator); the exact
+namespace (``core.xp``: NumPy float64, or jax.numpy inside the simulator); the exact
 expected update and the length drift are NumPy float64 and import no JAX (SPEC section 8).
 The public face of the sequence core: the task and enumeration (``core.sequence_tasks``) and
 the aggregation modes and exact weights (``core.aggregation``) are re-exported here.
@@ -31,7 +31,6 @@ from rlxform.core.aggregation import (  # noqa: F401  (the aggregation modes, re
     sequence_weights,
     sequence_weights_from_tables,
 )
-from rlxform.core.arrays import log_softmax, namespace, tensordot
 from rlxform.core.schemes import Scheme
 from rlxform.core.sequence_tasks import (  # noqa: F401  (the task and its enumeration, re-exported)
     MAX_SEQUENCES,
@@ -42,6 +41,7 @@ from rlxform.core.sequence_tasks import (  # noqa: F401  (the task and its enume
     enumerate_sequences,
     num_sequences,
 )
+from rlxform.core.xp import log_softmax, namespace, tensordot
 from rlxform.validation import InputError, check_float, check_int
 
 ArrayLike = Any  # NumPy arrays or nested sequences (JAX arrays where a namespace is used)

@@ -337,3 +337,18 @@ def test_bad_input():
         sq.length_drift(schemes.grpo(), "token-mean", 2, task, 0.0)
     with pytest.raises(ValueError, match="task="):
         sq.length_drift(schemes.grpo(), "token-mean", 2, "first_token", 0.3)
+
+
+def test_length_drift_runs_without_jax():
+    """``rlxform explain`` asks ``length_drift``: the sequence core imports and runs no JAX."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rlxform.core import schemes, sequences as sq; "
+        "task = sq.SequenceTask(4, 8, 'first_token'); "
+        "d = sq.length_drift(schemes.get('grpo'), 'token-mean', 8, task, 0.3, batch_groups=2); "
+        "assert 0 < d.drift_wrong < 1, d; assert 'jax' not in sys.modules, 'jax imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
