@@ -171,10 +171,12 @@ def simulate_config(args: argparse.Namespace, scheme):
     """The ``SimulateConfig`` of the flags (``FLAGS``), checked once by its classes."""
     from rlxform.reproduce.simulate_run import SimulateConfig
     from rlxform.sim.config import SEQUENCE_POLICIES
+    from rlxform.sim.policies import KINDS
     from rlxform.validation import Key, load_dataclass
 
-    if args.responses is None:  # a scalar policy has exactly two responses
-        args.responses = 2 if args.policy == "scalar" else 4
+    if args.responses is None:  # a kind may fix K (scalar: exactly two responses)
+        kind = KINDS.get(args.policy)
+        args.responses = (kind and kind.num_responses) or 4
     sequence = args.policy in SEQUENCE_POLICIES
     given: dict[str, Any] = {"--scheme": scheme}
     keys: dict[str, Any] = {"--scheme": "sim.scheme"}

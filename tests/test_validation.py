@@ -45,7 +45,7 @@ PUBLIC_MODULES = {  # rlxform.<name> (public attribute, as in 0.3.0) -> the modu
     "policies": "sim.policies",
     "simulate": "sim.simulate",
     "exact": "sim.reference",
-    "sequences": "sim.sequences",
+    "sequences": "core.sequences",
     "sweeps": "sim.sweeps",
 }
 

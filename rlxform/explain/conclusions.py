@@ -4,7 +4,7 @@
 softmax policy over answers (``rlxform.core.kl.kl_equilibrium``, SPEC section 9) at reference
 accuracies ``P_REFS`` and the config's coefficient, plus a few larger coefficients.
 ``length_section(run, scheme)``: the length drift of the config's aggregation on a reference
-sequence task (``rlxform.sim.sequences.length_drift``, SPEC section 8).
+sequence task (``rlxform.core.sequences.length_drift``, SPEC section 8).
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ REFERENCE_P = 0.3
 
 
 def _aggregation_name(run: RunConfig) -> str | None:
-    """The config's aggregation as an ``rlxform.sim.sequences`` name, or None if not modelled."""
-    from rlxform.sim import sequences
+    """The config's aggregation as an ``rlxform.core.sequences`` name, or None if not modelled."""
+    from rlxform.core import sequences
 
     name = f"trl:{run.aggregation}" if run.framework == "trl" else run.aggregation
     try:
@@ -108,8 +108,8 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
     d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected update (tokens per
     unit of p gained). Along grad p both are 0 on this task, so any drift is the aggregation's.
     """
+    from rlxform.core import sequences
     from rlxform.explain.cards import Section
-    from rlxform.sim import sequences
 
     title = "Length bias"
     name = _aggregation_name(run)

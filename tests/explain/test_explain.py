@@ -342,7 +342,7 @@ def test_length_bias_section_sign_and_zero_for_constant_normalisers():
     observation); dr_grpo's constant 1/max_length gives no drift at all; the numbers are
     rlxform.length_drift's at the reference task, per unit of p gained."""
     from rlxform import length_drift
-    from rlxform.sim import sequences
+    from rlxform.core import sequences
 
     grpo_run = {"num_generations": 8, "loss_type": "grpo", "scale_rewards": "group"}
     card = explain(grpo_run, framework="trl")
