@@ -13,7 +13,6 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
 MAX_GROUP_SIZE = 16384  # documented maximum M; accuracy is tested up to 4096
@@ -31,6 +30,8 @@ def _fail(name: str, value: Any, allowed: str) -> InputError:
 
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad)."""
+    import jax  # lazily: config readers raise InputError without importing JAX
+
     leaves = jax.tree_util.tree_leaves(x)
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
