@@ -6,14 +6,15 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform.core import batch_norm, bernstein, dynamic, frameworks, kl, kl_audit, ppo, schemes
-from rlxform.core.configs import RunConfig, read_config
+from rlxform import frameworks
+from rlxform.core import batch_norm, bernstein, dynamic, kl, kl_audit, ppo, schemes
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
 from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.frameworks import RunConfig, read_config
 from rlxform.sim import policies, sequences, simulate, sweeps
 from rlxform.sim import reference as exact
 from rlxform.sim.config import HParams, Metrics, Problem, SimConfig

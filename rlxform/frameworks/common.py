@@ -1,27 +1,22 @@
-"""Read a verl, TRL or OpenRLHF training config into the facts its objective depends on.
+"""What a run config sets that its objective depends on (``RunConfig``), and ``Settings``.
 
-``read_config(config, framework=None) -> RunConfig``: ``config`` is a path (JSON or YAML, parsed
-with PyYAML as data), a mapping, or a TRL-like dataclass object (duck-typed: TRL need not be
-installed). Keys a file does not set take the defaults of verl 0.9.1, trl 1.16.0 and openrlhf
-0.11.2 (older flat OpenRLHF names are mapped to the dotted ones). Keys outside the objective are
-ignored; an unknown key close to a known one of a section that matters becomes a warning.
-Framework rules: ``rlxform.core.config_readers`` (verl, TRL), ``rlxform.core.config_openrlhf``.
+``Settings`` holds a run's keys in the trainer's own names (dotted paths: verl
+``actor_rollout_ref.rollout.n``, OpenRLHF ``algo.kl.init_coef``, TRL ``num_generations``) and
+answers a reader's questions with the value the run sets or the default of the version in use,
+recording which keys took defaults (``defaults_used``) and which were read (the rest of the keys
+a file sets are classified, or warned about). Typed getters raise InputError naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from rlxform.validation import InputError, check_choice
+from rlxform.frameworks.tables import VersionTable
+from rlxform.validation import InputError
 
-FRAMEWORKS = ("verl", "trl", "openrlhf")
-VERSIONS = {"verl": "verl 0.9.1", "trl": "trl 1.16.0", "openrlhf": "openrlhf 0.11.2"}
 FACT_KEYS = (
     "framework",
     "estimator",
@@ -38,6 +33,7 @@ FACT_KEYS = (
     "kl_coef",
     "dynamic_sampling",
 )
+_MISSING = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +41,8 @@ class RunConfig:
     """What a training config sets that the objective depends on (framework's own names).
 
     Attributes:
-      framework: "verl" | "trl" | "openrlhf"; version: the release whose defaults were used.
+      framework: a ``FRAMEWORKS`` name; version: the release whose defaults were used
+        ("trl 0.18.2").
       estimator: verl ``adv_estimator``, TRL ``scale_rewards`` (group | batch | none), OpenRLHF
         ``algo.advantage.estimator``.
       group_size: M; std_normalised, std_epsilon, std_scope (group | batch | None).
@@ -54,9 +51,15 @@ class RunConfig:
         clamped to [1 - clip_low, 1 + clip_high].
       kl_placement: loss | reward | none; kl_estimator (framework's name or None); kl_coef.
       dynamic_sampling: zero-variance groups are dropped and refilled.
-      scheme_params: keyword arguments for ``from_<framework>(estimator, ...)``.
+      scheme_params: keyword arguments for the record's ``scheme(estimator, ...)``.
       reward_shaping: why rewards are not binary (e.g. DAPO overlong penalty), or None.
       pitfalls: known traps of the settings as read; warnings: suspicious keys.
+      rewards: {"binary": True | False | None, "why": text}.
+      not_modelled: ({"key", "value", "effect"}, ...) settings that change the update and that
+        rlxform does not model; defaults_used: keys that took the version's defaults;
+      unresolved: what the file does not determine (shell variables, Python expressions);
+      command: which launch command or config call was read ({"index", "count", "line",
+        "program"}), None for a config file; normaliser: answers per token-mean normaliser.
     """
 
     framework: str
@@ -79,115 +82,100 @@ class RunConfig:
     pitfalls: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "mapping"
+    rewards: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"binary": None, "why": "not read"}
+    )
+    not_modelled: tuple[Mapping[str, Any], ...] = ()
+    defaults_used: tuple[str, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    command: Mapping[str, Any] | None = None
+    normaliser: Any = None
+    max_length: int | None = None
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""
         return {k: getattr(self, k) for k in FACT_KEYS}
 
 
-# ---- loading ---------------------------------------------------------------------------------
-
-
-def load_mapping(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a JSON or YAML config file as data; InputError naming the file and line otherwise."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config={str(path)!r} is invalid: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"config={str(path)!r} is invalid: cannot read it ({err})") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"cannot parse {path}: line {err.lineno}, column {err.colno}: {err.msg}"
-            ) from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise InputError(f"cannot parse {path}: {where}{problem}") from None
-    if not isinstance(data, Mapping):
-        raise InputError(
-            f"config={str(path)!r} is invalid: must hold a mapping of config keys, "
-            f"got {type(data).__name__}"
-        )
-    return dict(data)
-
-
-def as_mapping(config: Any) -> tuple[dict[str, Any], str]:
-    """(mapping, source) from a path, a mapping or a dataclass-like object (TRL GRPOConfig)."""
-    if isinstance(config, (str, os.PathLike)):
-        return load_mapping(config), str(config)
-    if isinstance(config, Mapping):
-        return dict(config), "mapping"
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        fields = dataclasses.fields(config)
-        return {f.name: getattr(config, f.name) for f in fields}, type(config).__name__
-    if hasattr(config, "to_dict") and callable(config.to_dict):
-        return dict(config.to_dict()), type(config).__name__
-    raise InputError(
-        f"config={config!r} is invalid: must be a path to a JSON/YAML file, a mapping or a "
-        "dataclass object (e.g. trl.GRPOConfig)"
-    )
-
-
-_TRL_MARKERS = {"num_generations", "scale_rewards", "loss_type", "beta", "epsilon_high"}
-_TRL_MARKERS |= {"steps_per_generation", "num_iterations", "per_device_train_batch_size"}
-_OPENRLHF_FLAT = {"advantage_estimator", "n_samples_per_prompt", "init_kl_coef"}
-_OPENRLHF_FLAT |= {"rollout_batch_size", "micro_train_batch_size", "use_kl_loss"}
-
-
-def detect_framework(mapping: Mapping[str, Any]) -> str:
-    """verl (``algorithm`` / ``actor_rollout_ref``), OpenRLHF (``algo.*``, ``rollout.*``, ...,
-    or its flat argparse names) or TRL (GRPOConfig fields); InputError when none or several."""
-    keys = {str(k) for k in mapping}
-    heads = {k.split(".")[0] for k in keys}
-    found = []
-    if heads & {"algorithm", "actor_rollout_ref"}:
-        found.append("verl")
-    if heads & {"algo", "rollout", "train"} or keys & _OPENRLHF_FLAT:
-        found.append("openrlhf")
-    if keys & _TRL_MARKERS:
-        found.append("trl")
-    if len(found) != 1:
-        what = "none" if not found else " and ".join(found)
-        raise InputError(
-            f"framework=None is invalid for this config: its keys look like {what}; pass "
-            "framework= (--framework) as one of verl, trl, openrlhf"
-        )
-    return found[0]
-
-
-def read_config(config: Any, framework: str | None = None) -> RunConfig:
-    """The objective-relevant facts of ``config`` (path, mapping or dataclass object)."""
-    from rlxform.core import config_openrlhf, config_readers
-
-    if framework is not None:
-        check_choice("framework", framework, FRAMEWORKS)
-    mapping, source = as_mapping(config)
-    if framework is None:
-        framework = detect_framework(mapping)
-    reader = {
-        "verl": config_readers.read_verl,
-        "trl": config_readers.read_trl,
-        "openrlhf": config_openrlhf.read_openrlhf,
-    }[framework]
-    return dataclasses.replace(reader(mapping), source=source)
-
-
-# ---- typed getters (InputError naming the key, the value and what is allowed) -------------------
+def std_fields(normalised: bool, epsilon: float, scope: str) -> dict[str, Any]:
+    """RunConfig's ``std_normalised``, ``std_epsilon``, ``std_scope`` (None when unnormalised)."""
+    return {
+        "std_normalised": normalised,
+        "std_epsilon": epsilon if normalised else None,
+        "std_scope": scope if normalised else None,
+    }
 
 
 def _fail(key: str, value: Any, allowed: str) -> InputError:
     return InputError(f"{key}={value!r} is invalid: must be {allowed}")
+
+
+class Settings:
+    """A run's settings (trainer's own dotted key names) over a version's defaults.
+
+    ``get(key, fallback)`` is the value the run sets, else the version's default, else
+    ``fallback`` (a rule the trainer's code applies when its version lacks the key); keys that
+    took a default are listed in ``defaults_used``, every key asked for in ``read``.
+    """
+
+    def __init__(self, values: Mapping[str, Any], table: VersionTable) -> None:
+        self.values = dict(values)
+        self.table = table
+        self.defaults_used: list[str] = []
+        self.read: set[str] = set()
+
+    def is_set(self, key: str) -> bool:
+        return key in self.values
+
+    def under(self, prefix: str) -> dict[str, Any]:
+        """The keys the run sets under ``prefix`` (``"reward."``), with their values."""
+        return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def get(self, key: str, fallback: Any = _MISSING) -> Any:
+        self.read.add(key)
+        if key in self.values:
+            return self.values[key]
+        if self.table.has(key):
+            value = self.table.default(key)
+        elif fallback is _MISSING:
+            return None
+        else:
+            value = fallback
+        if key not in self.defaults_used:
+            self.defaults_used.append(key)
+        return value
+
+    def int(self, key: str, fallback: Any = _MISSING, low: int = 1) -> int:
+        value = self.get(key, fallback)
+        if isinstance(value, float) and value.is_integer() and not self.is_set(key):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _fail(key, value, f"an integer >= {low}")
+        return value
+
+    def float(self, key: str, fallback: Any = _MISSING, low: float = 0.0) -> float | None:
+        value = self.get(key, fallback)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise _fail(key, value, f"a number >= {low:g}")
+        return float(value)
+
+    def bool(self, key: str, fallback: Any = _MISSING) -> bool:
+        value = self.get(key, fallback)
+        if not isinstance(value, bool):
+            raise _fail(key, value, "true or false")
+        return value
+
+    def str(self, key: str, fallback: Any = _MISSING, choices: Iterable[str] | None = None):
+        value = self.get(key, fallback)
+        if value is None and fallback is None:
+            return None
+        choices = None if choices is None else tuple(choices)
+        if not isinstance(value, str) or (choices is not None and value not in choices):
+            allowed = "one of " + ", ".join(choices) if choices else "a string"
+            raise _fail(key, value, allowed)
+        return value
 
 
 def check_modelled(
@@ -204,66 +192,21 @@ def check_modelled(
     return value
 
 
-def std_fields(normalised: bool, epsilon: float, scope: str) -> dict[str, Any]:
-    """RunConfig's ``std_normalised``, ``std_epsilon``, ``std_scope`` (None when unnormalised)."""
-    return {
-        "std_normalised": normalised,
-        "std_epsilon": epsilon if normalised else None,
-        "std_scope": scope if normalised else None,
-    }
+def misspelled(key: str, known: Iterable[str], cutoff: float = 0.8) -> str | None:
+    """A warning when ``key`` is unknown but close to a known key of the same section."""
+    section = key.rpartition(".")[0]
+    same = [k for k in known if k.rpartition(".")[0] == section]
+    close = difflib.get_close_matches(key, same, n=1, cutoff=cutoff)
+    return f"unknown key {key} (did you mean {close[0]}?)" if close else None
 
 
-def get_int(table: Mapping, key: str, default: int, where: str, low: int = 1) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(where + key, value, f"an integer >= {low}")
-    return value
-
-
-def get_float(
-    table: Mapping, key: str, default: float | None, where: str, low: float = 0.0
-) -> float | None:
-    value = table.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
-        raise _fail(where + key, value, f"a number >= {low:g}")
-    return float(value)
-
-
-def get_bool(table: Mapping, key: str, default: bool, where: str) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise _fail(where + key, value, "true or false")
-    return value
-
-
-def get_str(table: Mapping, key: str, default: str | None, where: str, choices=None) -> Any:
-    value = table.get(key, default)
-    if value is None and default is None:
-        return None
-    if not isinstance(value, str) or (choices is not None and value not in choices):
-        raise _fail(where + key, value, "one of " + ", ".join(choices) if choices else "a string")
-    return value
-
-
-def get_table(table: Mapping, key: str, where: str) -> Mapping:
-    value = table.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _fail(where + key, value, "a mapping (a section of keys)")
-    return value
-
-
-def misspelled(keys: Iterable[str], known: Iterable[str], where: str, cutoff=0.8) -> list[str]:
-    """Warnings for keys not in ``known`` but close to one of them (difflib)."""
-    known = list(known)
-    out = []
-    for key in keys:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=cutoff)
-        if close:
-            out.append(f"unknown key {where}{key} (did you mean {where}{close[0]}?)")
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections to dotted keys (leaves only; lists and scalars are leaves)."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = prefix + str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        elif not (isinstance(value, Mapping) and not value):
+            out[name] = value
     return out

@@ -1,154 +1,151 @@
-"""OpenRLHF config rules: argparse dests, defaults and known pitfalls.
+"""OpenRLHF: its advantage rules, ``train_ppo_ray`` reader and record.
 
-``read_openrlhf`` takes ``train_ppo_ray`` arguments as a mapping (dotted dests of openrlhf
->= 0.10.2, nested sections, or the flat names of <= 0.10.1, mapped to the dotted ones) and
-returns a ``RunConfig`` with openrlhf 0.11.2 defaults. Updates per rollout: rollout.batch_size *
-n_samples_per_prompt // train.batch_size * train.max_epochs (train.batch_size counts samples).
+Keys are argparse dests: dotted (``algo.kl.init_coef``, openrlhf >= 0.10.2), nested YAML
+sections of them, or the flat names of <= 0.10.1 (renamed by the version table). Updates per
+rollout: rollout.batch_size * n_samples_per_prompt // train.batch_size * train.max_epochs
+(train.batch_size counts samples). Advantage: ``experience_maker`` (0.11.2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from rlxform.core import configs
-from rlxform.core import frameworks as fw
-from rlxform.core.configs import (
-    VERSIONS,
-    RunConfig,
-    get_bool,
-    get_float,
-    get_int,
-    get_str,
-    misspelled,
-)
-from rlxform.validation import InputError
+import numpy as np
 
-# ---- openrlhf 0.11.2 -------------------------------------------------------------------------
+from rlxform.core import schemes as sch
+from rlxform.frameworks import builtin
+from rlxform.frameworks.advantages import check_bool, reject_unused
+from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.schemes import batch_scheme
+from rlxform.frameworks.tables import version_key
+from rlxform.types import NDArray
+from rlxform.validation import InputError, check_choice
 
-OPENRLHF_FLAT_NAMES = {
-    "advantage_estimator": "algo.advantage.estimator",
-    "n_samples_per_prompt": "rollout.n_samples_per_prompt",
-    "init_kl_coef": "algo.kl.init_coef",
-    "use_kl_loss": "algo.kl.use_loss",
-    "kl_estimator": "algo.kl.estimator",
-    "kl_target": "algo.kl.target",
-    "eps_clip": "actor.eps_clip",
-    "eps_clip_low_high": "actor.eps_clip_low_high",
-    "max_epochs": "train.max_epochs",
-    "micro_train_batch_size": "train.micro_batch_size",
-    "train_batch_size": "train.batch_size",
-    "rollout_batch_size": "rollout.batch_size",
-    "dynamic_filtering": "algo.dynamic_filtering_enable",
-    "dynamic_filtering_reward_range": "algo.dynamic_filtering_range",
-    "no_advantage_std_norm": "algo.advantage.no_std_norm",
-    "overlong_buffer_len": "reward.overlong_buffer_len",
-}
-OPENRLHF_KEYS = (
-    "algo.advantage.estimator algo.advantage.gamma algo.advantage.lambd "
-    "algo.advantage.no_std_norm algo.advantage.is_correction_enable "
-    "algo.advantage.is_correction_threshold algo.advantage.is_correction_type algo.kl.target "
-    "algo.kl.horizon algo.kl.init_coef algo.kl.estimator algo.kl.use_loss "
-    "algo.dynamic_filtering_enable algo.dynamic_filtering_range rollout.batch_size "
-    "rollout.n_samples_per_prompt rollout.micro_batch_size rollout.max_new_tokens "
-    "rollout.temperature rollout.top_p rollout.vllm_generate_batch_size "
-    "rollout.max_tokens_per_gpu train.batch_size train.micro_batch_size train.max_epochs "
-    "train.num_episodes train.seed train.colocate_all train.colocate_actor_ref "
-    "train.colocate_critic_reward train.async_enable train.async_queue_size "
-    "train.dynamic_batch_enable train.max_tokens_per_gpu train.enable_ema train.ema_beta "
-    "train.full_determinism_enable train.partial_rollout_enable train.agent_func_path "
-    "actor.eps_clip actor.eps_clip_low_high actor.dual_clip actor.loss_agg_mode "
-    "actor.policy_loss_type actor.entropy_coef actor.aux_loss_coef actor.num_nodes "
-    "actor.num_gpus_per_node actor.model_name_or_path actor.gradient_checkpointing_enable "
-    "actor.gradient_checkpointing_reentrant actor.freeze_visual_encoder actor.optim "
-    "actor.max_norm actor.lr_scheduler actor.lr_warmup_ratio actor.min_lr_ratio"
-).split()
+OPENRLHF_ESTIMATORS = ("group_norm", "dr_grpo", "rloo", "reinforce_baseline")
+OPENRLHF_STD_EPSILON = 1e-9  # experience_maker group_norm: / (std + 1e-9)
+OPENRLHF_VAR_FLOOR = 1e-8  # batch whitening: rsqrt(max(var, 1e-8))
 OPENRLHF_LOSS_AGG = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 
 
-def _dotted(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested sections to dotted argparse dests; map the flat names of <= 0.10.1."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = prefix + str(key)
-        if isinstance(value, Mapping):
-            out.update(_dotted(value, name + "."))
-        else:
-            out[OPENRLHF_FLAT_NAMES.get(name, name)] = value
-    return out
+def from_openrlhf(
+    estimator: str, *, no_std_norm: bool = False, batch_std: float | None = None, **unused: Any
+) -> sch.Scheme:
+    """OpenRLHF 0.11.2 ``algo.advantage.estimator`` for binary rewards.
+
+    group_norm: (r - mean) / (std_Bessel + 1e-9); dr_grpo: r - mean; rloo: r - mean of the
+    others; reinforce_baseline: r - mean, then whitened over the rollout batch (token-weighted
+    mean and population variance, rsqrt(max(var, 1e-8))): pass ``batch_std`` = sigma for its
+    large-batch limit (``no_std_norm=True`` keeps only the batch mean shift: the mean baseline).
+    """
+    estimator = check_choice("estimator", estimator, OPENRLHF_ESTIMATORS)
+    reject_unused("openrlhf", unused, "no_std_norm, batch_std")
+    if estimator == "group_norm":
+        return sch.grpo(std="sample", eps=OPENRLHF_STD_EPSILON)
+    if estimator == "dr_grpo":
+        return sch.mean_baseline()
+    if estimator == "rloo":
+        return sch.rloo()
+    if check_bool("no_std_norm", no_std_norm):
+        return sch.mean_baseline()
+    return batch_scheme("openrlhf", estimator, batch_std, "estimator='reinforce_baseline'")
 
 
-def read_openrlhf(mapping: Mapping[str, Any]) -> RunConfig:
-    """openrlhf 0.11.2 ``train_ppo_ray`` argparse dests (dotted, or the older flat names)."""
-    cfg = _dotted(mapping)
-    watched = [k for k in cfg if k.split(".")[0] in ("algo", "rollout", "train", "actor")]
-    warnings = misspelled(watched, OPENRLHF_KEYS, "")
-    old = any(k in OPENRLHF_FLAT_NAMES for k in mapping)
-    estimator = get_str(cfg, "algo.advantage.estimator", "gae", "")
-    configs.check_modelled(
+def openrlhf_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> NDArray:
+    """OpenRLHF 0.11.2 experience_maker advantages (reinforce_baseline whitened over tokens)."""
+    estimator = check_choice("estimator", estimator, OPENRLHF_ESTIMATORS)
+    no_std_norm = check_bool("no_std_norm", get("algo.advantage.no_std_norm"))
+    m = g.shape[1]
+    if m < 2:
+        raise InputError(
+            f"group_size={m!r} is invalid for OpenRLHF {estimator}: must be >= 2 "
+            "(OpenRLHF asserts n_samples_per_prompt > 1)"
+        )
+    if estimator == "rloo":
+        return g - (g.sum(1, keepdims=True) - g) / (m - 1)
+    centred = g - g.mean(1, keepdims=True)
+    if estimator == "dr_grpo":
+        return centred
+    if estimator == "group_norm":
+        return centred / (g.std(1, ddof=1, keepdims=True) + OPENRLHF_STD_EPSILON)
+    # reinforce_baseline: every action token of a response carries its A; whiten over tokens
+    weights = lengths / lengths.sum()
+    mean = np.sum(weights * centred)
+    if no_std_norm:
+        return centred - mean
+    var = np.sum(weights * (centred - mean) ** 2)
+    return (centred - mean) / np.sqrt(max(var, OPENRLHF_VAR_FLOOR))
+
+
+# ---- the config reader ---------------------------------------------------------------------
+
+
+def read_openrlhf(s: Settings) -> RunConfig:
+    """OpenRLHF ``train_ppo_ray`` argparse dests (dotted; flat names renamed beforehand)."""
+    estimator = s.str("algo.advantage.estimator", "gae")
+    check_modelled(
         "algo.advantage.estimator",
         estimator,
-        fw.OPENRLHF_ESTIMATORS,
+        OPENRLHF_ESTIMATORS,
         "OpenRLHF",
-        "algo.advantage.estimator" not in cfg,
+        not s.is_set("algo.advantage.estimator"),
         "binary rewards",
     )
-    group_size = get_int(cfg, "rollout.n_samples_per_prompt", 1, "")
+    group_size = s.int("rollout.n_samples_per_prompt", 1)
     if group_size < 2:
         raise InputError(
             f"rollout.n_samples_per_prompt={group_size!r} is invalid for {estimator}: must be "
             "> 1 (OpenRLHF asserts it; the default is 1)"
         )
-    no_std = get_bool(cfg, "algo.advantage.no_std_norm", False, "")
-    agg = get_str(cfg, "actor.loss_agg_mode", "token-mean", "", OPENRLHF_LOSS_AGG)
-    rollout_batch = get_int(cfg, "rollout.batch_size", 1024, "")
-    train_batch = get_int(cfg, "train.batch_size", 128, "")
-    updates = rollout_batch * group_size // train_batch * get_int(cfg, "train.max_epochs", 1, "")
-    eps = get_float(cfg, "actor.eps_clip", 0.2, "")
+    no_std = s.bool("algo.advantage.no_std_norm", False)
+    agg = s.str("actor.loss_agg_mode", "token-mean", OPENRLHF_LOSS_AGG)
+    rollout_batch = s.int("rollout.batch_size", 1024)
+    train_batch = s.int("train.batch_size", 128)
+    updates = rollout_batch * group_size // train_batch * s.int("train.max_epochs", 1)
+    eps = s.float("actor.eps_clip", 0.2)
     clip_low, clip_high = eps, eps
-    pair = cfg.get("actor.eps_clip_low_high")
+    pair = s.get("actor.eps_clip_low_high", None)
     pitfalls = []
     if pair is not None:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise InputError(
                 f"actor.eps_clip_low_high={pair!r} is invalid: must be two numbers [low, high]"
             )
-        clip_low = get_float({"v": pair[0]}, "v", None, "actor.eps_clip_low_high[0].")
-        clip_high = get_float({"v": pair[1]}, "v", None, "actor.eps_clip_low_high[1].")
-        if "actor.eps_clip" in cfg:
+        low_high = Settings({"low": pair[0], "high": pair[1]}, s.table)
+        clip_low = low_high.float("low")
+        clip_high = low_high.float("high")
+        if s.is_set("actor.eps_clip"):
             pitfalls.append("actor.eps_clip_low_high is set, so actor.eps_clip is ignored")
-    coef = get_float(cfg, "algo.kl.init_coef", 0.01, "")
-    use_loss = get_bool(cfg, "algo.kl.use_loss", False, "")
-    kl_est = get_str(cfg, "algo.kl.estimator", "k1", "", ("k1", "k2", "k3"))
+    coef = s.float("algo.kl.init_coef", 0.01)
+    use_loss = s.bool("algo.kl.use_loss", False)
+    kl_est = s.str("algo.kl.estimator", "k1", ("k1", "k2", "k3"))
     placement = "none" if coef == 0 else ("loss" if use_loss else "reward")
-    if placement == "reward" and "algo.kl.init_coef" not in cfg:
+    if placement == "reward" and not s.is_set("algo.kl.init_coef"):
         pitfalls.append(
             "algo.kl.init_coef is not set: OpenRLHF's default 0.01 puts a k1 KL penalty in the "
             "reward; only algo.kl.init_coef = 0 removes it"
         )
-    if cfg.get("algo.kl.target") is not None and placement != "none":
+    if s.get("algo.kl.target", None) is not None and placement != "none":
         pitfalls.append("algo.kl.target is set: the KL coefficient adapts (init_coef is a start)")
     if estimator == "reinforce_baseline":
         pitfalls.append(
             "reinforce_baseline whitens r - group mean over the whole rollout batch with "
             "token-weighted mean and variance: long answers weigh more in the statistics"
         )
-    dynamic = get_bool(cfg, "algo.dynamic_filtering_enable", False, "")
-    overlong = cfg.get("reward.overlong_buffer_len")
+    dynamic = s.bool("algo.dynamic_filtering_enable", False)
+    overlong = s.get("reward.overlong_buffer_len", None)
     shaping = None
     if overlong is not None:
         shaping = f"reward.overlong_buffer_len={overlong}: overlong penalty, rewards not binary"
         pitfalls.append(shaping)
     normalised = estimator == "group_norm" or (estimator == "reinforce_baseline" and not no_std)
-    eps_std = fw.OPENRLHF_STD_EPSILON if estimator == "group_norm" else fw.OPENRLHF_VAR_FLOOR
+    eps_std = OPENRLHF_STD_EPSILON if estimator == "group_norm" else OPENRLHF_VAR_FLOOR
     return RunConfig(
         framework="openrlhf",
-        version="openrlhf <= 0.10.1 (flat names)" if old else VERSIONS["openrlhf"],
+        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **configs.std_fields(
-            normalised, eps_std, "group" if estimator == "group_norm" else "batch"
-        ),
+        **std_fields(normalised, eps_std, "group" if estimator == "group_norm" else "batch"),
         aggregation=agg,
         updates_per_rollout=updates,
         clip_low=clip_low,
@@ -160,5 +157,74 @@ def read_openrlhf(mapping: Mapping[str, Any]) -> RunConfig:
         scheme_params=(("no_std_norm", no_std),) if estimator == "reinforce_baseline" else (),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        warnings=tuple(warnings),
+        max_length=_int(s.get("rollout.max_new_tokens", None)),
     )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
+    """binary True / False / None from the reward model, remote reward, normalisation, shaping."""
+    model = s.get("reward.model_name_or_path", None)
+    if model:
+        return False, f"a reward model ({model}) scores the answers: real-valued rewards"
+    if s.get("reward.normalize_enable", False) is True:
+        return False, "reward.normalize_enable: rewards are normalised by running statistics"
+    if s.get("reward.overlong_buffer_len", None) is not None:
+        return False, "reward.overlong_buffer_len: an overlong penalty shapes the reward"
+    remote = s.get("reward.remote_url", None)
+    if remote:
+        what = "a custom reward function" if str(remote).endswith(".py") else "a remote reward"
+        return None, f"reward.remote_url={remote}: {what} of unknown range"
+    return None, "no reward model or reward function is named in this config"
+
+
+def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
+    """Answers per token-mean normaliser: the optimizer step (>= 0.11), one GPU's micro-batch
+    (0.7-0.10), the answer itself (0.6, and GSPO / seq-mean-token-mean everywhere)."""
+    version = version_key(s.table.version)
+    if run.aggregation != "token-mean" or s.get("actor.policy_loss_type", "ppo") == "gspo":
+        factor = "1" if run.aggregation == "seq-mean-token-sum" else "1/L"
+        return Normaliser(factor, None, f"actor.loss_agg_mode={run.aggregation} (or GSPO)")
+    if version < version_key("0.7"):
+        return Normaliser(
+            "1/L", None, "per-sequence token mean (openrlhf/models/loss.py:76 in 0.6.4)"
+        )
+    if version < version_key("0.11"):
+        micro = s.int("train.micro_batch_size", 1)
+        return Normaliser(
+            "token-mean",
+            float(micro),
+            "the tokens of one GPU's micro-batch, train.micro_batch_size answers "
+            "(openrlhf/models/loss.py:175-178 in 0.10.2)",
+        )
+    return Normaliser(
+        "token-mean",
+        float(s.int("train.batch_size", 128)),
+        "the tokens of the whole optimizer step, train.batch_size answers "
+        "(openrlhf/utils/loss_utils.py:54-80 and models/loss.py:29-32 in 0.11.2)",
+    )
+
+
+RECORD = Framework(
+    name="openrlhf",
+    title="OpenRLHF",
+    data="openrlhf",
+    builtin=builtin.OPENRLHF,
+    programs=("openrlhf.cli.train_ppo_ray", "openrlhf.cli.train_*ppo*", "openrlhf.cli.*"),
+    markers=("algo.*", "rollout.*", "train.*", "advantage_estimator", "init_kl_coef")
+    + ("n_samples_per_prompt", "rollout_batch_size", "micro_train_batch_size", "use_kl_loss"),
+    arguments="argparse",
+    read=read_openrlhf,
+    rewards=openrlhf_rewards,
+    normaliser=openrlhf_normaliser,
+    estimators=OPENRLHF_ESTIMATORS,
+    estimator_key="algo.advantage.estimator",
+    default_estimator="gae",
+    advantage=openrlhf_advantages,
+    advantage_keys={"algo.advantage.no_std_norm": False},
+    scheme=from_openrlhf,
+    scheme_names=tuple(f"openrlhf:{e}" for e in OPENRLHF_ESTIMATORS if e != "reinforce_baseline"),
+)

@@ -1,164 +1,209 @@
-"""verl and TRL config rules: key names, defaults and known pitfalls (OpenRLHF:
-``rlxform.core.config_openrlhf``).
+"""verl: its advantage rule (registered as the scheme "verl"), config reader and record.
 
-Each ``read_*`` takes the config as a mapping and returns a ``RunConfig``. Defaults follow verl
-0.9.1 (composed ``ppo_trainer.yaml``) and trl 1.16.0 (``GRPOConfig``). Updates per rollout:
-verl train_batch_size // ppo_mini_batch_size * ppo_epochs; TRL steps_per_generation *
-num_iterations / gradient_accumulation_steps.
+Keys are Hydra paths (``actor_rollout_ref.rollout.n``), from a composed YAML, or from the
+overrides of ``python3 -m verl.trainer.main_ppo`` / ``recipe.<name>.main_<name>``. Updates per
+rollout: data.train_batch_size // actor.ppo_mini_batch_size * actor.ppo_epochs (both sizes count
+prompts). Advantage: ``verl.trainer.ppo.core_algos.compute_*_outcome_advantage`` (0.9.1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from rlxform.core import frameworks as fw
-from rlxform.core.configs import (
-    VERSIONS,
-    RunConfig,
-    check_modelled,
-    get_bool,
-    get_float,
-    get_int,
-    get_str,
-    get_table,
-    misspelled,
-    std_fields,
-)
-from rlxform.validation import InputError
+import numpy as np
 
-# ---- verl 0.9.1 ------------------------------------------------------------------------------
+from rlxform.core import bernstein as bern
+from rlxform.core import schemes as sch
+from rlxform.core.registry import Counts, Scheme, floored_std, p_limit, register
+from rlxform.frameworks import builtin
+from rlxform.frameworks.advantages import check_bool, reject_unused
+from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.tables import version_key
+from rlxform.types import ArrayLike, NDArray
+from rlxform.validation import InputError, check_choice, check_float
 
-VERL_ALGORITHM_KEYS = (
-    "_target_ adv_estimator norm_adv_by_std_in_grpo use_kl_in_reward kl_penalty kl_ctrl "
-    "filter_groups gamma lam use_pf_ppo pf_ppo rollout_correction rollout_is"
-).split()
-VERL_ACTOR_KEYS = (
-    "_target_ strategy ppo_mini_batch_size ppo_micro_batch_size ppo_micro_batch_size_per_gpu "
-    "use_dynamic_bsz ppo_max_token_len_per_gpu clip_ratio clip_ratio_low clip_ratio_high "
-    "clip_ratio_c loss_agg_mode loss_scale_factor entropy_coeff use_kl_loss kl_loss_coef "
-    "kl_loss_type ppo_epochs shuffle grad_clip optim fsdp_config megatron "
-    "ulysses_sequence_parallel_size checkpoint use_torch_compile policy_loss "
-    "entropy_from_logits_with_chunking entropy_checkpointing use_fused_kernels profiler "
-    "data_loader_seed use_remove_padding tis_imp_ratio_cap calculate_entropy freeze_vision_tower"
-).split()
-VERL_ROLLOUT_KEYS = (
-    "_target_ name mode n temperature top_k top_p prompt_length response_length dtype "
-    "gpu_memory_utilization ignore_eos enforce_eager free_cache_engine "
-    "tensor_model_parallel_size data_parallel_size expert_parallel_size max_num_batched_tokens "
-    "max_model_len max_num_seqs log_prob_micro_batch_size log_prob_micro_batch_size_per_gpu "
-    "log_prob_use_dynamic_bsz log_prob_max_token_len_per_gpu disable_log_stats do_sample "
-    "enable_chunked_prefill enable_prefix_caching load_format val_kwargs multi_turn "
-    "calculate_log_probs agent trace engine_kwargs layered_summon "
-    "update_weights_bucket_megabytes skip_rollout over_sample_rate"
-).split()
-VERL_DATA_KEYS = (
-    "_target_ tokenizer use_shm train_files val_files prompt_key reward_fn_key "
-    "max_prompt_length max_response_length train_batch_size val_batch_size gen_batch_size "
-    "return_raw_input_ids return_raw_chat return_full_prompt shuffle seed validation_shuffle "
-    "filter_overlong_prompts filter_overlong_prompts_workers truncation image_key video_key "
-    "trust_remote_code custom_cls sampler datagen dataloader_num_workers "
-    "return_multi_modal_inputs apply_chat_template_kwargs"
-).split()
+VERL_ESTIMATORS = ("grpo", "grpo_vectorized", "rloo", "rloo_vectorized", "grpo_passk")
+VERL_STD_EPSILON = 1e-6  # core_algos.compute_grpo_outcome_advantage(epsilon=1e-6)
 VERL_LOSS_AGG = (
     "token-mean",
+    "token-sum",
     "seq-mean-token-sum",
     "seq-mean-token-mean",
     "seq-mean-token-sum-norm",
 )
+A = "actor_rollout_ref.actor."
+R = "actor_rollout_ref.rollout."
+
+# ---- the rule (registered under the name "verl") -----------------------------------------------
 
 
-def _nested(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Expand dotted keys (Hydra overrides ``a.b.c: v``) into nested mappings."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        parts = str(key).split(".")
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"{key}={value!r} is invalid: {part} is not a section")
-        if isinstance(value, Mapping):
-            node.setdefault(parts[-1], {}).update(_nested(value))
-        else:
-            node[parts[-1]] = value
-    return out
+def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
+    if estimator == "grpo_passk":
+        return None, None
+    if estimator == "grpo_vectorized" and norm_adv_by_std_in_grpo and epsilon > 0:
+        name = f"int_0^p dt / (sqrt(max(t(1-t), {epsilon:g})) + {epsilon:g})"
+        return bern.floored_grpo_objective(epsilon), name
+    if estimator.startswith("grpo") and norm_adv_by_std_in_grpo:
+        return sch.grpo_limit(eps=epsilon)
+    return p_limit()
 
 
-def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
-    """verl 0.9.1 composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
-    cfg = _nested(mapping)
-    algo = get_table(cfg, "algorithm", "")
-    arr = get_table(cfg, "actor_rollout_ref", "")
-    actor = get_table(arr, "actor", "actor_rollout_ref.")
-    rollout = get_table(arr, "rollout", "actor_rollout_ref.")
-    data = get_table(cfg, "data", "")
-    kl_ctrl = get_table(algo, "kl_ctrl", "algorithm.")
-    filt = get_table(algo, "filter_groups", "algorithm.")
-    warnings = (
-        misspelled(algo, VERL_ALGORITHM_KEYS, "algorithm.")
-        + misspelled(actor, VERL_ACTOR_KEYS, "actor_rollout_ref.actor.")
-        + misspelled(rollout, VERL_ROLLOUT_KEYS, "actor_rollout_ref.rollout.")
-        + misspelled(data, VERL_DATA_KEYS, "data.")
-        + misspelled(kl_ctrl, ("_target_", "type", "kl_coef", "horizon", "target_kl"), "")
-        + misspelled(filt, ("_target_", "enable", "metric", "max_num_gen_batches"), "")
+@register(
+    "verl",
+    "verl 0.9.1 core_algos advantage for binary outcome rewards",
+    _verl_limit,
+    min_group_size=lambda estimator, **_: 2 if estimator == "grpo_passk" else 1,
+    eps="epsilon",
+)
+def verl_rule(c: Counts, estimator: str, norm_adv_by_std_in_grpo: bool, epsilon: ArrayLike):
+    """verl 0.9.1 core_algos conventions for binary outcome rewards."""
+    normalised = estimator.startswith("grpo") and norm_adv_by_std_in_grpo
+    zeros = np.zeros(c.m + 1)
+    if c.m == 1:  # singleton group: mean 0, std 1 (grpo*), or A = r (rloo), 0 (rloo_vectorized)
+        if estimator == "rloo_vectorized":
+            return zeros, zeros
+        if normalised:
+            import jax.numpy as jnp
+
+            return jnp.zeros(2).at[1].set(1.0 / (1.0 + epsilon)), zeros
+        return np.array([0.0, 1.0]), zeros
+    if estimator in ("rloo", "rloo_vectorized"):
+        return sch.rloo_rule(c)
+    if estimator == "grpo_passk":  # the single correct sample gets r_max - r_second_max
+        a_table = np.where(c.s == 1, 1.0, 0.0)
+        return (a_table / (c.std("sample")[1] + epsilon) if normalised else a_table), zeros
+    if not normalised:
+        return sch.mean_baseline_rule(c)
+    sd = c.std("sample")
+    if estimator == "grpo_vectorized":  # group_mean_std floors the variance at eps
+        sd = floored_std(sd, epsilon)
+    return sch.normalised_rule(c, sd, epsilon)
+
+
+def from_verl(
+    estimator: str,
+    norm_adv_by_std_in_grpo: bool = True,
+    epsilon: float = VERL_STD_EPSILON,
+    **unused: Any,
+) -> Scheme:
+    """The scheme verl 0.9.1 runs for ``algorithm.adv_estimator=estimator`` (binary rewards).
+
+    grpo / grpo_vectorized: (r - mean) / (std_Bessel + epsilon), or r - mean when
+    ``norm_adv_by_std_in_grpo=False``; a group of one gets mean 0, std 1. rloo: r - mean of the
+    others (rloo keeps A = r for a group of one, rloo_vectorized gives 0). grpo_passk: only the
+    best sample gets r_max - r_second_max (over std + epsilon when normalising), M >= 2.
+    Reference: ``verl.trainer.ppo.core_algos.compute_*_outcome_advantage``.
+    """
+    estimator = check_choice("estimator", estimator, VERL_ESTIMATORS)
+    reject_unused("verl", unused, "norm_adv_by_std_in_grpo, epsilon")
+    norm = check_bool("norm_adv_by_std_in_grpo", norm_adv_by_std_in_grpo)
+    return Scheme.make(
+        "verl",
+        estimator=estimator,
+        norm_adv_by_std_in_grpo=norm if estimator.startswith("grpo") else False,
+        epsilon=check_float("epsilon", epsilon, 0.0),
     )
-    estimator = get_str(algo, "adv_estimator", "gae", "algorithm.")
+
+
+def verl_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> NDArray:
+    """verl 0.9.1 ``compute_*_outcome_advantage`` for groups ``g`` (``float64[G, M]``)."""
+    estimator = check_choice("estimator", estimator, VERL_ESTIMATORS)
+    norm = check_bool("norm_adv_by_std_in_grpo", get("algorithm.norm_adv_by_std_in_grpo"))
+    eps = check_float("epsilon", get("epsilon"), 0.0)
+    m = g.shape[1]
+    if estimator == "grpo_passk" and m < 2:
+        raise InputError(f"group_size={m!r} is invalid for grpo_passk: must be >= 2")
+    if estimator in ("rloo", "rloo_vectorized"):
+        if m == 1:
+            return g.copy() if estimator == "rloo" else np.zeros_like(g)
+        return g * m / (m - 1) - g.mean(1, keepdims=True) * m / (m - 1)
+    mean = g.mean(1, keepdims=True) if m > 1 else np.zeros((g.shape[0], 1))
+    std = g.std(1, ddof=1, keepdims=True) if m > 1 else np.ones((g.shape[0], 1))
+    if estimator == "grpo_passk":
+        out = np.zeros_like(g)
+        rows = np.arange(g.shape[0])
+        top2 = np.sort(g, axis=1)[:, -2:]
+        gap = top2[:, 1] - top2[:, 0]
+        out[rows, np.argmax(g, axis=1)] = gap / (std[:, 0] + eps) if norm else gap
+        return out
+    if not norm:
+        return g - mean
+    if estimator == "grpo_vectorized" and m > 1:
+        std = np.sqrt(np.maximum(std**2, eps))
+    return (g - mean) / (std + eps)
+
+
+# ---- the config reader ---------------------------------------------------------------------
+
+
+def read_verl(s: Settings) -> RunConfig:
+    """verl's composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
+    estimator = s.str("algorithm.adv_estimator", "gae")
     check_modelled(
         "algorithm.adv_estimator",
         estimator,
-        fw.VERL_ESTIMATORS,
+        VERL_ESTIMATORS,
         "verl",
-        "adv_estimator" not in algo,
+        not s.is_set("algorithm.adv_estimator"),
         "binary outcome rewards",
     )
-    norm = get_bool(algo, "norm_adv_by_std_in_grpo", True, "algorithm.")
+    norm = s.bool("algorithm.norm_adv_by_std_in_grpo", True)
     normalised = norm and estimator.startswith("grpo")
-    group_size = get_int(rollout, "n", 1, "actor_rollout_ref.rollout.")
-    a = "actor_rollout_ref.actor."
-    agg = get_str(actor, "loss_agg_mode", "token-mean", a, VERL_LOSS_AGG)
-    train_batch = get_int(data, "train_batch_size", 1024, "data.")
-    mini_batch = get_int(actor, "ppo_mini_batch_size", 256, a)
+    group_size = s.int(R + "n", 1)
+    agg = s.str(A + "loss_agg_mode", "token-mean", VERL_LOSS_AGG)
+    train_batch = s.int("data.train_batch_size", 1024)
+    mini_batch = s.int(A + "ppo_mini_batch_size", 256)
     if mini_batch > train_batch:
         raise InputError(
-            f"{a}ppo_mini_batch_size={mini_batch!r} is invalid: must be <= "
+            f"{A}ppo_mini_batch_size={mini_batch!r} is invalid: must be <= "
             f"data.train_batch_size={train_batch} (both count prompts)"
         )
-    updates = train_batch // mini_batch * get_int(actor, "ppo_epochs", 1, a)
-    clip_ratio = get_float(actor, "clip_ratio", 0.2, a)
-    clip_low = get_float(actor, "clip_ratio_low", 0.2, a)
-    clip_high = get_float(actor, "clip_ratio_high", 0.2, a)
+    updates = train_batch // mini_batch * s.int(A + "ppo_epochs", 1)
+    clip_ratio = s.float(A + "clip_ratio", 0.2)
+    clip_low = s.float(A + "clip_ratio_low", 0.2)
+    clip_high = s.float(A + "clip_ratio_high", 0.2)
     clip_low = clip_ratio if clip_low is None else clip_low
     clip_high = clip_ratio if clip_high is None else clip_high
     pitfalls = []
-    if "clip_ratio" in actor and not {"clip_ratio_low", "clip_ratio_high"} <= set(actor):
+    if s.is_set(A + "clip_ratio") and not (
+        s.is_set(A + "clip_ratio_low") and s.is_set(A + "clip_ratio_high")
+    ):
         pitfalls.append(
-            f"{a}clip_ratio={clip_ratio:g} is written, but clip_ratio_low/clip_ratio_high "
+            f"{A}clip_ratio={clip_ratio:g} is written, but clip_ratio_low/clip_ratio_high "
             "(default 0.2, not null) take precedence: clip_ratio alone does not change the "
             f"clip range, which is [1 - {clip_low:g}, 1 + {clip_high:g}]"
         )
-    placement, kl_est, kl_coef = _verl_kl(algo, actor, kl_ctrl, pitfalls)
-    dynamic = get_bool(filt, "enable", False, "algorithm.filter_groups.")
-    if dynamic and "max_num_gen_batches" in filt:
-        pitfalls.append(
-            "algorithm.filter_groups.max_num_gen_batches is ignored by verl 0.9.1's built-in "
-            "trainer, which refills one prompt at a time"
-        )
+    placement, kl_est, kl_coef = _verl_kl(s, pitfalls)
+    dynamic = s.bool("algorithm.filter_groups.enable", False)
+    program = getattr(s, "program", None) or ""
+    if dynamic and s.is_set("algorithm.filter_groups.max_num_gen_batches"):
+        if program.startswith("verl."):
+            pitfalls.append(
+                "algorithm.filter_groups.max_num_gen_batches is ignored by verl's built-in "
+                f"trainer ({program}), which refills one prompt at a time "
+                "(verl/trainer/ppo/v1/trainer_base.py:205-211 in 0.9.1)"
+            )
+        elif not program:
+            pitfalls.append(
+                "algorithm.filter_groups.max_num_gen_batches is used by the DAPO recipe's "
+                "trainer (recipe.dapo.main_dapo) and ignored by verl's built-in trainer "
+                "(verl.trainer.main_ppo, verl/trainer/ppo/v1/trainer_base.py:205-211 in 0.9.1)"
+            )
     if group_size == 1 and estimator.startswith(("grpo", "rloo")):
         pitfalls.append(
-            "actor_rollout_ref.rollout.n is 1 (verl's default when unset): groups of one "
-            "sample, so there is no group baseline (verl uses mean 0, std 1 for them)"
+            f"{R}n is 1 (verl's default when unset): groups of one sample, so there is no "
+            "group baseline (verl uses mean 0, std 1 for them)"
         )
-    reward = get_table(cfg, "reward", "")
-    shaping = _verl_overlong(reward, get_table(cfg, "reward_model", ""))
+    shaping = overlong_shaping(s)
     if shaping:
         pitfalls.append(shaping)
     return RunConfig(
         framework="verl",
-        version=VERSIONS["verl"],
+        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **std_fields(normalised, fw.VERL_STD_EPSILON, "group"),
+        **std_fields(normalised, VERL_STD_EPSILON, "group"),
         aggregation=agg,
         updates_per_rollout=updates,
         clip_low=clip_low,
@@ -170,19 +215,20 @@ def read_verl(mapping: Mapping[str, Any]) -> RunConfig:
         scheme_params=(("norm_adv_by_std_in_grpo", norm),),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        warnings=tuple(warnings),
+        max_length=_int_or_none(s.get("data.max_response_length", None)),
     )
 
 
-def _verl_kl(
-    algo: Mapping, actor: Mapping, kl_ctrl: Mapping, pitfalls: list[str]
-) -> tuple[str, str | None, float]:
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _verl_kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
     """(placement, estimator, coefficient): ``actor.use_kl_loss`` puts ``kl_loss_coef *
     kl_loss_type`` in the loss; ``algorithm.use_kl_in_reward`` puts ``kl_ctrl.kl_coef *
     kl_penalty`` in the token rewards (before the advantage). Appends pitfalls."""
-    a = "actor_rollout_ref.actor."
-    in_loss = get_bool(actor, "use_kl_loss", False, a)
-    in_reward = get_bool(algo, "use_kl_in_reward", False, "algorithm.")
+    in_loss = s.bool(A + "use_kl_loss", False)
+    in_reward = s.bool("algorithm.use_kl_in_reward", False)
     if in_reward:
         pitfalls.append(
             "algorithm.use_kl_in_reward: verl subtracts the KL from the token rewards before "
@@ -191,127 +237,110 @@ def _verl_kl(
     if in_loss and in_reward:
         pitfalls.append("both actor.use_kl_loss and algorithm.use_kl_in_reward are on: two KLs")
     if in_loss:
-        placement, estimator = "loss", get_str(actor, "kl_loss_type", "low_var_kl", a)
-        coef = get_float(actor, "kl_loss_coef", 0.001, a)
+        placement, estimator = "loss", s.str(A + "kl_loss_type", "low_var_kl")
+        coef = s.float(A + "kl_loss_coef", 0.001)
     elif in_reward:
-        placement, estimator = "reward", get_str(algo, "kl_penalty", "kl", "algorithm.")
-        coef = get_float(kl_ctrl, "kl_coef", 0.001, "algorithm.kl_ctrl.")
-        if kl_ctrl.get("type", "fixed") == "adaptive":
+        placement, estimator = "reward", s.str("algorithm.kl_penalty", "kl")
+        coef = s.float("algorithm.kl_ctrl.kl_coef", 0.001)
+        if s.get("algorithm.kl_ctrl.type", "fixed") == "adaptive":
             pitfalls.append("algorithm.kl_ctrl.type is adaptive: kl_coef is only the start")
     else:
         return "none", None, 0.0
     return (placement, estimator, coef) if coef > 0 else ("none", None, 0.0)
 
 
-def _verl_overlong(reward: Mapping, reward_model: Mapping) -> str | None:
-    """DAPO overlong penalty (recipe ``reward.reward_kwargs`` or older ``reward_model``)."""
-    kwargs = get_table(reward, "reward_kwargs", "reward.")
-    buf = get_table(kwargs, "overlong_buffer_cfg", "reward.reward_kwargs.")
-    if not buf:
-        buf = get_table(reward_model, "overlong_buffer", "reward_model.")
-    if not get_bool(buf, "enable", False, "overlong_buffer_cfg."):
-        return None
-    length = buf.get("len", "?")
-    max_len = kwargs.get("max_resp_len", "max_resp_len")
-    return (
-        f"DAPO overlong reward shaping is on (buffer {length} tokens, factor "
-        f"{buf.get('penalty_factor', 1.0)}, max length {max_len}): rewards stop being binary "
-        "for long answers"
+_OVERLONG = (  # where verl versions and recipes keep the DAPO overlong buffer
+    "reward.reward_kwargs.overlong_buffer_cfg.",
+    "reward_model.reward_kwargs.overlong_buffer_cfg.",
+    "reward_model.overlong_buffer.",
+)
+
+
+def overlong_shaping(s: Settings) -> str | None:
+    """The DAPO overlong penalty, from any place verl and its recipes keep it, or None."""
+    for prefix in _OVERLONG:
+        if not s.is_set(prefix + "enable"):
+            continue
+        if not s.bool(prefix + "enable", False):
+            return None
+        length = s.get(prefix + "len", None)
+        factor = s.get(prefix + "penalty_factor", 1.0)
+        kwargs = prefix.rsplit("overlong", 1)[0]
+        max_len = s.get(kwargs + "max_resp_len", None)
+        if max_len is None:
+            max_len = s.get("data.max_response_length", None)
+        return (
+            f"DAPO overlong reward shaping is on (buffer {length} tokens, factor {factor}, max "
+            f"length {max_len}): answers longer than max length - buffer lose up to {factor} "
+            "reward, so rewards stop being binary for long answers"
+        )
+    return None
+
+
+def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
+    """binary True / False / None (unknown), and why, from verl's reward settings."""
+    shaping = overlong_shaping(s)
+    if s.get("reward_model.enable", False) is True or s.get("reward.reward_model.enable") is True:
+        return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
+    if shaping:
+        return False, "overlong shaping: " + shaping
+    for key in ("custom_reward_function.path", "reward.custom_reward_function.path"):
+        path = s.get(key, None)
+        if path:
+            return None, f"{key}={path}: a custom reward function of unknown range"
+    return True, (
+        "no reward model, custom reward function or shaping: verl's rule-based scorer for the "
+        "data source (verl/utils/reward_score default_compute_score), 0/1 for GSM8K and MATH"
     )
 
 
-# ---- trl 1.16.0 ------------------------------------------------------------------------------
-
-TRL_OBJECTIVE_KEYS = (
-    "num_generations scale_rewards loss_type beta epsilon epsilon_high num_iterations "
-    "steps_per_generation gradient_accumulation_steps generation_batch_size "
-    "per_device_train_batch_size use_bias_correction_kl mask_truncated_completions"
-).split()
-TRL_OTHER_KEYS = (
-    "num_generations_eval per_device_eval_batch_size eval_accumulation_steps adam_epsilon "
-    "importance_sampling_level top_entropy_quantile delta max_completion_length "
-    "max_prompt_length num_train_epochs vllm_importance_sampling_correction "
-    "vllm_importance_sampling_mode vllm_importance_sampling_cap"
-).split()
-
-
-def read_trl(mapping: Mapping[str, Any]) -> RunConfig:
-    """trl 1.16.0 ``GRPOConfig`` fields (TRL has one estimator; ``scale_rewards`` names it)."""
-    cfg = dict(mapping)
-    warnings = misspelled(
-        [k for k in cfg if k not in TRL_OTHER_KEYS], TRL_OBJECTIVE_KEYS, "", cutoff=0.85
+def verl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
+    """Answers sharing one token-mean normaliser: the mini-batch (engine workers, verl >= 0.8
+    or ``trainer.use_legacy_worker_impl=disable``) or one GPU's micro-batch (legacy workers)."""
+    agg = run.aggregation
+    if agg != "token-mean":
+        factor = {"seq-mean-token-mean": "1/L", "seq-mean-token-sum-norm": "1/L_max"}
+        return Normaliser(factor.get(agg, "1"), None, f"{A}loss_agg_mode={agg}")
+    engine = version_key(s.table.version) >= version_key("0.8") or (
+        s.get("trainer.use_legacy_worker_impl", "auto") == "disable"
     )
-    raw_scale = cfg.get("scale_rewards", "group")
-    try:
-        scale = fw.normalise_scale_rewards(raw_scale)
-    except ValueError:
-        raise InputError(
-            f"scale_rewards={raw_scale!r} is invalid: must be one of group, batch, none, true, "
-            "false"
-        ) from None
-    group_size = get_int(cfg, "num_generations", 8, "")
-    loss_type = get_str(cfg, "loss_type", "dapo", "")
-    beta = get_float(cfg, "beta", 0.0, "")
-    eps = get_float(cfg, "epsilon", 0.2, "")
-    eps_high = get_float(cfg, "epsilon_high", None, "")
-    gas = get_int(cfg, "gradient_accumulation_steps", 1, "")
-    spg = cfg.get("steps_per_generation")
-    pitfalls = []
-    if spg is None:
-        gen_batch = cfg.get("generation_batch_size")
-        if gen_batch is None:
-            spg = gas
-        else:
-            per_device = get_int(cfg, "per_device_train_batch_size", 8, "")
-            spg = get_int(cfg, "generation_batch_size", 1, "") // per_device
-            pitfalls.append(
-                "generation_batch_size is set: steps_per_generation = generation_batch_size / "
-                "(per_device_train_batch_size * processes) depends on the number of processes; "
-                "1 process assumed"
-            )
-    else:
-        spg = get_int(cfg, "steps_per_generation", 1, "")
-    updates = spg * get_int(cfg, "num_iterations", 1, "") / gas
-    if isinstance(raw_scale, bool):
-        pitfalls.append(
-            f"scale_rewards={raw_scale} is the old boolean form: True means 'group' "
-            "(divide by each group's std), False means 'none' (no std)"
+    if engine:
+        answers = s.int(A + "ppo_mini_batch_size", 256) * run.group_size
+        return Normaliser(
+            "token-mean",
+            answers,
+            "the tokens of the whole mini-batch, ppo_mini_batch_size x rollout.n answers "
+            "(verl/workers/engine/fsdp/transformer_impl.py:729-733 sums the mini-batch's tokens "
+            "over data-parallel ranks; verl/trainer/ppo/core_algos.py:1170-1175 in 0.9.1)",
         )
-    if scale == "batch":
-        pitfalls.append(
-            "scale_rewards='batch' keeps the group mean but divides by the std of the whole "
-            "generation batch: the step size depends on the other prompts"
-        )
-    if loss_type == "grpo":
-        pitfalls.append(
-            "loss_type='grpo' averages tokens per sequence first (1/L per answer): long wrong "
-            "answers are penalised less per token than short ones"
-        )
-    if beta > 0 and get_bool(cfg, "use_bias_correction_kl", True, ""):
-        pitfalls.append(
-            "beta > 0: TRL adds beta * k3 to the loss, multiplied by the importance ratio "
-            "(use_bias_correction_kl, default True in 1.16.0)"
-        )
-    if cfg.get("use_vllm") is True and cfg.get("vllm_importance_sampling_correction", True):
-        pitfalls.append(
-            "use_vllm: vllm_importance_sampling_correction (default on) also multiplies the "
-            "per-token loss by the vLLM/trainer probability ratio"
-        )
-    normalised = scale != "none"
-    return RunConfig(
-        framework="trl",
-        version=VERSIONS["trl"],
-        estimator=scale,
-        group_size=group_size,
-        **std_fields(normalised, fw.TRL_STD_EPSILON, scale),
-        aggregation=loss_type,
-        updates_per_rollout=int(updates) if float(updates).is_integer() else updates,
-        clip_low=eps,
-        clip_high=eps_high or eps,  # TRL: epsilon_high or epsilon
-        kl_placement="loss" if beta > 0 else "none",
-        kl_estimator="k3" if beta > 0 else None,
-        kl_coef=beta,
-        dynamic_sampling=False,
-        pitfalls=tuple(pitfalls),
-        warnings=tuple(warnings),
+    micro = s.get(A + "ppo_micro_batch_size_per_gpu", None)
+    dynamic = s.get(A + "use_dynamic_bsz", False) is True
+    where = (
+        "the tokens of one GPU's micro-batch (legacy workers: verl/workers/actor/dp_actor.py "
+        "calls the policy loss per micro-batch, whose agg_loss divides by that micro-batch's "
+        "tokens; core_algos.py:621 in 0.4.1)"
     )
+    if dynamic or not isinstance(micro, int):
+        return Normaliser("token-mean", None, where + "; its size is not fixed by the config")
+    return Normaliser("token-mean", float(micro), where)
+
+
+RECORD = Framework(
+    name="verl",
+    title="verl",
+    data="verl",
+    builtin=builtin.VERL,
+    programs=("verl.trainer.main_*", "verl.recipe.*", "recipe.*.main_*", "recipe.*"),
+    markers=("algorithm.*", "actor_rollout_ref.*"),
+    arguments="hydra",
+    read=read_verl,
+    rewards=verl_rewards,
+    normaliser=verl_normaliser,
+    estimators=VERL_ESTIMATORS,
+    estimator_key="algorithm.adv_estimator",
+    default_estimator="gae",
+    advantage=verl_advantages,
+    advantage_keys={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
+    scheme=from_verl,
+    scheme_names=tuple(f"verl:{e}" for e in VERL_ESTIMATORS),
+)

@@ -53,13 +53,13 @@ POLICIES = BANDIT_POLICIES + SEQUENCE_POLICIES
 @dataclasses.dataclass(frozen=True)
 class SchemeSpec:
     """A scheme by name with its parameters (kept as data, built on demand): a catalog name,
-    ``framework:estimator`` (``verl:grpo``) or ``module:function`` (``rlxform.core.frameworks``)."""
+    ``framework:estimator`` (``verl:grpo``) or ``module:function`` (``rlxform.frameworks``)."""
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
     def build(self) -> schemes_lib.Scheme:
-        from rlxform.core.frameworks import resolve_scheme
+        from rlxform.frameworks import resolve_scheme
 
         return resolve_scheme(self.name, **dict(self.params))
 

@@ -1,0 +1,381 @@
+"""``read_config``: a run as users launch it -> ``RunConfig``, through the trainer's record.
+
+Accepted: config files (YAML, JSON, TOML, through ``rlxform.parsing``), shell launchers and
+``-- CMD`` command lines (``launch``: verl Hydra overrides, OpenRLHF and TRL flags), Python
+files and notebooks (``pyfile``, ``notebook``: ``GRPOConfig(...)`` read with ``ast``), mappings
+and ``GRPOConfig``-like objects. Nothing is imported or executed. The trainer comes from the
+entry point, the imports or the key names (``framework=`` overrides); values are typed by the
+schema of the version used (``version=``, else the newest release that knows the keys); the
+reader of the trainer's record turns them into facts, and what the file sets that the card does
+not model, the rewards, the defaults taken and what stayed unresolved are added here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlxform import parsing
+from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
+from rlxform.frameworks.record import Framework
+from rlxform.frameworks.registry import FRAMEWORKS
+from rlxform.frameworks.tables import VersionTable
+from rlxform.validation import InputError, check_choice, check_int
+
+_CONFIG_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
+LOOKED_FOR = (
+    "a launch command (python -m MODULE, python SCRIPT.py, accelerate launch, deepspeed, "
+    "torchrun, trl grpo or ray job submit -- ...)"
+)
+
+
+@dataclasses.dataclass
+class Found:
+    """One run found in the input: its keys (or a launch command's words) and where it is."""
+
+    values: dict[str, Any]
+    source: str
+    strings: bool = False  # values are command-line words, typed by the version's schema
+    program: str | None = None
+    framework: str | None = None
+    unresolved: tuple[str, ...] = ()
+    line: int | None = None
+    cell: int | None = None
+    args: tuple[str, ...] | None = None  # a launch command's arguments, read per trainer
+    extra: Any = None  # reward functions of a Python trainer call
+    imports: tuple[str, ...] = ()
+
+
+# ---- what the input holds --------------------------------------------------------------------
+
+
+def _mapping_of(config: Any) -> tuple[dict[str, Any], str] | None:
+    if isinstance(config, Mapping):
+        return dict(config), "mapping"
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        fields = dataclasses.fields(config)
+        return {f.name: getattr(config, f.name) for f in fields}, type(config).__name__
+    if hasattr(config, "to_dict") and callable(config.to_dict):
+        return dict(config.to_dict()), type(config).__name__
+    return None
+
+
+def find_runs(config: Any) -> list[Found]:
+    """Every run the input holds (several launch commands or config calls possible)."""
+    mapping = _mapping_of(config)
+    if mapping is not None:
+        return [Found(flatten(mapping[0]), mapping[1])]
+    if isinstance(config, (list, tuple)) and all(isinstance(w, str) for w in config):
+        from rlxform.frameworks.launch import read_command_line
+
+        return [_from_command(read_command_line(config), "the command line")]
+    if not isinstance(config, (str, os.PathLike)):
+        raise InputError(
+            f"config={config!r} is invalid: must be a path (config file, launch script, Python "
+            "file or notebook), a command line, a mapping or a GRPOConfig-like object"
+        )
+    path = Path(config)
+    source = str(config)
+    suffix = path.suffix.lower()
+    if suffix in _CONFIG_SUFFIXES:
+        text = parsing.read_text(path, what="config")
+        loader = getattr(parsing, "load_" + _CONFIG_SUFFIXES[suffix])
+        data = loader(text, source)
+        if not isinstance(data, Mapping):
+            raise InputError(
+                f"config={source!r} is invalid: must hold a mapping of config keys, "
+                f"got {type(data).__name__}"
+            )
+        return [Found(flatten(data), source)]
+    if suffix == ".py":
+        from rlxform.frameworks.pyfile import read_python
+
+        text = parsing.read_text(path, what="python")
+        runs = [_from_python(c) for c in read_python(text, source)]
+        if not runs:
+            raise InputError(
+                f"{source}: no GRPOConfig(...) call found: looked for the GRPOConfig keyword "
+                "arguments of a TRL or Unsloth script"
+            )
+        return runs
+    if suffix == ".ipynb":
+        from rlxform.frameworks.notebook import read_notebook
+
+        notebook = read_notebook(parsing.read_text(path, what="notebook"), source)
+        runs = [_from_python(c) for c in notebook.configs]
+        runs += [_from_command(c, source) for c in notebook.commands]
+        if not runs:
+            raise InputError(
+                f"{source}: no GRPOConfig(...) call and no launch command found in "
+                f"{notebook.cells} code cells: looked for a GRPOConfig call or {LOOKED_FOR}"
+            )
+        return runs
+    return _from_script(parsing.read_text(path, what="launch script"), source)
+
+
+def _from_script(text: str, source: str) -> list[Found]:
+    from rlxform.frameworks.launch import launch_commands
+    from rlxform.frameworks.shell import simple_commands
+
+    if len(text) > parsing.MAX_SCRIPT_BYTES:
+        raise parsing.fail(source, f"a launch script of {len(text):,} characters")
+    commands = simple_commands(text, source)
+    found = launch_commands(commands, source)
+    if not found:
+        seen = ", ".join(dict.fromkeys(str(c.words[0]) for c in commands if c.words))
+        raise InputError(
+            f"{source}: no launch command found: looked for {LOOKED_FOR}; found "
+            + (f"{len(commands)} other commands ({seen[:120]})" if commands else "no commands")
+        )
+    return [_from_command(c, source) for c in found]
+
+
+def _from_command(command: Any, source: str) -> Found:
+    return Found(
+        {},
+        source,
+        strings=True,
+        program=command.program,
+        unresolved=tuple(command.unresolved),
+        line=command.line,
+        cell=getattr(command, "cell", None),
+        args=tuple(command.args),
+    )
+
+
+def _from_python(config: Any) -> Found:
+    imports = tuple(config.imports)
+    framework = "unsloth" if "unsloth" in imports or "Unsloth" in config.call else None
+    if config.call.split(".")[-1].endswith("RLOOConfig"):
+        framework = "rlooconfig"
+    return Found(
+        dict(config.settings),
+        config.source,
+        program=config.call,
+        framework=framework,
+        unresolved=tuple(config.unresolved),
+        line=config.line,
+        cell=config.cell,
+        extra=config.reward_funcs,
+        imports=imports,
+    )
+
+
+# ---- which trainer -------------------------------------------------------------------------
+
+
+def _generic_keys(found: Found) -> list[str]:
+    """Key names of a launch command's arguments, before the trainer is known."""
+    from rlxform.frameworks.overrides import POSITIONAL, argparse_flags
+
+    flags = argparse_flags(found.args or ())
+    keys = [k for k in flags if k != POSITIONAL]
+    for word in flags.get(POSITIONAL, ()):
+        key = str(word).partition("=")[0].lstrip("+~")
+        if "=" in str(word):
+            keys.append(key)
+    return keys
+
+
+def detect(found: Found) -> Framework | None:
+    """The trainer of a run: its entry point, its imports, else its key names."""
+    if found.framework in FRAMEWORKS:
+        return FRAMEWORKS[found.framework]
+    if found.program is not None:
+        for record in FRAMEWORKS.values():
+            if record.runs(found.program):
+                return record
+    keys = list(found.values) if found.args is None else _generic_keys(found)
+    marked = [r for r in FRAMEWORKS.values() if r.markers and r.marked_by(keys)]
+    return marked[0] if len(marked) == 1 else None
+
+
+def _describe(found: Found) -> str:
+    where = f"line {found.line}" if found.line else found.source
+    if found.cell:
+        where = f"cell {found.cell}, {where}"
+    return f"{found.program} ({where})" if found.program else where
+
+
+def choose(runs: list[Found], framework: str | None, command: int | None):
+    """(run, record, index): ``command`` (1-based) or the first run of a known trainer."""
+    if command is not None:
+        index = check_int("--command", command, 1, len(runs))
+        picked = [(index, runs[index - 1])]
+    else:
+        picked = list(enumerate(runs, 1))
+    for index, found in picked:
+        if found.framework == "rlooconfig":
+            if command is not None or len(runs) == 1:
+                raise InputError(
+                    f"{_describe(found)}: TRL's RLOOTrainer is not a trainer rlxform reads yet "
+                    "(looked for GRPOConfig)"
+                )
+            continue
+        if framework is not None:
+            return found, FRAMEWORKS[framework], index
+        record = detect(found)
+        if record is not None:
+            return found, record, index
+    shown = "; ".join(_describe(f) for _, f in picked[:4])
+    known = ", ".join(
+        f"{r.title} ({', '.join(r.programs or r.imports)})" for r in FRAMEWORKS.values()
+    )
+    if all(f.args is None for _, f in picked):
+        raise InputError(
+            "framework=None is invalid for this config: its keys match no single trainer "
+            f"(found {shown}); pass framework= (--framework) as one of {', '.join(FRAMEWORKS)}"
+        )
+    raise InputError(
+        f"found {len(picked)} launch command(s), none of a trainer rlxform reads: {shown}; "
+        f"looked for {known}, or flags of their configs (--framework names one)"
+    )
+
+
+# ---- values, typed by the version's schema -------------------------------------------------
+
+
+def _argument_values(found: Found, record: Framework, table: VersionTable) -> dict[str, Any]:
+    """A launch command's settings, read the trainer's way (Hydra overrides or flags)."""
+    from rlxform.frameworks.overrides import POSITIONAL, argparse_flags, hydra_overrides
+
+    if record.arguments == "hydra":
+        values, _ = hydra_overrides(found.args or ())
+        found.strings = False
+        return flatten(values)
+    lists = [k for k in table.keys if table.type_of(k) == "list"]
+    bools = [k for k, e in table.keys.items() if e.get("action") == "store_true"]
+    values = argparse_flags(found.args or (), multi_value=lists, store_true=bools)
+    values.pop(POSITIONAL, None)
+    config = values.pop("config", None)
+    if config is not None:
+        values = {**_side_config(config, found), **values}
+    return values
+
+
+def _side_config(path: Any, found: Found) -> dict[str, Any]:
+    """TRL's ``--config recipe.yaml``: read when found next to the script or here."""
+    bases = [Path.cwd()]
+    if found.source not in ("the command line", "mapping"):
+        base = Path(found.source).resolve().parent
+        bases += [base, *base.parents][:4]
+    for base in bases:
+        candidate = base / str(path)
+        if not hasattr(path, "names") and candidate.is_file():
+            data = parsing.load_yaml(parsing.read_text(candidate), str(path))
+            if isinstance(data, Mapping):
+                return {k: v for k, v in flatten(data).items()}
+    found.unresolved += (f"--config {path} (file not found)",)
+    return {}
+
+
+def pick_table(record: Framework, values: Mapping[str, Any], version: str | None):
+    """(table, note): ``version``'s, else the newest that knows the most keys of the run."""
+    table, note = record.table(version)
+    if version is not None:
+        return table, note
+    tables = list(record.tables().values())
+
+    def unknown(t: VersionTable) -> int:
+        return sum(1 for k in values if not t.has(t.canonical(k)))
+
+    best = min(reversed(tables), key=unknown)  # ties: the newest
+    if unknown(best) < unknown(table):
+        missing = [k for k in values if not table.has(table.canonical(k))][:3]
+        note = (
+            f"keys {', '.join(missing)} are not in {table.label}: the defaults of {best.label}, "
+            "the newest release that knows them, are used (--framework-version picks another)"
+        )
+        return best, note
+    return table, None
+
+
+def read_config(
+    config: Any,
+    framework: str | None = None,
+    version: str | None = None,
+    command: int | None = None,
+) -> RunConfig:
+    """The objective-relevant facts of a run (see the module docstring for what ``config`` is).
+
+    Args:
+      framework: a ``FRAMEWORKS`` name; None detects it.
+      version: the trainer release whose defaults and key names apply (None: the newest that
+        knows the file's keys).
+      command: which launch command or config call to read (1-based), when there are several.
+    """
+    if framework is not None:
+        check_choice("framework", framework, FRAMEWORKS)
+    runs = find_runs(config)
+    found, record, index = choose(runs, framework, command)
+    if found.args is not None:
+        table, _ = record.table(version)
+        found.values = _argument_values(found, record, table)
+    table, note = pick_table(record, found.values, version)
+    settings, unresolved = _settings(found, table)
+    settings.program = found.program
+    run = record.read(settings)
+    return _complete(run, record, settings, found, note, unresolved, index, len(runs))
+
+
+def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
+    values, unresolved = {}, list(found.unresolved)
+    for key, value in found.values.items():
+        name = table.canonical(str(key))
+        names = getattr(value, "names", None)
+        if names is None and isinstance(value, list):
+            names = [n for v in value for n in getattr(v, "names", ())] or None
+        if names:
+            unresolved.append(f"{name}={value} ({', '.join(names)} not set in the file)")
+            continue
+        values[name] = table.typed(name, value, strings=found.strings)
+    return Settings(values, table), list(dict.fromkeys(unresolved))
+
+
+def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
+    """Add to the reader's facts what the card needs beyond them."""
+    binary, why = record.rewards(s, found.extra)
+    not_modelled = []
+    warnings = list(run.warnings)
+    cutoff = 0.85 if record.arguments == "argparse" and "." not in "".join(s.values) else 0.8
+    for key, value in s.values.items():
+        if not s.table.has(key):
+            if key not in s.read:
+                warning = misspelled(key, s.table.keys, cutoff)
+                warnings += [warning] if warning else []
+            continue
+        klass = s.table.kind(key)
+        if klass is None or klass.kind != "unmodelled" or value == s.table.default(key):
+            continue
+        not_modelled.append({"key": key, "value": value, "effect": klass.effect})
+    for extra in record.active(s) if record.active else ():
+        if all(item["key"] != extra["key"] for item in not_modelled):
+            not_modelled.append(extra)
+    pitfalls = list(run.pitfalls) + ([note] if note else [])
+    if found.program and found.program.startswith("recipe."):
+        pitfalls.append(
+            f"{found.program} composes its recipe's own config: keys it does not set take "
+            f"{s.table.label}'s defaults here, which the recipe may change"
+        )
+    shown = {
+        "index": index,
+        "count": count,
+        "line": found.line,
+        "program": found.program,
+        **({"cell": found.cell} if found.cell else {}),
+    }
+    run = dataclasses.replace(
+        run,
+        source=found.source,
+        rewards={"binary": binary, "why": why},
+        not_modelled=tuple(not_modelled),
+        defaults_used=tuple(k for k in s.defaults_used if k not in s.values),
+        unresolved=tuple(unresolved),
+        command=shown if found.program else None,
+        pitfalls=tuple(pitfalls),
+        warnings=tuple(warnings),
+    )
+    return dataclasses.replace(run, normaliser=record.normaliser(s, run))
