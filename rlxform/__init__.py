@@ -6,6 +6,9 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
+import importlib
+from typing import Any
+
 from rlxform import frameworks
 from rlxform.core import batch_norm, bernstein, dynamic, kl, kl_audit, ppo, schemes
 from rlxform.core.kl import kl_equilibrium
@@ -15,18 +18,44 @@ from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
 from rlxform.explain.cards import ObjectiveCard, Section, explain
 from rlxform.frameworks import RunConfig, read_config
-from rlxform.sim import policies, sequences, simulate, sweeps
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
-from rlxform.sim.sequences import (
-    SequenceTask,
-    enumerate_sequences,
-    length_drift,
-    sequence_weights,
-)
-from rlxform.sim.simulate import make_simulate
-from rlxform.sim.sweeps import make_sweep
 from rlxform.validation import InputError
+
+# The simulator's names (JAX, Flax, optax) load on first use (PEP 562): ``import rlxform`` and the
+# exact core import no JAX. name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "policies": ("rlxform.sim.policies", None),
+    "sequences": ("rlxform.sim.sequences", None),
+    "simulate": ("rlxform.sim.simulate", None),
+    "sweeps": ("rlxform.sim.sweeps", None),
+    "exact": ("rlxform.sim.reference", None),
+    "HParams": ("rlxform.sim.config", "HParams"),
+    "Metrics": ("rlxform.sim.config", "Metrics"),
+    "Problem": ("rlxform.sim.config", "Problem"),
+    "SimConfig": ("rlxform.sim.config", "SimConfig"),
+    "SequenceTask": ("rlxform.sim.sequences", "SequenceTask"),
+    "enumerate_sequences": ("rlxform.sim.sequences", "enumerate_sequences"),
+    "length_drift": ("rlxform.sim.sequences", "length_drift"),
+    "sequence_weights": ("rlxform.sim.sequences", "sequence_weights"),
+    "make_simulate": ("rlxform.sim.simulate", "make_simulate"),
+    "make_sweep": ("rlxform.sim.sweeps", "make_sweep"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a simulator name of ``__all__`` on first access and keep it."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rlxform' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    value = importlib.import_module(module_name)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.4.1"
 

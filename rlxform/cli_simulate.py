@@ -194,17 +194,17 @@ def _simulate_config(args: argparse.Namespace, scheme):
 def _check_kl_flags(args: argparse.Namespace, scheme) -> None:
     """--kl-coef (finite, >= 0), --kl-estimator, --kl-placement, checked under the flag names."""
     from rlxform.core.kl import ALIASES, ESTIMATORS, PLACEMENTS
-    from rlxform.sim.kl_term import REAL_REWARD_SCHEMES
+    from rlxform.core.registry import real_reward_names
     from rlxform.validation import check_choice, check_float
 
     if args.kl_coef is not None:
         check_float("--kl-coef", args.kl_coef, 0.0)
     check_choice("--kl-estimator", args.kl_estimator, ESTIMATORS + tuple(ALIASES))
     check_choice("--kl-placement", args.kl_placement, PLACEMENTS)
-    if args.kl_placement == "reward" and scheme.name not in REAL_REWARD_SCHEMES:
+    if args.kl_placement == "reward" and not scheme.has_real_reward:
         raise ValueError(
             f"--kl-placement='reward' is invalid with scheme {scheme.name!r}: it is defined only "
-            "through binary a/b tables; use one of " + ", ".join(REAL_REWARD_SCHEMES)
+            "through binary a/b tables; use one of " + ", ".join(real_reward_names())
         )
 
 

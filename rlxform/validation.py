@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,9 +30,13 @@ def _fail(name: str, value: Any, allowed: str) -> InputError:
 
 
 def is_concrete(x: Any) -> bool:
-    """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad)."""
-    import jax  # lazily: config readers raise InputError without importing JAX
+    """True when ``x`` holds host-visible values (not a tracer inside jit/vmap/grad).
 
+    Never imports JAX: without ``jax`` in ``sys.modules`` nothing can be a tracer.
+    """
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return True
     leaves = jax.tree_util.tree_leaves(x)
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 

@@ -5,7 +5,8 @@ g = (1/M) sum_i f_i Z_i grad log pi(y_i). The factor f_i per aggregation mode:
 seq-mean-token-sum 1; seq-mean-token-mean 1/L_i; seq-mean-token-sum-norm 1/max_length;
 token-mean over G groups G M / (sum of all lengths in the batch). ``sequence_weights`` gives the
 exact omega(y) = E[f_1 Z_1 | y_1 = y], so E[g] = sum_y pi(y) omega(y) grad log pi(y) for any
-parameterisation. Results are float64 under ``jax.enable_x64(True)``.
+parameterisation. Results are float64 under ``jax.enable_x64(True)``. JAX is imported when a
+weight is computed, not with the module (``check_aggregation`` serves the CLI and the cards).
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.signal import convolve2d
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
+from rlxform.core.xp import to_jax
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import InputError, check_int, is_concrete
 
@@ -83,6 +82,8 @@ def aggregation_factor(
     The reference the simulator's loss must match: seq-mean-token-sum 1, seq-mean-token-mean
     1/L_i, seq-mean-token-sum-norm 1/max_length, token-mean G M / sum of all G M lengths.
     """
+    import jax.numpy as jnp
+
     mode = check_aggregation(aggregation)
     lengths = jnp.asarray(lengths)
     dtype = jnp.result_type(float)
@@ -97,6 +98,8 @@ def aggregation_factor(
 
 
 def _check_inputs(probs, lengths, correct, max_length):
+    import jax.numpy as jnp
+
     probs = jnp.asarray(probs)
     lengths = jnp.asarray(lengths)
     correct = jnp.asarray(correct)
@@ -133,6 +136,10 @@ def _power_convolve(law: Array, times: int) -> Array:
 
     Returns ``float[times (R-1) + 1, times (C-1) + 1]``; ``times`` is static (lax.scan).
     """
+    import jax
+    import jax.numpy as jnp
+    from jax.scipy.signal import convolve2d
+
     rows, cols = law.shape
     shape = (times * (rows - 1) + 1, times * (cols - 1) + 1)
     start = jnp.zeros(shape, law.dtype).at[0, 0].set(1.0)
@@ -147,8 +154,17 @@ def _power_convolve(law: Array, times: int) -> Array:
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("aggregation", "max_length", "batch_groups"))
+@functools.cache
+def _jitted_weights():
+    import jax
+
+    return jax.jit(_weights, static_argnames=("aggregation", "max_length", "batch_groups"))
+
+
 def _weights(a_table, b_table, probs, lengths, correct, aggregation, max_length, batch_groups):
+    import jax
+    import jax.numpy as jnp
+
     m = a_table.shape[0] - 1
     dtype = jnp.result_type(float)
     probs = probs.astype(dtype)
@@ -199,9 +215,10 @@ def sequence_weights_from_tables(
     mode = check_aggregation(aggregation)
     batch_groups = check_int("batch_groups", batch_groups, 1)
     probs, lengths, correct, max_length = _check_inputs(probs, lengths, correct, max_length)
-    a_table = jnp.asarray(a_table)
-    b_table = jnp.asarray(b_table)
-    return _weights(a_table, b_table, probs, lengths, correct, mode, max_length, batch_groups)
+    a_table, b_table = to_jax(a_table), to_jax(b_table)  # fresh copies of cached tables
+    return _jitted_weights()(
+        a_table, b_table, probs, lengths, correct, mode, max_length, batch_groups
+    )
 
 
 def sequence_weights(

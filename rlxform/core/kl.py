@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
+from rlxform.core.xp import namespace
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int
 
@@ -51,17 +51,18 @@ def kl_estimate(estimator: str, log_ratio: ArrayLike) -> Array:
       estimator: k1 | k2 | k3 | abs or a verl alias.
       log_ratio: ``float[...]``.
     Returns:
-      ``float[...]``.
+      ``float[...]`` in the namespace of ``log_ratio`` (NumPy or JAX).
     """
     estimator = canonical_estimator(estimator)
-    log_ratio = jnp.asarray(log_ratio)
+    xp = namespace(log_ratio)
+    log_ratio = xp.asarray(log_ratio)
     if estimator == "k1":
         return log_ratio
     if estimator == "k2":
         return 0.5 * log_ratio**2
     if estimator == "k3":
-        return jnp.clip(jnp.exp(-log_ratio) + log_ratio - 1.0, -K3_CLAMP, K3_CLAMP)
-    return jnp.abs(log_ratio)
+        return xp.clip(xp.exp(-log_ratio) + log_ratio - 1.0, -K3_CLAMP, K3_CLAMP)
+    return xp.abs(log_ratio)
 
 
 # ---- equilibrium of ascent on h_M(p) - beta D(pi, pi_ref) -------------------------------------
@@ -76,23 +77,14 @@ _DIVERGENCE = {
 
 
 def bernstein_weight_numpy(coefficients: ArrayLike, p: ArrayLike) -> np.ndarray:
-    """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k) in float64 numpy (log-space terms).
+    """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k) in NumPy float64 (``bern.bernstein``).
 
-    The same sum as ``rlxform.core.bernstein.bernstein`` without JAX dispatch, for root finding.
     Args:
       coefficients: ``float[M]``; p: ``float[...]`` in [0, 1].
     Returns:
       ``float64[...]``.
     """
-    c = np.asarray(coefficients, np.float64)
-    n = c.shape[0] - 1
-    p = np.asarray(p, np.float64)[..., None]
-    k = np.arange(n + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_p = np.where(k > 0, k * np.log(p), 0.0)
-        log_q = np.where(k < n, (n - k) * np.log1p(-p), 0.0)
-    log_pmf = bern.log_binomial_coefficients(n) + log_p + log_q
-    return np.sum(np.exp(log_pmf) * c, axis=-1)
+    return bern.bernstein(np.asarray(coefficients, np.float64), np.asarray(p, np.float64))
 
 
 def _sigmoid(z: ArrayLike) -> np.ndarray:

@@ -16,7 +16,6 @@ import functools
 import itertools
 from typing import NamedTuple
 
-import jax
 import numpy as np
 
 from rlxform.core.kl import K3_CLAMP, PLACEMENTS, canonical_estimator, check_placement
@@ -241,6 +240,8 @@ def kl_estimator_table(
         "sequence": enumerate_responses(num_tokens, max_length),
     }
     collected: dict[tuple[str, str, str], list[tuple[float, float, str]]] = {}
+    import jax
+
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
     for policy, tree in trees.items():
         draws = rng.standard_normal((num_draws, 2, tree.num_prefixes, tree.num_tokens))

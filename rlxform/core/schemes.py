@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
@@ -21,12 +20,14 @@ from rlxform.core.design import design
 from rlxform.core.registry import (
     RULES,
     Counts,
+    RealReward,
     Scheme,
     group_weights,
     p_limit,
     register,
     safe_div,
 )
+from rlxform.core.xp import float_array, namespace
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int, did_you_mean
 
@@ -35,22 +36,73 @@ __all__ = ["Scheme", "catalog", "design", "get", "group_weights", "grpo_advantag
 _ALIASES = {"dr_grpo": "mean_baseline", "raft": "rejection_sampling", "star": "rejection_sampling"}
 
 
+# ---- real-valued rewards (KL in the reward): Z of N items with multiplicities summing to M -----
+
+
+def _centred_rewards(rewards: ArrayLike, counts: ArrayLike | None, group_size: int):
+    """(xp, multiplicity weights, r - mean r) over the last axis, mean = sum_n c_n r_n / M."""
+    xp = namespace(rewards, counts)
+    weight = xp.ones_like(rewards) if counts is None else counts.astype(rewards.dtype)
+    mean = xp.sum(weight * rewards, axis=-1, keepdims=True) / float(group_size)
+    return xp, weight, rewards - mean
+
+
+def _reinforce_real(rewards, counts, group_size):
+    return rewards  # Z = r
+
+
+def _rloo_real(rewards, counts, group_size):
+    m = float(group_size)  # Z = r - mean of the others = M (r - mean) / (M - 1)
+    return m * _centred_rewards(rewards, counts, group_size)[2] / (m - 1.0)
+
+
+def _mean_baseline_real(rewards, counts, group_size):
+    return _centred_rewards(rewards, counts, group_size)[2]  # Z = r - mean
+
+
+def _normalised_real(rewards, counts, group_size, std, eps, **_):
+    """Z = (r - mean) / (sd + eps), sd the population or sample std (0 when sd = 0)."""
+    xp, weight, centred = _centred_rewards(rewards, counts, group_size)
+    ddof = 1.0 if std == "sample" else 0.0
+    var = xp.sum(weight * centred**2, axis=-1, keepdims=True) / (float(group_size) - ddof)
+    positive = var > 0
+    sd = xp.where(positive, xp.sqrt(xp.where(positive, var, 1.0)), 0.0)
+    den = sd + eps
+    ok = den > 0
+    return xp.where(ok, centred / xp.where(ok, den, 1.0), 0.0)
+
+
 # ---- rules ------------------------------------------------------------------------------------
 
 
-@register("reinforce", "a = 1, b = 0 (reward as weight, no baseline)", p_limit)
+@register(
+    "reinforce",
+    "a = 1, b = 0 (reward as weight, no baseline)",
+    p_limit,
+    real_reward=RealReward(_reinforce_real, lambda m: (1.0, 0.0)),
+)
 def reinforce_rule(c: Counts):
     return np.ones(c.m + 1), np.zeros(c.m + 1)
 
 
 @register(
-    "rloo", "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)", p_limit, min_group_size=2
+    "rloo",
+    "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)",
+    p_limit,
+    min_group_size=2,
+    real_reward=RealReward(_rloo_real, lambda m: (1.0, 1.0)),
 )
 def rloo_rule(c: Counts):
     return (c.m - c.s) / (c.m - 1.0), -c.s / (c.m - 1.0)
 
 
-@register("mean_baseline", "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)", p_limit, min_group_size=2)
+@register(
+    "mean_baseline",
+    "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)",
+    p_limit,
+    min_group_size=2,
+    real_reward=RealReward(_mean_baseline_real, lambda m: ((m - 1) / m, 1.0)),
+)
 def mean_baseline_rule(c: Counts):
     return 1.0 - c.q, -c.q
 
@@ -68,11 +120,20 @@ def grpo_limit(eps: float = 0.0, **_: Any):
     return bern.arcsin_sqrt, "2 arcsin sqrt p"
 
 
+def centred_rule(c: Counts, gamma: float = 0.0, **_: Any):
+    """The numerator of every std-normalised rule: a = (1-q)^gamma (1 - q), b = -(1-q)^gamma q."""
+    factor = (1.0 - c.q) ** gamma if gamma else np.ones(c.m + 1)
+    return factor * (1.0 - c.q), -factor * c.q
+
+
 @register(
     "grpo",
     "a = (1-q)/(sd+eps), b = -q/(sd+eps), q = S/M, sd population or sample std",
     grpo_limit,
     min_group_size=2,
+    centred=centred_rule,
+    std_kind=lambda std, **_: std,
+    real_reward=RealReward(_normalised_real),
 )
 def grpo_rule(c: Counts, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps)
@@ -139,6 +200,8 @@ def f_grpo_limit(gamma: float, eps: float = 0.0, **_: Any):
     "GRPO weights times (1 - S/M)^gamma (focal GRPO)",
     f_grpo_limit,
     min_group_size=2,
+    centred=centred_rule,
+    std_kind=lambda std, **_: std,
 )
 def f_grpo_rule(c: Counts, gamma: float, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps, factor=(1.0 - c.q) ** gamma)
@@ -325,19 +388,21 @@ def grpo_advantages(rewards: ArrayLike, std: str = "population", eps: ArrayLike 
     Args:
       rewards: ``float[..., M]``; std: "population" or "sample"; eps: >= 0.
     Returns:
-      ``float[..., M]``.
+      ``float[..., M]``: NumPy float64, or JAX for JAX arguments (jit / grad through it).
     """
     check_std(std)
-    rewards = jnp.asarray(rewards, jnp.result_type(float))
+    xp = namespace(rewards, eps)
+    rewards = float_array(xp, rewards)
     m = rewards.shape[-1]
-    centred = rewards - jnp.mean(rewards, axis=-1, keepdims=True)
+    centred = rewards - xp.mean(rewards, axis=-1, keepdims=True)
     ddof = 1 if std == "sample" else 0
-    var = jnp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
+    var = xp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
     positive = var > 0  # double where: sqrt'(0) = inf would make the gradient 0 * inf = NaN
-    sd = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
+    sd = xp.where(positive, xp.sqrt(xp.where(positive, var, 1.0)), 0.0)
     den = sd + eps
-    ok = (den > 0) & (sd > 1e-12 * jnp.max(jnp.abs(rewards), axis=-1, keepdims=True))
-    return jnp.where(ok, centred / jnp.where(ok, den, 1.0), 0.0)
+    ok = (den > 0) & (sd > 1e-12 * xp.max(xp.abs(rewards), axis=-1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(ok, centred / xp.where(ok, den, 1.0), 0.0)
 
 
 _FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")

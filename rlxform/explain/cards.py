@@ -14,12 +14,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
-from rlxform.core import frameworks as fw
+from rlxform import frameworks as fw
 from rlxform.core import schemes as sch
-from rlxform.core.configs import FACT_KEYS, RunConfig, read_config
+from rlxform.frameworks import FACT_KEYS, RunConfig, read_config
 from rlxform.core.objective import transform
 from rlxform.explain.conclusions import kl_section, length_section
 from rlxform.validation import InputError, check_group_size
@@ -146,7 +145,7 @@ def objective_summary(scheme: sch.Scheme, group_size: int, p=P_VALUES) -> dict[s
     t = transform(scheme, group_size)
     p = np.asarray(p, np.float64)
     grid = np.linspace(0.0, 1.0, 201)
-    with jax.enable_x64(True), np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         h = np.asarray(t.objective(p), np.float64)
         w = np.asarray(t.weight(p), np.float64)
         w_grid = np.asarray(t.weight(grid), np.float64)
@@ -379,11 +378,10 @@ def write_card(card: ObjectiveCard, out_dir: Any) -> dict[str, Any]:
     atomic_write_text(paths["json"], card_json(card) + "\n")
     t = transform(card.scheme, card.group_size)
     p = np.linspace(0.0, 1.0, 201)
-    with jax.enable_x64(True):
-        table = {
-            "p": p,
-            "h_M": np.asarray(t.objective(p), np.float64),
-            "w_M": np.asarray(t.weight(p), np.float64),
-        }
+    table = {
+        "p": p,
+        "h_M": np.asarray(t.objective(p), np.float64),
+        "w_M": np.asarray(t.weight(p), np.float64),
+    }
     save_png(fig_objective(table, f"{card.scheme.label}, M = {card.group_size}"), paths["png"])
     return paths

@@ -15,7 +15,7 @@ from rlxform.core import kl
 from rlxform.core.schemes import Scheme
 
 if TYPE_CHECKING:
-    from rlxform.core.configs import RunConfig
+    from rlxform.frameworks import RunConfig
     from rlxform.explain.cards import Section
 
 P_REFS = (0.1, 0.3, 0.5)  # reference accuracies at which p* is reported

@@ -15,6 +15,7 @@ import numpy as np
 from rlxform.core import bernstein as bern
 from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, floored_std, p_limit, register
+from rlxform.core.xp import namespace
 from rlxform.frameworks import builtin
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
@@ -55,6 +56,8 @@ def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
     _verl_limit,
     min_group_size=lambda estimator, **_: 2 if estimator == "grpo_passk" else 1,
     eps="epsilon",
+    centred=lambda c, estimator, epsilon, **_: verl_rule(c, estimator, False, epsilon),
+    std_kind="sample",
 )
 def verl_rule(c: Counts, estimator: str, norm_adv_by_std_in_grpo: bool, epsilon: ArrayLike):
     """verl 0.9.1 core_algos conventions for binary outcome rewards."""
@@ -64,9 +67,7 @@ def verl_rule(c: Counts, estimator: str, norm_adv_by_std_in_grpo: bool, epsilon:
         if estimator == "rloo_vectorized":
             return zeros, zeros
         if normalised:
-            import jax.numpy as jnp
-
-            return jnp.zeros(2).at[1].set(1.0 / (1.0 + epsilon)), zeros
+            return namespace(epsilon).where(c.s == 1, 1.0 / (1.0 + epsilon), 0.0), zeros
         return np.array([0.0, 1.0]), zeros
     if estimator in ("rloo", "rloo_vectorized"):
         return sch.rloo_rule(c)

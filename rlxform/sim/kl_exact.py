@@ -47,7 +47,7 @@ def check_exact_kl(cfg: SimConfig) -> None:
     if cfg.kl_placement != "reward":
         return
     if cfg.problem.is_sequence:
-        if cfg.scheme.name == "grpo" or cfg.aggregation == "token-mean":
+        if cfg.scheme.real_reward_linear(cfg.group_size) is None or cfg.aggregation == "token-mean":
             raise InputError(
                 f"scheme={cfg.scheme.name!r} with aggregation={cfg.aggregation!r} is invalid with "
                 "kl_placement='reward' for exact ascent on sequences: needs a scheme linear in the "
@@ -151,10 +151,7 @@ def kl_step(params: PyTree, ref_params: PyTree, cfg: SimConfig, beta, eps) -> Py
         scale = jax.lax.stop_gradient(_aggregation_scale(probs, cfg))
         if cfg.kl_placement == "loss":
             return jnp.mean(jnp.sum(probs * scale * per_response, -1))
-        m = cfg.group_size
-        c, b = {"reinforce": (1.0, 0.0), "rloo": (1.0, 1.0), "mean_baseline": ((m - 1) / m, 1.0)}[
-            cfg.scheme.name
-        ]
+        c, b = cfg.scheme.real_reward_linear(cfg.group_size)  # Z = c (r - b mean of others)
         fixed = jax.lax.stop_gradient(per_response)
         mean_k = jnp.sum(probs * fixed, -1, keepdims=True)
         return jnp.mean(jnp.sum(probs * scale * c * (fixed - b * mean_k) * log_pi, -1))
