@@ -4,8 +4,8 @@ Every command validates its input; a bad value, and any file-system failure (dis
 permission denied, read-only, a path that is a directory), prints one line on stderr
 (``rlxform: error: ...``) and exits with status 2, without a traceback. Ctrl-C and SIGTERM print
 one line and exit 130 / 143 (``cli_guard.run_guarded``); argument helpers live in ``cli_args``,
-the explain / reproduce / sweep / bench commands in ``cli_commands``, simulate in
-``cli_simulate``.
+the reproduce / sweep / bench commands in ``cli_commands``, explain in ``cli_explain``,
+simulate in ``cli_simulate``.
 This is the only place where integer seeds become PRNG keys.
 """
 
@@ -37,15 +37,14 @@ from rlxform.cli_args import (  # noqa: F401
 from rlxform.cli_commands import (  # noqa: F401  (cli.<name> callers)
     _add_bench,
     _add_distributed,
-    _add_explain,
     _add_reproduce,
     _add_sweep,
     check_distributed,
     run_bench,
-    run_explain,
     run_reproduce,
     run_sweep,
 )
+from rlxform.cli_explain import _add_explain, run_explain
 from rlxform.cli_guard import (  # noqa: F401
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,

@@ -21,7 +21,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
 from rlxform.explain import sections
 from rlxform.explain.conclusions import kl_section, length_section
-from rlxform.frameworks import FACT_KEYS, FRAMEWORKS, RunConfig, read_config
+from rlxform.frameworks import FRAMEWORKS, RunConfig, read_config
 from rlxform.validation import InputError, check_group_size
 
 # re-exported: ``rlxform transforms`` and tests use them as cards.<name>
@@ -114,7 +114,9 @@ def _md_values(values: Mapping[str, Any]) -> list[str]:
     rows = [
         (k, v)
         for k, v in values.items()
-        if not isinstance(v, (list, tuple)) and k != "table" and v is not None
+        if not isinstance(v, (list, tuple))
+        and k != "table"
+        and v is not None
         and not (isinstance(v, Mapping) and k != "command")
     ]
     table = values.get("table")
@@ -184,7 +186,9 @@ def card_of(run: RunConfig) -> ObjectiveCard:
     if run.warnings:
         items = list(run.warnings)
         parts.append(Section("warnings", "Warnings", {"items": items}, sections.bullets(items)))
-    name = f"scale_rewards={run.estimator}" if run.framework in ("trl", "unsloth") else run.estimator
+    name = (
+        f"scale_rewards={run.estimator}" if run.framework in ("trl", "unsloth") else run.estimator
+    )
     title = f"What this run optimises: {run.framework} {name}, M = {run.group_size}"
     card = ObjectiveCard(title, chosen, run.group_size, tuple(parts))
     return card

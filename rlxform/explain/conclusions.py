@@ -126,8 +126,10 @@ def normaliser_groups(run: RunConfig) -> tuple[str, int, str]:
         return _FACTOR_AGGREGATION.get(factor, "seq-mean-token-sum"), 1, getattr(norm, "where", "")
     answers = norm.answers
     if answers is None:
-        return "token-mean", 1, (
-            f"token-mean over {norm.where}: shown for G = 1 group; more groups damp the drift"
+        return (
+            "token-mean",
+            1,
+            (f"token-mean over {norm.where}: shown for G = 1 group; more groups damp the drift"),
         )
     if answers <= 1:
         return "seq-mean-token-mean", 1, f"token-mean over {norm.where}: one answer, so 1/L"

@@ -202,7 +202,7 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
             "groups (--topic dynamic)"
             + ("; here a[M] = b[0] = 0, so w°_M = w_M: only the step changes" if same else "")
         )
-    if run.reward_shaping:
+    if run.reward_shaping and run.rewards.get("binary") is not False:
         breaks.append("reward shaping: " + run.reward_shaping + " (--topic rewards)")
     if run.rewards.get("binary") is False:
         breaks.append("rewards are not 0/1: " + run.rewards["why"] + " (--topic rewards)")
@@ -233,7 +233,9 @@ def lens_section(run: RunConfig, scheme: sch.Scheme) -> Section:
         lines += ["", "Parts that keep it:", *bullets(notes)]
     lines.append(pointer("lens"))
     values = {"exact": not breaks, "breaks": breaks, "notes": notes}
-    return _section("lens", "Is the lens E[update] = w_M(p) grad p exact here?", values, tuple(lines))
+    return _section(
+        "lens", "Is the lens E[update] = w_M(p) grad p exact here?", values, tuple(lines)
+    )
 
 
 # ---- rewards, not modelled, pitfalls ---------------------------------------------------------
@@ -261,7 +263,12 @@ def not_modelled_section(run: RunConfig) -> Section:
     items = [dict(item) for item in run.not_modelled]
     lines = [f"- {i['key']} = {i['value']}: {i['effect']}" for i in items] or ["None."]
     if run.defaults_used:
-        lines += ["", f"Keys not set, so {run.version}'s defaults apply: " + ", ".join(run.defaults_used) + "."]
+        lines += [
+            "",
+            f"Keys not set, so {run.version}'s defaults apply: "
+            + ", ".join(run.defaults_used)
+            + ".",
+        ]
     if run.unresolved:
         lines += ["", "Not determined by the file (their keys keep the defaults):"]
         lines += list(bullets(run.unresolved))

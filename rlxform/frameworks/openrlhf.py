@@ -137,7 +137,6 @@ def read_openrlhf(s: Settings) -> RunConfig:
     shaping = None
     if overlong is not None:
         shaping = f"reward.overlong_buffer_len={overlong}: overlong penalty, rewards not binary"
-        pitfalls.append(shaping)
     normalised = estimator == "group_norm" or (estimator == "reinforce_baseline" and not no_std)
     eps_std = OPENRLHF_STD_EPSILON if estimator == "group_norm" else OPENRLHF_VAR_FLOOR
     return RunConfig(
@@ -214,8 +213,17 @@ RECORD = Framework(
     data="openrlhf",
     builtin=builtin.OPENRLHF,
     programs=("openrlhf.cli.train_ppo_ray", "openrlhf.cli.train_*ppo*", "openrlhf.cli.*"),
-    markers=("algo.*", "rollout.*", "train.*", "advantage_estimator", "init_kl_coef")
-    + ("n_samples_per_prompt", "rollout_batch_size", "micro_train_batch_size", "use_kl_loss"),
+    markers=(
+        "algo.*",
+        "rollout.*",
+        "train.*",
+        "advantage_estimator",
+        "init_kl_coef",
+        "n_samples_per_prompt",
+        "rollout_batch_size",
+        "micro_train_batch_size",
+        "use_kl_loss",
+    ),
     arguments="argparse",
     read=read_openrlhf,
     rewards=openrlhf_rewards,

@@ -165,7 +165,9 @@ def _classes(raw: Any) -> tuple[tuple[str, KeyClass], ...]:
     out: list[tuple[str, KeyClass]] = []
     if isinstance(raw, Mapping):
         for kind, patterns in raw.items():
-            items = patterns.items() if isinstance(patterns, Mapping) else ((p, None) for p in patterns)
+            items = (
+                patterns.items() if isinstance(patterns, Mapping) else ((p, None) for p in patterns)
+            )
             for pattern, effect in items:
                 if isinstance(effect, Mapping):
                     effect = effect.get("effect")

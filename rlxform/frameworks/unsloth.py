@@ -35,13 +35,16 @@ def unsloth_table(s: Settings):
     keys = {k: dict(v) for k, v in table.keys.items()}
     for key, value in _DEFAULTS.items():
         keys.setdefault(key, {})["default"] = value
-    loss_type = s.values.get("loss_type", table.default("loss_type") if table.has("loss_type") else None)
+    loss_type = s.values.get(
+        "loss_type", table.default("loss_type") if table.has("loss_type") else None
+    )
     if "beta" in keys:
         keys["beta"]["default"] = 0.0 if loss_type in ("dapo", "dr_grpo") else 0.001
     if loss_type == "dapo" and s.is_set("loss_type") and "mask_truncated_completions" in keys:
         keys["mask_truncated_completions"]["default"] = True
     ignored = tuple(
-        (key, _IGNORED) for key in ("top_entropy_quantile", "entropy_coef", "use_bias_correction_kl")
+        (key, _IGNORED)
+        for key in ("top_entropy_quantile", "entropy_coef", "use_bias_correction_kl")
     )
     return dataclasses.replace(table, keys=keys, classes=ignored + tuple(table.classes))
 

@@ -197,8 +197,6 @@ def read_verl(s: Settings) -> RunConfig:
             "group baseline (verl uses mean 0, std 1 for them)"
         )
     shaping = overlong_shaping(s)
-    if shaping:
-        pitfalls.append(shaping)
     return RunConfig(
         framework="verl",
         version=s.table.label,
@@ -284,7 +282,7 @@ def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     if s.get("reward_model.enable", False) is True or s.get("reward.reward_model.enable") is True:
         return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
     if shaping:
-        return False, "overlong shaping: " + shaping
+        return False, shaping
     for key in ("custom_reward_function.path", "reward.custom_reward_function.path"):
         path = s.get(key, None)
         if path:
