@@ -230,16 +230,17 @@ def test_settings_use_the_trainers_own_keys():
 
 def test_unsloth_matches_its_own_numbers():
     """Unsloth 2026.10.9 on trl 1.16.0 (tests/data/trainers/unsloth.json, run by trainerdata):
-    TRL's advantage, and scale_rewards forced to none with loss_type dr_grpo; float32 data."""
+    TRL's advantage, and scale_rewards forced to none with loss_type dr_grpo. The data are
+    float32: a group of M equal real rewards leaves a rounding residue r - mean that TRL
+    divides by (0 + 1e-4), up to 1.2e-3 (tests/data/trainers/README.md); ours: float64, < 1e-9."""
     data = Path(__file__).parent.parent / "data" / "trainers" / "unsloth.json"
     cases = json.loads(data.read_text())["cases"]
     for case in cases:
-        settings = dict(case["settings"])
-        ours = fw.advantages(
-            "unsloth", None, case["rewards"], case["group_size"], settings=settings
-        )
-        np.testing.assert_allclose(
-            ours, case["advantages"], rtol=1e-5, atol=2e-5, err_msg=str(case)
-        )
+        m, settings = case["group_size"], dict(case["settings"])
+        ours = fw.advantages("unsloth", None, case["rewards"], m, settings=settings)
+        theirs = np.asarray(case["advantages"])
+        flat = np.repeat(np.ptp(np.reshape(case["rewards"], (-1, m)), axis=1) == 0, m)
+        np.testing.assert_allclose(ours[~flat], theirs[~flat], rtol=1e-5, atol=2e-5)
+        assert np.all(np.abs(ours[flat]) < 1e-9) and np.all(np.abs(theirs[flat]) < 1.3e-3), case
     assert len(cases) == 64
     assert "unsloth" in fw.FRAMEWORKS and fw.FRAMEWORKS["unsloth"].imports == ("unsloth",)
