@@ -29,7 +29,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_CONFIG_BYTES = 4 * 2**20  # YAML, JSON, TOML configs
-MAX_SCRIPT_BYTES = 2**20  # shell launchers
+MAX_SCRIPT_BYTES = 256 * 2**10  # shell launchers (real ones hold a few KB)
 MAX_PYTHON_BYTES = 512 * 2**10  # Python sources (ast.parse of a hostile 1 MiB file takes seconds)
 MAX_DEPTH = 100  # nesting levels of a YAML, JSON or TOML document
 MAX_PYTHON_DEPTH = 200  # depth of a Python syntax tree

@@ -3,7 +3,7 @@
 A POSIX/bash subset, enough for training launchers: line continuations, comments, single and
 double quotes, ``$'...'``, ``$X``, ``${X...}`` (operand words parsed), ``$((...))``, ``$(...)`` and
 backticks (kept as raw text), ``NAME=(...)`` arrays, redirections with their io numbers, and
-here-documents (their bodies skipped). Nothing is evaluated here; ``shell`` expands the parts.
+here-documents (a body rides on its ``<<`` token). Nothing is evaluated; ``shell`` expands.
 Errors (an unterminated quote or expansion) are one-line ``InputError``s naming line and column.
 """
 
@@ -19,13 +19,14 @@ MAX_NESTING = 32  # ${...${...}} and quotes inside expansions
 _ORDINARY = re.compile(r"[^\s'\"\\$`;&|()<>]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL = re.compile(r"[0-9]+|[@*#?$!-]")
+_BLANKS = re.compile(r"[ \t\r]+")
 _OPERATORS = (
     ";;&", ";;", ";&", ";", "&&", "&>>", "&>", "&", "||", "|&", "|", "(", ")",
     "<<<", "<<-", "<<", "<>", "<&", "<", ">>", ">&", ">|", ">",
 )  # fmt: skip
 REDIRECTIONS = {op for op in _OPERATORS if "<" in op or ">" in op}
-_PARAM_OPS = (":-", ":=", ":+", ":?", "-", "=", "+", "?", "##", "#", "%%", "%", "//", "/")
-_PARAM_OPS += ("^^", "^", ",,", ",", ":")
+_PARAM_OPS = (":-", ":=", ":+", ":?", "-", "=", "+", "?", "##", "#", "%%", "%", "//", "/", "^^")
+_PARAM_OPS += ("^", ",,", ",", ":")
 _ANSI = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "e": "\x1b"}
 
 
@@ -82,16 +83,19 @@ class Lexer:
     def __init__(self, text: str, source: str) -> None:
         self.text, self.source, self.pos = text, source, 0
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self._heredocs: list[tuple[str, bool]] = []
+        self._heredocs: list[tuple[int, str, bool, bool]] = []  # token, delimiter, <<-, quoted
+        self.line_offset = 0
 
     def line(self, pos: int | None = None) -> int:
-        return bisect.bisect_right(self._starts, self.pos if pos is None else pos)
+        pos = self.pos if pos is None else pos
+        return bisect.bisect_right(self._starts, pos) + self.line_offset
 
     def _fail(self, problem: str, pos: int):
         line = self.line(pos)
-        return fail(self.source, problem, line, pos - self._starts[line - 1] + 1)
+        column = pos - self._starts[line - self.line_offset - 1] + 1
+        return fail(self.source, problem, line, column)
 
-    def _peek(self, k: int = 0) -> str:
+    def _peek(self, k: int = 0) -> str:  # "" at the end
         return self.text[self.pos + k : self.pos + k + 1]
 
     def tokens(self) -> list[Token]:
@@ -100,7 +104,7 @@ class Lexer:
         while self.pos < len(text):
             char = text[self.pos]
             if char in " \t\r":
-                self.pos += 1
+                self.pos = _BLANKS.match(text, self.pos).end()
             elif text.startswith("\\\n", self.pos):
                 self.pos += 2
             elif char == "#":
@@ -109,8 +113,8 @@ class Lexer:
             elif char == "\n":
                 out.append(Token("newline", self.line()))
                 self.pos += 1
-                self._skip_heredocs()
-            elif op := next((o for o in _OPERATORS if text.startswith(o, self.pos)), None):
+                self._read_heredocs(out)
+            elif char in "&;|()<>" and (op := _operator(text, self.pos)):
                 out.append(Token("op", self.line(), op=op))
                 self.pos += len(op)
                 heredoc_word = op in ("<<", "<<-")
@@ -121,21 +125,35 @@ class Lexer:
                     continue  # "2>&1": the digits belong to the redirection
                 if heredoc_word:
                     delimiter = "".join(p.text for p in word.parts)
-                    self._heredocs.append((delimiter, out[-1].op == "<<-"))
+                    quoted = any(p.quoted for p in word.parts)
+                    self._heredocs.append((len(out) - 1, delimiter, out[-1].op == "<<-", quoted))
                     heredoc_word = False
                 out.append(Token("word", self.line(start), word=word))
         return out
 
-    def _skip_heredocs(self) -> None:
+    def _read_heredocs(self, out: list[Token]) -> None:
+        """The bodies of the here-documents opened on the line just ended, onto their tokens."""
         while self._heredocs:
-            delimiter, strip_tabs = self._heredocs.pop(0)
+            index, delimiter, strip_tabs, quoted = self._heredocs.pop(0)
+            start, lines = self.pos, []
             while self.pos < len(self.text):
                 end = self.text.find("\n", self.pos)
                 end = len(self.text) if end < 0 else end
                 line = self.text[self.pos : end]
                 self.pos = min(end + 1, len(self.text))
-                if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                line = line.lstrip("\t") if strip_tabs else line
+                if line == delimiter:
                     break
+                lines.append(line + "\n")
+            body = "".join(lines)
+            if quoted:
+                parts: tuple[Part, ...] = (Part("lit", body, True),)
+            else:
+                sub = Lexer(body, self.source)
+                sub.line_offset = self.line(start) - 1
+                parts = tuple(sub._parts("heredoc", depth=0))
+            op = out[index]
+            out[index] = Token("op", op.line, word=Word(parts, self.line(start)), op=op.op)
 
     # ---- words ---------------------------------------------------------------------------
 
@@ -170,11 +188,12 @@ class Lexer:
                     raise self._fail(f"unexpected {char!r} inside an array", before)
 
     def _parts(self, mode: str, depth: int) -> list[Part]:
-        """Parts up to the end of a word ("word"), a closing quote ("dquote") or "}" ("brace")."""
+        """Parts up to a word's end ("word"), a closing quote ("dquote"), "}" ("brace") or the
+        end of a here-document's body ("heredoc", where quotes are plain characters)."""
         if depth > MAX_NESTING:
             raise self._fail(f"expansions nested more than {MAX_NESTING} deep", self.pos)
         parts: list[Part] = []
-        text, quoted = self.text, mode == "dquote"
+        text, quoted = self.text, mode in ("dquote", "heredoc")
         while self.pos < len(text):
             char = text[self.pos]
             if mode == "word" and (char in " \t\r\n;&|()<>"):
@@ -186,17 +205,17 @@ class Lexer:
                 self.pos += 2
                 if nxt == "\n":
                     continue
-                if quoted and nxt not in '$`"\\':
+                if quoted and nxt not in ("$`\\" if mode == "heredoc" else '$`"\\'):
                     parts.append(Part("lit", "\\" + nxt, True))
                 else:
                     parts.append(Part("lit", nxt or "\\", True))
-            elif char == "'" and not quoted:
+            elif char == "'" and not quoted and mode != "heredoc":
                 end = text.find("'", self.pos + 1)
                 if end < 0:
                     raise self._fail("unterminated single quote, no closing '", self.pos)
                 parts.append(Part("lit", text[self.pos + 1 : end], True))
                 self.pos = end + 1
-            elif char == '"' and not quoted:
+            elif char == '"' and not quoted and mode != "heredoc":
                 open_at = self.pos
                 self.pos += 1
                 inner = self._parts("dquote", depth + 1)
@@ -207,7 +226,9 @@ class Lexer:
             elif char == "$":
                 parts.append(self._dollar(quoted, depth))
             elif char == "`":
-                end = self._backtick_end(self.pos)
+                end = self._closing(self.pos, "`")
+                if end < 0:
+                    raise self._fail("unterminated backtick command substitution", self.pos)
                 parts.append(Part("cmd", text[self.pos : end + 1], quoted))
                 self.pos = end + 1
             elif char == "~" and mode == "word" and not parts:
@@ -218,7 +239,7 @@ class Lexer:
                 match = _ORDINARY.match(text, self.pos) if mode == "word" else None
                 chunk = match.group() if match else char
                 if mode != "word":
-                    stop = '"$`\\' if quoted else "}$`\\'\""
+                    stop = "$`\\" if mode == "heredoc" else '"$`\\' if quoted else "}$`\\'\""
                     end = self.pos + 1
                     while end < len(text) and text[end] not in stop:
                         end += 1
@@ -311,7 +332,7 @@ class Lexer:
                 pos += 2
                 continue
             if char in "'\"" and not arithmetic:
-                end = text.find(char, pos + 1) if char == "'" else self._dquote_end(pos)
+                end = text.find(char, pos + 1) if char == "'" else self._closing(pos, '"')
                 if end < 0:
                     break
                 pos = end
@@ -327,9 +348,10 @@ class Lexer:
         what = "$((...)) arithmetic" if arithmetic else "$( command substitution"
         raise self._fail(f"unterminated {what}, no closing parenthesis", start - 2)
 
-    def _dquote_end(self, pos: int) -> int:
+    def _closing(self, pos: int, char: str) -> int:
+        """Index of the ``char`` closing the one at ``pos`` (backslash escapes skipped), or -1."""
         pos += 1
-        while pos < len(self.text) and self.text[pos] != '"':
+        while pos < len(self.text) and self.text[pos] != char:
             pos += 2 if self.text[pos] == "\\" else 1
         return pos if pos < len(self.text) else -1
 
@@ -346,13 +368,9 @@ class Lexer:
             pos += 1
         raise self._fail("unterminated ${, no closing }", start)
 
-    def _backtick_end(self, start: int) -> int:
-        pos = start + 1
-        while pos < len(self.text) and self.text[pos] != "`":
-            pos += 2 if self.text[pos] == "\\" else 1
-        if pos >= len(self.text):
-            raise self._fail("unterminated backtick command substitution", start)
-        return pos
+
+def _operator(text: str, pos: int) -> str:
+    return next((op for op in _OPERATORS if text.startswith(op, pos)), "")
 
 
 def _ends(lexer: Lexer) -> bool:
@@ -377,5 +395,4 @@ def _assignment_prefix(parts: list[Part]) -> bool:
 
 
 def _io_number(word: Word) -> bool:
-    text = word.bare()
-    return text is not None and text.isdigit()
+    return (word.bare() or "x").isdigit()

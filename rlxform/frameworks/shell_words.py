@@ -71,7 +71,8 @@ def join_field(pieces: list[Piece]) -> str:
     names = tuple(dict.fromkeys(n for p in pieces for n in p.names))
     if not names:
         return text
-    whole = len(pieces) == 1 and not pieces[0].quoted
+    # one unquoted expansion, or "$@": the word may stand for any number of words
+    whole = len(pieces) == 1 and (not pieces[0].quoted or pieces[0].names in (("$@",), ("$*",)))
     return Unresolved(text, names, whole)
 
 
