@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from rlxform.core import schemes as sch
-from rlxform.frameworks import builtin
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
 from rlxform.frameworks.record import Framework, Normaliser
@@ -181,8 +180,8 @@ def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
 
 
 def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
-    """Answers per token-mean normaliser: the optimizer step (>= 0.11), one GPU's micro-batch
-    (0.7-0.10), the answer itself (0.6, and GSPO / seq-mean-token-mean everywhere)."""
+    """Answers per token-mean normaliser: the optimizer step (>= 0.10.4), one GPU's
+    micro-batch (0.7-0.10.3), the answer itself (0.6, and GSPO / seq-mean-token-mean)."""
     version = version_key(s.table.version)
     if run.aggregation != "token-mean" or s.get("actor.policy_loss_type", "ppo") == "gspo":
         factor = "1" if run.aggregation == "seq-mean-token-sum" else "1/L"
@@ -191,7 +190,7 @@ def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
         return Normaliser(
             "1/L", None, "per-sequence token mean (openrlhf/models/loss.py:76 in 0.6.4)"
         )
-    if version < version_key("0.11"):
+    if version < version_key("0.10.4"):
         micro = s.int("train.micro_batch_size", 1)
         return Normaliser(
             "token-mean",
@@ -202,8 +201,9 @@ def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     return Normaliser(
         "token-mean",
         float(s.int("train.batch_size", 128)),
-        "the tokens of the whole optimizer step, train.batch_size answers "
-        "(openrlhf/utils/loss_utils.py:54-80 and models/loss.py:29-32 in 0.11.2)",
+        "the tokens of the whole optimizer step, train.batch_size answers (from 0.10.4: "
+        "openrlhf/utils/loss_utils.py:54-80 sums them over the step, models/loss.py:29-32 "
+        "divides by them, in 0.11.2)",
     )
 
 
@@ -211,7 +211,6 @@ RECORD = Framework(
     name="openrlhf",
     title="OpenRLHF",
     data="openrlhf",
-    builtin=builtin.OPENRLHF,
     programs=("openrlhf.cli.train_ppo_ray", "openrlhf.cli.train_*ppo*", "openrlhf.cli.*"),
     markers=(
         "algo.*",

@@ -279,15 +279,17 @@ def pick_table(record: Framework, values: Mapping[str, Any], version: str | None
         return table, note
     tables = list(record.tables().values())
 
-    def unknown(t: VersionTable) -> int:
-        return sum(1 for k in values if not t.has(t.canonical(k)))
+    def unknown(t: VersionTable) -> int:  # keys the release does not have under that name
+        return sum(1 for k in values if k not in t.keys)
 
     best = min(reversed(tables), key=unknown)  # ties: the newest
     if unknown(best) < unknown(table):
-        missing = [k for k in values if not table.has(table.canonical(k))][:3]
+        after = tables[tables.index(best) + 1]
+        missing = [k for k in values if k in best.keys and k not in after.keys][:3]
         note = (
-            f"keys {', '.join(missing)} are not in {table.label}: the defaults of {best.label}, "
-            "the newest release that knows them, are used (--framework-version picks another)"
+            f"{', '.join(missing)}: keys of {best.label} that {after.label} no longer has, so "
+            f"the defaults of {best.label} are used (the newest release that reads the file's "
+            "keys; --framework-version picks another)"
         )
         return best, note
     return table, None
@@ -322,38 +324,92 @@ def read_config(
 
 
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
-    values, unresolved = {}, list(found.unresolved)
+    """Settings typed by ``table``; keys whose values the file does not determine are left
+    out (they keep the defaults) and named in the returned list, with what is missing."""
+    values, unresolved, covered = {}, [], set()
     for key, value in found.values.items():
-        name = table.canonical(str(key))
+        targets = table.canonical(str(key))
+        name = targets[0]
         names = getattr(value, "names", None)
         if names is None and isinstance(value, list):
             names = [n for v in value for n in getattr(v, "names", ())] or None
         if names:
+            covered.update(names)
             unresolved.append(f"{name}={value} ({', '.join(names)} not set in the file)")
             continue
-        values[name] = table.typed(name, value, strings=found.strings)
-    return Settings(values, table), list(dict.fromkeys(unresolved))
+        for name in targets:
+            values[name] = table.typed(name, value, strings=found.strings)
+    rest = [
+        f"{name} (not set in the file)" if "(" not in name else name
+        for name in found.unresolved
+        if name not in covered
+    ]
+    return Settings(values, table), list(dict.fromkeys(unresolved + rest))
+
+
+def _acts(s: Settings, value: Any, klass) -> bool:
+    """Whether an unmodelled key at ``value`` changes the update, by its class's neutral
+    values and the settings it needs (``only_with``)."""
+    if klass.neutral is not None and any(_same(value, n) for n in klass.neutral):
+        return False
+    for other, condition in (klass.only_with or {}).items():
+        other = s.table.canonical(other)[0]
+        current = s.values.get(other, s.table.default(other) if s.table.has(other) else None)
+        if isinstance(condition, Mapping):
+            if any(_same(current, v) for v in condition.get("not", ())):
+                return False
+        elif not any(_same(current, v) for v in condition):
+            return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+
+
+def not_modelled_keys(s: Settings) -> list[dict[str, Any]]:
+    """Unmodelled keys that act: set by the run at a value that is not neutral, or left at a
+    default that is not neutral (``default``: True), while the settings they need hold."""
+    out = []
+    newest = {own: names[0] for own, names in s.table.renames.items() if own in s.table.keys}
+    for own in s.table.keys:
+        key = newest.get(own, own)
+        if key != own and key in s.table.keys:
+            continue  # a legacy alias of a key this release also has
+        klass = s.table.kind(own)
+        if klass is None or klass.kind != "unmodelled":
+            continue
+        given = key in s.values
+        if not given and klass.neutral is None:
+            continue  # a default that may act: said by the key it depends on, if any
+        value = s.values[key] if given else s.table.default(key)
+        if _acts(s, value, klass):
+            item = {"key": key, "value": value, "effect": klass.effect or "changes the update"}
+            out.append(item if given else {**item, "default": True})
+    return out
 
 
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
     """Add to the reader's facts what the card needs beyond them."""
+    read_before, s.read = s.read, set()
     binary, why = record.rewards(s, found.extra)
-    not_modelled = []
-    warnings = list(run.warnings)
+    run = dataclasses.replace(run, rewards={"binary": binary, "why": why})
+    normaliser = record.normaliser(s, run)
+    # the rewards and length sections account for the keys they read
+    reward_keys, s.read = s.read, s.read | read_before
     cutoff = 0.85 if record.arguments == "argparse" and "." not in "".join(s.values) else 0.8
-    for key, value in s.values.items():
-        if not s.table.has(key):
-            if key not in s.read:
-                warning = misspelled(key, s.table.keys, cutoff)
-                warnings += [warning] if warning else []
-            continue
-        klass = s.table.kind(key)
-        if klass is None or klass.kind != "unmodelled" or value == s.table.default(key):
-            continue
-        not_modelled.append({"key": key, "value": value, "effect": klass.effect})
-    for extra in record.active(s) if record.active else ():
-        if all(item["key"] != extra["key"] for item in not_modelled):
-            not_modelled.append(extra)
+    warnings = list(run.warnings)
+    for key in s.values:
+        if not s.table.has(key) and key not in s.read:
+            warning = misspelled(key, s.table.keys, cutoff)
+            warnings += [warning] if warning else []
+    extras = {item["key"]: item for item in (record.active(s) if record.active else ())}
+    not_modelled = [
+        extras.pop(item["key"], item)
+        for item in not_modelled_keys(s)
+        if item["key"] not in reward_keys
+    ]
+    not_modelled += list(extras.values())
     pitfalls = list(run.pitfalls) + ([note] if note else [])
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(
@@ -367,10 +423,10 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         "program": found.program,
         **({"cell": found.cell} if found.cell else {}),
     }
-    run = dataclasses.replace(
+    return dataclasses.replace(
         run,
         source=found.source,
-        rewards={"binary": binary, "why": why},
+        normaliser=normaliser,
         not_modelled=tuple(not_modelled),
         defaults_used=tuple(k for k in s.defaults_used if k not in s.values),
         unresolved=tuple(unresolved),
@@ -378,4 +434,3 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         pitfalls=tuple(pitfalls),
         warnings=tuple(warnings),
     )
-    return dataclasses.replace(run, normaliser=record.normaliser(s, run))

@@ -39,7 +39,6 @@ class Framework:
     Attributes:
       name: the name users pass (``--framework``); title: how cards print it.
       data: the data file of its version tables (``data/<data>.json``; Unsloth uses TRL's).
-      builtin: the table used when no data file is shipped (``tables`` format).
       programs: glob patterns of the programs its launch commands run ("verl.trainer.main_ppo",
         "recipe.*.main_*", "trl grpo"); imports: Python modules whose import marks its scripts.
       markers: glob patterns of config keys only its files use (framework detection).
@@ -61,7 +60,6 @@ class Framework:
     name: str
     title: str
     data: str
-    builtin: Mapping[str, Any]
     programs: tuple[str, ...]
     markers: tuple[str, ...]
     arguments: str
@@ -81,7 +79,7 @@ class Framework:
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""
-        return load_tables(self.data, self.builtin)
+        return load_tables(self.data)
 
     def versions(self) -> list[str]:
         return list(self.tables())

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from rlxform.core import schemes as sch
-from rlxform.frameworks import builtin
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, std_fields
 from rlxform.frameworks.record import Framework, Normaliser
@@ -216,6 +215,7 @@ def vllm_correction(s: Settings) -> dict[str, Any] | None:
 def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / False / None from the reward functions (a Python script's trainer call,
     or open-r1's ``reward_funcs`` / ``reward_weights`` keys)."""
+    listed_weights = s.get("reward_weights", None)
     names = list(getattr(extra, "names", ()) or ())
     count = getattr(extra, "count", None) if extra is not None else None
     weights = getattr(extra, "weights", None) if extra is not None else None
@@ -224,8 +224,8 @@ def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         names, count = [str(n) for n in listed], len(listed)
     elif not names and isinstance(listed, str):
         names, count = [listed], 1
-    if weights is None and isinstance(s.get("reward_weights", None), (list, tuple)):
-        weights = tuple(s.get("reward_weights"))
+    if weights is None and isinstance(listed_weights, (list, tuple)):
+        weights = tuple(listed_weights)
     if extra is not None and count is None:
         return None, "the reward functions are built at run time: " + str(extra.unresolved)
     if not names:
@@ -281,7 +281,6 @@ RECORD = Framework(
     name="trl",
     title="TRL",
     data="trl",
-    builtin=builtin.TRL,
     programs=("trl grpo", "trl.scripts.grpo"),
     markers=(
         "num_generations",

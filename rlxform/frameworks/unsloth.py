@@ -16,11 +16,9 @@ import dataclasses
 from rlxform.frameworks import trl
 from rlxform.frameworks.common import RunConfig, Settings
 from rlxform.frameworks.record import Framework
-from rlxform.frameworks.tables import KeyClass
 
-_IGNORED = KeyClass(
-    "no_effect", "Unsloth's loss (unsloth_zoo <= 2026.9.1) does not read it", "unsloth"
-)
+_IGNORED = "Unsloth's loss (unsloth_zoo <= 2026.9.1) does not read it"
+_IGNORED_KEYS = ("top_entropy_quantile", "entropy_coef", "use_bias_correction_kl")
 _DEFAULTS = {  # unsloth/models/rl.py:3310-3372, 3521-3571 (unsloth 2026.10.9)
     "per_device_train_batch_size": 4,
     "gradient_accumulation_steps": 2,
@@ -30,23 +28,22 @@ _DEFAULTS = {  # unsloth/models/rl.py:3310-3372, 3521-3571 (unsloth 2026.10.9)
 
 
 def unsloth_table(s: Settings):
-    """TRL's table with Unsloth's defaults and the keys its loss ignores."""
+    """TRL's table with Unsloth's defaults, and the keys its loss ignores classed no_effect."""
     table = s.table
     keys = {k: dict(v) for k, v in table.keys.items()}
     for key, value in _DEFAULTS.items():
-        keys.setdefault(key, {})["default"] = value
-    loss_type = s.values.get(
-        "loss_type", table.default("loss_type") if table.has("loss_type") else None
-    )
+        if key in keys:
+            keys[key]["default"] = value
+    loss_type = s.values.get("loss_type", keys.get("loss_type", {}).get("default"))
     if "beta" in keys:
         keys["beta"]["default"] = 0.0 if loss_type in ("dapo", "dr_grpo") else 0.001
     if loss_type == "dapo" and s.is_set("loss_type") and "mask_truncated_completions" in keys:
         keys["mask_truncated_completions"]["default"] = True
-    ignored = tuple(
-        (key, _IGNORED)
-        for key in ("top_entropy_quantile", "entropy_coef", "use_bias_correction_kl")
-    )
-    return dataclasses.replace(table, keys=keys, classes=ignored + tuple(table.classes))
+    classes = {k: dict(v) for k, v in table.classes.items()}
+    for key in _IGNORED_KEYS:
+        classes["classes"][key] = "no_effect"
+        classes["effects"][key] = _IGNORED
+    return dataclasses.replace(table, framework="unsloth on trl", keys=keys, classes=classes)
 
 
 def read_unsloth(s: Settings) -> RunConfig:
@@ -61,7 +58,7 @@ def read_unsloth(s: Settings) -> RunConfig:
     s.values["use_bias_correction_kl"] = False  # not read by Unsloth's loss
     run = trl.read_trl(s)
     s.values.pop("use_bias_correction_kl")
-    return dataclasses.replace(run, framework="unsloth", version=f"unsloth on {s.table.label}")
+    return dataclasses.replace(run, framework="unsloth")
 
 
 def unsloth_advantages(estimator, g, lengths, get):
@@ -75,7 +72,6 @@ RECORD = Framework(
     name="unsloth",
     title="Unsloth",
     data="trl",
-    builtin=trl.builtin.TRL,
     programs=(),
     markers=(),
     arguments="argparse",

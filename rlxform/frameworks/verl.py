@@ -16,7 +16,6 @@ from rlxform.core import bernstein as bern
 from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, floored_std, p_limit, register
 from rlxform.core.xp import namespace
-from rlxform.frameworks import builtin
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
 from rlxform.frameworks.record import Framework, Normaliser
@@ -279,6 +278,9 @@ def overlong_shaping(s: Settings) -> str | None:
 def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / False / None (unknown), and why, from verl's reward settings."""
     shaping = overlong_shaping(s)
+    manager = s.get("reward.reward_manager.name", None) or s.get(
+        "reward_model.reward_manager", None
+    )
     if s.get("reward_model.enable", False) is True or s.get("reward.reward_model.enable") is True:
         return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
     if shaping:
@@ -287,6 +289,12 @@ def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         path = s.get(key, None)
         if path:
             return None, f"{key}={path}: a custom reward function of unknown range"
+    if manager == "dapo":
+        return True, (
+            "the DAPO reward manager scores 1 for a correct answer and -1 otherwise "
+            "(verl/utils/reward_score/math_dapo.py:272 in 0.9.1): two values, an affine map of "
+            "0/1 (GRPO's advantage is unchanged; linear rules take twice the step)"
+        )
     return True, (
         "no reward model, custom reward function or shaping: verl's rule-based scorer for the "
         "data source (verl/utils/reward_score default_compute_score), 0/1 for GSM8K and MATH"
@@ -328,7 +336,6 @@ RECORD = Framework(
     name="verl",
     title="verl",
     data="verl",
-    builtin=builtin.VERL,
     programs=("verl.trainer.main_*", "verl.recipe.*", "recipe.*.main_*", "recipe.*"),
     markers=("algorithm.*", "actor_rollout_ref.*"),
     arguments="hydra",
