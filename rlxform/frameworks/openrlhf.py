@@ -166,13 +166,18 @@ def _int(value: Any) -> int | None:
 def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / False / None from the reward model, remote reward, normalisation, shaping."""
     model = s.get("reward.model_name_or_path", None)
-    if model:
-        return False, f"a reward model ({model}) scores the answers: real-valued rewards"
-    if s.get("reward.normalize_enable", False) is True:
-        return False, "reward.normalize_enable: rewards are normalised by running statistics"
-    if s.get("reward.overlong_buffer_len", None) is not None:
-        return False, "reward.overlong_buffer_len: an overlong penalty shapes the reward"
+    normalised = s.get("reward.normalize_enable", False) is True
+    overlong = s.get("reward.overlong_buffer_len", None)
     remote = s.get("reward.remote_url", None)
+    reasons = []
+    if model:
+        reasons.append(f"a reward model ({model}) scores the answers")
+    if normalised:
+        reasons.append("reward.normalize_enable normalises rewards by running statistics")
+    if overlong is not None:
+        reasons.append(f"reward.overlong_buffer_len={overlong:g}: an overlong penalty")
+    if reasons:
+        return False, "; ".join(reasons) + ": real-valued rewards"
     if remote:
         what = "a custom reward function" if str(remote).endswith(".py") else "a remote reward"
         return None, f"reward.remote_url={remote}: {what} of unknown range"
@@ -183,7 +188,8 @@ def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     """Answers per token-mean normaliser: the optimizer step (>= 0.10.4), one GPU's
     micro-batch (0.7-0.10.3), the answer itself (0.6, and GSPO / seq-mean-token-mean)."""
     version = version_key(s.table.version)
-    if run.aggregation != "token-mean" or s.get("actor.policy_loss_type", "ppo") == "gspo":
+    loss = s.values.get("actor.policy_loss_type", "ppo")  # not modelled: its own entry says so
+    if run.aggregation != "token-mean" or loss == "gspo":
         factor = "1" if run.aggregation == "seq-mean-token-sum" else "1/L"
         return Normaliser(factor, None, f"actor.loss_agg_mode={run.aggregation} (or GSPO)")
     if version < version_key("0.7"):

@@ -281,12 +281,17 @@ def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     manager = s.get("reward.reward_manager.name", None) or s.get(
         "reward_model.reward_manager", None
     )
-    if s.get("reward_model.enable", False) is True or s.get("reward.reward_model.enable") is True:
+    model = s.get("reward_model.enable", False) is True
+    model = s.get("reward.reward_model.enable", False) is True or model
+    custom = [
+        (key, s.get(key, None))
+        for key in ("custom_reward_function.path", "reward.custom_reward_function.path")
+    ]
+    if model:
         return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
     if shaping:
         return False, shaping
-    for key in ("custom_reward_function.path", "reward.custom_reward_function.path"):
-        path = s.get(key, None)
+    for key, path in custom:
         if path:
             return None, f"{key}={path}: a custom reward function of unknown range"
     if manager == "dapo":
