@@ -400,7 +400,7 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     cutoff = 0.85 if record.arguments == "argparse" and "." not in "".join(s.values) else 0.8
     warnings = list(run.warnings)
     for key in s.values:
-        if not s.table.has(key) and key not in s.read:
+        if not s.table.has(key) and key not in s.read and key not in record.script_keys:
             warning = misspelled(key, s.table.keys, cutoff)
             warnings += [warning] if warning else []
     extras = {item["key"]: item for item in (record.active(s) if record.active else ())}

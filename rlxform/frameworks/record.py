@@ -54,6 +54,8 @@ class Framework:
         ``framework:estimator`` names ``resolve_scheme`` accepts.
       active: ``active(settings)`` -> not-modelled entries whose default acts (e.g. TRL's
         vLLM importance-sampling correction whenever use_vllm is on).
+      script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
+        ScriptArguments): no effect on the update, never warned about.
       notes: lines every card of this trainer prints.
     """
 
@@ -75,6 +77,7 @@ class Framework:
     scheme_names: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     active: Callable[..., list[dict[str, Any]]] | None = None
+    script_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, VersionTable]:

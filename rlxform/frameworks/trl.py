@@ -40,6 +40,25 @@ OPEN_R1_REAL = {
 }
 
 
+# keys of TRL's ModelConfig and ScriptArguments (trl/trainer/model_config.py,
+# trl/scripts/utils.py) and open-r1's GRPOScriptArguments (src/open_r1/configs.py): they choose
+# the model and the data, not the update
+SCRIPT_KEYS = frozenset(
+    "model_name_or_path model_revision torch_dtype dtype attn_implementation trust_remote_code "
+    "use_peft lora_r lora_alpha lora_dropout lora_target_modules lora_modules_to_save "
+    "lora_task_type use_rslora use_dora load_in_8bit load_in_4bit bnb_4bit_quant_type "
+    "use_bnb_nested_quant dataset_name dataset_config dataset_train_split dataset_test_split "
+    "dataset_streaming gradient_checkpointing_use_reentrant ignore_bias_buffers "
+    "dataset_prompt_column dataset_mixture system_prompt reward_funcs cosine_min_value_wrong "
+    "cosine_max_value_wrong cosine_min_value_correct cosine_max_value_correct cosine_max_len "
+    "repetition_n_grams repetition_max_penalty code_language code_eval_test_batch_size "
+    "code_eval_scoring_mode code_provider enforce_same_language max_completion_len "
+    "soft_punish_cache parallel_code_exec_per_proc e2b_router_url morph_router_url "
+    "chat_template benchmarks callbacks hub_model_revision overwrite_hub_revision "
+    "push_to_hub_revision wandb_entity wandb_project wandb_run_group".split()
+)
+
+
 def normalise_scale_rewards(scale_rewards: Any) -> str:
     """TRL's ``scale_rewards``: True -> "group", False -> "none" (GRPOConfig.__post_init__)."""
     if scale_rewards is True:
@@ -306,4 +325,5 @@ RECORD = Framework(
     scheme_names=tuple(f"trl:{s}" for s in TRL_SCALE_REWARDS if s != "batch"),
     imports=("trl",),
     active=active_defaults,
+    script_keys=SCRIPT_KEYS,
 )

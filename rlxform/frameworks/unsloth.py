@@ -86,6 +86,7 @@ RECORD = Framework(
     scheme=trl.from_trl,
     imports=("unsloth",),
     active=trl.active_defaults,
+    script_keys=trl.SCRIPT_KEYS,
     notes=(
         "Unsloth keeps TRL's advantage and replaces its loss: up to unsloth_zoo 2026.9.1 the KL "
         "has no bias correction (k3, not ratio * k3), and top_entropy_quantile and entropy_coef "
