@@ -151,7 +151,7 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
     d E[L | wrong] / dp along the exact expected update (tokens per unit of p gained). Along
     grad p both are 0 on this task, so any drift is the aggregation's.
     """
-    from rlxform.core import aggregation, sequences
+    from rlxform.core import sequences
     from rlxform.core.sequence_tasks import SequenceTask
 
     title = "Length bias"
@@ -172,7 +172,6 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
             f"{verifier}, V = {vocab}, max_length = {max_length}, p = {REFERENCE_P} (a reference "
             "task, not your model)"
         ),
-        "objective": aggregation.aggregation_objective(name),
         "mean_length_correct": drift.mean_length_correct,
         "mean_length_wrong": drift.mean_length_wrong,
         "d_length_correct_per_p": per_p_correct,

@@ -201,12 +201,12 @@ def misspelled(key: str, known: Iterable[str], cutoff: float = 0.8) -> str | Non
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested sections to dotted keys (leaves only; lists and scalars are leaves)."""
+    """Nested sections to dotted keys (leaves: lists, scalars and empty sections)."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         name = prefix + str(key)
         if isinstance(value, Mapping) and value:
             out.update(flatten(value, name + "."))
-        elif not (isinstance(value, Mapping) and not value):
+        else:
             out[name] = value
     return out

@@ -189,6 +189,7 @@ def detect(found: Found) -> Framework | None:
             if record.runs(found.program):
                 return record
     keys = list(found.values) if found.args is None else _generic_keys(found)
+    keys += [k.split(".")[0] + ".*" for k in keys]  # a section named, even if empty
     marked = [r for r in FRAMEWORKS.values() if r.markers and r.marked_by(keys)]
     return marked[0] if len(marked) == 1 else None
 
