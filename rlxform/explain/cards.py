@@ -110,6 +110,13 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _command(command: Mapping[str, Any]) -> str:
+    where = f"line {command.get('line')}" + (
+        f" of cell {command['cell']}" if command.get("cell") else ""
+    )
+    return f"{command['index']} of {command['count']} ({where}: {command['program']})"
+
+
 def _md_values(values: Mapping[str, Any]) -> list[str]:
     rows = [
         (k, v)
@@ -122,7 +129,8 @@ def _md_values(values: Mapping[str, Any]) -> list[str]:
     table = values.get("table")
     lines = []
     if rows:
-        lines += ["| | |", "|---|---|", *(f"| {k} | {_fmt(v)} |" for k, v in rows), ""]
+        shown = [(k, _command(v) if k == "command" else _fmt(v)) for k, v in rows]
+        lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in shown), ""]
     if isinstance(table, Mapping):
         keys = list(table)
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
