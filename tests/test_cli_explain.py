@@ -205,3 +205,15 @@ def test_simulate_accepts_framework_and_module_function_schemes(tmp_path, monkey
         return {p.name: p.read_bytes() for p in sorted((tmp_path / name).glob("*.csv"))}
 
     assert tables("custom") == tables("verl") and tables("custom")
+
+
+def test_bench_explain_times_whole_processes_beside_the_import_floor():
+    from rlxform.reproduce.bench.explain import examples, explain_records, format_explain
+
+    paths = examples()
+    assert LAUNCH / "verl_grpo_gsm8k.sh" in paths and CONFIGS.parent.parent.is_dir()
+    assert all(p.name != "openrlhf_ppo_deepspeed_0.6.sh" for p in paths)  # refused by design
+    (record,) = explain_records(1, [LAUNCH / "trl_cli_dr_grpo.sh"])
+    assert record["example"] == "experiments/configs/launch/trl_cli_dr_grpo.sh"
+    assert 0 < record["baseline_seconds"] and 0 < record["explain_seconds"] < 60
+    assert "slowest card" in format_explain([record])
