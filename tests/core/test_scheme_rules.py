@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform.core import frameworks as fw
+from rlxform import frameworks as fw
 from rlxform.core import schemes as sch
 from rlxform.core.registry import RULES, Scheme, register
 
