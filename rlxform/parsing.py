@@ -16,6 +16,7 @@ import ast
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,8 +75,9 @@ def read_text(path: str | os.PathLike, *, what: str = "config", max_bytes: int |
     except OSError as err:
         reason = "no such file" if isinstance(err, FileNotFoundError) else err.strerror
         raise InputError(f"{what}={name!r} is invalid: {reason}") from None
-    if os.path.isdir(name):
-        raise InputError(f"{what}={name!r} is invalid: a directory, expected a file")
+    if not stat.S_ISREG(info.st_mode):  # a directory, or a pipe or device that may never end
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise InputError(f"{what}={name!r} is invalid: {kind}, expected a file")
     if info.st_size > limit:
         raise InputError(
             f"{what}={name!r} is invalid: {info.st_size:,} bytes; a {what} may hold at most "
@@ -83,7 +85,7 @@ def read_text(path: str | os.PathLike, *, what: str = "config", max_bytes: int |
         )
     try:
         with open(name, "rb") as f:
-            data = f.read(limit + 1)  # devices and pipes report size 0
+            data = f.read(limit + 1)  # the file may have grown since stat
     except OSError as err:
         raise InputError(f"{what}={name!r} is invalid: cannot read it ({err.strerror})") from None
     if len(data) > limit:
@@ -288,7 +290,10 @@ def load_toml(text: str, source: str = "<toml>") -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise fail(source, f"cannot read it as TOML: {err}") from None
+        where = re.search(r" \(at line (\d+), column (\d+)\)$", str(err))
+        problem = str(err)[: where.start()] if where else str(err)
+        line, col = (int(where[1]), int(where[2])) if where else (None, None)
+        raise fail(source, f"cannot read it as TOML: {problem}", line, col) from None
     except ValueError:  # int() of more than 4300 digits
         raise fail(source, "an integer of over 4300 digits; numbers must fit in 64 bits") from None
     except RecursionError:
@@ -369,29 +374,20 @@ def nest_dotted(flat: Mapping[str, Any], source: str = "<config>") -> dict[str, 
     """
     out: dict[str, Any] = {}
     for parts, value in _leaves(flat, source):
-        node = out
+        node, key = out, ".".join(parts)
         for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
                 section = ".".join(parts[: depth + 1])
-                raise fail(
-                    source,
-                    f"key {'.'.join(parts)!r} needs {section!r} to be a section of keys, but "
-                    f"{section!r} is set to {child!r}",
-                )
-            node = child
-        last = parts[-1]
+                problem = f"needs {section!r} to be a section of keys, but {section!r} is {node!r}"
+                raise fail(source, f"key {key!r} {problem}")
         if isinstance(value, Mapping):  # an empty section
-            value = node.setdefault(last, {})
-            if not isinstance(value, dict):
-                raise fail(source, f"key {'.'.join(parts)!r} is both a value and a section")
-        elif isinstance(node.get(last), dict):
-            raise fail(
-                source,
-                f"key {'.'.join(parts)!r} is set to {value!r} but is also a section of keys",
-            )
+            if not isinstance(node.setdefault(parts[-1], {}), dict):
+                raise fail(source, f"key {key!r} is both a value and a section")
+        elif isinstance(node.get(parts[-1]), dict):
+            raise fail(source, f"key {key!r} is set to {value!r} but is also a section of keys")
         else:
-            node[last] = value
+            node[parts[-1]] = value
     return out
 
 

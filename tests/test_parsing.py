@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rlxform.frameworks.launch import read_launch_text
 from rlxform.parsing import (
     MAX_CONFIG_BYTES,
     MAX_SCRIPT_BYTES,
@@ -64,9 +65,11 @@ def test_read_text_refuses_binary_large_and_missing(tmp_path):
     _refused(lambda p: read_text(p, what="launch script"), script, match="launch script=")
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_read_text_bounds_devices_that_report_no_size():
-    _refused(read_text, "/dev/zero", match="more than 4,194,304 bytes")
+def test_read_text_refuses_pipes_and_devices(tmp_path):
+    fifo = tmp_path / "pipe.sh"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    _refused(read_text, fifo, match="not a regular file, expected a file")
+    _refused(read_text, os.devnull, match="not a regular file, expected a file")
 
 
 def test_read_text_drops_a_byte_order_mark(tmp_path):
@@ -251,6 +254,30 @@ def test_python_refusals(text, match):
     assert message.startswith("p.py: ")
 
 
+# ---- shell text ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "load, text, match",
+    [
+        (load_yaml, "a: 'open\n", "found unexpected end of stream"),
+        (load_json, '{"a": "open}', "Unterminated string"),
+        (load_toml, 'a = "open\n', "cannot read it as TOML"),
+        (parse_python, "x = 'open\n", "unterminated string literal"),
+        (read_launch_text, "python t.py --a 'open\n", "unterminated single quote"),
+    ],
+)
+def test_unbalanced_quotes_give_one_line(load, text, match):
+    message = _refused(load, text, "q.txt", match=match)
+    assert message.startswith("q.txt: line ")
+
+
+def test_a_script_that_launches_nothing(tmp_path):
+    path = tmp_path / "setup.sh"
+    path.write_text("set -e\npip install -e .\nexport WANDB_MODE=offline\nmkdir -p out\n")
+    assert read_launch_text(read_text(path, what="launch script"), str(path)) == ()
+
+
 # ---- dotted keys -----------------------------------------------------------------------------
 
 
@@ -267,7 +294,8 @@ def test_nest_and_flatten_dotted_keys():
     "flat, match",
     [
         ({"actor.eps_clip": 0.2, "actor.eps_clip.low": 0.1},
-         "key 'actor.eps_clip.low' needs 'actor.eps_clip' to be a section of keys, but"),
+         "key 'actor.eps_clip.low' needs 'actor.eps_clip' to be a section of keys, but "
+         "'actor.eps_clip' is 0.2"),
         ({"actor": {"eps_clip": {"low": 0.1}}, "actor.eps_clip": 0.2},
          "key 'actor.eps_clip' is set to 0.2 but is also a section of keys"),
         ({"a": 1, "a.b": {}}, "key 'a.b' needs 'a' to be a section"),

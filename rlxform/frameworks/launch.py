@@ -118,25 +118,25 @@ def _launcher_flags(words: Sequence[str], start: int, launcher: str) -> tuple[in
     return min(i, len(words)), module
 
 
-def _python_target(words: Sequence[str], i: int) -> tuple[str, int, tuple[str, ...]] | None:
-    """(module or script, index of its first argument, interpreter options) after ``python``."""
+def _python_target(words: Sequence[str], i: int) -> tuple[bool, str, int, tuple] | None:
+    """(is a module, module or script, index of its first argument, interpreter options)."""
     start = i
     while i < len(words):
         word = words[i]
         if word in ("-W", "-X", "--check-hash-based-pycs"):
             i += 2
         elif word.startswith("-m") and len(word) > 2:
-            return "-m " + word[2:], i + 1, tuple(words[start:i])
+            return True, word[2:], i + 1, tuple(words[start:i])
         elif re.fullmatch(r"-[a-zA-Z]*m", word):
             return (
-                ("-m " + words[i + 1], i + 2, tuple(words[start:i])) if i + 1 < len(words) else None
+                (True, words[i + 1], i + 2, tuple(words[start:i])) if i + 1 < len(words) else None
             )
         elif re.fullmatch(r"-[a-zA-Z]*c.*", word) or word == "-":
             return None  # inline code or stdin
         elif word.startswith("-"):
             i += 1
         else:
-            return word, i + 1, tuple(words[start:i])
+            return False, word, i + 1, tuple(words[start:i])
     return None
 
 
@@ -174,9 +174,9 @@ def _recognise(words: Sequence[str]) -> dict | None:
             target = _python_target(words, i + 1)
             if target is None:
                 return None
-            name, first, options = target
-            if name.startswith("-m "):
-                module = name[3:]
+            is_module, name, first, options = target
+            if is_module:
+                module = name
                 if module in ("torch.distributed.run", "torch.distributed.launch"):
                     return _via(words, first, "torchrun", wrappers, env)
                 if module == "accelerate.commands.launch":

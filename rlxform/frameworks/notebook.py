@@ -5,7 +5,8 @@ Code cells are read in order as one Python program (``!cmd`` and ``%magic`` line
 lines (``!python train.py ...``, with ``\\`` continuations) and ``%%bash`` / ``%%sh`` / ``%%script
 bash`` cells are read as launch text, each line or cell on its own as IPython runs them;
 IPython's ``{expr}`` substitutions stay unresolved. ``%%writefile`` and other non-Python cells
-are skipped. Line numbers are within the cell; ``cell`` is the cell's position (from 1).
+are skipped, and so is a cell this Python cannot parse (named in ``skipped``). Line numbers are
+within the cell; ``cell`` is the cell's position (from 1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rlxform.frameworks.pyfile import PythonConfig, read_module
 from rlxform.frameworks.shell import simple_commands
 from rlxform.frameworks.shell_words import Unresolved
 from rlxform.parsing import fail, load_json, parse_python
+from rlxform.validation import InputError
 
 _SHELL_CELL = re.compile(r"%%(?:bash|sh|shell|script\s+(?:ba)?sh)\b")
 _PYTHON_CELL_MAGICS = ("%%capture", "%%time", "%%timeit", "%%prun", "%%python")
@@ -34,6 +36,7 @@ class Notebook:
     commands: tuple[LaunchCommand, ...]
     python: str  # the code cells joined (magic and shell lines replaced by ``pass``)
     cells: int  # code cells (``cell`` numbers count every cell, markdown included)
+    skipped: tuple[str, ...] = ()  # one line per code cell this Python cannot parse
 
 
 def _cells(text: str, source: str) -> list[tuple[int, str]]:
@@ -84,6 +87,7 @@ def read_notebook(text: str, source: str = "<notebook>") -> Notebook:
     python_lines: list[str] = []
     where: list[tuple[int, int]] = []  # joined line -> (cell, line in cell)
     commands: list[LaunchCommand] = []
+    skipped: list[str] = []
     cells = _cells(text, source)
     for number, code in cells:
         first = code.lstrip().split("\n", 1)[0].strip()
@@ -94,8 +98,11 @@ def read_notebook(text: str, source: str = "<notebook>") -> Notebook:
         if first.startswith("%%") and not first.startswith(_PYTHON_CELL_MAGICS):
             continue  # %%writefile, %%html, ...: not run as Python here
         lines, shell = _split(code)
-        cell_source = f"{source}, cell {number}"
-        parse_python("\n".join(lines), cell_source)  # errors name the cell
+        try:  # a cell another Python version reads (PEP 701 f-strings) is left out, and said
+            parse_python("\n".join(lines), f"{source}, cell {number}")
+        except InputError as err:
+            skipped.append(str(err))
+            continue
         python_lines += lines
         where += [(number, k) for k in range(1, len(lines) + 1)]
         for line, command in shell:
@@ -109,7 +116,7 @@ def read_notebook(text: str, source: str = "<notebook>") -> Notebook:
         cell, line = where[config.line - 1]
         configs.append(dataclasses.replace(config, cell=cell, line=line, reward_funcs=rewards))
     numbered = tuple(dataclasses.replace(c, index=k) for k, c in enumerate(commands, 1))
-    return Notebook(tuple(configs), numbered, python, len(cells))
+    return Notebook(tuple(configs), numbered, python, len(cells), tuple(skipped))
 
 
 def _shell(text: str, source: str, cell: int, offset: int) -> list[LaunchCommand]:

@@ -29,7 +29,7 @@ def _one(text: str) -> PythonConfig:
 def test_trl_script():
     path = EXAMPLES / "trl_grpo_config.py"
     (config,) = read_python(read_text(path, what="python"), str(path))
-    assert (config.call, config.line, config.trainer) == ("GRPOConfig", 36, "GRPOTrainer")
+    assert (config.call, config.line, config.trainer) == ("GRPOConfig", 37, "GRPOTrainer")
     assert config.settings == {
         "learning_rate": 1e-6,
         "per_device_train_batch_size": 16,  # PROMPTS_PER_DEVICE * GROUP_SIZE
@@ -48,7 +48,7 @@ def test_trl_script():
     assert config.unresolved == ("output_dir (= f'runs/{run_name}')", "seed (= len(run_name))")
     assert config.imports == ("re", "datasets", "trl")
     assert config.reward_funcs == RewardFuncs(
-        line=53, names=("correct_answer", "well_formatted"), count=2, weights=(1.0, 0.2)
+        line=54, names=("correct_answer", "well_formatted"), count=2, weights=(1.0, 0.2)
     )
 
 
@@ -257,11 +257,24 @@ def test_notebook_cells_and_magics():
     assert bang.unresolved == ("{k}",)
 
 
+def test_a_notebook_cell_that_does_not_parse_is_left_out_and_named():
+    cells = [
+        {"cell_type": "code", "source": "from trl import GRPOConfig\nk = 4\n"},
+        {"cell_type": "code", "source": "x = = 1\nk = 99\n"},
+        {"cell_type": "code", "source": "cfg = GRPOConfig(num_generations=k)\n"},
+    ]
+    notebook = read_notebook(json.dumps({"cells": cells}), "nb.ipynb")
+    (config,) = notebook.configs
+    assert (config.cell, config.settings) == (3, {"num_generations": 4})
+    assert notebook.skipped == (
+        "nb.ipynb, cell 2: line 1, column 5: cannot read it as Python: invalid syntax",
+    )
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [
         ("[1, 2]", "expected a Jupyter notebook"),
-        ('{"cells": [{"cell_type": "code", "source": "x = = 1"}]}', "cell 1: line 1"),
         ("{" * 5000, "nested more than 100"),
     ],
 )

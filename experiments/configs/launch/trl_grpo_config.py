@@ -1,7 +1,8 @@
 """GRPO with TRL from Python: a GRPOConfig built in code, two reward functions.
 
-Conventions of TRL's GRPOTrainer quickstart (docs/source/grpo_trainer.md): reward functions
-taking ``completions`` and returning one float each, ``GRPOConfig(...)`` passed as ``args``.
+Conventions of TRL's quickstart (huggingface/trl docs/source/quickstart.md) and the GRPO
+chapter of the Hugging Face LLM course (huggingface.co/learn/llm-course/chapter12/4): reward
+functions taking ``completions`` and returning one float each, ``GRPOConfig(...)`` as ``args``.
 Written for rlxform's tests: rlxform reads this file with ``ast`` and never runs it.
 """
 
