@@ -204,3 +204,32 @@ def test_bad_input_is_one_line_naming_what_was_looked_for(tmp_path, text, suffix
     with pytest.raises(ValueError) as err:
         read_config(path)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_toml_configs_and_notebook_commands(tmp_path):
+    """A TOML file of TRL fields; a notebook whose run is a ``!python -m`` shell line."""
+    toml = tmp_path / "run.toml"
+    toml.write_text('num_generations = 4\nloss_type = "dr_grpo"\nscale_rewards = "none"\n')
+    run = read_config(toml)
+    assert (run.framework, run.group_size, run.aggregation, run.estimator) == (
+        "trl",
+        4,
+        "dr_grpo",
+        "none",
+    )
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": [
+            "!python3 -m verl.trainer.main_ppo algorithm.adv_estimator=rloo \\\n",
+            "    actor_rollout_ref.rollout.n=6",
+        ],
+    }
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "run.ipynb"
+    path.write_text(json.dumps(notebook))
+    run = read_config(path)
+    assert (run.framework, run.estimator, run.group_size) == ("verl", "rloo", 6)
+    assert run.command["cell"] == 1
