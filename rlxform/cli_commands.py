@@ -143,8 +143,7 @@ def _add_bench(sub) -> None:
     p.add_argument(
         "--workload",
         default="all",
-        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | explain | all (W1-W5 and "
-        "scaling)",
+        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | explain | all (W1-W5 and scaling)",
     )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")

@@ -134,7 +134,9 @@ def normaliser_groups(run: RunConfig) -> tuple[str, int, str]:
     if answers <= 1:
         return "seq-mean-token-mean", 1, f"token-mean over {norm.where}: one answer, so 1/L"
     groups = max(1, math.floor(answers / m))
-    how = f"token-mean over {norm.where}: {answers:g} answers = {answers / m:g} groups of M = {m}"
+    count = answers / m
+    how = f"token-mean over {norm.where}: {answers:g} answers = {count:g} "
+    how += f"group{'' if count == 1 else 's'} of M = {m}"
     if answers < m:
         how += "; fewer answers than a group, shown for G = 1"
     elif answers % m:

@@ -254,7 +254,7 @@ def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     active = [n for k, n in enumerate(names) if weights is None or k >= len(weights) or weights[k]]
     shown = ", ".join(names) + (f" with weights {list(weights)}" if weights else "")
     if len(active) > 1:
-        return False, f"{len(active)} reward functions summed ({shown}): rewards are not 0/1"
+        return False, f"{len(active)} reward functions summed ({shown})"
     name = active[0] if active else names[0]
     bare = name.strip("'\"")
     if bare != name or "/" in bare:
@@ -264,7 +264,7 @@ def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         scale = f" times {weights[0]:g}" if weights and weights[0] != 1 else ""
         return True, f"one 0/1 reward function ({bare}{scale})"
     if key in OPEN_R1_REAL:
-        return False, f"reward function {bare} scores {OPEN_R1_REAL[key]}: not 0/1"
+        return False, f"reward function {bare} scores {OPEN_R1_REAL[key]}"
     return None, f"reward function {bare}: a custom function of unknown range"
 
 
