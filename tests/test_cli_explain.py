@@ -73,6 +73,7 @@ def test_explain_a_scheme_by_name(capsys):
         (["explain", "{tmp}/nothing.sh"], "no launch command found: looked for"),
         (["explain", "{tmp}/quote.sh"], "unterminated"),
         (["explain", "{tmp}/bomb.yaml"], "alias"),
+        (["explain", "{tmp}/huge.yaml"], "a config may hold at most"),
         (["explain", "--", "python3", "-m", "nemo_rl.run_grpo", "a=1"], "none of a trainer"),
         (["explain", "--topic", "kll"], "--topic='kll' is invalid: must be one of aggregation"),
         (
@@ -95,6 +96,7 @@ def test_explain_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, messag
         for p, c in zip("abcdefgh", "bcdefghi", strict=True)
     )
     (tmp_path / "bomb.yaml").write_text(bomb)
+    (tmp_path / "huge.yaml").write_text("a: 1\n" * 2_000_000)
     argv = [a.format(cfg=CONFIGS, tmp=tmp_path, launch=LAUNCH) for a in argv]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
