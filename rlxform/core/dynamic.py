@@ -13,11 +13,13 @@ Every function follows its inputs' namespace: NumPy float64, or JAX (the simulat
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.xp import float_array, namespace
-from rlxform.types import Array, ArrayLike
+from rlxform.types import Array, ArrayLike, NDArray
 from rlxform.validation import InputError
 
 
@@ -55,6 +57,15 @@ def kept_weight(a_table: ArrayLike, b_table: ArrayLike, p: ArrayLike) -> Array:
     return bern.bernstein(coefficients.astype(p.dtype), p)
 
 
+@functools.lru_cache(maxsize=64)
+def _gauss_legendre(num_nodes: int) -> tuple[NDArray, NDArray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (an eigenproblem: cached, read-only)."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_nodes)
+    nodes.setflags(write=False)
+    weights.setflags(write=False)
+    return nodes, weights
+
+
 def full_batch_factor(kept: ArrayLike) -> Array:
     """kappa_x = E[1 / (1 + N_-x)], N_-x Poisson-binomial over the other prompts: ``float[P]``.
 
@@ -68,7 +79,7 @@ def full_batch_factor(kept: ArrayLike) -> Array:
     xp = namespace(kept)
     kept = float_array(xp, kept)
     num_prompts = kept.shape[-1]
-    nodes, node_weights = np.polynomial.legendre.leggauss(num_prompts // 2 + 1)
+    nodes, node_weights = _gauss_legendre(num_prompts // 2 + 1)
     s = xp.asarray((1.0 - nodes) / 2.0, kept.dtype)  # s = 1 - t, t mapped to [0, 1]
     logs = xp.log1p(-kept[None, :] * s[:, None])  # [G, P]
     others = xp.sum(logs, axis=-1, keepdims=True) - logs  # log prod_{y != x}

@@ -56,7 +56,7 @@ def safe_div(num: ArrayLike, den: ArrayLike) -> Array:
     """num / den, 0 where num = 0 (0/0 groups) or den <= 0; double where, so no NaN gradient."""
     xp = namespace(num, den)
     ok = (num != 0) & (den > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return xp.where(ok, num / xp.where(ok, den, 1.0), 0.0)
 
 

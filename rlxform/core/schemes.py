@@ -17,6 +17,13 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.design import design
+from rlxform.core.real_rewards import (
+    grpo_advantages,
+    mean_baseline_weights,
+    normalised_weights,
+    reinforce_weights,
+    rloo_weights,
+)
 from rlxform.core.registry import (
     RULES,
     Counts,
@@ -27,49 +34,12 @@ from rlxform.core.registry import (
     register,
     safe_div,
 )
-from rlxform.core.xp import float_array, namespace
-from rlxform.types import Array, ArrayLike
+from rlxform.types import ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int, did_you_mean
 
 __all__ = ["Scheme", "catalog", "design", "get", "group_weights", "grpo_advantages", "names"]
 
 _ALIASES = {"dr_grpo": "mean_baseline", "raft": "rejection_sampling", "star": "rejection_sampling"}
-
-
-# ---- real-valued rewards (KL in the reward): Z of N items with multiplicities summing to M -----
-
-
-def _centred_rewards(rewards: ArrayLike, counts: ArrayLike | None, group_size: int):
-    """(xp, multiplicity weights, r - mean r) over the last axis, mean = sum_n c_n r_n / M."""
-    xp = namespace(rewards, counts)
-    weight = xp.ones_like(rewards) if counts is None else counts.astype(rewards.dtype)
-    mean = xp.sum(weight * rewards, axis=-1, keepdims=True) / float(group_size)
-    return xp, weight, rewards - mean
-
-
-def _reinforce_real(rewards, counts, group_size):
-    return rewards  # Z = r
-
-
-def _rloo_real(rewards, counts, group_size):
-    m = float(group_size)  # Z = r - mean of the others = M (r - mean) / (M - 1)
-    return m * _centred_rewards(rewards, counts, group_size)[2] / (m - 1.0)
-
-
-def _mean_baseline_real(rewards, counts, group_size):
-    return _centred_rewards(rewards, counts, group_size)[2]  # Z = r - mean
-
-
-def _normalised_real(rewards, counts, group_size, std, eps, **_):
-    """Z = (r - mean) / (sd + eps), sd the population or sample std (0 when sd = 0)."""
-    xp, weight, centred = _centred_rewards(rewards, counts, group_size)
-    ddof = 1.0 if std == "sample" else 0.0
-    var = xp.sum(weight * centred**2, axis=-1, keepdims=True) / (float(group_size) - ddof)
-    positive = var > 0
-    sd = xp.where(positive, xp.sqrt(xp.where(positive, var, 1.0)), 0.0)
-    den = sd + eps
-    ok = den > 0
-    return xp.where(ok, centred / xp.where(ok, den, 1.0), 0.0)
 
 
 # ---- rules ------------------------------------------------------------------------------------
@@ -79,7 +49,7 @@ def _normalised_real(rewards, counts, group_size, std, eps, **_):
     "reinforce",
     "a = 1, b = 0 (reward as weight, no baseline)",
     p_limit,
-    real_reward=RealReward(_reinforce_real, lambda m: (1.0, 0.0)),
+    real_reward=RealReward(reinforce_weights, lambda m: (1.0, 0.0)),
 )
 def reinforce_rule(c: Counts):
     return np.ones(c.m + 1), np.zeros(c.m + 1)
@@ -90,7 +60,7 @@ def reinforce_rule(c: Counts):
     "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)",
     p_limit,
     min_group_size=2,
-    real_reward=RealReward(_rloo_real, lambda m: (1.0, 1.0)),
+    real_reward=RealReward(rloo_weights, lambda m: (1.0, 1.0)),
 )
 def rloo_rule(c: Counts):
     return (c.m - c.s) / (c.m - 1.0), -c.s / (c.m - 1.0)
@@ -101,7 +71,7 @@ def rloo_rule(c: Counts):
     "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)",
     p_limit,
     min_group_size=2,
-    real_reward=RealReward(_mean_baseline_real, lambda m: ((m - 1) / m, 1.0)),
+    real_reward=RealReward(mean_baseline_weights, lambda m: ((m - 1) / m, 1.0)),
 )
 def mean_baseline_rule(c: Counts):
     return 1.0 - c.q, -c.q
@@ -133,7 +103,7 @@ def centred_rule(c: Counts, gamma: float = 0.0, **_: Any):
     min_group_size=2,
     centred=centred_rule,
     std_kind=lambda std, **_: std,
-    real_reward=RealReward(_normalised_real),
+    real_reward=RealReward(normalised_weights),
 )
 def grpo_rule(c: Counts, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps)
@@ -378,31 +348,6 @@ def get(name: str, **params: Any) -> Scheme:
             f"{', '.join(allowed) if allowed else '(none)'}"
         )
     return ctor(**params)
-
-
-def grpo_advantages(rewards: ArrayLike, std: str = "population", eps: ArrayLike = 0.0) -> Array:
-    """GRPO advantages for real-valued rewards: (r - mean) / (sd + eps) over the last axis.
-
-    The group-normalised form that ``grpo`` tabulates for 0/1 rewards (zero-variance groups give
-    0). With eps = 0 it is invariant to r -> alpha + beta r, beta > 0.
-    Args:
-      rewards: ``float[..., M]``; std: "population" or "sample"; eps: >= 0.
-    Returns:
-      ``float[..., M]``: NumPy float64, or JAX for JAX arguments (jit / grad through it).
-    """
-    check_std(std)
-    xp = namespace(rewards, eps)
-    rewards = float_array(xp, rewards)
-    m = rewards.shape[-1]
-    centred = rewards - xp.mean(rewards, axis=-1, keepdims=True)
-    ddof = 1 if std == "sample" else 0
-    var = xp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
-    positive = var > 0  # double where: sqrt'(0) = inf would make the gradient 0 * inf = NaN
-    sd = xp.where(positive, xp.sqrt(xp.where(positive, var, 1.0)), 0.0)
-    den = sd + eps
-    ok = (den > 0) & (sd > 1e-12 * xp.max(xp.abs(rewards), axis=-1, keepdims=True))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.where(ok, centred / xp.where(ok, den, 1.0), 0.0)
 
 
 _FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")

@@ -64,11 +64,12 @@ def test_unknown_placement_rejected():
 
 
 def test_numpy_weight_matches_transform(x64):
+    """The root finder's NumPy w_M against the JAX route of ``transform`` (float64)."""
     from rlxform.core.objective import transform
 
     p = np.array([0.0, 1e-12, 0.1, 0.3, 0.5, 0.97, 1.0 - 1e-12, 1.0])
     for scheme, m in ((schemes.grpo(std="sample", eps=1e-6), 16), (schemes.maxrl(), 64)):
-        expected = np.asarray(transform(scheme, m).weight(p))
+        expected = np.asarray(transform(scheme, m).weight(jnp.asarray(p)))
         got = kl.bernstein_weight_numpy(scheme.coefficients(m), p)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
 

@@ -63,7 +63,7 @@ def test_scheme_tables_agree_with_the_advantage_code(framework, estimator, schem
     for m in range(2, 7):
         rewards = np.array(list(itertools.product((0, 1), repeat=m)), np.float64)
         code = fw.advantages(framework, estimator, rewards.reshape(-1), m, **params)
-        table = np.asarray(scheme.advantages(rewards), np.float64).reshape(-1)
+        table = scheme.advantages(rewards).reshape(-1)  # NumPy float64
         np.testing.assert_allclose(table, code, rtol=1e-12, atol=1e-12)
 
 
@@ -148,7 +148,7 @@ def test_batch_level_update_tends_to_mean_baseline_over_sigma(framework, estimat
         if framework == "trl"
         else (fw.from_openrlhf(estimator, batch_std=sigma))
     )
-    w = np.asarray(transform(limit, m).weight(p_values))
+    w = transform(limit, m).weight(p_values)
     den = sigma + 1e-4 if framework == "trl" else sigma
     np.testing.assert_allclose(w, 0.75 / den, rtol=1e-10)
     assert np.all(np.abs(mean - w * p_values * (1 - p_values)) < 4 * se), (mean, w, se)
