@@ -19,6 +19,7 @@ from rlxform.core.schemes import Scheme, design
 from rlxform.explain.cards import ObjectiveCard, Section, explain
 from rlxform.frameworks import RunConfig, read_config
 from rlxform.validation import InputError
+from rlxform.version import __version__
 
 # The simulator's names (JAX, Flax, optax) load on first use (PEP 562): ``import rlxform`` and the
 # exact core import no JAX. name -> (module, attribute or None for the module itself).
@@ -57,7 +58,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.4.1"
 
 __all__ = [
     "HParams",

@@ -17,7 +17,7 @@ from typing import Any
 from rlxform.validation import did_you_mean
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print;
     ``--help`` shows every default."""
 
@@ -156,19 +156,19 @@ def save_figure(fig, path: Path, figure=None) -> None:
     results.save_figure(fig, path, figure)
 
 
-def _add_figure_options(p) -> None:
+def add_figure_options(p) -> None:
     """``--format png|pdf|svg`` and ``--dpi`` for every command that draws."""
     p.add_argument("--format", default="png", help="figure format: png, pdf or svg")
     p.add_argument("--dpi", type=int, default=120, help="figure resolution (dots per inch)")
 
 
-def _figure_format(args: argparse.Namespace):
+def figure_format(args: argparse.Namespace):
     from rlxform.results import check_figure_format
 
     return check_figure_format(args.format, args.dpi, names=("--format", "--dpi"))
 
 
-def _add_prng(p) -> None:
+def add_prng(p) -> None:
     p.add_argument(
         "--prng",
         default="threefry",
@@ -176,7 +176,7 @@ def _add_prng(p) -> None:
     )
 
 
-def _setup_jax(args: argparse.Namespace) -> None:
+def setup_jax(args: argparse.Namespace) -> None:
     """The run's process-wide JAX settings: ``--prng`` and the persistent compilation cache."""
     from rlxform import runtime
 
@@ -184,7 +184,7 @@ def _setup_jax(args: argparse.Namespace) -> None:
     runtime.enable_compilation_cache()
 
 
-def _inner_progress(bar_factory):
+def inner_progress(bar_factory):
     """A ``progress(done, total)`` callback that drives a nested tqdm bar with ETA."""
     state: dict = {}
 

@@ -1,10 +1,10 @@
 """The ``rlxform reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
 
-Each ``_add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
+Each ``add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
 under their flag names (``InputError``: one line, exit 2 in ``cli.main``) and calls the package
-function (``reproduce.registry``, ``sim.sweep_runner``, ``reproduce.bench``).
-``cli.py`` parses and dispatches; ``schemes`` and ``transforms`` live there, ``explain`` in
-``cli_explain``, ``simulate`` in ``cli_simulate``.
+function (``reproduce.registry``, ``reproduce.sweep_runner``, ``reproduce.bench``).
+``cli.py`` parses and dispatches; ``explain`` is in ``cli_explain``, ``simulate`` in
+``cli_simulate``.
 """
 
 from __future__ import annotations
@@ -13,26 +13,26 @@ import argparse
 from pathlib import Path
 
 from rlxform.cli_args import (
-    _add_figure_options,
-    _add_prng,
-    _figure_format,
-    _inner_progress,
-    _setup_jax,
+    add_figure_options,
+    add_prng,
+    figure_format,
+    inner_progress,
     parse_name_list,
+    setup_jax,
 )
 from rlxform.validation import did_you_mean
 
 # ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
 
 
-def _add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce.registry)")
+def add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="quick configs (~1 min on 2 CPU cores)")
     mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
     p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
     p.add_argument("--out", default="results/reproduce", help="output directory")
-    _add_figure_options(p)
+    add_figure_options(p)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -51,13 +51,13 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 + did_you_mean(name, experiments.EXPERIMENTS)
             )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    figure = _figure_format(args)
+    figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")
     times = {}
     outer = tqdm(names, desc=f"reproduce ({mode})", unit="fig", position=0)
     for name in outer:
         outer.set_postfix_str(name)
-        progress, close = _inner_progress(
+        progress, close = inner_progress(
             lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1, leave=False)
         )
         try:
@@ -71,16 +71,16 @@ def run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sweep(sub) -> None:
+def add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
-    _add_distributed(p)
-    _add_prng(p)
-    _add_figure_options(p)
+    add_distributed(p)
+    add_prng(p)
+    add_figure_options(p)
 
 
-def _add_distributed(p) -> None:
+def add_distributed(p) -> None:
     g = p.add_argument_group(
         "multi-host (run the same command on every host; --out on a shared filesystem)"
     )
@@ -103,20 +103,20 @@ def check_distributed(args: argparse.Namespace) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from rlxform.reproduce import sweep_runner
+    from rlxform.reproduce.sweep_config import load_sweep_config
     from rlxform.results import check_writable
-    from rlxform.sim import sharding, sweep_runner
-    from rlxform.sim.sweep_config import load_sweep_config
 
     check_distributed(args)
     config = load_sweep_config(args.config)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
-    figure = _figure_format(args)
+    figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")
-    index, count = sharding.initialize_distributed(
+    index, count = sweep_runner.initialize_distributed(
         args.coordinator, args.num_processes, args.process_id
     )
-    _setup_jax(args)
-    progress, close = _inner_progress(
+    setup_jax(args)
+    progress, close = inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
     try:
@@ -138,7 +138,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(sub) -> None:
+def add_bench(sub) -> None:
     p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
     p.add_argument(
         "--workload",
@@ -148,7 +148,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
     p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")
-    _add_prng(p)
+    add_prng(p)
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlxform import cli
-from rlxform.sim.sweep_config import parse_sweep_config
+from rlxform.reproduce.sweep_config import parse_sweep_config
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = Path(__file__).parent / "data" / "configs"
@@ -175,7 +175,7 @@ def test_scheme_names_in_sweep_configs():
     config = parse_sweep_config(
         {"schemes": [{"name": "verl:grpo", "epsilon": 1e-3}, {"name": "openrlhf:rloo"}]}
     )
-    labels = [spec.build().label for spec in config.schemes]
+    labels = [scheme.label for scheme in config.schemes]
     assert labels == ["verl(epsilon=0.001, estimator=grpo, norm_adv_by_std_in_grpo=True)", "rloo"]
     with pytest.raises(ValueError, match=r"schemes\[0\] \(verl:ppo\): estimator='ppo'"):
         parse_sweep_config({"schemes": [{"name": "verl:ppo"}]})

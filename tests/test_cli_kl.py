@@ -23,7 +23,7 @@ def _argv(out, *extra):
         (["--kl-coef", "nan"], "--kl-coef=nan is invalid"),
         (["--kl-estimator", "k9"], "--kl-estimator='k9' is invalid"),
         (["--kl-placement", "both"], "--kl-placement='both' is invalid"),
-        (["--scheme", "maxrl", "--kl-placement", "reward"], "scheme 'maxrl'"),
+        (["--scheme", "maxrl", "--kl-placement", "reward"], "--scheme='maxrl' is invalid with"),
     ],
 )
 def test_bad_kl_flags_are_one_line_exit_2(capsys, tmp_path, extra, fragment):

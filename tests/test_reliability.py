@@ -159,8 +159,8 @@ CLI_CASES = [
         ["transforms", "--group-sizes", str(MAX_GROUP_SIZE + 1)],
         ["--group-sizes", str(MAX_GROUP_SIZE + 1)],
     ),
-    ("init_p nan", [*SIM, "--init-p", "nan"], ["init_p", "nan"]),
-    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["init_p", "1.5"]),
+    ("init_p nan", [*SIM, "--init-p", "nan"], ["--init-p", "nan"]),
+    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["--init-p", "1.5"]),
     ("eps<0", [*SIM, "--scheme", "grpo", "--scheme-param", "eps=-1"], ["eps", "-1"]),
     (
         "transforms eps<0",
@@ -314,7 +314,7 @@ def _write_toml(tmp_path: Path, text: str) -> Path:
     "text, needles", [c[1:] for c in SWEEP_CASES], ids=[c[0] for c in SWEEP_CASES]
 )
 def test_sweep_config_bad_input(text, needles, tmp_path, capsys):
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import load_sweep_config
 
     path = _write_toml(tmp_path, text)
     with pytest.raises(ValueError) as info:
@@ -622,7 +622,7 @@ def test_sweep_config_is_parsed_with_tomllib_not_evaluated(tmp_path, monkeypatch
     """A value that would run code if evaluated stays an (invalid) string."""
     import builtins
 
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import load_sweep_config
 
     def refuse(*args, **kwargs):
         raise AssertionError("eval/exec called while loading a config")

@@ -1,9 +1,8 @@
 """Experiments for KL penalties and PPO: the estimator audit, KL equilibria, PPO effective weight.
 
 Each is ``run_*(config, out_dir, progress, figure) -> results.Result`` (``runner.experiment``)
-writing ``<name>.csv`` / ``.png`` / ``.json``; all exact float64, no simulation. ``CONFIGS``
-holds the ``tiny`` / ``quick`` / ``full`` configs per experiment, registered in
-``rlxform.reproduce.registry``.
+writing ``<name>.csv`` / ``.png`` / ``.json``; all exact float64, no simulation. Each registers
+its ``tiny`` / ``quick`` / ``full`` configs with ``@experiment(..., configs=...)``.
 """
 
 from __future__ import annotations
@@ -13,13 +12,16 @@ import dataclasses
 import jax
 import numpy as np
 
+from rlxform.core import schemes as schemes_lib
 from rlxform.core.kl import bernstein_weight_numpy, kl_equilibrium
 from rlxform.core.kl_audit import kl_estimator_table
 from rlxform.core.ppo import ppo_effective_weight
+from rlxform.core.schemes import Scheme
 from rlxform.plotting import penalties as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
+
+_VERL_GRPO = schemes_lib.grpo(std="sample", eps=1e-6)  # verl's GRPO
 
 # ---- KL estimator audit ----------------------------------------------------------------------
 
@@ -41,7 +43,16 @@ class KlEstimatorsConfig:
     seed: int = 0
 
 
-@experiment("kl_estimators", plots.fig_kl_estimators)
+@experiment(
+    "kl_estimators",
+    plots.fig_kl_estimators,
+    configs={
+        "tiny": KlEstimatorsConfig(num_draws=2),
+        "quick": KlEstimatorsConfig(),
+        "full": KlEstimatorsConfig(num_draws=128),
+    },
+    description="exact expected gradient of k1/k2/k3 as loss or reward vs grad KL(pi || pi_ref)",
+)
 def run_kl_estimators(config: KlEstimatorsConfig, progress: Progress = None) -> Table:
     """``kl_estimators.csv`` (policy, estimator, placement, cosine, relative_error, ...)."""
     table = kl_estimator_table(
@@ -63,22 +74,35 @@ def run_kl_estimators(config: KlEstimatorsConfig, progress: Progress = None) -> 
 class KlEquilibriumConfig:
     """p* of ascent on h_M - beta KL from p_ref, per scheme, M and beta (reverse and k3-loss)."""
 
-    schemes: tuple[SchemeSpec, ...] = scheme_specs(
-        "reinforce", "rejection_sampling", ("grpo", {"std": "sample", "eps": 1e-6})
+    schemes: tuple[Scheme, ...] = (
+        schemes_lib.reinforce(),
+        schemes_lib.rejection_sampling(),
+        _VERL_GRPO,
     )
     group_sizes: tuple[int, ...] = (4, 8, 16, 64)
     betas: tuple[float, ...] = tuple(np.round(np.logspace(-1, 1, 21), 6).tolist())
     p_ref: float = 0.3
 
 
-@experiment("kl_equilibrium", plots.fig_kl_equilibrium)
+@experiment(
+    "kl_equilibrium",
+    plots.fig_kl_equilibrium,
+    configs={
+        "tiny": KlEquilibriumConfig(group_sizes=(4, 16), betas=(0.3, 1.0, 3.0)),
+        "quick": KlEquilibriumConfig(),
+        "full": KlEquilibriumConfig(
+            group_sizes=(2, 4, 8, 16, 64, 256),
+            betas=tuple(np.round(np.logspace(-2, 1, 61), 6).tolist()),
+        ),
+    },
+    description="KL equilibrium p* against beta per scheme and M (the group size sets it)",
+)
 def run_kl_equilibrium(config: KlEquilibriumConfig, progress: Progress = None) -> Table:
     """``kl_equilibrium.csv``: scheme, M, beta, p_ref, divergence, p_star, w_at_p_star."""
     cols = Columns()
     total = len(config.schemes) * len(config.group_sizes)
     done = 0
-    for spec in config.schemes:
-        scheme = spec.build()
+    for scheme in config.schemes:
         for m in config.group_sizes:
             coefficients = scheme.coefficients(m)
             for beta in config.betas:
@@ -112,7 +136,7 @@ class PpoConfig:
       clips: (clip_low, clip_high) pairs; clip_high >= 1e6 means no clip.
     """
 
-    scheme: SchemeSpec = scheme_specs(("grpo", {"std": "sample", "eps": 1e-6}))[0]
+    scheme: Scheme = _VERL_GRPO
     group_size: int = 8
     learning_rates: tuple[float, ...] = (0.2,)
     epochs: tuple[int, ...] = (1, 4)
@@ -122,10 +146,19 @@ class PpoConfig:
     p_min: float = 0.02
 
 
-@experiment("ppo_effective_weight", plots.fig_ppo_effective_weight)
+@experiment(
+    "ppo_effective_weight",
+    plots.fig_ppo_effective_weight,
+    configs={
+        "tiny": PpoConfig(epochs=(1, 4), num_minibatches=(1,), num_grid=5),
+        "quick": PpoConfig(),
+        "full": PpoConfig(learning_rates=(0.05, 0.2, 0.5), epochs=(1, 2, 4), num_grid=49),
+    },
+    description="effective weight of a PPO rollout iteration vs w_M, over epochs x clip ranges",
+)
 def run_ppo_effective_weight(config: PpoConfig, progress: Progress = None) -> Table:
     """``ppo_effective_weight.csv``: one row per (lr, E, N, clip, p) with w_eff and w_M."""
-    scheme = config.scheme.build()
+    scheme = config.scheme
     coefficients = scheme.coefficients(config.group_size)
     ps = np.linspace(config.p_min, 1.0 - config.p_min, config.num_grid)
     grid = [
@@ -185,15 +218,23 @@ class BatchStdConfig:
     std: str = "sample"
 
 
-@experiment("batch_std", plots.fig_batch_std)
+@experiment(
+    "batch_std",
+    plots.fig_batch_std,
+    configs={
+        "tiny": BatchStdConfig(batch_sizes=(1, 4, 16), p_values=(0.1, 0.5)),
+        "quick": BatchStdConfig(),
+        "full": BatchStdConfig(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)),
+    },
+    description="batch-level std (TRL scale_rewards=batch): finite batch vs its large-batch limit",
+)
 def run_batch_std(config: BatchStdConfig, progress: Progress = None) -> Table:
     """``batch_std.csv``: scenario, G, p, weight, limit_weight, relative_deviation,
     group_std_weight (GRPO with the same std and eps: per-group normalisation)."""
-    from rlxform.core import schemes
     from rlxform.core.batch_norm import batch_std_limit_weight, batch_std_weight
 
     m = config.group_size
-    group_coefficients = schemes.grpo(std=config.std, eps=config.eps).coefficients(m)
+    group_coefficients = schemes_lib.grpo(std=config.std, eps=config.eps).coefficients(m)
     cols = Columns()
     for i, g in enumerate(config.batch_sizes):
         for p in config.p_values:
@@ -215,30 +256,3 @@ def run_batch_std(config: BatchStdConfig, progress: Progress = None) -> Table:
                 )
         report_progress(progress, i + 1, len(config.batch_sizes))
     return cols.table()
-
-
-CONFIGS = {
-    "kl_estimators": {
-        "tiny": KlEstimatorsConfig(num_draws=2),
-        "quick": KlEstimatorsConfig(),
-        "full": KlEstimatorsConfig(num_draws=128),
-    },
-    "kl_equilibrium": {
-        "tiny": KlEquilibriumConfig(group_sizes=(4, 16), betas=(0.3, 1.0, 3.0)),
-        "quick": KlEquilibriumConfig(),
-        "full": KlEquilibriumConfig(
-            group_sizes=(2, 4, 8, 16, 64, 256),
-            betas=tuple(np.round(np.logspace(-2, 1, 61), 6).tolist()),
-        ),
-    },
-    "ppo_effective_weight": {
-        "tiny": PpoConfig(epochs=(1, 4), num_minibatches=(1,), num_grid=5),
-        "quick": PpoConfig(),
-        "full": PpoConfig(learning_rates=(0.05, 0.2, 0.5), epochs=(1, 2, 4), num_grid=49),
-    },
-    "batch_std": {
-        "tiny": BatchStdConfig(batch_sizes=(1, 4, 16), p_values=(0.1, 0.5)),
-        "quick": BatchStdConfig(),
-        "full": BatchStdConfig(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)),
-    },
-}

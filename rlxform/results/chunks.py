@@ -30,19 +30,16 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from rlxform.results import (
+from rlxform.results.atomic import (
     _TMP_SUFFIX,
     PathLike,
     _owner_tag,
-    _rlxform_version,
-    _warn_version,
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
-    config_hash,
     remove_stale_temps,
-    to_jsonable,
 )
+from rlxform.results.metadata import _rlxform_version, _warn_version, config_hash, to_jsonable
 
 _MANIFEST = "manifest.json"
 _CHUNK_FORMAT = "rlxform-chunks-1"

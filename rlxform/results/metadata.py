@@ -26,6 +26,9 @@ from rlxform.results.atomic import PathLike, atomic_write_text
 def to_jsonable(value: Any, where: str = "config") -> Any:
     """Convert a config (dicts, dataclasses, NamedTuples, arrays, paths) to plain JSON data.
 
+    A module-level function (a custom scheme's ``fn``) is written as ``"module:qualname"``;
+    lambdas and local functions have no faithful form.
+
     Args:
       value: the object to convert.
       where: its name, used in the error message.
@@ -59,6 +62,9 @@ def to_jsonable(value: Any, where: str = "config") -> Any:
         arr = np.asarray(value)
         if arr.dtype.kind in "biufU":
             return arr.tolist()
+    name = f"{getattr(value, '__module__', '')}:{getattr(value, '__qualname__', '<')}"
+    if callable(value) and "<" not in name and not name.startswith(":"):
+        return name  # an importable function (a custom scheme's module:function)
     raise TypeError(f"{where} holds {type(value).__name__} {value!r}, which has no JSON form")
 
 
@@ -76,9 +82,9 @@ def config_hash(config: Any) -> str:
 
 
 def _rlxform_version() -> str:
-    import rlxform  # late import: rlxform/__init__ may import this module
+    from rlxform.version import __version__
 
-    return str(rlxform.__version__)
+    return __version__
 
 
 def git_revision() -> str | None:

@@ -126,8 +126,7 @@ class SimConfig:
     Attributes:
       scheme: a ``Scheme`` (or a catalog name, looked up with default parameters).
       problem: the ``Problem``.
-      group_size: M samples per prompt and step. num_steps: T.
-      optimizer: ``"sgd"`` or ``"adam"``.
+      group_size: M samples per prompt and step. num_steps: T. optimizer: ``"sgd" | "adam"``.
       record_every: E, divides T; R = T / E + 1 records (step 0 included).
       dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones within
         the batch (no refill as in DAPO); bandits only (``rlxform.core.dynamic`` is its reference).
@@ -237,11 +236,8 @@ class SimConfig:
 
     @classmethod
     def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
-        """A config from one flat mapping: ``Problem`` fields go to the problem, the rest here.
-
-        For callers that build runs from flat tables (workload lists, tests); an unknown name
-        raises ``InputError`` naming the allowed ones.
-        """
+        """A config from one flat mapping (workload lists, tests): ``Problem`` fields go to the
+        problem, the rest here; an unknown name raises ``InputError`` naming the allowed ones."""
         problem_names = {f.name for f in dataclasses.fields(Problem)}
         own_names = {f.name for f in dataclasses.fields(cls)} - {"scheme", "problem"}
         unknown = sorted(set(fields) - problem_names - own_names)
@@ -300,29 +296,24 @@ class HParams(NamedTuple):
     kl_coef: ArrayLike | None = None
 
 
-# PPO clip hyperparameters: (low, high, low end open) of clip_low, clip_high, dual_clip
-CLIP_BOUNDS = {
+# (low, high, low end open) of each traced value: finite, and all but eps nonzero in float32
+HPARAM_BOUNDS = {
+    "learning_rate": (0.0, None, True),
+    "eps": (0.0, None, False),
     "clip_low": (0.0, 1.0, True),
     "clip_high": (0.0, None, False),
     "dual_clip": (1.0, None, True),
+    "kl_coef": (0.0, None, False),
 }
 
 
 def check_hparams(hparams: HParams) -> HParams:
-    """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
-    lr = real_array("learning_rate", hparams.learning_rate)
-    for value in lr.reshape(-1):
-        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
-    if hparams.eps is not None:
-        for value in real_array("eps", hparams.eps).reshape(-1):
-            check_float("eps", float(value), 0.0)
-    if hparams.kl_coef is not None:
-        for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
-            check_float("kl_coef", float(value), 0.0)
-    for name, (low, high, low_open) in CLIP_BOUNDS.items():
+    """Validate concrete hyperparameters against ``HPARAM_BOUNDS`` (learning rate required)."""
+    for name, (low, high, low_open) in HPARAM_BOUNDS.items():
         value = getattr(hparams, name)
-        for item in () if value is None else real_array(name, value).reshape(-1):
-            check_float(name, float(item), low, high, low_open=low_open)
+        optional = value is None and name != "learning_rate"
+        for item in () if optional else real_array(name, value).reshape(-1):
+            check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
     return hparams
 
 
@@ -333,11 +324,9 @@ def _check_if_concrete(hparams: Any) -> Any:
 
 
 def checked_hparams(fn):
-    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams``.
+    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams`` (tracers pass).
 
-    Tracers under an outer jit/vmap pass through. ``.lower`` checks too; ``._cache_size`` and
-    ``.jitted`` are the jitted function's.
-    """
+    ``.lower`` checks too; ``._cache_size`` and ``.jitted`` are the jitted function's."""
 
     @functools.wraps(fn)
     def run(hparams: HParams, *args: Any, **kwargs: Any) -> Any:

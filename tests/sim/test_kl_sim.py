@@ -143,11 +143,11 @@ def test_grpo_k1_in_reward_is_invisible_on_a_symmetric_bandit():
 
 
 def test_sweep_toml_kl_keys():
-    from rlxform.sim.sweep_config import parse_sweep_config
+    from rlxform.reproduce.sweep_config import parse_sweep_config
 
     doc = {"kl_coef": 0.5, "kl_estimator": "mse", "kl_placement": "reward", "group_size": [4]}
     config = parse_sweep_config(doc)
-    assert config.kl_coef == 0.5
+    assert config.hparams.kl_coef == 0.5
     cfg = config.sim_config(config.schemes[0], 4)
     assert (cfg.kl_estimator, cfg.kl_placement) == ("k2", "reward")
     for key, value in (("kl_coef", -1.0), ("kl_estimator", "k7"), ("kl_placement", "both")):

@@ -1,15 +1,18 @@
 """One simulator run against its exact reference, written to disk (``rlxform simulate``).
 
-``run_simulation`` serves bandit and sequence policies alike: S seeds of ``make_simulate`` at
-one learning rate (one compile), the exact reference (``reference.make_exact``), the seed-mean
-comparison (``sweeps.compare``), then ``trajectories.csv`` (step, mean_p, mean_p_se,
-exact_mean_p, objective, exact_objective; sequences add mean_length_correct / _wrong, their
-_se and exact_ columns), ``summary.json`` and the figure. The CLI only parses flags into a
-``SimConfig`` and calls it; keys are made from the integer seed here.
+``SimulateConfig`` is what runs: S seeds of a ``SimConfig`` at one point of traced ``HParams``
+(validated once, here and in the nested configs). ``run_simulation`` serves bandit and sequence
+policies alike: the S seeds vmapped (``sweeps.make_sweep``, one compile), the exact reference
+(``sweeps.make_exact_sweep``), the seed-mean comparison (``sweeps.compare``), then
+``trajectories.csv`` (step, mean_p, mean_p_se, exact_mean_p, objective, exact_objective;
+sequences add mean_length_correct / _wrong, their _se and exact_ columns), ``summary.json`` and
+the figure. The CLI maps its flags onto ``SimulateConfig`` (``cli_simulate.FLAGS``); keys are
+made from the integer seed here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -19,9 +22,42 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rlxform.sim.config import SimConfig
+from rlxform.sim.config import HParams, SimConfig, check_hparams
+from rlxform.validation import InputError, check_int, check_seed
 
 LENGTH_RECORDS = ("mean_length_correct", "mean_length_wrong")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateConfig:
+    """S seeds of one simulator config at one point of its traced hyperparameters.
+
+    Attributes:
+      sim: the run (``SimConfig`` with its ``Problem``).
+      hparams: one value per traced hyperparameter (learning rate, kl_coef, clip range).
+      seeds: S runs, keys ``split(key(seed), S)``; seed: the base seed.
+    """
+
+    sim: SimConfig
+    hparams: HParams
+    seeds: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from rlxform.sim.simulate import check_kl_combination
+
+        if not isinstance(self.sim, SimConfig):
+            raise InputError(f"sim={self.sim!r} is invalid: must be an rlxform SimConfig")
+        if not isinstance(self.hparams, HParams):
+            raise InputError(f"hparams={self.hparams!r} is invalid: must be an rlxform HParams")
+        for name, value in self.hparams._asdict().items():
+            if value is not None and np.ndim(value) != 0:
+                raise InputError(f"{name}={value!r} is invalid: must be one number")
+        check_hparams(self.hparams)
+        check_int("seeds", self.seeds, 1)
+        check_seed("seed", self.seed)
+        if self.hparams.kl_coef is not None:
+            check_kl_combination(self.sim)
 
 
 class SimulationResult(NamedTuple):
@@ -63,29 +99,20 @@ def simulation_figure(table: Mapping[str, np.ndarray], cfg: SimConfig, lr: float
     return fig_simulate(table, title, reference)
 
 
-def simulate_and_compare(
-    cfg: SimConfig,
-    learning_rate: float,
-    seeds: int,
-    seed: int,
-    clip: Mapping[str, Any] = {},
-    kl_coef: float | None = None,
-):
-    """(table, summary numbers, metrics) of S seeds against exact ascent at one learning rate.
+def simulate_and_compare(config: SimulateConfig):
+    """(table, summary numbers, metrics) of S seeds against exact ascent at one ``HParams``.
 
-    ``clip``: PPO's ``clip_low``, ``clip_high``, ``dual_clip`` (``HParams`` fields; None =
-    default). ``kl_coef``: beta of the KL penalty (None = no KL term). Configs without an exact
-    reference (PPO with E N > 1, ``std_scope="batch"``) get NaN exact columns and the reason in
-    ``summary["reference"]``; PPO runs add the ``clip_fraction`` column (seed mean).
+    Configs without an exact reference (PPO with E N > 1, ``std_scope="batch"``) get NaN exact
+    columns and the reason in ``summary["reference"]``; PPO runs add the ``clip_fraction``
+    column (seed mean).
     """
     from rlxform import runtime
     from rlxform.sim import sweeps
     from rlxform.sim.reference import check_exact
-    from rlxform.validation import InputError
 
-    grid = sweeps.grid([learning_rate], kl_coef=kl_coef)
-    grid = grid._replace(**{k: np.full(1, v, np.float32) for k, v in clip.items() if v is not None})
-    keys = jax.random.split(jax.random.key(seed), seeds)
+    cfg = config.sim
+    grid = sweeps.broadcast(config.hparams)  # every value float32[1]
+    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     start = time.perf_counter()
     notice = (
         "the simulator"
@@ -137,38 +164,31 @@ def simulate_and_compare(
 
 
 def run_simulation(
-    cfg: SimConfig,
-    learning_rate: float,
-    seeds: int,
-    seed: int,
+    config: SimulateConfig,
     out: Path,
     *,
-    config: Mapping[str, Any] | None = None,
-    clip: Mapping[str, Any] = {},
+    described: Mapping[str, Any] | None = None,
     save_figure: Callable[[Any, Path], None] | None = None,
     figure_suffix: str = "png",
-    kl_coef: float | None = None,
 ) -> SimulationResult:
-    """Simulate ``seeds`` runs of ``cfg`` at ``learning_rate``, compare with the exact reference
-    and write ``out/trajectories.csv``, ``out/summary.json`` and (with ``save_figure``) the
-    figure ``out/trajectories.<figure_suffix>``.
+    """Simulate ``config.seeds`` runs, compare with the exact reference and write
+    ``out/trajectories.csv``, ``out/summary.json`` and (with ``save_figure``) the figure
+    ``out/trajectories.<figure_suffix>``.
 
     Args:
-      cfg: the run; learning_rate: float > 0; seeds: S; seed: the base seed (keys
-        ``split(key(seed), S)``); out: a writable directory.
-      config: extra entries for ``summary["config"]`` (the CLI's flags).
-      clip: PPO clip hyperparameters (``simulate_and_compare``).
+      config: the run; out: a writable directory.
+      described: extra entries for ``summary["config"]`` (the CLI's flags).
       save_figure: ``(figure, path) -> None``; None writes no figure.
-      kl_coef: beta of the KL penalty (``cfg.kl_estimator`` at ``cfg.kl_placement``; None: off).
     """
     from rlxform import runtime
     from rlxform.results import atomic_write_text, write_table
 
-    table, numbers, _ = simulate_and_compare(cfg, learning_rate, seeds, seed, clip, kl_coef)
+    cfg = config.sim
+    table, numbers, _ = simulate_and_compare(config)
     out = Path(out)
     write_table(out / "trajectories.csv", table)
-    described = {
-        **dict(config or {}),
+    entries = {
+        **dict(described or {}),
         "scheme": cfg.scheme.label,
         "batch_size": cfg.batch,
         "prng": runtime.current_prng(),
@@ -177,14 +197,15 @@ def run_simulation(
         "std_scope": cfg.std_scope,
     }
     if cfg.problem.is_sequence:
-        described["aggregation"] = cfg.aggregation
-        described["objective"] = "mean_x h_M(p_x) of the scheme's tables (the paper's lens)"
+        entries["aggregation"] = cfg.aggregation
+        entries["objective"] = "mean_x h_M(p_x) of the scheme's tables (the paper's lens)"
     else:
-        described["sampler"] = cfg.resolved_sampler
-    summary = {"config": described, **numbers}
+        entries["sampler"] = cfg.resolved_sampler
+    summary = {"config": entries, **numbers}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     figure_path = None
     if save_figure is not None:
         figure_path = out / f"trajectories.{figure_suffix}"
-        save_figure(simulation_figure(table, cfg, learning_rate, seeds), figure_path)
+        lr = float(config.hparams.learning_rate)
+        save_figure(simulation_figure(table, cfg, lr, config.seeds), figure_path)
     return SimulationResult(table, summary, figure_path)
