@@ -9,18 +9,18 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 import importlib
 from typing import Any
 
+from rlxform import frameworks
 from rlxform.core import (
     batch_norm,
     bernstein,
     dynamic,
-    frameworks,
     kl,
     kl_audit,
+    loss_modes,
     ppo,
     schemes,
     sequences,
 )
-from rlxform.core.configs import RunConfig, read_config
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
@@ -28,6 +28,7 @@ from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
 from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_drift, sequence_weights
 from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.frameworks import RunConfig, read_config
 from rlxform.validation import InputError
 from rlxform.version import __version__
 
@@ -90,6 +91,7 @@ __all__ = [
     "kl_audit",
     "kl_equilibrium",
     "length_drift",
+    "loss_modes",
     "make_simulate",
     "make_sweep",
     "noise",
