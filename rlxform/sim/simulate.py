@@ -117,8 +117,13 @@ def scale_by_batch_std(grads: PyTree, s: Array, cfg: SimConfig, eps: ArrayLike |
 
 
 def check_kl_combination(cfg: SimConfig) -> None:
-    """InputError for a KL term with PPO's inner loop (E N > 1) or std_scope != "group"
-    (the KL term is not wired into those step paths yet)."""
+    """InputError for a KL term with PPO's inner loop (E N > 1), a loss mode or std_scope !=
+    "group" (the KL term is not wired into those step paths yet)."""
+    if cfg.loss_mode is not None:
+        raise InputError(
+            f"kl_coef is invalid with loss_mode={cfg.loss_mode!r}: the KL term runs with the "
+            "default surrogate only"
+        )
     if cfg.is_ppo:
         raise InputError(
             f"kl_coef is invalid with ppo_epochs={cfg.ppo_epochs!r}, "
@@ -130,6 +135,18 @@ def check_kl_combination(cfg: SimConfig) -> None:
             f"kl_coef is invalid with std_scope={cfg.std_scope!r}: the KL term runs with "
             "std_scope='group' only"
         )
+
+
+def check_loss_mode_hparams(cfg: SimConfig, hparams: HParams) -> None:
+    """InputError for the default surrogate's clip range (HParams) given with a loss mode."""
+    if cfg.loss_mode is None:
+        return
+    for name in ("clip_low", "clip_high", "dual_clip"):
+        if getattr(hparams, name) is not None:
+            raise InputError(
+                f"{name} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own settings set "
+                "its clip range (loss_settings, e.g. clip_ratio_high, epsilon_high)"
+            )
 
 
 def diverged_at(metrics: Metrics) -> int | None:
@@ -223,7 +240,7 @@ def sparse_eligible(cfg: SimConfig) -> bool:
     return (
         policy_of(cfg).sparse_sgd
         and cfg.optimizer == "sgd"
-        and not cfg.is_ppo
+        and not cfg.ppo_step
         and cfg.std_scope != "batch"
     )
 
@@ -267,7 +284,8 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
-        if cfg.is_ppo:
+        if cfg.ppo_step:
+            check_loss_mode_hparams(cfg, hparams)
             rollout_keys, epoch_keys = ppo.step_keys(key, cfg)
             xs = jax.tree_util.tree_map(
                 lambda k: k.reshape(-1, cfg.record_every, *k.shape[1:]), (rollout_keys, epoch_keys)
