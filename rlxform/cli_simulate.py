@@ -21,12 +21,51 @@ def _init_p(flag: str, text: str) -> Any:
     return parse_init_p(text)
 
 
+def _setting_value(text: str) -> Any:
+    """A ``--loss-setting`` value: true/false, none, an integer, a number, numbers separated by
+    commas (a list), else the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if "," in text:
+        try:
+            return [float(part) for part in text.split(",")]
+        except ValueError:
+            pass
+    return text
+
+
+def _loss_settings(flag: str, items: list[str]) -> dict[str, Any]:
+    """``--loss-setting KEY=VALUE`` (repeatable) as a mapping; the mode checks keys and values."""
+    from rlxform.validation import InputError
+
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"{flag}={item!r} is invalid: must be KEY=VALUE, e.g. clip_ratio_high=0.28"
+            )
+        if key.strip() in settings:
+            raise InputError(f"{flag}={item!r} is invalid: {key.strip()} is given twice")
+        settings[key.strip()] = _setting_value(text)
+    return settings
+
+
 class Flag(NamedTuple):
     """One ``rlxform simulate`` flag: the field it sets and its argparse type, default, help.
 
     ``field`` is a dotted path in ``SimulateConfig`` (or a ``validation.Key`` with a converter
     of the flag's text); ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (a switch);
-    ``sequence``: set only for sequence policies (bandits keep the field's default).
+    ``sequence``: set only for sequence policies (bandits keep the field's default);
+    ``repeat``: the flag may be given several times (a list of texts).
     """
 
     flag: str
@@ -35,6 +74,7 @@ class Flag(NamedTuple):
     default: Any
     help: str
     sequence: bool = False
+    repeat: bool = False
 
 
 FLAGS = (
@@ -98,9 +138,10 @@ FLAGS = (
         "--aggregation",
         "sim.aggregation",
         str,
-        "seq-mean-token-mean",
-        "seq-mean-token-sum | seq-mean-token-mean | seq-mean-token-sum-norm | token-mean "
-        "| trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences)",
+        None,
+        "seq-mean-token-sum | seq-mean-token-mean (default) | seq-mean-token-sum-norm | "
+        "token-mean | trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences; a --loss-mode "
+        "sets its own)",
         sequence=True,
     ),
     Flag(
@@ -141,6 +182,24 @@ FLAGS = (
         "group",
         "group | batch | none (std-normalised schemes)",
     ),
+    Flag(
+        "--loss-mode",
+        "sim.loss_mode",
+        str,
+        None,
+        "a trainer's loss, framework:mode: verl:vanilla | verl:gspo | verl:cispo | verl:sapo | "
+        "verl:geo_mean | ... | trl:grpo | trl:dapo | trl:cispo | trl:luspo | ... | "
+        "openrlhf:ppo | openrlhf:gspo (default: the plain clipped surrogate)",
+    ),
+    Flag(
+        "--loss-setting",
+        ("sim.loss_settings", _loss_settings),
+        str,
+        None,
+        "KEY=VALUE setting of --loss-mode under the framework's own key, repeatable "
+        "(e.g. clip_ratio_high=0.28, importance_sampling_level=sequence, delta=1.5)",
+        repeat=True,
+    ),
 )
 
 
@@ -160,6 +219,8 @@ def add_simulate(sub) -> None:
     for flag in FLAGS:
         if flag.kind is bool:
             p.add_argument(flag.flag, action="store_true", help=flag.help)
+        elif flag.repeat:
+            p.add_argument(flag.flag, action="append", metavar="KEY=VALUE", help=flag.help)
         else:
             p.add_argument(flag.flag, type=flag.kind, default=flag.default, help=flag.help)
     p.add_argument("--out", default="results/simulate", help="output directory")
@@ -185,7 +246,26 @@ def simulate_config(args: argparse.Namespace, scheme):
         keys[flag.flag] = Key(*flag.field) if isinstance(flag.field, tuple) else flag.field
         if value is not None and (sequence or not flag.sequence):
             given[flag.flag] = value
-    return load_dataclass(SimulateConfig, given, keys=keys)
+    if sequence and args.aggregation is None and args.loss_mode is None:
+        given["--aggregation"] = "seq-mean-token-mean"
+    config = load_dataclass(SimulateConfig, given, keys=keys)
+    _check_aggregation(config.sim, given.get("--aggregation"))
+    return config
+
+
+def _check_aggregation(cfg, aggregation: str | None) -> None:
+    """``--aggregation`` given with ``--loss-mode`` must be the mode's own (it sets it)."""
+    from rlxform.core.aggregation import check_aggregation
+    from rlxform.validation import InputError
+
+    if cfg.loss_mode is None or aggregation is None:
+        return
+    if check_aggregation(aggregation) != cfg.aggregation:
+        raise InputError(
+            f"--aggregation={aggregation!r} is invalid with --loss-mode={cfg.loss_mode!r}: the "
+            f"mode aggregates as {cfg.aggregation!r} (set it by --loss-setting, e.g. "
+            "loss_agg_mode for verl)"
+        )
 
 
 def run_simulate(args: argparse.Namespace) -> int:

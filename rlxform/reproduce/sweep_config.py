@@ -273,7 +273,14 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     """
     if not isinstance(data, Mapping):
         raise InputError(f"sweep config={data!r} is invalid: must be a table")
-    return load_dataclass(SweepConfig, data, keys=toml_keys())
+    config = load_dataclass(SweepConfig, data, keys=toml_keys())
+    given, loss_mode = data.get("aggregation"), config.sim.loss_mode
+    if loss_mode is not None and given is not None and given != config.sim.aggregation:
+        raise InputError(  # a loss mode sets its own aggregation (its loss_agg_mode, or fixed)
+            f"aggregation={given!r} is invalid with loss_mode={loss_mode!r}: the mode "
+            f"aggregates as {config.sim.aggregation!r}"
+        )
+    return config
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:

@@ -180,7 +180,9 @@ def make_ppo_step(
                 if loss_mode is not None:
                     rows = jax.tree_util.tree_map(lambda x: x[index], rollout)
                     log_probs, _ = loss_mode_lib.token_log_probs(policy, current, sub, rows.samples)
-                    return loss_mode_lib.mode_objective(loss_mode, log_probs, rows, cfg.batch_groups)
+                    return loss_mode_lib.mode_objective(
+                        loss_mode, log_probs, rows, cfg.batch_groups
+                    )
                 sub_keep = None if keep is None else keep[index]
                 log_probs = policy.log_prob(current, sub)
                 return clipped_surrogate(
