@@ -44,7 +44,7 @@ class SimulateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from rlxform.sim.simulate import check_kl_combination
+        from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 
         if not isinstance(self.sim, SimConfig):
             raise InputError(f"sim={self.sim!r} is invalid: must be an rlxform SimConfig")
@@ -58,6 +58,7 @@ class SimulateConfig:
         check_seed("seed", self.seed)
         if self.hparams.kl_coef is not None:
             check_kl_combination(self.sim)
+        check_loss_mode_hparams(self.sim, self.hparams)
 
 
 class SimulationResult(NamedTuple):

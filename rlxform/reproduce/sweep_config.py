@@ -30,7 +30,7 @@ from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.config import HParams, Problem, SimConfig, check_hparams
 from rlxform.sim.population import check_population
-from rlxform.sim.simulate import check_kl_combination
+from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 from rlxform.validation import (
     MAX_GROUP_SIZE,
     InputError,
@@ -112,6 +112,7 @@ class SweepConfig:
                 cfg = self.sim_config(scheme, m)  # validated by SimConfig
                 if self.hparams.kl_coef is not None:
                     check_kl_combination(cfg)
+                check_loss_mode_hparams(cfg, self.hparams)
 
     @property
     def problem(self) -> Problem:

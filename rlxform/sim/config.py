@@ -300,6 +300,11 @@ def _set_loss_mode(cfg: SimConfig) -> None:
 
     width = cfg.problem.max_length if cfg.problem.is_sequence else 1
     answers = cfg.batch_groups * cfg.group_size
+    if cfg.loss_mode is not None and (cfg.batch // cfg.num_minibatches) % cfg.batch_groups:
+        raise InputError(
+            f"batch_groups={cfg.batch_groups!r} is invalid with loss_mode: must divide the "
+            f"minibatch of {cfg.batch // cfg.num_minibatches} groups"
+        )
     values = configure(cfg.loss_mode, cfg.loss_settings, width, answers, cfg.dynamic_sampling)
     for field, value in zip(
         ("loss_mode", "loss_settings", "aggregation", "_loss"), values, strict=True

@@ -45,6 +45,14 @@ PPOMetrics = extend_metrics(
 )
 
 
+SequencePPOMetrics = extend_metrics(
+    "SequencePPOMetrics",
+    ("mean_length_correct", "mean_length_wrong", "clip_fraction"),
+    """``SequenceMetrics`` of a sequence policy with PPO's inner loop plus the clip fraction
+    (fields as ``SequenceMetrics`` and ``PPOMetrics``).""",
+)
+
+
 class Clip(NamedTuple):
     """Traced clip range: ratio in [1 - low, 1 + high]; dual C > 1 or None (off)."""
 
@@ -173,11 +181,13 @@ def make_ppo_step(
         all_prompts = jnp.arange(num_groups, dtype=jnp.int32) if prompts is None else prompts
 
         def update(state: TrainState, index: Array) -> tuple[TrainState, Array]:
+            if loss_mode is not None:
+                index = jnp.sort(index)
             sub = _take(group, all_prompts, index)
 
             def loss(tr: PyTree) -> tuple[Array, Array]:
                 current = combine(tr, frozen)
-                if loss_mode is not None:
+                if loss_mode is not None:  # blocks of G groups in rollout order (sorted index)
                     rows = jax.tree_util.tree_map(lambda x: x[index], rollout)
                     log_probs, _ = loss_mode_lib.token_log_probs(policy, current, sub, rows.samples)
                     return loss_mode_lib.mode_objective(

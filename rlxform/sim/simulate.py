@@ -49,7 +49,7 @@ from rlxform.sim.sampling import (  # noqa: F401  (re-exported: rlxform.sim.simu
     sample_counts,
 )
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import InputError
+from rlxform.validation import InputError, is_concrete
 
 
 def policy_of(cfg: SimConfig) -> Policy:
@@ -142,10 +142,14 @@ def check_loss_mode_hparams(cfg: SimConfig, hparams: HParams) -> None:
     if cfg.loss_mode is None:
         return
     for name in ("clip_low", "clip_high", "dual_clip"):
-        if getattr(hparams, name) is not None:
+        value = getattr(hparams, name)
+        if value is not None:
+            concrete = is_concrete(value) and np.ndim(value) == 0
+            shown = float(np.asarray(value)) if concrete else "(traced)"
             raise InputError(
-                f"{name} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own settings set "
-                "its clip range (loss_settings, e.g. clip_ratio_high, epsilon_high)"
+                f"{name}={shown!r} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own "
+                "settings set its clip range (loss_settings=KEY=VALUE, e.g. clip_ratio_high, "
+                "epsilon_high)"
             )
 
 
@@ -224,7 +228,8 @@ def run_ascent(
         degenerate, fraction = (0.0, 0.0) if aux is None else (jnp.mean(aux[0]), jnp.mean(aux[1]))
         metrics = record_of(state.trainable, degenerate, end, diverged)
         fraction = jnp.where(diverged, jnp.nan, jnp.asarray(fraction, jnp.float32))
-        return ppo.PPOMetrics(*metrics, clip_fraction=fraction)
+        kind = ppo.PPOMetrics if policy.length_stats is None else ppo.SequencePPOMetrics
+        return kind(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)

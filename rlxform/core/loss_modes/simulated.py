@@ -206,7 +206,10 @@ def configure(
     first-update scale). ``name`` may be a ``LossMode`` (its given settings are kept) or None."""
     if name is None:
         if settings:
-            raise InputError(f"loss_settings={settings!r} is invalid without loss_mode")
+            raise InputError(
+                f"loss_settings={settings!r} is invalid: settings need a loss mode "
+                "(loss_mode=..., e.g. 'verl:vanilla')"
+            )
         return None, (), None, (None, 1.0)
     if isinstance(name, LossMode):
         settings, name = name.given_settings, mode_name(name)
