@@ -145,9 +145,9 @@ def check_loss_mode_hparams(cfg: SimConfig, hparams: HParams) -> None:
         value = getattr(hparams, name)
         if value is not None:
             concrete = is_concrete(value) and np.ndim(value) == 0
-            shown = float(np.asarray(value)) if concrete else "(traced)"
+            shown = f"{name}={float(np.asarray(value))!r}" if concrete else name
             raise InputError(
-                f"{name}={shown!r} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own "
+                f"{shown} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own "
                 "settings set its clip range (loss_settings=KEY=VALUE, e.g. clip_ratio_high, "
                 "epsilon_high)"
             )
