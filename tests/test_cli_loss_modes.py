@@ -98,8 +98,8 @@ def test_setting_values():
         (["--loss-mode", "trl:grpo", "--dynamic-sampling"], "--dynamic-sampling=True is invalid"),
         (
             ["--policy", "sequence_tabular", "--ppo-epochs", "2"],
-            "--ppo-epochs=2 is invalid for sequence policies with the default surrogate (its "
-            "ratios are per sequence): set --loss-mode=...",
+            "--ppo-epochs=2 is invalid for sequence policies with the default surrogate "
+            "(its ratios are per sequence): set --loss-mode=...",
         ),
     ],
 )

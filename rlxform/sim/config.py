@@ -231,8 +231,8 @@ class SimConfig:
         if epochs * minibatches > 1 and self.problem.is_sequence and self.loss_mode is None:
             name, value = ("ppo_epochs", epochs) if epochs > 1 else ("num_minibatches", minibatches)
             raise InputError(
-                f"{name}={value!r} is invalid for sequence policies with the default surrogate (its "
-                "ratios are per sequence): set loss_mode=..., e.g. 'verl:vanilla' (per token)"
+                f"{name}={value!r} is invalid for sequence policies with the default surrogate "
+                "(its ratios are per sequence): set loss_mode=..., e.g. 'verl:vanilla' (per token)"
             )
         check_choice("std_scope", self.std_scope, STD_SCOPES)
         if self.std_scope != "group" and not scheme.has_eps:
