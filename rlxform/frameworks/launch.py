@@ -62,6 +62,7 @@ _TOOL_MODULES = {
     "pip", "venv", "ensurepip", "virtualenv", "http.server", "json.tool", "pytest", "unittest",
     "site", "build", "twine", "uv", "wheel", "setuptools", "pipx", "timeit", "compileall",
 }  # fmt: skip
+_SUBMITTERS = {"mason.py"}  # job submitters whose own flags end at "--" (Open-Instruct's Beaker)
 _TRL_NOT_TRAINING = {"env", "vllm-serve", "vllm_serve", "chat", "skills", "help"}
 
 
@@ -159,6 +160,8 @@ def _recognise(words: Sequence[str]) -> dict | None:
             wrappers.append(base)
             i += 1
             while i < len(words) and not _starts_launch(words, i):
+                if base == "uv" and words[i] in ("-m", "--module") and i + 1 < len(words):
+                    return _result(words[i + 1], words, i + 2, "python", (), wrappers, env)
                 i += 1
         elif base == "ray" and list(words[i + 1 : i + 3]) == ["job", "submit"]:
             wrappers.append("ray job submit")
@@ -188,6 +191,9 @@ def _recognise(words: Sequence[str]) -> dict | None:
                 return _result(module, words, first, "python", options, wrappers, env)
             if os.path.basename(name) == "setup.py":
                 return None
+            if os.path.basename(name) in _SUBMITTERS and "--" in words[first:]:
+                i = _submitted(words, first - 1, wrappers)
+                continue
             return _result(name, words, first, "python", options, wrappers, env)
         elif base == "accelerate" and i + 1 < len(words) and words[i + 1] == "launch":
             return _via(words, i + 2, "accelerate launch", wrappers, env)
@@ -195,11 +201,23 @@ def _recognise(words: Sequence[str]) -> dict | None:
             return _via(words, i + 1, base, wrappers, env)
         elif base == "trl" and i + 1 < len(words):
             return _trl(words, i + 1, wrappers, env)
+        elif base in _SUBMITTERS and "--" in words[i + 1 :]:
+            i = _submitted(words, i, wrappers)
         elif base.endswith(".py"):
             return _result(word, words, i + 1, "script", (), wrappers, env)
         else:
             return None
     return None
+
+
+def _submitted(words: Sequence[str], i: int, wrappers: list[str]) -> int:
+    """Index of the job a submitter at ``i`` runs: after its ``--``, the first launch word
+    (``mason.py ... -- source setup.sh && python train.py``: the setup words are skipped)."""
+    wrappers.append(os.path.basename(words[i]))
+    i = i + 2 + list(words[i + 1 :]).index("--")
+    while i < len(words) and not _starts_launch(words, i):
+        i += 1
+    return i
 
 
 def _python_next(words: Sequence[str], i: int) -> bool:
