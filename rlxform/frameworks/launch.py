@@ -62,7 +62,7 @@ _TOOL_MODULES = {
     "pip", "venv", "ensurepip", "virtualenv", "http.server", "json.tool", "pytest", "unittest",
     "site", "build", "twine", "uv", "wheel", "setuptools", "pipx", "timeit", "compileall",
 }  # fmt: skip
-_SUBMITTERS = {"mason.py"}  # job submitters whose own flags end at "--" (Open-Instruct's Beaker)
+_SUBMITTERS = {"mason.py"}  # job submitters (Open-Instruct's Beaker): flags, "--", the job
 _TRL_NOT_TRAINING = {"env", "vllm-serve", "vllm_serve", "chat", "skills", "help"}
 
 
@@ -191,7 +191,9 @@ def _recognise(words: Sequence[str]) -> dict | None:
                 return _result(module, words, first, "python", options, wrappers, env)
             if os.path.basename(name) == "setup.py":
                 return None
-            if os.path.basename(name) in _SUBMITTERS and "--" in words[first:]:
+            if os.path.basename(name) in _SUBMITTERS and _submitted(words, first - 1, []) < len(
+                words
+            ):
                 i = _submitted(words, first - 1, wrappers)
                 continue
             return _result(name, words, first, "python", options, wrappers, env)
@@ -201,7 +203,7 @@ def _recognise(words: Sequence[str]) -> dict | None:
             return _via(words, i + 1, base, wrappers, env)
         elif base == "trl" and i + 1 < len(words):
             return _trl(words, i + 1, wrappers, env)
-        elif base in _SUBMITTERS and "--" in words[i + 1 :]:
+        elif base in _SUBMITTERS and _submitted(words, i, []) < len(words):
             i = _submitted(words, i, wrappers)
         elif base.endswith(".py"):
             return _result(word, words, i + 1, "script", (), wrappers, env)
@@ -211,10 +213,12 @@ def _recognise(words: Sequence[str]) -> dict | None:
 
 
 def _submitted(words: Sequence[str], i: int, wrappers: list[str]) -> int:
-    """Index of the job a submitter at ``i`` runs: after its ``--``, the first launch word
-    (``mason.py ... -- source setup.sh && python train.py``: the setup words are skipped)."""
+    """Index of the job a submitter at ``i`` runs: the first launch word after it (its own
+    flags end at ``--``; ``mason.py ... -- source setup.sh && python train.py``: the setup
+    words are skipped), or ``len(words)`` when it runs none."""
     wrappers.append(os.path.basename(words[i]))
-    i = i + 2 + list(words[i + 1 :]).index("--")
+    rest = list(words[i + 1 :])
+    i = i + 2 + rest.index("--") if "--" in rest else i + 1
     while i < len(words) and not _starts_launch(words, i):
         i += 1
     return i

@@ -16,6 +16,8 @@ TRAINERS = (
     "openrlhf",
     "unsloth",
     "nemo_rl",  # trainers-a (issue 25): NeMo-RL, Open-Instruct, SkyRL
+    "open_instruct",
+    "skyrl",
 )
 
 
