@@ -74,7 +74,7 @@ def test_explain_a_scheme_by_name(capsys):
         (["explain", "{tmp}/quote.sh"], "unterminated"),
         (["explain", "{tmp}/bomb.yaml"], "alias"),
         (["explain", "{tmp}/huge.yaml"], "a config may hold at most"),
-        (["explain", "--", "python3", "-m", "nemo_rl.run_grpo", "a=1"], "none of a trainer"),
+        (["explain", "--", "python3", "-m", "acme_rl.train", "a=1"], "none of a trainer"),
         (["explain", "--topic", "kll"], "--topic='kll' is invalid: must be one of aggregation"),
         (
             ["explain", "{cfg}/trl_grpo.json", "--framework-version", "9.9"],

@@ -191,7 +191,7 @@ def test_trls_vllm_correction_counts_when_its_default_acts():
     [
         ("\x00\x01binary", ".sh", "binary data (a NUL byte at offset 0)"),
         ("echo hello\npip install verl\n", ".sh", "no launch command found: looked for"),
-        ("python3 -m nemo_rl.run_grpo grpo.num_generations=8\n", ".sh", "none of a trainer"),
+        ("python3 -m acme_rl.train acme.group_size=8\n", ".sh", "none of a trainer"),
         ("python3 train.py --foo 'unbalanced\n", ".sh", "unterminated"),
         ("a: &a [1, 2]\nb: [*a, *a, *a]\n" + "c: !!python/object x\n", ".yaml", "tag"),
         ("import os\nprint(1)\n", ".py", "no GRPOConfig(...) call found"),
