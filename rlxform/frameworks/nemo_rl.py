@@ -53,6 +53,7 @@ def switch(s: Settings, key: str, top: str, fallback: bool) -> bool:
 def read_nemo_rl(s: Settings) -> RunConfig:
     """NeMo-RL's GRPO config (``grpo``, ``loss_fn``, ``policy`` sections)."""
     version = version_key(s.table.version)
+    base = _base_config(s)
     name = s.str(G + "adv_estimator.name", "grpo")
     check_modelled(
         G + "adv_estimator.name",
@@ -80,7 +81,7 @@ def read_nemo_rl(s: Settings) -> RunConfig:
     low, high = (s.get(G + k, None) for k in ("advantage_clip_low", "advantage_clip_high"))
     check_clip(low, high)
     r0, scale = reward_scale(lambda k: s.get(k, ADVANTAGE_KEYS[k]))
-    pitfalls: list[str] = []
+    pitfalls: list[str] = [base] if base else []
     variant = "grpo@v0.3.1" if version < (0, 4) else "grpo"
     if name == "grpo" and loo and normalize:
         pitfalls.append(
@@ -92,8 +93,9 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         pitfalls.append("leave-one-out baseline without std: RLOO, A = r - mean of the others")
     if scale != 1.0 or r0 != 0.0:
         pitfalls.append(
-            f"grpo.reward_scaling maps the rewards 0 and 1 to {r0:g} and {r0 + scale:g}: the "
-            f"rule sees rewards {scale:g} apart (grpo.py:1386-1429)"
+            f"grpo.reward_scaling maps the rewards 0 and 1 to {r0:g} and {r0 + scale:g} "
+            f"(grpo.py:1386-1429): rewards {scale:g} apart, so a std-normalised advantage sees "
+            f"eps / {abs(scale):g} and any undivided one is {scale:g} times larger"
         )
     if low is not None or high is not None:
         pitfalls.append(
@@ -146,13 +148,26 @@ def read_nemo_rl(s: Settings) -> RunConfig:
     )
 
 
+def _base_config(s: Settings) -> str | None:
+    """A YAML's ``defaults:`` (NeMo-RL's load_config inheritance): grpo_math_1B.yaml is what the
+    version tables hold; another base is named (its values are not read)."""
+    s.read.add("defaults")
+    base = s.values.get("defaults")
+    if base is None or str(base).rsplit("/", 1)[-1] == "grpo_math_1B.yaml":
+        return None
+    return (
+        f"defaults: {base}: this config inherits another base config, whose values are not "
+        f"read here; keys this file does not set take grpo_math_1B.yaml's ({s.table.label})"
+    )
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]):
     """(placement, estimator, coefficient). k3 is the only type before v0.5; from v0.7 the
-    loss multiplies it by exp(logp - logp.detach()) (loss_functions.py:418-427), TRL's
+    loss multiplies it by exp(logp - logp.detach()) (loss_functions.py:414-427), TRL's
     bias-corrected form (``k3_ratio``); ``use_kl_in_reward`` drops it from the loss
     (loss_functions.py:225) and only reinforce_plus_plus puts it in the advantage."""
     coef = s.float(L + "reference_policy_kl_penalty", 0.01)

@@ -66,12 +66,11 @@ def _nemo_limit(loo, normalize, std, eps, zero_std, scale, clip_low, clip_high, 
         return None, None  # the clamp acts on a and b separately: no named limit
     if not normalize:
         return bern.scaled(bern.identity, scale), f"{scale:g} p"
-    limit, name = loo_grpo(std, eps, zero_std).limit() if loo else sch.grpo(std, eps).limit()
-    if scale == 1:
-        return limit, name
-    inner = eps / abs(scale)
-    base = bern.grpo_eps_objective(inner) if inner > 0 else bern.arcsin_sqrt
-    return bern.scaled(base, float(np.sign(scale))), f"{np.sign(scale):g} x GRPO limit, eps/|k|"
+    # the end terms (undivided k num, or k num / eps) weigh (1-p)^(M-1), p^(M-1): GRPO's limit
+    # on rewards k apart, whose eps acts as eps / |k|
+    limit, name = sch.grpo_limit(eps=eps / abs(scale))
+    sign = "-" if scale < 0 else ""
+    return (bern.scaled(limit, -1.0), sign + name) if scale < 0 else (limit, name)
 
 
 @register(
@@ -148,6 +147,8 @@ def from_nemo_rl(
         if not normalize:
             return sch.rloo() if loo else sch.mean_baseline()
         return loo_grpo(std, eps, zero_std) if loo else sch.grpo(std, eps)
+    if low is None and high is None and normalize and not loo and scale > 0:
+        return sch.grpo(std, eps / scale)  # (k r - k mean) / (k sd + eps): eps / k
     return Scheme.make(
         "nemo_rl",
         loo=loo,

@@ -202,7 +202,7 @@ def open_instruct_normaliser(s: Settings, run: RunConfig) -> Normaliser:
             "1/L_max",
             None,
             f"loss_denominator={s.get('loss_denominator')}: token sums over a constant "
-            "(grpo_fast.py:659-662, Dr. GRPO style)",
+            "(grpo_fast.py:656-659, 719: Dr. GRPO style)",
         )
     answers = s.int("num_unique_prompts_rollout", 16) * run.group_size
     answers /= s.int("num_mini_batches", 1)

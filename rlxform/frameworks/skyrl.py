@@ -302,7 +302,7 @@ def skyrl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
         "token-mean",
         float(answers),
         "the tokens of one mini-batch, policy_mini_batch_size x n_samples_per_prompt answers "
-        "(trainer.py:935-937 sets the prompt mini-batches; ppo_utils.py:1118-1120 divides by "
+        "(trainer.py:935-937 sets the prompt mini-batches; ppo_utils.py:1123-1124 divides by "
         "their loss-mask tokens, in 0.3.0)",
     )
 

@@ -314,6 +314,9 @@ def test_trainer_scheme_names():
     assert (
         fw.resolve_scheme("open_instruct:centered", verification_reward=1.0) == sch.mean_baseline()
     )
+    # rewards mapped 2 apart, group std: (2 r - 2 mean) / (2 sd + 1e-6) is GRPO with eps 5e-7
+    scaled = fw.resolve_scheme("nemo_rl:grpo", use_leave_one_out_baseline=False, reward_scale=2.0)
+    assert scaled == sch.grpo("sample", 5e-7)
     for name in ("nemo_rl:grpo", "open_instruct:centered", "skyrl:grpo", "skyrl:maxrl"):
         assert name in fw.scheme_names()
 
