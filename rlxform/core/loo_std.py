@@ -51,10 +51,13 @@ def loo_divide(num: NDArray, sd: NDArray, eps: ArrayLike, zero_std: str):
 
 def _loo_limit(std: str, eps: float, zero_std: str, **_: Any):
     """GRPO's limit: the two end coefficients (1 or 1/eps) weigh (1-p)^(M-1) and p^(M-1)."""
-    del std, zero_std
-    if eps > 0:
-        return bern.grpo_eps_objective(eps), f"int_0^p dt / (sqrt(t(1-t)) + {eps:g})"
-    return bern.arcsin_sqrt, "2 arcsin sqrt p"
+    del std
+    if eps <= 0:
+        return bern.arcsin_sqrt, "2 arcsin sqrt p"
+    name = f"int_0^p dt / (sqrt(t(1-t)) + {eps:g})"
+    if zero_std == "eps":  # the +-1/eps end terms add (1 - (1-p)^M + p^M) / (M eps) to h_M
+        name += f" (reached only for M >> {1 / eps:g}: the S = 1, M-1 terms dominate)"
+    return bern.grpo_eps_objective(eps), name
 
 
 @register(

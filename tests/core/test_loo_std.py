@@ -143,7 +143,9 @@ def test_large_m_limit_is_grpo_limit():
     """Named limit: GRPO's (eps in it), for every variant; w_M -> 1 / (sqrt(p(1-p)) + eps) as M
     grows (the error shrinks with M, < 1% at M = 2048 for p = 0.3)."""
     for scheme in VARIANTS.values():
-        assert scheme.limit()[1] == sch.grpo(eps=scheme.kwargs["eps"]).limit()[1]
+        name = sch.grpo(eps=scheme.kwargs["eps"]).limit()[1]
+        assert scheme.limit()[1].startswith(name)
+        assert ("reached only for M >> 1e+06" in scheme.limit()[1]) is (scheme == VARIANTS["pre-fix"])
     scheme = VARIANTS["v0.7.0"]
     target = float(limit_weight(scheme, np.array([0.3]))[0])
     assert target == pytest.approx(1 / (math.sqrt(0.21) + 1e-6), rel=1e-15)

@@ -379,3 +379,20 @@ def test_nemo_rl_default_weight_at_m16_p001_is_1_39_against_grpo_3_61():
     nemo = transform(fw.resolve_scheme("nemo_rl:grpo"), 16).weight(0.01)
     grpo = transform(sch.grpo("sample", 1e-6), 16).weight(0.01)
     assert round(float(nemo), 2) == 1.39 and round(float(grpo), 2) == 3.61
+
+
+def test_trainer_scheme_limits():
+    """Named large-M limits: SkyRL maxrl h = log(1 + p/1e-6) (w = 1/(p + 1e-6)), reached by
+    w_M as M grows; Open-Instruct centered 10 p; NeMo-RL with a clamp: none (stated)."""
+    from rlxform.core.objective import limit_weight
+
+    maxrl = fw.resolve_scheme("skyrl:maxrl")
+    assert float(limit_weight(maxrl, np.array([0.3]))[0]) == pytest.approx(1 / 0.300001, rel=1e-14)
+    assert float(maxrl.limit()[0](np.float64(1.0))) == pytest.approx(math.log1p(1e6), rel=1e-14)
+    errors = [abs(float(transform(maxrl, m).weight(0.3)) * 0.300001 - 1) for m in (64, 256, 1024)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01
+    centered = transform(fw.resolve_scheme("open_instruct:centered"), 8)
+    np.testing.assert_allclose(centered.weight(np.array([0.2, 0.7])), [10 * 7 / 8] * 2, rtol=1e-14)
+    assert fw.resolve_scheme("open_instruct:centered").limit()[1] == "10 p"
+    clamped = fw.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0)
+    assert clamped.limit() == (None, None)
