@@ -186,9 +186,12 @@ def openrlhf_loss(s: Settings) -> LossReading:
     key = "actor.policy_loss_type" if s.table.has("actor.policy_loss_type") else ""
     mode = s.str(key, "ppo") if key else "ppo"
     settings, keys = read_settings(s, "openrlhf", version, OPENRLHF_LOSS_KEYS)
-    if version_key(version) < version_key("0.11.2") and s.table.has(_IS + "threshold"):
-        settings.update(_legacy_correction(s))
-        keys.update(is_correction_level=_IS + "enable", is_correction_mode=_IS + "type")
+    if version_key(version) < version_key("0.11.2"):
+        for name in ("level", "mode", "gating", "threshold"):  # the table maps old names here
+            settings.pop(f"is_correction_{name}", None)
+        if s.table.has(_IS + "threshold"):
+            settings.update(_legacy_correction(s))
+            keys.update(is_correction_level=_IS + "enable", is_correction_mode=_IS + "type")
     elif str(settings.get("is_correction_level")) in ("True", "False", *_LEGACY_TYPES):
         old = settings["is_correction_level"]
         raise InputError(

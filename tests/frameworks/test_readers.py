@@ -131,7 +131,7 @@ def test_openrlhf_names_of_every_release_are_keys_not_warnings():
         {
             "algo.advantage.estimator": "rloo",
             "rollout.n_samples_per_prompt": 4,
-            "algo.advantage.is_correction_level": "tis",
+            "algo.advantage.is_correction_level": "token",
             "algo.advantage.is_correction_mode": "clip",
             "algo.kl.init_coef": 0,
         }
@@ -141,6 +141,10 @@ def test_openrlhf_names_of_every_release_are_keys_not_warnings():
         "algo.advantage.is_correction_level",
         "algo.advantage.is_correction_mode",
     ]
+    # 0.11.2's argparse refuses the old is_correction_type values as a level (choices :260)
+    with pytest.raises(ValueError, match="is_correction_level='tis' is invalid: must be one of"):
+        read_config({"algo.advantage.estimator": "rloo", "rollout.n_samples_per_prompt": 4,
+                     "algo.advantage.is_correction_level": "tis"})  # fmt: skip
     flat = read_config(
         {"advantage_estimator": "group_norm", "n_samples_per_prompt": 8, "init_kl_coef": 0}
     )
