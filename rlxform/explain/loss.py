@@ -72,7 +72,7 @@ def knob_values(run: RunConfig) -> list[str]:
         except KeyError:
             value = None
         key = run.loss.keys.get(knob, knob)
-        out.append(f"{key} = {_value(value)}" if value is not None else key)
+        out.append(f"{key} = {_value(value)}" if value is not None else f"{key} (unset)")
     if any(k in lm.off_policy_knobs for k in _CLIPS.get(lm.framework, ())):
         out.append(f"the ratio clip {clip_range(run)}")
     return out
@@ -177,9 +177,12 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
         head += f" Without it the factor would be {lm.base_length_factor}."
     prose = [head, ""]
     if lm.scale != 1.0:
+        cap = [reading.keys.get(k, k) for k in lm.on_policy_knobs if k.startswith("epsilon")]
+        by = f" (the cap {cap[0]}" + (", as epsilon_high is unset)" if cap[0] == "epsilon" else ")")
         prose.append(
-            f"s = {lm.scale:g}: every per-token weight is capped at {lm.scale:g} on the first "
-            "update, so the step is that fraction of the uncapped one (direction kept)."
+            f"s = {lm.scale:g}{by if cap else ''}: every per-token weight is capped at "
+            f"{lm.scale:g} on the first update, so the step is that fraction of the uncapped one "
+            "(direction kept)."
         )
     else:
         prose.append("s = 1 (no constant scale).")
