@@ -86,16 +86,18 @@ def later_updates(run: RunConfig) -> str:
     if not knobs:
         text = f"No setting of {lm.mode} acts only off-policy (it has no ratio clip)"
         if updates > 1:
+            which = "update 2" if updates == 2 else f"updates 2 to {updates:g}"
             return (
-                f"{text}: this run's updates 2 to {updates:g} of each rollout batch reuse its "
-                "answers after the policy moved, with no clip."
+                f"{text}: this run's {which} of each rollout batch reuse its answers after the "
+                "policy moved, with no clip."
             )
         return f"{text}; this run takes one optimizer step per rollout batch."
     text = "Acting only from the second update on, once a ratio differs from 1: " + "; ".join(knobs)
     if updates > 1:
+        which = "the second" if updates == 2 else f"updates 2 to {updates:g}"
         return (
             f"{text}. This run takes {updates:g} optimizer steps per rollout batch, so they act "
-            f"on updates 2 to {updates:g}."
+            f"on {which}."
         )
     return f"{text}. This run takes one optimizer step per rollout batch, so they do nothing."
 

@@ -51,14 +51,16 @@ class LossReading:
 
     @property
     def corrections(self) -> list[str]:
-        """Config keys of the sampler/trainer corrections the reduction includes."""
+        """Config keys of the sampler/trainer corrections that act on the run's first update
+        (``CORRECTION_SETTINGS``; their effect is listed under "not modelled")."""
         if self.reduction is None:
             return []
-        on = self.reduction.on_policy_knobs
-        names = [n for n in on if n.startswith(("rollout_", "vllm_", "is_correction", "off_pol"))]
-        names += ["bypass_mode"] if self.reduction.mode == "bypass_mode" else []
-        names += ["use_vllm"] if "use_vllm" in on else []
-        return [self.keys.get(n, n) for n in dict.fromkeys(names)]
+        lm = self.reduction
+        on = set(lm.on_policy_knobs)
+        on |= {"vllm_importance_sampling_correction"} if "use_vllm" in on else set()
+        on |= {"bypass_mode"} if lm.mode == "bypass_mode" else set()
+        names = [n for n in CORRECTION_SETTINGS[lm.framework] if n in on]
+        return [self.keys.get(n, n) for n in names]
 
 
 def covers(framework: str, version: str) -> bool:

@@ -42,6 +42,7 @@ CONTRACT = (  # the JSON keys of 0.4.1, then the keys issue 22 adds
     "defaults_used",
     "unresolved",
     "command",
+    "loss",  # issue 24: the loss mode, reduced
 )
 
 
@@ -59,6 +60,11 @@ def test_every_example_card_keeps_the_contract(name):
     assert all(set(item) >= {"key", "value", "effect"} for item in card["not_modelled"])
     exact = card["lens"]["exact"]
     assert not exact or (not card["not_modelled"] and card["rewards"]["binary"] is not False)
+    assert not exact or card["loss"]["exact_on_policy"]  # the lens is about the first update
+    loss = card["loss"]
+    assert {k: loss[k] for k in expected["loss"] if k in loss} == {
+        k: v for k, v in expected["loss"].items() if k in loss
+    }
     p_star = card["kl_equilibrium"]["p_star"]
     assert p_star is None or set(p_star) == {"0.1", "0.3", "0.5"}
     assert card["version"] == expected["version"].split(" (")[0].split(" +")[0]
@@ -150,7 +156,7 @@ def test_trl_dataclass_object_is_read_duck_typed():
         assert part in joined
     # the clip acts from the second of the 2 updates on: a note, not a break of the first update
     later = " ".join(card["lens"]["notes"])
-    assert "epsilon_high = 0.28" in later and "[0.8, 1.28]" in later and "updates 2 to 2" in later
+    assert "epsilon_high = 0.28" in later and "[0.8, 1.28]" in later and "on the second" in later
     assert card["kl_equilibrium"]["p_star"] is None  # not solved until issue 24
     assert "does not solve this estimator yet" in card["kl_equilibrium"]["reason"]
 
