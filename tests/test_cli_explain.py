@@ -30,7 +30,10 @@ def test_explain_json_is_one_object_with_the_facts_and_conclusions(capsys):
     # eps = 1e-4 stays in the large-M limit (issue 10): int_0^p dt / (sqrt(t(1-t)) + 1e-4)
     assert card["objective"]["limit_name"] == "int_0^p dt / (sqrt(t(1-t)) + 0.0001)"
     assert card["lens"]["exact"] is False
-    assert card["lens"]["breaks"][0].startswith("clipping can bind: 2 optimizer steps")
+    # use_vllm: TRL's default vLLM correction (sequence_mask, cap 3) acts on the first update
+    assert "vLLM sequence_mask" in card["lens"]["breaks"][0]
+    assert any("2 optimizer steps per rollout batch" in n for n in card["lens"]["notes"])
+    assert card["loss"]["mode"] == "dapo" and card["loss"]["off_policy_acts"] is True
     assert isinstance(card["pitfalls"], list)
 
 

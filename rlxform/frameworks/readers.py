@@ -194,7 +194,7 @@ def read_config(
         found.values = _argument_values(found, record, table)
     table, note = pick_table(record, found.values, version)
     settings, unresolved = _settings(found, table)
-    settings.program = found.program
+    settings.program, settings.found = found.program, found
     run = record.read(settings)
     return _complete(run, record, settings, found, note, unresolved, index, len(runs))
 
