@@ -145,9 +145,11 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
     if reading.reduction is None:
         values = {"mode": reading.mode, "key": reading.key, "release": reading.release}
         values.update(reduced=False, why=reading.why)
+        listed = any(item.get("key") == reading.key for item in run.not_modelled)
+        tail = f", and lists {reading.key or 'the loss'} under Not modelled" if listed else ""
         prose = (
             f"Not reduced: {reading.why}. The card reads the aggregation ({run.aggregation}) "
-            f"only, and lists {reading.key or 'the loss'} under Not modelled.",
+            f"only{tail}.",
             pointer("loss_modes"),
         )
         return _section("loss", TITLE, values, prose)

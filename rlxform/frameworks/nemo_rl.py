@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.nemo_rl_rule import (
     ADVANTAGE_KEYS,
     NEMO_RL_ESTIMATORS,
@@ -145,7 +146,31 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         scheme_params=params,
         pitfalls=tuple(pitfalls),
         max_length=_int(s.get(P + "generation.max_new_tokens", None)),
+        loss=_loss(s),
     )
+
+
+def _loss(s: Settings) -> LossReading:
+    """The PPO clip of ClippedPGLossFn, or the mode a loss_fn switch selects (not reduced)."""
+    modes = (
+        ("use_cispo", "cispo"),
+        ("sequence_level_importance_ratios", "gspo"),
+        ("disable_ppo_ratio", "reinforce"),
+        ("force_on_policy_ratio", "on-policy ratio"),
+    )
+    for key, mode in modes:
+        if s.values.get(L + key) is True:
+            return LossReading(L + key, mode, s.table.label, None, _LOSS_WHY)
+    return LossReading("", "ppo_clip", s.table.label, None, _LOSS_WHY)
+
+
+_LOSS_WHY = (
+    "rlxform's loss-mode reducer (rlxform.core.loss_modes) covers verl, TRL and OpenRLHF; "
+    "NeMo-RL's ClippedPGLossFn is the PPO clip max(-A r, -A clamp(r, 1 - ratio_clip_min, 1 + "
+    "ratio_clip_max)) (nemo_rl/algorithms/loss/loss_functions.py:474-488 in v0.7.0), whose "
+    "gradient on the first update (r = 1) is -A grad log pi; its other modes are listed under "
+    "Not modelled"
+)
 
 
 def _base_config(s: Settings) -> str | None:

@@ -21,6 +21,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, register
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
@@ -153,6 +154,16 @@ def read_open_instruct(s: Settings) -> RunConfig:
         scheme_params=(("verification_reward", v),),
         pitfalls=tuple(pitfalls),
         max_length=s.int("response_length", 256),
+        loss=LossReading(
+            "loss_fn",
+            str(s.get("loss_fn", "dapo")),
+            s.table.label,
+            None,
+            "rlxform's loss-mode reducer (rlxform.core.loss_modes) covers verl, TRL and "
+            "OpenRLHF; Open-Instruct's dapo loss is the PPO clip with clip_lower / clip_higher "
+            "(open_instruct/grpo_utils.py:512-516 in v0.3.0), whose gradient on the first update "
+            "(ratio 1) is -A grad log pi; cispo (:517-521) is listed under Not modelled",
+        ),
     )
 
 

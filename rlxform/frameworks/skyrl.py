@@ -27,6 +27,7 @@ from rlxform.core.registry import Counts, Scheme, p_limit, register, safe_div
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import ArrayLike, NDArray
 from rlxform.validation import InputError, check_choice, check_float
@@ -239,6 +240,17 @@ def read_skyrl(s: Settings) -> RunConfig:
         scheme_params=(("grpo_norm_by_std", norm),),
         pitfalls=tuple(pitfalls),
         max_length=s.int("generator.sampling_params.max_generate_length", 1024),
+        loss=LossReading(
+            A + "policy_loss_type",
+            s.str(A + "policy_loss_type", "regular"),
+            s.table.label,
+            None,
+            "rlxform's loss-mode reducer (rlxform.core.loss_modes) covers verl, TRL and "
+            "OpenRLHF; SkyRL's regular loss is the PPO clip -min(r A, clamp(r, 1 - eps_clip_low, "
+            "1 + eps_clip_high) A) (skyrl/backends/skyrl_train/utils/ppo_utils.py:554-570 in "
+            "0.3.0), whose gradient on the first update (r = 1) is -A grad log pi; the other "
+            "policy_loss_type values are listed under Not modelled",
+        ),
     )
 
 

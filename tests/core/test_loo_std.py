@@ -145,7 +145,8 @@ def test_large_m_limit_is_grpo_limit():
     for scheme in VARIANTS.values():
         name = sch.grpo(eps=scheme.kwargs["eps"]).limit()[1]
         assert scheme.limit()[1].startswith(name)
-        assert ("reached only for M >> 1e+06" in scheme.limit()[1]) is (scheme == VARIANTS["pre-fix"])
+        late = "reached only for M >> 1e+06" in scheme.limit()[1]
+        assert late is (scheme == VARIANTS["pre-fix"])
     scheme = VARIANTS["v0.7.0"]
     target = float(limit_weight(scheme, np.array([0.3]))[0])
     assert target == pytest.approx(1 / (math.sqrt(0.21) + 1e-6), rel=1e-15)
