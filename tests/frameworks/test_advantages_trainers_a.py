@@ -396,3 +396,29 @@ def test_trainer_scheme_limits():
     assert fw.resolve_scheme("open_instruct:centered").limit()[1] == "10 p"
     clamped = fw.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0)
     assert clamped.limit() == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "scheme"),
+    [
+        ("nemo_rl", sch.loo_grpo("sample", 1e-6, "undivided")),
+        ("nemo_rl_v0.3.1", sch.loo_grpo("population", 0.0, "undivided")),
+        ("nemo_rl_pre_zero_std_fix", sch.loo_grpo("sample", 1e-6, "eps")),
+    ],
+)
+def test_loo_grpo_tables_match_nemo_rl_binary_cases(name, scheme):
+    """The catalog scheme's a/b tables against the trainer's own float32 numbers directly, for
+    every binary batch with the default leave-one-out baseline and std."""
+    checked = 0
+    for case in cases(name):
+        rewards = np.asarray(case["rewards"])
+        default = case["settings"] == {
+            "grpo.use_leave_one_out_baseline": True,
+            "grpo.normalize_rewards": True,
+        }
+        if not default or not np.all((rewards == 0) | (rewards == 1)):
+            continue
+        table = scheme.advantages(rewards.reshape(-1, case["group_size"])).reshape(-1)
+        np.testing.assert_allclose(table, case["advantages"], rtol=RTOL, atol=ATOL)
+        checked += 1
+    assert checked == 8  # M = 2, 3, 4, 5, 6, 8, 12, 16

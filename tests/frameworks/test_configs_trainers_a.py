@@ -111,3 +111,30 @@ def test_nemo_rl_version_picks_its_rule():
         card_of(run).to_json()["scheme"] == "loo_grpo(eps=0.0, std=population, zero_std=undivided)"
     )
     assert (run.kl_placement, run.kl_estimator) == ("loss", "k3")
+
+
+def test_nemo_rl_estimator_switches_follow_their_interpolation(tmp_path):
+    """grpo.adv_estimator.use_leave_one_out_baseline is ${grpo.use_leave_one_out_baseline}
+    (grpo_math_1B.yaml:34): the top key moves it; set directly, it wins."""
+    base = ["uv", "run", "examples/run_grpo.py"]
+
+    def scheme(*overrides):
+        return card_of(read_config([*base, *overrides])).to_json()["scheme"]
+
+    assert scheme() == "loo_grpo(eps=1e-06, std=sample, zero_std=undivided)"
+    assert scheme("grpo.use_leave_one_out_baseline=false") == "grpo(eps=1e-06, std=sample)"
+    assert (
+        scheme(
+            "grpo.use_leave_one_out_baseline=true",
+            "grpo.adv_estimator.use_leave_one_out_baseline=false",
+        )
+        == "grpo(eps=1e-06, std=sample)"
+    )
+    assert scheme("grpo.normalize_rewards=false") == "rloo"
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "grpo:\n  use_leave_one_out_baseline: false\n  adv_estimator:\n"
+        "    name: grpo\n    use_leave_one_out_baseline: ${grpo.use_leave_one_out_baseline}\n"
+    )
+    run = read_config(str(config))
+    assert card_of(run).to_json()["scheme"] == "grpo(eps=1e-06, std=sample)"
