@@ -261,6 +261,9 @@ def test_settings_normalised_and_checked():
         1.0,
     )
     assert again == mode
+    old = reduce("trl", "grpo", version="1.9.2")
+    with pytest.raises(InputError, match=r"loss_mode='trl:grpo' of trl 1\.9\.2 is invalid"):
+        sim_modes.configure(old, (), 1, M)
 
 
 def test_effective_weight_refuses_clip_arguments_with_a_mode():

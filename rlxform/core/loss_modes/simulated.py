@@ -212,6 +212,12 @@ def configure(
             )
         return None, (), None, (None, 1.0)
     if isinstance(name, LossMode):
+        if name.version != table.VERSIONS[name.framework]:
+            raise InputError(
+                f"loss_mode={mode_name(name)!r} of {name.framework} {name.version} is invalid: the "
+                f"simulator runs {name.framework} {table.VERSIONS[name.framework]}'s loss (the "
+                "per-token gradient restates the newest release only)"
+            )
         settings, name = name.given_settings, mode_name(name)
     pairs = normalise_settings(settings)
     loss_mode = simulated_mode(name, dict(pairs))
