@@ -227,6 +227,7 @@ def test_several_epochs_follow_the_exact_scalar_iteration(name, settings):
         )
         gap = p_after[:, x].mean() - p - want.delta_p
         se = p_after[:, x].std(ddof=1) / np.sqrt(seeds)
+        print(f"{name} {settings} p={p}: delta_p {want.delta_p:.5f}, z = {gap / se:.2f}")
         assert abs(gap) < Z_MAX * se, (p, gap / se)
         assert abs(want.delta_p) > 10 * se  # the test can tell the modes apart
         shares.append(want.clip_fraction)
