@@ -83,8 +83,9 @@ def sweep_tables(
     ``mean_p`` / ``objective`` masked (NaN) after ``diverged_at``; aggregate rows average the
     finite seeds and carry their SE, the earliest ``diverged_at`` and ``diverged_seeds``.
     Sequence policies add ``mean_length_correct`` / ``mean_length_wrong`` (exact E[L | correct]
-    and E[L | wrong] of each run's policy), PPO (E x N > 1) adds ``clip_fraction`` (the share of
-    samples whose gradient the clip zeroed, over the updates since the previous record); both
+    and E[L | wrong] of each run's policy), PPO (E x N > 1, or a loss mode) adds
+    ``clip_fraction`` (the share of samples whose gradient the clip zeroed, over the updates
+    since the previous record); both
     masked alike, aggregate =
     finite-seed mean.
     Summary rows: (scheme, M, learning rate, seed or -1) with ``steps_to_threshold`` (-1 never),

@@ -10,9 +10,9 @@ loss = mean over the minibatch's groups of sum_n l_bn (kept groups under dynamic
 c = count Z / M carries the sample counts and the advantage Z (positively homogeneous, so the
 per-response term equals the sum over its samples). At the rollout params rho = 1 and the
 gradient is the plain one (E = N = 1 is exactly the plain update). Bandit policies only.
-With ``SimConfig.loss_mode`` each minibatch step is that trainer's loss instead
-(``rlxform.sim.loss_mode``: per-token ratios, sequence ratios, caps and gates, on bandit and
-sequence policies; the clip fraction is then the share of the unclipped gradient removed).
+With ``SimConfig.loss_mode`` each minibatch step is that trainer's loss instead, on bandit and
+sequence policies (``rlxform.sim.loss_mode``: per-token ratios, sequence ratios, caps and gates;
+the clip fraction is then the share of the unclipped gradient removed).
 Exact reference for the scalar-logit policy: ``rlxform.core.ppo`` (one split replayed every epoch).
 """
 
