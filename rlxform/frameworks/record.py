@@ -43,6 +43,8 @@ class Framework:
         "recipe.*.main_*", "trl grpo"); imports: Python modules whose import marks its scripts.
       markers: glob patterns of config keys only its files use (framework detection).
       arguments: how a launch command's arguments become settings: "hydra" or "argparse".
+      config_flag: the program's own flag naming a config file read under Hydra-style
+        overrides (NeMo-RL ``run_grpo.py --config FILE a.b=c``), or None.
       read: ``read(settings) -> RunConfig`` (``common.Settings`` in its own key names).
       rewards: ``rewards(settings, extra) -> (binary, why)`` (extra: reward functions from Python).
       normaliser: ``normaliser(settings, run) -> Normaliser``.
@@ -57,6 +59,9 @@ class Framework:
       script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
         ScriptArguments): no effect on the update, never warned about.
       notes: lines every card of this trainer prints.
+      settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
+        ``frameworks.advantages`` as users write it in the trainer's own key (slime's
+        ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
     """
 
     name: str
@@ -79,6 +84,8 @@ class Framework:
     active: Callable[..., list[dict[str, Any]]] | None = None
     script_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
+    config_flag: str | None = None
+    settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

@@ -10,7 +10,15 @@ import importlib
 
 from rlxform.frameworks.record import Framework
 
-TRAINERS = ("verl", "trl", "openrlhf", "unsloth")
+TRAINERS = (
+    "verl",
+    "trl",
+    "openrlhf",
+    "unsloth",
+    "slime",  # trainers-b (issue 25): slime, ROLL, AReaL
+    "roll",
+    "areal",
+)
 
 
 def _load() -> dict[str, Framework]:

@@ -1,0 +1,480 @@
+"""ROLL (Alibaba, v0.3.0) RLVR pipeline: its advantage rule, YAML reader and record.
+
+Keys are the RLVR pipeline's YAML paths (``RLVRConfig`` fields: ``norm_mean_type``,
+``actor_train.training_args.per_device_train_batch_size``), from the YAML itself or from
+``python examples/start_rlvr_pipeline.py --config_path DIR --config_name NAME`` (Hydra composes
+``DIR/NAME.yaml`` next to the script; looked for beside the launcher, its parents and here).
+Advantage, per domain, in the pipeline's order (roll/pipeline/rlvr/rlvr_pipeline.py:680-723):
+``difficulty_mask`` (roll/utils/functionals.py:603-611), ``reward_norm`` (:564-600; ``grpo``
+forces group mean and std, :655-656), ``reward_clip`` (:667-673), return-to-go with gamma
+(:488), ``whiten_advantages`` over the kept tokens (:1177-1180, 364-370), ``advantage_clip``
+(:1182-1185).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlxform import parsing
+from rlxform.core.group_norm import group_norm
+from rlxform.frameworks.advantages import check_bool
+from rlxform.frameworks.batch_steps import ROLL_WHITEN_EPS, resolve_interpolations, roll_whiten
+from rlxform.frameworks.common import RunConfig, Settings, check_modelled, flatten, std_fields
+from rlxform.frameworks.losses import LossReading
+from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.types import NDArray
+from rlxform.validation import InputError, check_choice, check_float
+
+ROLL_ESTIMATORS = ("reinforce", "grpo")
+ROLL_STD_EPSILON = 1e-6  # reward_norm: (r - mean) / (std + 1e-6)
+NORM_TYPES = ("batch", "group", None)
+ROLL_LOSS_AGG = (
+    "token-mean",
+    "seq-mean-token-sum",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum-norm",
+)
+
+
+def _norm_types(estimator: str, mean: Any, std: Any) -> tuple[Any, Any]:
+    """(mean type, std type) as the pipeline runs them; refuses what ROLL cannot run."""
+    if estimator == "grpo":
+        return "group", "group"  # reward_postprocess overwrites both (functionals.py:655-656)
+    for key, value in (("norm_mean_type", mean), ("norm_std_type", std)):
+        if value == "running":
+            raise InputError(
+                f"{key}='running' is not modelled by rlxform: ROLL's running statistics carry "
+                "memory across steps (functionals.py:568-580); rlxform models batch, group, None"
+            )
+        if value is not None:
+            check_choice(key, value, ("batch", "group"))
+    if std == "group" and mean != "group":
+        raise InputError(
+            f"norm_std_type='group' with norm_mean_type={mean!r} is invalid: ROLL v0.3.0 "
+            "divides the [B] rewards by a [B/M, 1] group std, which broadcasts to [B/M, B] and "
+            "fails in expand_to_token_level (functionals.py:583-600); must use "
+            "norm_mean_type='group' with a group std"
+        )
+    return mean, std
+
+
+def roll_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> NDArray:
+    """ROLL v0.3.0 RLVR advantages of groups ``g`` (``float64[G, M]``), per response."""
+    estimator = check_choice("adv_estimator", estimator, ROLL_ESTIMATORS)
+    mean_type, std_type = _norm_types(estimator, get("norm_mean_type"), get("norm_std_type"))
+    for key in ("whiten_rewards", "add_token_level_kl", "max_len_mask", "error_max_len_clip"):
+        if check_bool(key, get(key)):
+            raise InputError(
+                f"{key}=True is not modelled by rlxform's ROLL advantage: it needs token-level "
+                "rewards, log-probabilities or the length limit; must be False"
+            )
+    if check_float("gamma", get("gamma")) != 1.0:
+        raise InputError(
+            f"gamma={get('gamma')!r} is invalid here: rlxform restates ROLL's return for "
+            "gamma = 1 (every token of an answer gets its reward)"
+        )
+    m = g.shape[1]
+    kept = np.ones_like(g)
+    if check_bool("difficulty_mask", get("difficulty_mask")) and m > 1:
+        low = check_float("difficulty_low_threshold", get("difficulty_low_threshold"))
+        high = check_float("difficulty_high_threshold", get("difficulty_high_threshold"))
+        score = g.mean(1, keepdims=True)
+        kept = np.broadcast_to((score > low) & (score < high), g.shape).astype(np.float64)
+    if mean_type == "batch":
+        mean = g.mean()
+    elif mean_type == "group":
+        mean = g.mean(1, keepdims=True)
+    else:
+        mean = 0.0
+    values = g - mean
+    if std_type == "batch":
+        values = values / (g.std(ddof=1) + ROLL_STD_EPSILON)
+    elif std_type == "group":
+        values = values / (g.std(1, ddof=1, keepdims=True) + ROLL_STD_EPSILON)
+    reward_clip = get("reward_clip")
+    if reward_clip:  # `if pipeline_config.reward_clip:` (0 and None are off)
+        clip = check_float("reward_clip", reward_clip, 0.0)
+        values = np.clip(values, -clip, clip)
+    values, kept, flat_lengths = values.reshape(-1), kept.reshape(-1), lengths.reshape(-1)
+    if check_bool("whiten_advantages", get("whiten_advantages")):
+        values = roll_whiten(values, flat_lengths, kept)
+    values = values * kept
+    advantage_clip = get("advantage_clip")
+    if advantage_clip is not None:
+        clip = check_float("advantage_clip", advantage_clip, 0.0)
+        values = np.clip(values, -clip, clip)
+    return values.reshape(g.shape)
+
+
+def from_roll(
+    estimator: str = "grpo",
+    *,
+    norm_mean_type: Any = None,
+    norm_std_type: Any = None,
+    clip: float | None = None,
+    keep: tuple[float, float] | None = None,
+) -> Any:
+    """The per-group scheme of a ROLL run (binary rewards): its group mean / std (a batch mean
+    or std is a constant in the large-batch limit: no mean, no std here), the clip of the
+    normalised reward and the difficulty mask (lo, hi) on the group's mean score."""
+    estimator = check_choice("estimator", estimator, ROLL_ESTIMATORS)
+    mean_type, std_type = _norm_types(estimator, norm_mean_type, norm_std_type)
+    return group_norm(
+        "group" if mean_type == "group" else "none",
+        "group" if std_type == "group" else "none",
+        eps=ROLL_STD_EPSILON,
+        clip=clip,
+        keep=keep,
+    )
+
+
+# ---- the config reader ---------------------------------------------------------------------
+
+
+def load_composed(s: Settings) -> list[str]:
+    """``--config_path DIR --config_name NAME``: read DIR/NAME.yaml into ``s.values`` (file
+    keys under the command's), with its ``${...}`` references resolved; returns what stayed
+    unresolved."""
+    found = getattr(s, "found", None)
+    name = s.values.pop("config_name", None)
+    directory = s.values.pop("config_path", None)
+    if name is not None:
+        path = _find_yaml(str(directory or "config"), str(name), found)
+        if path is None:
+            return [f"--config_path {directory} --config_name {name} (file not found)"]
+        data = parsing.load_yaml(parsing.read_text(path, what="config"), str(path))
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: must hold a mapping of config keys")
+        s.values = {**flatten(data), **s.values}
+    defaults = {k: s.table.default(k) for k in s.table.keys}
+    s.values, unresolved = resolve_interpolations(s.values, defaults)
+    return unresolved
+
+
+def _find_yaml(directory: str, name: str, found: Any) -> Path | None:
+    program = str(getattr(found, "program", "") or "")
+    source = getattr(found, "source", "")
+    bases = [Path.cwd()]
+    if source and Path(source).exists():
+        base = Path(source).resolve().parent
+        bases += [base, *base.parents][:5]
+    for base in bases:
+        for root in (base / Path(program).parent, base):
+            candidate = root / directory / f"{name}.yaml"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _dp_size(s: Settings) -> int | None:
+    """Data-parallel ranks of actor_train (base_config.py:786-806): GPUs / (tp * pp * cp)."""
+    mapping = s.get("actor_train.device_mapping", None)
+    gpus = None
+    if isinstance(mapping, list):
+        gpus = len(mapping)
+    elif isinstance(mapping, str):
+        match = re.fullmatch(r"\s*list\(\s*range\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*\)\s*", mapping)
+        gpus = int(match[2]) - int(match[1]) if match else None
+    if gpus is None:
+        return None
+    strategy = str(s.get("actor_train.strategy_args.strategy_name", "") or "")
+    config = s.under("actor_train.strategy_args.strategy_config.")
+    key = "actor_train.strategy_args.strategy_config."
+    if strategy == "megatron_train":
+        split = 1
+        for part in ("tensor", "pipeline", "context"):
+            value = config.get(
+                f"{key}{part}_model_parallel_size", config.get(f"{key}{part}_parallel_size", 1)
+            )
+            split *= int(value) if isinstance(value, int) else 1
+        return max(1, gpus // split)
+    return gpus
+
+
+def read_roll(s: Settings) -> RunConfig:
+    """The RLVR pipeline's YAML keys -> RunConfig."""
+    unresolved = load_composed(s)
+    estimator = s.str("adv_estimator", "gae")
+    check_modelled(
+        "adv_estimator", estimator, ROLL_ESTIMATORS, "ROLL", not s.is_set("adv_estimator"),
+        "outcome rewards (gae trains a critic; gigpo / step_reinforce are agentic)",
+    )  # fmt: skip
+    m = s.int("num_return_sequences_in_group", 1)
+    raw_mean, raw_std = s.get("norm_mean_type", None), s.get("norm_std_type", None)
+    running = [
+        k for k, v in (("norm_mean_type", raw_mean), ("norm_std_type", raw_std)) if v == "running"
+    ]
+    mean_type = "batch" if raw_mean == "running" else raw_mean
+    std_type = "batch" if raw_std == "running" else raw_std
+    mean_type, std_type = _norm_types(estimator, mean_type, std_type)
+    pitfalls: list[str] = [f"{u} (unresolved)" for u in unresolved]
+    if estimator == "grpo" and (s.is_set("norm_mean_type") or s.is_set("norm_std_type")):
+        pitfalls.append(
+            "adv_estimator grpo overwrites norm_mean_type and norm_std_type with 'group' "
+            "(roll/utils/functionals.py:655-656): the values written here are ignored"
+        )
+    whiten = s.bool("whiten_advantages", False)
+    reward_clip = s.get("reward_clip", None)
+    advantage_clip = s.get("advantage_clip", None)
+    batch_level = mean_type == "batch" or std_type == "batch"
+    clip, extra = _clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type)
+    keep = None
+    if s.bool("difficulty_mask", False) and m > 1:
+        keep = (
+            s.float("difficulty_low_threshold", 0.0, low=-np.inf),
+            s.float("difficulty_high_threshold", 1.0, low=-np.inf),
+        )
+        pitfalls.append(
+            f"difficulty_mask keeps a group only when {keep[0]:g} < its mean score < "
+            f"{keep[1]:g} (functionals.py:603-611) and does not refill the batch: the other "
+            "answers get advantage 0 and leave the loss's sample count (actor_worker.py:52-62), "
+            "so the step is scaled by 1 / (kept share) and the scheme's weights are kept only "
+            "for those groups"
+        )
+    steps = _batch_steps(mean_type, std_type, whiten, running)
+    updates, note = _updates(s, m)
+    if note:
+        pitfalls.append(note)
+    agg = s.str("loss_agg_mode", "seq-mean-token-mean", ROLL_LOSS_AGG)
+    clip_low, clip_high = _pg_clip(s)
+    placement, kl_est, kl_coef = _kl(s)
+    group_std = std_type == "group"
+    normalised = group_std or std_type == "batch" or whiten
+    scope = "group" if group_std else "batch"
+    eps = ROLL_STD_EPSILON if std_type is not None else ROLL_WHITEN_EPS
+    s.extras = extra + [
+        {"key": k, "value": "running", "effect": _RUNNING} for k in running
+    ]  # read by roll_active
+    return RunConfig(
+        framework="roll",
+        version=s.table.label,
+        estimator=estimator,
+        group_size=m,
+        **std_fields(normalised, eps, scope),
+        aggregation=agg,
+        updates_per_rollout=updates,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        kl_placement=placement,
+        kl_estimator=kl_est,
+        kl_coef=kl_coef,
+        dynamic_sampling=False,
+        scheme_params=(
+            ("norm_mean_type", mean_type),
+            ("norm_std_type", std_type),
+            ("clip", clip),
+            ("keep", keep),
+        ),
+        pitfalls=tuple(pitfalls),
+        max_length=_int(s.get("response_length", None)),
+        loss=_loss(s, agg),
+        batch_steps=tuple(steps),
+    )
+
+
+_RUNNING = (
+    "running mean / std: statistics accumulated over past steps (functionals.py:568-580), so "
+    "the baseline and scale lag the current policy; the card reads them as batch constants"
+)
+
+
+def _clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type):
+    """(the per-group clip the scheme takes, not-modelled entries for clips on batch values)."""
+    clips, extra = [], []
+    per_group = not batch_level
+    bounded = std_type is None  # raw or mean-centred 0/1 rewards stay in [-1, 1]
+    if reward_clip:
+        value = float(reward_clip)
+        if per_group:
+            clips.append(value)
+        elif not (bounded and value >= 1.0):
+            extra.append(_clip_entry("reward_clip", value, "the batch-normalised reward"))
+    if advantage_clip is not None:
+        value = float(advantage_clip)
+        if whiten:
+            extra.append(_clip_entry("advantage_clip", value, "the whitened advantage"))
+        elif per_group:
+            clips.append(value)
+        elif not (bounded and value >= 1.0):
+            extra.append(_clip_entry("advantage_clip", value, "the batch-normalised advantage"))
+    return (min(clips) if clips else None), extra
+
+
+def _clip_entry(key: str, value: float, what: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "value": value,
+        "effect": (
+            f"clamps {what} to [-{value:g}, {value:g}]: where the batch statistics make it "
+            "larger, the rarest answers lose weight; the bound depends on the batch, not on "
+            "the group alone"
+        ),
+    }
+
+
+def _batch_steps(mean_type, std_type, whiten, running) -> list[str]:
+    steps = []
+    if mean_type == "batch":
+        steps.append(
+            "norm_mean_type batch subtracts the mean reward of the whole domain batch "
+            "(functionals.py:571-572): a constant baseline as the batch grows (zero expected "
+            "gradient)"
+        )
+    if std_type == "batch":
+        steps.append(
+            "norm_std_type batch divides by the std of the whole domain batch's rewards "
+            "(functionals.py:582-583): a constant sigma as the batch grows"
+        )
+    if whiten:
+        steps.append(
+            "whiten_advantages whitens over the tokens of the kept answers (token-weighted mean, "
+            "Bessel variance, / sqrt(var + 1e-8); functionals.py:1177-1180, 364-370): a shift "
+            "by a batch constant and a division by the batch's std sigma as the batch grows "
+            "(long answers weigh more in the statistics)"
+        )
+    if running:
+        steps.append(f"{', '.join(running)} running: read as batch statistics (with memory)")
+    return steps
+
+
+def _updates(s: Settings, m: int) -> tuple[float, str | None]:
+    """ppo_epochs x (rollout_batch_size M // dp) // (per_device_train_batch_size x
+    gradient_accumulation_steps) backward steps (base_config.py:786-808)."""
+    epochs = s.int("ppo_epochs", 1)
+    batch = s.int("rollout_batch_size", 128) * m
+    per_device = s.int("actor_train.training_args.per_device_train_batch_size", 1)
+    accumulation = s.int("actor_train.training_args.gradient_accumulation_steps", 1)
+    dp = _dp_size(s)
+    if dp is None:
+        return epochs, (
+            "actor_train.device_mapping does not fix the data-parallel size: updates per "
+            f"rollout taken as ppo_epochs = {epochs}"
+        )
+    steps = max(1, (batch // dp) // (per_device * accumulation))
+    return steps * epochs, None
+
+
+def _pg_clip(s: Settings) -> tuple[float, float]:
+    """pg_clip, or pg_clip_low / pg_clip_high with use_pg_clip_range (base_config.py:522-532)."""
+    clip = s.float("pg_clip", 0.2)
+    if s.bool("use_pg_clip_range", False):
+        return s.float("pg_clip_low", clip), s.float("pg_clip_high", clip)
+    return clip, clip
+
+
+def _kl(s: Settings) -> tuple[str, str | None, float]:
+    """use_kl_loss: kl_loss_coef x k3 in the loss (actor_worker.py:55-62); add_token_level_kl:
+    init_kl_coef x kl_penalty in the token rewards (functionals.py:626-629)."""
+    if s.bool("use_kl_loss", False) and s.float("kl_loss_coef", 0.0) > 0:
+        return "loss", "k3", s.float("kl_loss_coef", 0.0)
+    if s.bool("add_token_level_kl", False) and s.float("init_kl_coef", 0.2) > 0:
+        return "reward", str(s.get("kl_penalty", "kl")), s.float("init_kl_coef", 0.2)
+    return "none", None, 0.0
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _loss(s: Settings, agg: str) -> LossReading:
+    kind = s.get("use_policy_loss_type", None)
+    why = (
+        "ROLL's actor loss (roll/pipeline/rlvr/actor_worker.py) is not one of the losses "
+        f"rlxform's reducer reads; on the first update (ratio 1) it weighs each answer's tokens "
+        f"by loss_agg_mode ({agg}, roll/utils/functionals.py:228-280)"
+    )
+    return LossReading("use_policy_loss_type", str(kind), s.table.label, None, why)
+
+
+def roll_active(s: Settings) -> list[dict[str, Any]]:
+    """Not-modelled entries the reader found (clips on batch values, running statistics)."""
+    return list(getattr(s, "extras", []))
+
+
+def roll_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
+    """binary from the reward workers of ``rewards.<domain>.worker_cls``."""
+    workers = {k: v for k, v in s.under("rewards.").items() if k.endswith(".worker_cls")}
+    if not workers:
+        return None, "no reward worker (rewards.<domain>.worker_cls) is named in this config"
+    rule = ("MathRuleRewardWorker",)
+    kinds = [str(v).rpartition(".")[2] for v in workers.values()]
+    if all(k in rule for k in kinds):
+        return True, (
+            "MathRuleRewardWorker scores 1 for a verified answer, else 0 "
+            "(roll/pipeline/rlvr/rewards/math_rule_reward_worker.py:313)"
+        )
+    if len(workers) > 1:
+        return False, (
+            f"{len(workers)} reward domains ({', '.join(kinds)}): the pipeline normalises each "
+            "domain separately; judges and soft rewards are not 0/1"
+        )
+    return None, f"reward worker {kinds[0]}: its range is not read by rlxform"
+
+
+def roll_normaliser(s: Settings, run: RunConfig) -> Normaliser:
+    """agg_loss (functionals.py:228-280): seq-mean-token-mean divides each answer's token sum by
+    its length; token-mean by the tokens of the batch (batch_num_tokens)."""
+    agg = run.aggregation
+    if agg == "seq-mean-token-mean":
+        return Normaliser("1/L", None, "loss_agg_mode seq-mean-token-mean (functionals.py:262-267)")
+    if agg == "seq-mean-token-sum":
+        return Normaliser("1", None, "loss_agg_mode seq-mean-token-sum (functionals.py:256-261)")
+    if agg == "seq-mean-token-sum-norm":
+        return Normaliser("1/L_max", None, "loss_agg_mode seq-mean-token-sum-norm (:268-276)")
+    per_device = s.int("actor_train.training_args.per_device_train_batch_size", 1)
+    accumulation = s.int("actor_train.training_args.gradient_accumulation_steps", 1)
+    dp = _dp_size(s)
+    answers = None if dp is None else float(per_device * accumulation * dp)
+    return Normaliser(
+        "token-mean",
+        answers,
+        "loss_agg_mode token-mean divides by batch_num_tokens, the tokens of the optimizer "
+        "step's answers (functionals.py:252-255, actor_worker.py:21-26)",
+    )
+
+
+RECORD = Framework(
+    name="roll",
+    title="ROLL",
+    data="roll",
+    programs=("*start_rlvr_pipeline.py", "roll.*"),
+    markers=(
+        "norm_mean_type",
+        "norm_std_type",
+        "whiten_advantages",
+        "difficulty_mask",
+        "num_return_sequences_in_group",
+        "actor_train.*",
+        "actor_infer.*",
+    ),
+    arguments="argparse",
+    read=read_roll,
+    rewards=roll_rewards,
+    normaliser=roll_normaliser,
+    estimators=ROLL_ESTIMATORS,
+    estimator_key="adv_estimator",
+    default_estimator="gae",
+    advantage=roll_advantages,
+    advantage_keys={
+        "norm_mean_type": None,
+        "norm_std_type": None,
+        "reward_clip": None,
+        "advantage_clip": None,
+        "whiten_advantages": False,
+        "whiten_rewards": False,
+        "difficulty_mask": False,
+        "difficulty_low_threshold": 0.0,
+        "difficulty_high_threshold": 1.0,
+        "gamma": 1.0,
+        "add_token_level_kl": False,
+        "max_len_mask": False,
+        "error_max_len_clip": False,
+    },
+    scheme=from_roll,
+    scheme_names=tuple(f"roll:{e}" for e in ROLL_ESTIMATORS),
+    active=roll_active,
+)
