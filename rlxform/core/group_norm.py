@@ -205,7 +205,8 @@ def group_norm(
     plain = clip is None and keep is None and then is None
     if catalog and plain and mean == "group" and std == "group" and high > low:
         std_name = "sample" if unbiased else "population"
-        return sch.grpo(std=std_name, eps=eps / (high - low))
+        # eps / alpha to 15 digits (1e-5 / 10 prints 1e-06): a change below float64 rounding
+        return sch.grpo(std=std_name, eps=float(f"{eps / (high - low):.15g}"))
     if catalog and plain and std == "none" and (low, high) == (0.0, 1.0):
         ctor = {"group": sch.mean_baseline, "leave_one_out": sch.rloo, "none": sch.reinforce}
         return ctor[mean]()

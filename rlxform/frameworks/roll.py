@@ -111,7 +111,7 @@ def roll_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> NDArra
 
 
 def from_roll(
-    estimator: str = "grpo",
+    estimator: str = "reinforce",
     *,
     norm_mean_type: Any = None,
     norm_std_type: Any = None,
