@@ -156,8 +156,14 @@ def test_slime_by_hand():
     np.testing.assert_array_equal(raw, [1, 0, 1, 1])
     # reinforce_plus_plus_baseline: r - mean (1/2, -1/2, 0, 0), then whitened over tokens of
     # lengths (1, 3, 2, 2): mean -1/8, E[x^2] = (1/4 + 3/4) / 8 = 1/8, var = (1/8 - 1/64) 8/7
-    whitened = fw.advantages("slime", "reinforce_plus_plus_baseline", [1, 0, 1, 1], 2,
-                             lengths=[1, 3, 2, 2], settings={"--normalize-advantages": True})  # fmt: skip
+    whitened = fw.advantages(
+        "slime",
+        "reinforce_plus_plus_baseline",
+        [1, 0, 1, 1],
+        2,
+        lengths=[1, 3, 2, 2],
+        settings={"--normalize-advantages": True},
+    )
     var = (1 / 8 - 1 / 64) * 8 / 7
     expected = (np.array([0.5, -0.5, 0.0, 0.0]) + 1 / 8) / math.sqrt(var + 1e-8)
     np.testing.assert_allclose(whitened, expected, rtol=1e-12)
@@ -273,7 +279,8 @@ SCHEMES = [
     ("slime", "gspo", {"rewards_normalization": False},
      slime.from_slime("gspo", rewards_normalization=False)),
     ("roll", "grpo", {}, roll.from_roll("grpo")),
-    ("roll", "reinforce", {"norm_mean_type": "group"}, roll.from_roll("reinforce", norm_mean_type="group")),
+    ("roll", "reinforce", {"norm_mean_type": "group"},
+     roll.from_roll("reinforce", norm_mean_type="group")),
     ("roll", "reinforce", {}, roll.from_roll()),
     ("roll", "reinforce", {"norm_mean_type": "group", "norm_std_type": "group",
                            "reward_clip": 0.8},
@@ -409,8 +416,9 @@ def test_batch_whitening_tends_to_the_per_group_scheme_over_sigma():
     updates = []
     for _ in range(repeats):
         rewards = (rng.random((p.size, m)) < p[:, None]).astype(np.float64)
-        adv = fw.advantages("slime", "grpo", rewards.reshape(-1), m,
-                            settings={"--normalize-advantages": True}).reshape(p.size, m)  # fmt: skip
+        whiten = {"--normalize-advantages": True}
+        adv = fw.advantages("slime", "grpo", rewards.reshape(-1), m, settings=whiten)
+        adv = adv.reshape(p.size, m)
         updates.append(np.mean(adv * (rewards - p[:, None]), axis=1))
     updates = np.stack(updates).reshape(repeats, len(p_values), per_class)
     mean = updates.mean(axis=(0, 2))
