@@ -206,6 +206,9 @@ def read_areal(s: Settings) -> RunConfig:
     s.values, unresolved = resolve_interpolations(s.values, defaults)
     for key in list(s.values):
         s.values[key] = s.table.typed(key, s.values[key]) if s.table.has(key) else s.values[key]
+    for block in BLOCKS:  # `actor.adv_norm=null` (an override) removes the file's block
+        if block in s.values and s.values[block] in (None, False):
+            s.values = {k: v for k, v in s.values.items() if not k.startswith(block + ".")}
     m = s.int("gconfig.n_samples", 1)
     get = _getter(s)
     for block in BLOCKS:  # mark the block keys read

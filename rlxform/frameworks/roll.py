@@ -246,6 +246,10 @@ def read_roll(s: Settings) -> RunConfig:
     normalised = group_std or std_type == "batch" or whiten
     scope = "group" if group_std else "batch"
     eps = ROLL_STD_EPSILON if std_type is not None else ROLL_WHITEN_EPS
+    for key, value in s.under("rewards.").items():
+        if key.endswith(".query_filter_config.type") and value not in (None, "no_filter"):
+            extra.append({"key": key, "value": value, "effect": _QUERY_FILTER})
+    extra += _sampling(s)
     s.extras = extra + [
         {"key": k, "value": "running", "effect": _RUNNING} for k in running
     ]  # read by roll_active
@@ -276,6 +280,26 @@ def read_roll(s: Settings) -> RunConfig:
     )
 
 
+_QUERY_FILTER = (
+    "drops a prompt's group by its rewards (mean_filter: mean outside thresholds; std_filter: "
+    "std below a threshold) in the reward worker, with thresholds of its own "
+    "(roll/pipeline/rlvr/rlvr_config.py:20-30)"
+)
+_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1}
+
+
+def _sampling(s: Settings) -> list[dict[str, Any]]:
+    """actor_infer.generating_args sampling knobs that make answers differ from the policy."""
+    out = []
+    for name, neutral in _SAMPLING.items():
+        key = f"actor_infer.generating_args.{name}"
+        value = s.values.get(key, neutral)
+        if value != neutral and not (name == "top_k" and value in (0, None)):
+            effect = "the answers are sampled from a modified policy, not from pi"
+            out.append({"key": key, "value": value, "effect": effect})
+    return out
+
+
 _RUNNING = (
     "running mean / std: statistics accumulated over past steps (functionals.py:568-580), so "
     "the baseline and scale lag the current policy; the card reads them as batch constants"
@@ -289,17 +313,21 @@ def _clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type
     bounded = std_type is None  # raw or mean-centred 0/1 rewards stay in [-1, 1]
     if reward_clip:
         value = float(reward_clip)
-        if per_group:
+        if bounded and value >= 1.0:
+            pass  # 0/1 rewards, raw or minus a mean, stay in [-1, 1]: the clip never binds
+        elif per_group:
             clips.append(value)
-        elif not (bounded and value >= 1.0):
+        else:
             extra.append(_clip_entry("reward_clip", value, "the batch-normalised reward"))
     if advantage_clip is not None:
         value = float(advantage_clip)
         if whiten:
             extra.append(_clip_entry("advantage_clip", value, "the whitened advantage"))
+        elif bounded and value >= 1.0:
+            pass
         elif per_group:
             clips.append(value)
-        elif not (bounded and value >= 1.0):
+        else:
             extra.append(_clip_entry("advantage_clip", value, "the batch-normalised advantage"))
     return (min(clips) if clips else None), extra
 

@@ -298,6 +298,10 @@ def slime_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     with --calculate-per-token-loss (loss.py:1290-1298)."""
     if run.aggregation == "token-mean":
         gbs = s.get("global_batch_size", None)
+        if gbs is None and s.get("num_steps_per_rollout", None) is not None:
+            rollout = s.get("rollout_batch_size", None)  # arguments.py:1910-1918
+            if isinstance(rollout, int):
+                gbs = rollout * run.group_size // s.int("num_steps_per_rollout")
         answers = float(gbs) if isinstance(gbs, int) and not isinstance(gbs, bool) else None
         return Normaliser(
             "token-mean",

@@ -192,7 +192,7 @@ _ROLL_UNMODELLED = {
         "importance weights of trainer over inference log-probs on every token",
     ),
     "train_infer_correction.filters": (
-        [],
+        [[]],
         "drops tokens or answers whose train/inference mismatch exceeds a bound",
     ),
     "reward_model": (None, "a reward model scores the answers"),
@@ -217,12 +217,13 @@ ROLL = {
         "use_topr_neg_loss_coef": "the weight of TOPR's negative samples",
         "error_max_len_threshold": "the length past which wrong answers are masked",
         "train_infer_correction.is_weight.*": "the importance weights' bound and kind",
-        "dataset_filter.*": "drops prompts before sampling",
+        "dataset_filter.*": "drops prompts by difficulty before sampling: changes the "
+        "population of prompts, not the update of one prompt",
     },
     "neutral": {
         **{k: v[0] for k, v in _ROLL_UNMODELLED.items()},
         "target_kl": None,
-        "dataset_filter.*": [None, {}],
+        "dataset_filter.*": [None, 0],
     },
     "only_with": {
         "kl_horizon": {"target_kl": {"not": [None]}},
@@ -269,7 +270,12 @@ _AREAL_UNMODELLED = {
         "asynchronous rollouts: answers from policies up to "
         "N versions old (off-policy on the first update)",
     ),
-    "actor.recompute_logprob": (False, "recomputes old log-probs with the trainer"),
+    "actor.recompute_logprob": (
+        True,
+        "false: the old log-probs are the inference engine's, "
+        "so the ratio differs from 1 already on the first update "
+        "(actor.py:176-196)",
+    ),
     "dynamic_bs": (False, "drops rejected trajectories and trains on a smaller batch"),
     "teacher": (None, "on-policy distillation from a teacher"),
     "critic": (None, "a critic for GAE"),
@@ -307,6 +313,7 @@ AREAL = {
         "actor.overlong_penalty_factor": {"actor.overlong_reward_penalty": [True]},
         "actor.prox_logp_method": {"actor.use_decoupled_loss": [True]},
         "actor.rejection_sampling": {"actor.use_decoupled_loss": [True]},
+        "actor.recompute_logprob": {"actor.use_decoupled_loss": [False]},
     },
 }
 AREAL["classes"]["rollout.max_head_offpolicyness"] = "unmodelled"
