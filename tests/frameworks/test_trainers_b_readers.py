@@ -68,7 +68,8 @@ def test_slime_command_line_in_its_own_spellings():
     words = ["ray", "job", "submit", "--address=http://127.0.0.1:8265", "--", "python3",
              "train.py", "--advantage-estimator", "gspo", "--n-samples-per-prompt", "4",
              "--disable-rewards-normalization", "--rollout-batch-size", "16",
-             "--global-batch-size", "64", "--rm-type", "dapo"]  # fmt: skip
+             "--global-batch-size", "64", "--rm-type", "dapo", "--hf-checkpoint", "/root/Qwen3-4B",
+             "--rollout-max-response-len", "4096"]  # fmt: skip
     run = read_config(words)
     assert (run.framework, run.estimator, run.group_size) == ("slime", "gspo", 4)
     assert run.std_normalised is False and run.updates_per_rollout == 1
@@ -77,10 +78,14 @@ def test_slime_command_line_in_its_own_spellings():
     # the same flags as a mapping of argparse dests
     mapped = read_config(
         {"advantage_estimator": "gspo", "n_samples_per_prompt": 4, "rewards_normalization": False,
-         "rollout_batch_size": 16, "global_batch_size": 64, "rm_type": "dapo"},
+         "rollout_batch_size": 16, "global_batch_size": 64, "rm_type": "dapo",
+         "rollout_max_response_len": 4096},
         "slime",
     )  # fmt: skip
     assert mapped.facts() == run.facts()
+    # `python3 train.py` is slime's program, but not claimed by name: a TRL script named
+    # train.py stays TRL's, and a slime command is recognised by slime's own flags
+    assert read_config(["python3", "train.py", "--num_generations", "4"]).framework == "trl"
 
 
 def test_areal_defaults_and_pitfalls():
