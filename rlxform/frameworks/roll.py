@@ -29,6 +29,7 @@ from rlxform.frameworks.roll_rule import (
     ROLL_LOSS_AGG,
     ROLL_STD_EPSILON,
     _norm_types,
+    clips,
     from_roll,
     roll_advantages,
 )
@@ -123,7 +124,7 @@ def read_roll(s: Settings) -> RunConfig:
     reward_clip = s.get("reward_clip", None)
     advantage_clip = s.get("advantage_clip", None)
     batch_level = mean_type == "batch" or std_type == "batch"
-    clip, extra = _clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type)
+    clip, extra = clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type)
     keep = None
     if s.bool("difficulty_mask", False) and m > 1:
         keep = (
@@ -206,44 +207,6 @@ _RUNNING = (
     "running mean / std: statistics accumulated over past steps (functionals.py:568-580), so "
     "the baseline and scale lag the current policy; the card reads them as batch constants"
 )
-
-
-def _clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type):
-    """(the per-group clip the scheme takes, not-modelled entries for clips on batch values)."""
-    clips, extra = [], []
-    per_group = not batch_level
-    bounded = std_type is None  # raw or mean-centred 0/1 rewards stay in [-1, 1]
-    if reward_clip:
-        value = float(reward_clip)
-        if bounded and value >= 1.0:
-            pass  # 0/1 rewards, raw or minus a mean, stay in [-1, 1]: the clip never binds
-        elif per_group:
-            clips.append(value)
-        else:
-            extra.append(_clip_entry("reward_clip", value, "the batch-normalised reward"))
-    if advantage_clip is not None:
-        value = float(advantage_clip)
-        if whiten:
-            extra.append(_clip_entry("advantage_clip", value, "the whitened advantage"))
-        elif bounded and value >= 1.0:
-            pass
-        elif per_group:
-            clips.append(value)
-        else:
-            extra.append(_clip_entry("advantage_clip", value, "the batch-normalised advantage"))
-    return (min(clips) if clips else None), extra
-
-
-def _clip_entry(key: str, value: float, what: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "value": value,
-        "effect": (
-            f"clamps {what} to [-{value:g}, {value:g}]: where the batch statistics make it "
-            "larger, the rarest answers lose weight; the bound depends on the batch, not on "
-            "the group alone"
-        ),
-    }
 
 
 def _batch_steps(mean_type, std_type, whiten, running) -> list[str]:

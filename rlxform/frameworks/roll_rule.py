@@ -120,3 +120,41 @@ def from_roll(
         clip=clip,
         keep=keep,
     )
+
+
+def clips(reward_clip, advantage_clip, whiten, batch_level, mean_type, std_type):
+    """(the per-group clip the scheme takes, not-modelled entries for clips on batch values)."""
+    kept, extra = [], []
+    per_group = not batch_level
+    bounded = std_type is None  # raw or mean-centred 0/1 rewards stay in [-1, 1]
+    if reward_clip:
+        value = float(reward_clip)
+        if bounded and value >= 1.0:
+            pass  # 0/1 rewards, raw or minus a mean, stay in [-1, 1]: the clip never binds
+        elif per_group:
+            kept.append(value)
+        else:
+            extra.append(_clip_entry("reward_clip", value, "the batch-normalised reward"))
+    if advantage_clip is not None:
+        value = float(advantage_clip)
+        if whiten:
+            extra.append(_clip_entry("advantage_clip", value, "the whitened advantage"))
+        elif bounded and value >= 1.0:
+            pass
+        elif per_group:
+            kept.append(value)
+        else:
+            extra.append(_clip_entry("advantage_clip", value, "the batch-normalised advantage"))
+    return (min(kept) if kept else None), extra
+
+
+def _clip_entry(key: str, value: float, what: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "value": value,
+        "effect": (
+            f"clamps {what} to [-{value:g}, {value:g}]: where the batch statistics make it "
+            "larger, the rarest answers lose weight; the bound depends on the batch, not on "
+            "the group alone"
+        ),
+    }
