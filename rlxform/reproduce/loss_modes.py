@@ -1,6 +1,6 @@
 """Experiment ``loss_modes``: trainers' loss modes side by side, first update and after E epochs.
 
-For each loss mode (``rlxform.loss_modes.simulated``: a framework's loss under its settings) the
+For each loss mode (``rlxform.core.loss_modes.simulated``: a framework's loss and settings) the
 exact effective weight of one rollout iteration on the scalar-logit policy
 (``core.ppo.ppo_effective_weight(loss_mode=...)``: every correct count S and minibatch split
 enumerated in float64), divided by the mode's first-update scale s (``first_update``: TRL
