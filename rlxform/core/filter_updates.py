@@ -1,0 +1,397 @@
+"""Exact expected update and length drift of a sequence task under filters (issue 24).
+
+A filter changes what each sampled token contributes. With omega(y) = E[f_1 Z_1 1{kept} | y_1 =
+y] (SPEC section 8, the group filter and the shaped rewards inside Z and f) and a per-token
+factor k(y, t) independent of the group given y, one step's expected update is
+
+    E[g] = sum_y pi(y) sum_t omega(y) k(y, t) grad log pi(y_t | y_<t)
+
+(``token_weights`` gives omega k, ``expected_update`` the update, ``length_drift`` its rates as
+``core.sequences.length_drift``). The factors: mask_truncated_completions 1{y stopped} (and
+the normaliser of token-mean counts only stopped answers); vLLM sequence modes the expected
+weight of an answer of L(y) tokens, token modes the expected weight of one token (the mismatch
+is independent of the answer); top_entropy_quantile 1{H(prefix of y_t) >= tau} with tau the
+population quantile (``core.filters.entropy_threshold``); dynamic_filtering_range masks the
+tables (``core.filters.range_tables``) and, with refill, divides by P(kept).
+Overlong shaping makes rewards real-valued: omega is then computed exactly by enumerating the
+count vectors of answer types (reward value, correctness) among the other M - 1 samples, with
+the scheme's real-reward form (schemes without one are refused by name); token-mean adds the
+joint law of their normaliser lengths (generating functions by FFT). NumPy float64, no JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rlxform.core import filters as filt
+from rlxform.core.aggregation import (
+    check_aggregation,
+    sequence_weights_from_tables,
+    token_mean_grid,
+)
+from rlxform.core.schemes import Scheme
+from rlxform.core.sequence_tasks import SequenceTask
+from rlxform.core.sequences import (
+    LengthDrift,
+    _rates,
+    enumerate_sequences,
+    length_stats,
+    num_prefixes,
+    prefix_indices,
+    prefix_mass,
+    response_log_probs,
+    score_gradient,
+    tilted_logits,
+)
+from rlxform.validation import InputError, check_float, check_int
+
+MAX_COUNT_VECTORS = 200_000  # count vectors of answer types among M - 1 samples (overlong)
+
+
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    """Which filters act, at which settings (hashable; the defaults act as no filter).
+
+    Attributes:
+      vllm_mode: None (no vLLM correction) or a mode of ``core.filters.VLLM_MODES``;
+        vllm_cap, vllm_cap_min: its bounds (TRL clip_max 3.0, clip_min None).
+      mismatch_mean, mismatch_sd: mu and sigma of the per-token log-ratio (defaults 0, 0.05).
+      mask_truncated: TRL mask_truncated_completions.
+      overlong_buffer, overlong_factor: DAPO overlong shaping (None: off).
+      entropy_quantile: TRL top_entropy_quantile rho (None or 1: off).
+      reward_range: OpenRLHF dynamic_filtering_range (low, high), or None.
+      refill: dropped groups are replaced (OpenRLHF): the update is E[g | kept]; False: a
+        dropped group contributes 0 (one group per step).
+    """
+
+    vllm_mode: str | None = None
+    vllm_cap: float | None = filt.TRL_VLLM_CAP
+    vllm_cap_min: float | None = None
+    mismatch_mean: float = filt.MISMATCH_MEAN
+    mismatch_sd: float = filt.MISMATCH_SD
+    mask_truncated: bool = False
+    overlong_buffer: float | None = None
+    overlong_factor: float = 1.0
+    entropy_quantile: float | None = None
+    reward_range: tuple[float, float] | None = None
+    refill: bool = True
+
+    def __post_init__(self) -> None:
+        if self.vllm_mode is not None:
+            filt.check_vllm(self.vllm_mode, self.vllm_cap, self.vllm_cap_min)
+        filt.check_mismatch(self.mismatch_mean, self.mismatch_sd)
+        for name in ("mask_truncated", "refill"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name}={getattr(self, name)!r} is invalid: must be bool")
+        if self.overlong_buffer is not None:
+            check_float("overlong_buffer", self.overlong_buffer, 0.0, low_open=True)
+            check_float("overlong_factor", self.overlong_factor, 0.0)
+        if self.entropy_quantile is not None:
+            filt.check_quantile(self.entropy_quantile)
+        if self.reward_range is not None:
+            if not isinstance(self.reward_range, (tuple, list)) or len(self.reward_range) != 2:
+                raise InputError(
+                    f"reward_range={self.reward_range!r} is invalid: must be (low, high)"
+                )
+            object.__setattr__(self, "reward_range", filt.check_range(*self.reward_range))
+
+    @property
+    def entropy_active(self) -> bool:
+        return self.entropy_quantile is not None and self.entropy_quantile < 1.0
+
+
+def _tables(scheme: Scheme, group_size: int) -> tuple[NDArray, NDArray]:
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
+    return scheme.tables(scheme.check_group_size(group_size))
+
+
+def compositions(parts: int, total: int) -> NDArray:
+    """Every count vector of ``total`` items over ``parts`` types, ``int64[C, parts]``."""
+    number = math.comb(total + parts - 1, parts - 1)
+    if number > MAX_COUNT_VECTORS:
+        raise InputError(
+            f"{parts} answer types among {total} other samples is invalid for exact "
+            f"enumeration: {number} count vectors, must be <= {MAX_COUNT_VECTORS} (a smaller "
+            "group, fewer lengths inside the overlong buffer)"
+        )
+    out = np.zeros((number, parts), np.int64)
+    for row, combo in enumerate(itertools.combinations_with_replacement(range(parts), total)):
+        np.add.at(out[row], list(combo), 1)
+    return out
+
+
+def _log_multinomial(counts: NDArray) -> NDArray:
+    total = counts.sum(-1)
+    lgamma = np.vectorize(math.lgamma, otypes=[float])
+    return lgamma(total + 1.0) - lgamma(counts + 1.0).sum(-1)
+
+
+def _type_weights(scheme, a_table, b_table, counts, values, correct, binary, keep_range):
+    """Z of a sample of each own type k when the others hold ``counts``: ``float64[C, K]``
+    (0 where the group is dropped by the range filter)."""
+    num, parts = counts.shape
+    m = int(counts[0].sum()) + 1
+    out = np.empty((num, parts))
+    for k in range(parts):
+        group = counts.copy()
+        group[:, k] += 1
+        num_correct = group @ correct.astype(np.int64)
+        if binary:
+            z = np.where(correct[k], a_table[num_correct], b_table[num_correct])
+        else:
+            rewards = np.broadcast_to(values, group.shape)
+            z = np.asarray(scheme.real_reward_weights(rewards, group.astype(np.float64), m))
+            z = z[:, k]
+        out[:, k] = np.where(keep_range(num_correct, m), z, 0.0)
+    return out
+
+
+def _group_weights(
+    scheme, aggregation, group_size, probs, rewards, binary, task, keep_own, filters, batch_groups
+):
+    """omega(y) = E[f_1 Z_1 1{kept} | y_1 = y] of one prompt, ``float64[N]``."""
+    enum = enumerate_sequences(task)
+    lengths, correct, max_length = enum.lengths, enum.correct, task.max_length
+    a_table, b_table = _tables(scheme, group_size)
+    low_high = filters.reward_range
+    token_mean = aggregation == "token-mean"
+    masked_normaliser = token_mean and filters.mask_truncated
+    grouped_range = token_mean and low_high is not None and batch_groups > 1
+    if binary and not masked_normaliser and not grouped_range:
+        if low_high is not None:
+            a_table, b_table = filt.range_tables(a_table, b_table, *low_high)
+        return sequence_weights_from_tables(
+            a_table,
+            b_table,
+            aggregation,
+            probs,
+            lengths,
+            correct,
+            max_length=max_length,
+            batch_groups=batch_groups,
+        )
+    if low_high is None:
+        keep_range = lambda s, m: np.ones(np.shape(s), bool)
+    else:
+        keep_range = lambda s, m: filt.range_keep(s, m, *low_high)
+    pairs = np.stack([rewards, correct.astype(np.float64)], axis=1)
+    types, index = np.unique(pairs, axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    values, type_correct = types[:, 0], types[:, 1] > 0.5
+    parts = types.shape[0]
+    q = np.bincount(index, weights=probs, minlength=parts)
+    counts = compositions(parts, group_size - 1)
+    log_coef = _log_multinomial(counts)
+    z = _type_weights(scheme, a_table, b_table, counts, values, type_correct, binary, keep_range)
+    if not token_mean:
+        with np.errstate(divide="ignore"):
+            log_q = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)), -np.inf)
+        terms = np.where(counts > 0, counts * log_q, 0.0).sum(-1)
+        prob = np.exp(log_coef + terms)  # [C]
+        per_type = prob @ z  # [K]
+        factor = {
+            "seq-mean-token-sum": np.ones(lengths.shape),
+            "seq-mean-token-mean": 1.0 / lengths,
+            "seq-mean-token-sum-norm": np.full(lengths.shape, 1.0 / max_length),
+        }[aggregation]
+        return factor * per_type[index]
+    # token-mean: omega(y) = G M sum_c z[c, k(y)] P(c, T' + T'' = t) / (L(y) + t)
+    norm_lengths = np.where(keep_own, lengths, 0)
+    size = token_mean_grid(group_size, max_length, batch_groups)
+    laws = np.zeros((parts, max_length + 1))
+    np.add.at(laws, (index, norm_lengths), probs)
+    spectra = np.fft.rfft(laws, n=size)  # [K, F]
+    spectrum = np.exp(log_coef)[:, None] * np.prod(
+        spectra[None, :, :] ** counts[:, :, None], axis=1
+    )  # [C, F]
+    if batch_groups > 1:
+        spectrum = spectrum * _other_groups(
+            spectra, type_correct, group_size, low_high, filters.refill
+        ) ** (batch_groups - 1)
+    law = np.fft.irfft(spectrum, n=size)  # [C, size]
+    inverse = 1.0 / (np.arange(size)[:, None] + np.arange(1, max_length + 1)[None, :])
+    expected = law @ inverse  # [C, L]: E[1{c} / (l + T)] for own length l
+    table = batch_groups * group_size * np.einsum("ck,cl->kl", z, expected)  # [K, L]
+    return table[index, lengths - 1]
+
+
+def _other_groups(spectra, type_correct, group_size, low_high, refill):
+    """Spectrum of one other group's normaliser length (kept groups only, given kept, when the
+    range filter refills): sum over S kept of C(M, S) C(z)^S W(z)^(M-S) / P(kept)."""
+    correct = spectra[type_correct].sum(0)
+    wrong = spectra[~type_correct].sum(0)
+    if low_high is None:
+        return (correct + wrong) ** group_size
+    if not refill:
+        raise InputError(
+            "refill=False is invalid with token-mean over batch_groups > 1 and a reward range: "
+            "dropped groups change the other groups' share of the normaliser (no exact form "
+            "derived); use refill=True or batch_groups=1"
+        )
+    s = np.arange(group_size + 1)
+    keep = filt.range_keep(s, group_size, *low_high)
+    binom = np.array([math.comb(group_size, int(k)) for k in s], np.float64)
+    terms = binom[:, None] * correct[None] ** s[:, None] * wrong[None] ** (group_size - s)[:, None]
+    kept = (terms * keep[:, None]).sum(0)
+    return kept / kept[0].real  # the zero frequency is P(kept)
+
+
+def token_weights(
+    scheme: Scheme,
+    aggregation: str,
+    group_size: int,
+    logits: Any,
+    task: SequenceTask,
+    filters: Filters = Filters(),
+    *,
+    batch_groups: int = 1,
+) -> NDArray:
+    """omega(y) k(y, t) of every token: ``float64[..., N, max_length]`` (0 after the end).
+
+    Args:
+      scheme, aggregation, group_size, batch_groups: as ``core.sequences.expected_update``
+        (token-mean: the other G - 1 groups drawn from the same prompt's policy).
+      logits: ``float[..., num_prefixes, V]`` prefix tables.
+      task: the task; filters: ``Filters``.
+    """
+    if not isinstance(filters, Filters):
+        raise InputError(f"filters={filters!r} is invalid: must be rlxform Filters")
+    aggregation = check_aggregation(aggregation)
+    batch_groups = check_int("batch_groups", batch_groups, 1)
+    logits = np.asarray(logits, np.float64)
+    expected = (num_prefixes(task), task.vocab_size)
+    if logits.ndim < 2 or logits.shape[-2:] != expected:
+        raise InputError(
+            f"logits with shape {logits.shape} is invalid: must be [..., {expected[0]}, "
+            f"{expected[1]}] for this task"
+        )
+    enum = enumerate_sequences(task)
+    live = prefix_indices(task) >= 0
+    binary = filters.overlong_buffer is None
+    if binary:
+        rewards = enum.correct.astype(np.float64)
+    else:
+        if not scheme.has_real_reward:
+            from rlxform.core.registry import real_reward_names
+
+            raise InputError(
+                f"scheme={scheme.name!r} is invalid with overlong shaping: the shaped rewards are "
+                "real-valued and the scheme is defined only on 0/1 rewards; must be one of "
+                + ", ".join(real_reward_names())
+            )
+        rewards = filt.shaped_rewards(task, filters.overlong_buffer, filters.overlong_factor)
+    keep_own = filt.stopped(task) if filters.mask_truncated else np.ones(enum.lengths.shape, bool)
+    flat = logits.reshape(-1, *expected)
+    out = []
+    for table in flat:
+        probs = np.exp(response_log_probs(table, task))
+        omega = _group_weights(
+            scheme,
+            aggregation,
+            group_size,
+            probs,
+            rewards,
+            binary,
+            task,
+            keep_own,
+            filters,
+            batch_groups,
+        )
+        if filters.reward_range is not None and filters.refill:
+            p = float(np.sum(np.where(enum.correct, probs, 0.0)))
+            omega = omega / filt.range_kept_probability(p, group_size, *filters.reward_range)
+        omega = np.where(keep_own, omega, 0.0)
+        if filters.vllm_mode in filt.SEQUENCE_MODES:
+            omega = omega * _vllm_factor(filters, enum.lengths)
+        weights = np.where(live, omega[:, None], 0.0)
+        if filters.vllm_mode is not None and filters.vllm_mode not in filt.SEQUENCE_MODES:
+            weights = weights * _vllm_factor(filters, np.ones(1))[0]
+        if filters.entropy_active:
+            weights = weights * entropy_mask(table, task, filters.entropy_quantile, keep_own)
+        out.append(weights)
+    return np.stack(out).reshape(*logits.shape[:-2], *live.shape)
+
+
+def _vllm_factor(filters: Filters, lengths: NDArray) -> NDArray:
+    return filt.vllm_expected_weight(
+        filters.vllm_mode,
+        lengths,
+        filters.vllm_cap,
+        filters.vllm_cap_min,
+        filters.mismatch_mean,
+        filters.mismatch_sd,
+    )
+
+
+def entropy_mask(table: Any, task: SequenceTask, quantile: float, keep_own: Any = None) -> NDArray:
+    """``bool[N, max_length]``: token t of y is kept by top_entropy_quantile ``quantile`` (its
+    prefix entropy >= the population quantile of the loss tokens' entropies; ``keep_own``:
+    answers whose tokens count, e.g. stopped ones under mask_truncated_completions)."""
+    table = np.asarray(table, np.float64)
+    enum = enumerate_sequences(task)
+    keep_own = np.ones(enum.lengths.shape, bool) if keep_own is None else np.asarray(keep_own)
+    probs = np.exp(response_log_probs(table, task))
+    visits = prefix_mass(task, np.where(keep_own, probs, 0.0)).sum(-1)  # [num_prefixes]
+    entropies = filt.prefix_entropies(table)
+    tau, _ = filt.entropy_threshold(entropies, visits, quantile)
+    prefixes = prefix_indices(task)
+    live = prefixes >= 0
+    return live & (entropies[np.where(live, prefixes, 0)] >= tau)
+
+
+def expected_update(
+    scheme: Scheme,
+    aggregation: str,
+    group_size: int,
+    logits: Any,
+    task: SequenceTask,
+    filters: Filters = Filters(),
+    *,
+    batch_groups: int = 1,
+) -> NDArray:
+    """Exact E[g] under ``filters``: ``float64[..., num_prefixes, V]`` like ``logits``."""
+    weights = token_weights(
+        scheme, aggregation, group_size, logits, task, filters, batch_groups=batch_groups
+    )
+    logits = np.asarray(logits, np.float64)
+    flat = logits.reshape(-1, *logits.shape[-2:])
+    flat_weights = weights.reshape(-1, *weights.shape[-2:])
+    update = []
+    for table, w in zip(flat, flat_weights, strict=True):
+        probs = np.exp(response_log_probs(table, task))
+        update.append(score_gradient(table, probs[:, None] * w, task))
+    return np.stack(update).reshape(logits.shape)
+
+
+def length_drift(
+    scheme: Scheme,
+    aggregation: str,
+    group_size: int,
+    task: SequenceTask,
+    p: float,
+    filters: Filters = Filters(),
+    *,
+    batch_groups: int = 1,
+) -> LengthDrift:
+    """``core.sequences.length_drift`` with ``filters``: rates of (p, E[L | correct],
+    E[L | wrong]) per unit step along the filtered expected update and along grad p, at the
+    reference tabular policy ``tilted_logits(task, [p])``."""
+    p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
+    if not isinstance(task, SequenceTask):
+        raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
+    logits = tilted_logits(task, [p])[0]
+    update = expected_update(
+        scheme, aggregation, group_size, logits, task, filters, batch_groups=batch_groups
+    )
+    enum = enumerate_sequences(task)
+    probs = np.exp(response_log_probs(logits, task))
+    grad_p = score_gradient(logits, np.where(enum.correct, probs, 0.0), task)
+    values = [float(v) for v in length_stats(logits, task)]
+    return LengthDrift(*values, *_rates(logits, update, task), *_rates(logits, grad_p, task))
