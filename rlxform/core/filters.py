@@ -111,6 +111,7 @@ def vllm_weights(mode: str, log_ratios: Any, live: Any, cap: Any, cap_min: Any =
     """
     xp = namespace(log_ratios, cap, cap_min)
     diff = xp.where(live, log_ratios, 0.0)
+    shape = diff.shape
     if mode in SEQUENCE_MODES:
         diff = xp.sum(diff, axis=-1, keepdims=True)
     ratio = xp.exp(diff)
@@ -121,7 +122,7 @@ def vllm_weights(mode: str, log_ratios: Any, live: Any, cap: Any, cap_min: Any =
     else:
         outside = (ratio > upper) | ((ratio < lower) if cap_min is not None else False)
         weight = xp.where(outside, 0.0, ratio)
-    return xp.where(live, xp.broadcast_to(weight, live.shape), 0.0)
+    return xp.where(live, xp.broadcast_to(weight, shape), 0.0)
 
 
 def ndtr(x: ArrayLike) -> NDArray:
@@ -261,7 +262,7 @@ def masked_quantile(values: Any, mask: Any, quantile: Any) -> Any:
     lower = xp.floor(position)
     index = lower.astype(np.int32)
     upper = xp.minimum(index + 1, xp.maximum(count, 1) - 1)
-    low_value = ordered[index]
+    low_value = xp.where(count > 0, ordered[index], 0.0)  # no inf - inf when nothing is kept
     high_value = xp.where(upper > index, ordered[upper], low_value)
     value = low_value + (position - lower) * (high_value - low_value)
     return xp.where(count > 0, value, xp.inf)
