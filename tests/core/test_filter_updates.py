@@ -183,7 +183,7 @@ def test_overlong_needs_a_real_reward_form():
             SMALL,
             fu.Filters(overlong_buffer=1.0),
         )
-    with pytest.raises(InputError, match="reward_range=0.5 is invalid"):
+    with pytest.raises(InputError, match=r"reward_range=0\.5 is invalid"):
         fu.Filters(reward_range=0.5)
-    with pytest.raises(InputError, match="entropy_quantile=0.0 is invalid"):
+    with pytest.raises(InputError, match=r"entropy_quantile=0\.0 is invalid"):
         fu.Filters(entropy_quantile=0)
