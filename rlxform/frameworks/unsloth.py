@@ -58,7 +58,7 @@ def read_unsloth(s: Settings) -> RunConfig:
     s.values["use_bias_correction_kl"] = False  # not read by Unsloth's loss
     run = trl.read_trl(s)
     s.values.pop("use_bias_correction_kl")
-    return dataclasses.replace(run, framework="unsloth")
+    return dataclasses.replace(run, framework="unsloth", top_entropy_quantile=None)
 
 
 def unsloth_advantages(estimator, g, lengths, get):
@@ -85,7 +85,6 @@ RECORD = Framework(
     advantage_keys={"loss_type": None},
     scheme=trl.from_trl,
     imports=("unsloth",),
-    active=trl.active_defaults,
     script_keys=trl.SCRIPT_KEYS,
     notes=(
         "Unsloth keeps TRL's advantage and replaces its loss: up to unsloth_zoo 2026.9.1 the KL "
