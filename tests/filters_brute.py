@@ -70,13 +70,15 @@ def brute_token_mass(
     overlong=None,
     reward_range=None,
     refill=True,
+    advantage=None,
 ):
     """sum over batches of P(batch) (1/M) sum_i f_i Z_i 1{kept} k(y_i, t), per response and
     token: ``float64[N, max_length]`` (= pi(y) omega(y) k(y, t) of the exact route).
 
     ``answer_factor float[N]`` and ``token_factor float[N, L]`` multiply each sample's terms;
     ``overlong`` = (buffer, factor); ``reward_range`` = (low, high); with ``refill`` every
-    group of the batch is a kept one (the batch conditioned on all kept).
+    group of the batch is a kept one (the batch conditioned on all kept); ``advantage`` a
+    trainer's rule on groups ``float[O, M] -> float[O, M]`` instead of the scheme's form.
     """
     enum = enumerate_sequences(task)
     probs, _, _ = walk_probs(table, task)
@@ -108,7 +110,8 @@ def brute_token_mass(
         s = num_correct[:, :1]
         z = np.where(r, a_table[s], b_table[s])
     else:
-        z = np.asarray(scheme.real_reward_weights(rewards[first], None, m))
+        rule = advantage or (lambda r: scheme.real_reward_weights(r, None, m))
+        z = np.asarray(rule(rewards[first]))
     own = stopped[first] if mask_truncated else np.ones(first.shape, bool)
     counted = lengths * (stopped if mask_truncated else 1.0)
     if aggregation == "seq-mean-token-sum":

@@ -14,16 +14,15 @@ is independent of the answer); top_entropy_quantile 1{H(prefix of y_t) >= tau} w
 population quantile (``core.filters.entropy_threshold``); dynamic_filtering_range masks the
 tables (``core.filters.range_tables``) and, with refill, divides by P(kept).
 Overlong shaping makes rewards real-valued: omega is then computed exactly by enumerating the
-count vectors of answer types (reward value, correctness) among the other M - 1 samples, with
-the scheme's real-reward form (schemes without one are refused by name); token-mean adds the
-joint law of their normaliser lengths (generating functions by FFT). NumPy float64, no JAX.
+count vectors of answer types among the other M - 1 samples (``core.filter_groups``), with the
+scheme's real-reward form or a trainer's own advantage rule (others are refused by name).
+NumPy float64, no JAX.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,9 +31,8 @@ from numpy.typing import NDArray
 from rlxform.core import filters as filt
 from rlxform.core.aggregation import (
     check_aggregation,
-    sequence_weights_from_tables,
-    token_mean_grid,
 )
+from rlxform.core.filter_groups import group_weights
 from rlxform.core.schemes import Scheme
 from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.core.sequences import (
@@ -50,8 +48,6 @@ from rlxform.core.sequences import (
     tilted_logits,
 )
 from rlxform.validation import InputError, check_float, check_int
-
-MAX_COUNT_VECTORS = 200_000  # count vectors of answer types among M - 1 samples (overlong)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,143 +102,6 @@ class Filters:
         return self.entropy_quantile is not None and self.entropy_quantile < 1.0
 
 
-def _tables(scheme: Scheme, group_size: int) -> tuple[NDArray, NDArray]:
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
-    return scheme.tables(scheme.check_group_size(group_size))
-
-
-def compositions(parts: int, total: int) -> NDArray:
-    """Every count vector of ``total`` items over ``parts`` types, ``int64[C, parts]``."""
-    number = math.comb(total + parts - 1, parts - 1)
-    if number > MAX_COUNT_VECTORS:
-        raise InputError(
-            f"{parts} answer types among {total} other samples is invalid for exact "
-            f"enumeration: {number} count vectors, must be <= {MAX_COUNT_VECTORS} (a smaller "
-            "group, fewer lengths inside the overlong buffer)"
-        )
-    out = np.zeros((number, parts), np.int64)
-    for row, combo in enumerate(itertools.combinations_with_replacement(range(parts), total)):
-        np.add.at(out[row], list(combo), 1)
-    return out
-
-
-def _log_multinomial(counts: NDArray) -> NDArray:
-    total = counts.sum(-1)
-    lgamma = np.vectorize(math.lgamma, otypes=[float])
-    return lgamma(total + 1.0) - lgamma(counts + 1.0).sum(-1)
-
-
-def _type_weights(scheme, a_table, b_table, counts, values, correct, binary, keep_range):
-    """Z of a sample of each own type k when the others hold ``counts``: ``float64[C, K]``
-    (0 where the group is dropped by the range filter)."""
-    num, parts = counts.shape
-    m = int(counts[0].sum()) + 1
-    out = np.empty((num, parts))
-    for k in range(parts):
-        group = counts.copy()
-        group[:, k] += 1
-        num_correct = group @ correct.astype(np.int64)
-        if binary:
-            z = np.where(correct[k], a_table[num_correct], b_table[num_correct])
-        else:
-            rewards = np.broadcast_to(values, group.shape)
-            z = np.asarray(scheme.real_reward_weights(rewards, group.astype(np.float64), m))
-            z = z[:, k]
-        out[:, k] = np.where(keep_range(num_correct, m), z, 0.0)
-    return out
-
-
-def _group_weights(
-    scheme, aggregation, group_size, probs, rewards, binary, task, keep_own, filters, batch_groups
-):
-    """omega(y) = E[f_1 Z_1 1{kept} | y_1 = y] of one prompt, ``float64[N]``."""
-    enum = enumerate_sequences(task)
-    lengths, correct, max_length = enum.lengths, enum.correct, task.max_length
-    a_table, b_table = _tables(scheme, group_size)
-    low_high = filters.reward_range
-    token_mean = aggregation == "token-mean"
-    masked_normaliser = token_mean and filters.mask_truncated
-    grouped_range = token_mean and low_high is not None and batch_groups > 1
-    if binary and not masked_normaliser and not grouped_range:
-        if low_high is not None:
-            a_table, b_table = filt.range_tables(a_table, b_table, *low_high)
-        return sequence_weights_from_tables(
-            a_table,
-            b_table,
-            aggregation,
-            probs,
-            lengths,
-            correct,
-            max_length=max_length,
-            batch_groups=batch_groups,
-        )
-    if low_high is None:
-        keep_range = lambda s, m: np.ones(np.shape(s), bool)
-    else:
-        keep_range = lambda s, m: filt.range_keep(s, m, *low_high)
-    pairs = np.stack([rewards, correct.astype(np.float64)], axis=1)
-    types, index = np.unique(pairs, axis=0, return_inverse=True)
-    index = index.reshape(-1)
-    values, type_correct = types[:, 0], types[:, 1] > 0.5
-    parts = types.shape[0]
-    q = np.bincount(index, weights=probs, minlength=parts)
-    counts = compositions(parts, group_size - 1)
-    log_coef = _log_multinomial(counts)
-    z = _type_weights(scheme, a_table, b_table, counts, values, type_correct, binary, keep_range)
-    if not token_mean:
-        with np.errstate(divide="ignore"):
-            log_q = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)), -np.inf)
-        terms = np.where(counts > 0, counts * log_q, 0.0).sum(-1)
-        prob = np.exp(log_coef + terms)  # [C]
-        per_type = prob @ z  # [K]
-        factor = {
-            "seq-mean-token-sum": np.ones(lengths.shape),
-            "seq-mean-token-mean": 1.0 / lengths,
-            "seq-mean-token-sum-norm": np.full(lengths.shape, 1.0 / max_length),
-        }[aggregation]
-        return factor * per_type[index]
-    # token-mean: omega(y) = G M sum_c z[c, k(y)] P(c, T' + T'' = t) / (L(y) + t)
-    norm_lengths = np.where(keep_own, lengths, 0)
-    size = token_mean_grid(group_size, max_length, batch_groups)
-    laws = np.zeros((parts, max_length + 1))
-    np.add.at(laws, (index, norm_lengths), probs)
-    spectra = np.fft.rfft(laws, n=size)  # [K, F]
-    spectrum = np.exp(log_coef)[:, None] * np.prod(
-        spectra[None, :, :] ** counts[:, :, None], axis=1
-    )  # [C, F]
-    if batch_groups > 1:
-        spectrum = spectrum * _other_groups(
-            spectra, type_correct, group_size, low_high, filters.refill
-        ) ** (batch_groups - 1)
-    law = np.fft.irfft(spectrum, n=size)  # [C, size]
-    inverse = 1.0 / (np.arange(size)[:, None] + np.arange(1, max_length + 1)[None, :])
-    expected = law @ inverse  # [C, L]: E[1{c} / (l + T)] for own length l
-    table = batch_groups * group_size * np.einsum("ck,cl->kl", z, expected)  # [K, L]
-    return table[index, lengths - 1]
-
-
-def _other_groups(spectra, type_correct, group_size, low_high, refill):
-    """Spectrum of one other group's normaliser length (kept groups only, given kept, when the
-    range filter refills): sum over S kept of C(M, S) C(z)^S W(z)^(M-S) / P(kept)."""
-    correct = spectra[type_correct].sum(0)
-    wrong = spectra[~type_correct].sum(0)
-    if low_high is None:
-        return (correct + wrong) ** group_size
-    if not refill:
-        raise InputError(
-            "refill=False is invalid with token-mean over batch_groups > 1 and a reward range: "
-            "dropped groups change the other groups' share of the normaliser (no exact form "
-            "derived); use refill=True or batch_groups=1"
-        )
-    s = np.arange(group_size + 1)
-    keep = filt.range_keep(s, group_size, *low_high)
-    binom = np.array([math.comb(group_size, int(k)) for k in s], np.float64)
-    terms = binom[:, None] * correct[None] ** s[:, None] * wrong[None] ** (group_size - s)[:, None]
-    kept = (terms * keep[:, None]).sum(0)
-    return kept / kept[0].real  # the zero frequency is P(kept)
-
-
 def token_weights(
     scheme: Scheme,
     aggregation: str,
@@ -252,6 +111,7 @@ def token_weights(
     filters: Filters = Filters(),
     *,
     batch_groups: int = 1,
+    advantage: Callable[[NDArray], NDArray] | None = None,
 ) -> NDArray:
     """omega(y) k(y, t) of every token: ``float64[..., N, max_length]`` (0 after the end).
 
@@ -260,6 +120,9 @@ def token_weights(
         (token-mean: the other G - 1 groups drawn from the same prompt's policy).
       logits: ``float[..., num_prefixes, V]`` prefix tables.
       task: the task; filters: ``Filters``.
+      advantage: with overlong shaping and a scheme without a real-reward form, the trainer's
+        own advantage rule ``float[C, M] -> float[C, M]`` on groups of M real rewards
+        (``rlxform.frameworks.advantages``); None: such schemes are refused by name.
     """
     if not isinstance(filters, Filters):
         raise InputError(f"filters={filters!r} is invalid: must be rlxform Filters")
@@ -278,31 +141,25 @@ def token_weights(
     if binary:
         rewards = enum.correct.astype(np.float64)
     else:
-        if not scheme.has_real_reward:
-            from rlxform.core.registry import real_reward_names
-
-            raise InputError(
-                f"scheme={scheme.name!r} is invalid with overlong shaping: the shaped rewards are "
-                "real-valued and the scheme is defined only on 0/1 rewards; must be one of "
-                + ", ".join(real_reward_names())
-            )
         rewards = filt.shaped_rewards(task, filters.overlong_buffer, filters.overlong_factor)
     keep_own = filt.stopped(task) if filters.mask_truncated else np.ones(enum.lengths.shape, bool)
     flat = logits.reshape(-1, *expected)
     out = []
     for table in flat:
         probs = np.exp(response_log_probs(table, task))
-        omega = _group_weights(
+        omega = group_weights(
             scheme,
             aggregation,
             group_size,
             probs,
             rewards,
-            binary,
             task,
-            keep_own,
-            filters,
-            batch_groups,
+            binary=binary,
+            keep_own=keep_own,
+            reward_range=filters.reward_range,
+            refill=filters.refill,
+            batch_groups=batch_groups,
+            advantage=advantage,
         )
         if filters.reward_range is not None and filters.refill:
             p = float(np.sum(np.where(enum.correct, probs, 0.0)))
@@ -339,7 +196,7 @@ def entropy_mask(table: Any, task: SequenceTask, quantile: float, keep_own: Any 
     keep_own = np.ones(enum.lengths.shape, bool) if keep_own is None else np.asarray(keep_own)
     probs = np.exp(response_log_probs(table, task))
     visits = prefix_mass(task, np.where(keep_own, probs, 0.0)).sum(-1)  # [num_prefixes]
-    entropies = filt.prefix_entropies(table)
+    entropies = np.round(filt.prefix_entropies(table), 12)  # equal up to rounding: one value
     tau, _ = filt.entropy_threshold(entropies, visits, quantile)
     prefixes = prefix_indices(task)
     live = prefixes >= 0
@@ -355,10 +212,19 @@ def expected_update(
     filters: Filters = Filters(),
     *,
     batch_groups: int = 1,
+    advantage: Callable[[NDArray], NDArray] | None = None,
 ) -> NDArray:
-    """Exact E[g] under ``filters``: ``float64[..., num_prefixes, V]`` like ``logits``."""
+    """Exact E[g] under ``filters``: ``float64[..., num_prefixes, V]`` like ``logits``
+    (``advantage``: as ``token_weights``)."""
     weights = token_weights(
-        scheme, aggregation, group_size, logits, task, filters, batch_groups=batch_groups
+        scheme,
+        aggregation,
+        group_size,
+        logits,
+        task,
+        filters,
+        batch_groups=batch_groups,
+        advantage=advantage,
     )
     logits = np.asarray(logits, np.float64)
     flat = logits.reshape(-1, *logits.shape[-2:])
@@ -379,6 +245,7 @@ def length_drift(
     filters: Filters = Filters(),
     *,
     batch_groups: int = 1,
+    advantage: Callable[[NDArray], NDArray] | None = None,
 ) -> LengthDrift:
     """``core.sequences.length_drift`` with ``filters``: rates of (p, E[L | correct],
     E[L | wrong]) per unit step along the filtered expected update and along grad p, at the
@@ -388,7 +255,14 @@ def length_drift(
         raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
     logits = tilted_logits(task, [p])[0]
     update = expected_update(
-        scheme, aggregation, group_size, logits, task, filters, batch_groups=batch_groups
+        scheme,
+        aggregation,
+        group_size,
+        logits,
+        task,
+        filters,
+        batch_groups=batch_groups,
+        advantage=advantage,
     )
     enum = enumerate_sequences(task)
     probs = np.exp(response_log_probs(logits, task))

@@ -13,6 +13,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
+from rlxform.explain.filters import filter_breaks
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
         breaks.append("reward shaping: " + run.reward_shaping + " (--topic rewards)")
     if run.rewards.get("binary") is False:
         breaks.append("rewards are not 0/1: " + run.rewards["why"] + " (--topic rewards)")
+    breaks += filter_breaks(run)
     if run.not_modelled:
         breaks.append(
             f"{len(run.not_modelled)} setting(s) change the update in ways rlxform does not "

@@ -16,6 +16,7 @@ from rlxform.core import filter_updates as fu
 from rlxform.core import filters as F
 from rlxform.core import schemes
 from rlxform.core import sequences as sq
+from rlxform.core.filter_groups import group_weights
 from rlxform.core.sequences import SequenceTask, enumerate_sequences
 from rlxform.validation import InputError
 
@@ -87,6 +88,38 @@ def test_overlong_shaping_matches_brute_force(scheme, agg):
         _check(_mass(scheme, agg, 3, table, filters), brute)
 
 
+def test_overlong_through_a_trainers_own_advantage_matches_brute_force():
+    """verl's grpo rule has no real-reward form in the scheme registry: its own advantage code
+    (``frameworks.advantages``, (r - mean) / (Bessel std + 1e-6)) gives the real-reward Z."""
+    from rlxform.frameworks import resolve_scheme
+    from rlxform.frameworks.advantages import advantages
+
+    scheme = resolve_scheme("verl:grpo")
+    assert not scheme.has_real_reward
+
+    def rule(rows):
+        return advantages("verl", "grpo", rows.reshape(-1), rows.shape[1]).reshape(rows.shape)
+
+    table = _table(6)
+    filters = fu.Filters(overlong_buffer=2.0, overlong_factor=0.5, mask_truncated=True)
+    for agg in AGGS:
+        brute = brute_token_mass(
+            scheme,
+            agg,
+            3,
+            1,
+            SMALL,
+            table,
+            overlong=(2.0, 0.5),
+            mask_truncated=True,
+            advantage=rule,
+        )
+        weights = fu.token_weights(scheme, agg, 3, table, SMALL, filters, advantage=rule)
+        _check(walk_probs(table, SMALL)[0][:, None] * weights, brute)
+    with pytest.raises(InputError, match="scheme='verl' is invalid with overlong shaping"):
+        fu.token_weights(scheme, "token-mean", 3, table, SMALL, filters)
+
+
 def test_token_mean_over_two_groups_matches_brute_force():
     """G = 2 groups share the normaliser: truncation, overlong and a refilled range."""
     table = _table(3)
@@ -146,9 +179,10 @@ def test_count_vectors_agree_with_the_transforms_on_binary_rewards():
     for agg in AGGS:
         for g in (1, 2):
             for scheme in (GRPO, RLOO):
-                args = (scheme, agg, 4, probs, enum.correct.astype(float))
-                counted = fu._group_weights(*args, False, SMALL, keep, fu.Filters(), g)
-                transformed = fu._group_weights(*args, True, SMALL, keep, fu.Filters(), g)
+                args = (scheme, agg, 4, probs, enum.correct.astype(float), SMALL)
+                options = {"keep_own": keep, "batch_groups": g}
+                counted = group_weights(*args, binary=False, **options)
+                transformed = group_weights(*args, binary=True, **options)
                 np.testing.assert_allclose(counted, transformed, rtol=0, atol=1e-14)
 
 
