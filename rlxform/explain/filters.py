@@ -58,7 +58,6 @@ def filter_breaks(run: RunConfig) -> list[str]:
         f"filter {name}: the update weights tokens or answers by their length, correctness or "
         "group (see Filters, --topic filters)"
         for name in active_filters(run)
-        if name != "dynamic_filtering_range"  # a range acts like dynamic sampling (its lens)
     ]
 
 
