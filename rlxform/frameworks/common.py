@@ -63,6 +63,8 @@ class RunConfig:
       vllm_is_mode, vllm_is_cap, vllm_is_cap_min; mask_truncated; overlong_buffer,
         overlong_factor, overlong_max_length; top_entropy_quantile; filter_range: the filters
         that act (``rlxform.explain.filters``), None / False when off.
+      loss: the loss mode and its settings as the reducer reads them
+        (``frameworks.losses.LossReading``), None for a run built by hand.
     """
 
     framework: str
@@ -94,6 +96,7 @@ class RunConfig:
     command: Mapping[str, Any] | None = None
     normaliser: Any = None
     max_length: int | None = None
+    loss: Any = None  # frameworks.losses.LossReading: the loss mode, reduced (lossexplain)
     # filters (issue 24; rlxform.core.filters), each off by default
     vllm_is_mode: str | None = None  # TRL's vLLM importance-sampling correction when it acts
     vllm_is_cap: float | None = None
