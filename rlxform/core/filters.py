@@ -350,6 +350,12 @@ def check_below(low_name: str, low: Any, high_name: str, high: Any) -> None:
             )
 
 
+def check_ordered(hparams: Any) -> None:
+    """The simulator's traced bounds in order: range_low < range_high, vllm_cap_min < vllm_cap."""
+    for low, high in (("range_low", "range_high"), ("vllm_cap_min", "vllm_cap")):
+        check_below(low, getattr(hparams, low), high, getattr(hparams, high))
+
+
 def check_switches(cfg: Any, scheme: Any) -> None:
     """A simulator config's filter switches (``SWITCHES``): vllm_mode one of ``VLLM_MODES`` or
     None, the others bool; sequence policies only; overlong needs a real-reward form."""

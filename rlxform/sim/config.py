@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation
-from rlxform.core.filters import FILTER_BOUNDS, check_below
+from rlxform.core.filters import FILTER_BOUNDS, check_ordered, check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
@@ -238,8 +238,6 @@ class SimConfig:
                 f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
                 "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
             )
-        from rlxform.core.filters import check_switches
-
         check_switches(self, scheme)
 
     @property
@@ -338,8 +336,7 @@ def check_hparams(hparams: HParams) -> HParams:
         optional = value is None and name != "learning_rate"
         for item in () if optional else real_array(name, value).reshape(-1):
             check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
-    for low, high in (("range_low", "range_high"), ("vllm_cap_min", "vllm_cap")):
-        check_below(low, getattr(hparams, low), high, getattr(hparams, high))
+    check_ordered(hparams)
     return hparams
 
 

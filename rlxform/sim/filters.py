@@ -220,15 +220,16 @@ def check_exact(cfg: SimConfig) -> None:
         )
 
 
-def range_mean_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array, hparams):
-    """Exact mean step of dynamic sampling with a range (bandits), or None without a range:
-    grad of sum_x sg(c_x w°(p_x)) p_x, w° the Bernstein weight of the range-masked tables and
-    c_x = E[1 / (1 + N_-x)] over the groups kept among the others (``core.dynamic``)."""
+def range_mean_step(cfg: SimConfig, policy: Policy, a_table, b_table, hparams, plain):
+    """Exact mean step of dynamic sampling with a range (bandits), else ``plain(cfg, policy,
+    a_table, b_table)`` (the reference's own): grad of sum_x sg(c_x w°(p_x)) p_x, w° the
+    Bernstein weight of the range-masked tables and c_x = E[1 / (1 + N_-x)] over the groups
+    kept among the others (``core.dynamic``)."""
     from rlxform.core import bernstein as bern
     from rlxform.core import dynamic
 
     if filter_state(cfg, hparams) is None:
-        return None
+        return plain(cfg, policy, a_table, b_table)
 
     low = 0.0 if hparams.range_low is None else hparams.range_low
     high = 1.0 if hparams.range_high is None else hparams.range_high

@@ -362,8 +362,7 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
-        step_fn = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams)
-        step_fn = step_fn or mean_step(cfg, policy, a_table, b_table)
+        step_fn = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams, mean_step)
         if hparams.kl_coef is not None:
             step_fn = _with_kl(step_fn, cfg, params0, hparams)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)

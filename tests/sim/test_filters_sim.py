@@ -159,7 +159,7 @@ def test_range_filter_on_a_bandit_matches_its_exact_mean_step():
         ]["logits"]
 
     draws = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(2), 40_000)))
-    step = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams)
+    step = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams, None)
     exact = np.asarray(step(params, None)[0]["logits"], np.float64)
     se = draws.std(0, ddof=1) / np.sqrt(draws.shape[0])
     z = _z(draws.mean(0), se, exact)
