@@ -200,6 +200,26 @@ FLAGS = (
         "(e.g. clip_ratio_high=0.28, importance_sampling_level=sequence, delta=1.5)",
         repeat=True,
     ),
+    # filters (rlxform.sim.filters): switches, then their traced numbers
+    Flag(
+        "--vllm-mode",
+        "sim.vllm_mode",
+        str,
+        None,
+        "TRL vLLM IS correction: sequence_mask | sequence_truncate | token_mask | token_truncate",
+    ),
+    Flag("--vllm-cap", "hparams.vllm_cap", float, None, "its ratio cap (3)"),
+    Flag("--vllm-cap-min", "hparams.vllm_cap_min", float, None, "its lower bound (none)"),
+    Flag("--mismatch-mean", "hparams.mismatch_mean", float, None, "mean log-ratio per token (0)"),
+    Flag("--mismatch-sd", "hparams.mismatch_sd", float, None, "its sd per token (0.05)"),
+    Flag("--mask-truncated", "sim.mask_truncated", bool, False, "drop truncated answers"),
+    Flag("--overlong", "sim.overlong", bool, False, "DAPO overlong reward shaping"),
+    Flag("--overlong-buffer", "hparams.overlong_buffer", float, None, "its buffer (tokens)"),
+    Flag("--overlong-factor", "hparams.overlong_factor", float, None, "its factor (1)"),
+    Flag("--entropy-filter", "sim.entropy_filter", bool, False, "TRL top_entropy_quantile"),
+    Flag("--entropy-quantile", "hparams.entropy_quantile", float, None, "its rho (0.2)"),
+    Flag("--range-low", "hparams.range_low", float, None, "dynamic sampling keeps S/M > X (0)"),
+    Flag("--range-high", "hparams.range_high", float, None, "and S/M < Y (1)"),
 )
 
 

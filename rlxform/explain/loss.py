@@ -196,7 +196,7 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
             "",
             "Corrections for the sampler/trainer mismatch act already on the first update: "
             + ", ".join(reading.corrections)
-            + " (their effect is listed under Not modelled).",
+            + " (TRL's vLLM correction: see Filters; any other under Not modelled).",
         ]
     if reading.note:
         prose += ["", reading.note]

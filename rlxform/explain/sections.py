@@ -15,6 +15,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
+from rlxform.explain.filters import filter_breaks
 from rlxform.explain.loss import loss_lens
 from rlxform.explain.loss import loss_section as loss_section  # cards.card_of hooks it here
 from rlxform.explain.topics import pointer
@@ -233,6 +234,7 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
         breaks.append("reward shaping: " + run.reward_shaping + " (--topic rewards)")
     if run.rewards.get("binary") is False:
         breaks.append("rewards are not 0/1: " + run.rewards["why"] + " (--topic rewards)")
+    breaks += filter_breaks(run)
     if run.not_modelled:
         breaks.append(
             f"{len(run.not_modelled)} setting(s) change the update in ways rlxform does not "

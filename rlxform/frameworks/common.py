@@ -60,6 +60,9 @@ class RunConfig:
       unresolved: what the file does not determine (shell variables, Python expressions);
       command: which launch command or config call was read ({"index", "count", "line",
         "program"}), None for a config file; normaliser: answers per token-mean normaliser.
+      vllm_is_mode, vllm_is_cap, vllm_is_cap_min; mask_truncated; overlong_buffer,
+        overlong_factor, overlong_max_length; top_entropy_quantile; filter_range: the filters
+        that act (``rlxform.explain.filters``), None / False when off.
       loss: the loss mode and its settings as the reducer reads them
         (``frameworks.losses.LossReading``), None for a run built by hand.
       batch_steps: batch-level steps of the advantage (slime / ROLL whitening, AReaL batch
@@ -100,6 +103,16 @@ class RunConfig:
     # trainers-b (issue 25): batch-level steps of the advantage (whitening, batch std), one
     # sentence each; the card's scheme is then the per-group rule (their large-batch limit)
     batch_steps: tuple[str, ...] = ()
+    # filters (issue 24; rlxform.core.filters), each off by default
+    vllm_is_mode: str | None = None  # TRL's vLLM importance-sampling correction when it acts
+    vllm_is_cap: float | None = None
+    vllm_is_cap_min: float | None = None
+    mask_truncated: bool = False  # TRL mask_truncated_completions
+    overlong_buffer: float | None = None  # DAPO overlong shaping (verl, OpenRLHF)
+    overlong_factor: float | None = None
+    overlong_max_length: int | None = None
+    top_entropy_quantile: float | None = None  # TRL, when < 1
+    filter_range: tuple[float, float] | None = None  # OpenRLHF dynamic_filtering_range
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

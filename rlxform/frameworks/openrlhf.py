@@ -8,6 +8,7 @@ rollout: rollout.batch_size * n_samples_per_prompt // train.batch_size * train.m
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -158,8 +159,33 @@ def read_openrlhf(s: Settings) -> RunConfig:
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
         max_length=_int(s.get("rollout.max_new_tokens", None)),
+        **openrlhf_filters(s, dynamic),
         loss=loss,
     )
+
+
+def openrlhf_filters(s: Settings, dynamic: bool) -> dict[str, Any]:
+    """RunConfig's filter fields: algo.dynamic_filtering_range while dynamic filtering is on
+    (openrlhf/trainer/ppo_utils/samples_generator.py:169-190 in 0.11.2) and the overlong
+    penalty (length_penalty.py:16-56)."""
+    out: dict[str, Any] = {}
+    if dynamic:
+        pair = s.get("algo.dynamic_filtering_range", [0, 1])
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise InputError(
+                f"algo.dynamic_filtering_range={pair!r} is invalid: must be two numbers [low, high]"
+            )
+        bounds = Settings({"low": pair[0], "high": pair[1]}, s.table)
+        out["filter_range"] = (
+            bounds.float("low", low=-math.inf),
+            bounds.float("high", low=-math.inf),
+        )
+    buffer = s.get("reward.overlong_buffer_len", None)
+    if isinstance(buffer, (int, float)) and not isinstance(buffer, bool):
+        out["overlong_buffer"] = float(buffer)
+        out["overlong_factor"] = s.float("reward.overlong_penalty_factor", 1.0)
+        out["overlong_max_length"] = _int(s.get("rollout.max_new_tokens", None))
+    return out
 
 
 _IS = "algo.advantage.is_correction_"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rlxform.core import schemes as sch
+from rlxform.core.filters import VLLM_MODES
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, std_fields
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
@@ -183,6 +184,7 @@ def read_trl(s: Settings) -> RunConfig:
         dynamic_sampling=False,
         pitfalls=tuple(pitfalls),
         max_length=s.int("max_completion_length", 256),
+        **trl_filters(s, loss_type, pitfalls),
         loss=loss,
     )
 
@@ -241,36 +243,55 @@ def steps_per_generation(s: Settings, pitfalls: list[str]) -> int:
     return max(1, s.int("generation_batch_size", 1) // per_device)
 
 
-def active_defaults(s: Settings) -> list[dict[str, Any]]:
-    """Not-modelled entries whose default acts: the vLLM correction under use_vllm."""
-    entry = vllm_correction(s)
-    return [entry] if entry else []
+def _has(s: Settings, key: str) -> bool:
+    return s.table.has(key) or s.is_set(key)
 
 
-def vllm_correction(s: Settings) -> dict[str, Any] | None:
-    """The vLLM importance-sampling correction when it acts (use_vllm and the correction on,
-    TRL's default from the release that has it), as a not-modelled entry; else None."""
-    if s.get("use_vllm", False) is not True or not s.table.has(
-        "vllm_importance_sampling_correction"
-    ):
+def vllm_correction(s: Settings) -> tuple[str, float | None, float | None] | None:
+    """(mode, cap, clip_min) of the vLLM importance-sampling correction when it acts (use_vllm
+    and the correction on: TRL's default from 0.23), else None. Releases without a mode key
+    truncate per token at vllm_importance_sampling_cap (0.23-0.25: grpo_trainer.py:1390 in
+    0.23.1); from 1.6 the cap is vllm_importance_sampling_clip_max, the old key a deprecated
+    alias copied into it (grpo_config.py:1150 in 1.16.0)."""
+    key = "vllm_importance_sampling_correction"
+    if s.get("use_vllm", False) is not True or not s.table.has(key) or s.get(key) is not True:
         return None
-    if s.get("vllm_importance_sampling_correction") is not True:
-        return None
-    mode = s.get("vllm_importance_sampling_mode", "token_truncate")
-    high = s.get("vllm_importance_sampling_clip_max", 2.0)  # _cap up to 1.5 (renamed in 1.6)
-    low = s.get("vllm_importance_sampling_clip_min", None)
-    bounds = f"cap {high}" if low is None else f"bounds [{low}, {high}]"
-    default = "" if s.is_set("vllm_importance_sampling_correction") else " (on by default)"
-    return {
-        "key": "vllm_importance_sampling_correction",
-        "value": True,
-        "effect": (
-            f"use_vllm with the vLLM importance-sampling correction{default}: mode {mode}, "
-            f"{bounds}: tokens or whole sequences are reweighted or dropped by the ratio of "
-            "trainer to vLLM probabilities, already on the first update; a sequence mask drops "
-            "long answers more often"
-        ),
-    }
+    mode = "token_truncate"
+    if _has(s, "vllm_importance_sampling_mode"):
+        mode = s.str("vllm_importance_sampling_mode", None, VLLM_MODES)
+    cap_min = None
+    if _has(s, "vllm_importance_sampling_clip_max"):
+        cap = s.float("vllm_importance_sampling_clip_max", None)
+        cap_min = s.float("vllm_importance_sampling_clip_min", None)
+        if (
+            s.is_set("vllm_importance_sampling_cap")
+            and s.values["vllm_importance_sampling_cap"] is not None
+        ):
+            cap = s.float("vllm_importance_sampling_cap")
+    else:
+        cap = s.float("vllm_importance_sampling_cap", 2.0)
+    return mode, cap, cap_min
+
+
+def trl_filters(s: Settings, loss_type: str, pitfalls: list[str]) -> dict[str, Any]:
+    """RunConfig's filter fields: the vLLM correction when it acts, mask_truncated_completions,
+    top_entropy_quantile below 1 (trl/trainer/grpo_trainer.py:2487-2498, :3049-3052 in 1.16.0)."""
+    out: dict[str, Any] = {}
+    vllm = vllm_correction(s)
+    if vllm is not None:
+        out.update(vllm_is_mode=vllm[0], vllm_is_cap=vllm[1], vllm_is_cap_min=vllm[2])
+        if loss_type == "vespo":
+            pitfalls.append(
+                "loss_type='vespo' folds the vLLM importance ratio into its own weight instead "
+                "of multiplying the loss by it (grpo_trainer.py:3001-3004 in 1.16.0)"
+            )
+    if _has(s, "mask_truncated_completions"):
+        out["mask_truncated"] = s.bool("mask_truncated_completions", False)
+    if _has(s, "top_entropy_quantile"):
+        rho = s.float("top_entropy_quantile", 1.0)
+        if rho is not None and rho < 1.0:
+            out["top_entropy_quantile"] = rho
+    return out
 
 
 def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
@@ -369,6 +390,5 @@ RECORD = Framework(
     scheme=from_trl,
     scheme_names=tuple(f"trl:{s}" for s in TRL_SCALE_REWARDS if s != "batch"),
     imports=("trl",),
-    active=active_defaults,
     script_keys=SCRIPT_KEYS,
 )

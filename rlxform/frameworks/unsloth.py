@@ -98,7 +98,6 @@ RECORD = Framework(
     advantage_keys={"loss_type": None},
     scheme=trl.from_trl,
     imports=("unsloth",),
-    active=trl.active_defaults,
     script_keys=trl.SCRIPT_KEYS,
     notes=(
         "Unsloth keeps TRL's advantage and replaces its loss: up to unsloth_zoo 2026.9.1 the KL "

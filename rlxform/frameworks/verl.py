@@ -216,6 +216,7 @@ def read_verl(s: Settings) -> RunConfig:
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
         max_length=_int_or_none(s.get("data.max_response_length", None)),
+        **(overlong_settings(s) or ("", {}))[1],
         loss=loss,
     )
 
@@ -282,8 +283,10 @@ _OVERLONG = (  # where verl versions and recipes keep the DAPO overlong buffer
 )
 
 
-def overlong_shaping(s: Settings) -> str | None:
-    """The DAPO overlong penalty, from any place verl and its recipes keep it, or None."""
+def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
+    """The DAPO overlong penalty, from any place verl and its recipes keep it
+    (verl/workers/reward_manager/dapo.py:121-125 in 0.9.1): in words, and as RunConfig's
+    overlong_* fields (numbers only); None when off."""
     for prefix in _OVERLONG:
         if not s.is_set(prefix + "enable"):
             continue
@@ -291,16 +294,24 @@ def overlong_shaping(s: Settings) -> str | None:
             return None
         length = s.get(prefix + "len", None)
         factor = s.get(prefix + "penalty_factor", 1.0)
-        kwargs = prefix.rsplit("overlong", 1)[0]
-        max_len = s.get(kwargs + "max_resp_len", None)
-        if max_len is None:
-            max_len = s.get("data.max_response_length", None)
-        return (
+        max_len = s.get(prefix.rsplit("overlong", 1)[0] + "max_resp_len", None)
+        max_len = s.get("data.max_response_length", None) if max_len is None else max_len
+        text = (
             f"DAPO overlong reward shaping is on (buffer {length} tokens, factor {factor}, max "
             f"length {max_len}): answers longer than max length - buffer lose up to {factor} "
             "reward, so rewards stop being binary for long answers"
         )
+        if not all(type(x) in (int, float) for x in (length, factor)):  # e.g. ${...}, null
+            return text, {}
+        fields = {"overlong_buffer": float(length), "overlong_factor": float(factor)}
+        return text, {**fields, "overlong_max_length": _int_or_none(max_len)}
     return None
+
+
+def overlong_shaping(s: Settings) -> str | None:
+    """The DAPO overlong penalty in words, or None."""
+    found = overlong_settings(s)
+    return found and found[0]
 
 
 def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:

@@ -17,6 +17,7 @@ from rlxform.plotting.analytic import (
     fig_weights,
 )
 from rlxform.plotting.loss_modes import fig_loss_modes
+from rlxform.plotting.filters import fig_vllm_mask_length
 from rlxform.plotting.penalties import (
     fig_batch_std,
     fig_kl_equilibrium,
@@ -52,6 +53,7 @@ __all__ = [
     "fig_sweep",
     "fig_trajectories",
     "fig_transforms",
+    "fig_vllm_mask_length",
     "fig_weights",
     "math_formula",
     "scheme_label",

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation
+from rlxform.core.filters import FILTER_BOUNDS, check_ordered, check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
@@ -153,6 +154,8 @@ class SimConfig:
         ``{"clip_ratio_high": 0.28}``): every update is that loss (``rlxform.sim.loss_mode``),
         on bandit and sequence policies, and ``aggregation`` becomes the mode's own. ``loss`` is
         (the ``LossMode``, its first update's scale; ``first_update``), (None, 1.0) without.
+      vllm_mode (None: off), mask_truncated, overlong, entropy_filter: the filters of sequence
+        policies, their numbers in ``HParams`` (``rlxform.sim.filters``).
     """
 
     scheme: Any
@@ -172,6 +175,10 @@ class SimConfig:
     std_scope: str = "group"
     loss_mode: Any = None
     loss_settings: Any = ()
+    vllm_mode: str | None = None
+    mask_truncated: bool = False
+    overlong: bool = False
+    entropy_filter: bool = False
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -240,6 +247,7 @@ class SimConfig:
                 f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
                 "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
             )
+        check_switches(self, scheme)
 
     @property
     def is_ppo(self) -> bool:
@@ -327,6 +335,7 @@ class HParams(NamedTuple):
         ``SimConfig.is_ppo``.
       dual_clip: float[] > 1, verl's dual clip c (the loss of a negative advantage A is bounded
         by -c A); None = off.
+      vllm_cap ... range_high: the filters' numbers (``rlxform.sim.filters``, None: default).
     """
 
     learning_rate: ArrayLike
@@ -335,6 +344,15 @@ class HParams(NamedTuple):
     clip_high: ArrayLike | None = None
     dual_clip: ArrayLike | None = None
     kl_coef: ArrayLike | None = None
+    vllm_cap: ArrayLike | None = None
+    vllm_cap_min: ArrayLike | None = None
+    mismatch_mean: ArrayLike | None = None
+    mismatch_sd: ArrayLike | None = None
+    overlong_buffer: ArrayLike | None = None
+    overlong_factor: ArrayLike | None = None
+    entropy_quantile: ArrayLike | None = None
+    range_low: ArrayLike | None = None
+    range_high: ArrayLike | None = None
 
 
 # (low, high, low end open) of each traced value: finite, and all but eps nonzero in float32
@@ -345,6 +363,7 @@ HPARAM_BOUNDS = {
     "clip_high": (0.0, None, False),
     "dual_clip": (1.0, None, True),
     "kl_coef": (0.0, None, False),
+    **FILTER_BOUNDS,
 }
 
 
@@ -355,6 +374,7 @@ def check_hparams(hparams: HParams) -> HParams:
         optional = value is None and name != "learning_rate"
         for item in () if optional else real_array(name, value).reshape(-1):
             check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
+    check_ordered(hparams)
     return hparams
 
 

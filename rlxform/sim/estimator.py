@@ -107,6 +107,7 @@ def sample_gradient(
     b_table: Array,
     use_fast: bool = True,
     kl: kl_term.KLState | None = None,
+    filters: object | None = None,
 ) -> tuple[PyTree, Array]:
     """One stochastic step direction g at ``params`` (E[g]: ``reference.expected_update``).
 
@@ -115,6 +116,8 @@ def sample_gradient(
     is used for a full batch without dynamic sampling unless ``use_fast`` is False.
     ``kl`` (None: no KL term, the program of a run without one) adds the KL penalty of
     ``cfg.kl_estimator`` at ``cfg.kl_placement`` against ``kl.ref_params`` (``kl_term``).
+    ``filters`` (None: no filter, the program of a run without one) is the ``FilterState`` of
+    ``rlxform.sim.filters``, whose step runs instead.
     Returns:
       (g like the trainable part of ``params``, S ``int32[B]``).
     """
@@ -123,6 +126,10 @@ def sample_gradient(
     fast = use_fast and policy.fast_gradient is not None and not cfg.dynamic_sampling
     if kl is not None:
         return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl)
+    if filters is not None:  # imported here: rlxform.sim.filters builds on this module
+        from rlxform.sim.filters import filtered_gradient as step
+
+        return step(sample_key, params, prompts, policy, cfg, a_table, b_table, filters)
     if fast and prompts is None:
         return policy.fast_gradient(sample_key, params, a_table, b_table, cfg.group_size)
     trainable, frozen = partition(params)

@@ -141,6 +141,8 @@ class Policy(NamedTuple):
         SGD step may run as the in-place scatter of ``rlxform.sim.sequence_sparse``.
       large_params: the initial params are a large table: jitted runs keep them out of XLA's
         constant folding (``optimization_barrier``).
+      token_entropy: optional ``(params, group) -> float[B, N, L]``, the entropy of the policy
+        at each drawn token's prefix (sequences; TRL's top_entropy_quantile filter).
     """
 
     init: Callable[[PRNGKey], PyTree]
@@ -153,6 +155,7 @@ class Policy(NamedTuple):
     token_log_prob: Callable[[PyTree, Group], tuple[Array, Array]] | None = None
     sparse_sgd: bool = False
     large_params: bool = False
+    token_entropy: Callable[[PyTree, Group], Array] | None = None
 
 
 class Footprint(NamedTuple):

@@ -36,6 +36,7 @@ from rlxform.core.aggregation import (
     token_mean_grid,
 )
 from rlxform.core.schemes import Scheme
+from rlxform.sim import filters as sim_filters
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
 from rlxform.sim.policies import ExactLaw, Policy, combine, partition
 from rlxform.sim.simulate import (
@@ -345,6 +346,7 @@ def check_exact(cfg: SimConfig) -> SimConfig:
             "std_scope='batch' has no exact ascent reference: a prompt's step depends on the "
             "other groups of the batch (exact tables: rlxform.core.batch_norm.batch_std_tables)"
         )
+    sim_filters.check_exact(cfg)
     return cfg
 
 
@@ -361,7 +363,7 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
-        step_fn = mean_step(cfg, policy, a_table, b_table)
+        step_fn = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams, mean_step)
         if hparams.kl_coef is not None:
             step_fn = _with_kl(step_fn, cfg, params0, hparams)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)

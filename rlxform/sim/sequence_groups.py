@@ -69,6 +69,15 @@ def group_token_log_probs(table: Array, group: Group) -> tuple[Array, Array]:
     return jnp.where(live, chosen[..., 0], 0.0), live
 
 
+def group_token_entropies(table: Array, group: Group) -> Array:
+    """Entropy of the next-token distribution at each drawn token's prefix, ``float[B, M, L]``
+    (0 on padding)."""
+    live = group.nodes >= 0
+    rows = table[group.prompts[:, None, None], jnp.where(live, group.nodes, 0)]  # [B, M, L, V]
+    log_probs = jax.nn.log_softmax(rows, axis=-1)
+    return jnp.where(live, -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1), 0.0)
+
+
 def group_log_probs(table: Array, group: Group) -> Array:
     """log pi(y_bi | x_b) of the sampled responses from the prefix table, ``float[B, M]``."""
     return jnp.sum(group_token_log_probs(table, group)[0], axis=-1)
@@ -103,6 +112,7 @@ def _table_policy(
         token_log_prob=lambda params, group: group_token_log_probs(table(params), group),
         sparse_sgd=sparse_sgd,
         large_params=True,
+        token_entropy=lambda params, group: group_token_entropies(table(params), group),
     )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
 from rlxform.sim import estimator, kl_term, loop, ppo, std_scope
+from rlxform.sim import filters as sim_filters
 from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simulate.* callers)
     AUTO_COUNTS_MIN_SAMPLES,
     COUNTS_RATIO,
@@ -279,7 +280,8 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
         fast = build_sparse_simulate(cfg, params0)
 
     def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
-        if fast is not None and hparams.kl_coef is None:
+        filters = sim_filters.filter_state(cfg, hparams)  # None: no filter acts
+        if fast is not None and hparams.kl_coef is None and filters is None:
             return fast(hparams, key)
         if sparse and hparams.kl_coef is not None:
             raise InputError("sparse=True is invalid with kl_coef: the sparse route has no KL term")
@@ -308,7 +310,7 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
 
         def grad_fn(params, step_key):
             grads, s = estimator.sample_gradient(
-                step_key, params, policy, cfg, a_table, b_table, kl=kl
+                step_key, params, policy, cfg, a_table, b_table, kl=kl, filters=filters
             )
             degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
             return scale_by_batch_std(grads, s, cfg, hparams.eps), degenerate

@@ -46,6 +46,8 @@ def test_every_example_launcher_yields_its_expected_facts(name, monkeypatch):
     else:
         assert groups == expected["groups_per_normaliser"], run.normaliser
     assert set(expected["why"]) and all(isinstance(v, str) for v in expected["why"].values())
+    if "filters" in expected:
+        assert {k: getattr(run, k) for k in expected["filters"]} == expected["filters"]
     check_loss(run, expected)
     if "overlong" in expected:
         o = expected["overlong"]
@@ -103,7 +105,9 @@ def test_the_example_set_covers_every_format_the_issue_names():
     assert runs["trl_grpo_config.py"].command["program"] == "GRPOConfig"
     assert runs["unsloth_grpo.ipynb"].framework == "unsloth"
     mixed = [n for n, r in runs.items() if r.rewards["binary"] is False and r.not_modelled]
-    assert {"openr1_grpo_recipe.yaml", "openrlhf_rm_gspo_0.11.sh"} <= set(mixed)
+    assert {"openrlhf_rm_gspo_0.11.sh"} <= set(mixed)
+    filtered = [n for n, r in runs.items() if r.rewards["binary"] is False and r.mask_truncated]
+    assert {"openr1_grpo_recipe.yaml"} <= set(filtered)  # a filter rather than an unknown knob
 
 
 def test_command_picks_another_launch_command(monkeypatch):
@@ -202,22 +206,28 @@ def test_unsloth_reads_trls_config_with_its_own_loss():
     }
     run = read_config(settings, "unsloth")
     assert (run.kl_estimator, run.estimator) == ("k3", "none")
-    assert run.not_modelled == ()
+    assert run.not_modelled == () and run.top_entropy_quantile is None
     trl = read_config(settings, "trl")
     assert trl.kl_estimator == "k3_ratio"
-    assert {"top_entropy_quantile", "entropy_coef"} <= {i["key"] for i in trl.not_modelled}
+    assert {"entropy_coef"} <= {i["key"] for i in trl.not_modelled}
+    assert trl.top_entropy_quantile == 0.2  # modelled: the card's filters section
     assert any("no bias correction" in n for n in FRAMEWORKS["unsloth"].notes)
 
 
 def test_trls_vllm_correction_counts_when_its_default_acts():
     off = read_config({"num_generations": 4}, "trl")
-    assert off.not_modelled == ()
+    assert off.not_modelled == () and off.vllm_is_mode is None
     on = read_config({"num_generations": 4, "use_vllm": True}, "trl")
-    (item,) = on.not_modelled
-    assert item["key"] == "vllm_importance_sampling_correction" and item["value"] is True
-    assert "on by default" in item["effect"]
+    assert on.not_modelled == ()  # modelled: the card's filters section
+    assert (on.vllm_is_mode, on.vllm_is_cap, on.vllm_is_cap_min) == ("sequence_mask", 3.0, None)
     old = read_config({"num_generations": 4, "use_vllm": True}, "trl", version="0.22")
-    assert old.not_modelled == ()  # the correction arrives in 0.23
+    assert old.vllm_is_mode is None  # the correction arrives in 0.23
+    first = read_config({"num_generations": 4, "use_vllm": True}, "trl", version="0.23")
+    assert (first.vllm_is_mode, first.vllm_is_cap) == ("token_truncate", 2.0)  # no mode key yet
+    alias = {"use_vllm": True, "vllm_importance_sampling_cap": 2.5}
+    assert read_config(alias, "trl").vllm_is_cap == 2.5  # deprecated alias copied (1.6+)
+    unsloth = read_config({"num_generations": 4, "use_vllm": True}, "unsloth")
+    assert unsloth.vllm_is_mode is None  # Unsloth turns the correction off
 
 
 @pytest.mark.parametrize(

@@ -387,16 +387,16 @@ def test_openrlhf_micro_batch_default_and_normaliser_class_by_version():
         ("trl", "1.16.0", "num_generations", "modelled"),
         ("trl", "1.16.0", "beta", "modelled"),
         ("trl", "1.16.0", "importance_sampling_level", "modelled"),  # the loss-mode reducer
-        ("trl", "1.16.0", "top_entropy_quantile", "unmodelled"),
+        ("trl", "1.16.0", "top_entropy_quantile", "modelled"),  # filters
         ("trl", "1.16.0", "entropy_coef", "unmodelled"),
-        ("trl", "1.16.0", "mask_truncated_completions", "unmodelled"),
+        ("trl", "1.16.0", "mask_truncated_completions", "modelled"),
         ("trl", "1.16.0", "off_policy_mask_threshold", "unmodelled"),
         ("trl", "1.16.0", "delta", "modelled"),
         ("trl", "0.18.2", "delta", "modelled"),
         ("trl", "1.16.0", "sapo_temperature_neg", "modelled"),
         ("trl", "1.16.0", "vespo_k_pos", "modelled"),
-        ("trl", "1.16.0", "vllm_importance_sampling_correction", "unmodelled"),
-        ("trl", "1.16.0", "vllm_importance_sampling_mode", "unmodelled"),
+        ("trl", "1.16.0", "vllm_importance_sampling_correction", "modelled"),  # filters
+        ("trl", "1.16.0", "vllm_importance_sampling_mode", "modelled"),
         ("trl", "1.16.0", "reward_weights", "unmodelled"),
         ("trl", "1.16.0", "temperature", "unmodelled"),
         ("trl", "1.16.0", "learning_rate", "no_effect"),

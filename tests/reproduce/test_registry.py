@@ -43,6 +43,7 @@ COLUMNS = {
     "length_drift_map": {"verifier", "aggregation", "scheme", "p", "wrong_per_p", "drift_p"},
     "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
     "aggregation_table": {"name", "mode", "factor", "gradient", "objective"},
+    "vllm_mask_length": {"panel", "sigma", "cap", "length", "keep_probability", "wrong_per_p"},
 }
 
 
@@ -222,3 +223,16 @@ def test_aggregation_table_answers(tiny):
     answer = dict(zip(t["name"], t["gradient"], strict=True))
     assert answer["seq-mean-token-sum"] == "yes" and answer["token-mean"] == "no"
     assert answer["trl:grpo"] == answer["seq-mean-token-mean"] != "yes"
+
+
+def test_vllm_mask_length_issue_numbers_and_drift(tiny):
+    """sigma 0.05, cap 3: 1.4% of 100-token and 31% of 2000-token answers dropped; with f = 1
+    the mask alone makes correct answers shorter and wrong ones longer (no drift without it)."""
+    t = tiny["vllm_mask_length"]
+    keep = (t["panel"] == "keep") & (t["sigma"] == 0.05) & (t["cap"] == 3.0)
+    dropped = dict(zip(t["length"][keep], 1 - t["keep_probability"][keep], strict=True))
+    assert dropped[100] == pytest.approx(0.0140, abs=1e-4)
+    assert dropped[2000] == pytest.approx(0.3116, abs=1e-4)
+    rows = (t["panel"] == "drift") & (t["aggregation"] == "seq-mean-token-sum")
+    np.testing.assert_allclose(t["correct_per_p_no_mask"][rows], 0.0, atol=1e-9)
+    assert np.all(t["correct_per_p"][rows] < 0) and np.all(t["wrong_per_p"][rows] > 0)
