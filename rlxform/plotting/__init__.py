@@ -16,8 +16,8 @@ from rlxform.plotting.analytic import (
     fig_transforms,
     fig_weights,
 )
-from rlxform.plotting.loss_modes import fig_loss_modes
 from rlxform.plotting.filters import fig_vllm_mask_length
+from rlxform.plotting.loss_modes import fig_loss_modes
 from rlxform.plotting.penalties import (
     fig_batch_std,
     fig_kl_equilibrium,
