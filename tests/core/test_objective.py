@@ -21,6 +21,7 @@ import rlxform
 from rlxform import frameworks
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
+from rlxform.core.group_norm import group_norm
 
 CATALOG = [
     schemes.reinforce(),
@@ -251,6 +252,9 @@ def every_rule() -> list:
         frameworks.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0, reward_scale=2.0),
         frameworks.resolve_scheme("open_instruct:centered"),
         frameworks.resolve_scheme("skyrl:maxrl"),
+        # slime, ROLL, AReaL: a clipped leave-one-out normalisation has no catalog twin
+        group_norm("leave_one_out", "group", eps=1e-6, clip=1.5, catalog=False),
+        group_norm("none", "group", unbiased=False, eps=0.1, keep=(0.0, 1.0), catalog=False),
     ]
     assert {s.name for s in out} == set(RULES)
     return out

@@ -20,14 +20,26 @@ BASELINE = ("-c", "import numpy, yaml")
 _SKIP = ("openrlhf_ppo_deepspeed_0.6.sh",)  # a PPO run with a critic: refused, not explained
 
 
+_PACKAGE_PARENT = Path(__file__).resolve().parents[3]  # holds rlxform/: the code timed
+
+
+def source_root() -> Path:
+    """The source checkout holding ``experiments/configs``: the working directory, else the one
+    this package was imported from (an editable install). Refused when neither holds it."""
+    for root in (Path.cwd(), _PACKAGE_PARENT):
+        if (root / "experiments" / "configs").is_dir():
+            return root
+    raise ValueError(
+        f"--workload=explain is invalid here: neither {Path.cwd()} nor {_PACKAGE_PARENT} holds "
+        "experiments/configs (run it from a source checkout)"
+    )
+
+
 def examples(root: Path | None = None) -> list[Path]:
     """The example runs of the repository (configs and launch files), sorted."""
-    root = Path(__file__).resolve().parents[3] if root is None else root
-    folder = root / "experiments" / "configs"
+    folder = (source_root() if root is None else root) / "experiments" / "configs"
     if not folder.is_dir():
-        raise ValueError(
-            f"--workload=explain is invalid here: no {folder} (run it from a source checkout)"
-        )
+        raise ValueError(f"--workload=explain is invalid here: no {folder}")
     found = [p for p in folder.iterdir() if p.is_file()]
     found += [p for p in (folder / "launch").iterdir() if p.is_file() and p.suffix != ".md"]
     return sorted(p for p in found if p.name not in _SKIP)
@@ -45,9 +57,9 @@ def _wall(args: list[str], env: dict[str, str]) -> float:
 def explain_records(repeats: int = 3, paths: list[Path] | None = None) -> list[dict[str, Any]]:
     """One record per example: best wall seconds of ``rlxform explain`` and of the baseline."""
     paths = examples() if paths is None else paths
-    root = str(Path(__file__).resolve().parents[3])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(
-        "PYTHONPATH")]))}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_PARENT),
+        os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    root = source_root() if paths is None else Path.cwd()
     records = []
     for path in paths:
         explain, baseline = [], []
