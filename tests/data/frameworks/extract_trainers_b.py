@@ -7,7 +7,8 @@ SRC holds one source tree per trainer, checked out at the tag (``SRC/slime`` = T
 tests/data/frameworks. Nothing is imported: the files are read with ``ast``.
 
 * slime: every ``parser.add_argument`` / ``reset_arg`` of slime/utils/arguments.py (its own
-  flags and the Megatron-LM ones it resets); key = the argparse dest.
+  flags and the Megatron-LM ones it resets); key = the argparse dest; ``group`` = the function
+  that declares it (``add_wandb_arguments``, ...): slime's own sections of its flags.
 * ROLL: the fields of ``RLVRConfig`` (roll/pipeline/rlvr/rlvr_config.py) and its bases
   (``PPOConfig``, ``BaseConfig``, ``ScheduleConfig`` in roll/configs/base_config.py), nested
   into the ROLL dataclasses they hold (``actor_train.training_args.*``, ...); key = the dotted
@@ -67,6 +68,9 @@ def _type_of(value: Any, annotation: str | None = None) -> str:
 def slime_keys(root: Path) -> dict[str, dict[str, Any]]:
     rel = "slime/utils/arguments.py"
     tree = ast.parse((root / rel).read_text())
+    functions = [
+        (n.lineno, n.end_lineno, n.name) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+    ]
     keys: dict[str, dict[str, Any]] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -89,6 +93,10 @@ def slime_keys(root: Path) -> dict[str, dict[str, Any]]:
             ok, action = _literal(kw["action"])
             action = action if ok else ast.unparse(kw["action"])
         entry: dict[str, Any] = {"file": rel, "line": node.lineno, "flags": flags}
+        # the argparse group: the innermost function declaring the flag (add_wandb_arguments)
+        entry["group"] = min(
+            (end - start, name) for start, end, name in functions if start <= node.lineno <= end
+        )[1]
         if "default" in kw:
             ok, value = _literal(kw["default"])
             entry["default"] = value if ok else None
