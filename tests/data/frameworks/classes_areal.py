@@ -152,7 +152,8 @@ C.no_effect(
 )
 C.no_effect(
     "splits a minibatch into micro-batches: the loss is normalised over the minibatch's loss "
-    "tokens (trainer/ppo/actor.py:363)",
+    "tokens across micro-batches and ranks (trainer/ppo/actor.py:363, engine/fsdp_engine.py:"
+    "774-775)",
     "actor.mb_spec.*",
 )
 C.no_effect(PLACEMENT, "actor.scheduling_strategy.* actor.fsdp.* actor.megatron.ddp.*")

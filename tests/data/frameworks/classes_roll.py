@@ -407,6 +407,12 @@ for _worker in WORKERS[1:]:
         else:
             C.no_effect(_role, key)
     for _section in ("model_args", "training_args", "sequence_packing_args", "router_replay"):
-        C.no_effect(_role, f"{_worker}.{_section}.*")
+        _text = _role
+        if _section == "training_args" and _worker in ("actor_infer", "reference", "teacher"):
+            _text = (
+                f"training arguments of {_worker}, which trains nothing: only actor_train's "
+                "optimizer updates the policy"
+            )
+        C.no_effect(_text, f"{_worker}.{_section}.*")
 
 ROLL = C.table()
