@@ -332,6 +332,33 @@ def areal_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     )
 
 
+_CONSUMER = "rollout.consumer_batch_size"
+
+
+def areal_active(s: Settings) -> list[dict[str, Any]]:
+    """``rollout.consumer_batch_size`` other than ``train_dataset.batch_size`` (both known
+    integers): the staleness bound counts consumer_batch_size rollouts per model version
+    (areal/infra/staleness_manager.py:75-108) while a step trains train_dataset.batch_size of
+    them (areal/infra/workflow_executor.py:1324-1326). AReaL's examples set it to
+    ``${train_dataset.batch_size}`` (examples/math/gsm8k_grpo.yaml:27), where it has no effect."""
+    batch = s.values.get("train_dataset.batch_size", s.table.default("train_dataset.batch_size"))
+    consumer = s.values.get(_CONSUMER, s.table.default(_CONSUMER))
+    known = all(isinstance(v, int) and not isinstance(v, bool) for v in (batch, consumer))
+    if not known or consumer == batch:
+        return []
+    item = {
+        "key": _CONSUMER,
+        "value": consumer,
+        "effect": (
+            f"the staleness bound counts {consumer} rollouts per model version while a step "
+            f"trains train_dataset.batch_size = {batch} (areal/infra/staleness_manager.py:75-108)"
+            ": the rollouts of one version are not the ones its next step trains, so answers "
+            "train after later updates (off-policy) or a step waits on the bound"
+        ),
+    }
+    return [item if s.is_set(_CONSUMER) else {**item, "default": True}]
+
+
 RECORD = Framework(
     name="areal",
     title="AReaL",
@@ -358,4 +385,5 @@ RECORD = Framework(
     scheme=from_areal,
     scheme_names=("areal:ppo_actor",),
     config_flag="config",
+    active=areal_active,
 )

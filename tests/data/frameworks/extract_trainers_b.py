@@ -17,7 +17,9 @@ tests/data/frameworks. Nothing is imported: the files are read with ``ast``.
   ``actor.adv_norm``) default to None, their fields are listed under the block's path.
 
 Each key: default (JSON; ``default_expr`` keeps non-literal defaults as text), type, file, line,
-and for slime ``flags`` (option strings), ``action``, ``choices``.
+``section`` (where the trainer declares it: slime's argparse group function such as
+``add_wandb_arguments``, ROLL's and AReaL's dataclass such as ``TrainingArguments``), and for
+slime ``flags`` (option strings), ``action``, ``choices``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def _type_of(value: Any, annotation: str | None = None) -> str:
 def slime_keys(root: Path) -> dict[str, dict[str, Any]]:
     rel = "slime/utils/arguments.py"
     tree = ast.parse((root / rel).read_text())
+    functions = [
+        (n.lineno, n.end_lineno, n.name) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+    ]
     keys: dict[str, dict[str, Any]] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -89,6 +94,10 @@ def slime_keys(root: Path) -> dict[str, dict[str, Any]]:
             ok, action = _literal(kw["action"])
             action = action if ok else ast.unparse(kw["action"])
         entry: dict[str, Any] = {"file": rel, "line": node.lineno, "flags": flags}
+        # its section: the innermost function declaring the flag (add_wandb_arguments)
+        entry["section"] = min(
+            (end - start, name) for start, end, name in functions if start <= node.lineno <= end
+        )[1]
         if "default" in kw:
             ok, value = _literal(kw["default"])
             entry["default"] = value if ok else None
@@ -140,8 +149,9 @@ class Classes:
                 if isinstance(node, ast.ClassDef):
                     self.classes[node.name] = (rel, node)
 
-    def fields(self, name: str) -> list[tuple[str, str, int, str, ast.AST | None, str]]:
-        """(field, file, line, annotation, default node, how) of a class and its bases."""
+    def fields(self, name: str) -> list[tuple[str, str, int, str, ast.AST | None, str, str]]:
+        """(field, file, line, annotation, default node, how, declaring class) of a class and
+        its bases."""
         rel, node = self.classes[name]
         out: dict[str, tuple] = {}
         for base in node.bases:
@@ -167,17 +177,17 @@ class Classes:
                     default, how = kw["default_factory"], "factory"
                 else:
                     default, how = None, "required"
-            out[stmt.target.id] = (stmt.target.id, rel, stmt.lineno, annotation, default, how)
+            out[stmt.target.id] = (stmt.target.id, rel, stmt.lineno, annotation, default, how, name)
         return list(out.values())
 
     def expand(self, name: str, prefix: str, keys: dict, nested_none: dict[str, str]) -> None:
-        for field, rel, line, annotation, default, how in self.fields(name):
+        for field, rel, line, annotation, default, how, owner in self.fields(name):
             path = prefix + field
             factory = ast.unparse(default) if how == "factory" and default is not None else None
             if factory in self.classes:
                 self.expand(factory, path + ".", keys, nested_none)
                 continue
-            entry: dict[str, Any] = {"file": rel, "line": line}
+            entry: dict[str, Any] = {"file": rel, "line": line, "section": owner}
             if how == "required" or default is None:
                 entry["default"] = None
                 if how == "required":
