@@ -169,3 +169,37 @@ def test_k3_clamp_lifts_the_forward_kl_off_the_wrong_answers(x64, estimator):
         kl.kl_equilibrium(scheme, M, 0.05, p, estimator=estimator, placement="loss") for p in P_REFS
     ]
     assert (min(want) == 1.0) == (estimator == "k3")
+
+
+def test_kl_in_the_reward_tilts_a_k_answer_reference(x64):
+    # K = 4 answers, C = 2 correct, a reference that is not uniform within a class: GRPO with
+    # eps = 0 on penalised rewards stops where every r'(y) = r(y) - beta l(y) is equal, the tilt
+    # pi* ∝ pi_ref exp(r / beta) (kl_equilibrium's proof: the spread max r' - min r' falls)
+    problem = Problem(policy="tabular", num_prompts=1, num_responses=4, num_correct=2)
+    cfg = SimConfig(schemes.grpo(), problem, group_size=M, kl_estimator="k1", kl_placement="reward")
+    policy = policy_of(cfg)
+    logits0 = jnp.asarray([[0.3, -1.1, 0.4, -0.2]], jnp.float64)
+    decay = (LR_END / LR0) ** (1.0 / DECAY_STEPS)
+    beta = 0.7
+
+    @jax.jit
+    def run(logits):
+        params0 = {"logits": logits}
+        a, b = (jnp.asarray(t) for t in cfg.scheme.tables(M))
+        step = kl_exact.with_kl(reference.mean_step(cfg, policy, a, b), cfg, params0, beta, None)
+
+        def body(t, carry):
+            params, lr = carry
+            grads, _ = step(params, None)
+            params = jax.tree_util.tree_map(lambda p, g: p + lr * g, params, grads)
+            return params, jnp.where(t >= STEPS - DECAY_STEPS, lr * decay, lr)
+
+        return jax.lax.fori_loop(0, STEPS, body, (params0, jnp.float64(LR0)))[0]["logits"]
+
+    probs = np.asarray(jax.nn.softmax(run(logits0)[0]))
+    ref = np.asarray(jax.nn.softmax(logits0[0]))
+    correct = np.array([1.0, 1.0, 0.0, 0.0])
+    tilt = ref * np.exp(correct / beta)
+    np.testing.assert_allclose(probs, tilt / tilt.sum(), atol=1e-8)
+    p_ref = float(ref @ correct)
+    assert probs @ correct == pytest.approx(kl.kl_equilibrium(cfg.scheme, M, beta, p_ref), abs=1e-8)
