@@ -53,8 +53,7 @@ _RULES = {
     "tilt": "logit p* - logit p_ref = 1 / beta",
     "reverse": "logit p* - logit p_ref = w_M(p*) / beta",
     "forward": "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta",
-    "forward_clamped": "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta (with an answer whose "
-    "k3 exceeds 10 dropped from the left side)",
+    "forward_clamped": "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta",
     "none": "w_M(p*) = 0 (else p* = 1)",
 }
 _PLACED = {
@@ -137,6 +136,12 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
             "1 - beta (logit p - logit p_ref): the update shrinks (linear schemes) or keeps its "
             "size and flips its sign (std-normalised ones) where that reaches 0, so the group "
             "size M does not move p*."
+        )
+    elif rule == "forward_clamped":
+        size = (
+            " An answer whose k3 exceeds 10 drops out of the left side (verl and OpenRLHF clamp "
+            "k3 at 10, with zero gradient beyond), and past that point ascent can run on to p = 1. "
+            "The group size M sets the equilibrium through w_M."
         )
     elif rule == "none":
         size = " The KL term does not hold p back."
