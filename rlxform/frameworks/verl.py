@@ -77,7 +77,7 @@ def verl_real_reward_weights(
     centred=lambda c, estimator, epsilon, **_: verl_rule(c, estimator, False, epsilon),
     std_kind="sample",
     real_reward=RealReward(
-        verl_real_reward_weights, available=lambda estimator, **_: estimator != "grpo_passk"
+        verl_real_reward_weights, available=lambda estimator=None, **_: estimator != "grpo_passk"
     ),
 )
 def verl_rule(c: Counts, estimator: str, norm_adv_by_std_in_grpo: bool, epsilon: ArrayLike):
