@@ -5,8 +5,10 @@ E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
 * ``loss`` placement: E[kl part] = -beta grad_theta mean_x sum_y sg(pi_x(y) s_x(y))
   sum_t k(l_t(y)), s_x(y) = E[count f / M | y] summed over the M draws (a constant f when every
   sample shares it, bandits: 1; else E[f | y], ``reference.aggregation_scale``), over the
-  policy's exact law (a bandit's responses are one token long). The estimator's own expectation,
-  which is the true reverse-KL gradient for k2 on one token and 0 for k1 (``core.kl_audit``).
+  policy's exact law (a bandit's responses are one token long). The estimator's own expectation
+  at rho = 1 (the simulator samples from the current params), which is the true reverse-KL
+  gradient on one token for k2, k3_ratio and the "+" / "_unbiased" types, the forward one for
+  k3, and 0 for k1 (``core.kl_audit``).
 * ``reward`` placement, one-token policies (bandits): the whole step
   E[sum_n c_n Z_n(r - beta k) grad log pi_n] / M summed exactly over the C(M+K-1, K-1) count
   vectors of each prompt's multinomial group (every real-reward scheme, GRPO included; replaces
