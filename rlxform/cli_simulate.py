@@ -159,14 +159,15 @@ FLAGS = (
         "sim.kl_estimator",
         str,
         "k1",
-        "k1 | k2 | k3 | abs (or kl | mse | low_var_kl)",
+        "k1 | k2 | k3 | abs | k3_unclamped | k3_ratio | k1+ | k3+ | abs+ | k1_unbiased | "
+        "k2_unbiased | k3_unbiased (or kl | mse | low_var_kl | kl+ | low_var_kl+)",
     ),
     Flag(
         "--kl-placement",
         "sim.kl_placement",
         str,
         "loss",
-        "loss (per token) | reward (before the advantage)",
+        "loss (per token) | reward (before the advantage) | advantage (after it)",
     ),
     Flag("--ppo-epochs", "sim.ppo_epochs", int, 1, "E, PPO epochs per rollout batch"),
     Flag(

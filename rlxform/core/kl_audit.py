@@ -5,10 +5,14 @@ per-prefix softmaxes over V tokens, token V-1 stops, and a response also ends at
 ``max_length`` tokens. Every response is enumerated, so each expectation E_{y~pi}[.] is an
 exact float64 NumPy sum. A bandit is the tree with ``max_length = 1`` (one prefix, V one-token
 responses). Placement ``loss``: E_y[sum_t grad k(l_t)] with the sampled y held fixed
-(token-sum, sequence mean). Placement ``reward``: E_y[k(y) grad log pi(y)] with
-k(y) = sum_t k(l_t) detached (verl's ``use_kl_in_reward`` summed over tokens) and no baseline;
-a baseline independent of the sample's own y (leave-one-out, or a mean over other samples)
-leaves this expectation unchanged, and per-token return-to-go gives the same expectation. The
+(token-sum, sequence mean), optionally sampled from another policy pi_old (the importance-
+weighted estimators: TRL's k3_ratio and OpenRLHF's _unbiased forms keep the pi-expectation,
+verl's "+" types do not). Placement ``reward``: E_y[k(y) grad log pi(y)] with
+k(y) = sum_t k(l_t) detached and no baseline: the KL part of the ``advantage`` placement
+(OpenRLHF), and of the ``reward`` placement (verl ``use_kl_in_reward``) for schemes linear in
+the reward; a baseline independent of the sample's own y (leave-one-out, or a mean over other
+samples) leaves this expectation unchanged, and per-token return-to-go gives the same
+expectation. GRPO on penalised rewards mixes the two terms (``core.kl.kl_equilibrium``). The
 audit table over random policies is ``rlxform.reproduce.penalties.kl_estimator_table``.
 """
 
@@ -19,18 +23,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rlxform.core import sequences
-from rlxform.core.kl import K3_CLAMP, canonical_estimator, check_placement
+from rlxform.core import kl, sequences
+from rlxform.core.kl import canonical_estimator, check_placement, kl_value_and_slope
 from rlxform.core.sequences import SequenceTask
+from rlxform.validation import InputError, check_choice
 
 ArrayLike = Any
 
-AUDIT_ESTIMATORS = ("k1", "k2", "k3", "abs")
+AUDIT_ESTIMATORS = kl.ESTIMATORS
+AUDIT_PLACEMENTS = ("loss", "reward")  # reward: the score-function term (also ``advantage``)
 
-# What the exact expected gradient follows (derivations in the module docs of rlxform.core.kl and in
-# ``audit_rows``); "prefix law fixed" = sum over prefixes s of P_pi(s) grad D(pi(.|s), ref(.|s))
-# with P_pi(s) not differentiated.
-FOLLOWS = {
+# What the exact expected gradient follows, on-policy (derivations in the module docs of
+# rlxform.core.kl and in ``audit_rows``); "prefix law fixed" = sum over prefixes s of
+# P_pi(s) grad D(pi(.|s), ref(.|s)) with P_pi(s) not differentiated.
+_BY_VALUE = {
     ("bandit", "k1", "loss"): "0 (E grad log pi = 0)",
     ("bandit", "k1", "reward"): "grad KL(pi||ref) (exact)",
     ("bandit", "k2", "loss"): "grad KL(pi||ref) (exact)",
@@ -50,6 +56,22 @@ FOLLOWS = {
 }
 
 
+def _follows(policy: str, estimator: str, placement: str) -> str:
+    form = kl.FORMS[estimator]
+    value = "k3" if form.value == "k3_unclamped" else form.value
+    if placement == "loss" and form.gradient != "value":  # gradient l grad log pi at rho = 1
+        value = "k2"
+    return _BY_VALUE[(policy, value, placement)]
+
+
+FOLLOWS = {
+    (policy, estimator, placement): _follows(policy, estimator, placement)
+    for policy in ("bandit", "sequence")
+    for estimator in AUDIT_ESTIMATORS
+    for placement in AUDIT_PLACEMENTS
+}
+
+
 def token_log_probs(logits: ArrayLike, task: SequenceTask) -> NDArray:
     """log pi(y_t | y_<t) per response and position, 0 on padding: ``float64[N, L]``.
 
@@ -66,41 +88,46 @@ def kl_divergence(logits: ArrayLike, ref_logits: ArrayLike, task: SequenceTask) 
     return float(np.sum(np.exp(log_pi) * (log_pi - log_ref)))
 
 
-def _estimate_and_slope(estimator: str, log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """k(l) and dk/dl (0 where verl's k3 clamp binds), float64, same shape as ``log_ratio``."""
-    if estimator == "k1":
-        return log_ratio, np.ones_like(log_ratio)
-    if estimator == "k2":
-        return 0.5 * log_ratio**2, log_ratio
-    if estimator == "k3":
-        raw = np.exp(-log_ratio) + log_ratio - 1.0
-        inside = np.abs(raw) <= K3_CLAMP
-        return np.clip(raw, -K3_CLAMP, K3_CLAMP), np.where(inside, 1.0 - np.exp(-log_ratio), 0.0)
-    return np.abs(log_ratio), np.sign(log_ratio)
-
-
 def expected_kl_gradient(
-    estimator: str, placement: str, logits: ArrayLike, ref_logits: ArrayLike, task: SequenceTask
+    estimator: str,
+    placement: str,
+    logits: ArrayLike,
+    ref_logits: ArrayLike,
+    task: SequenceTask,
+    sampling_logits: ArrayLike | None = None,
 ) -> NDArray:
-    """Exact E_{y~pi}[g] of one KL estimator's gradient w.r.t. the logits: ``float64[nodes, V]``.
+    """Exact E_{y~pi_old}[g] of a KL estimator's gradient in the logits: ``float64[nodes, V]``.
 
-    loss:   E_y[sum_t k'(l_t) grad log pi(y_t|y_<t)],   l_t = log pi(y_t|y_<t) - log ref(y_t|y_<t)
+    loss:   E_{y~pi_old}[sum_t k'(l_t) grad log pi(y_t|y_<t)],  l_t = log pi - log ref per token,
+            k' = d k / d l with the estimator's gradient rule at rho_t = pi / pi_old per token
+            (``kl.kl_value_and_slope``: rho l for k3_ratio, min(rho, 10) l for the _unbiased
+            forms, l for verl's "+" types)
     reward: E_y[k(y) grad log pi(y)],  k(y) = sum_t k(l_t) detached (score function, no baseline)
+    ``sampling_logits`` (pi_old, the policy that sampled; None: pi itself) for ``loss`` only.
     Sign: the gradient of the penalty (descent direction of the divergence it follows); the score
     of a softmax node is e_token - pi(.|node).
     """
     estimator = canonical_estimator(estimator)
-    placement = check_placement(placement)
+    placement = check_choice("placement", check_placement(placement), AUDIT_PLACEMENTS)
     logits = np.asarray(logits, np.float64)
     tok, live = sequences.token_log_probs(logits, task)
-    log_ratio = tok - token_log_probs(ref_logits, task)
-    response_probs = np.exp(tok.sum(-1))
-    values, slopes = _estimate_and_slope(estimator, log_ratio)
+    ref_tok = token_log_probs(ref_logits, task)
+    log_ratio = tok - ref_tok
+    if sampling_logits is None:
+        old_tok = tok
+    elif placement != "loss":
+        raise InputError(
+            "sampling_logits is invalid with placement='reward': the audit of a detached "
+            "reward term is on-policy only"
+        )
+    else:
+        old_tok = token_log_probs(sampling_logits, task)
+    values, slopes = kl_value_and_slope(estimator, log_ratio, old_tok - ref_tok)
     values = np.where(live, values, 0.0)
     if placement == "loss":
-        coef = response_probs[:, None] * slopes
+        coef = np.exp(old_tok.sum(-1))[:, None] * slopes
     else:
-        coef = (response_probs * values.sum(-1))[:, None] * np.ones_like(tok)
+        coef = (np.exp(tok.sum(-1)) * values.sum(-1))[:, None] * np.ones_like(tok)
     return sequences.score_gradient(logits, np.where(live, coef, 0.0), task)
 
 

@@ -81,10 +81,12 @@ class RealReward(NamedTuple):
     (None: each item once), in the namespace of the rewards.
     ``linear(group_size) -> (c, d)`` when Z_i = c (r_i - d mean_{j != i} r_j), so that the
     expectation over the other samples is c (r_i - d E[r]); None for a weight not linear in r.
+    ``available(**params) -> bool``: whether these params have the form (None: always).
     """
 
     weights: Callable[..., Any]
     linear: Callable[[int], tuple[float, float]] | None = None
+    available: Callable[..., bool] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,7 +306,8 @@ class Scheme:
     @property
     def has_real_reward(self) -> bool:
         """True when the rule is defined on real-valued rewards (KL in the reward)."""
-        return self.rule.real_reward is not None
+        form = self.rule.real_reward
+        return form is not None and (form.available is None or form.available(**self.kwargs))
 
     def real_reward_weights(
         self,
@@ -320,7 +323,7 @@ class Scheme:
         """
         if not self.has_real_reward:
             raise InputError(
-                f"scheme={self.name!r} is invalid with real-valued rewards: it is defined only "
+                f"scheme={self.label!r} is invalid with real-valued rewards: it is defined only "
                 "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
             )
         params = self.kwargs

@@ -1,8 +1,9 @@
 """Card conclusions that need the KL and sequence math: KL equilibrium and length bias.
 
-``kl_section(run, scheme)``: where exact ascent on h_M(p) - beta D(pi || pi_ref) stops for a
-softmax policy over answers (``rlxform.core.kl.kl_equilibrium``) at reference accuracies
-``P_REFS`` and the config's coefficient, plus a few other coefficients.
+``kl_section(run, scheme)``: where exact ascent with the run's KL term (estimator and placement:
+loss, reward before the advantage, or subtracted from the advantage) stops for a softmax policy
+over answers (``rlxform.core.kl.kl_equilibrium``) at reference accuracies ``P_REFS`` and the
+config's coefficient, plus a few other coefficients; none when no stopping point is derived.
 ``length_section(run, scheme)``: the length drift of the run's aggregation at the run's own
 normaliser (G groups sharing one token count, from the config) on a reference sequence task
 (``rlxform.core.sequences.length_drift``), labelled as a reference task, not the user's model.
@@ -24,16 +25,46 @@ if TYPE_CHECKING:
 
 P_REFS = (0.1, 0.3, 0.5)  # reference accuracies at which p* is reported
 BETAS = (0.01, 0.1, 1.0)  # further KL coefficients shown at p_ref = 0.3
+# frameworks whose k3 has no clamp at 10 (verl and OpenRLHF clamp it): TRL 1.16.0
+# grpo_trainer.py:3100-3102, Unsloth's grpo_compute_loss
+_UNCLAMPED_K3 = ("trl", "unsloth")
 _FOLLOWS = {
-    ("k1", "reward"): "the reverse KL(pi || pi_ref) exactly",
-    ("k2", "loss"): "the reverse KL(pi || pi_ref) on a one-token policy (per-prefix on sequences)",
-    ("k3", "loss"): "the forward KL(pi_ref || pi) on a one-token policy (per-prefix on sequences)",
-    ("k1", "loss"): "nothing: k1 as a loss has zero expected gradient",
-    ("k3_ratio", "loss"): "the reverse KL(pi || pi_ref) on a one-token policy",
+    "tilt": "the reverse KL(pi || pi_ref), but inside the reward: the scheme's advantage is "
+    "computed from r - beta k1, so the baseline and the std normalisation see the KL",
+    "reverse": "the reverse KL(pi || pi_ref) on a one-token policy (per-prefix on sequences)",
+    "forward": "the forward KL(pi_ref || pi) on a one-token policy (per-prefix on sequences)",
+    "forward_clamped": "the forward KL(pi_ref || pi) on a one-token policy (per-prefix on "
+    "sequences) where k3 <= 10; the clamp at 10 drops an answer's term beyond",
+    "none": "nothing: k1 as a loss has zero expected gradient",
+}
+_HOW = {
+    "k3_ratio": "k3 times the importance ratio pi / pi_old to the sampling policy pi_old (TRL "
+    "use_bias_correction_kl), whose gradient at ratio 1 is (log pi - log pi_ref) grad log pi; "
+    "with importance_sampling_level='sequence' the ratio is the sequence's, which changes the "
+    "gradient on answers of several tokens but not on one token",
+    "k1_unbiased": "OpenRLHF's unbiased_gradient: the estimator's value with the gradient "
+    "min(pi / pi_old, 10) (log pi - log pi_ref) grad log pi, pi_old the sampling policy",
+    "k1+": "verl's straight-through type: the estimator's value with k2's gradient "
+    "(log pi - log pi_ref) grad log pi",
+}
+_HOW.update({name: _HOW["k1_unbiased"] for name in ("k2_unbiased", "k3_unbiased")})
+_HOW.update({name: _HOW["k1+"] for name in ("k3+", "abs+")})
+_RULES = {
+    "tilt": "logit p* - logit p_ref = 1 / beta",
+    "reverse": "logit p* - logit p_ref = w_M(p*) / beta",
+    "forward": "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta",
+    "forward_clamped": "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta",
+    "none": "w_M(p*) = 0 (else p* = 1)",
+}
+_PLACED = {
+    "loss": "as a loss",
+    "reward": "in the reward, before the advantage",
+    "advantage": "subtracted from the advantage, after the baseline",
 }
 _SYMBOLS = (
-    "p_ref is the reference policy's accuracy, beta the KL coefficient, p* the accuracy where "
-    "exact ascent stops, logit p = log(p / (1 - p))"
+    "pi is the trained policy and pi_ref the reference policy, p_ref is the reference "
+    "policy's accuracy, beta the KL coefficient, k1 = log pi - log pi_ref, p* the accuracy "
+    "where exact ascent stops, logit p = log(p / (1 - p))"
 )
 
 
@@ -43,8 +74,16 @@ def _section(*args, **kwargs) -> Section:
     return Section(*args, **kwargs)
 
 
+def _estimator(run: RunConfig) -> str:
+    """The run's estimator as an ``rlxform.core.kl`` name (InputError when it is none)."""
+    estimator = kl.canonical_estimator(run.kl_estimator or "k1")
+    if estimator == "k3" and run.framework in _UNCLAMPED_K3:
+        return "k3_unclamped"
+    return estimator
+
+
 def kl_section(run: RunConfig, scheme: Scheme) -> Section:
-    """The KL equilibrium p* of this run's scheme, M, KL estimator and coefficient."""
+    """The KL equilibrium p* of this run's scheme, M, KL estimator, placement and coefficient."""
     title = "KL equilibrium"
     m = run.group_size
     if run.kl_placement == "none" or run.kl_coef == 0.0:
@@ -55,20 +94,22 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
         )
         return _section("kl_equilibrium", title, {"p_star": None, "beta": 0.0}, prose)
     placement = run.kl_placement
+    placed = _PLACED.get(placement, placement)
     try:
-        estimator = kl.canonical_estimator(run.kl_estimator or "k1")
-    except InputError:
-        estimator = run.kl_estimator or "k1"
-    if (estimator, placement) not in _FOLLOWS or not _solvable(estimator):
-        follows = _FOLLOWS.get((estimator, placement))
+        estimator = _estimator(run)
+        rule = kl.equilibrium_rule(estimator, placement)
+        if rule == "tilt" and not scheme.has_real_reward:
+            raise InputError(
+                f"the scheme {scheme.label} is defined only for 0/1 rewards, so its advantage "
+                "of penalised rewards is not derived"
+            )
+    except InputError as err:
+        name = run.kl_estimator or "k1"
         why = (
-            f"{estimator} as {placement} follows {follows}, but rlxform's kl_equilibrium does not "
-            "solve this estimator yet, so no p* is reported"
-            if follows
-            else f"KL estimator {run.kl_estimator} in the {placement}: its expected gradient is "
-            "not the gradient of a divergence rlxform solves for; no p* is reported"
+            f"KL estimator {name} {placed}: rlxform derives no stopping point for it "
+            f"({str(err).split(': ', 1)[-1]}), so no p* is reported"
         )
-        values = {"p_star": None, "beta": run.kl_coef, "estimator": estimator, "reason": why}
+        values = {"p_star": None, "beta": run.kl_coef, "estimator": name, "reason": why}
         return _section("kl_equilibrium", title, values, (why + ".", pointer("kl")))
     beta = float(run.kl_coef)
 
@@ -77,7 +118,7 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
 
     at_config = {str(p_ref): solve(beta, p_ref) for p_ref in P_REFS}
     at_betas = {str(b): solve(b, 0.3) for b in BETAS}
-    follows = _FOLLOWS[(estimator, placement)]
+    follows = _FOLLOWS[rule]
     values = {
         "beta": beta,
         "estimator": estimator,
@@ -88,27 +129,32 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
     }
     shown = ", ".join(f"p_ref {k} -> p* {v:.4g}" for k, v in at_config.items())
     more = ", ".join(f"beta {k}: {v:.4g}" for k, v in at_betas.items())
-    rule = (
-        "(p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta"
-        if (estimator, placement) == ("k3", "loss")
-        else "logit p* - logit p_ref = w_M(p*) / beta"
-    )
+    how = f" ({estimator} is {_HOW[estimator]})" if estimator in _HOW else ""
+    if rule == "tilt":
+        size = (
+            " On two answers the penalised rewards of a correct and a wrong answer differ by "
+            "1 - beta (logit p - logit p_ref): the update shrinks (linear schemes) or keeps its "
+            "size and flips its sign (std-normalised ones) where that reaches 0, so the group "
+            "size M does not move p*."
+        )
+    elif rule == "forward_clamped":
+        size = (
+            " An answer whose k3 exceeds 10 drops out of the left side (verl and OpenRLHF clamp "
+            "k3 at 10, with zero gradient beyond), and past that point ascent can run on to p = 1. "
+            "The group size M sets the equilibrium through w_M."
+        )
+    elif rule == "none":
+        size = " The KL term does not hold p back."
+    else:
+        size = " The group size M sets the equilibrium through w_M."
     prose = (
-        f"{estimator} as {placement} follows {follows}. For a softmax policy over answers, "
-        f"exact ascent started at the reference stops at the first root of {rule} ({_SYMBOLS}). "
-        f"At beta = {beta:g}: {shown}. At p_ref = 0.3 with other coefficients: {more}. The "
-        "group size M sets the equilibrium through w_M.",
+        f"{estimator} {placed} follows {follows}{how}. For a softmax policy over answers, exact "
+        f"ascent started at the reference stops at the first root of {_RULES[rule]} "
+        f"({_SYMBOLS}). At beta = {beta:g}: {shown}. At p_ref = 0.3 with other coefficients: "
+        f"{more}.{size}",
         pointer("kl"),
     )
     return _section("kl_equilibrium", title, values, prose)
-
-
-def _solvable(estimator: str) -> bool:
-    try:
-        kl.canonical_estimator(estimator)
-    except InputError:
-        return False
-    return True
 
 
 REFERENCE_TASK = ("first_token", 4, 8)  # verifier, vocabulary V, max_length: the length-bias task

@@ -49,7 +49,8 @@ class RunConfig:
       aggregation: verl ``loss_agg_mode``, TRL ``loss_type``, OpenRLHF ``actor.loss_agg_mode``.
       updates_per_rollout: optimizer steps per rollout batch; clip_low, clip_high: the ratio is
         clamped to [1 - clip_low, 1 + clip_high].
-      kl_placement: loss | reward | none; kl_estimator (framework's name or None); kl_coef.
+      kl_placement: loss | reward (before the advantage) | advantage (subtracted after it) |
+        none; kl_estimator (framework's name or an ``rlxform.core.kl`` name, or None); kl_coef.
       dynamic_sampling: zero-variance groups are dropped and refilled.
       scheme_params: keyword arguments for the record's ``scheme(estimator, ...)``.
       reward_shaping: why rewards are not binary (e.g. DAPO overlong penalty), or None.

@@ -120,11 +120,15 @@ def read_openrlhf(s: Settings) -> RunConfig:
     coef = s.float("algo.kl.init_coef", 0.01)
     use_loss = s.bool("algo.kl.use_loss", False)
     kl_est = s.str("algo.kl.estimator", "k1", ("k1", "k2", "k3"))
-    placement = "none" if coef == 0 else ("loss" if use_loss else "reward")
-    if placement == "reward" and not s.is_set("algo.kl.init_coef"):
+    # without use_loss the KL enters compute_reward after the group baseline / normalisation
+    # (experience_maker.py:268-290 in 0.11.2): subtracted from the advantage, not the reward
+    placement = "none" if coef == 0 else ("loss" if use_loss else "advantage")
+    if use_loss and s.bool("algo.kl.unbiased_gradient", False):  # 0.11.2 models/utils.py:115-128
+        kl_est += "_unbiased"
+    if placement == "advantage" and not s.is_set("algo.kl.init_coef"):
         pitfalls.append(
-            "algo.kl.init_coef is not set: OpenRLHF's default 0.01 puts a k1 KL penalty in the "
-            "reward; only algo.kl.init_coef = 0 removes it"
+            "algo.kl.init_coef is not set: OpenRLHF's default 0.01 subtracts a k1 KL penalty "
+            "from the rewards after the group baseline; only algo.kl.init_coef = 0 removes it"
         )
     if s.get("algo.kl.target", None) is not None and placement != "none":
         pitfalls.append("algo.kl.target is set: the KL coefficient adapts (init_coef is a start)")

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from rlxform.core import bernstein as bern
+from rlxform.core import real_rewards
 from rlxform.core import schemes as sch
-from rlxform.core.registry import Counts, Scheme, floored_std, p_limit, register
+from rlxform.core.registry import Counts, RealReward, Scheme, floored_std, p_limit, register
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
@@ -50,6 +51,24 @@ def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
     return p_limit()
 
 
+def verl_real_reward_weights(
+    rewards, counts, group_size, estimator, norm_adv_by_std_in_grpo, epsilon, **_
+):
+    """The same advantages on real rewards (KL in the reward); grpo_passk has none here."""
+    xp = namespace(rewards, epsilon)
+    normalised = estimator.startswith("grpo") and norm_adv_by_std_in_grpo
+    if group_size == 1:  # mean 0, std 1 (grpo*); rloo keeps r, rloo_vectorized gives 0
+        if estimator == "rloo_vectorized":
+            return xp.zeros_like(rewards)
+        return rewards / (1.0 + epsilon) if normalised else rewards
+    if estimator in ("rloo", "rloo_vectorized"):
+        return real_rewards.rloo_weights(rewards, counts, group_size)
+    if not normalised:
+        return real_rewards.mean_baseline_weights(rewards, counts, group_size)
+    floor = epsilon if estimator == "grpo_vectorized" else 0.0
+    return real_rewards.normalised_weights(rewards, counts, group_size, "sample", epsilon, floor)
+
+
 @register(
     "verl",
     "verl 0.9.1 core_algos advantage for binary outcome rewards",
@@ -58,6 +77,9 @@ def _verl_limit(estimator, norm_adv_by_std_in_grpo, epsilon):
     eps="epsilon",
     centred=lambda c, estimator, epsilon, **_: verl_rule(c, estimator, False, epsilon),
     std_kind="sample",
+    real_reward=RealReward(
+        verl_real_reward_weights, available=lambda estimator=None, **_: estimator != "grpo_passk"
+    ),
 )
 def verl_rule(c: Counts, estimator: str, norm_adv_by_std_in_grpo: bool, epsilon: ArrayLike):
     """verl 0.9.1 core_algos conventions for binary outcome rewards."""

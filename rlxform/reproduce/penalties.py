@@ -14,7 +14,7 @@ import numpy as np
 
 from rlxform.core import kl_audit as audit
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.kl import PLACEMENTS, bernstein_weight_numpy, kl_equilibrium
+from rlxform.core.kl import bernstein_weight_numpy, kl_equilibrium
 from rlxform.core.ppo import ppo_effective_weight
 from rlxform.core.schemes import Scheme
 from rlxform.core.sequences import SequenceTask, num_prefixes
@@ -39,7 +39,7 @@ def audit_rows(policy: str, logits: NDArray, ref_logits: NDArray, task: Sequence
     truth = audit.true_kl_gradient(logits, ref_logits, task)
     rows = []
     for estimator in audit.AUDIT_ESTIMATORS:
-        for placement in PLACEMENTS:
+        for placement in audit.AUDIT_PLACEMENTS:
             g = audit.expected_kl_gradient(estimator, placement, logits, ref_logits, task)
             cosine, relative = audit.compare(g, truth)
             rows.append(
@@ -198,7 +198,7 @@ def run_kl_equilibrium(config: KlEquilibriumConfig, progress: Progress = None) -
             coefficients = scheme.coefficients(m)
             for beta in config.betas:
                 for div, kwargs in (
-                    ("reverse", {}),
+                    ("reverse", {"placement": "advantage"}),
                     ("forward", {"estimator": "k3", "placement": "loss"}),
                 ):
                     p_star = kl_equilibrium(scheme, m, beta, config.p_ref, **kwargs)

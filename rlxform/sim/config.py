@@ -139,10 +139,13 @@ class SimConfig:
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
       aggregation: loss aggregation (``rlxform.core.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
-      kl_estimator: k1 | k2 | k3 | abs (verl aliases kl, mse, low_var_kl), stored canonical;
-        used only when ``HParams.kl_coef`` is given (``rlxform.sim.kl_term``).
-      kl_placement: ``loss`` (per token, added to the loss) or ``reward`` (detached, subtracted
-        from the reward before the advantage; schemes with a real-reward form only).
+      kl_estimator: a ``rlxform.core.kl.ESTIMATORS`` name (k1, k2, k3, abs, k3_unclamped,
+        k3_ratio, k1+, k3+, abs+, k1_unbiased, k2_unbiased, k3_unbiased) or a verl alias (kl,
+        mse, low_var_kl, ...), stored canonical; used only when ``HParams.kl_coef`` is given
+        (``rlxform.sim.kl_term``).
+      kl_placement: ``loss`` (per token, added to the loss), ``reward`` (detached, subtracted
+        from the reward before the advantage; schemes with a real-reward form only) or
+        ``advantage`` (detached, subtracted from the advantage after it).
       ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
         rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
         groups; E = N = 1 is the plain update (bandit policies only when E N > 1).

@@ -158,21 +158,28 @@ def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
     ref_tokens = jax.lax.stop_gradient(ref_tokens)
     s = correct_counts(group)
     keep = kept_groups(s, cfg.group_size) if cfg.dynamic_sampling else None
-    if cfg.kl_placement == "reward":
-        tokens, mask = _token_log_probs(policy, params, group)
-        penalty = jnp.sum(kl_term.token_kl(cfg.kl_estimator, tokens, ref_tokens, mask), -1)
-        rewards = jnp.broadcast_to(group.rewards, penalty.shape).astype(penalty.dtype)
-        real = rewards - kl.coef * jax.lax.stop_gradient(penalty)
-        z = kl_term.real_reward_weights(cfg.scheme, real, group.counts, cfg.group_size, kl.eps)
-        coef, _ = group_coefficients(group, a_table, b_table, cfg, z)
-    else:
+    if cfg.kl_placement == "loss":
         coef, _ = group_coefficients(group, a_table, b_table, cfg)
         scale, _ = group_coefficients(group, a_table, b_table, cfg, jnp.ones_like(coef))
+    else:  # the detached token-sum B sum_t k(l_t), before or after the advantage
+        tokens, mask = _token_log_probs(policy, params, group)
+        penalty = jnp.sum(kl_term.token_kl(cfg.kl_estimator, tokens, ref_tokens, mask), -1)
+        penalty = kl.coef * jax.lax.stop_gradient(penalty)
+        if cfg.kl_placement == "reward":
+            rewards = jnp.broadcast_to(group.rewards, penalty.shape).astype(penalty.dtype)
+            z = kl_term.real_reward_weights(
+                cfg.scheme, rewards - penalty, group.counts, cfg.group_size, kl.eps
+            )
+            coef, _ = group_coefficients(group, a_table, b_table, cfg, z)
+        else:  # advantage: A_n - B k_n, the same aggregation scale count f / M
+            coef, _ = group_coefficients(group, a_table, b_table, cfg)
+            scale, _ = group_coefficients(group, a_table, b_table, cfg, jnp.ones_like(coef))
+            coef = coef - scale * penalty
 
     def loss(tr: PyTree) -> Array:
         current = combine(tr, frozen)
         value = surrogate(policy.log_prob(current, group), coef, keep)
-        if cfg.kl_placement == "reward":
+        if cfg.kl_placement != "loss":
             return value
         tokens, mask = _token_log_probs(policy, current, group)
         per_item = jnp.sum(kl_term.token_kl(cfg.kl_estimator, tokens, ref_tokens, mask), -1)

@@ -5,8 +5,10 @@ E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
 * ``loss`` placement: E[kl part] = -beta grad_theta mean_x sum_y sg(pi_x(y) s_x(y))
   sum_t k(l_t(y)), s_x(y) = E[count f / M | y] summed over the M draws (a constant f when every
   sample shares it, bandits: 1; else E[f | y], ``reference.aggregation_scale``), over the
-  policy's exact law (a bandit's responses are one token long). The estimator's own expectation,
-  which is the true reverse-KL gradient for k2 on one token and 0 for k1 (``core.kl_audit``).
+  policy's exact law (a bandit's responses are one token long). The estimator's own expectation
+  at rho = 1 (the simulator samples from the current params), which is the true reverse-KL
+  gradient on one token for k2, k3_ratio and the "+" / "_unbiased" types, the forward one for
+  k3, and 0 for k1 (``core.kl_audit``).
 * ``reward`` placement, one-token policies (bandits): the whole step
   E[sum_n c_n Z_n(r - beta k) grad log pi_n] / M summed exactly over the C(M+K-1, K-1) count
   vectors of each prompt's multinomial group (every real-reward scheme, GRPO included; replaces
@@ -16,6 +18,10 @@ E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
   -beta c sum_y pi(y) f(y) (k(y) - b E_pi[k]) grad log pi(y), (c, b) = (1, 0), (1, 1),
   ((M-1)/M, 1). GRPO on real rewards or token-mean sequences has no closed form here
   (``InputError``).
+* ``advantage`` placement (A_n - beta sg(k_n), every scheme, bandits and sequences):
+  E[kl part] = -beta sum_y pi(y) s(y) k(y) grad log pi(y), s as for ``loss``.
+
+``with_kl`` adds the step to a mean step of ``rlxform.sim.reference`` (``make_exact`` uses it).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ def check_exact_kl(cfg: SimConfig) -> None:
             "dynamic_sampling=True is invalid with a KL term for exact ascent: no exact reference "
             "is derived for it"
         )
-    if cfg.kl_placement != "reward":
+    if cfg.kl_placement != "reward":  # loss and advantage: a closed form for every scheme
         return
     if policy_of(cfg).token_log_prob is not None:  # responses of several tokens
         if cfg.scheme.real_reward_linear(cfg.group_size) is None or cfg.aggregation == "token-mean":
@@ -136,7 +142,10 @@ def kl_step(params: PyTree, ref_params: PyTree, cfg: SimConfig, beta, eps) -> Py
         scale = jax.lax.stop_gradient(_aggregation_scale(probs, cfg))
         if cfg.kl_placement == "loss":
             return jnp.mean(jnp.sum(probs * scale * per_response, -1))
-        c, b = cfg.scheme.real_reward_linear(cfg.group_size)  # Z = c (r - b mean of others)
+        if cfg.kl_placement == "advantage":  # no baseline on the KL part
+            c, b = 1.0, 0.0
+        else:
+            c, b = cfg.scheme.real_reward_linear(cfg.group_size)  # Z = c (r - b mean of others)
         fixed = jax.lax.stop_gradient(per_response)
         mean_k = jnp.sum(probs * fixed, -1, keepdims=True)
         return jnp.mean(jnp.sum(probs * scale * c * (fixed - b * mean_k) * log_pi, -1))
@@ -153,3 +162,18 @@ def whole_step(cfg: SimConfig) -> bool:
 def bandit_reward_step(params, ref_params, cfg, beta, eps):
     """The whole exact step of a bandit with KL in the reward (``_bandit_reward_step``)."""
     return _bandit_reward_step(params, ref_params, cfg, beta, eps)
+
+
+def with_kl(step_fn, cfg: SimConfig, ref_params: PyTree, beta, eps):
+    """``step_fn(params, x) -> (E[step], aux)`` plus the exact expected KL step against
+    ``ref_params`` with coefficient ``beta`` (possibly traced); checks ``cfg`` first."""
+    check_exact_kl(cfg)
+
+    def step(params, x):
+        grads, aux = step_fn(params, x)
+        if whole_step(cfg):
+            return bandit_reward_step(params, ref_params, cfg, beta, eps), aux
+        extra = kl_step(params, ref_params, cfg, beta, eps)
+        return jax.tree_util.tree_map(jnp.add, grads, extra), aux
+
+    return step

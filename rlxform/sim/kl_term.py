@@ -1,16 +1,22 @@
-"""The KL penalty of the simulator: one place for the estimator, both placements and real rewards.
+"""The KL penalty of the simulator: one place for the estimator, the placements and real rewards.
 
 Reference policy pi_ref = the initial params (a frozen copy). Per token t of item n of group b,
 l_bnt = log pi(y_t | y_<t) - log pi_ref(y_t | y_<t) (bandits: one token per response) and
-k(l) is ``rlxform.core.kl.kl_estimate`` (k1 = l, k2 = l^2/2, k3 = e^-l + l - 1 clamped, abs).
+k(l) is ``rlxform.core.kl.kl_estimate`` (k1, k2, k3 clamped, k3_unclamped, abs; k3_ratio =
+rho k3 with rho = pi / pi_old differentiable; verl's "+" and OpenRLHF's "_unbiased" forms with
+the gradient l straight through). Every update of the simulator samples from the current
+params, so rho = 1 in value (``kl_estimate``'s default old log-ratio, sg(l)).
 
-* placement ``loss`` (verl ``use_kl_loss``, TRL ``beta``): the ascended surrogate gets
-  ``- beta reduce_b sum_n s_bn sum_t k(l_bnt)`` with s_bn = count_bn f_bn / M, the same
-  aggregation scale as the policy-gradient coefficients (``estimator.group_coefficients``).
+* placement ``loss`` (verl ``use_kl_loss``, TRL ``beta``, OpenRLHF ``use_kl_loss``): the
+  ascended surrogate gets ``- beta reduce_b sum_n s_bn sum_t k(l_bnt)`` with
+  s_bn = count_bn f_bn / M, the same aggregation scale as the policy-gradient coefficients
+  (``estimator.group_coefficients``).
 * placement ``reward`` (verl ``use_kl_in_reward``): the reward of item n becomes
   r_n - beta sg(sum_t k(l_nt)) before the advantage, and the scheme's weight is computed from
   these real rewards (``real_reward_weights``); only schemes whose rule declares a real-reward
   form qualify (``Scheme.has_real_reward``), the others raise ``InputError``.
+* placement ``advantage`` (OpenRLHF without ``use_kl_loss``): the scheme's weight of item n
+  becomes Z_n - beta sg(sum_t k(l_nt)), at the same scale s_bn; every scheme.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def check_reward_scheme(scheme: Scheme, placement: str) -> None:
     """InputError when ``placement == "reward"`` and ``scheme`` has no real-reward form."""
     if placement == "reward" and not scheme.has_real_reward:
         raise InputError(
-            f"scheme={scheme.name!r} is invalid with kl_placement='reward': it is defined only "
+            f"scheme={scheme.label!r} is invalid with kl_placement='reward': it is defined only "
             "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
         )
 

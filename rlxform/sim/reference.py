@@ -372,20 +372,10 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
 
 
 def _with_kl(step_fn, cfg: SimConfig, ref_params: PyTree, hparams: HParams):
-    """``step_fn`` plus the exact expected KL step (``rlxform.sim.kl_exact``)."""
+    """``step_fn`` plus the exact expected KL step (``rlxform.sim.kl_exact.with_kl``)."""
     from rlxform.sim import kl_exact
 
-    kl_exact.check_exact_kl(cfg)
-    beta, eps = hparams.kl_coef, hparams.eps
-
-    def step(params, x):
-        grads, degenerate = step_fn(params, x)
-        if kl_exact.whole_step(cfg):
-            return kl_exact.bandit_reward_step(params, ref_params, cfg, beta, eps), degenerate
-        extra = kl_exact.kl_step(params, ref_params, cfg, beta, eps)
-        return jax.tree_util.tree_map(jnp.add, grads, extra), degenerate
-
-    return step
+    return kl_exact.with_kl(step_fn, cfg, ref_params, hparams.kl_coef, hparams.eps)
 
 
 def make_exact(cfg: SimConfig, params0: PyTree | None = None):

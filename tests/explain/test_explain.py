@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 from rlxform import frameworks as fw
+from rlxform.core import kl
 from rlxform.core.objective import transform
 from rlxform.explain.cards import ObjectiveCard, Section, explain
 from rlxform.explain.topics import topic_names, topic_text
@@ -102,9 +103,11 @@ def test_openrlhf_flat_names_of_older_versions_match_the_dotted_ones():
     assert (nested.estimator, nested.group_size) == ("rloo", 4)
 
 
-def test_openrlhf_default_kl_is_k1_in_the_reward():
+def test_openrlhf_default_kl_is_k1_after_the_group_baseline():
+    # experience_maker.py: the baseline (rloo, dr_grpo, group_norm) is taken of the raw rewards,
+    # then compute_reward subtracts kl_coef * k1: the KL is on the advantage, not in the reward
     run = read_config({"algo.advantage.estimator": "dr_grpo", "rollout.n_samples_per_prompt": 4})
-    assert (run.kl_placement, run.kl_estimator, run.kl_coef) == ("reward", "k1", 0.01)
+    assert (run.kl_placement, run.kl_estimator, run.kl_coef) == ("advantage", "k1", 0.01)
     assert any("init_coef is not set" in p for p in run.pitfalls)
     # rollout.batch_size 1024 * 4 // train.batch_size 128 * 1 (defaults)
     assert run.updates_per_rollout == 32
@@ -157,8 +160,12 @@ def test_trl_dataclass_object_is_read_duck_typed():
     # the clip acts from the second of the 2 updates on: a note, not a break of the first update
     later = " ".join(card["lens"]["notes"])
     assert "epsilon_high = 0.28" in later and "[0.8, 1.28]" in later and "on the second" in later
-    assert card["kl_equilibrium"]["p_star"] is None  # not solved until issue 24
-    assert "does not solve this estimator yet" in card["kl_equilibrium"]["reason"]
+    section = card["kl_equilibrium"]  # k3_ratio follows the reverse KL: k2's equilibrium
+    assert section["estimator"] == "k3_ratio" and "use_bias_correction_kl" in section["text"][0]
+    scheme = explain(GRPOConfig()).scheme
+    for p_ref, p_star in section["p_star"].items():
+        reverse = kl.kl_equilibrium(scheme, 8, 0.04, float(p_ref), estimator="k2", placement="loss")
+        assert p_star == reverse
 
 
 def test_verl_pitfalls_and_quoted_n():
@@ -373,7 +380,7 @@ def test_kl_equilibrium_section_hand_case_rloo_k1_in_reward():
         "algo.kl.init_coef": 1.0,
     }
     section = explain(run, framework="openrlhf").to_json()["kl_equilibrium"]
-    assert section["estimator"] == "k1" and section["placement"] == "reward"
+    assert section["estimator"] == "k1" and section["placement"] == "advantage"
     for p_ref, p_star in section["p_star"].items():
         z = np.log(float(p_ref) / (1 - float(p_ref))) + 1.0
         assert p_star == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-12)
@@ -386,10 +393,22 @@ def test_kl_equilibrium_section_solves_the_k3_loss_equation():
     section = card.to_json()["kl_equilibrium"]
     assert (section["estimator"], section["placement"]) == ("k3", "loss")
     t = transform(card.scheme, card.group_size)
+    clamped = 0
+    k3 = lambda lr: np.exp(-lr) + lr - 1
     for b, p_star in section["p_star_at_p_ref_0.3_by_beta"].items():
+        if p_star == 1.0:  # no root: the clamp lifted the wrong answers' term on the way
+            plain = kl.kl_equilibrium(
+                card.scheme, 5, float(b), 0.3, estimator="k3_unclamped", placement="loss"
+            )
+            assert k3(np.log((1 - plain) / 0.7)) > 10  # where the unclamped root would be
+            clamped += 1
+            continue
+        # verl clamps k3 at 10: an answer whose k3 is larger drops out of the forward term
+        inside = [k3(np.log(p_star / 0.3)) <= 10, k3(np.log((1 - p_star) / 0.7)) <= 10]
         w = float(t.weight(p_star))
-        lhs = (p_star - 0.3) / (p_star * (1 - p_star))
+        lhs = (p_star - 0.3) * (inside[0] / p_star + inside[1] / (1 - p_star))
         assert lhs == pytest.approx(w / float(b), rel=1e-8)
+    assert clamped == 2  # beta 0.01 and 0.1: the unclamped roots sit where k3 > 10
     assert section["beta"] == 0.001
     none = explain(CONFIGS / "trl_dr_grpo.json").to_json()["kl_equilibrium"]
     assert none["p_star"] is None
@@ -439,3 +458,59 @@ def test_explain_imports_no_jax():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_kl_equilibrium_section_kl_in_the_reward_does_not_depend_on_m():
+    """verl use_kl_in_reward with GRPO (issue 24): the scheme's advantage of r - beta k1 stops
+    ascent at logit p* = logit p_ref + 1/beta, for M = 5 and 8 alike (the card said w_M/beta)."""
+    for n, beta in ((5, 1.0), (8, 0.3)):
+        run = {
+            "algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": True},
+            "algorithm.kl_ctrl.kl_coef": beta,
+            "actor_rollout_ref.rollout.n": n,
+        }
+        section = explain(run, framework="verl").to_json()["kl_equilibrium"]
+        assert section["placement"] == "reward"
+        for p_ref, p_star in section["p_star"].items():
+            z = np.log(float(p_ref) / (1 - float(p_ref))) + 1.0 / beta
+            assert p_star == pytest.approx(1 / (1 + np.exp(-z)), rel=1e-12)
+        assert "does not move p*" in section["text"][0]
+    passk = {
+        "algorithm": {"adv_estimator": "grpo_passk", "use_kl_in_reward": True},
+        "actor_rollout_ref.rollout.n": 4,
+    }
+    section = explain(passk, framework="verl").to_json()["kl_equilibrium"]
+    assert section["p_star"] is None and "defined only for 0/1 rewards" in section["reason"]
+
+
+def test_kl_equilibrium_section_names_each_frameworks_estimator():
+    """TRL without use_bias_correction_kl and Unsloth: k3 without the clamp at 10; OpenRLHF
+    unbiased_gradient: the k3 value with the reverse-KL gradient; verl low_var_kl+ likewise."""
+    trl = explain({"num_generations": 8, "beta": 0.04, "use_bias_correction_kl": False})
+    assert trl.to_json()["kl_equilibrium"]["estimator"] == "k3_unclamped"
+    old = explain({"num_generations": 8, "beta": 0.04}, framework="trl", version="0.18.2")
+    assert old.to_json()["kl_equilibrium"]["estimator"] == "k3_unclamped"
+    unsloth = explain({"num_generations": 8, "beta": 0.04}, framework="unsloth")
+    assert unsloth.to_json()["kl_equilibrium"]["estimator"] == "k3_unclamped"
+    base = {
+        "algo.advantage.estimator": "group_norm",
+        "rollout.n_samples_per_prompt": 8,
+        "algo.kl.init_coef": 1.0,
+        "algo.kl.use_loss": True,
+        "algo.kl.estimator": "k3",
+    }
+    plain = explain(base, framework="openrlhf").to_json()["kl_equilibrium"]
+    unbiased = explain({**base, "algo.kl.unbiased_gradient": True}, framework="openrlhf")
+    unbiased = unbiased.to_json()["kl_equilibrium"]
+    assert (plain["estimator"], unbiased["estimator"]) == ("k3", "k3_unbiased")
+    assert plain["follows"].startswith("the forward KL")
+    assert unbiased["follows"].startswith("the reverse KL")
+    verl = {
+        "algorithm.adv_estimator": "grpo",
+        "actor_rollout_ref.rollout.n": 4,
+        "actor_rollout_ref.actor.use_kl_loss": True,
+        "actor_rollout_ref.actor.kl_loss_type": "low_var_kl+",
+        "actor_rollout_ref.actor.kl_loss_coef": 1.0,
+    }
+    section = explain(verl, framework="verl").to_json()["kl_equilibrium"]
+    assert section["estimator"] == "k3+" and section["follows"].startswith("the reverse KL")

@@ -137,7 +137,7 @@ def test_command_lines_are_read_like_files():
     flags += "--rollout.n_samples_per_prompt 4 --algo.kl.init_coef 1e-3"
     run = read_config([flags])  # one word holding a whole command: read as shell text
     assert (run.framework, run.estimator, run.kl_coef) == ("openrlhf", "rloo", 0.001)
-    assert (run.kl_placement, run.kl_estimator) == ("reward", "k1")  # OpenRLHF's defaults
+    assert (run.kl_placement, run.kl_estimator) == ("advantage", "k1")  # OpenRLHF's defaults
 
 
 def test_versions_apply_their_defaults_and_say_which_took_them():

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from rlxform.core import kl
 from rlxform.reproduce import penalties as ex
 from rlxform.results import read_table
 
@@ -32,7 +33,7 @@ def test_kl_estimators_tiny(tmp_path):
     table = _check_files(result, "kl_estimators")
     assert calls == [(1, 1)]
     assert {"policy", "estimator", "placement", "cosine", "relative_error"} <= set(table)
-    assert len(table["policy"]) == 16
+    assert len(table["policy"]) == 2 * len(kl.ESTIMATORS) * 2  # bandit, sequence; loss, reward
     exact = (table["estimator"] == "k1") & (table["placement"] == "reward")
     assert np.all(table["relative_error"][exact] < 1e-12)
     bandit = table["policy"] == "bandit"
