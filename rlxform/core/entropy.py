@@ -1,4 +1,4 @@
-"""Entropy bonuses: the exact expected update of a trainer's entropy term, and where it stops ascent.
+"""Entropy bonuses: the exact expected update of a trainer's entropy term; where it stops ascent.
 
 At every generated token t the trainers take the full-vocabulary entropy H(n_t) = -sum_v
 pi(v | n_t) log pi(v | n_t) of the next-token distribution at the generated prefix n_t (from the
@@ -29,8 +29,8 @@ from rlxform.core import bernstein as bern
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import check_aggregation, sequence_weights_from_tables
 from rlxform.core.schemes import Scheme
-from rlxform.core.sequences import num_prefixes, response_log_probs
 from rlxform.core.sequence_tasks import SequenceTask, enumerate_sequences
+from rlxform.core.sequences import num_prefixes, response_log_probs
 from rlxform.core.xp import log_softmax, namespace
 from rlxform.validation import InputError, check_float, check_int
 
