@@ -16,7 +16,7 @@ import functools
 from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.aggregation import check_aggregation
+from rlxform.core.aggregation import AGGREGATION_ALIASES, AGGREGATIONS, check_aggregation
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
@@ -164,6 +164,7 @@ class SimConfig:
     ppo_epochs: int = 1
     num_minibatches: int = 1
     std_scope: str = "group"
+    entropy_aggregation: str | None = None  # entropy bonus's; None: the loss's (sim.entropy_term)
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -231,6 +232,9 @@ class SimConfig:
                 f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
                 "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
             )
+        if (mode := self.entropy_aggregation) is not None:  # stored canonical
+            check_choice("entropy_aggregation", mode, AGGREGATIONS + tuple(AGGREGATION_ALIASES))
+            object.__setattr__(self, "entropy_aggregation", check_aggregation(mode))
 
     @property
     def is_ppo(self) -> bool:
@@ -297,6 +301,7 @@ class HParams(NamedTuple):
     clip_high: ArrayLike | None = None
     dual_clip: ArrayLike | None = None
     kl_coef: ArrayLike | None = None
+    entropy_coef: ArrayLike | None = None  # float[] >= 0, c of sim.entropy_term; None: no term
 
 
 # (low, high, low end open) of each traced value: finite, and all but eps nonzero in float32
@@ -307,6 +312,7 @@ HPARAM_BOUNDS = {
     "clip_high": (0.0, None, False),
     "dual_clip": (1.0, None, True),
     "kl_coef": (0.0, None, False),
+    "entropy_coef": (0.0, None, False),
 }
 
 

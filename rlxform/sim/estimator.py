@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.core.aggregation import aggregation_factor
-from rlxform.sim import kl_term
+from rlxform.sim import entropy_term, kl_term
 from rlxform.sim.config import SimConfig
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, PRNGKey, PyTree
@@ -107,6 +107,7 @@ def sample_gradient(
     b_table: Array,
     use_fast: bool = True,
     kl: kl_term.KLState | None = None,
+    entropy: Array | None = None,
 ) -> tuple[PyTree, Array]:
     """One stochastic step direction g at ``params`` (E[g]: ``reference.expected_update``).
 
@@ -115,6 +116,7 @@ def sample_gradient(
     is used for a full batch without dynamic sampling unless ``use_fast`` is False.
     ``kl`` (None: no KL term, the program of a run without one) adds the KL penalty of
     ``cfg.kl_estimator`` at ``cfg.kl_placement`` against ``kl.ref_params`` (``kl_term``).
+    ``entropy`` (None: no entropy term, the same program) adds c agg(H) (``entropy_term``).
     Returns:
       (g like the trainable part of ``params``, S ``int32[B]``).
     """
@@ -122,8 +124,8 @@ def sample_gradient(
     prompts = draw_prompts(batch_key, cfg)
     fast = use_fast and policy.fast_gradient is not None and not cfg.dynamic_sampling
     if kl is not None:
-        return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl)
-    if fast and prompts is None:
+        return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl, entropy)
+    if fast and prompts is None and entropy is None:
         return policy.fast_gradient(sample_key, params, a_table, b_table, cfg.group_size)
     trainable, frozen = partition(params)
     group = policy.sample(sample_key, params, prompts, cfg.group_size)
@@ -131,7 +133,8 @@ def sample_gradient(
     keep = kept_groups(s, cfg.group_size) if cfg.dynamic_sampling else None
 
     def loss(tr: PyTree) -> Array:
-        return surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+        value = surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+        return entropy_term.add_bonus(value, entropy, policy, combine(tr, frozen), group, cfg, keep)
 
     return jax.grad(loss)(trainable), s
 
@@ -143,7 +146,7 @@ def _token_log_probs(policy: Policy, params: PyTree, group: Group) -> tuple[Arra
     return policy.token_log_prob(params, group)
 
 
-def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
+def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl, entropy=None):
     """``sample_gradient`` with the KL term (module docstring of ``kl_term``)."""
     trainable, frozen = partition(params)
     group = policy.sample(key, params, prompts, cfg.group_size)
@@ -165,6 +168,7 @@ def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
     def loss(tr: PyTree) -> Array:
         current = combine(tr, frozen)
         value = surrogate(policy.log_prob(current, group), coef, keep)
+        value = entropy_term.add_bonus(value, entropy, policy, current, group, cfg, keep)
         if cfg.kl_placement == "reward":
             return value
         tokens, mask = _token_log_probs(policy, current, group)

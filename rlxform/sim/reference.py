@@ -36,6 +36,7 @@ from rlxform.core.aggregation import (
     token_mean_grid,
 )
 from rlxform.core.schemes import Scheme
+from rlxform.sim import entropy_term
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
 from rlxform.sim.policies import ExactLaw, Policy, combine, partition
 from rlxform.sim.simulate import (
@@ -363,6 +364,7 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         step_fn = mean_step(cfg, policy, a_table, b_table)
         if hparams.kl_coef is not None:
             step_fn = _with_kl(step_fn, cfg, params0, hparams)
+        step_fn = entropy_term.with_exact_entropy(step_fn, cfg, policy, hparams.entropy_coef)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)
 
     return ascend

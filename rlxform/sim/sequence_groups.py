@@ -103,6 +103,7 @@ def _table_policy(
         token_log_prob=lambda params, group: group_token_log_probs(table(params), group),
         sparse_sgd=sparse_sgd,
         large_params=True,
+        prefix_logits=table,
     )
 
 
