@@ -141,6 +141,16 @@ FLAGS = (
         "group",
         "group | batch | none (std-normalised schemes)",
     ),
+    Flag("--entropy-coef", "hparams.entropy_coef", float, None, "c of an entropy bonus (off)"),
+    Flag(
+        "--entropy-aggregation",
+        "sim.entropy_aggregation",
+        str,
+        None,
+        "the entropy bonus's aggregation: the loss's (default, verl) | token-mean (TRL, "
+        "OpenRLHF) | any --aggregation mode (sequences)",
+        sequence=True,
+    ),
 )
 
 

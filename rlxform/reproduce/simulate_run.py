@@ -58,6 +58,10 @@ class SimulateConfig:
         check_seed("seed", self.seed)
         if self.hparams.kl_coef is not None:
             check_kl_combination(self.sim)
+        if self.hparams.entropy_coef is not None:
+            from rlxform.sim.entropy_term import check_combination
+
+            check_combination(self.sim)
 
 
 class SimulationResult(NamedTuple):

@@ -29,6 +29,7 @@ from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.config import HParams, Problem, SimConfig, check_hparams
+from rlxform.sim.entropy_term import check_combination as check_entropy_combination
 from rlxform.sim.population import check_population
 from rlxform.sim.simulate import check_kl_combination
 from rlxform.validation import (
@@ -112,6 +113,8 @@ class SweepConfig:
                 cfg = self.sim_config(scheme, m)  # validated by SimConfig
                 if self.hparams.kl_coef is not None:
                     check_kl_combination(cfg)
+                if self.hparams.entropy_coef is not None:
+                    check_entropy_combination(cfg)
 
     @property
     def problem(self) -> Problem:
