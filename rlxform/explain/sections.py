@@ -13,6 +13,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
+from rlxform.explain.entropy import entropy_breaks
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
             f"k1 KL in the reward (coefficient beta = {run.kl_coef:g}): in expectation the true "
             "gradient of KL(pi || pi_ref), so the update ascends h_M(p) - beta KL (--topic kl)"
         )
+    breaks += entropy_breaks(run)  # rlxform.explain.entropy
     if run.std_scope == "batch":
         breaks.append(
             "batch-level std: the step is divided by the std of the whole batch; exact only as "

@@ -60,6 +60,11 @@ class RunConfig:
       unresolved: what the file does not determine (shell variables, Python expressions);
       command: which launch command or config call was read ({"index", "count", "line",
         "program"}), None for a config file; normaliser: answers per token-mean normaliser.
+      entropy_coef: the entropy bonus's coefficient c (loss = policy loss - c agg(H); 0.0: no
+        bonus), None where rlxform does not model this release's entropy term; entropy_
+        aggregation: how its per-token entropies are aggregated (the trainer's mode name);
+        entropy_normaliser: which tokens share its normaliser, with the source line;
+        entropy_adaptive: TRL's controller settings (``use_adaptive_entropy``) or None.
     """
 
     framework: str
@@ -91,6 +96,10 @@ class RunConfig:
     command: Mapping[str, Any] | None = None
     normaliser: Any = None
     max_length: int | None = None
+    entropy_coef: float | None = None
+    entropy_aggregation: str | None = None
+    entropy_normaliser: str | None = None
+    entropy_adaptive: Mapping[str, Any] | None = None
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

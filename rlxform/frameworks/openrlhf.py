@@ -19,7 +19,7 @@ from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
-from rlxform.validation import InputError, check_choice
+from rlxform.validation import InputError, check_choice, check_float
 
 OPENRLHF_ESTIMATORS = ("group_norm", "dr_grpo", "rloo", "reinforce_baseline")
 OPENRLHF_STD_EPSILON = 1e-9  # experience_maker group_norm: / (std + 1e-9)
@@ -156,7 +156,25 @@ def read_openrlhf(s: Settings) -> RunConfig:
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
         max_length=_int(s.get("rollout.max_new_tokens", None)),
+        **openrlhf_entropy(s),
     )
+
+
+def openrlhf_entropy(s: Settings) -> dict[str, Any]:
+    """RunConfig's entropy fields (read in 0.11.2; older releases: not modelled):
+    ``actor.entropy_coef`` (None: no entropy computed; 0: logged only) times the token mean of
+    the per-token entropies over the optimizer step, whatever actor.loss_agg_mode."""
+    if version_key(s.table.version) < version_key("0.11.2"):
+        return {}
+    value = s.get("actor.entropy_coef", None)
+    coef = 0.0 if value is None else check_float("actor.entropy_coef", value)
+    where = (
+        "the action tokens of the whole optimizer step (micro-batches and ranks), whatever "
+        "actor.loss_agg_mode: aggregate_loss is called without token_level_loss (default True), "
+        "then loss -= entropy_loss * actor.entropy_coef (openrlhf/trainer/ray/ppo_actor.py:"
+        "345-353, openrlhf/models/loss.py:29-32 in 0.11.2)"
+    )
+    return {"entropy_coef": coef, "entropy_aggregation": "token-mean", "entropy_normaliser": where}
 
 
 def _int(value: Any) -> int | None:
