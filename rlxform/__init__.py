@@ -14,6 +14,7 @@ from rlxform.core import (
     batch_norm,
     bernstein,
     dynamic,
+    entropy,
     kl,
     kl_audit,
     loss_modes,
@@ -21,6 +22,7 @@ from rlxform.core import (
     schemes,
     sequences,
 )
+from rlxform.core.entropy import entropy_equilibrium
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
@@ -83,6 +85,8 @@ __all__ = [
     "bernstein",
     "design",
     "dynamic",
+    "entropy",
+    "entropy_equilibrium",
     "enumerate_sequences",
     "exact",
     "explain",

@@ -221,6 +221,16 @@ FLAGS = (
     Flag("--entropy-quantile", "hparams.entropy_quantile", float, None, "its rho (0.2)"),
     Flag("--range-low", "hparams.range_low", float, None, "dynamic sampling keeps S/M > X (0)"),
     Flag("--range-high", "hparams.range_high", float, None, "and S/M < Y (1)"),
+    Flag("--entropy-coef", "hparams.entropy_coef", float, None, "c of an entropy bonus (off)"),
+    Flag(
+        "--entropy-aggregation",
+        "sim.entropy_aggregation",
+        str,
+        None,
+        "the entropy bonus's aggregation: the loss's (default, verl) | token-mean (TRL, "
+        "OpenRLHF) | any --aggregation mode (sequences)",
+        sequence=True,
+    ),
 )
 
 

@@ -356,6 +356,12 @@ def check_ordered(hparams: Any) -> None:
         check_below(low, getattr(hparams, low), high, getattr(hparams, high))
 
 
+def filters_act(cfg: Any, hparams: Any = None) -> bool:
+    """A filter acts: a switch of ``SWITCHES`` is on, or ``hparams`` sets a range bound."""
+    ranged = hparams is not None and (hparams.range_low, hparams.range_high) != (None, None)
+    return ranged or any(bool(getattr(cfg, name)) for name in SWITCHES)
+
+
 def check_switches(cfg: Any, scheme: Any) -> None:
     """A simulator config's filter switches (``SWITCHES``): vllm_mode one of ``VLLM_MODES`` or
     None, the others bool; sequence policies only; overlong needs a real-reward form."""

@@ -21,6 +21,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
 from rlxform.explain import sections
 from rlxform.explain.conclusions import kl_section, length_section
+from rlxform.explain.entropy import entropy_section
 from rlxform.explain.filters import filters_section
 from rlxform.frameworks import FRAMEWORKS, RunConfig, read_config
 from rlxform.validation import InputError, check_group_size
@@ -190,6 +191,7 @@ def card_of(run: RunConfig) -> ObjectiveCard:
         length_section(run, chosen),
         filters_section(run, chosen),
         kl_section(run, chosen),
+        entropy_section(run, chosen),
         sections.pitfalls_section(run, record.notes),
         Section("defaults_used", "Defaults used", {"items": list(run.defaults_used)}),
         Section("unresolved", "Unresolved", {"items": list(run.unresolved)}),

@@ -15,6 +15,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
+from rlxform.explain.entropy import entropy_breaks
 from rlxform.explain.filters import filter_breaks
 from rlxform.explain.loss import loss_lens
 from rlxform.explain.loss import loss_section as loss_section  # cards.card_of hooks it here
@@ -214,6 +215,7 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
         )
     for step in getattr(run, "batch_steps", ()):
         breaks.append(f"batch-level step, exact only as the batch grows: {step}")
+    breaks += entropy_breaks(run)  # rlxform.explain.entropy
     if run.std_scope == "batch" and not getattr(run, "batch_steps", ()):
         breaks.append(
             "batch-level std: the step is divided by the std of the whole batch; exact only as "

@@ -1,7 +1,7 @@
 """The math behind each card section, shipped as text: ``rlxform explain --topic NAME``.
 
-Topics are the ``topics/*.md`` files of this package (objective, lens, aggregation, kl, dynamic,
-ppo, batch_std, rewards, knobs). Every card section names the topic that explains it.
+Topics are the ``topics/*.md`` files of this package (objective, lens, aggregation, kl, entropy,
+dynamic, ppo, batch_std, rewards, knobs). Every card section names the topic that explains it.
 """
 
 from __future__ import annotations

@@ -69,6 +69,11 @@ class RunConfig:
       batch_steps: batch-level steps of the advantage (slime / ROLL whitening, AReaL batch
         normalisation): as the batch grows they shift by a constant and divide by a constant
         sigma, so the card's scheme is the run's per-group rule and the step is scaled.
+      entropy_coef: the entropy bonus's coefficient c (loss = policy loss - c agg(H); 0.0: no
+        bonus), None where rlxform does not model this release's entropy term; entropy_
+        aggregation: how its per-token entropies are aggregated (the trainer's mode name);
+        entropy_normaliser: which tokens share its normaliser, with the source line;
+        entropy_adaptive: TRL's controller settings (``use_adaptive_entropy``) or None.
     """
 
     framework: str
@@ -114,6 +119,10 @@ class RunConfig:
     overlong_max_length: int | None = None
     top_entropy_quantile: float | None = None  # TRL, when < 1
     filter_range: tuple[float, float] | None = None  # OpenRLHF dynamic_filtering_range
+    entropy_coef: float | None = None
+    entropy_aggregation: str | None = None
+    entropy_normaliser: str | None = None
+    entropy_adaptive: Mapping[str, Any] | None = None
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

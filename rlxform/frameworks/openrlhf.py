@@ -21,7 +21,7 @@ from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
-from rlxform.validation import InputError, check_choice
+from rlxform.validation import InputError, check_choice, check_float
 
 OPENRLHF_ESTIMATORS = ("group_norm", "dr_grpo", "rloo", "reinforce_baseline")
 OPENRLHF_STD_EPSILON = 1e-9  # experience_maker group_norm: / (std + 1e-9)
@@ -165,6 +165,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
         max_length=_int(s.get("rollout.max_new_tokens", None)),
         **openrlhf_filters(s, dynamic),
         loss=loss,
+        **openrlhf_entropy(s),
     )
 
 
@@ -261,6 +262,23 @@ def _legacy_correction(s: Settings) -> dict[str, Any]:
         threshold = [0.0, threshold]  # 0.8.11: vllm_is_truncated_threshold, an upper clamp
     return {"is_correction_level": level, "is_correction_mode": mode,
             "is_correction_threshold": list(threshold)}  # fmt: skip
+
+
+def openrlhf_entropy(s: Settings) -> dict[str, Any]:
+    """RunConfig's entropy fields (read in 0.11.2; older releases: not modelled):
+    ``actor.entropy_coef`` (None: no entropy computed; 0: logged only) times the token mean of
+    the per-token entropies over the optimizer step, whatever actor.loss_agg_mode."""
+    if version_key(s.table.version) < version_key("0.11.2"):
+        return {}
+    value = s.get("actor.entropy_coef", None)
+    coef = 0.0 if value is None else check_float("actor.entropy_coef", value)
+    where = (
+        "the action tokens of the whole optimizer step (micro-batches and ranks), whatever "
+        "actor.loss_agg_mode: aggregate_loss is called without token_level_loss (default True), "
+        "then loss -= entropy_loss * actor.entropy_coef (openrlhf/trainer/ray/ppo_actor.py:"
+        "345-353, openrlhf/models/loss.py:29-32 in 0.11.2)"
+    )
+    return {"entropy_coef": coef, "entropy_aggregation": "token-mean", "entropy_normaliser": where}
 
 
 def _int(value: Any) -> int | None:

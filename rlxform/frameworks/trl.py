@@ -23,7 +23,7 @@ from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
-from rlxform.validation import InputError
+from rlxform.validation import InputError, check_float
 
 TRL_SCALE_REWARDS = ("group", "batch", "none")
 TRL_STD_EPSILON = 1e-4  # GRPOTrainer: advantages / (std + 1e-4), not configurable
@@ -186,6 +186,7 @@ def read_trl(s: Settings) -> RunConfig:
         max_length=s.int("max_completion_length", 256),
         **trl_filters(s, loss_type, pitfalls),
         loss=loss,
+        **trl_entropy(s),
     )
 
 
@@ -223,6 +224,32 @@ def trl_loss(s: Settings, loss_type: str) -> LossReading:
     settings, keys = read_settings(s, "trl", version, TRL_LOSS_KEYS)
     key = "loss_type" if s.table.has("loss_type") or s.is_set("loss_type") else ""
     return reduce_run("trl", version, key, loss_type, settings, keys, s.table.label)
+
+
+def trl_entropy(s: Settings) -> dict[str, Any]:
+    """RunConfig's entropy fields (TRL >= 1.10; older releases: not modelled): ``entropy_coef``
+    times the token mean of the per-token entropies over one micro-batch, whatever loss_type;
+    the adaptive controller's settings when ``use_adaptive_entropy``."""
+    if version_key(s.table.version) < version_key("1.10"):
+        return {}
+    coef = check_float("entropy_coef", s.get("entropy_coef", 0.0))
+    where = (
+        "the completion tokens of one micro-batch (per_device_train_batch_size completions), "
+        "whatever loss_type: (entropies * mask).sum() / mask.sum() / accumulation steps, then "
+        "loss - entropy_coef * entropy_loss (trl/trainer/grpo_trainer.py:3186-3210 in 1.16.0)"
+    )
+    if s.float("top_entropy_quantile", 1.0) < 1.0:
+        where += "; with top_entropy_quantile < 1 only the high-entropy tokens count"
+    adaptive = None
+    if s.bool("use_adaptive_entropy", False):
+        names = ("entropy_target", "entropy_coef_delta", "entropy_coef_min", "entropy_coef_max")
+        adaptive = {name: check_float(name, s.get(name)) for name in names}
+    return {
+        "entropy_coef": coef,
+        "entropy_aggregation": "token-mean",
+        "entropy_normaliser": where,
+        "entropy_adaptive": adaptive,
+    }
 
 
 def steps_per_generation(s: Settings, pitfalls: list[str]) -> int:

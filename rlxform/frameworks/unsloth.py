@@ -18,7 +18,7 @@ from rlxform.frameworks.common import RunConfig, Settings
 from rlxform.frameworks.record import Framework
 
 _IGNORED = "Unsloth's loss (unsloth_zoo <= 2026.9.1) does not read it"
-_IGNORED_KEYS = ("top_entropy_quantile", "entropy_coef", "use_bias_correction_kl")
+_IGNORED_KEYS = ("top_entropy_quantile", "use_bias_correction_kl")
 _DEFAULTS = {  # unsloth/models/rl.py:3310-3372, 3521-3571 (unsloth 2026.10.9)
     "per_device_train_batch_size": 4,
     "gradient_accumulation_steps": 2,
@@ -63,7 +63,7 @@ def read_unsloth(s: Settings) -> RunConfig:
     s.values.pop("top_entropy_quantile")
     s.values.update(ignored)
     loss = run.loss and dataclasses.replace(run.loss, note=_LOSS_NOTE)
-    return dataclasses.replace(run, framework="unsloth", loss=loss)
+    return dataclasses.replace(run, framework="unsloth", loss=loss, **unsloth_entropy(run))
 
 
 _LOSS_NOTE = (
@@ -72,6 +72,25 @@ _LOSS_NOTE = (
     "in unsloth_zoo 2026.10.9); reduced here as the TRL release's code, without the KL bias "
     "correction and top_entropy_quantile that unsloth_zoo <= 2026.9.1 does not read."
 )
+
+
+def unsloth_entropy(run: RunConfig) -> dict:
+    """unsloth_zoo 2026.10.9 applies a fixed entropy_coef with TRL >= 1.10's per-token weights
+    and drops the whole bonus under use_adaptive_entropy; unsloth_zoo <= 2026.9.1 reads neither
+    (tests/data/entropy/README.md)."""
+    if run.entropy_coef is None:
+        return {}
+    if run.entropy_adaptive is None:
+        where = run.entropy_normaliser + (
+            "; Unsloth: the same weights (unsloth_zoo/rl_replacements.py:1460-1500 in 2026.10.9; "
+            "unsloth_zoo <= 2026.9.1 has no entropy bonus)"
+        )
+        return {"entropy_normaliser": where}
+    where = (
+        "use_adaptive_entropy=True: Unsloth drops the whole bonus, its starting entropy_coef "
+        "included (unsloth_zoo/rl_replacements.py:1548-1568, 2659-2666 in 2026.10.9)"
+    )
+    return {"entropy_coef": 0.0, "entropy_adaptive": None, "entropy_normaliser": where}
 
 
 def unsloth_advantages(estimator, g, lengths, get):

@@ -240,6 +240,7 @@ def read_verl(s: Settings) -> RunConfig:
         max_length=_int_or_none(s.get("data.max_response_length", None)),
         **(overlong_settings(s) or ("", {}))[1],
         loss=loss,
+        **verl_entropy(s, agg),
     )
 
 
@@ -266,6 +267,20 @@ def verl_loss(s: Settings) -> LossReading:
     mode = s.str(key, "vanilla")
     settings, keys = read_settings(s, "verl", s.table.version, VERL_LOSS_KEYS)
     return reduce_run("verl", s.table.version, key, mode, settings, keys, s.table.label)
+
+
+def verl_entropy(s: Settings, agg: str) -> dict[str, Any]:
+    """RunConfig's entropy fields: ``actor.entropy_coeff`` times the policy loss's own
+    aggregation of the per-token entropies (read in 0.9.1; older releases: not modelled)."""
+    if version_key(s.table.version) < version_key("0.9.1"):
+        return {}
+    where = (
+        f"the policy loss's own: agg_loss(entropy, response_mask, {agg}, global batch info), "
+        "then policy_loss -= entropy_coeff * entropy_loss (verl/workers/utils/losses.py:122-128 "
+        "in 0.9.1)"
+    )
+    coef = check_float(A + "entropy_coeff", s.get(A + "entropy_coeff", 0.0))  # finite
+    return {"entropy_coef": coef, "entropy_aggregation": agg, "entropy_normaliser": where}
 
 
 def _int_or_none(value: Any) -> int | None:

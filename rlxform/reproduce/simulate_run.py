@@ -59,6 +59,10 @@ class SimulateConfig:
         if self.hparams.kl_coef is not None:
             check_kl_combination(self.sim)
         check_loss_mode_hparams(self.sim, self.hparams)
+        if self.hparams.entropy_coef is not None:
+            from rlxform.sim.entropy_term import check_combination
+
+            check_combination(self.sim, self.hparams)
 
 
 class SimulationResult(NamedTuple):

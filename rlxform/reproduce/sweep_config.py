@@ -29,6 +29,7 @@ from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.config import HParams, Problem, SimConfig, check_hparams
+from rlxform.sim.entropy_term import check_combination as check_entropy_combination
 from rlxform.sim.population import check_population
 from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 from rlxform.validation import (
@@ -113,6 +114,8 @@ class SweepConfig:
                 if self.hparams.kl_coef is not None:
                     check_kl_combination(cfg)
                 check_loss_mode_hparams(cfg, self.hparams)
+                if self.hparams.entropy_coef is not None:
+                    check_entropy_combination(cfg, self.hparams)
 
     @property
     def problem(self) -> Problem:

@@ -161,7 +161,9 @@ def bandit_policy(problem: Problem, sampler: str = "inverse_cdf") -> Policy:
     law = ExactLaw(
         responses(problem), law_log_probs, lambda params: law_log_probs(params)[..., None]
     )
-    return Policy(init, sample, log_prob, lambda params: p_correct(params, problem), law, fast)
+    prefixes = lambda params: logits(params, problem)[:, None, :]  # one decision: [P, 1, K]
+    p_of = lambda params: p_correct(params, problem)
+    return Policy(init, sample, log_prob, p_of, law, fast, prefix_logits=prefixes)
 
 
 def responses(problem: Problem) -> Enumeration:

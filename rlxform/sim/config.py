@@ -16,7 +16,7 @@ import functools
 from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.aggregation import check_aggregation
+from rlxform.core.aggregation import AGGREGATION_ALIASES, AGGREGATIONS, check_aggregation
 from rlxform.core.filters import FILTER_BOUNDS, check_ordered, check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
@@ -182,6 +182,7 @@ class SimConfig:
     mask_truncated: bool = False
     overlong: bool = False
     entropy_filter: bool = False
+    entropy_aggregation: str | None = None  # entropy bonus's; None: the loss's (sim.entropy_term)
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -251,6 +252,9 @@ class SimConfig:
                 "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
             )
         check_switches(self, scheme)
+        if (mode := self.entropy_aggregation) is not None:  # stored canonical
+            check_choice("entropy_aggregation", mode, AGGREGATIONS + tuple(AGGREGATION_ALIASES))
+            object.__setattr__(self, "entropy_aggregation", check_aggregation(mode))
 
     @property
     def is_ppo(self) -> bool:
@@ -356,6 +360,7 @@ class HParams(NamedTuple):
     entropy_quantile: ArrayLike | None = None
     range_low: ArrayLike | None = None
     range_high: ArrayLike | None = None
+    entropy_coef: ArrayLike | None = None  # float[] >= 0, c of sim.entropy_term; None: no term
 
 
 # (low, high, low end open) of each traced value: finite, and all but eps nonzero in float32
@@ -367,6 +372,7 @@ HPARAM_BOUNDS = {
     "dual_clip": (1.0, None, True),
     "kl_coef": (0.0, None, False),
     **FILTER_BOUNDS,
+    "entropy_coef": (0.0, None, False),
 }
 
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.core.aggregation import aggregation_factor
-from rlxform.sim import kl_term
+from rlxform.sim import entropy_term, kl_term
 from rlxform.sim.config import SimConfig
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, PRNGKey, PyTree
@@ -108,6 +108,7 @@ def sample_gradient(
     use_fast: bool = True,
     kl: kl_term.KLState | None = None,
     filters: object | None = None,
+    entropy: Array | None = None,
 ) -> tuple[PyTree, Array]:
     """One stochastic step direction g at ``params`` (E[g]: ``reference.expected_update``).
 
@@ -118,6 +119,7 @@ def sample_gradient(
     ``cfg.kl_estimator`` at ``cfg.kl_placement`` against ``kl.ref_params`` (``kl_term``).
     ``filters`` (None: no filter, the program of a run without one) is the ``FilterState`` of
     ``rlxform.sim.filters``, whose step runs instead.
+    ``entropy`` (None: no entropy term, the same program) adds c agg(H) (``entropy_term``).
     Returns:
       (g like the trainable part of ``params``, S ``int32[B]``).
     """
@@ -125,12 +127,12 @@ def sample_gradient(
     prompts = draw_prompts(batch_key, cfg)
     fast = use_fast and policy.fast_gradient is not None and not cfg.dynamic_sampling
     if kl is not None:
-        return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl)
+        return _kl_gradient(sample_key, params, prompts, policy, cfg, a_table, b_table, kl, entropy)
     if filters is not None:  # imported here: rlxform.sim.filters builds on this module
         from rlxform.sim.filters import filtered_gradient as step
 
         return step(sample_key, params, prompts, policy, cfg, a_table, b_table, filters)
-    if fast and prompts is None:
+    if fast and prompts is None and entropy is None:
         return policy.fast_gradient(sample_key, params, a_table, b_table, cfg.group_size)
     trainable, frozen = partition(params)
     group = policy.sample(sample_key, params, prompts, cfg.group_size)
@@ -138,7 +140,8 @@ def sample_gradient(
     keep = kept_groups(s, cfg.group_size) if cfg.dynamic_sampling else None
 
     def loss(tr: PyTree) -> Array:
-        return surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+        value = surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+        return entropy_term.add_bonus(value, entropy, policy, combine(tr, frozen), group, cfg, keep)
 
     return jax.grad(loss)(trainable), s
 
@@ -150,7 +153,7 @@ def _token_log_probs(policy: Policy, params: PyTree, group: Group) -> tuple[Arra
     return policy.token_log_prob(params, group)
 
 
-def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
+def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl, entropy=None):
     """``sample_gradient`` with the KL term (module docstring of ``kl_term``)."""
     trainable, frozen = partition(params)
     group = policy.sample(key, params, prompts, cfg.group_size)
@@ -179,6 +182,7 @@ def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl):
     def loss(tr: PyTree) -> Array:
         current = combine(tr, frozen)
         value = surrogate(policy.log_prob(current, group), coef, keep)
+        value = entropy_term.add_bonus(value, entropy, policy, current, group, cfg, keep)
         if cfg.kl_placement != "loss":
             return value
         tokens, mask = _token_log_probs(policy, current, group)

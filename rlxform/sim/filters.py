@@ -62,7 +62,7 @@ class FilterState(NamedTuple):
 
 def static_active(cfg: SimConfig) -> bool:
     """A filter switch of the static config is on."""
-    return bool(cfg.vllm_mode or cfg.mask_truncated or cfg.overlong or cfg.entropy_filter)
+    return core_filters.filters_act(cfg)
 
 
 def _value(hparams: Any, name: str) -> Any:

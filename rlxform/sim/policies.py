@@ -8,8 +8,9 @@ tokens, lengths), ``log_prob`` gives log pi of each drawn item, differentiable i
 Capabilities answer what callers would otherwise ask a policy's name: ``exact_law`` (the law
 over every response, for exact references), ``length_stats`` (sequence records),
 ``token_log_prob`` (per-token log pi: the KL term), ``fast_gradient`` (tabular closed form),
-``sparse_sgd`` and ``large_params``. Params are a dict; fixed parts (the network's prompt
-features, key ``"features"``) are split off by ``partition`` and never trained.
+``sparse_sgd``, ``large_params`` and ``prefix_logits`` (full next-token distributions: the
+entropy bonus). Params are a dict; fixed parts (the network's prompt features, key
+``"features"``) are split off by ``partition`` and never trained.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ class Policy(NamedTuple):
         constant folding (``optimization_barrier``).
       token_entropy: optional ``(params, group) -> float[B, N, L]``, the entropy of the policy
         at each drawn token's prefix (sequences; TRL's top_entropy_quantile filter).
+      prefix_logits: optional ``params -> float[P, D, V]``, next-token logits at each of the D
+        decision points (sequences: every prefix, ``core.sequences`` order; bandits: D = 1, V =
+        K): the full distributions the entropy bonus needs (``rlxform.sim.entropy_term``).
     """
 
     init: Callable[[PRNGKey], PyTree]
@@ -156,6 +160,7 @@ class Policy(NamedTuple):
     sparse_sgd: bool = False
     large_params: bool = False
     token_entropy: Callable[[PyTree, Group], Array] | None = None
+    prefix_logits: Callable[[PyTree], Array] | None = None
 
 
 class Footprint(NamedTuple):

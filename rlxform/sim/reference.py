@@ -36,6 +36,7 @@ from rlxform.core.aggregation import (
     token_mean_grid,
 )
 from rlxform.core.schemes import Scheme
+from rlxform.sim import entropy_term
 from rlxform.sim import filters as sim_filters
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
 from rlxform.sim.policies import ExactLaw, Policy, combine, partition
@@ -359,6 +360,8 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
     params0 = initial_params(cfg) if params0 is None else params0
 
     def ascend(hparams: HParams) -> Metrics:
+        if hparams.entropy_coef is not None:
+            entropy_term.check_combination(cfg, hparams)
         a_table, b_table = tables(cfg, hparams.eps)
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
@@ -366,6 +369,7 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
         step_fn = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams, mean_step)
         if hparams.kl_coef is not None:
             step_fn = _with_kl(step_fn, cfg, params0, hparams)
+        step_fn = entropy_term.with_exact_entropy(step_fn, cfg, policy, hparams.entropy_coef)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)
 
     return ascend

@@ -113,6 +113,7 @@ def _table_policy(
         sparse_sgd=sparse_sgd,
         large_params=True,
         token_entropy=lambda params, group: group_token_entropies(table(params), group),
+        prefix_logits=table,
     )
 
 

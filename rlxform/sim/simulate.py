@@ -27,7 +27,7 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
-from rlxform.sim import estimator, kl_term, loop, ppo, std_scope
+from rlxform.sim import entropy_term, estimator, kl_term, loop, ppo, std_scope
 from rlxform.sim import filters as sim_filters
 from rlxform.sim.config import (  # noqa: F401  (re-exported: rlxform.sim.simulate.* callers)
     AUTO_COUNTS_MIN_SAMPLES,
@@ -281,10 +281,19 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
 
     def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
         filters = sim_filters.filter_state(cfg, hparams)  # None: no filter acts
-        if fast is not None and hparams.kl_coef is None and filters is None:
+        if (
+            fast is not None
+            and hparams.kl_coef is None
+            and filters is None
+            and hparams.entropy_coef is None
+        ):
             return fast(hparams, key)
-        if sparse and hparams.kl_coef is not None:
-            raise InputError("sparse=True is invalid with kl_coef: the sparse route has no KL term")
+        if sparse and (hparams.kl_coef is not None or hparams.entropy_coef is not None):
+            raise InputError(
+                "sparse=True is invalid with kl_coef or entropy_coef: the sparse route has neither"
+            )
+        if hparams.entropy_coef is not None:
+            entropy_term.check_combination(cfg, hparams)
         a_table, b_table = tables(cfg, hparams.eps)
         if hparams.kl_coef is not None:
             check_kl_combination(cfg)
@@ -310,7 +319,15 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
 
         def grad_fn(params, step_key):
             grads, s = estimator.sample_gradient(
-                step_key, params, policy, cfg, a_table, b_table, kl=kl, filters=filters
+                step_key,
+                params,
+                policy,
+                cfg,
+                a_table,
+                b_table,
+                kl=kl,
+                filters=filters,
+                entropy=hparams.entropy_coef,
             )
             degenerate = jnp.mean(((s == 0) | (s == cfg.group_size)).astype(jnp.float32))
             return scale_by_batch_std(grads, s, cfg, hparams.eps), degenerate

@@ -305,7 +305,8 @@ def test_lens_is_exact_for_plain_settings():
         **run["actor_rollout_ref"]["actor"], "entropy_coeff": 0.01}})  # fmt: skip
     card = explain(unmodelled).to_json()
     assert card["lens"]["exact"] is False
-    assert [i["key"] for i in card["not_modelled"]] == ["actor_rollout_ref.actor.entropy_coeff"]
+    assert card["not_modelled"] == []  # modelled since issue 24: the entropy section
+    assert [b.split(":")[0] for b in card["lens"]["breaks"]] == ["entropy bonus (coefficient 0.01)"]
 
 
 def test_card_sections_can_be_added():

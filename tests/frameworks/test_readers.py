@@ -196,7 +196,8 @@ def test_unresolved_values_are_named_not_guessed(monkeypatch):
 
 def test_unsloth_reads_trls_config_with_its_own_loss():
     """Unsloth's loss has no KL bias correction (k3, not k3_ratio), ignores
-    top_entropy_quantile and entropy_coef, and forces scale_rewards none with dr_grpo."""
+    top_entropy_quantile, and forces scale_rewards none with dr_grpo; entropy_coef is modelled
+    (unsloth_zoo 2026.10.9 applies a fixed one as TRL does)."""
     settings = {
         "num_generations": 4,
         "beta": 0.04,
@@ -209,8 +210,8 @@ def test_unsloth_reads_trls_config_with_its_own_loss():
     assert run.not_modelled == () and run.top_entropy_quantile is None
     trl = read_config(settings, "trl")
     assert trl.kl_estimator == "k3_ratio"
-    assert {"entropy_coef"} <= {i["key"] for i in trl.not_modelled}
     assert trl.top_entropy_quantile == 0.2  # modelled: the card's filters section
+    assert trl.entropy_coef == run.entropy_coef == 0.01  # modelled since issue 24 (both)
     assert any("no bias correction" in n for n in FRAMEWORKS["unsloth"].notes)
 
 

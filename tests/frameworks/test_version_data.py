@@ -388,7 +388,9 @@ def test_openrlhf_micro_batch_default_and_normaliser_class_by_version():
         ("trl", "1.16.0", "beta", "modelled"),
         ("trl", "1.16.0", "importance_sampling_level", "modelled"),  # the loss-mode reducer
         ("trl", "1.16.0", "top_entropy_quantile", "modelled"),  # filters
-        ("trl", "1.16.0", "entropy_coef", "unmodelled"),
+        ("trl", "1.16.0", "entropy_coef", "modelled"),  # entropy bonus
+        ("trl", "1.10.0", "use_adaptive_entropy", "modelled"),
+        ("trl", "1.9.2", "entropy_coef", "unmodelled"),
         ("trl", "1.16.0", "mask_truncated_completions", "modelled"),
         ("trl", "1.16.0", "off_policy_mask_threshold", "unmodelled"),
         ("trl", "1.16.0", "delta", "modelled"),
@@ -412,7 +414,8 @@ def test_openrlhf_micro_batch_default_and_normaliser_class_by_version():
         ("verl", "0.9.1", "actor_rollout_ref.actor.policy_loss.dro_beta", "modelled"),
         ("verl", "0.9.1", "actor_rollout_ref.actor.tau_pos", "modelled"),
         ("verl", "0.9.1", "actor_rollout_ref.actor.loss_scale_factor", "modelled"),
-        ("verl", "0.9.1", "actor_rollout_ref.actor.entropy_coeff", "unmodelled"),
+        ("verl", "0.9.1", "actor_rollout_ref.actor.entropy_coeff", "modelled"),
+        ("verl", "0.8.0", "actor_rollout_ref.actor.entropy_coeff", "unmodelled"),
         ("verl", "0.9.1", "actor_rollout_ref.actor.clip_ratio_c", "modelled"),
         ("verl", "0.4.1", "actor_rollout_ref.actor.clip_ratio_c", "modelled"),
         ("verl", "0.9.1", "algorithm.rollout_correction.rollout_rs", "unmodelled"),
@@ -430,7 +433,9 @@ def test_openrlhf_micro_batch_default_and_normaliser_class_by_version():
         ("openrlhf", "0.11.2", "actor.policy_loss_type", "modelled"),
         ("openrlhf", "0.10.1.post2", "policy_loss_type", "modelled"),
         ("openrlhf", "0.11.2", "algo.advantage.is_correction_level", "unmodelled"),
-        ("openrlhf", "0.11.2", "actor.entropy_coef", "unmodelled"),
+        ("openrlhf", "0.11.2", "actor.entropy_coef", "modelled"),
+        ("openrlhf", "0.11.1", "actor.entropy_coef", "unmodelled"),
+        ("openrlhf", "0.9.10", "entropy_loss_coef", "unmodelled"),
         ("openrlhf", "0.11.2", "actor.aux_loss_coef", "unmodelled"),
         ("openrlhf", "0.11.2", "actor.dual_clip", "modelled"),
         ("openrlhf", "0.11.1", "algo.advantage.is_correction_enable", "unmodelled"),

@@ -36,6 +36,7 @@ COLUMNS = {
     },
     "kl_equilibrium": {"scheme", "M", "beta", "p_ref", "p_star", "w_at_p_star"},
     "kl_trajectories": {"beta", "step", "mean_p", "mean_p_se", "exact_mean_p", "p_star"},
+    "entropy_equilibrium": {"part", "scheme", "M", "coef", "p_star", "mean_p", "exact_mean_p"},
     "kl_estimators": {"policy", "estimator", "placement", "cosine", "relative_error"},
     "ppo_effective_weight": {"scheme", "M", "epochs", "clip_high", "p", "weight", "w_m"},
     "loss_modes": {"mode", "scale", "epochs", "p", "weight", "weight_per_scale", "clip_fraction"},
