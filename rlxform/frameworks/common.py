@@ -62,6 +62,8 @@ class RunConfig:
         "program"}), None for a config file; normaliser: answers per token-mean normaliser.
       loss: the loss mode and its settings as the reducer reads them
         (``frameworks.losses.LossReading``), None for a run built by hand.
+      filters: the filters acting in the run (what they drop; refilled or not), one sentence
+        each, where the trainer's reader lists them.
     """
 
     framework: str
@@ -94,6 +96,9 @@ class RunConfig:
     normaliser: Any = None
     max_length: int | None = None
     loss: Any = None  # frameworks.losses.LossReading: the loss mode, reduced (lossexplain)
+    # trainers-c (issue 25): the filters acting in this run, one sentence each (what they drop,
+    # refilled or not, with the trainer's source line); the comparison page lists them
+    filters: tuple[str, ...] = ()
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

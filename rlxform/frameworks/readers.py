@@ -52,6 +52,9 @@ def detect(found: Found) -> Framework | None:
     keys = list(found.values) if found.args is None else _generic_keys(found)
     keys += [k.split(".")[0] + ".*" for k in keys]  # a section named, even if empty
     marked = [r for r in FRAMEWORKS.values() if r.markers and r.marked_by(keys)]
+    if len(marked) > 1:  # several trainers' markers: the one whose newest release knows most keys
+        known = [sum(r.table()[0].has(k) for k in keys) for r in marked]
+        marked = [r for r, n in zip(marked, known, strict=True) if n == max(known)]
     return marked[0] if len(marked) == 1 else None
 
 
@@ -70,13 +73,6 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
     else:
         picked = list(enumerate(runs, 1))
     for index, found in picked:
-        if found.framework == "rlooconfig":
-            if command is not None or len(runs) == 1:
-                raise InputError(
-                    f"{_describe(found)}: TRL's RLOOTrainer is not a trainer rlxform reads yet "
-                    "(looked for GRPOConfig)"
-                )
-            continue
         if framework is not None:
             return found, FRAMEWORKS[framework], index
         record = detect(found)
@@ -104,6 +100,8 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
     """A launch command's settings, read the trainer's way (Hydra overrides or flags)."""
     from rlxform.frameworks.overrides import POSITIONAL, argparse_flags, hydra_overrides
 
+    if record.read_arguments is not None:  # the trainer's own command line (prime-rl's @ FILE)
+        return record.read_arguments(found, table)
     if record.arguments == "hydra":
         args, config = _config_flag(list(found.args or ()), record.config_flag)
         values, _ = hydra_overrides(args)

@@ -18,6 +18,8 @@ TRAINERS = (
     "nemo_rl",  # trainers-a (issue 25): NeMo-RL, Open-Instruct, SkyRL
     "open_instruct",
     "skyrl",
+    "prime_rl",  # trainers-c (issue 25): prime-rl, TRL's RLOOTrainer
+    "trl_rloo",
 )
 
 
