@@ -25,6 +25,7 @@ from rlxform.frameworks.prime_rl_rule import (
     PRIME_RL_ALGOS,
     A,
     _penalty_weights,
+    entry_prefix,
     from_prime_rl,
     prime_rl_advantages,
     prime_rl_args,
@@ -38,9 +39,9 @@ _SECTIONS = ("orchestrator", "trainer", "inference", "deployment")
 _FILTER_ENFORCE = {"gibberish": False, "repetition": False, "zero_advantage": True}  # :373-403
 _FILTER_WHAT = {
     "gibberish": "rollouts holding a rare token (id above token_id_threshold) sampled at high "
-    "entropy (filters.py:37-64)",
+    "entropy (filters.py:34-61)",
     "repetition": "rollouts with window consecutive tokens sampled above prob_threshold "
-    "(filters.py:67-97)",
+    "(filters.py:64-96)",
 }
 
 
@@ -128,6 +129,13 @@ def _refuse_removed(s: Settings) -> None:
 def read_prime_rl(s: Settings) -> RunConfig:
     """prime-rl's ``RLConfig`` keys (``orchestrator.*`` and ``trainer.*``)."""
     note = as_rl_keys(s)
+    program = getattr(s, "program", None)
+    if entry_prefix(program) == "trainer." or (note and "read as trainer." in note):
+        raise InputError(
+            f"{program or 'this file'}: a prime-rl trainer config holds no orchestrator keys: "
+            "the algorithm, group size and batch are the orchestrator's (uv run orchestrator "
+            "@ FILE, or the rl entry point's [orchestrator] section); explain that config"
+        )
     _refuse_removed(s)
     algo, penalty, group_size, pitfalls = _algorithm(s)
     pitfalls = ([note] if note else []) + pitfalls
@@ -193,7 +201,7 @@ def read_prime_rl(s: Settings) -> RunConfig:
         filters.append(
             f"post_batch_filters zero_advantage (enforce{default}): rollouts whose advantages "
             "are all 0 are not sent to the trainer once the batch is assembled (train_sink.py:"
-            "275-280, filters.py:100-110): the batch shrinks, it is not refilled; their "
+            "275-280, filters.py:99-110): the batch shrinks, it is not refilled; their "
             "advantages are 0 anyway, so only the step size changes (the token count drops)"
         )
     for where, table in (("pre", pre), ("post", post)):
@@ -237,7 +245,7 @@ _LOSS_WHY = (
     "prime-rl's default loss is -A pi/mu on the tokens inside the DPPO trust region (a token "
     "whose probability moved by more than dppo_mask_high up (A > 0) or dppo_mask_low down "
     "(A < 0) from the inference policy mu is masked) plus kl_tau (log pi/mu)^2, summed "
-    "(src/prime_rl/trainer/rl/loss.py:109-149 in v0.8.0): no ratio clip (clip_low/high are "
+    "(src/prime_rl/trainer/rl/loss.py:109-161 in v0.8.0): no ratio clip (clip_low/high are "
     "inf here), and at pi = mu its gradient is -A grad log pi; ipo and custom losses are "
     "listed under Not modelled"
 )
@@ -302,7 +310,7 @@ def prime_rl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
         float(answers),
         "the tokens of one step, orchestrator.batch_size answers (less those a filter drops): "
         "compute_loss divides the rl loss by the global rl-token count "
-        "(src/prime_rl/trainer/rl/train.py:312-334, loss.py:393 in v0.8.0), one optimizer "
+        "(src/prime_rl/trainer/rl/train.py:312-334, loss.py:394 in v0.8.0), one optimizer "
         "step per batch",
     )
 

@@ -7,7 +7,7 @@ reads pydantic-config's command line). ``uv run orchestrator @ orch.toml`` and `
 @ train.toml`` read one part: their keys are taken under ``orchestrator.`` / ``trainer.``.
 Advantage (src/prime_rl/orchestrator/algo/, float32, one ``score_group`` per group): ``grpo``
 (grpo.py:24-43) A = r - mean, with ``length_penalty`` the rewards first shaped r - mean(r) x
-(w_out out/max out + w_in in/max in + w_turn turns/max turns) (algorithm.py:93-107); ``max_rl``
+(w_out out/max out + w_in in/max in + w_turn turns/max turns) (algorithm.py:95-107); ``max_rl``
 (max_rl.py:26-31) (r - mean) / mean, 0 when mean <= 0. Loss (src/prime_rl/trainer/rl/loss.py):
 every token's ``-A ratio`` (masked by the DPPO trust region), summed and divided by the global
 rl-token count of the step (train.py:312-334), one optimizer step per batch.
@@ -39,13 +39,13 @@ _WEIGHTS = {  # LinearLengthPenaltyConfig (algorithm.py:100-107 in v0.8.0)
     "num_input_tokens_weight": 0.1,
     "num_turns_weight": 0.1,
 }
-_NOT_MODELLED = {  # the other algorithms of AlgoConfig (algorithm.py:369-381)
+_NOT_MODELLED = {  # the other algorithms of AlgoConfig (algorithm.py:369-379)
     "echo": "GRPO on the action tokens plus a cross-entropy term on tool-response tokens "
-    "(algorithm.py:210-224)",
+    "(algorithm.py:211-226)",
     "rae": "reward minus a per-agent EMA baseline kept in orchestrator memory across steps "
-    "(algorithm.py:228-257): a baseline with memory, no per-group rule",
+    "(algorithm.py:243-262): a baseline with memory, no per-group rule",
     "hierarchical_grpo": "baselines across the proposals of a proposer-solver env "
-    "(algorithm.py:265-300)",
+    "(algorithm.py:264-295)",
     "opd": "no scalar advantage: the reverse KL to a teacher model is the per-token signal",
     "opsd": "no scalar advantage: self-distillation against a demo-conditioned policy",
     "sft": "cross-entropy on a frozen model's samples, no advantage",
@@ -192,10 +192,10 @@ def prime_rl_args(found: Any, table: Any) -> dict[str, Any]:
             name, eq, inline = word[2:].partition("=")
             key = name.replace("-", "_")
             if eq:
-                flags[key] = inline
+                flags[key] = _json_value(inline, key)
                 i += 1
             elif nxt and not nxt.startswith("--"):
-                flags[key] = words[i + 1]
+                flags[key] = _json_value(words[i + 1], key)
                 i += 2
             else:
                 flags.update(_bare(prefix, key, table))
@@ -205,6 +205,17 @@ def prime_rl_args(found: Any, table: Any) -> dict[str, Any]:
     values = {prefix + k: v for k, v in flatten(files).items()}
     values.update({prefix + k: v for k, v in flags.items()})
     return values
+
+
+def _json_value(word: Any, key: str) -> Any:
+    """A JSON list or table given on the command line (pydantic_config decodes those)."""
+    text = str(word).strip()
+    if hasattr(word, "names") or not text.startswith(("[", "{")):
+        return word
+    try:
+        return parsing.load_json(text, f"--{key}")
+    except InputError:
+        return word
 
 
 def _bare(prefix: str, key: str, table: Any) -> dict[str, Any]:

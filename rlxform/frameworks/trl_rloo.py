@@ -202,7 +202,7 @@ _LOSS_WHY = (
 def trl_rloo_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """TRL's reading of the reward functions (a reward model named by the rloo script's
     ``reward_model_name_or_path`` is real-valued)."""
-    model = s.get("reward_model_name_or_path", None)
+    model = s.values.get("reward_model_name_or_path")
     if model:
         return False, f"reward_model_name_or_path={model}: a reward model scores the answers"
     binary, why = trl.trl_rewards(s, extra)
