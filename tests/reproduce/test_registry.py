@@ -42,6 +42,7 @@ COLUMNS = {
     "length_drift_map": {"verifier", "aggregation", "scheme", "p", "wrong_per_p", "drift_p"},
     "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
     "aggregation_table": {"name", "mode", "factor", "gradient", "objective"},
+    "trainer_comparison": {"framework", "title", "M", "p", "weight"},
 }
 
 
