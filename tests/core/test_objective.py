@@ -251,6 +251,8 @@ def every_rule() -> list:
         frameworks.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0, reward_scale=2.0),
         frameworks.resolve_scheme("open_instruct:centered"),
         frameworks.resolve_scheme("skyrl:maxrl"),
+        frameworks.resolve_scheme("prime_rl:max_rl", group_size=1),  # trainers-c
+        frameworks.resolve_scheme("trl_rloo:rloo", reward_weights=[1.5]),
     ]
     assert {s.name for s in out} == set(RULES)
     return out
