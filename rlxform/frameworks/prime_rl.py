@@ -372,4 +372,11 @@ RECORD = Framework(
     scheme_names=("prime_rl:grpo", "prime_rl:max_rl"),
     active=active_defaults,
     read_arguments=prime_rl_args,
+    notes=(
+        "prime-rl 0.8.0 has no difficulty pools: buffer.easy_threshold / hard_threshold / "
+        "online_difficulty_filtering (v0.5.0 src/prime_rl/configs/orchestrator.py:485-522) were "
+        "removed in f6563ff0e, before v0.8.0; its filters are the rollout filters (gibberish, "
+        "repetition, zero_advantage). The rae algorithm's per-agent EMA baselines (memory across "
+        "steps) are not modelled: it is refused by name.",
+    ),
 )

@@ -113,6 +113,12 @@ def test_prime_rl_command_line_forms(tmp_path, monkeypatch):
     assert run.reward_shaping == "length penalty (orchestrator.algo)"
     run = read_config(["uv", "run", "rl", "--orchestrator.post-batch-filters", "[]"])
     assert run.filters == () and run.group_size == 1
+    (tmp_path / "orch.toml").write_text("group_size = 16\n[algo]\ntype = 'max_rl'\n")
+    (tmp_path / "train.toml").write_text("[loss]\nkl_tau = 0.0\n")
+    run = read_config(  # the older split form: one file per part, nested under its section
+        ["uv", "run", "rl", "--trainer", "@", "train.toml", "--orchestrator", "@orch.toml"]
+    )
+    assert (run.group_size, run.estimator) == (16, "max_rl")
     missing = read_config(["uv", "run", "rl", "@", "nowhere.toml"])
     assert missing.unresolved == ("@ nowhere.toml (file not found)",)
 
@@ -147,6 +153,20 @@ def test_prime_rl_defaults_and_refusals():
     assert [i["value"] for i in loud.not_modelled if "filters" in i["key"]] == [
         "gibberish (enforce)"
     ]
+
+
+def test_trl_rloo_accelerate_launch():
+    """accelerate launch: TRL's rloo.py by its name, any other script by RLOOConfig's own keys
+    (normalize_advantages, reward_clip_range: GRPOConfig has neither)."""
+    named = read_config(["accelerate", "launch", "examples/scripts/rloo.py", "--beta", "0"])
+    assert (named.framework, named.kl_placement) == ("trl_rloo", "none")
+    keyed = read_config(
+        ["accelerate", "launch", "train.py", "--num_generations", "4", "--normalize_advantages",
+         "true"]
+    )  # fmt: skip
+    assert (keyed.framework, keyed.group_size, keyed.std_scope) == ("trl_rloo", 4, "batch")
+    grpo = read_config(["accelerate", "launch", "train.py", "--num_generations", "4"])
+    assert grpo.framework == "trl"
 
 
 def test_trl_rloo_python_call_and_versions(tmp_path):
