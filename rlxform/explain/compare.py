@@ -106,12 +106,24 @@ def _length_factor(run) -> tuple[str, str]:
 
 
 def filters_of(run) -> list[str]:
-    """The filters acting in ``run``: as its reader lists them, else dynamic sampling and the
-    pitfalls that describe a filter dropping answers."""
+    """The filters acting in ``run``: as its reader lists them, else the filter facts the card's
+    filters section reads, dynamic sampling and the pitfalls that describe a filter dropping
+    answers."""
     listed = list(getattr(run, "filters", ()) or ())
     if listed:
         return listed
     out = []
+    mode = getattr(run, "vllm_is_mode", None)  # the filter facts of rlxform.explain.filters
+    if mode is not None:
+        out.append(f"vLLM importance-sampling correction: {mode}, cap {run.vllm_is_cap}")
+    if getattr(run, "mask_truncated", False):
+        out.append("mask_truncated_completions: truncated answers leave the loss")
+    if getattr(run, "overlong_buffer", None) is not None:
+        out.append("overlong shaping: answers near the length limit lose reward")
+    if getattr(run, "top_entropy_quantile", None) is not None:
+        out.append(f"top_entropy_quantile {run.top_entropy_quantile}: a token filter")
+    if getattr(run, "filter_range", None) is not None:
+        out.append(f"dynamic_filtering_range {run.filter_range}: groups dropped by accuracy")
     if run.dynamic_sampling:
         out.append("dynamic sampling: zero-variance groups dropped and refilled")
     for line in run.pitfalls:
