@@ -5,9 +5,10 @@
     rlxform explain [options] -- CMD ...        (a launch command given as words)
     rlxform explain --topic NAME                (the math behind a card section)
     rlxform explain --scheme NAME --group-size M
+    rlxform explain --compare [--format md|json] [--out DIR]   (every trainer's default GRPO)
 
 Flags are checked under their names (``InputError``: one line, exit 2 in ``cli.main``). Nothing
-here imports JAX; ``--out`` imports matplotlib for ``card.png``.
+here imports JAX; ``--out`` imports matplotlib for ``card.png`` (``compare.png``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def _add_explain(sub) -> None:
         "--scheme-param", action="append", metavar="KEY=VALUE", help="parameter of --scheme"
     )
     p.add_argument("--group-size", type=int, default=None, metavar="M", help="M, with --scheme")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="put the default GRPO of every supported trainer side by side (w_M(p) at M = 8 and "
+        "16, length factor, KL default, filters); --out writes compare.md/.json/.png",
+    )
 
 
 def _config_of(args: argparse.Namespace):
@@ -80,6 +87,8 @@ def run_explain(args: argparse.Namespace) -> int:
     from rlxform.frameworks.registry import TRAINERS
 
     fmt = check_choice("--format", args.format, ("md", "json"))
+    if args.compare:
+        return _run_compare(args, fmt)
     if args.framework is not None:
         check_choice("--framework", args.framework, TRAINERS)
     config = _config_of(args)
@@ -113,5 +122,32 @@ def run_explain(args: argparse.Namespace) -> int:
         from rlxform.explain.cards import write_card
 
         paths = write_card(card, args.out)
+        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
+def _run_compare(args: argparse.Namespace, fmt: str) -> int:
+    """``--compare``: the comparison page (no config, scheme or framework options)."""
+    import json
+
+    from rlxform.explain import compare
+
+    for flag, value in (
+        ("CONFIG", _config_of(args)),
+        ("--scheme", args.scheme),
+        ("--framework", args.framework),
+        ("--framework-version", args.framework_version),
+        ("--command", args.command_index),
+        ("--group-size", args.group_size),
+    ):
+        if value is not None:
+            raise ValueError(f"{flag}={value!r} is invalid with --compare: it compares defaults")
+    rows = compare.compare_rows()
+    if fmt == "json":
+        print(json.dumps(compare.to_json(rows), indent=2))
+    else:
+        print(compare.to_markdown(rows), end="")
+    if args.out is not None:
+        paths = compare.write_compare(rows, args.out)
         print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
     return 0

@@ -215,6 +215,11 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
     drift = sequences.length_drift(
         scheme, name, run.group_size, task, REFERENCE_P, batch_groups=groups
     )
+    if drift.drift_p == 0 and drift.drift_correct == 0 and drift.drift_wrong == 0:
+        values = {"aggregation": run.aggregation, "rlxform_aggregation": name, "normaliser": how}
+        why = f"Not computed: at M = {run.group_size} every weight of {scheme.label} is 0 (the "
+        why += "update is 0), so nothing drifts."  # trainers-c: prime-rl's default group of one
+        return _section("length_bias", title, values, (why, pointer("aggregation")))
     per_p_correct = drift.drift_correct / drift.drift_p
     per_p_wrong = drift.drift_wrong / drift.drift_p
     values = {

@@ -74,6 +74,8 @@ class RunConfig:
         aggregation: how its per-token entropies are aggregated (the trainer's mode name);
         entropy_normaliser: which tokens share its normaliser, with the source line;
         entropy_adaptive: TRL's controller settings (``use_adaptive_entropy``) or None.
+      filters: the filters acting in the run (what they drop; refilled or not), one sentence
+        each, where the trainer's reader lists them.
     """
 
     framework: str
@@ -123,6 +125,9 @@ class RunConfig:
     entropy_aggregation: str | None = None
     entropy_normaliser: str | None = None
     entropy_adaptive: Mapping[str, Any] | None = None
+    # trainers-c (issue 25): the filters acting in this run, one sentence each (what they drop,
+    # refilled or not, with the trainer's source line); the comparison page lists them
+    filters: tuple[str, ...] = ()
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

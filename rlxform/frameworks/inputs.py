@@ -142,8 +142,8 @@ def _from_command(command: Any, source: str) -> Found:
 def _from_python(config: Any) -> Found:
     imports = tuple(config.imports)
     framework = "unsloth" if "unsloth" in imports or "Unsloth" in config.call else None
-    if config.call.split(".")[-1].endswith("RLOOConfig"):
-        framework = "rlooconfig"
+    if config.call.split(".")[-1].endswith("RLOOConfig") or config.trainer == "RLOOTrainer":
+        framework = "trl_rloo"  # TRL's RLOOTrainer (not GRPOTrainer): its own record
     return Found(
         dict(config.settings),
         config.source,

@@ -162,6 +162,20 @@ def _recognise(words: Sequence[str]) -> dict | None:
             while i < len(words) and not _starts_launch(words, i):
                 if base == "uv" and words[i] in ("-m", "--module") and i + 1 < len(words):
                     return _result(words[i + 1], words, i + 2, "python", (), wrappers, env)
+                if base == "uv" and words[i] == "run":  # uv run [flags] COMMAND: a project script
+                    j = _uv_run_command(words, i + 1)
+                    if (
+                        j < len(words)
+                        and not _starts_launch(words, j)
+                        and words[j]
+                        not in (
+                            "-m",
+                            "--module",
+                        )
+                    ):
+                        return _result(words[j], words, j + 1, "uv run", (), wrappers, env)
+                    i = j
+                    continue
                 i += 1
         elif base == "ray" and list(words[i + 1 : i + 3]) == ["job", "submit"]:
             wrappers.append("ray job submit")
@@ -210,6 +224,24 @@ def _recognise(words: Sequence[str]) -> dict | None:
         else:
             return None
     return None
+
+
+_UV_RUN_VALUES = {  # uv run's options that take a value (uv 0.9 `uv run --help`)
+    "with", "with_editable", "with_requirements", "extra", "no_extra", "group", "only_group",
+    "no_group", "python", "p", "project", "directory", "env_file", "package", "index",
+    "default_index", "index_url", "extra_index_url", "find_links", "f", "config_file",
+    "cache_dir", "prerelease", "resolution", "index_strategy", "keyring_provider",
+    "exclude_newer", "link_mode", "refresh_package", "reinstall_package", "upgrade_package", "P",
+    "no_binary_package", "no_build_package", "python_preference", "color", "allow_insecure_host",
+}  # fmt: skip
+
+
+def _uv_run_command(words: Sequence[str], i: int) -> int:
+    """Index of the command ``uv run`` runs (``-m`` included), after uv's own options."""
+    while i < len(words) and words[i].startswith("-") and words[i] not in ("-m", "--module"):
+        name = _flag_name(words[i])
+        i += 2 if "=" not in words[i] and name in _UV_RUN_VALUES else 1
+    return i
 
 
 def _submitted(words: Sequence[str], i: int, wrappers: list[str]) -> int:

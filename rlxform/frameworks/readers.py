@@ -57,6 +57,9 @@ def detect(found: Found) -> Framework | None:
         counts = [sum(r.marked_by([k]) for k in keys) for r in marked]
         best = max(counts)
         marked = [r for r, n in zip(marked, counts, strict=True) if n == best]
+    if len(marked) > 1:  # still tied: the one whose newest release knows most keys
+        known = [sum(r.table()[0].has(k) for k in keys) for r in marked]
+        marked = [r for r, n in zip(marked, known, strict=True) if n == max(known)]
     return marked[0] if len(marked) == 1 else None
 
 
@@ -75,13 +78,6 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
     else:
         picked = list(enumerate(runs, 1))
     for index, found in picked:
-        if found.framework == "rlooconfig":
-            if command is not None or len(runs) == 1:
-                raise InputError(
-                    f"{_describe(found)}: TRL's RLOOTrainer is not a trainer rlxform reads yet "
-                    "(looked for GRPOConfig)"
-                )
-            continue
         if framework is not None:
             return found, FRAMEWORKS[framework], index
         record = detect(found)
@@ -109,6 +105,8 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
     """A launch command's settings, read the trainer's way (Hydra overrides or flags)."""
     from rlxform.frameworks.overrides import POSITIONAL, argparse_flags, hydra_overrides
 
+    if record.read_arguments is not None:  # the trainer's own command line (prime-rl's @ FILE)
+        return record.read_arguments(found, table)
     if record.arguments == "hydra":
         args, config = _config_flag(list(found.args or ()), record.config_flag)
         if config is not None and args and str(args[0]).endswith(".py"):

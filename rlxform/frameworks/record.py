@@ -13,7 +13,8 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rlxform.frameworks.tables import VersionTable, load_tables, pick_version
+from rlxform.frameworks.tables import VersionTable, _spec_holds, load_tables, pick_version
+from rlxform.validation import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Framework:
       settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
         ``frameworks.advantages`` as users write it in the trainer's own key (slime's
         ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
+      read_arguments: ``read_arguments(found, table) -> settings`` of a launch command whose
+        arguments are neither Hydra overrides nor argparse flags (prime-rl's ``@ FILE``), or None.
+      retired: ((version spec ("<0.22"), why), ...) releases the trainer's name covers but rlxform
+        refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
     """
 
     name: str
@@ -86,6 +91,9 @@ class Framework:
     notes: tuple[str, ...] = ()
     config_flag: str | None = None
     settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
+    # trainers-c (issue 25): prime-rl's command line, TRL RLOO's retired releases
+    read_arguments: Callable[..., dict[str, Any]] | None = None
+    retired: tuple[tuple[str, str], ...] = ()
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""
@@ -96,6 +104,12 @@ class Framework:
 
     def table(self, version: str | None = None) -> tuple[VersionTable, str | None]:
         """(table of ``version`` or the newest, note when a nearby release stood in)."""
+        for spec, why in self.retired:
+            if version is not None and _spec_holds(spec, str(version).strip().removeprefix("v")):
+                raise InputError(
+                    f"--framework-version={version!r} is not modelled for {self.name}: {why}; "
+                    f"rlxform reads {', '.join(self.tables())}"
+                )
         return pick_version(self.tables(), version, self.name)
 
     def runs(self, program: str) -> bool:

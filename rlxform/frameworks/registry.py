@@ -21,6 +21,8 @@ TRAINERS = (
     "slime",  # trainers-b (issue 25): slime, ROLL, AReaL
     "roll",
     "areal",
+    "prime_rl",  # trainers-c (issue 25): prime-rl, TRL's RLOOTrainer
+    "trl_rloo",
 )
 
 

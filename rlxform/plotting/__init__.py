@@ -3,8 +3,8 @@
 Tables are dicts of equal-length columns (as ``rlxform.results.read_table`` returns). Figures use
 the Agg backend-friendly object API (no pyplot state is kept). One module per family of tables:
 ``analytic`` (exact transforms, figures 1-4 and 7, cards), ``simulation`` (trajectories,
-difficulty, sweeps), ``sequences``, ``penalties`` and ``loss_modes``; ``style`` holds the shared
-helpers.
+difficulty, sweeps), ``sequences``, ``penalties``, ``loss_modes`` and ``trainers`` (the trainer
+comparison); ``style`` holds the shared helpers.
 """
 
 from rlxform.plotting.analytic import (
@@ -32,6 +32,7 @@ from rlxform.plotting.sequences import (
 )
 from rlxform.plotting.simulation import fig_difficulty, fig_simulate, fig_sweep, fig_trajectories
 from rlxform.plotting.style import math_formula, scheme_label
+from rlxform.plotting.trainers import fig_trainer_comparison
 
 __all__ = [
     "fig_aggregation_table",
@@ -51,6 +52,7 @@ __all__ = [
     "fig_sequence_simulate",
     "fig_simulate",
     "fig_sweep",
+    "fig_trainer_comparison",
     "fig_trajectories",
     "fig_transforms",
     "fig_vllm_mask_length",

@@ -255,6 +255,8 @@ def every_rule() -> list:
         # slime, ROLL, AReaL: a clipped leave-one-out normalisation has no catalog twin
         group_norm("leave_one_out", "group", eps=1e-6, clip=1.5, catalog=False),
         group_norm("none", "group", unbiased=False, eps=0.1, keep=(0.0, 1.0), catalog=False),
+        frameworks.resolve_scheme("prime_rl:max_rl", group_size=1),  # trainers-c
+        frameworks.resolve_scheme("trl_rloo:rloo", reward_weights=[1.5]),
     ]
     assert {s.name for s in out} == set(RULES)
     return out

@@ -89,6 +89,7 @@ def traced_all(dtype, pairs) -> dict[tuple[str, int], np.ndarray]:
 # rules newer than the 0.3.0 reference, tested against brute force and the trainers' own numbers
 # in tests/core/test_loo_std.py and tests/frameworks/test_advantages_trainers_a.py
 NEWER = {"loo_grpo", "nemo_rl", "open_instruct", "skyrl", "group_norm"}  # after 0.3.0
+NEWER |= {"prime_rl", "trl_rloo"}  # trainers-c: tests/frameworks/test_trainers_c_advantages.py
 
 
 def test_reference_covers_every_rule():

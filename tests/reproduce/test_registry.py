@@ -45,6 +45,7 @@ COLUMNS = {
     "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
     "aggregation_table": {"name", "mode", "factor", "gradient", "objective"},
     "vllm_mask_length": {"panel", "sigma", "cap", "length", "keep_probability", "wrong_per_p"},
+    "trainer_comparison": {"framework", "title", "M", "p", "weight"},
 }
 
 
