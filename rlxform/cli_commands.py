@@ -125,6 +125,12 @@ def add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    p.add_argument(
+        "--strict-devices",
+        action="store_true",
+        help="refuse to resume --out on another device count or kind (else: one warning line; "
+        "results may differ in the last bits)",
+    )
     add_distributed(p)
     add_prng(p)
     add_figure_options(p)
@@ -171,7 +177,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     )
     try:
         result = sweep_runner.run_sweep(
-            config, out, progress, figure=figure, process_index=index, process_count=count
+            config,
+            out,
+            progress,
+            figure=figure,
+            process_index=index,
+            process_count=count,
+            strict_devices=args.strict_devices,
         )
     finally:
         close()

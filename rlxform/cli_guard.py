@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 EXIT_BAD_INPUT = 2
@@ -148,6 +149,21 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def one_line_warnings(prog: str = "rlxform") -> Iterator[None]:
+    """While active, a shown warning is one line: ``<prog>: warning: <message>``."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return f"{prog}: warning: {' '.join(str(message).split())}\n"
+
+    previous = warnings.formatwarning
+    warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def run_guarded(body: Callable[[], int], prog: str = "rlxform") -> int:
     """Run a command with the CLI's failure contract; returns its exit status.
 
@@ -155,9 +171,10 @@ def run_guarded(body: Callable[[], int], prog: str = "rlxform") -> int:
     read-only file system, a path that is a directory) print one line ``<prog>: error: ...`` on
     stderr and return 2; MemoryError likewise; SIGINT / SIGTERM exit 130 / 143 with one line.
     A reader that closes the pipe early (``rlxform schemes | head -1``) ends the command quietly
-    with status 141, like a tool killed by SIGPIPE.
+    with status 141, like a tool killed by SIGPIPE. Python warnings shown meanwhile are one line
+    each, ``<prog>: warning: ...`` (a resume on other devices, results of another version).
     """
-    with exit_on_signals(prog):
+    with exit_on_signals(prog), one_line_warnings(prog):
         try:
             status = body()
             sys.stdout.flush()  # a closed pipe surfaces here, not at interpreter exit

@@ -159,6 +159,7 @@ def simulate_and_compare(config: SimulateConfig):
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
         "device": str(jax.devices()[0]),
+        "devices": runtime.run_binding()["devices"],
     }
     return table, numbers, metrics
 

@@ -34,6 +34,7 @@ from rlxform.results import (
     save_result,
     write_table,
 )
+from rlxform.results.binding import summarize
 from rlxform.results.chunks import ChunkStore, run_chunks
 from rlxform.sim import sweeps
 from rlxform.sim.config import HParams, SimConfig
@@ -145,6 +146,7 @@ def run_sweep(
     figure: FigureFormat | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
+    strict_devices: bool = False,
 ) -> Result | None:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
@@ -155,15 +157,21 @@ def run_sweep(
     shared ``out_dir``; the process that finds every chunk on disk writes the tables, the others
     return None. Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``, ``<name>.<format>``
     (heatmaps per scheme) and ``<name>.json``.
+
+    The chunks are bound to the process's PRNG and devices (``runtime.run_binding``): resuming
+    ``out_dir`` under another PRNG raises ValueError naming both (give a fresh ``out_dir`` to
+    compute it again), under another device count or kind warns (``DeviceChangeWarning``;
+    ``strict_devices=True`` raises). ``<name>.json`` records the PRNG, this run's devices and
+    ``chunk_bindings`` (which devices computed how many chunks).
     """
-    from rlxform import plotting
+    from rlxform import plotting, runtime
 
     start = time.perf_counter()
     cfgs = sweep_sim_configs(config)  # validated and sized before anything is written
     blocks = [(i, m) for i in range(len(config.schemes)) for m in config.group_size]
     chunks = sweep_chunks(config)
     out_dir = check_writable(Path(out_dir), name="out")
-    store = ChunkStore(out_dir / "chunks", config)
+    store = ChunkStore(out_dir / "chunks", config, runtime.run_binding(), strict_devices)
     index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
     owned = len(range(index, len(chunks), count))
@@ -200,6 +208,7 @@ def run_sweep(
         figure,
         chunks_total=len(chunks),
         chunks_reused=sum(reused),
+        chunk_bindings=summarize(store.bindings(ids)),
         summary_table=f"{name}_summary.csv",
     )
 
