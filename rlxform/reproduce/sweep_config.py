@@ -4,11 +4,11 @@ A sweep is the grid learning_rate x group_size x schemes x seeds. ``SweepConfig`
 every chunk starts from (``sim``, a ``SimConfig`` with its ``Problem``) and the traced values
 (``hparams``: the learning-rate axis, and kl_coef / clip values shared by every run); the
 (scheme, M) chunk's config is ``dataclasses.replace(sim, scheme=..., group_size=M, ...)``.
-TOML files are parsed with ``tomllib`` (``tomli`` on Python 3.10), never evaluated, and read by
-``validation.load_dataclass`` through ``toml_keys()``: top-level keys are the grid, the seeds and
-every ``SimConfig`` / ``HParams`` field by its own name (``steps`` = ``num_steps``), ``[policy]``
-the ``Problem`` (``kind`` = ``policy``) and ``[population]`` its ``init_p`` and ``seed``
-(= ``population_seed``). Errors name the TOML key.
+TOML files are parsed by ``rlxform.parsing.load_toml`` (size, depth and integers bounded),
+never evaluated, and read by ``validation.load_dataclass`` through ``toml_keys()``: top-level
+keys are the grid, the seeds and every ``SimConfig`` / ``HParams`` field by its own name
+(``steps`` = ``num_steps``), ``[policy]`` the ``Problem`` (``kind`` = ``policy``) and
+``[population]`` its ``init_p`` and ``seed`` (= ``population_seed``). Errors name the TOML key.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
@@ -277,20 +272,12 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a TOML sweep file (parsed as data, never evaluated)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(
-            f"config={str(path)!r} is invalid: cannot be read ({err.strerror or err})"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise InputError(
-            f"config={str(path)!r} is invalid: not UTF-8 text (byte {err.start}: {err.reason})"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"config={str(path)!r} is invalid: not TOML ({err})") from None
-    return parse_sweep_config(data)
+    """Read and validate a TOML sweep file (parsed as data, never evaluated).
+
+    Through ``rlxform.parsing``: the file's size (4 MiB), nesting depth and integers are bounded
+    before anything is walked; a violation is one ``InputError`` line naming the file.
+    """
+    from rlxform.parsing import load_toml, read_text
+
+    name = str(path)
+    return parse_sweep_config(load_toml(read_text(name, what="config"), source=name))
