@@ -216,6 +216,9 @@ def add_bench(sub) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from rlxform import runtime
     from rlxform.reproduce import bench
+    from rlxform.results.atomic import check_file_writable
 
+    if args.json is not None:  # before the benchmark runs, not after
+        check_file_writable(args.json, name="--json")
     runtime.use_prng(args.prng)  # no compilation cache: the bench measures compile times
     return bench.main(args.workload, args.json, args.repeats, args.scale)

@@ -3,7 +3,9 @@
 ``FLAGS`` maps every flag to a field of ``reproduce.simulate_run.SimulateConfig`` (its nested
 ``SimConfig``, ``Problem`` and ``HParams``); ``validation.load_dataclass`` builds the config
 from the flags given and the classes check it once, their messages naming the flag
-(``--steps=0 is invalid``). Then ``run_simulation`` does the work; bad input is one line, exit 2.
+(``--steps=0 is invalid``). A flag that does not apply to the chosen policy kind (``--aggregation``
+on a tabular run, ``--responses`` on a sequence run) is refused by name, never ignored. Then
+``run_simulation`` does the work; bad input is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ def _init_p(flag: str, text: str) -> Any:
     return parse_init_p(text)
 
 
+SEQUENCE = ("sequence_tabular", "sequence_network")  # = sim.config.SEQUENCE_POLICIES (tested)
+BANDIT = ("scalar", "tabular", "network")  # = sim.config.BANDIT_POLICIES
+WITH_HIDDEN = ("network", "sequence_network")  # kinds with a hidden width H
+
+
 class Flag(NamedTuple):
     """One ``rlxform simulate`` flag: the field it sets and its argparse type, default, help.
 
     ``field`` is a dotted path in ``SimulateConfig`` (or a ``validation.Key`` with a converter
     of the flag's text); ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (a switch);
-    ``sequence``: set only for sequence policies (bandits keep the field's default).
+    ``policies``: the policy kinds the flag applies to (None: all); given for another kind it
+    is refused by name. ``default_for``: the kinds that get ``default`` when the flag is not
+    given (None: ``policies``); the others keep the field's own default.
     """
 
     flag: str
@@ -34,7 +43,15 @@ class Flag(NamedTuple):
     kind: type
     default: Any
     help: str
-    sequence: bool = False
+    policies: tuple[str, ...] | None = None
+    default_for: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    def applies(self, policy: str) -> bool:
+        return self.policies is None or policy in self.policies
 
 
 FLAGS = (
@@ -51,9 +68,17 @@ FLAGS = (
         "sim.problem.num_responses",
         int,
         None,
-        "K, responses per prompt (2 for scalar, else 4)",
+        "K, responses per prompt (2 for scalar, else 4; bandits)",
+        BANDIT,
     ),
-    Flag("--correct", "sim.problem.num_correct", int, 1, "C, correct responses per prompt"),
+    Flag(
+        "--correct",
+        "sim.problem.num_correct",
+        int,
+        1,
+        "C, correct responses per prompt (bandits)",
+        BANDIT,
+    ),
     Flag("--group-size", "sim.group_size", int, 8, "M, samples per prompt and step"),
     Flag("--steps", "sim.num_steps", int, 100, "T, optimisation steps"),
     Flag("--batch-size", "sim.problem.batch_size", int, None, "B prompts per step (all)"),
@@ -76,7 +101,7 @@ FLAGS = (
         int,
         4,
         "V, tokens 0..V-1 (V-1 = stop; sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--max-length",
@@ -84,7 +109,7 @@ FLAGS = (
         int,
         6,
         "response length cap (sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--verifier",
@@ -92,7 +117,7 @@ FLAGS = (
         str,
         "first_token",
         "first_token | parity | match:0,1",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--aggregation",
@@ -101,7 +126,7 @@ FLAGS = (
         "seq-mean-token-mean",
         "seq-mean-token-sum | seq-mean-token-mean | seq-mean-token-sum-norm | token-mean "
         "| trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--batch-groups",
@@ -109,9 +134,17 @@ FLAGS = (
         int,
         1,
         "G groups sharing a token-mean normaliser",
-        sequence=True,
+        SEQUENCE,
     ),
-    Flag("--hidden", "sim.problem.hidden", int, 16, "GRU width (sequence_network)", sequence=True),
+    Flag(
+        "--hidden",
+        "sim.problem.hidden",
+        int,
+        16,
+        "GRU width (sequence_network; network: MLP width, default 32)",
+        WITH_HIDDEN,
+        ("sequence_network",),
+    ),
     Flag("--kl-coef", "hparams.kl_coef", float, None, "beta of a KL penalty to the initial policy"),
     Flag(
         "--kl-estimator",
@@ -159,29 +192,74 @@ def add_simulate(sub) -> None:
     )
     for flag in FLAGS:
         if flag.kind is bool:
-            p.add_argument(flag.flag, action="store_true", help=flag.help)
+            p.add_argument(flag.flag, action=_GivenSwitch, help=flag.help)
         else:
-            p.add_argument(flag.flag, type=flag.kind, default=flag.default, help=flag.help)
+            p.add_argument(
+                flag.flag, action=_Given, type=flag.kind, default=flag.default, help=flag.help
+            )
     p.add_argument("--out", default="results/simulate", help="output directory")
     args_lib.add_prng(p)
     args_lib.add_figure_options(p)
 
 
+class _Given(argparse.Action):
+    """Store the value and remember that the flag was given (``namespace.given_flags``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_flags = {*getattr(namespace, "given_flags", ()), self.dest}
+
+
+class _GivenSwitch(_Given):
+    def __init__(self, option_strings, dest, default=False, required=False, help=None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        super().__call__(parser, namespace, True, option_string)
+
+
+def check_flags_apply(args: argparse.Namespace) -> None:
+    """Refuse (InputError, one line) a flag given for a policy kind it does not apply to."""
+    from rlxform.validation import InputError
+
+    policy = args.policy
+    if policy not in (*BANDIT, *SEQUENCE):
+        return  # the problem's own check names --policy and the kinds
+    given = getattr(args, "given_flags", None)
+    for flag in FLAGS:
+        value = getattr(args, flag.dest)
+        explicit = flag.dest in given if given is not None else value != flag.default
+        if explicit and not flag.applies(policy):
+            kinds = ", ".join(flag.policies or ())
+            raise InputError(
+                f"{flag.flag}={value!r} is invalid with --policy {policy}: {flag.flag} applies "
+                f"only to {kinds}; drop it or choose one of those policies"
+            )
+
+
 def simulate_config(args: argparse.Namespace, scheme):
-    """The ``SimulateConfig`` of the flags (``FLAGS``), checked once by its classes."""
+    """The ``SimulateConfig`` of the flags (``FLAGS``), checked once by its classes.
+
+    A flag for another policy kind is refused by name (``check_flags_apply``); a flag not given
+    sets its default for the kinds in its ``default_for``, and the field's own default otherwise.
+    """
     from rlxform.reproduce.simulate_run import SimulateConfig
-    from rlxform.sim.config import SEQUENCE_POLICIES
     from rlxform.validation import Key, load_dataclass
 
+    check_flags_apply(args)
     if args.responses is None:  # a scalar policy has exactly two responses
         args.responses = 2 if args.policy == "scalar" else 4
-    sequence = args.policy in SEQUENCE_POLICIES
+    explicit = getattr(args, "given_flags", None)
     given: dict[str, Any] = {"--scheme": scheme}
     keys: dict[str, Any] = {"--scheme": "sim.scheme"}
     for flag in FLAGS:
-        value = getattr(args, flag.flag[2:].replace("-", "_"))
+        value = getattr(args, flag.dest)
         keys[flag.flag] = Key(*flag.field) if isinstance(flag.field, tuple) else flag.field
-        if value is not None and (sequence or not flag.sequence):
+        was_given = flag.dest in explicit if explicit is not None else value != flag.default
+        defaults = flag.policies if flag.default_for is None else flag.default_for
+        if value is None or not flag.applies(args.policy):
+            continue
+        if was_given or defaults is None or args.policy in defaults:
             given[flag.flag] = value
     return load_dataclass(SimulateConfig, given, keys=keys)
 
@@ -209,7 +287,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"--init-p: {len(values)} values for {num_prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
     args_lib.setup_jax(args)
-    skip = ("out", "func", "format", "dpi")
+    skip = ("out", "func", "format", "dpi", "given_flags")
     result = run_simulation(
         config,
         out,

@@ -162,9 +162,29 @@ def check_writable(directory: PathLike, name: str = "out") -> Path:
         fd, probe = tempfile.mkstemp(
             dir=text, prefix=f".rlxform-probe.{_owner_tag()}.", suffix=_TMP_SUFFIX
         )
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"ok")
-        os.unlink(probe)
     except OSError as err:
         raise fail(f"cannot write to it: {err.strerror or err}") from None
+    try:  # a full disk lets the file be created and fails the write: remove it either way
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"ok")
+    except OSError as err:
+        raise fail(f"cannot write to it: {err.strerror or err}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return Path(text)
+
+
+def check_file_writable(path: PathLike, name: str = "path") -> Path:
+    """Check, before any work, that the file ``path`` can be written (atomically) later.
+
+    Its directory is created if needed and probed (``check_writable``); ``path`` must not be a
+    directory. Raises ``InputError`` naming ``name``; returns ``Path(path)``.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise InputError(f"{name}={text!r} is invalid: must be a file path")
+    if os.path.isdir(text):
+        raise InputError(f"{name}={text!r} is invalid: it is a directory, expected a file path")
+    check_writable(os.path.dirname(os.path.abspath(text)), name=f"{name} directory")
     return Path(text)
