@@ -41,6 +41,7 @@ from rlxform.sim.config import HParams, SimConfig
 from rlxform.types import NDArray
 
 _FLOAT32 = 4
+TABLE_ROW_BYTES = 256  # peak bytes per trajectory row while the tables are built (measured ~250)
 
 
 class Chunk(NamedTuple):
@@ -87,7 +88,8 @@ def check_sweep_memory(config: SweepConfig, cfgs: list[SimConfig]) -> int:
     """Refuse (ValueError, one line) a sweep whose estimated memory exceeds the budget.
 
     Counts the largest chunk's vmapped run, every chunk's kept records (mean p, objective,
-    finite) and the table rows (~150 bytes each as Python lists); returns the estimate in bytes.
+    finite) and the table rows (``TABLE_ROW_BYTES`` each: the columns as arrays and the
+    whole-array steps that build them; the CSV is streamed in blocks); returns the estimate.
     """
     num_lrs = len(config.hparams.learning_rate)
     runs = num_lrs * config.seeds
@@ -99,7 +101,7 @@ def check_sweep_memory(config: SweepConfig, cfgs: list[SimConfig]) -> int:
         f"sweep (learning rates x seeds = {runs} runs per chunk, {len(cfgs)} chunks, "
         f"num_prompts={config.problem.num_prompts}, hidden={config.problem.hidden})"
     )
-    return resources.check_memory(what, largest + held + 150 * rows)
+    return resources.check_memory(what, largest + held + TABLE_ROW_BYTES * rows)
 
 
 def _hparams_and_keys(config: SweepConfig):

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from rlxform.validation import InputError
@@ -37,6 +38,12 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     Returns:
       None.
     """
+    atomic_write_parts(path, (data,))
+
+
+def atomic_write_parts(path: PathLike, parts: Iterable[bytes]) -> None:
+    """``atomic_write_bytes`` of the concatenated ``parts``, streamed: a large file (a table
+    of millions of rows) is written block by block, never held whole in memory."""
     path = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(path)
     try:
@@ -50,7 +57,8 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         raise OSError(err.errno, err.strerror, path) from err
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for data in parts:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
