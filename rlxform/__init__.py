@@ -12,14 +12,26 @@ from rlxform import cli_guard as _cli_guard  # noqa: F401  (first: the command's
 import importlib
 from typing import Any
 
-from rlxform.core import batch_norm, bernstein, dynamic, frameworks, kl, kl_audit, ppo, schemes
-from rlxform.core.configs import RunConfig, read_config
+from rlxform import frameworks
+from rlxform.core import (
+    batch_norm,
+    bernstein,
+    dynamic,
+    kl,
+    kl_audit,
+    loss_modes,
+    ppo,
+    schemes,
+    sequences,
+)
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
+from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_drift, sequence_weights
 from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.frameworks import RunConfig, read_config
 from rlxform.validation import InputError
 from rlxform.version import __version__
 
@@ -27,7 +39,6 @@ from rlxform.version import __version__
 # exact core import no JAX. name -> (module, attribute or None for the module itself).
 _LAZY = {
     "policies": ("rlxform.sim.policies", None),
-    "sequences": ("rlxform.sim.sequences", None),
     "simulate": ("rlxform.sim.simulate", None),
     "sweeps": ("rlxform.sim.sweeps", None),
     "exact": ("rlxform.sim.reference", None),
@@ -35,10 +46,6 @@ _LAZY = {
     "Metrics": ("rlxform.sim.config", "Metrics"),
     "Problem": ("rlxform.sim.config", "Problem"),
     "SimConfig": ("rlxform.sim.config", "SimConfig"),
-    "SequenceTask": ("rlxform.sim.sequences", "SequenceTask"),
-    "enumerate_sequences": ("rlxform.sim.sequences", "enumerate_sequences"),
-    "length_drift": ("rlxform.sim.sequences", "length_drift"),
-    "sequence_weights": ("rlxform.sim.sequences", "sequence_weights"),
     "make_simulate": ("rlxform.sim.simulate", "make_simulate"),
     "make_sweep": ("rlxform.sim.sweeps", "make_sweep"),
 }
@@ -58,7 +65,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
 
 
 __all__ = [
@@ -88,6 +94,7 @@ __all__ = [
     "kl_audit",
     "kl_equilibrium",
     "length_drift",
+    "loss_modes",
     "make_simulate",
     "make_sweep",
     "noise",

@@ -4,8 +4,8 @@ Every command validates its input; a bad value, and any file-system failure (dis
 permission denied, read-only, a path that is a directory), prints one line on stderr
 (``rlxform: error: ...``) and exits with status 2, without a traceback. Ctrl-C and SIGTERM print
 one line and exit 130 / 143 (``cli_guard.run_guarded``); argument helpers live in ``cli_args``,
-the explain / reproduce / sweep / bench commands in ``cli_commands``, simulate in
-``cli_simulate``; ``schemes`` and ``transforms`` are here.
+the reproduce / sweep / bench commands in ``cli_commands``, explain in ``cli_explain``,
+simulate in ``cli_simulate``; ``schemes`` and ``transforms`` are here.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ from rlxform.cli_args import (
     parse_scheme_params,
 )
 from rlxform.cli_commands import (
-    _add_explain,
     add_bench,
     add_reproduce,
     add_sweep,
     run_bench,
-    run_explain,
     run_reproduce,
     run_sweep,
 )
+from rlxform.cli_explain import _add_explain, run_explain
 from rlxform.cli_guard import run_guarded
 from rlxform.cli_simulate import add_simulate, run_simulate
 

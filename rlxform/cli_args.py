@@ -77,14 +77,12 @@ CUSTOM_FROM_CLI = (
 
 def _accepted_params(name: str) -> list[str]:
     """Parameter names a scheme name takes: catalog constructor or framework adapter."""
-    from rlxform.core import frameworks
     from rlxform.core import schemes as sch
+    from rlxform.frameworks.schemes import scheme_adapter
 
     prefix, colon, _ = name.partition(":")
-    if colon and prefix in frameworks.FRAMEWORKS:
-        adapter = {"verl": frameworks.from_verl, "trl": frameworks.from_trl}.get(
-            prefix, frameworks.from_openrlhf
-        )
+    adapter = scheme_adapter(prefix) if colon else None
+    if adapter is not None:
         params = inspect.signature(adapter).parameters.values()
         return [p.name for p in list(params)[1:] if p.kind is not p.VAR_KEYWORD]
     if colon:
@@ -102,7 +100,7 @@ def _accepted_params(name: str) -> list[str]:
 def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
     """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
     KEY=VALUE goes to every named scheme that accepts KEY."""
-    from rlxform.core import frameworks
+    from rlxform import frameworks
     from rlxform.core import schemes as sch
 
     used = [False] * len(params)

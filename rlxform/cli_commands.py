@@ -1,76 +1,26 @@
-"""The ``rlxform explain``, ``reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
+"""The ``rlxform reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
 
 Each ``add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
 under their flag names (``InputError``: one line, exit 2 in ``cli.main``) and calls the package
-function (``explain.cards``, ``reproduce.registry``, ``reproduce.sweep_runner``,
-``reproduce.bench``). ``cli.py`` parses and dispatches; ``simulate`` is in ``cli_simulate``.
+function (``reproduce.registry``, ``reproduce.sweep_runner``, ``reproduce.bench``).
+``cli.py`` parses and dispatches; ``explain`` is in ``cli_explain``, ``simulate`` in
+``cli_simulate``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rlxform.cli_args import (
     add_figure_options,
     add_prng,
-    build_schemes,
     figure_format,
     inner_progress,
     parse_name_list,
-    parse_scheme_params,
     setup_jax,
 )
 from rlxform.validation import did_you_mean
-
-# ---- rlxform explain --------------------------------------------------------------------------
-
-
-def _add_explain(sub) -> None:
-    p = sub.add_parser("explain", help="what a verl / TRL / OpenRLHF config optimises, in words")
-    p.add_argument("config", nargs="?", default=None, help="config file (YAML or JSON)")
-    p.add_argument("--framework", default=None, help="verl | trl | openrlhf (default: detected)")
-    p.add_argument("--format", default="md", help="md (a readable card, default) | json")
-    p.add_argument("--out", default=None, help="also write card.md, card.json, card.png here")
-    p.add_argument("--scheme", default=None, help="explain a scheme instead of a config")
-    p.add_argument(
-        "--scheme-param", action="append", metavar="KEY=VALUE", help="parameter of --scheme"
-    )
-    p.add_argument("--group-size", type=int, default=None, help="M, with --scheme")
-
-
-def run_explain(args: argparse.Namespace) -> int:
-    from rlxform.explain.cards import card_json, explain, write_card
-    from rlxform.validation import check_choice
-
-    fmt = check_choice("--format", args.format, ("md", "json"))
-    if args.framework is not None:
-        check_choice("--framework", args.framework, ("verl", "trl", "openrlhf"))
-    if args.scheme is None and args.config is None:
-        raise ValueError("explain: a CONFIG file or --scheme NAME --group-size M is required")
-    if args.scheme is not None and args.config is not None:
-        raise ValueError(f"--scheme={args.scheme!r} is invalid with CONFIG: give one of them")
-    if args.scheme is None and (args.group_size is not None or args.scheme_param):
-        raise ValueError("--group-size and --scheme-param are invalid without --scheme")
-    if args.scheme is not None:
-        if args.group_size is None:
-            raise ValueError(
-                f"--group-size=None is invalid: --scheme {args.scheme} needs a group size M "
-                "(an integer >= 1; no config gives a default)"
-            )
-        (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
-        card = explain(scheme=scheme, group_size=args.group_size)
-    else:
-        card = explain(args.config, args.framework)
-    for warning in card.to_json().get("warnings", []):
-        print(f"rlxform: warning: {warning}", file=sys.stderr)
-    print(card_json(card) if fmt == "json" else card.to_markdown(), end="" if fmt == "md" else "\n")
-    if args.out is not None:
-        paths = write_card(card, args.out)
-        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
-    return 0
-
 
 # ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
 
@@ -205,7 +155,7 @@ def add_bench(sub) -> None:
     p.add_argument(
         "--workload",
         default="all",
-        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | all (W1-W5 and scaling)",
+        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | explain | all (W1-W5 and scaling)",
     )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")

@@ -244,11 +244,13 @@ def simulate_config(args: argparse.Namespace, scheme):
     sets its default for the kinds in its ``default_for``, and the field's own default otherwise.
     """
     from rlxform.reproduce.simulate_run import SimulateConfig
+    from rlxform.sim.policies import KINDS
     from rlxform.validation import Key, load_dataclass
 
     check_flags_apply(args)
-    if args.responses is None:  # a scalar policy has exactly two responses
-        args.responses = 2 if args.policy == "scalar" else 4
+    if args.responses is None:  # a kind may fix K (scalar: exactly two responses)
+        kind = KINDS.get(args.policy)
+        args.responses = (kind and kind.num_responses) or 4
     explicit = getattr(args, "given_flags", None)
     given: dict[str, Any] = {"--scheme": scheme}
     keys: dict[str, Any] = {"--scheme": "sim.scheme"}

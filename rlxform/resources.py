@@ -85,29 +85,16 @@ def simulation_bytes(cfg: Any, runs: int) -> int:
     """Estimated peak bytes of ``runs`` vmapped simulator runs of the static config ``cfg``.
 
     Per run (float32): parameters, gradient and optimizer state (4 copies), per-step sampling
-    work ``P (K + M)`` (x4; sequences ``P M L (V + 1)``), the network's activations ``P H``
-    (x4; GRU ``P H L``), and the recorded metrics ``R (P + 5)``; plus one PRNG key (8 bytes)
-    per run. Sequence tabular parameters: a logit vector over V per prefix per prompt.
+    work (x4) and activations as the policy kind states them (``policies.footprint``: bandits
+    ``P K`` logits and ``P (K + M)`` work; sequences a logit row per prefix or a GRU, work
+    ``P M L (V + 1)``), and the recorded metrics ``R (P + 5)``; plus one PRNG key (8 bytes)
+    per run.
     """
-    prob = cfg.problem
-    num_p, hidden = prob.num_prompts, prob.hidden
-    if prob.is_sequence:  # a logit row per prefix, or a GRU; work per sampled token
-        vocab, length = prob.vocab_size, prob.max_length
-        prefixes = sum((vocab - 1) ** level for level in range(length))
-        if prob.policy == "sequence_tabular":
-            params = num_p * prefixes * vocab
-        else:
-            params = 3 * (vocab + hidden + 1) * hidden + (hidden + 1) * vocab + num_p * hidden
-        work = num_p * cfg.group_size * length * (vocab + 1)
-        activations = 4 * num_p * hidden * length if prob.policy == "sequence_network" else 0
-    else:
-        num_k = prob.num_responses
-        params = num_p * num_k
-        if prob.policy == "network":
-            params += (prob.features + 1) * hidden + (hidden + 1) * num_k + num_p * prob.features
-        work = num_p * (num_k + cfg.group_size)
-        activations = 4 * num_p * hidden if prob.policy == "network" else 0
-    per_run = 4 * params + 4 * work + activations + cfg.num_records * (num_p + 5)
+    from rlxform.sim import policies
+
+    params, work, activations = policies.footprint(cfg.problem, cfg.group_size)
+    records = cfg.num_records * (cfg.problem.num_prompts + 5)
+    per_run = 4 * params + 4 * work + activations + records
     return int(runs) * (_FLOAT32 * per_run + 8)
 
 

@@ -3,7 +3,7 @@
 Constructors return data, like ``optax.adam()``: ``grpo(std="sample", eps=1e-6)`` is a
 ``Scheme`` whose tables come from the registered rule (see ``rlxform.core.registry``);
 ``get(name, **params)`` looks one up by name or alias. Framework adapters (``from_verl`` /
-``from_trl``) live in ``rlxform.core.frameworks``, inverse design in ``rlxform.core.design``.
+``from_trl``) live in ``rlxform.frameworks``, inverse design in ``rlxform.core.design``.
 """
 
 from __future__ import annotations
@@ -354,10 +354,10 @@ _FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
 
 
 def __getattr__(name: str) -> Any:
-    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.core.frameworks``
+    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.frameworks``
     (which registers verl's rule when imported); re-exported here lazily."""
     if name in _FRAMEWORK_NAMES:
-        from rlxform.core import frameworks
+        from rlxform import frameworks
 
         return getattr(frameworks, name)
     raise AttributeError(f"module 'rlxform.core.schemes' has no attribute {name!r}")

@@ -71,3 +71,37 @@ def to_jax(table: Any, dtype: Any = None) -> Any:
 
     dtype = jnp.result_type(float) if dtype is None else dtype
     return jnp.array(np.array(table, np.float64), dtype=dtype)
+
+
+def is_traced(*arrays: Any) -> bool:
+    """True when one of ``arrays`` is a JAX tracer (no host values to check)."""
+    jax = sys.modules.get("jax")
+    return jax is not None and any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def tensordot(xp: ModuleType, a: Any, b: Any, axes: int = 1) -> Any:
+    """``xp.tensordot`` at full float precision (JAX: ``Precision.HIGHEST``)."""
+    if xp is np:
+        return np.tensordot(a, b, axes)
+    import jax
+
+    return xp.tensordot(a, b, axes=axes, precision=jax.lax.Precision.HIGHEST)
+
+
+def matmul(xp: ModuleType, a: Any, b: Any) -> Any:
+    """``a @ b`` at full float precision (JAX: ``Precision.HIGHEST``)."""
+    if xp is np:
+        return np.matmul(a, b)
+    import jax
+
+    return xp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def log_softmax(xp: ModuleType, logits: Any) -> Any:
+    """log softmax over the last axis (JAX: ``jax.nn.log_softmax``, its gradient rule)."""
+    if xp is np:
+        shifted = logits - np.max(logits, axis=-1, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    import jax
+
+    return jax.nn.log_softmax(logits, axis=-1)

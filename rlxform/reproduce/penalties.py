@@ -12,18 +12,109 @@ import dataclasses
 import jax
 import numpy as np
 
+from rlxform.core import kl_audit as audit
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.kl import bernstein_weight_numpy, kl_equilibrium
-from rlxform.core.kl_audit import kl_estimator_table
+from rlxform.core.kl import PLACEMENTS, bernstein_weight_numpy, kl_equilibrium
 from rlxform.core.ppo import ppo_effective_weight
 from rlxform.core.schemes import Scheme
+from rlxform.core.sequences import SequenceTask, num_prefixes
 from rlxform.plotting import penalties as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
+from rlxform.types import NDArray
+from rlxform.validation import check_float, check_int
 
 _VERL_GRPO = schemes_lib.grpo(std="sample", eps=1e-6)  # verl's GRPO
 
 # ---- KL estimator audit ----------------------------------------------------------------------
+
+
+def audit_rows(policy: str, logits: NDArray, ref_logits: NDArray, task: SequenceTask) -> list[dict]:
+    """One row per (estimator, placement): policy, estimator, placement, cosine, relative_error.
+
+    float64 numpy throughout. Bandit identities (exact, k3 where its clamp does not bind):
+    E grad k2(l) = E[l grad log pi] = grad KL(pi||ref); E grad k3(l) = sum_y (pi - ref) grad log
+    pi = grad KL(ref||pi); E grad k1(l) = E grad log pi = 0.
+    """
+    truth = audit.true_kl_gradient(logits, ref_logits, task)
+    rows = []
+    for estimator in audit.AUDIT_ESTIMATORS:
+        for placement in PLACEMENTS:
+            g = audit.expected_kl_gradient(estimator, placement, logits, ref_logits, task)
+            cosine, relative = audit.compare(g, truth)
+            rows.append(
+                {
+                    "policy": policy,
+                    "estimator": estimator,
+                    "placement": placement,
+                    "cosine": cosine,
+                    "relative_error": relative,
+                    "follows": audit.FOLLOWS[(policy, estimator, placement)],
+                }
+            )
+    return rows
+
+
+def kl_estimator_table(
+    key: jax.Array,
+    *,
+    bandit_responses: int = 4,
+    num_tokens: int = 3,
+    max_length: int = 3,
+    num_draws: int = 8,
+    logit_scale: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """The estimator audit over ``num_draws`` random (pi, pi_ref) pairs, float64.
+
+    Logits of pi and pi_ref are i.i.d. N(0, logit_scale^2) per node and token (independent),
+    drawn by numpy's PCG64 seeded with the key's data (no XLA compile; deterministic per key).
+    Returns columns policy, estimator, placement, cosine (mean over draws; NaN where E g = 0),
+    relative_error (mean), cosine_min, relative_error_max, follows, num_draws: 16 rows.
+    """
+    num_draws = check_int("num_draws", num_draws, 1)
+    logit_scale = check_float("logit_scale", logit_scale, 0.0, low_open=True)
+    tasks = {
+        "bandit": SequenceTask(check_int("bandit_responses", bandit_responses, 2), 1),
+        "sequence": SequenceTask(check_int("num_tokens", num_tokens, 2), max_length),
+    }
+    collected: dict[tuple[str, str, str], list[tuple[float, float, str]]] = {}
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
+    for policy, task in tasks.items():
+        draws = rng.standard_normal((num_draws, 2, num_prefixes(task), task.vocab_size))
+        for logits, ref_logits in logit_scale * draws:
+            for row in audit_rows(policy, logits, ref_logits, task):
+                cell = (row["policy"], row["estimator"], row["placement"])
+                collected.setdefault(cell, []).append(
+                    (row["cosine"], row["relative_error"], row["follows"])
+                )
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "policy",
+            "estimator",
+            "placement",
+            "cosine",
+            "relative_error",
+            "cosine_min",
+            "relative_error_max",
+            "follows",
+            "num_draws",
+        )
+    }
+    for (policy, estimator, placement), values in collected.items():
+        cosines = np.array([v[0] for v in values])
+        errors = np.array([v[1] for v in values])
+        cols["policy"].append(policy)
+        cols["estimator"].append(estimator)
+        cols["placement"].append(placement)
+        zero = bool(np.all(np.isnan(cosines)))
+        cols["cosine"].append(float("nan") if zero else float(np.nanmean(cosines)))
+        cols["cosine_min"].append(float("nan") if zero else float(np.nanmin(cosines)))
+        cols["relative_error"].append(float(np.mean(errors)))
+        cols["relative_error_max"].append(float(np.max(errors)))
+        cols["follows"].append(values[0][2])
+        cols["num_draws"].append(num_draws)
+    return {k: np.asarray(v) for k, v in cols.items()}
 
 
 @dataclasses.dataclass(frozen=True)

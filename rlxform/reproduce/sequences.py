@@ -3,7 +3,7 @@
 ``length_drift_map``: d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected
 update (length change per unit of success gained), next to the same ratios along grad p (the
 length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
-(``rlxform.sim.sequences.length_drift`` at the tilted-uniform tabular policy).
+(``rlxform.core.sequences.length_drift`` at the tilted-uniform tabular policy).
 Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
 so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
 ``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
@@ -126,7 +126,7 @@ def _gradient_answer(mode: str, text: str) -> str:
     description="dE[L|correct]/dp and dE[L|wrong]/dp along E[g] vs grad p, per aggregation",
 )
 def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> Table:
-    from rlxform.sim.sequences import SequenceTask, length_drift
+    from rlxform.core.sequences import SequenceTask, length_drift
 
     cols = Columns()
     total = len(config.verifiers) * len(config.aggregations) * len(config.schemes)
@@ -211,7 +211,7 @@ def run_length_trajectories(
     description="aggregation mode -> f -> objective or 'not a gradient'",
 )
 def run_aggregation_table(config: AggregationTableConfig, progress: Progress = None) -> Table:
-    from rlxform.sim.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
+    from rlxform.core.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
 
     names = list(AGGREGATIONS) + (list(AGGREGATION_ALIASES) if config.include_aliases else [])
     cols = Columns()

@@ -148,15 +148,15 @@ def run_fig5(config: SimulationConfig, progress: Progress = None) -> tuple[Table
     description="final p vs initial p per prompt at an equal sample budget",
 )
 def run_fig6(config: SimulationConfig, progress: Progress = None) -> Table:
-    from rlxform.sim import policies, sweeps
-    from rlxform.sim.simulate import initial_params
+    from rlxform.sim import sweeps
+    from rlxform.sim.simulate import initial_params, policy_of
 
     cols = Columns()
     policy = config.policies[0]
     for i, scheme in enumerate(config.schemes):
         cfg, metrics, exact_metrics = _simulate(config, scheme, policy)
         p = np.asarray(metrics.p, np.float64)[0]  # [S, R, P]
-        initial = np.asarray(policies.p_correct(initial_params(cfg), cfg.problem), np.float64)
+        initial = np.asarray(policy_of(cfg).p_correct(initial_params(cfg)), np.float64)
         final, final_se = sweeps.seed_stats(p[:, -1, :], axis=0)
         cols.add(
             scheme=cfg.scheme.label,

@@ -209,7 +209,7 @@ def toml_keys() -> dict[str, str | Key]:
 
 def _toml_schemes(name: str, tables: Any) -> tuple[Scheme, ...]:
     """``[[schemes]]`` tables (``name`` plus parameters) as ``Scheme``s, checked one by one."""
-    from rlxform.core.frameworks import resolve_scheme
+    from rlxform.frameworks import resolve_scheme
 
     entries = _items(name, tables, "an array of tables [[schemes]] with name = ...")
     out = []

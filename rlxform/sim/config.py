@@ -22,6 +22,7 @@ from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
+from rlxform.sim.policies import KINDS
 from rlxform.sim.population import check_population
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import (
@@ -34,8 +35,8 @@ from rlxform.validation import (
     real_array,
 )
 
-BANDIT_POLICIES = ("scalar", "tabular", "network")
-SEQUENCE_POLICIES = ("sequence_tabular", "sequence_network")
+BANDIT_POLICIES = tuple(name for name, kind in KINDS.items() if not kind.sequence)
+SEQUENCE_POLICIES = tuple(name for name, kind in KINDS.items() if kind.sequence)
 OPTIMIZERS = ("sgd", "adam")
 SAMPLERS = ("auto", "inverse_cdf", "counts")
 STD_SCOPES = ("group", "batch", "none")
@@ -89,12 +90,14 @@ class Problem:
             return
         k = check_int("num_responses", self.num_responses, 2)
         check_int("num_correct", self.num_correct, 1, k - 1)
-        if self.policy == "scalar" and k != 2:
-            raise InputError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
+        fixed = KINDS[self.policy].num_responses or k  # a kind may fix K (scalar: 2)
+        if k != fixed:
+            msg = f"num_responses={k!r} is invalid for policy {self.policy!r}: must be {fixed}"
+            raise InputError(msg)
 
     @property
     def is_sequence(self) -> bool:
-        return self.policy in SEQUENCE_POLICIES
+        return KINDS[self.policy].sequence
 
     @property
     def batch(self) -> int:
@@ -109,7 +112,7 @@ class Problem:
 
 @functools.lru_cache(maxsize=64)
 def _task(vocab_size: int, max_length: int, verifier: Any):
-    from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
+    from rlxform.core.sequence_tasks import SequenceTask, enumerate_sequences
 
     try:
         task = SequenceTask(vocab_size, max_length, verifier)

@@ -3,12 +3,14 @@
 E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
 
 * ``loss`` placement: E[kl part] = -beta grad_theta mean_x sum_y sg(pi_x(y) s_x(y))
-  sum_t k(l_t(y)), s_x(y) = E[count f / M | y] summed over the M draws (bandits: 1; sequences:
-  E[f | y] from ``reference.exact_weights`` with unit tables). The estimator's own expectation,
+  sum_t k(l_t(y)), s_x(y) = E[count f / M | y] summed over the M draws (a constant f when every
+  sample shares it, bandits: 1; else E[f | y], ``reference.aggregation_scale``), over the
+  policy's exact law (a bandit's responses are one token long). The estimator's own expectation,
   which is the true reverse-KL gradient for k2 on one token and 0 for k1 (``core.kl_audit``).
-* ``reward`` placement, bandits: the whole step E[sum_n c_n Z_n(r - beta k) grad log pi_n] / M
-  summed exactly over the C(M+K-1, K-1) count vectors of each prompt's multinomial group (every
-  real-reward scheme, GRPO included; replaces the binary-table step).
+* ``reward`` placement, one-token policies (bandits): the whole step
+  E[sum_n c_n Z_n(r - beta k) grad log pi_n] / M summed exactly over the C(M+K-1, K-1) count
+  vectors of each prompt's multinomial group (every real-reward scheme, GRPO included; replaces
+  the binary-table step).
 * ``reward`` placement, sequences with a per-sample aggregation factor f(y): reinforce, rloo and
   mean_baseline are linear in the rewards, so E[kl part] =
   -beta c sum_y pi(y) f(y) (k(y) - b E_pi[k]) grad log pi(y), (c, b) = (1, 0), (1, 1),
@@ -28,9 +30,7 @@ import numpy as np
 from rlxform.core.kl import kl_estimate
 from rlxform.sim import kl_term, policies
 from rlxform.sim.config import SimConfig
-from rlxform.sim.sequence_groups import prefix_table
-from rlxform.sim.sequence_policies import prefix_indices
-from rlxform.sim.sequence_tasks import enumerate_sequences
+from rlxform.sim.simulate import policy_of
 from rlxform.types import Array, PyTree
 from rlxform.validation import InputError
 
@@ -46,7 +46,7 @@ def check_exact_kl(cfg: SimConfig) -> None:
         )
     if cfg.kl_placement != "reward":
         return
-    if cfg.problem.is_sequence:
+    if policy_of(cfg).token_log_prob is not None:  # responses of several tokens
         if cfg.scheme.real_reward_linear(cfg.group_size) is None or cfg.aggregation == "token-mean":
             raise InputError(
                 f"scheme={cfg.scheme.name!r} with aggregation={cfg.aggregation!r} is invalid with "
@@ -80,25 +80,21 @@ def count_vectors(k: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _token_log_probs_all(params: PyTree, cfg: SimConfig) -> tuple[Array, np.ndarray]:
-    """log pi(y_t | y_<t) of every enumerated response ``float[P, N, L]`` and its live mask."""
-    task = cfg.problem.task
-    enum = enumerate_sequences(task)
-    prefixes = prefix_indices(task)
-    live = prefixes >= 0
-    log_probs = jax.nn.log_softmax(prefix_table(params, cfg.problem), axis=-1)
-    per_token = log_probs[:, np.where(live, prefixes, 0), np.where(live, enum.tokens, 0)]
-    return jnp.where(live, per_token, 0.0), live
+    """log pi(y_t | y_<t) of every response ``float[P, N, L]`` and its live mask (exact law)."""
+    law = policy_of(cfg).exact_law
+    return law.token_log_probs(params), law.live
 
 
 def _bandit_reward_step(params, ref_params, cfg, beta, eps):
     """Whole exact step (PG + KL in the reward) of a bandit, over all count vectors."""
-    counts_np, log_coef = count_vectors(cfg.problem.num_responses, cfg.group_size)
+    law = policy_of(cfg).exact_law
+    counts_np, log_coef = count_vectors(law.responses.lengths.shape[0], cfg.group_size)
     trainable, frozen = policies.partition(params)
-    ref_lp = jax.nn.log_softmax(policies.logits(ref_params, cfg.problem), -1)  # [P, K]
-    rewards = (np.arange(cfg.problem.num_responses) < cfg.problem.num_correct).astype(np.float64)
+    ref_lp = law.log_probs(ref_params)  # [P, K]
+    rewards = law.responses.correct.astype(np.float64)
 
     def surrogate(tr):
-        lp = jax.nn.log_softmax(policies.logits(policies.combine(tr, frozen), cfg.problem), -1)
+        lp = law.log_probs(policies.combine(tr, frozen))
         fixed = jax.lax.stop_gradient(lp)
         penalty = kl_estimate(cfg.kl_estimator, fixed - jax.lax.stop_gradient(ref_lp))  # [P, K]
         real = rewards.astype(lp.dtype) - beta * penalty  # [P, K]
@@ -117,12 +113,11 @@ def _bandit_reward_step(params, ref_params, cfg, beta, eps):
     return jax.grad(surrogate)(trainable)
 
 
-def _aggregation_scale(probs: Array, cfg: SimConfig) -> Array:
-    """E[f | y] per prompt and response ``float[P, N]`` (sequences), from unit tables."""
-    from rlxform.sim.reference import exact_weights
+def _aggregation_scale(probs: Array, cfg: SimConfig) -> Array | float:
+    """E[f | y] per prompt and response ``float[P, N]``, or the constant f (bandits: 1)."""
+    from rlxform.sim.reference import aggregation_scale
 
-    ones = jnp.ones(cfg.group_size + 1, probs.dtype)
-    return exact_weights(probs, ones, ones, cfg)
+    return aggregation_scale(probs, cfg, policy_of(cfg))
 
 
 def kl_step(params: PyTree, ref_params: PyTree, cfg: SimConfig, beta, eps) -> PyTree | None:
@@ -130,16 +125,6 @@ def kl_step(params: PyTree, ref_params: PyTree, cfg: SimConfig, beta, eps) -> Py
     bandit reward placement replaces the whole step (``whole_step``)."""
     trainable, frozen = policies.partition(params)
     ref_params = jax.lax.stop_gradient(ref_params)
-    if not cfg.problem.is_sequence:
-        ref_lp = jax.nn.log_softmax(policies.logits(ref_params, cfg.problem), -1)
-
-        def penalty(tr):
-            lp = jax.nn.log_softmax(policies.logits(policies.combine(tr, frozen), cfg.problem), -1)
-            weight = jax.lax.stop_gradient(jnp.exp(lp))
-            return jnp.mean(jnp.sum(weight * kl_estimate(cfg.kl_estimator, lp - ref_lp), -1))
-
-        grads = jax.grad(penalty)(trainable)
-        return jax.tree_util.tree_map(lambda g: -beta * g, grads)
     ref_tokens, live = _token_log_probs_all(ref_params, cfg)
 
     def seq_penalty(tr):
@@ -161,8 +146,8 @@ def kl_step(params: PyTree, ref_params: PyTree, cfg: SimConfig, beta, eps) -> Py
 
 
 def whole_step(cfg: SimConfig) -> bool:
-    """True when the KL step replaces the PG step (bandit, reward placement)."""
-    return cfg.kl_placement == "reward" and not cfg.problem.is_sequence
+    """True when the KL step replaces the PG step (one-token policy, reward placement)."""
+    return cfg.kl_placement == "reward" and policy_of(cfg).token_log_prob is None
 
 
 def bandit_reward_step(params, ref_params, cfg, beta, eps):

@@ -1,13 +1,21 @@
 """Noise-free references for the simulator: exact ascent and exact mean updates.
 
 ``make_exact(cfg)`` runs the simulator's policy, optimizer and learning rate on the
-deterministic mean step: plain steps ascend J(theta) = mean_x h_M(p_x(theta)) (gradient by
-``jax.grad`` through h_M = B_M[phi], whose custom JVP gives w_M); with dynamic sampling it
-iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7, ``rlxform.core.dynamic``), which is
-not the gradient of one fixed objective. Both return the simulator's ``Metrics`` layout.
-``expected_update`` is E[g] of one stochastic step by these formulas; ``brute_force_update`` gets
-the same number by enumerating response groups (joint outcomes of a whole step for dynamic
-sampling or B < P; tests run it in float64).
+deterministic mean step E[g](theta), asked of the policy's capabilities, never its name:
+
+* when every sample's aggregation factor is one constant f (bandits: f = 1; sequences with
+  seq-mean-token-sum or -norm), E[g] = f grad J with J = mean_x h_M(p_x(theta)) (``jax.grad``
+  through h_M = B_M[phi], whose custom JVP gives w_M; p from ``policy.p_correct``);
+* otherwise E[g] = grad_theta mean_x sum_y sg(pi_x(y) omega_x(y)) log pi_x(y) over the
+  policy's ``exact_law``, omega the exact per-response weight of ``core.aggregation`` in the
+  simulator's batch (token-mean blocks of G groups: the block's other prompts, or the prompt
+  mixture for random batches);
+* with dynamic sampling it iterates E[step] = sum_x c_x w°_M(p_x) grad p_x (SPEC section 7,
+  ``rlxform.core.dynamic``), which is not the gradient of one fixed objective.
+
+``expected_update`` is E[g] of one stochastic step; ``brute_force_update`` the same number by
+enumerating groups of responses of the exact law with the simulator's coefficients
+(independent of the theorem and of omega; tests run it in float64).
 """
 
 from __future__ import annotations
@@ -20,13 +28,16 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core import dynamic
-from rlxform.core.aggregation import _power_convolve, sequence_weights_from_tables
+from rlxform.core.aggregation import (
+    aggregation_factor,
+    constant_factor,
+    length_spectrum,
+    sequence_weights_from_tables,
+    token_mean_grid,
+)
 from rlxform.core.schemes import Scheme
-from rlxform.sim import policies
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
-from rlxform.sim.sequence_groups import prefix_table
-from rlxform.sim.sequence_policies import sequence_log_probs
-from rlxform.sim.sequence_tasks import enumerate_sequences
+from rlxform.sim.policies import ExactLaw, Policy, combine, partition
 from rlxform.sim.simulate import (
     initial_params,
     objective_of_tables,
@@ -37,22 +48,29 @@ from rlxform.sim.simulate import (
 from rlxform.types import Array, ArrayLike, PyTree
 from rlxform.validation import InputError
 
-MAX_OUTCOMES = 1 << 16  # brute force enumerates K^M groups per prompt
+MAX_OUTCOMES = 1 << 16  # brute force enumerates N^M groups per prompt
 
 
 def objective(params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None) -> Array:
     """J(theta) = mean_x h_M(p_x(theta)) for the scheme of ``cfg`` (eps substituted)."""
     a_table, b_table = tables(cfg, eps, dtype=jnp.result_type(float))
-    p = policies.p_correct(params, cfg.problem)
+    p = policy_of(cfg).p_correct(params)
     return jnp.mean(objective_of_tables(a_table.astype(p.dtype), b_table.astype(p.dtype), p))
+
+
+def step_factor(cfg: SimConfig, policy: Policy) -> float | None:
+    """The aggregation factor f shared by every sample (``core.aggregation.constant_factor`` on
+    the policy's responses), or None when it depends on the sample (then E[g] needs omega)."""
+    law = policy.exact_law
+    if law is None:
+        return 1.0
+    return constant_factor(cfg.aggregation, law.responses.lengths, law.max_length)
 
 
 def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> Array:
     """Per-prompt c_x w(p_x) with E[step] = sum_x c_x w(p_x) grad p_x: ``float[P]``.
-
     Plain steps: c_x = 1/P and w = w_M (a uniform batch with replacement keeps the mean over
-    prompts). Dynamic sampling: w = w°_M and c_x from ``rlxform.core.dynamic.step_factors``.
-    """
+    prompts). Dynamic sampling: w = w°_M and c_x from ``core.dynamic.step_factors``."""
     if not cfg.dynamic_sampling:
         coefficients = a_table[1:] - b_table[:-1]
         return bern.bernstein(coefficients.astype(p.dtype), p) / p.shape[-1]
@@ -60,11 +78,13 @@ def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> A
     return factors * dynamic.kept_weight(a_table.astype(p.dtype), b_table.astype(p.dtype), p)
 
 
-def _mean_step(cfg: SimConfig, a_table: Array, b_table: Array, trainable, constants):
+def _mean_step(
+    cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array, trainable, constants
+):
     """(E[step], p): grad of sum_x sg(c_x w(p_x)) p_x(theta)."""
 
     def surrogate(tr):
-        p = policies.p_correct(policies.combine(tr, constants), cfg.problem)
+        p = policy.p_correct(combine(tr, constants))
         fixed_p = jax.lax.stop_gradient(p)
         weights = jax.lax.stop_gradient(_mean_weights(cfg, a_table, b_table, fixed_p))
         return jnp.sum(weights * p), p
@@ -72,80 +92,197 @@ def _mean_step(cfg: SimConfig, a_table: Array, b_table: Array, trainable, consta
     return jax.grad(surrogate, has_aux=True)(trainable)
 
 
+def _scaled(grads: PyTree, factor: float) -> PyTree:
+    return grads if factor == 1.0 else jax.tree_util.tree_map(lambda g: factor * g, grads)
+
+
 def expected_update(
     scheme: Scheme | None, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
 ) -> PyTree:
     """Exact E[g] of one stochastic step at ``params``.
 
-    Plain steps: E[g] = mean_x w_M(p_x) grad p_x for every batch size (uniform batches with
-    replacement keep the mean over prompts). Dynamic sampling (SPEC section 7):
-    E[g] = sum_x c_x w°_M(p_x) grad p_x with c_x = E[1 / (1 + N_-x)] for a full batch and
-    (1/P) sum_{j<B} (1 - qbar)^j for B < P (``rlxform.core.dynamic``).
+    Plain steps with a constant aggregation factor f: E[g] = f mean_x w_M(p_x) grad p_x for
+    every batch size (uniform batches with replacement keep the mean over prompts). Dynamic
+    sampling (SPEC section 7): E[g] = sum_x c_x w°_M(p_x) grad p_x with c_x = E[1 / (1 + N_-x)]
+    for a full batch and (1/P) sum_{j<B} (1 - qbar)^j for B < P (``rlxform.core.dynamic``).
+    Length-dependent aggregation: grad of mean_x sum_y sg(pi omega) log pi (``law_step``).
 
     Args:
       scheme: overrides ``cfg.scheme`` when not None.
       params: policy params.
-      cfg: simulator config (policy, M, batch size, dynamic sampling).
+      cfg: simulator config (policy, M, batch size, aggregation, dynamic sampling).
       eps: eps for std-normalised schemes (None: the scheme's own).
     Returns:
       E[g], a pytree like the trainable part of ``params``.
     """
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
-    trainable, constants = policies.partition(params)
-    grads, _ = _mean_step(cfg, a_table, b_table, trainable, constants)
-    return grads
+    policy = policy_of(cfg)
+    factor = step_factor(cfg, policy)
+    if factor is None and not cfg.dynamic_sampling:
+        return law_step(cfg, policy, a_table, b_table)(params, None)[0]
+    grads, _ = _mean_step(cfg, policy, a_table, b_table, *partition(params))
+    return _scaled(grads, factor or 1.0)
+
+
+def mean_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
+    """``(params, _) -> (E[step], E[degenerate fraction])`` of exact ascent (module docstring).
+
+    Plain steps with a constant factor f: f grad J, J = mean_x h_M(p_x); dynamic sampling:
+    ``_mean_step``; otherwise ``law_step``.
+    """
+    m = cfg.group_size
+    factor = step_factor(cfg, policy)
+    if factor is None and not cfg.dynamic_sampling:
+        return law_step(cfg, policy, a_table, b_table)
+
+    def step_fn(params, _):
+        tr, constants = partition(params)
+        if cfg.dynamic_sampling:
+            grads, p = _mean_step(cfg, policy, a_table, b_table, tr, constants)
+            return grads, jnp.mean(1.0 - dynamic.kept_probability(p, m))
+
+        def objective_(tr_):
+            p = policy.p_correct(combine(tr_, constants))
+            return jnp.mean(objective_of_tables(a_table, b_table, p)), p
+
+        grads, p = jax.grad(objective_, has_aux=True)(tr)
+        return _scaled(grads, factor), jnp.mean(p**m + (1.0 - p) ** m)
+
+    return step_fn
+
+
+def law_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
+    """``(params, _) -> (E[step], E[degenerate fraction])`` from the policy's exact law:
+    E[g] = grad_theta mean_x sum_y sg(pi_x(y) omega_x(y)) log pi_x(y) (``exact_weights``),
+    exact for every batch mode (random batches pick each prompt with probability 1/P per slot).
+    """
+    law = policy.exact_law
+    if law is None:
+        raise InputError(
+            f"policy={cfg.problem.policy!r} is invalid for aggregation={cfg.aggregation!r}: "
+            "it has no exact law over its responses"
+        )
+    m, num_prompts = cfg.group_size, cfg.problem.num_prompts
+    correct = law.responses.correct
+
+    def step_fn(params, _):
+        trainable, frozen = partition(params)
+        log_pi, pullback = jax.vjp(lambda tr: law.log_probs(combine(tr, frozen)), trainable)
+        probs = jnp.exp(jax.lax.stop_gradient(log_pi))  # [P, N]
+        weights = exact_weights(
+            probs, a_table.astype(probs.dtype), b_table.astype(probs.dtype), cfg, law
+        )
+        (grads,) = pullback(jax.lax.stop_gradient(probs * weights) / num_prompts)
+        p = jnp.sum(jnp.where(correct, probs, 0.0), -1)
+        return grads, jnp.mean(p**m + (1.0 - p) ** m)
+
+    return step_fn
+
+
+def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SimConfig, law: ExactLaw):
+    """omega_x(y) = E[f Z | y drawn for prompt x] in the simulator's batch, ``float[P, N]``.
+
+    Token-mean over G groups: the other G-1 groups of a full batch are the block's other prompts
+    (consecutive blocks of G), of a random batch G-1 independent draws from the prompt mixture;
+    their total length enters as a spectrum (``core.aggregation.length_spectrum``).
+    """
+    lengths, correct = law.responses.lengths, law.responses.correct
+    options = {"max_length": law.max_length}
+    if cfg.aggregation == "token-mean":
+        g, m = cfg.batch_groups, cfg.group_size
+        size = token_mean_grid(m, law.max_length, g)
+        group = length_spectrum(probs, lengths, size) ** m  # [P, F]: one group's total tokens
+        if cfg.batch < cfg.problem.num_prompts:
+            others = jnp.broadcast_to(jnp.mean(group, axis=0) ** (g - 1), group.shape)
+        else:
+            blocks = group.reshape(-1, 1, g, group.shape[-1])  # [P / G, 1, G, F]
+            self_mask = np.eye(g, dtype=bool)[None, :, :, None]  # member i skips itself
+            others = jnp.prod(jnp.where(self_mask, 1.0, blocks), axis=2).reshape(group.shape)
+        options.update(batch_groups=g, others=others)
+    return sequence_weights_from_tables(
+        a_table, b_table, cfg.aggregation, probs, lengths, correct, **options
+    )
+
+
+def aggregation_scale(probs: Array, cfg: SimConfig, policy: Policy) -> Array | float:
+    """E[f | y] per prompt and response ``float[P, N]`` (omega of unit tables), or the constant
+    f when every sample shares it (``step_factor``)."""
+    factor = step_factor(cfg, policy)
+    if factor is not None:
+        return factor
+    ones = jnp.ones(cfg.group_size + 1, probs.dtype)
+    return exact_weights(probs, ones, ones, cfg, policy.exact_law)
+
+
+# ---- brute force: every group of responses, the simulator's coefficients -----------------------
+
+
+def _factors(cfg: SimConfig, lengths: np.ndarray, max_length: int, factor: float | None):
+    """f of every sample of ``lengths int[..., B, M]`` (float64): the constant, per-sample
+    ``aggregation_factor``, or token-mean's G M / tokens of each block of G groups."""
+    if factor is not None:
+        return np.full(lengths.shape, factor)
+    if cfg.aggregation != "token-mean":
+        return aggregation_factor(cfg.aggregation, lengths, max_length=max_length)
+    g, m = cfg.batch_groups, cfg.group_size
+    blocks = lengths.reshape(*lengths.shape[:-2], -1, g * m).astype(np.float64)
+    per_block = np.broadcast_to(g * m / blocks.sum(-1, keepdims=True), blocks.shape)
+    return per_block.reshape(lengths.shape)
 
 
 def brute_force_update(
     scheme: Scheme | None, params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None
 ) -> PyTree:
-    """E[g] by enumerating response groups (independent of the theorem and of the samplers).
+    """E[g] by enumerating response groups (independent of the theorem, omega and the samplers).
 
-    Plain full batch: all K^M ordered groups of every prompt, g = mean_x (1/M) sum_i Z_i
-    grad log pi(y_i | x). Dynamic sampling or B < P: all joint outcomes of one step, i.e. the
-    P^B batch index tuples (B < P, uniform with replacement) times the K^(M B) groups of the
-    slots, with the simulator's loss (``simulate.surrogate_loss``: kept groups averaged over
-    max(N, 1), or the plain mean over B). Each outcome is weighted by its probability (held fixed
-    under grad). Run it under ``jax.enable_x64(True)`` with float64 params for a ~1e-12 reference.
+    Every group is a tuple of M of the exact law's N responses. Independent groups (full batch,
+    no dynamic sampling, no token-mean block over G > 1 groups of varying lengths): all N^M
+    ordered groups of every prompt, g = mean_x (1/M) sum_i f_i Z_i grad log pi(y_i | x).
+    Otherwise all joint outcomes of one step: the P^B batch index tuples (B < P, uniform with
+    replacement) times the N^(M B) groups of the slots, with the simulator's loss (dynamic
+    sampling: kept groups averaged over max(kept, 1)). Each outcome is weighted by its
+    probability (held fixed under grad). Run it under ``jax.enable_x64(True)`` with float64
+    params for a ~1e-12 reference.
     """
-    if cfg.dynamic_sampling or cfg.batch < cfg.problem.num_prompts:
-        return _brute_force_joint(scheme, params, cfg, eps)
-    k, m = cfg.problem.num_responses, cfg.group_size
-    if k**m > MAX_OUTCOMES:
+    policy = policy_of(cfg)
+    law = policy.exact_law
+    factor = step_factor(cfg, policy)
+    coupled = factor is None and cfg.aggregation == "token-mean" and cfg.batch_groups > 1
+    if cfg.dynamic_sampling or cfg.batch < cfg.problem.num_prompts or coupled:
+        return _brute_force_joint(scheme, params, cfg, eps, law, factor)
+    n, m = law.responses.lengths.shape[0], cfg.group_size
+    if n**m > MAX_OUTCOMES:
         raise InputError(
-            f"group_size={m!r} is invalid for brute force with K={k}: K^M must be <= {MAX_OUTCOMES}"
+            f"group_size={m!r} is invalid for brute force with N={n} responses: N^M must be "
+            f"<= {MAX_OUTCOMES}"
         )
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
-    trainable, constants = policies.partition(params)
-    outcomes = np.array(list(itertools.product(range(k), repeat=m)), np.int32)  # [N, M]
-    rewards = outcomes < cfg.problem.num_correct
+    trainable, constants = partition(params)
+    outcomes = np.array(list(itertools.product(range(n), repeat=m)), np.int32)  # [O, M]
+    rewards = law.responses.correct[outcomes]
     num_correct = rewards.sum(-1)
+    f = _factors(cfg, law.responses.lengths[outcomes][:, None], law.max_length, factor)[:, 0]
 
     def surrogate(tr):
-        logits = policies.logits(policies.combine(tr, constants), cfg.problem)
-        log_probs = jax.nn.log_softmax(logits, -1)  # [P, K]
+        log_probs = law.log_probs(combine(tr, constants))  # [P, N]
         a = a_table.astype(log_probs.dtype)
         b = b_table.astype(log_probs.dtype)
-        weights = jnp.where(rewards, a[num_correct][:, None], b[num_correct][:, None])  # [N, M]
-        chosen = log_probs[:, outcomes]  # [P, N, M]
-        prob = jax.lax.stop_gradient(jnp.exp(jnp.sum(chosen, -1)))  # [P, N]
-        g_terms = jnp.sum(weights * chosen, -1) / m  # [P, N]
+        weights = jnp.where(rewards, a[num_correct][:, None], b[num_correct][:, None]) * f
+        chosen = log_probs[:, outcomes]  # [P, O, M]
+        prob = jax.lax.stop_gradient(jnp.exp(jnp.sum(chosen, -1)))  # [P, O]
+        g_terms = jnp.sum(weights * chosen, -1) / m  # [P, O]
         return jnp.mean(jnp.sum(prob * g_terms, -1))
 
     return jax.grad(surrogate)(trainable)
 
 
-def _brute_force_joint(scheme, params, cfg, eps):
+def _brute_force_joint(scheme, params, cfg, eps, law, factor):
     """E[step] over all joint outcomes (batch indices x groups) of one step."""
-    k, m, num_prompts, batch = (
-        cfg.problem.num_responses,
-        cfg.group_size,
-        cfg.problem.num_prompts,
-        cfg.batch,
-    )
+    n, m = law.responses.lengths.shape[0], cfg.group_size
+    num_prompts, batch = cfg.problem.num_prompts, cfg.batch
     sampled = batch < num_prompts
     num_index = num_prompts**batch if sampled else 1
-    total = num_index * k ** (m * batch)
+    total = num_index * n ** (m * batch)
     if total > MAX_OUTCOMES:
         raise InputError(
             f"cfg={cfg!r} is invalid for joint brute force: {total} outcomes, must be <= "
@@ -155,71 +292,33 @@ def _brute_force_joint(scheme, params, cfg, eps):
         index = np.array(list(itertools.product(range(num_prompts), repeat=batch)), np.int32)
     else:
         index = np.arange(num_prompts, dtype=np.int32)[None]
-    groups = np.array(list(itertools.product(range(k), repeat=m * batch)), np.int32)
+    groups = np.array(list(itertools.product(range(n), repeat=m * batch)), np.int32)
     groups = groups.reshape(-1, batch, m)  # [G, B, M]
-    index = np.repeat(index, len(groups), axis=0)  # [N, B]
-    outcomes = np.tile(groups, (num_index, 1, 1))  # [N, B, M]
-    rewards = outcomes < cfg.problem.num_correct
-    num_correct = rewards.sum(-1)  # [N, B]
+    index = np.repeat(index, len(groups), axis=0)  # [O, B]
+    outcomes = np.tile(groups, (num_index, 1, 1))  # [O, B, M]
+    rewards = law.responses.correct[outcomes]
+    num_correct = rewards.sum(-1)  # [O, B]
     keep = (num_correct > 0) & (num_correct < m)
+    f = _factors(cfg, law.responses.lengths[outcomes], law.max_length, factor)  # [O, B, M]
     a_table, b_table = tables(cfg, eps, scheme, jnp.result_type(float))
-    trainable, constants = policies.partition(params)
+    trainable, constants = partition(params)
 
     def surrogate(tr):
-        logits = policies.logits(policies.combine(tr, constants), cfg.problem)
-        log_probs = jax.nn.log_softmax(logits, -1)  # [P, K]
+        log_probs = law.log_probs(combine(tr, constants))  # [P, N]
         a = a_table.astype(log_probs.dtype)
         b = b_table.astype(log_probs.dtype)
-        chosen = log_probs[index[..., None], outcomes]  # [N, B, M]
-        weights = jnp.where(rewards, a[num_correct][..., None], b[num_correct][..., None])
-        per_group = jnp.sum(weights * chosen, -1) / m  # [N, B]
+        chosen = log_probs[index[..., None], outcomes]  # [O, B, M]
+        weights = jnp.where(rewards, a[num_correct][..., None], b[num_correct][..., None]) * f
+        per_group = jnp.sum(weights * chosen, -1) / m  # [O, B]
         if cfg.dynamic_sampling:
             kept = np.maximum(keep.sum(-1), 1)
             loss = jnp.sum(jnp.where(keep, per_group, 0.0), -1) / kept
         else:
             loss = jnp.mean(per_group, -1)
-        prob = jax.lax.stop_gradient(jnp.exp(jnp.sum(chosen, (-2, -1)))) / num_index  # [N]
+        prob = jax.lax.stop_gradient(jnp.exp(jnp.sum(chosen, (-2, -1)))) / num_index  # [O]
         return jnp.sum(prob * loss)
 
     return jax.grad(surrogate)(trainable)
-
-
-def bandit_mean_step(cfg: SimConfig, a_table: Array, b_table: Array):
-    """``(params, _) -> (E[step], E[degenerate fraction])`` of a bandit policy.
-
-    Plain steps: grad J, J = mean_x h_M(p_x); dynamic sampling: ``_mean_step``.
-    """
-    m = cfg.group_size
-
-    def step_fn(params, _):
-        tr, constants = policies.partition(params)
-        if cfg.dynamic_sampling:
-            grads, p = _mean_step(cfg, a_table, b_table, tr, constants)
-            return grads, jnp.mean(1.0 - dynamic.kept_probability(p, m))
-
-        def objective_(tr_):
-            p = policies.p_correct(policies.combine(tr_, constants), cfg.problem)
-            return jnp.mean(objective_of_tables(a_table, b_table, p)), p
-
-        grads, p = jax.grad(objective_, has_aux=True)(tr)
-        return grads, jnp.mean(p**m + (1.0 - p) ** m)
-
-    return step_fn
-
-
-def sequence_mean_step(cfg: SimConfig, a_table: Array, b_table: Array):
-    """``(params, _) -> (E[step], E[degenerate fraction])`` of a sequence policy."""
-    m = cfg.group_size
-
-    def step_fn(params, _):
-        grads = expected_grad(params, cfg, a_table, b_table)
-        p = jnp.exp(sequence_log_probs(prefix_table(params, cfg.problem), cfg.problem.task))
-        p = jnp.sum(
-            jnp.where(jnp.asarray(enumerate_sequences(cfg.problem.task).correct), p, 0.0), -1
-        )
-        return grads, jnp.mean(p**m + (1.0 - p) ** m)
-
-    return step_fn
 
 
 def check_exact(cfg: SimConfig) -> SimConfig:
@@ -255,14 +354,13 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
     check_exact(cfg)
     policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
-    mean_step = sequence_mean_step if cfg.problem.is_sequence else bandit_mean_step
 
     def ascend(hparams: HParams) -> Metrics:
         a_table, b_table = tables(cfg, hparams.eps)
         start = params0
-        if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
+        if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
-        step_fn = mean_step(cfg, a_table, b_table)
+        step_fn = mean_step(cfg, policy, a_table, b_table)
         if hparams.kl_coef is not None:
             step_fn = _with_kl(step_fn, cfg, params0, hparams)
         return run_ascent(cfg, start, hparams, policy, step_fn, None)
@@ -291,95 +389,10 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
     """Jitted deterministic ascent ``hparams -> Metrics``: the simulator's mean step, iterated.
 
     Plain steps ascend J = mean_x h_M(p_x); dynamic sampling iterates its own mean step
-    sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.core.dynamic``); sequence policies
-    iterate ``expected_grad`` (aggregation and batch blocks included); ``hparams.kl_coef`` adds
-    the exact expected KL step of ``rlxform.sim.kl_exact`` (pi_ref = params0). Same policy,
-    optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
+    sum_x c_x w°_M(p_x) grad p_x (no fixed objective; ``rlxform.core.dynamic``); a
+    length-dependent aggregation iterates ``law_step`` (batch blocks included);
+    ``hparams.kl_coef`` adds the exact expected KL step of ``rlxform.sim.kl_exact`` (pi_ref =
+    params0). Same policy, optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M.
     """
     return checked_hparams(jax.jit(build_exact(cfg, params0)))
-
-
-# ---- sequence policies: the exact mean step (batch blocks included) ------------------------------
-
-
-def _token_mean_omega(a_table, b_table, probs, lengths, correct, others, max_length, scale):
-    """omega(y) = scale E[Z / (L(y) + T' + T'')]: (S', T') the other M-1 samples of the group
-    (convolution of the per-sample (r, L) law), T'' ~ ``others`` (the other groups' tokens)."""
-    m = a_table.shape[0] - 1
-    law = jnp.zeros((2, max_length + 1), probs.dtype).at[correct.astype(jnp.int32), lengths]
-    group = _power_convolve(law.add(probs), m - 1)  # [M, (M-1) L + 1]
-    hi = jax.lax.Precision.HIGHEST
-    joint = jax.vmap(lambda row: jnp.convolve(row, others, precision=hi))(group)
-    total = jnp.arange(joint.shape[1], dtype=probs.dtype)
-    own = jnp.arange(1, max_length + 1, dtype=probs.dtype)
-    by_count = joint @ (1.0 / (own[:, None] + total[None, :])).T  # [M, L]
-    table_correct = scale * (a_table[1:] @ by_count)
-    table_wrong = scale * (b_table[:-1] @ by_count)
-    return jnp.where(correct, table_correct[lengths - 1], table_wrong[lengths - 1])
-
-
-def _others_laws(group_laws: Array, cfg: SimConfig) -> Array:
-    """Law of the other G-1 groups' total tokens for each prompt, ``float[P, (G-1) M L + 1]``.
-
-    Full batch: the block's actual other prompts (consecutive blocks of G). Random batches:
-    G-1 independent draws from the mixture over prompts.
-    """
-    g = cfg.batch_groups
-    width = (g - 1) * (group_laws.shape[1] - 1) + 1
-    if cfg.batch < cfg.problem.num_prompts:
-        mixture = jnp.mean(group_laws, axis=0)[None, :]
-        others = _power_convolve(mixture, g - 1)[0]
-        return jnp.broadcast_to(others, (cfg.problem.num_prompts, width))
-    hi = jax.lax.Precision.HIGHEST
-    blocks = group_laws.reshape(-1, g, group_laws.shape[1])
-    start = jnp.zeros(width, group_laws.dtype).at[0].set(1.0)
-
-    def for_member(block, member):
-        def fold(acc, j):
-            moved = jnp.convolve(acc, block[j], precision=hi)[:width]
-            return jnp.where(j == member, acc, moved), None
-
-        return jax.lax.scan(fold, start, jnp.arange(g))[0]
-
-    per_block = jax.vmap(lambda blk: jax.vmap(lambda i: for_member(blk, i))(jnp.arange(g)))
-    return per_block(blocks).reshape(cfg.problem.num_prompts, width)
-
-
-def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SimConfig) -> Array:
-    """omega_x(y) = E[f Z | y drawn for prompt x] in the simulator's batch, ``float[P, N]``."""
-    enum = enumerate_sequences(cfg.problem.task)
-    lengths, correct = jnp.asarray(enum.lengths), jnp.asarray(enum.correct)
-    max_length = cfg.problem.task.max_length
-    if cfg.aggregation != "token-mean":
-        weigh = lambda q: sequence_weights_from_tables(
-            a_table, b_table, cfg.aggregation, q, lengths, correct, max_length=max_length
-        )
-        return jax.vmap(weigh)(probs)
-    length_law = jnp.zeros((cfg.problem.num_prompts, max_length + 1), probs.dtype)
-    length_law = length_law.at[:, lengths].add(probs)
-    group_laws = jax.vmap(lambda q: _power_convolve(q[None, :], cfg.group_size)[0])(length_law)
-    others = _others_laws(group_laws, cfg)
-    scale = cfg.batch_groups * cfg.group_size
-    weigh = lambda q, o: _token_mean_omega(
-        a_table, b_table, q, lengths, correct, o, max_length, scale
-    )
-    return jax.vmap(weigh)(probs, others)
-
-
-def expected_grad(params: PyTree, cfg: SimConfig, a_table: Array, b_table: Array) -> PyTree:
-    """Exact E[grad loss] of one step: grad of mean_x sum_y sg(pi_x(y) omega_x(y)) log pi_x(y).
-
-    Exact for every batch mode (random batches pick each prompt with probability 1/P per slot).
-    """
-    log_pi = sequence_log_probs(prefix_table(params, cfg.problem), cfg.problem.task)  # [P, N]
-    probs = jnp.exp(jax.lax.stop_gradient(log_pi))
-    coef = jax.lax.stop_gradient(probs * exact_weights(probs, a_table, b_table, cfg))
-
-    def surrogate(q):
-        return (
-            jnp.sum(coef * sequence_log_probs(prefix_table(q, cfg.problem), cfg.problem.task))
-            / cfg.problem.num_prompts
-        )
-
-    return jax.grad(surrogate)(params)

@@ -67,12 +67,12 @@ def sparse_sgd_step(
 
 def build_sparse_simulate(cfg: SimConfig, params0: PyTree | None = None):
     """Un-jitted ``(hparams, key) -> SequenceMetrics`` for sequence_tabular with SGD."""
-    if cfg.problem.policy != "sequence_tabular" or cfg.optimizer != "sgd":
+    policy = policy_of(cfg)
+    if not policy.sparse_sgd or cfg.optimizer != "sgd":
         raise InputError(
             f"policy={cfg.problem.policy!r}, optimizer={cfg.optimizer!r} is invalid for the "
-            "sparse path: must be sequence_tabular with sgd"
+            "sparse path: must be a policy with sparse_sgd (sequence_tabular) with sgd"
         )
-    policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
 
     def simulate(hparams: HParams, key: PRNGKey) -> SequenceMetrics:

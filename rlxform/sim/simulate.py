@@ -54,8 +54,6 @@ from rlxform.validation import InputError
 
 def policy_of(cfg: SimConfig) -> Policy:
     """The ``Policy`` of ``cfg.problem`` with the config's resolved sampler."""
-    if cfg.problem.is_sequence:
-        return make_policy(cfg.problem)
     return make_policy(cfg.problem, sampler=cfg.resolved_sampler)
 
 
@@ -220,10 +218,10 @@ def run_ascent(
 
 
 def sparse_eligible(cfg: SimConfig) -> bool:
-    """Whether ``sequence_sparse`` can run ``cfg`` (without a KL term): sequence_tabular with
-    SGD, one update per step (no PPO) and no batch-level std."""
+    """Whether ``sequence_sparse`` can run ``cfg`` (without a KL term): a policy with
+    ``sparse_sgd`` (sequence_tabular), SGD, one update per step (no PPO) and no batch-level std."""
     return (
-        cfg.problem.policy == "sequence_tabular"
+        policy_of(cfg).sparse_sgd
         and cfg.optimizer == "sgd"
         and not cfg.is_ppo
         and cfg.std_scope != "batch"
@@ -267,7 +265,7 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
         if hparams.kl_coef is not None:
             check_kl_combination(cfg)
         start = params0
-        if cfg.problem.is_sequence:  # a large closed-over constant: do not fold it
+        if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
         if cfg.is_ppo:
             rollout_keys, epoch_keys = ppo.step_keys(key, cfg)

@@ -50,7 +50,7 @@ def test_float64_references_after_a_float32_simulation():
         params = jax.tree.map(
             lambda x: jnp.asarray(x, jnp.float64), rlxform.simulate.initial_params(cfg)
         )
-        p_init = np.asarray(rlxform.policies.p_correct(params, cfg.problem), np.float64)
+        p_init = np.asarray(rlxform.simulate.policy_of(cfg).p_correct(params), np.float64)
         got = float(rlxform.exact.objective(params, cfg))
     want = float(np.mean(t.objective(p_init)))
     assert abs(got - want) <= 1e-12 * abs(want)

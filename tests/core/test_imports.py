@@ -73,7 +73,8 @@ def test_version_and_help_import_no_jax():
 
 
 def test_lazy_names_are_the_simulator_objects():
-    from rlxform.sim import config, reference, sequences, simulate, sweeps
+    from rlxform.core import sequences
+    from rlxform.sim import config, reference, simulate, sweeps
 
     assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is config.HParams
     assert rlxform.exact is reference and rlxform.simulate is simulate

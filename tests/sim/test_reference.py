@@ -1,4 +1,9 @@
-"""Exact references: theorem vs brute-force enumeration (float64), exact ascent by hand."""
+"""Exact references: theorem vs brute-force enumeration (float64), exact ascent by hand.
+
+Every policy kind goes through its ``Policy``'s exact law: bandits (scalar, tabular, network)
+and sequences (sequence_tabular, sequence_network), whose ``objective`` and ``expected_update``
+raised ``KeyError: 'features'`` in 0.4.1.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pytest
 
 from rlxform import transform
 from rlxform.core import schemes
+from rlxform.core import sequences as sq
 from rlxform.sim import reference as exact
 from rlxform.sim import simulate
 from rlxform.sim.config import HParams, Problem, SimConfig
@@ -49,8 +55,8 @@ def test_expected_update_equals_brute_force(policy, scheme):
     )
     with jax.enable_x64(True):
         params = _as64(params)
-        theorem = exact.expected_update(None, params, cfg)
-        brute = exact.brute_force_update(None, params, cfg)
+        theorem = jax.jit(lambda p: exact.expected_update(None, p, cfg))(params)
+        brute = jax.jit(lambda p: exact.brute_force_update(None, p, cfg))(params)
         for a, b in zip(
             jax.tree_util.tree_leaves(theorem), jax.tree_util.tree_leaves(brute), strict=True
         ):
@@ -68,8 +74,9 @@ def test_brute_force_differs_for_a_wrong_scheme():
     params = simulate.initial_params(cfg)
     with jax.enable_x64(True):
         params = _as64(params)
-        a = exact.expected_update(schemes.reinforce(), params, cfg)["logits"]
-        b = exact.brute_force_update(None, params, cfg)["logits"]
+        a = jax.jit(lambda p: exact.expected_update(schemes.reinforce(), p, cfg))(params)
+        b = jax.jit(lambda p: exact.brute_force_update(None, p, cfg))(params)
+        a, b = a["logits"], b["logits"]
         assert float(jnp.abs(a - b).max()) > 1e-2
 
 
@@ -109,3 +116,87 @@ def test_exact_ascent_scalar_step_by_hand():
     np.testing.assert_allclose(
         metrics.degenerate_fraction[1], np.mean(p0**4 + (1 - p0) ** 4), rtol=1e-5
     )
+
+
+# ---- sequence policies -------------------------------------------------------------------------
+
+TINY = dict(vocab_size=2, max_length=2, verifier="first_token")  # N = 3: [stop], [0 stop], [0 0]
+
+
+def _sequence_cfg(policy, mode, **kw):
+    problem = Problem(
+        policy,
+        kw.pop("num_prompts", 2),
+        init_p=(0.3, 0.7, 0.5),
+        hidden=3,
+        **TINY,
+        batch_size=kw.pop("batch_size", None),
+    )
+    return SimConfig(schemes.grpo("sample", 1e-6), problem, group_size=2, aggregation=mode, **kw)
+
+
+def _perturbed64(cfg):
+    params = simulate.initial_params(cfg)
+    leaves = jax.tree_util.tree_leaves(params)
+    noise = iter(np.random.default_rng(1).standard_normal(sum(x.size for x in leaves)))
+    return jax.tree_util.tree_map(
+        lambda x: (
+            np.asarray(x, np.float64) + 0.3 * np.fromiter(noise, float, x.size).reshape(x.shape)
+        ),
+        params,
+    )
+
+
+@pytest.mark.parametrize(
+    "policy, mode, kw",
+    [
+        ("sequence_tabular", "seq-mean-token-mean", {}),
+        ("sequence_tabular", "seq-mean-token-sum-norm", {}),  # a constant factor: Bernstein
+        ("sequence_tabular", "token-mean", {"batch_groups": 2}),  # the block's other prompt
+        ("sequence_tabular", "token-mean", {"num_prompts": 3, "batch_size": 1}),  # random batch
+        ("sequence_network", "seq-mean-token-mean", {}),
+        pytest.param("sequence_network", "token-mean", {"batch_groups": 2}, marks=pytest.mark.slow),
+    ],
+)
+def test_sequence_expected_update_equals_brute_force(policy, mode, kw):
+    """The exact law's E[g] (omega, or w_M grad p for a constant factor) against every group of
+    responses weighted with the simulator's coefficients (joint outcomes for token-mean blocks
+    and random batches)."""
+    cfg = _sequence_cfg(policy, mode, **kw)
+    with jax.enable_x64(True):
+        params = _perturbed64(cfg)
+        theorem = jax.jit(lambda p: exact.expected_update(None, p, cfg))(params)
+        brute = jax.jit(lambda p: exact.brute_force_update(None, p, cfg))(params)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(theorem), jax.tree_util.tree_leaves(brute), strict=True
+        ):
+            np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+        assert max(float(jnp.abs(x).max()) for x in jax.tree_util.tree_leaves(theorem)) > 1e-3
+
+
+@pytest.mark.parametrize("policy", ["sequence_tabular", "sequence_network"])
+def test_sequence_objective_is_h_of_the_exact_p(policy):
+    """``objective`` reads p from the policy (the 0.4.1 KeyError); with seq-mean-token-sum its
+    gradient is E[g] (f = 1), and exact ascent's first step moves p by lr E[g]."""
+    cfg = _sequence_cfg(policy, "seq-mean-token-sum", num_steps=1)
+    with jax.enable_x64(True):
+        params = _perturbed64(cfg)
+        p = np.asarray(simulate.policy_of(cfg).p_correct(params))
+        want = np.mean(np.asarray(transform(cfg.scheme, 2).objective(p)))
+        np.testing.assert_allclose(exact.objective(params, cfg), want, rtol=1e-12)
+        grad = jax.jit(jax.grad(lambda q: exact.objective(q, cfg)))(params)
+        update = jax.jit(lambda q: exact.expected_update(None, q, cfg))(params)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(update), strict=True
+        ):
+            np.testing.assert_allclose(a, b, atol=1e-13)
+    if policy == "sequence_tabular":  # one SGD step of exact ascent, by the NumPy core
+        logits = np.asarray(simulate.initial_params(cfg)["logits"], np.float64)
+        metrics = exact.make_exact(cfg)(HParams(0.5))
+        moved = (
+            logits
+            + 0.5 * sq.expected_update(cfg.scheme, cfg.aggregation, 2, logits, cfg.problem.task) / 2
+        )
+        np.testing.assert_allclose(
+            metrics.p[1], sq.length_stats(moved, cfg.problem.task)[0], atol=1e-6
+        )

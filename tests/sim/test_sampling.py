@@ -350,7 +350,7 @@ def test_sample_tokens_matches_enumeration():
 
 def test_sample_tokens_agrees_with_the_simulator_layout():
     """Same prefix rows and stop convention as ``sequence_sim.sample_groups`` (other draws)."""
-    from rlxform.sim.sequence_tasks import PAD
+    from rlxform.core.sequences import PAD
 
     assert sampling.PAD_TOKEN == PAD
     logits = jnp.zeros((1, 1 + 3 + 9, 4)).at[0, 0, 3].set(-30.0)  # no stop at position 0

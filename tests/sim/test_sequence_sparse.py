@@ -69,6 +69,15 @@ def test_ineligible_configs_take_the_generic_route(kw):
     assert np.all(np.isfinite(np.asarray(out.p)))
 
 
+def test_only_a_table_policy_is_sparse_eligible():
+    """The capability, not the name: ``Policy.sparse_sgd`` (sequence_tabular only)."""
+    problem = Problem("sequence_network", num_prompts=2, vocab_size=3, max_length=2, hidden=4)
+    cfg = SimConfig("grpo", problem, group_size=4, num_steps=4, record_every=2)
+    assert not sparse_eligible(cfg)
+    with pytest.raises(ValueError, match="sparse_sgd"):
+        make_sparse_simulate(cfg)
+
+
 def test_kl_term_takes_the_generic_route():
     cfg = _small_cfg()
     with_kl = make_simulate(cfg)(HParams(0.5, kl_coef=0.1), jax.random.key(1))

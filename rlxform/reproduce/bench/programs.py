@@ -21,7 +21,7 @@ from rlxform.reproduce.bench.workloads import (
     LEARNING_RATE,
     Workload,
 )
-from rlxform.sim import policies, sweeps
+from rlxform.sim import bandits, policies, sweeps
 from rlxform.sim import simulate as sim
 
 # ---- timing ------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
     counts_sampler = cfg.resolved_sampler == "counts"
 
     def surrogate(trainable, coef):
-        logits = policies.logits(policies.combine(trainable, constants), pcfg)
+        logits = bandits.logits(policies.combine(trainable, constants), pcfg)
         return -jnp.sum(coef * jax.nn.log_softmax(logits)) / num_prompts
 
     def run(learning_rate, key):
@@ -108,7 +108,7 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
 
         def step(carry, step_key):
             trainable, opt_state = carry
-            logits = policies.logits(policies.combine(trainable, constants), pcfg)
+            logits = bandits.logits(policies.combine(trainable, constants), pcfg)
             probs = jax.nn.softmax(logits)
             if counts_sampler:
                 counts = jax.random.multinomial(step_key, group_size, probs)
@@ -127,7 +127,7 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
 
         carry = (trainable0, optimizer.init(trainable0))
         carry, mean_p = jax.lax.scan(step, carry, jax.random.split(key, cfg.num_steps))
-        logits = policies.logits(policies.combine(carry[0], constants), pcfg)
+        logits = bandits.logits(policies.combine(carry[0], constants), pcfg)
         last = jnp.mean(jnp.sum(jax.nn.softmax(logits)[:, :num_correct], axis=-1))
         return jnp.concatenate([mean_p, last[None]])
 

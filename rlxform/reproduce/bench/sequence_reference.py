@@ -20,9 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_stats
 from rlxform.sim.config import SimConfig
-from rlxform.sim.sequence_groups import length_stats
-from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
 from rlxform.types import Array, ArrayLike, PRNGKey
 from rlxform.validation import InputError
 

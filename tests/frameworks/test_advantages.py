@@ -1,4 +1,4 @@
-"""core.frameworks: each framework's advantage code restated, its schemes, batch-level limits.
+"""frameworks.advantages: each trainer's advantage code restated, its schemes, batch-level limits.
 
 References: verl vectors produced by verl 0.9.1's own code (tests/data/verl_advantages.json);
 TRL and OpenRLHF vectors worked by hand from their formulas (TRL 1.16.0 GRPOTrainer:
@@ -10,13 +10,15 @@ token-level whitening (A - mean_tok) * rsqrt(max(var_tok, 1e-8))).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rlxform.core import frameworks as fw
+from rlxform import frameworks as fw
 from rlxform.core import schemes
 from rlxform.core.objective import transform
 
@@ -188,3 +190,57 @@ def test_scheme_names_resolve(tmp_path, monkeypatch):
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_settings_use_the_trainers_own_keys():
+    """settings= takes the trainer's config keys; estimator=None reads it from them."""
+    rewards = [1, 0, 0, 1, 1, 1]
+    plain = fw.advantages("verl", "grpo", rewards, 3, norm_adv_by_std_in_grpo=False)
+    keyed = fw.advantages(
+        "verl",
+        None,
+        rewards,
+        3,
+        settings={"algorithm.adv_estimator": "grpo", "algorithm.norm_adv_by_std_in_grpo": False},
+    )
+    np.testing.assert_array_equal(keyed, plain)
+    # r - group mean by hand: group 1 mean 1/3, group 2 mean 1
+    np.testing.assert_allclose(keyed, [2 / 3, -1 / 3, -1 / 3, 0, 0, 0], atol=1e-15)
+    none = fw.advantages("trl", None, [1, 0], 2, settings={"scale_rewards": False})
+    np.testing.assert_allclose(none, [0.5, -0.5])
+    default = fw.advantages("trl", None, [1, 0], 2)  # scale_rewards "group": / (std + 1e-4)
+    np.testing.assert_allclose(default, np.array([0.5, -0.5]) / (math.sqrt(0.5) + 1e-4))
+    whitened = fw.advantages(
+        "openrlhf",
+        None,
+        [1, 0, 1, 1],
+        2,
+        lengths=[1, 3, 2, 2],  # token mean of (1/2, -1/2, 0, 0) weighted by length: -1/8
+        settings={
+            "algo.advantage.estimator": "reinforce_baseline",
+            "algo.advantage.no_std_norm": True,
+        },
+    )
+    np.testing.assert_allclose(whitened, [0.625, -0.375, 0.125, 0.125])
+    with pytest.raises(ValueError, match="settings key 'scale_reward' is invalid for trl"):
+        fw.advantages("trl", None, [1, 0], 2, settings={"scale_reward": "none"})
+    with pytest.raises(ValueError, match="estimator='gae' is invalid"):
+        fw.advantages("verl", None, [1, 0], 2)  # verl's default estimator is not an outcome rule
+
+
+def test_unsloth_matches_its_own_numbers():
+    """Unsloth 2026.10.9 on trl 1.16.0 (tests/data/trainers/unsloth.json, run by trainerdata):
+    TRL's advantage, and scale_rewards forced to none with loss_type dr_grpo. The data are
+    float32: a group of M equal real rewards leaves a rounding residue r - mean that TRL
+    divides by (0 + 1e-4), up to 1.2e-3 (tests/data/trainers/README.md); ours: float64, < 1e-9."""
+    data = Path(__file__).parent.parent / "data" / "trainers" / "unsloth.json"
+    cases = json.loads(data.read_text())["cases"]
+    for case in cases:
+        m, settings = case["group_size"], dict(case["settings"])
+        ours = fw.advantages("unsloth", None, case["rewards"], m, settings=settings)
+        theirs = np.asarray(case["advantages"])
+        flat = np.repeat(np.ptp(np.reshape(case["rewards"], (-1, m)), axis=1) == 0, m)
+        np.testing.assert_allclose(ours[~flat], theirs[~flat], rtol=1e-5, atol=2e-5)
+        assert np.all(np.abs(ours[flat]) < 1e-9) and np.all(np.abs(theirs[flat]) < 1.3e-3), case
+    assert len(cases) == 64
+    assert "unsloth" in fw.FRAMEWORKS and fw.FRAMEWORKS["unsloth"].imports == ("unsloth",)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
-from rlxform.types import NDArray
 from rlxform.validation import check_int
 
 PAD = -1  # token value after the end of a response in every tokens array
