@@ -268,7 +268,7 @@ def simulate_config(args: argparse.Namespace, scheme):
 
 def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.reproduce.simulate_run import run_simulation
-    from rlxform.resources import check_memory, simulation_bytes
+    from rlxform.resources import check_run
     from rlxform.results import check_writable
 
     (scheme,) = args_lib.build_schemes(
@@ -277,12 +277,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     config = simulate_config(args, scheme)
     cfg = config.sim
     figure = args_lib.figure_format(args)
-    if not cfg.problem.is_sequence:
-        check_memory(
-            f"simulate (--seeds={config.seeds}, --prompts={cfg.problem.num_prompts}, "
-            f"--group-size={cfg.group_size}, {cfg.num_records} records)",
-            2 * simulation_bytes(cfg, config.seeds),  # the sampled runs and their float64 stats
-        )
+    flags = {str(f.field[0] if isinstance(f.field, tuple) else f.field): f.flag for f in FLAGS}
+    names = {path.rsplit(".", 1)[-1]: flag for path, flag in flags.items()}
+    # every policy kind: the sampled runs, their float64 statistics (x2) and the exact reference
+    check_run(cfg, config.seeds, exact=1, what="simulate", factor=2, names=names)
     init_p, num_prompts = cfg.problem.init_p, cfg.problem.num_prompts
     values = init_p if isinstance(init_p, tuple) and init_p[0] != "beta" else ()
     if 0 < len(values) < num_prompts:

@@ -96,12 +96,15 @@ def check_sweep_memory(config: SweepConfig, cfgs: list[SimConfig]) -> int:
     per_chunk = sweep_chunks(config)[0].size
     held = sum(3 * _FLOAT32 * runs * c.num_records for c in cfgs)  # mean_p, objective, finite
     rows = sum(num_lrs * (config.seeds + 1) * c.num_records for c in cfgs)
-    largest = max(resources.simulation_bytes(c, per_chunk) for c in cfgs)
-    what = (
-        f"sweep (learning rates x seeds = {runs} runs per chunk, {len(cfgs)} chunks, "
-        f"num_prompts={config.problem.num_prompts}, hidden={config.problem.hidden})"
+    largest = max(cfgs, key=lambda c: resources.simulation_bytes(c, per_chunk))
+    terms = resources.run_terms(largest, per_chunk)  # the largest chunk's runs, held at once
+    terms[f"records of every chunk ({len(cfgs)} blocks of {runs} runs)"] = held
+    terms[f"table rows ({rows:,} = learning rates x (seeds + 1) x records)"] = (
+        TABLE_ROW_BYTES * rows
     )
-    return resources.check_memory(what, largest + held + TABLE_ROW_BYTES * rows)
+    names = {"num_steps": "steps"}
+    detail = f"learning rates x seeds = {runs} runs, {per_chunk} per chunk, {len(cfgs)} blocks"
+    return resources.check_terms("sweep", terms, detail, names=names)
 
 
 def _hparams_and_keys(config: SweepConfig):
