@@ -13,10 +13,12 @@ import argparse
 from pathlib import Path
 
 from rlxform.cli_args import (
+    add_allow_import,
     add_figure_options,
     add_prng,
     figure_format,
     inner_progress,
+    note_custom_code,
     parse_name_list,
     setup_jax,
 )
@@ -75,6 +77,7 @@ def add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    add_allow_import(p)
     p.add_argument(
         "--strict-devices",
         action="store_true",
@@ -114,7 +117,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     from rlxform.results import check_writable
 
     check_distributed(args)
-    config = load_sweep_config(args.config)
+    config = load_sweep_config(args.config, allow_import=args.allow_import)
+    note_custom_code(config.schemes)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")

@@ -198,6 +198,7 @@ def add_simulate(sub) -> None:
                 flag.flag, action=_Given, type=flag.kind, default=flag.default, help=flag.help
             )
     p.add_argument("--out", default="results/simulate", help="output directory")
+    args_lib.add_allow_import(p)
     args_lib.add_prng(p)
     args_lib.add_figure_options(p)
 
@@ -272,8 +273,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.results import check_writable
 
     (scheme,) = args_lib.build_schemes(
-        [args.scheme], args_lib.parse_scheme_params(args.scheme_param)
+        [args.scheme], args_lib.parse_scheme_params(args.scheme_param), args.allow_import
     )
+    args_lib.note_custom_code([scheme])
     config = simulate_config(args, scheme)
     cfg = config.sim
     figure = args_lib.figure_format(args)
@@ -287,7 +289,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"--init-p: {len(values)} values for {num_prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
     args_lib.setup_jax(args)
-    skip = ("out", "func", "format", "dpi", "given_flags")
+    skip = ("out", "func", "format", "dpi", "given_flags", "allow_import")
     result = run_simulation(
         config,
         out,

@@ -14,6 +14,7 @@ keys are the grid, the seeds and every ``SimConfig`` / ``HParams`` field by its 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Mapping
@@ -179,7 +180,7 @@ def _scheme(scheme: Any) -> Scheme:
 _RUN_AXES = ("scheme", "problem", "group_size", "num_steps", "record_every")  # set per chunk
 
 
-def toml_keys() -> dict[str, str | Key]:
+def toml_keys(allow_import: bool = False) -> dict[str, str | Key]:
     """TOML key -> ``SweepConfig`` field path: the format of ``rlxform sweep`` files.
 
     Every ``SimConfig`` and ``HParams`` field is a top-level key under its own name, except
@@ -189,7 +190,7 @@ def toml_keys() -> dict[str, str | Key]:
     keys: dict[str, str | Key] = {
         "learning_rate": "hparams.learning_rate",
         "group_size": "group_size",
-        "schemes": Key("schemes", _toml_schemes),
+        "schemes": Key("schemes", functools.partial(_toml_schemes, allow_import=allow_import)),
         "steps": "sim.num_steps",
     }
     own = ("seeds", "seed", "budget", "records", "threshold", "chunk_size")
@@ -207,8 +208,9 @@ def toml_keys() -> dict[str, str | Key]:
     return keys
 
 
-def _toml_schemes(name: str, tables: Any) -> tuple[Scheme, ...]:
-    """``[[schemes]]`` tables (``name`` plus parameters) as ``Scheme``s, checked one by one."""
+def _toml_schemes(name: str, tables: Any, allow_import: bool = False) -> tuple[Scheme, ...]:
+    """``[[schemes]]`` tables (``name`` plus parameters) as ``Scheme``s, checked one by one; a
+    ``module:function`` name is imported only with ``allow_import`` (``--allow-import``)."""
     from rlxform.frameworks import resolve_scheme
 
     entries = _items(name, tables, "an array of tables [[schemes]] with name = ...")
@@ -230,7 +232,7 @@ def _toml_schemes(name: str, tables: Any) -> tuple[Scheme, ...]:
                     f"{where}.{key}={value!r} is invalid: must be a number, string or boolean"
                 )
         try:
-            out.append(resolve_scheme(scheme, **params))
+            out.append(resolve_scheme(scheme, allow_import=allow_import, **params))
         except (TypeError, ValueError) as err:
             raise InputError(f"{where} ({scheme}): {err}") from None
     return tuple(out)
@@ -256,11 +258,13 @@ def _toml_init_p(name: str, value: Any) -> Any:
     return check_population(tuple(value) if isinstance(value, list) else value, name=name)
 
 
-def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
+def parse_sweep_config(data: Mapping[str, Any], allow_import: bool = False) -> SweepConfig:
     """Validate a parsed TOML document (a dict) and build a ``SweepConfig``.
 
     Args:
       data: the document, e.g. ``tomllib.loads(text)``.
+      allow_import: import the modules of ``module:function`` schemes (runs their code); without
+        it such a name is an ``InputError`` saying how to allow it.
     Returns:
       SweepConfig; every (scheme, M) chunk's ``SimConfig`` has been built (validated).
     Raises:
@@ -268,10 +272,10 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     """
     if not isinstance(data, Mapping):
         raise InputError(f"sweep config={data!r} is invalid: must be a table")
-    return load_dataclass(SweepConfig, data, keys=toml_keys())
+    return load_dataclass(SweepConfig, data, keys=toml_keys(allow_import))
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
+def load_sweep_config(path: str | Path, allow_import: bool = False) -> SweepConfig:
     """Read and validate a TOML sweep file (parsed as data, never evaluated).
 
     Through ``rlxform.parsing``: the file's size (4 MiB), nesting depth and integers are bounded
@@ -280,4 +284,5 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     from rlxform.parsing import load_toml, read_text
 
     name = str(path)
-    return parse_sweep_config(load_toml(read_text(name, what="config"), source=name))
+    text = read_text(name, what="config")
+    return parse_sweep_config(load_toml(text, source=name), allow_import)

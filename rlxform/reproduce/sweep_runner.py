@@ -22,6 +22,7 @@ import numpy as np
 
 from rlxform import resources
 from rlxform.core import schemes
+from rlxform.frameworks.schemes import custom_code
 from rlxform.reproduce.runner import experiment, local_sweep
 from rlxform.reproduce.sweep_config import SweepConfig, sweep_problem
 from rlxform.reproduce.sweep_tables import extra_columns, sweep_tables
@@ -214,6 +215,7 @@ def run_sweep(
         chunks_total=len(chunks),
         chunks_reused=sum(reused),
         chunk_bindings=summarize(store.bindings(ids)),
+        custom_code=custom_code(config.schemes),
         summary_table=f"{name}_summary.csv",
     )
 

@@ -32,10 +32,12 @@ SUMMARY_COLUMNS = tuple(
 
 def scheme_params(scheme: Scheme) -> str:
     """``k=v,...``: the scheme's parameters that differ from its catalog defaults (all of them
-    for framework schemes; a custom scheme's function is named by its label)."""
+    for framework schemes; a custom scheme's function as ``fn=module:function``)."""
+    from rlxform.frameworks.schemes import custom_code
+
     try:
         defaults = dict(schemes_lib.get(scheme.name).params)
-    except ValueError:  # not a catalog name (verl, designed, ...)
+    except (ValueError, TypeError):  # not a catalog name (verl, designed), or custom (needs fn)
         defaults = {}
     missing = object()
     shown = [
@@ -43,6 +45,7 @@ def scheme_params(scheme: Scheme) -> str:
         for k, v in scheme.params
         if k not in ("fn", "coefficients") and defaults.get(k, missing) != v
     ]
+    shown += [("fn", name) for name in custom_code([scheme])]
     return ",".join(f"{k}={v}" for k, v in shown)
 
 
