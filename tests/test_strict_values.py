@@ -174,3 +174,29 @@ def test_bench_json_path_checked_before_the_benchmark(where, tmp_path, capsys, m
     assert time.perf_counter() - start < 1.0
     _one_error(capsys, "--json", str(path if where == "a directory" else blocker))
     assert blocker.read_text() == "x"
+
+
+# ---- an infinite clip is not one that can bind --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "clip, binds",
+    [
+        ("clip_ratio: 0.2", True),
+        ("clip_ratio_low: .inf\n    clip_ratio_high: .inf", False),
+        ("clip_ratio_low: 1.0\n    clip_ratio_high: .inf", False),
+        ("clip_ratio_low: 1.0\n    clip_ratio_high: 0.28", True),
+    ],
+)
+def test_infinite_clip_is_not_described_as_binding(clip, binds, tmp_path):
+    from pathlib import Path
+
+    from rlxform import explain
+
+    text = (Path(__file__).parents[1] / "experiments/configs/verl_grpo.yaml").read_text()
+    text = text.replace("ppo_epochs: 1", "ppo_epochs: 2").replace("clip_ratio: 0.2", clip)
+    path = tmp_path / "verl.yaml"
+    path.write_text(text)
+    lens = explain(path).to_json()["lens"]
+    (epochs,) = [b for b in lens["breaks"] if "optimizer steps per rollout" in b]
+    assert ("can bind" in epochs) is binds and ("never binds" in epochs) is not binds, epochs
