@@ -30,7 +30,10 @@ def test_explain_json_is_one_object_with_the_facts_and_conclusions(capsys):
     # eps = 1e-4 stays in the large-M limit (issue 10): int_0^p dt / (sqrt(t(1-t)) + 1e-4)
     assert card["objective"]["limit_name"] == "int_0^p dt / (sqrt(t(1-t)) + 0.0001)"
     assert card["lens"]["exact"] is False
-    assert card["lens"]["breaks"][0].startswith("clipping can bind: 2 optimizer steps")
+    # use_vllm: TRL's default vLLM correction (sequence_mask, cap 3) acts on the first update
+    assert "vLLM sequence_mask" in card["lens"]["breaks"][0]
+    assert any("2 optimizer steps per rollout batch" in n for n in card["lens"]["notes"])
+    assert card["loss"]["mode"] == "dapo" and card["loss"]["off_policy_acts"] is True
     assert isinstance(card["pitfalls"], list)
 
 
@@ -74,7 +77,7 @@ def test_explain_a_scheme_by_name(capsys):
         (["explain", "{tmp}/quote.sh"], "unterminated"),
         (["explain", "{tmp}/bomb.yaml"], "alias"),
         (["explain", "{tmp}/huge.yaml"], "a config may hold at most"),
-        (["explain", "--", "python3", "-m", "nemo_rl.run_grpo", "a=1"], "none of a trainer"),
+        (["explain", "--", "python3", "-m", "acme_rl.train", "a=1"], "none of a trainer"),
         (["explain", "--topic", "kll"], "--topic='kll' is invalid: must be one of aggregation"),
         (
             ["explain", "{cfg}/trl_grpo.json", "--framework-version", "9.9"],

@@ -179,16 +179,7 @@ def test_bench_json_path_checked_before_the_benchmark(where, tmp_path, capsys, m
 # ---- an infinite clip is not one that can bind --------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "clip, binds",
-    [
-        ("clip_ratio: 0.2", True),
-        ("clip_ratio_low: .inf\n    clip_ratio_high: .inf", False),
-        ("clip_ratio_low: 1.0\n    clip_ratio_high: .inf", False),
-        ("clip_ratio_low: 1.0\n    clip_ratio_high: 0.28", True),
-    ],
-)
-def test_infinite_clip_is_not_described_as_binding(clip, binds, tmp_path):
+def _verl_card(tmp_path, clip: str):
     from pathlib import Path
 
     from rlxform import explain
@@ -197,6 +188,28 @@ def test_infinite_clip_is_not_described_as_binding(clip, binds, tmp_path):
     text = text.replace("ppo_epochs: 1", "ppo_epochs: 2").replace("clip_ratio: 0.2", clip)
     path = tmp_path / "verl.yaml"
     path.write_text(text)
-    lens = explain(path).to_json()["lens"]
-    (epochs,) = [b for b in lens["breaks"] if "optimizer steps per rollout" in b]
-    assert ("can bind" in epochs) is binds and ("never binds" in epochs) is not binds, epochs
+    return explain(path)
+
+
+def test_infinite_clip_is_refused_or_never_said_to_bind(tmp_path):
+    with pytest.raises(InputError, match=r"clip_ratio_low=inf is invalid"):
+        _verl_card(tmp_path, "clip_ratio_low: .inf\n    clip_ratio_high: .inf")
+    lens = _verl_card(tmp_path, "clip_ratio: 0.2").to_json()["lens"]
+    (later,) = [b for b in lens["breaks"] + lens["notes"] if "optimizer steps per rollout" in b]
+    assert "the ratio clip [0.8, 1.2]" in later and "never binds" not in later, later
+
+
+def test_clip_binds_only_with_a_bound_the_ratio_can_reach():
+    from types import SimpleNamespace
+
+    from rlxform.explain.sections import clip_binds
+
+    inf = float("inf")
+    for low, high, binds in [
+        (0.2, 0.2, True),
+        (1.0, inf, False),
+        (inf, inf, False),
+        (1.0, 0.3, True),
+        (0.2, inf, True),
+    ]:
+        assert clip_binds(SimpleNamespace(clip_low=low, clip_high=high)) is binds, (low, high)

@@ -17,6 +17,7 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.design import design
+from rlxform.core.loo_std import loo_grpo
 from rlxform.core.real_rewards import (
     grpo_advantages,
     mean_baseline_weights,
@@ -37,7 +38,16 @@ from rlxform.core.registry import (
 from rlxform.types import ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int, did_you_mean
 
-__all__ = ["Scheme", "catalog", "design", "get", "group_weights", "grpo_advantages", "names"]
+__all__ = [
+    "Scheme",
+    "catalog",
+    "design",
+    "get",
+    "group_weights",
+    "grpo_advantages",
+    "loo_grpo",
+    "names",
+]
 
 _ALIASES = {"dr_grpo": "mean_baseline", "raft": "rejection_sampling", "star": "rejection_sampling"}
 
@@ -306,6 +316,7 @@ _CONSTRUCTORS: dict[str, Callable[..., Scheme]] = {
     "nsr": nsr,
     "w_reinforce": w_reinforce,
     "f_grpo": f_grpo,
+    "loo_grpo": loo_grpo,
     "custom": custom,
 }
 

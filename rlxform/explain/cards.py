@@ -185,6 +185,7 @@ def card_of(run: RunConfig) -> ObjectiveCard:
         Section("settings", "Settings read", settings),
         sections.objective_section(chosen, run.group_size, scale),
         sections.lens_section(run, chosen),
+        sections.loss_section(run, chosen),
         sections.rewards_section(run),
         sections.not_modelled_section(run),
         length_section(run, chosen),

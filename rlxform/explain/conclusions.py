@@ -158,6 +158,12 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
 
     title = "Length bias"
     name, groups, how = normaliser_groups(run)
+    factor = getattr(run.normaliser, "factor", None)
+    if factor is not None and factor not in ("1", "1/L", "1/L_max", "token-mean"):
+        values = {"aggregation": run.aggregation, "rlxform_aggregation": None, "normaliser": how}
+        why = f"Not computed: the loss's per-answer factor is {factor} ({how}), no aggregation "
+        why += "whose length drift rlxform computes."
+        return _section("length_bias", title, values, (why, pointer("aggregation")))
     verifier, vocab, max_length = REFERENCE_TASK
     task = SequenceTask(vocab, max_length, verifier)
     drift = sequences.length_drift(

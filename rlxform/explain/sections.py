@@ -2,7 +2,9 @@
 
 Every number comes from the exact NumPy core (``transform``); every section names its topic
 (``rlxform explain --topic NAME``) and defines the symbols it prints. ``lens_breaks`` lists the
-settings that break E[update] = w_M(p) grad p.
+settings that break E[update] = w_M(p) grad p for the first update of a rollout batch (the lens is
+about that update: knobs that act only once a ratio differs from 1 are notes);
+``loss_section`` (``explain.loss``) is the card's loss-mode section.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.core.objective import transform
+from rlxform.explain.loss import loss_lens
+from rlxform.explain.loss import loss_section as loss_section  # cards.card_of hooks it here
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
@@ -143,7 +147,17 @@ _AGG_CONSTANT = ("seq-mean-token-sum", "seq-mean-token-sum-norm", "dr_grpo", "to
 
 
 def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str]]:
-    """(parts of the settings that break the lens, notes on parts that keep it)."""
+    """(parts of the settings that break the lens for the first update of a rollout batch,
+    notes on parts that keep it or act only on later updates).
+
+    With a loss-mode reduction (``run.loss``) the aggregation and later-update parts are the
+    reducer's (``explain.loss.loss_lens``): a factor c(L) other than "1" or "1/L_max" breaks
+    the lens; clips and other off-policy knobs are notes (they never act on the first update).
+    """
+    reduced = loss_lens(run)
+    if reduced is not None:
+        breaks, notes = reduced
+        return _other_breaks(run, scheme, breaks, notes)
     breaks, notes = [], []
     factor = getattr(run.normaliser, "factor", None)
     agg = run.aggregation
@@ -162,17 +176,23 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
     elif factor is None and agg not in _AGG_CONSTANT:
         breaks.append(f"aggregation {agg!r} is not one rlxform knows how it weighs answers")
     if run.updates_per_rollout > 1 and clip_binds(run):
-        breaks.append(
-            f"clipping can bind: {run.updates_per_rollout:g} optimizer steps per rollout batch; "
-            "after the first the ratio pi/pi_old of the trained to the sampling policy leaves "
-            f"1 and the clip {clip_range(run)} can bind (--topic ppo)"
+        notes.append(
+            f"clipping can bind on later updates: {run.updates_per_rollout:g} optimizer steps "
+            "per rollout batch; after the first the ratio pi/pi_old of the trained to the "
+            f"sampling policy leaves 1 and the clip {clip_range(run)} can bind (--topic ppo)"
         )
     elif run.updates_per_rollout > 1:
-        breaks.append(
+        notes.append(
             f"{run.updates_per_rollout:g} optimizer steps per rollout batch: after the first, "
             "each step weighs the old batch's advantages by the ratio pi/pi_old; the clip "
             f"{clip_range(run)} never binds (no clipping) (--topic ppo)"
         )
+    return _other_breaks(run, scheme, breaks, notes)
+
+
+def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list):
+    """The lens parts that do not depend on the loss mode: KL, batch std, dynamic sampling,
+    rewards, what is not modelled."""
     kind = KL_KIND.get(run.kl_estimator or "", "other")
     if run.kl_placement == "loss" and kind in ("k2", "k3", "k3_ratio", "other"):
         what = {
@@ -232,19 +252,24 @@ def lens_section(run: RunConfig, scheme: sch.Scheme) -> Section:
     breaks, notes = lens_breaks(run, scheme)
     if breaks:
         head = (
-            f"No: E[update] = w_M(p) grad p does not hold exactly; {len(breaks)} part(s) of "
-            "these settings break it:"
+            f"No: E[update] = w_M(p) grad p does not hold exactly for the first update of a "
+            f"rollout batch; {len(breaks)} part(s) of these settings break it:"
         )
     elif run.rewards.get("binary") is None:
         head = (
-            "Yes if the rewards are 0/1: every setting keeps E[update] = w_M(p) grad p; the "
-            "rewards could not be read (" + run.rewards.get("why", "") + ")."
+            "Yes if the rewards are 0/1: every setting keeps E[update] = w_M(p) grad p for the "
+            "first update of each rollout batch; the rewards could not be read ("
+            + run.rewards.get("why", "")
+            + ")."
         )
     else:
-        head = "Yes: every setting keeps E[update] = w_M(p) grad p."
+        head = (
+            "Yes: every setting keeps E[update] = w_M(p) grad p for the first update of each "
+            "rollout batch."
+        )
     lines = [head, *bullets(breaks)]
     if notes:
-        lines += ["", "Parts that keep it:", *bullets(notes)]
+        lines += ["", "Parts that keep it, or act only on later updates:", *bullets(notes)]
     lines.append(pointer("lens"))
     values = {"exact": not breaks, "breaks": breaks, "notes": notes}
     return _section(

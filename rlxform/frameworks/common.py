@@ -60,6 +60,8 @@ class RunConfig:
       unresolved: what the file does not determine (shell variables, Python expressions);
       command: which launch command or config call was read ({"index", "count", "line",
         "program"}), None for a config file; normaliser: answers per token-mean normaliser.
+      loss: the loss mode and its settings as the reducer reads them
+        (``frameworks.losses.LossReading``), None for a run built by hand.
     """
 
     framework: str
@@ -91,6 +93,7 @@ class RunConfig:
     command: Mapping[str, Any] | None = None
     normaliser: Any = None
     max_length: int | None = None
+    loss: Any = None  # frameworks.losses.LossReading: the loss mode, reduced (lossexplain)
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

@@ -62,6 +62,7 @@ _TOOL_MODULES = {
     "pip", "venv", "ensurepip", "virtualenv", "http.server", "json.tool", "pytest", "unittest",
     "site", "build", "twine", "uv", "wheel", "setuptools", "pipx", "timeit", "compileall",
 }  # fmt: skip
+_SUBMITTERS = {"mason.py"}  # job submitters (Open-Instruct's Beaker): flags, "--", the job
 _TRL_NOT_TRAINING = {"env", "vllm-serve", "vllm_serve", "chat", "skills", "help"}
 
 
@@ -159,6 +160,8 @@ def _recognise(words: Sequence[str]) -> dict | None:
             wrappers.append(base)
             i += 1
             while i < len(words) and not _starts_launch(words, i):
+                if base == "uv" and words[i] in ("-m", "--module") and i + 1 < len(words):
+                    return _result(words[i + 1], words, i + 2, "python", (), wrappers, env)
                 i += 1
         elif base == "ray" and list(words[i + 1 : i + 3]) == ["job", "submit"]:
             wrappers.append("ray job submit")
@@ -188,6 +191,11 @@ def _recognise(words: Sequence[str]) -> dict | None:
                 return _result(module, words, first, "python", options, wrappers, env)
             if os.path.basename(name) == "setup.py":
                 return None
+            if os.path.basename(name) in _SUBMITTERS and _submitted(words, first - 1, []) < len(
+                words
+            ):
+                i = _submitted(words, first - 1, wrappers)
+                continue
             return _result(name, words, first, "python", options, wrappers, env)
         elif base == "accelerate" and i + 1 < len(words) and words[i + 1] == "launch":
             return _via(words, i + 2, "accelerate launch", wrappers, env)
@@ -195,11 +203,25 @@ def _recognise(words: Sequence[str]) -> dict | None:
             return _via(words, i + 1, base, wrappers, env)
         elif base == "trl" and i + 1 < len(words):
             return _trl(words, i + 1, wrappers, env)
+        elif base in _SUBMITTERS and _submitted(words, i, []) < len(words):
+            i = _submitted(words, i, wrappers)
         elif base.endswith(".py"):
             return _result(word, words, i + 1, "script", (), wrappers, env)
         else:
             return None
     return None
+
+
+def _submitted(words: Sequence[str], i: int, wrappers: list[str]) -> int:
+    """Index of the job a submitter at ``i`` runs: the first launch word after it (its own
+    flags end at ``--``; ``mason.py ... -- source setup.sh && python train.py``: the setup
+    words are skipped), or ``len(words)`` when it runs none."""
+    wrappers.append(os.path.basename(words[i]))
+    rest = list(words[i + 1 :])
+    i = i + 2 + rest.index("--") if "--" in rest else i + 1
+    while i < len(words) and not _starts_launch(words, i):
+        i += 1
+    return i
 
 
 def _python_next(words: Sequence[str], i: int) -> bool:

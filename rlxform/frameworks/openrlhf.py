@@ -15,6 +15,7 @@ import numpy as np
 from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import batch_scheme
 from rlxform.frameworks.tables import version_key
@@ -136,6 +137,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
     shaping = None
     if overlong is not None:
         shaping = f"reward.overlong_buffer_len={overlong}: overlong penalty, rewards not binary"
+    loss = openrlhf_loss(s)
     normalised = estimator == "group_norm" or (estimator == "reinforce_baseline" and not no_std)
     eps_std = OPENRLHF_STD_EPSILON if estimator == "group_norm" else OPENRLHF_VAR_FLOOR
     return RunConfig(
@@ -156,7 +158,79 @@ def read_openrlhf(s: Settings) -> RunConfig:
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
         max_length=_int(s.get("rollout.max_new_tokens", None)),
+        loss=loss,
     )
+
+
+_IS = "algo.advantage.is_correction_"
+OPENRLHF_LOSS_KEYS = {  # the reducer's setting -> OpenRLHF's argparse dest (newest name)
+    "loss_agg_mode": "actor.loss_agg_mode",
+    "eps_clip": "actor.eps_clip",
+    "eps_clip_low_high": "actor.eps_clip_low_high",
+    "dual_clip": "actor.dual_clip",
+    **{f"is_correction_{k}": _IS + k for k in ("level", "mode", "gating", "threshold")},
+}
+# is_correction_type of 0.9.10-0.11.1 (vllm_is_correction_type up to 0.10.1) -> (level, mode) of
+# 0.11.2, whose train_ppo_ray.py:258 help states the mapping; 0.8.11 had only tis (a clamp)
+_LEGACY_TYPES = {
+    "tis": ("token", "clip"),
+    "icepop": ("token", "mask"),
+    "seq-mask-tis": ("seq", "mask"),
+}
+
+
+def openrlhf_loss(s: Settings) -> LossReading:
+    """``actor.policy_loss_type`` and its settings, with the importance-sampling correction
+    under the names of the run's release, reduced at that release."""
+    version = s.table.version
+    key = "actor.policy_loss_type" if s.table.has("actor.policy_loss_type") else ""
+    mode = s.str(key, "ppo") if key else "ppo"
+    settings, keys = read_settings(s, "openrlhf", version, OPENRLHF_LOSS_KEYS)
+    if version_key(version) < version_key("0.11.2"):
+        for name in ("level", "mode", "gating", "threshold"):  # the table maps old names here
+            settings.pop(f"is_correction_{name}", None)
+        if s.table.has(_IS + "threshold"):
+            settings.update(_legacy_correction(s))
+            keys.update(is_correction_level=_IS + "enable", is_correction_mode=_IS + "type")
+    elif str(settings.get("is_correction_level")) in ("True", "False", *_LEGACY_TYPES):
+        old = settings["is_correction_level"]
+        raise InputError(
+            f"{_IS}level={old!r} is invalid: must be one of off, token, seq ({s.table.label}; "
+            "is_correction_enable / is_correction_type of <= 0.11.1 became level and mode: "
+            "tis = token + clip, icepop = token + mask, seq-mask-tis = seq + mask)"
+        )
+    return reduce_run("openrlhf", version, key, mode, settings, keys, s.table.label)
+
+
+def _legacy_correction(s: Settings) -> dict[str, Any]:
+    """is_correction_enable / _type / _threshold (0.8.11-0.11.1, flat names up to 0.10.1) as
+    0.11.2's level, mode and threshold; read from the file's own key names, since the version
+    table maps both old keys onto the new level key."""
+    found = getattr(s, "found", None)
+    raw = dict(found.values) if found is not None else {}
+    strings = bool(getattr(found, "strings", False))
+
+    def legacy(names: tuple[str, ...], default: Any) -> Any:
+        for name in names:
+            if name in raw:
+                return s.table.typed(name, raw[name], strings=strings)
+        return next((s.table.default(n) for n in names if n in s.table.keys), default)
+
+    enabled = legacy(("enable_vllm_is_correction", _IS + "enable"), False)
+    kind = legacy(("vllm_is_correction_type", _IS + "type"), "tis")
+    if enabled is not True:
+        return {"is_correction_level": "off"}
+    if kind not in _LEGACY_TYPES:
+        raise InputError(
+            f"{_IS}type={kind!r} is invalid: must be one of {', '.join(_LEGACY_TYPES)} "
+            f"({s.table.label})"
+        )
+    level, mode = _LEGACY_TYPES[kind]
+    threshold = s.values.get(_IS + "threshold", s.table.default(_IS + "threshold"))
+    if not isinstance(threshold, (list, tuple)):
+        threshold = [0.0, threshold]  # 0.8.11: vllm_is_truncated_threshold, an upper clamp
+    return {"is_correction_level": level, "is_correction_mode": mode,
+            "is_correction_threshold": list(threshold)}  # fmt: skip
 
 
 def _int(value: Any) -> int | None:
@@ -188,7 +262,10 @@ def openrlhf_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     """Answers per token-mean normaliser: the optimizer step (>= 0.10.4), one GPU's
     micro-batch (0.7-0.10.3), the answer itself (0.6, and GSPO / seq-mean-token-mean)."""
     version = version_key(s.table.version)
-    loss = s.values.get("actor.policy_loss_type", "ppo")  # not modelled: its own entry says so
+    loss = s.values.get("actor.policy_loss_type", "ppo")
+    reduced = reduced_factor(run)
+    if reduced is not None and reduced[0] != "token-mean":
+        return Normaliser(reduced[0], None, reduced[1])
     if run.aggregation != "token-mean" or loss == "gspo":
         factor = "1" if run.aggregation == "seq-mean-token-sum" else "1/L"
         return Normaliser(factor, None, f"actor.loss_agg_mode={run.aggregation} (or GSPO)")

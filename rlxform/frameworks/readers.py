@@ -105,9 +105,11 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
     from rlxform.frameworks.overrides import POSITIONAL, argparse_flags, hydra_overrides
 
     if record.arguments == "hydra":
-        values, _ = hydra_overrides(found.args or ())
+        args, config = _config_flag(list(found.args or ()), record.config_flag)
+        values, _ = hydra_overrides(args)
         found.strings = False
-        return flatten(values)
+        base = {} if config is None else _side_config(config, found)
+        return {**base, **flatten(values)}
     lists = [k for k in table.keys if table.type_of(k) == "list"]
     bools = [k for k, e in table.keys.items() if e.get("action") == "store_true"]
     values = argparse_flags(found.args or (), multi_value=lists, store_true=bools)
@@ -116,6 +118,18 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
     if config is not None:
         values = {**_side_config(config, found), **values}
     return values
+
+
+def _config_flag(args: list, flag: str | None) -> tuple[list, Any]:
+    """(the other arguments, the value of ``--flag FILE`` / ``--flag=FILE``, or None)."""
+    if flag is None:
+        return args, None
+    for i, word in enumerate(args):
+        if str(word) == f"--{flag}" and i + 1 < len(args):
+            return args[:i] + args[i + 2 :], args[i + 1]
+        if str(word).startswith(f"--{flag}="):
+            return args[:i] + args[i + 1 :], str(word).partition("=")[2]
+    return args, None
 
 
 def _side_config(path: Any, found: Found) -> dict[str, Any]:
@@ -180,7 +194,7 @@ def read_config(
         found.values = _argument_values(found, record, table)
     table, note = pick_table(record, found.values, version)
     settings, unresolved = _settings(found, table)
-    settings.program = found.program
+    settings.program, settings.found = found.program, found
     run = record.read(settings)
     return _complete(run, record, settings, found, note, unresolved, index, len(runs))
 

@@ -43,6 +43,8 @@ class Framework:
         "recipe.*.main_*", "trl grpo"); imports: Python modules whose import marks its scripts.
       markers: glob patterns of config keys only its files use (framework detection).
       arguments: how a launch command's arguments become settings: "hydra" or "argparse".
+      config_flag: the program's own flag naming a config file read under Hydra-style
+        overrides (NeMo-RL ``run_grpo.py --config FILE a.b=c``), or None.
       read: ``read(settings) -> RunConfig`` (``common.Settings`` in its own key names).
       rewards: ``rewards(settings, extra) -> (binary, why)`` (extra: reward functions from Python).
       normaliser: ``normaliser(settings, run) -> Normaliser``.
@@ -79,6 +81,7 @@ class Framework:
     active: Callable[..., list[dict[str, Any]]] | None = None
     script_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
+    config_flag: str | None = None
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

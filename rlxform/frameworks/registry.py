@@ -10,7 +10,15 @@ import importlib
 
 from rlxform.frameworks.record import Framework
 
-TRAINERS = ("verl", "trl", "openrlhf", "unsloth")
+TRAINERS = (
+    "verl",
+    "trl",
+    "openrlhf",
+    "unsloth",
+    "nemo_rl",  # trainers-a (issue 25): NeMo-RL, Open-Instruct, SkyRL
+    "open_instruct",
+    "skyrl",
+)
 
 
 def _load() -> dict[str, Framework]:

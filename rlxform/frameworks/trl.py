@@ -17,6 +17,7 @@ import numpy as np
 from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, std_fields
+from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import batch_scheme
 from rlxform.frameworks.tables import version_key
@@ -165,6 +166,7 @@ def read_trl(s: Settings) -> RunConfig:
             "beta > 0: TRL adds beta * k3 to the loss, multiplied by the importance ratio "
             f"(use_bias_correction_kl is on in {s.table.label}): k3_ratio"
         )
+    loss = trl_loss(s, loss_type)
     return RunConfig(
         framework="trl",
         version=s.table.label,
@@ -181,7 +183,44 @@ def read_trl(s: Settings) -> RunConfig:
         dynamic_sampling=False,
         pitfalls=tuple(pitfalls),
         max_length=s.int("max_completion_length", 256),
+        loss=loss,
     )
+
+
+TRL_LOSS_KEYS = {  # the reducer's settings: GRPOConfig fields of the same names
+    name: name
+    for name in (
+        "importance_sampling_level",
+        "epsilon",
+        "epsilon_high",
+        "delta",
+        "sapo_temperature_pos",
+        "sapo_temperature_neg",
+        "vespo_k_pos",
+        "vespo_lambda_pos",
+        "vespo_k_neg",
+        "vespo_lambda_neg",
+        "max_completion_length",
+        "beta",
+        "use_bias_correction_kl",
+        "use_vllm",
+        "vllm_importance_sampling_correction",
+        "vllm_importance_sampling_mode",
+        "vllm_importance_sampling_clip_max",  # vllm_importance_sampling_cap up to 1.5
+        "vllm_importance_sampling_clip_min",
+        "off_policy_mask_threshold",
+        "top_entropy_quantile",
+    )
+}
+
+
+def trl_loss(s: Settings, loss_type: str) -> LossReading:
+    """``loss_type`` (or the loss a release without it hard-codes) and its settings, reduced at
+    the run's TRL release."""
+    version = s.table.version
+    settings, keys = read_settings(s, "trl", version, TRL_LOSS_KEYS)
+    key = "loss_type" if s.table.has("loss_type") or s.is_set("loss_type") else ""
+    return reduce_run("trl", version, key, loss_type, settings, keys, s.table.label)
 
 
 def steps_per_generation(s: Settings, pitfalls: list[str]) -> int:
@@ -218,15 +257,18 @@ def vllm_correction(s: Settings) -> dict[str, Any] | None:
     if s.get("vllm_importance_sampling_correction") is not True:
         return None
     mode = s.get("vllm_importance_sampling_mode", "token_truncate")
-    cap = s.get("vllm_importance_sampling_cap", 2.0)
+    high = s.get("vllm_importance_sampling_clip_max", 2.0)  # _cap up to 1.5 (renamed in 1.6)
+    low = s.get("vllm_importance_sampling_clip_min", None)
+    bounds = f"cap {high}" if low is None else f"bounds [{low}, {high}]"
     default = "" if s.is_set("vllm_importance_sampling_correction") else " (on by default)"
     return {
         "key": "vllm_importance_sampling_correction",
         "value": True,
         "effect": (
-            f"use_vllm with the vLLM importance-sampling correction{default}: mode {mode}, cap "
-            f"{cap}: tokens or whole sequences are reweighted or dropped by the ratio of "
-            "trainer to vLLM probabilities; a sequence mask drops long answers more often"
+            f"use_vllm with the vLLM importance-sampling correction{default}: mode {mode}, "
+            f"{bounds}: tokens or whole sequences are reweighted or dropped by the ratio of "
+            "trainer to vLLM probabilities, already on the first update; a sequence mask drops "
+            "long answers more often"
         ),
     }
 
@@ -273,6 +315,9 @@ def trl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     the generation batch (one process assumed), grpo / sapo 1/L, dr_grpo 1/L_max."""
     agg = run.aggregation
     per_device = s.int("per_device_train_batch_size", 8)
+    reduced = reduced_factor(run)
+    if reduced is not None and reduced[0] != "token-mean":
+        return Normaliser(reduced[0], None, reduced[1])
     if agg in ("grpo", "sapo"):
         return Normaliser("1/L", None, f"loss_type={agg}: each answer's tokens are averaged")
     if agg == "dr_grpo":

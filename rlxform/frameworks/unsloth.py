@@ -55,10 +55,23 @@ def read_unsloth(s: Settings) -> RunConfig:
         "group",
     ):
         s.values["scale_rewards"] = "none"  # rl.py:3548-3555 (check_dr_grpo)
+    ignored = {k: s.values[k] for k in ("top_entropy_quantile",) if k in s.values}
     s.values["use_bias_correction_kl"] = False  # not read by Unsloth's loss
+    s.values["top_entropy_quantile"] = 1.0  # nor is this (the reducer must not apply it)
     run = trl.read_trl(s)
     s.values.pop("use_bias_correction_kl")
-    return dataclasses.replace(run, framework="unsloth")
+    s.values.pop("top_entropy_quantile")
+    s.values.update(ignored)
+    loss = run.loss and dataclasses.replace(run.loss, note=_LOSS_NOTE)
+    return dataclasses.replace(run, framework="unsloth", loss=loss)
+
+
+_LOSS_NOTE = (
+    "Unsloth replaces TRL's loss with its own (unsloth_zoo rl_replacements.grpo_compute_loss), "
+    "whose per-token losses and loss_type aggregations follow TRL's (rl_replacements.py:1152-1249 "
+    "in unsloth_zoo 2026.10.9); reduced here as the TRL release's code, without the KL bias "
+    "correction and top_entropy_quantile that unsloth_zoo <= 2026.9.1 does not read."
+)
 
 
 def unsloth_advantages(estimator, g, lengths, get):

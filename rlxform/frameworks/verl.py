@@ -18,6 +18,7 @@ from rlxform.core.registry import Counts, Scheme, floored_std, p_limit, register
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
 from rlxform.types import ArrayLike, NDArray
@@ -196,6 +197,7 @@ def read_verl(s: Settings) -> RunConfig:
             "group baseline (verl uses mean 0, std 1 for them)"
         )
     shaping = overlong_shaping(s)
+    loss = verl_loss(s)
     return RunConfig(
         framework="verl",
         version=s.table.label,
@@ -214,7 +216,33 @@ def read_verl(s: Settings) -> RunConfig:
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
         max_length=_int_or_none(s.get("data.max_response_length", None)),
+        loss=loss,
     )
+
+
+_RC = "algorithm.rollout_correction."
+VERL_LOSS_KEYS = {  # the reducer's setting -> verl's config key (PolicyLossConfig, ActorConfig)
+    "loss_agg_mode": A + "loss_agg_mode",
+    "loss_scale_factor": A + "loss_scale_factor",
+    "clip_ratio": A + "clip_ratio",
+    "clip_ratio_low": A + "clip_ratio_low",
+    "clip_ratio_high": A + "clip_ratio_high",
+    "clip_ratio_c": A + "clip_ratio_c",
+    "tau_pos": A + "tau_pos",
+    "tau_neg": A + "tau_neg",
+    **{k: A + "policy_loss." + k for k in ("clip_cov_ratio", "clip_cov_lb", "clip_cov_ub")},
+    **{k: A + "policy_loss." + k for k in ("kl_cov_ratio", "ppo_kl_coef", "dro_beta")},
+    **{k: _RC + k for k in ("rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize")},
+    **{k: _RC + k for k in ("rollout_rs", "rollout_rs_threshold", "bypass_mode", "loss_type")},
+}
+
+
+def verl_loss(s: Settings) -> LossReading:
+    """``actor.policy_loss.loss_mode`` and its settings, reduced at the run's verl release."""
+    key = A + "policy_loss.loss_mode"
+    mode = s.str(key, "vanilla")
+    settings, keys = read_settings(s, "verl", s.table.version, VERL_LOSS_KEYS)
+    return reduce_run("verl", s.table.version, key, mode, settings, keys, s.table.label)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -310,7 +338,10 @@ def verl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     """Answers sharing one token-mean normaliser: the mini-batch (engine workers, verl >= 0.8
     or ``trainer.use_legacy_worker_impl=disable``) or one GPU's micro-batch (legacy workers)."""
     agg = run.aggregation
-    if agg != "token-mean":
+    reduced = reduced_factor(run)
+    if reduced is not None and reduced[0] != "token-mean":
+        return Normaliser(reduced[0], None, reduced[1])
+    if reduced is None and agg != "token-mean":
         factor = {"seq-mean-token-mean": "1/L", "seq-mean-token-sum-norm": "1/L_max"}
         return Normaliser(factor.get(agg, "1"), None, f"{A}loss_agg_mode={agg}")
     engine = version_key(s.table.version) >= version_key("0.8") or (

@@ -18,6 +18,7 @@ from helpers import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform
+from rlxform import frameworks
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
 
@@ -244,6 +245,12 @@ def every_rule() -> list:
             for e in ("grpo", "grpo_vectorized", "rloo_vectorized")
             for n in (True, False)
         ),
+        # issue 25: NeMo-RL's leave-one-out GRPO and the trainers' framework rules
+        schemes.loo_grpo(),
+        schemes.loo_grpo("population", 0.0),
+        frameworks.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0, reward_scale=2.0),
+        frameworks.resolve_scheme("open_instruct:centered"),
+        frameworks.resolve_scheme("skyrl:maxrl"),
     ]
     assert {s.name for s in out} == set(RULES)
     return out

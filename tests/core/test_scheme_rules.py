@@ -86,9 +86,14 @@ def traced_all(dtype, pairs) -> dict[tuple[str, int], np.ndarray]:
     return {pair: np.moveaxis(np.asarray(out[f"{pair[0]}|{pair[1]}"]), 0, 1) for pair in pairs}
 
 
+# rules newer than the 0.3.0 reference, tested against brute force and the trainers' own numbers
+# in tests/core/test_loo_std.py and tests/frameworks/test_advantages_trainers_a.py
+NEWER = {"loo_grpo", "nemo_rl", "open_instruct", "skyrl"}
+
+
 def test_reference_covers_every_rule():
     covered = {cases()[name].name for name, _ in PAIRS}
-    assert covered == set(RULES) - {"custom", "designed"}  # those two: test_schemes.py
+    assert covered == set(RULES) - {"custom", "designed"} - NEWER  # those two: test_schemes.py
     assert len(PAIRS) == 267 and {m for _, m in PAIRS} == {1, 2, 3, 4, 7, 16, 33, 255}
 
 

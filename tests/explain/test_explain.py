@@ -42,6 +42,7 @@ CONTRACT = (  # the JSON keys of 0.4.1, then the keys issue 22 adds
     "defaults_used",
     "unresolved",
     "command",
+    "loss",  # issue 24: the loss mode, reduced
 )
 
 
@@ -59,6 +60,11 @@ def test_every_example_card_keeps_the_contract(name):
     assert all(set(item) >= {"key", "value", "effect"} for item in card["not_modelled"])
     exact = card["lens"]["exact"]
     assert not exact or (not card["not_modelled"] and card["rewards"]["binary"] is not False)
+    assert not exact or card["loss"]["exact_on_policy"]  # the lens is about the first update
+    loss = card["loss"]
+    assert {k: loss[k] for k in expected["loss"] if k in loss} == {
+        k: v for k, v in expected["loss"].items() if k in loss
+    }
     p_star = card["kl_equilibrium"]["p_star"]
     assert p_star is None or set(p_star) == {"0.1", "0.3", "0.5"}
     assert card["version"] == expected["version"].split(" (")[0].split(" +")[0]
@@ -146,8 +152,11 @@ def test_trl_dataclass_object_is_read_duck_typed():
     }
     card = explain(GRPOConfig()).to_json()
     joined = " ".join(card["lens"]["breaks"])
-    for part in ("length-normalised", "clipping can bind", "k3_ratio", "batch-level std"):
+    for part in ("length-normalised", "k3_ratio", "batch-level std"):
         assert part in joined
+    # the clip acts from the second of the 2 updates on: a note, not a break of the first update
+    later = " ".join(card["lens"]["notes"])
+    assert "epsilon_high = 0.28" in later and "[0.8, 1.28]" in later and "on the second" in later
     assert card["kl_equilibrium"]["p_star"] is None  # not solved until issue 24
     assert "does not solve this estimator yet" in card["kl_equilibrium"]["reason"]
 
@@ -278,7 +287,10 @@ def test_lens_is_exact_for_plain_settings():
         "exact": True,
         "breaks": [],
         "notes": [],
-        "text": ["Yes: every setting keeps E[update] = w_M(p) grad p."],
+        "text": [
+            "Yes: every setting keeps E[update] = w_M(p) grad p for the first update of each "
+            "rollout batch."
+        ],
     }
     assert card["objective"]["w_M_min"] == pytest.approx(1.0)
     assert card["objective"]["w_M_max"] == pytest.approx(1.0)
@@ -333,8 +345,10 @@ def test_cards_cite_no_spec_and_define_their_symbols():
 def test_clip_bounds_print_with_the_digits_they_need():
     """GSPO-style clip 3e-4: [1 - 3e-4, 1 + 3e-4] prints as [0.9997, 1.0003], not [1, 1]."""
     run = {"num_generations": 4, "epsilon": 3e-4, "epsilon_high": 3e-4, "num_iterations": 2}
-    breaks = explain(run, "trl").to_json()["lens"]["breaks"]
-    assert any("[0.9997, 1.0003]" in b for b in breaks), breaks
+    card = explain(run, "trl").to_json()
+    notes = card["lens"]["notes"]  # the clip acts from the second update on
+    assert any("[0.9997, 1.0003]" in n and "epsilon = 0.0003" in n for n in notes), notes
+    assert any("[0.9997, 1.0003]" in line for line in card["loss"]["text"])
 
 
 def test_topics_print_and_unknown_names_list_them():

@@ -46,11 +46,30 @@ def test_every_example_launcher_yields_its_expected_facts(name, monkeypatch):
     else:
         assert groups == expected["groups_per_normaliser"], run.normaliser
     assert set(expected["why"]) and all(isinstance(v, str) for v in expected["why"].values())
+    check_loss(run, expected)
     if "overlong" in expected:
         o = expected["overlong"]
         assert f"buffer {o['buffer']} tokens" in run.rewards["why"]
         assert f"max length {o['max_length']}" in run.rewards["why"]  # the value, not the name
     assert len(LAUNCH) >= 8
+
+
+def check_loss(run, expected: dict) -> None:
+    """The run's loss-mode reduction against the expected file's ``loss`` (its ``why["loss"]``
+    derives it from the trainer's source, file:line)."""
+    want, reading = expected["loss"], run.loss
+    assert "loss" in expected["why"] and ":" in expected["why"]["loss"]
+    lm = reading.reduction
+    assert (reading.release, reading.mode) == (want["release"], want["mode"])
+    if "length_factor" in want:
+        assert lm.length_factor == want["length_factor"]
+    for part in want.get("phrase_contains", ()):
+        assert part in lm.length_factor, (part, lm.length_factor)
+    assert lm.base_length_factor == want["base_length_factor"]
+    assert lm.exact_on_policy is want["exact_on_policy"]
+    assert lm.scale == want["scale"]
+    assert lm.off_policy_only == want["off_policy_only"]
+    assert bool(run.updates_per_rollout > 1 and lm.off_policy_only) is want["off_policy_acts"]
 
 
 @pytest.mark.parametrize("name", PEER)
@@ -59,7 +78,18 @@ def test_every_peer_config_still_yields_its_facts(name):
     run = read_config(DATA / expected["config"])
     assert {k: getattr(run, k) for k in FACT_KEYS} == {k: expected[k] for k in FACT_KEYS}
     assert run.warnings == ()
+    check_loss(run, expected)
     assert len(PEER) == 6
+
+
+def test_every_example_launcher_has_its_expected_facts():
+    """Each launch example but the one rlxform refuses (OpenRLHF 0.6 PPO with a critic, gae)
+    has an expected-facts file, with the loss facts."""
+    launch = ROOT / "experiments" / "configs" / "launch"
+    names = {p.name for p in launch.iterdir() if p.name != "README.md"}
+    assert {n.removesuffix(".expected.json") for n in LAUNCH} == names - {
+        "openrlhf_ppo_deepspeed_0.6.sh"
+    }
 
 
 def test_the_example_set_covers_every_format_the_issue_names():
@@ -131,7 +161,7 @@ def test_openrlhf_names_of_every_release_are_keys_not_warnings():
         {
             "algo.advantage.estimator": "rloo",
             "rollout.n_samples_per_prompt": 4,
-            "algo.advantage.is_correction_level": "tis",
+            "algo.advantage.is_correction_level": "token",
             "algo.advantage.is_correction_mode": "clip",
             "algo.kl.init_coef": 0,
         }
@@ -141,6 +171,10 @@ def test_openrlhf_names_of_every_release_are_keys_not_warnings():
         "algo.advantage.is_correction_level",
         "algo.advantage.is_correction_mode",
     ]
+    # 0.11.2's argparse refuses the old is_correction_type values as a level (choices :260)
+    with pytest.raises(ValueError, match="is_correction_level='tis' is invalid: must be one of"):
+        read_config({"algo.advantage.estimator": "rloo", "rollout.n_samples_per_prompt": 4,
+                     "algo.advantage.is_correction_level": "tis"})  # fmt: skip
     flat = read_config(
         {"advantage_estimator": "group_norm", "n_samples_per_prompt": 8, "init_kl_coef": 0}
     )
@@ -191,7 +225,7 @@ def test_trls_vllm_correction_counts_when_its_default_acts():
     [
         ("\x00\x01binary", ".sh", "binary data (a NUL byte at offset 0)"),
         ("echo hello\npip install verl\n", ".sh", "no launch command found: looked for"),
-        ("python3 -m nemo_rl.run_grpo grpo.num_generations=8\n", ".sh", "none of a trainer"),
+        ("python3 -m acme_rl.train acme.group_size=8\n", ".sh", "none of a trainer"),
         ("python3 train.py --foo 'unbalanced\n", ".sh", "unterminated"),
         ("a: &a [1, 2]\nb: [*a, *a, *a]\n" + "c: !!python/object x\n", ".yaml", "tag"),
         ("import os\nprint(1)\n", ".py", "no GRPOConfig(...) call found"),

@@ -24,5 +24,5 @@ python3 -m openrlhf.cli.train_ppo_ray \
    --algo.advantage.estimator rloo \
    --algo.kl.init_coef 0 \
    --actor.policy_loss_type gspo \
-   --algo.advantage.is_correction_level tis \
+   --algo.advantage.is_correction_level token \
    --actor.adam.lr 5e-7

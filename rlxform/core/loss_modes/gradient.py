@@ -25,6 +25,7 @@ from rlxform.core.loss_modes.batch import (
 )
 from rlxform.core.loss_modes.record import LossMode
 from rlxform.core.loss_modes.settings import VERL_AGG_MODES
+from rlxform.core.loss_modes.table import VERSIONS
 from rlxform.validation import InputError, check_choice
 
 VERL_KL_TYPES = ("k1", "kl", "abs", "k2", "mse", "low_var_kl", "k3", "k1+", "k3+", "low_var_kl+")
@@ -42,6 +43,12 @@ def token_gradient(loss_mode: LossMode, batch: TokenBatch, *, dropped: Any = Non
         the expectation over the draw (each candidate dropped with probability
         min(1, k / candidates)).
     """
+    newest = VERSIONS[loss_mode.framework]
+    if loss_mode.version != newest:
+        raise InputError(
+            f"loss_mode.version={loss_mode.version!r} is invalid: token_gradient restates "
+            f"{loss_mode.framework} {newest}'s loss only (older releases are reduced, not restated)"
+        )
     xp, batch = as_arrays(batch)
     settings = dict(loss_mode.settings)
     if loss_mode.framework == "verl":

@@ -16,14 +16,17 @@ class LossMode:
     """One trainer's loss mode reduced to its on-policy per-answer factor (issue 24, item 2).
 
     Attributes:
-      framework, version, mode: the trainer, its release and the loss mode actually run (verl's
+      framework, version, mode: the trainer, its release (the newest, or an older one of
+        ``releases.RELEASES``) and the loss mode actually run (verl's
         ``rollout_correction.bypass_mode`` turns any loss_mode into ``bypass_mode``).
       settings: every setting the loss reads, resolved with the framework's defaults, as sorted
         ``(key, value)`` pairs (framework key names); ``given`` names the ones passed explicitly.
       length_factor: the per-answer factor c(L) of the first update (ratio 1, sampler equal to
         trainer): "1", "1/L", "1/L_max", "token-mean", or a phrase when it is not a per-answer
         factor of the length.
-      base_length_factor: the aggregation's factor under any correction the phrase describes.
+      base_length_factor: the aggregation's factor under any correction the phrase describes (a
+        phrase itself where no aggregation factor underlies the loss: TRL luspo at token level
+        before 1.10, ``releases.py``).
       exact_on_policy: whether E[update] = w_M(p) grad p (times that factor) holds exactly for the
         first update: True for "1" and "1/L_max" only.
       off_policy_knobs: settings that change the gradient only once a ratio differs from 1.

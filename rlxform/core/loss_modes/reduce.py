@@ -14,9 +14,10 @@ from typing import Any
 
 from rlxform.core.loss_modes import table
 from rlxform.core.loss_modes.record import LossMode
+from rlxform.core.loss_modes.releases import Release, release
 from rlxform.core.loss_modes.settings import resolve
 from rlxform.core.loss_modes.verl_correction import thresholds
-from rlxform.validation import InputError, check_choice
+from rlxform.validation import InputError
 
 
 def reduce(framework: str, mode: str, *, version: str | None = None, **settings: Any) -> LossMode:
@@ -25,37 +26,41 @@ def reduce(framework: str, mode: str, *, version: str | None = None, **settings:
     Args:
       framework: "verl", "trl" or "openrlhf".
       mode: verl ``actor.policy_loss.loss_mode``, TRL ``loss_type``, OpenRLHF
-        ``actor.policy_loss_type``.
-      version: the framework release; only the one the table covers (verl 0.9.1, TRL 1.16.0,
-        OpenRLHF 0.11.2) is accepted for now.
+        ``actor.policy_loss_type`` (for releases without the key, the mode they hard-code:
+        TRL 0.14-0.15 "grpo", 0.16 "bnpo"; OpenRLHF before 0.8 "ppo").
+      version: the framework release (None: the newest, verl 0.9.1, TRL 1.16.0, OpenRLHF
+        0.11.2); ``releases.RELEASES`` lists the older ones whose loss code was read.
       **settings: the framework's own key names (dotted paths read by their last part), e.g.
         ``loss_agg_mode="seq-mean-token-mean"``, ``importance_sampling_level="sequence"``,
         ``rollout_correction={"rollout_is": "token"}``.
 
     Returns:
       A frozen ``LossMode``. Raises ``InputError`` for an unknown framework, version, mode or
-      setting, or a value the framework refuses.
+      setting (or one the release lacks), or a value the framework refuses.
     """
-    check_choice("framework", framework, table.TABLE)
-    check_choice("version", version or table.VERSIONS[framework], [table.VERSIONS[framework]])
-    check_choice("mode", mode, table.TABLE[framework])
-    resolved, given = resolve(framework, mode, settings)
+    rel = release(framework, version)
+    if mode not in rel.modes:
+        raise InputError(
+            f"mode={mode!r} is invalid: must be one of {', '.join(rel.modes)} (the loss modes "
+            f"rlxform reduces for {rel.label})"
+        )
+    resolved, given = resolve(framework, mode, settings, rel.lacks, rel.defaults, rel.label)
     rule = {"verl": _verl, "trl": _trl, "openrlhf": _openrlhf}[framework]
-    return rule(mode, resolved, given)
+    return rule(mode, resolved, given, rel)
 
 
-def _record(framework, mode, resolved, given, base, source, **fields) -> LossMode:
+def _record(rel: Release, mode, resolved, given, base, source, **fields) -> LossMode:
     factor = fields.pop("factor", base)
     return LossMode(
-        framework=framework,
-        version=table.VERSIONS[framework],
+        framework=rel.framework,
+        version=rel.version,
         mode=mode,
         settings=tuple(sorted(resolved.items())),
         given=given,
         length_factor=factor,
         base_length_factor=base,
         exact_on_policy=factor in table.EXACT_FACTORS,
-        source=f"{framework} {table.VERSIONS[framework]} {source}",
+        source=f"{rel.label} {source}",
         **fields,
     )
 
@@ -64,7 +69,7 @@ def _knobs(*groups) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k for group in groups for k in group))
 
 
-def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
+def _verl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
     rc_keys = []
     if s["rollout_is"] is not None:
         rc_keys += ["rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize"]
@@ -79,10 +84,22 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
         )
     if s["rollout_rs"] is not None and s["rollout_rs_threshold"] is None:
         raise InputError("rollout_rs_threshold=None is invalid: must be set when rollout_rs is set")
-    agg_factor, agg_source = table.VERL_AGG[s["loss_agg_mode"]]
-    uses_agg = mode not in ("sapo", "geo_mean")
-    base = agg_factor if uses_agg else row.factor
-    source = f"{row.source}; agg_loss {agg_source}" if uses_agg else row.source
+    if s["loss_agg_mode"] not in rel.agg:
+        raise InputError(
+            f"loss_agg_mode={s['loss_agg_mode']!r} is invalid: must be one of "
+            f"{', '.join(rel.agg)} in {rel.label}"
+        )
+    if "tis_only" in rel.traits and isinstance(s["rollout_is_threshold"], str):
+        raise InputError(
+            f"rollout_is_threshold={s['rollout_is_threshold']!r} is invalid: must be a number in "
+            f"{rel.label} (the lower_upper IcePop form came in verl 0.8)"
+        )
+    agg_factor, _ = table.VERL_AGG[s["loss_agg_mode"]]
+    agg_source = rel.agg[s["loss_agg_mode"]]
+    hard_coded = ("sapo", "geo_mean", *(("gspo",) if "gspo_seq_mean" in rel.traits else ()))
+    uses_agg = mode not in hard_coded
+    base = agg_factor if uses_agg else "1/L"
+    source = f"{rel.modes[mode]}; agg_loss {agg_source}" if uses_agg else rel.modes[mode]
     factor = base if row.factor in (*table.FACTORS, "agg") else row.factor
     note = row.note
     on, off = row.on_policy, row.off_policy
@@ -90,7 +107,14 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     if "clip_ratio" in off and None not in (s["clip_ratio_low"], s["clip_ratio_high"]):
         off = tuple(k for k in off if k != "clip_ratio")
         note += " clip_ratio is unused while clip_ratio_low/high are set (both default to 0.2)."
-    if mode == "sapo" and s["loss_agg_mode"] != "token-mean":
+    if mode == "gspo" and not uses_agg:
+        note = (
+            "The per-token ratio has the sequence ratio's value and the token's own gradient; "
+            f"{rel.label} aggregates it with seq-mean-token-mean whatever loss_agg_mode says "
+            "(from verl 0.9 it follows loss_agg_mode)."
+        )
+        on = tuple(k for k in on if k != "loss_agg_mode")
+    if not uses_agg and s["loss_agg_mode"] != "token-mean":
         note += f" (loss_agg_mode={s['loss_agg_mode']} has no effect)"
     if s["loss_agg_mode"] == "seq-mean-token-sum-norm" and uses_agg:
         width = s["loss_scale_factor"] or "the padded response width"
@@ -102,13 +126,13 @@ def _verl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     elif s["rollout_is"] is not None or s["rollout_rs"] is not None:
         factor = _verl_decoupled_phrase(mode, s, base)
         on = _knobs(on, rc_keys)
-        source += f"; {table.VERL_RC}:786 (weights :522, rejection :197)"
+        source += f"; {rel.extra['rc']}"
         note += (
             " algorithm.rollout_correction weighs or rejects with pi_old / pi_rollout, fixed "
             "before the update: it acts on the first update whenever sampler and trainer differ."
         )
     return _record(
-        "verl",
+        rel,
         mode,
         s,
         given,
@@ -173,11 +197,32 @@ def _verl_decoupled_phrase(mode: str, s: dict[str, Any], base: str) -> str:
     return f"{kind}: {'; '.join(parts)}; times {base}"
 
 
-def _trl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
+def _trl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
     row = table.TRL[mode]
     base, note = row.factor, row.note
-    on, off = row.on_policy, row.off_policy
+    on = tuple(k for k in row.on_policy if k not in rel.lacks)
+    off = () if "no_clip" in rel.traits else tuple(k for k in row.off_policy if k not in rel.lacks)
     scale = 1.0
+    if "fixed_grpo" in rel.traits or "fixed_bnpo" in rel.traits:
+        rule = "the per-sequence token mean" if mode == "grpo" else "the micro-batch token mean"
+        note = f"{rel.label} has no loss_type: its loss is {rule} (as loss_type {mode})."
+    if "no_clip" in rel.traits:
+        note += (
+            f" {rel.label} has no clip and no num_iterations: the ratio exp(log pi - sg(log pi)) "
+            "is 1 at every step."
+        )
+    if mode == "luspo" and "luspo_times_l" in rel.traits:
+        if s["importance_sampling_level"] == "token":
+            base = (
+                "not a per-answer factor of 1: each token's loss is multiplied by its answer's "
+                "length L and averaged over the padded (B x T) batch, so c(L) = L / (B T), T the "
+                "padded width, and padded positions get gradient too"
+            )
+        note = (
+            f"{rel.label} luspo: loss = mean over (B x T) of per-token loss x L; with "
+            "importance_sampling_level = sequence the ratio is one per answer and c(L) = 1 (up "
+            "to 1/B); at token level c(L) grows with L (fixed in TRL 1.10)."
+        )
     if mode == "cispo":
         cap_key = "epsilon_high" if s["epsilon_high"] is not None else "epsilon"
         cap = s[cap_key]
@@ -198,10 +243,11 @@ def _trl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
             raise InputError(
                 f"vllm_importance_sampling_mode={vmode!r} is invalid: must be one of "
                 "token_truncate, token_mask for loss_type='vespo' (TRL refuses the others, "
-                "grpo_trainer.py:936-941)"
+                f"{rel.extra['vespo']})"
             )
         phrases.append(_trl_vllm_phrase(s))
-        on = _knobs(on, ["use_vllm", "vllm_importance_sampling_mode"])
+        knobs = ["use_vllm", "vllm_importance_sampling_mode"]
+        on = _knobs(on, [k for k in knobs if k not in rel.lacks])
     if s["off_policy_mask_threshold"] is not None:
         if s["use_vllm"]:
             phrases.append(
@@ -229,23 +275,32 @@ def _trl(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
     if s["beta"] > 0:
         kind = "ratio x k3 (reverse-KL gradient)" if s["use_bias_correction_kl"] else "k3"
         note += f" beta = {s['beta']:g} adds beta {kind} per token, normalised like the loss."
-    note += (
-        " TRL's default num_iterations = 1 keeps every ratio at 1, so off-policy knobs act only "
-        "with num_iterations > 1 or steps_per_generation > gradient_accumulation_steps."
-    )
+    if "no_clip" not in rel.traits:
+        spg = " or steps_per_generation > gradient_accumulation_steps"
+        spg = "" if _before(rel, (0, 18)) else spg
+        note += (
+            " TRL's default num_iterations = 1 keeps every ratio at 1, so off-policy knobs act "
+            f"only with num_iterations > 1{spg}."
+        )
     return _record(
-        "trl",
+        rel,
         mode,
         s,
         given,
         base,
-        row.source,
+        rel.modes[mode],
         factor=factor,
         off_policy_knobs=off,
         on_policy_knobs=on,
         scale=scale,
         note=note,
     )
+
+
+_ORLHF_FIXED = {
+    "1/L": "each answer's token mean, then the mean over answers",
+    "token-mean": "the token mean (gspo: per answer)",
+}
 
 
 def _trl_vllm_phrase(s: dict[str, Any]) -> str:
@@ -261,9 +316,13 @@ def _trl_vllm_phrase(s: dict[str, Any]) -> str:
     return f"vLLM {vmode}: {unit} {rule}"
 
 
-def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
+def _before(rel: Release, version: tuple[int, ...]) -> bool:
+    return tuple(int(p) for p in rel.version.replace(".post", ".").split(".")) < version
+
+
+def _openrlhf(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
     row = table.OPENRLHF[mode]
-    off = row.off_policy
+    off = tuple(k for k in row.off_policy if k not in rel.lacks)
     if s["eps_clip_low_high"] is None:
         s["eps_clip_low_high"] = (s["eps_clip"], s["eps_clip"])
     else:  # train_ppo_ray.py:633-634: eps_clip only fills an unset eps_clip_low_high
@@ -279,14 +338,20 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
             f"is_correction_threshold={list(s['is_correction_threshold'])!r} is invalid: "
             f"gating {gating!r} takes an upper bound only (a single HIGH)"
         )
-    agg_factor, agg_source = table.OPENRLHF_AGG[s["loss_agg_mode"]]
+    agg_factor, _ = table.OPENRLHF_AGG[s["loss_agg_mode"]]
     base = agg_factor if row.factor == "agg" else row.factor
-    source = f"{row.source}; aggregate_loss {agg_source}" if row.factor == "agg" else row.source
-    factor, note, on = base, row.note, row.on_policy
+    source = rel.modes[mode]
+    if row.factor == "agg" and "loss_agg_mode" not in rel.lacks:
+        source += f"; aggregate_loss {rel.agg[s['loss_agg_mode']]}"
+    factor, note = base, row.note
+    on = tuple(k for k in row.on_policy if k not in rel.lacks)
+    if "seq_mean" in rel.traits or "token_mean" in rel.traits:
+        base = factor = "1/L" if "seq_mean" in rel.traits or mode == "gspo" else "token-mean"
+        note += f" {rel.label} has no loss_agg_mode: its policy loss is {_ORLHF_FIXED[base]}."
     if level != "off":
         low, high = s["is_correction_threshold"]
-        on = _knobs(on, ["is_correction_level", "is_correction_mode", "is_correction_gating"])
-        on = _knobs(on, ["is_correction_threshold"])
+        knobs = ["is_correction_level", "is_correction_mode", "is_correction_gating"]
+        on = _knobs(on, [k for k in knobs if k not in rel.lacks], ["is_correction_threshold"])
         if mode == "gspo":
             factor = (
                 "a per-answer factor of the mismatch, not of L: the sequence ratio is "
@@ -304,9 +369,9 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple) -> LossMode:
                     "keep per-token weights pi_old/pi_rollout"
                 )
             factor = f"not a per-answer factor: {rule}; times {base}"
-        source += f"; IS correction {table.ORLHF_LOSS}:216-241"
+        source += f"; IS correction {rel.extra['is']}"
     return _record(
-        "openrlhf",
+        rel,
         mode,
         s,
         given,

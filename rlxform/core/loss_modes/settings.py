@@ -212,10 +212,19 @@ SCHEMAS = {"verl": VERL, "trl": TRL, "openrlhf": OPENRLHF}
 MODE_KEYS = {"verl": "loss_mode", "trl": "loss_type", "openrlhf": "policy_loss_type"}
 
 
-def resolve(framework: str, mode: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], tuple]:
+def resolve(
+    framework: str,
+    mode: str,
+    given: Mapping[str, Any],
+    lacks: frozenset[str] = frozenset(),
+    defaults: Mapping[str, Any] | None = None,
+    label: str = "",
+) -> tuple[dict[str, Any], tuple]:
     """Checked settings with defaults filled in, and the names given explicitly.
 
     ``given`` may hold the mode key itself (``loss_type`` for TRL...) when it equals ``mode``.
+    ``lacks``: settings the release (``label``) does not have (passing one is an error);
+    ``defaults``: the release's own defaults where they differ from the newest release's.
     """
     schema = SCHEMAS[framework]
     flat: dict[str, Any] = {}
@@ -235,7 +244,10 @@ def resolve(framework: str, mode: str, given: Mapping[str, Any]) -> tuple[dict[s
                 f"{mode_key}={given.get(mode_key)!r} is invalid: must equal mode={mode!r}"
             )
     out = {key: default for key, (default, _) in schema.items()}
+    out.update(defaults or {})
     for name, value in flat.items():
         check_choice("setting", name, schema)
+        if name in lacks:
+            raise InputError(f"setting={name!r} is invalid: {label} has no such setting")
         out[name] = schema[name][1](name, value)
     return out, tuple(sorted(flat))
