@@ -110,14 +110,18 @@ def check_distributed(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from rlxform.parsing import load_toml, read_text
+
+    check_distributed(args)
+    # the file is read and bounded before JAX is imported: a hostile file is answered at once
+    data = load_toml(read_text(args.config, what="config"), source=args.config)
     from tqdm import tqdm
 
     from rlxform.reproduce import sweep_runner
-    from rlxform.reproduce.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import parse_sweep_config
     from rlxform.results import check_writable
 
-    check_distributed(args)
-    config = load_sweep_config(args.config, allow_import=args.allow_import)
+    config = parse_sweep_config(data, allow_import=args.allow_import)
     note_custom_code(config.schemes)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     figure = figure_format(args)

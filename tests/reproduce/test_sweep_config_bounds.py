@@ -76,3 +76,23 @@ def test_a_valid_file_still_reads(tmp_path):
     path.write_text('learning_rate = [0.1]\ngroup_size = [2]\n[[schemes]]\nname = "grpo"\n')
     config = load_sweep_config(path)
     assert config.learning_rate == (0.1,) and config.group_size == (2,)
+
+
+def test_hostile_file_answered_before_jax_is_imported(tmp_path):
+    """The file is read and bounded first: the answer does not wait for JAX to import."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.toml"
+    path.write_bytes(CASES["nested arrays"][0])
+    probe = (
+        "import sys; from rlxform import cli; "
+        f"code = cli.main(['sweep', {str(path)!r}, '--out', {str(tmp_path / 'o')!r}]); "
+        "print(code, 'jax' in sys.modules)"
+    )
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, timeout=60
+    )
+    assert done.stdout.split() == ["2", "False"], (done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1 and "nested more than 100" in done.stderr
