@@ -181,3 +181,20 @@ def test_cli_shows_a_warning_as_one_line():
     assert warnings.formatwarning is not None and "x.py" in warnings.formatwarning(
         "m", UserWarning, "x.py", 3
     )
+
+
+def test_cli_refuses_another_prng_before_computing(tmp_path, capsys, restore_prng):
+    """The default-set version of the rerun test: a threefry chunk directory (made without
+    computing) resumed with ``--prng rbg`` is refused at once, nothing compiled or written."""
+    from rlxform.parsing import load_toml
+    from rlxform.reproduce.sweep_config import parse_sweep_config
+
+    config_path = tmp_path / "sweep.toml"
+    config_path.write_text(SWEEP)
+    config = parse_sweep_config(load_toml(SWEEP))
+    out = tmp_path / "out"
+    chunks.ChunkStore(out / "chunks", config, {**runtime.run_binding(), "prng": "threefry"})
+    before = _files(out)
+    assert cli.main(["sweep", str(config_path), "--out", str(out), "--prng", "rbg"]) == 2
+    _one_error(capsys.readouterr().err, "threefry PRNG", "uses rbg")
+    assert _files(out) == before
