@@ -23,6 +23,44 @@ def _init_p(flag: str, text: str) -> Any:
     return parse_init_p(text)
 
 
+def _setting_value(text: str) -> Any:
+    """A ``--loss-setting`` value: true/false, none, an integer, a number, numbers separated by
+    commas (a list), else the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if "," in text:
+        try:
+            return [float(part) for part in text.split(",")]
+        except ValueError:
+            pass
+    return text
+
+
+def _loss_settings(flag: str, items: list[str]) -> dict[str, Any]:
+    """``--loss-setting KEY=VALUE`` (repeatable) as a mapping; the mode checks keys and values."""
+    from rlxform.validation import InputError
+
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"{flag}={item!r} is invalid: must be KEY=VALUE, e.g. clip_ratio_high=0.28"
+            )
+        if key.strip() in settings:
+            raise InputError(f"{flag}={item!r} is invalid: {key.strip()} is given twice")
+        settings[key.strip()] = _setting_value(text)
+    return settings
+
+
 SEQUENCE = ("sequence_tabular", "sequence_network")  # = sim.config.SEQUENCE_POLICIES (tested)
 BANDIT = ("scalar", "tabular", "network")  # = sim.config.BANDIT_POLICIES
 WITH_HIDDEN = ("network", "sequence_network")  # kinds with a hidden width H
@@ -36,6 +74,7 @@ class Flag(NamedTuple):
     ``policies``: the policy kinds the flag applies to (None: all); given for another kind it
     is refused by name. ``default_for``: the kinds that get ``default`` when the flag is not
     given (None: ``policies``); the others keep the field's own default.
+    ``repeat``: the flag may be given several times (a list of texts).
     """
 
     flag: str
@@ -45,6 +84,7 @@ class Flag(NamedTuple):
     help: str
     policies: tuple[str, ...] | None = None
     default_for: tuple[str, ...] | None = None
+    repeat: bool = False
 
     @property
     def dest(self) -> str:
@@ -123,9 +163,10 @@ FLAGS = (
         "--aggregation",
         "sim.aggregation",
         str,
-        "seq-mean-token-mean",
-        "seq-mean-token-sum | seq-mean-token-mean | seq-mean-token-sum-norm | token-mean "
-        "| trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences)",
+        None,
+        "seq-mean-token-sum | seq-mean-token-mean (default) | seq-mean-token-sum-norm | "
+        "token-mean | trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences; a --loss-mode "
+        "sets its own)",
         SEQUENCE,
     ),
     Flag(
@@ -174,6 +215,24 @@ FLAGS = (
         "group",
         "group | batch | none (std-normalised schemes)",
     ),
+    Flag(
+        "--loss-mode",
+        "sim.loss_mode",
+        str,
+        None,
+        "a trainer's loss, framework:mode: verl:vanilla | verl:gspo | verl:cispo | verl:sapo | "
+        "verl:geo_mean | ... | trl:grpo | trl:dapo | trl:cispo | trl:luspo | ... | "
+        "openrlhf:ppo | openrlhf:gspo (default: the plain clipped surrogate)",
+    ),
+    Flag(
+        "--loss-setting",
+        ("sim.loss_settings", _loss_settings),
+        str,
+        None,
+        "KEY=VALUE setting of --loss-mode under the framework's own key, repeatable "
+        "(e.g. clip_ratio_high=0.28, importance_sampling_level=sequence, delta=1.5)",
+        repeat=True,
+    ),
 )
 
 
@@ -193,6 +252,8 @@ def add_simulate(sub) -> None:
     for flag in FLAGS:
         if flag.kind is bool:
             p.add_argument(flag.flag, action=_GivenSwitch, help=flag.help)
+        elif flag.repeat:
+            p.add_argument(flag.flag, action=_GivenAppend, metavar="KEY=VALUE", help=flag.help)
         else:
             p.add_argument(
                 flag.flag, action=_Given, type=flag.kind, default=flag.default, help=flag.help
@@ -217,6 +278,12 @@ class _GivenSwitch(_Given):
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         super().__call__(parser, namespace, True, option_string)
+
+
+class _GivenAppend(_Given):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        items = [*(getattr(namespace, self.dest, None) or []), values]
+        super().__call__(parser, namespace, items, option_string)
 
 
 def check_flags_apply(args: argparse.Namespace) -> None:
@@ -245,6 +312,7 @@ def simulate_config(args: argparse.Namespace, scheme):
     sets its default for the kinds in its ``default_for``, and the field's own default otherwise.
     """
     from rlxform.reproduce.simulate_run import SimulateConfig
+    from rlxform.sim.config import SEQUENCE_POLICIES
     from rlxform.sim.policies import KINDS
     from rlxform.validation import Key, load_dataclass
 
@@ -252,6 +320,7 @@ def simulate_config(args: argparse.Namespace, scheme):
     if args.responses is None:  # a kind may fix K (scalar: exactly two responses)
         kind = KINDS.get(args.policy)
         args.responses = (kind and kind.num_responses) or 4
+    sequence = args.policy in SEQUENCE_POLICIES
     explicit = getattr(args, "given_flags", None)
     given: dict[str, Any] = {"--scheme": scheme}
     keys: dict[str, Any] = {"--scheme": "sim.scheme"}
@@ -264,7 +333,26 @@ def simulate_config(args: argparse.Namespace, scheme):
             continue
         if was_given or defaults is None or args.policy in defaults:
             given[flag.flag] = value
-    return load_dataclass(SimulateConfig, given, keys=keys)
+    if sequence and args.aggregation is None and args.loss_mode is None:
+        given["--aggregation"] = "seq-mean-token-mean"
+    config = load_dataclass(SimulateConfig, given, keys=keys)
+    _check_aggregation(config.sim, given.get("--aggregation"))
+    return config
+
+
+def _check_aggregation(cfg, aggregation: str | None) -> None:
+    """``--aggregation`` given with ``--loss-mode`` must be the mode's own (it sets it)."""
+    from rlxform.core.aggregation import check_aggregation
+    from rlxform.validation import InputError
+
+    if cfg.loss_mode is None or aggregation is None:
+        return
+    if check_aggregation(aggregation) != cfg.aggregation:
+        raise InputError(
+            f"--aggregation={aggregation!r} is invalid with --loss-mode={cfg.loss_mode!r}: the "
+            f"mode aggregates as {cfg.aggregation!r} (set it by --loss-setting, e.g. "
+            "loss_agg_mode for verl)"
+        )
 
 
 def run_simulate(args: argparse.Namespace) -> int:

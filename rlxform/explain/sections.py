@@ -69,6 +69,11 @@ def run_scheme(run: RunConfig) -> tuple[sch.Scheme, str | None]:
     """The scheme a run amounts to, and a note on its step scale (batch-level std)."""
     from rlxform.frameworks import FRAMEWORKS
 
+    steps = getattr(run, "batch_steps", ())
+    if steps:  # the per-group rule is the large-batch limit; the batch steps scale the step
+        record = FRAMEWORKS[run.framework]
+        note = "; ".join(steps) + " (--topic batch_std)"
+        return record.scheme(run.estimator, **dict(run.scheme_params)), note
     if run.std_scope == "batch":
         sigma = (
             "sqrt(pbar (1 - pbar)), pbar the batch's mean success rate"
@@ -220,7 +225,9 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
             f"k1 KL in the reward (coefficient beta = {run.kl_coef:g}): in expectation the true "
             "gradient of KL(pi || pi_ref), so the update ascends h_M(p) - beta KL (--topic kl)"
         )
-    if run.std_scope == "batch":
+    for step in getattr(run, "batch_steps", ()):
+        breaks.append(f"batch-level step, exact only as the batch grows: {step}")
+    if run.std_scope == "batch" and not getattr(run, "batch_steps", ()):
         breaks.append(
             "batch-level std: the step is divided by the std of the whole batch; exact only as "
             "the batch grows (h = ((M-1)/M) p / sigma, --topic batch_std)"

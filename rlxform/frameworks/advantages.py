@@ -77,6 +77,8 @@ def advantages(
     record = FRAMEWORKS[check_choice("framework", framework, FRAMEWORKS)]
     known = record.advantage_keys
     given = dict(settings or {})
+    if record.settings_key is not None:  # the trainer's own spellings (slime's flags)
+        given = dict(record.settings_key(k, v) for k, v in given.items())
     for key, value in params.items():  # 0.4.1 keyword names: the last part of a key
         full = [k for k in known if k.rpartition(".")[2] == key]
         if not full:

@@ -62,6 +62,9 @@ class RunConfig:
         "program"}), None for a config file; normaliser: answers per token-mean normaliser.
       loss: the loss mode and its settings as the reducer reads them
         (``frameworks.losses.LossReading``), None for a run built by hand.
+      batch_steps: batch-level steps of the advantage (slime / ROLL whitening, AReaL batch
+        normalisation): as the batch grows they shift by a constant and divide by a constant
+        sigma, so the card's scheme is the run's per-group rule and the step is scaled.
     """
 
     framework: str
@@ -94,6 +97,9 @@ class RunConfig:
     normaliser: Any = None
     max_length: int | None = None
     loss: Any = None  # frameworks.losses.LossReading: the loss mode, reduced (lossexplain)
+    # trainers-b (issue 25): batch-level steps of the advantage (whitening, batch std), one
+    # sentence each; the card's scheme is then the per-group rule (their large-batch limit)
+    batch_steps: tuple[str, ...] = ()
 
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""

@@ -52,6 +52,11 @@ def detect(found: Found) -> Framework | None:
     keys = list(found.values) if found.args is None else _generic_keys(found)
     keys += [k.split(".")[0] + ".*" for k in keys]  # a section named, even if empty
     marked = [r for r in FRAMEWORKS.values() if r.markers and r.marked_by(keys)]
+    if len(marked) > 1:  # several trainers' markers (ROLL's rollout_batch_size is also an
+        # old OpenRLHF name): the one whose markers match strictly the most keys
+        counts = [sum(r.marked_by([k]) for k in keys) for r in marked]
+        best = max(counts)
+        marked = [r for r, n in zip(marked, counts, strict=True) if n == best]
     return marked[0] if len(marked) == 1 else None
 
 
@@ -106,6 +111,8 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
 
     if record.arguments == "hydra":
         args, config = _config_flag(list(found.args or ()), record.config_flag)
+        if config is not None and args and str(args[0]).endswith(".py"):
+            args = args[1:]  # AReaL's launcher: SCRIPT.py --config FILE (cli_args.py:2893)
         values, _ = hydra_overrides(args)
         found.strings = False
         base = {} if config is None else _side_config(config, found)

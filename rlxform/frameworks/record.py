@@ -59,6 +59,9 @@ class Framework:
       script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
         ScriptArguments): no effect on the update, never warned about.
       notes: lines every card of this trainer prints.
+      settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
+        ``frameworks.advantages`` as users write it in the trainer's own key (slime's
+        ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
     """
 
     name: str
@@ -82,6 +85,7 @@ class Framework:
     script_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
     config_flag: str | None = None
+    settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

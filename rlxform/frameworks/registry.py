@@ -18,6 +18,9 @@ TRAINERS = (
     "nemo_rl",  # trainers-a (issue 25): NeMo-RL, Open-Instruct, SkyRL
     "open_instruct",
     "skyrl",
+    "slime",  # trainers-b (issue 25): slime, ROLL, AReaL
+    "roll",
+    "areal",
 )
 
 

@@ -3,7 +3,8 @@
 Tables are dicts of equal-length columns (as ``rlxform.results.read_table`` returns). Figures use
 the Agg backend-friendly object API (no pyplot state is kept). One module per family of tables:
 ``analytic`` (exact transforms, figures 1-4 and 7, cards), ``simulation`` (trajectories,
-difficulty, sweeps), ``sequences`` and ``penalties``; ``style`` holds the shared helpers.
+difficulty, sweeps), ``sequences``, ``penalties`` and ``loss_modes``; ``style`` holds the shared
+helpers.
 """
 
 from rlxform.plotting.analytic import (
@@ -15,6 +16,7 @@ from rlxform.plotting.analytic import (
     fig_transforms,
     fig_weights,
 )
+from rlxform.plotting.loss_modes import fig_loss_modes
 from rlxform.plotting.penalties import (
     fig_batch_std,
     fig_kl_equilibrium,
@@ -40,6 +42,7 @@ __all__ = [
     "fig_length_drift_map",
     "fig_length_trajectories",
     "fig_limits",
+    "fig_loss_modes",
     "fig_noise",
     "fig_objective",
     "fig_ppo_effective_weight",

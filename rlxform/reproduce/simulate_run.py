@@ -44,7 +44,7 @@ class SimulateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from rlxform.sim.simulate import check_kl_combination
+        from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 
         if not isinstance(self.sim, SimConfig):
             raise InputError(f"sim={self.sim!r} is invalid: must be an rlxform SimConfig")
@@ -58,6 +58,7 @@ class SimulateConfig:
         check_seed("seed", self.seed)
         if self.hparams.kl_coef is not None:
             check_kl_combination(self.sim)
+        check_loss_mode_hparams(self.sim, self.hparams)
 
 
 class SimulationResult(NamedTuple):
@@ -70,6 +71,8 @@ class SimulationResult(NamedTuple):
 
 def simulation_title(cfg: SimConfig, learning_rate: float, seeds: int) -> str:
     """Figure title: scheme, policy, P, M, batch, optimizer, lr, seeds (and the aggregation)."""
+    if cfg.loss_mode is not None:  # a trainer's loss (``SimConfig.loss_mode``)
+        return f"{cfg.scheme.label}, {cfg.loss_mode}, {cfg.problem.policy}, M={cfg.group_size}"
     if cfg.problem.is_sequence:
         return f"{cfg.scheme.label}, {cfg.aggregation}, {cfg.problem.policy}, M={cfg.group_size}"
     problem = cfg.problem
@@ -199,6 +202,9 @@ def run_simulation(
         "num_minibatches": cfg.num_minibatches,
         "std_scope": cfg.std_scope,
     }
+    if cfg.loss_mode is not None:
+        entries.update(loss_mode=cfg.loss_mode, loss_settings=dict(cfg.loss_settings))
+        entries["aggregation"] = cfg.aggregation
     if cfg.problem.is_sequence:
         entries["aggregation"] = cfg.aggregation
         entries["objective"] = "mean_x h_M(p_x) of the scheme's tables (the paper's lens)"

@@ -26,7 +26,7 @@ from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
 from rlxform.sim.config import HParams, Problem, SimConfig, check_hparams
 from rlxform.sim.population import check_population
-from rlxform.sim.simulate import check_kl_combination
+from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 from rlxform.validation import (
     MAX_GROUP_SIZE,
     InputError,
@@ -108,6 +108,7 @@ class SweepConfig:
                 cfg = self.sim_config(scheme, m)  # validated by SimConfig
                 if self.hparams.kl_coef is not None:
                     check_kl_combination(cfg)
+                check_loss_mode_hparams(cfg, self.hparams)
 
     @property
     def problem(self) -> Problem:
@@ -272,7 +273,14 @@ def parse_sweep_config(data: Mapping[str, Any], allow_import: bool = False) -> S
     """
     if not isinstance(data, Mapping):
         raise InputError(f"sweep config={data!r} is invalid: must be a table")
-    return load_dataclass(SweepConfig, data, keys=toml_keys(allow_import))
+    config = load_dataclass(SweepConfig, data, keys=toml_keys(allow_import))
+    given, loss_mode = data.get("aggregation"), config.sim.loss_mode
+    if loss_mode is not None and given is not None and given != config.sim.aggregation:
+        raise InputError(  # a loss mode sets its own aggregation (its loss_agg_mode, or fixed)
+            f"aggregation={given!r} is invalid with loss_mode={loss_mode!r}: the mode "
+            f"aggregates as {config.sim.aggregation!r}"
+        )
+    return config
 
 
 def load_sweep_config(path: str | Path, allow_import: bool = False) -> SweepConfig:

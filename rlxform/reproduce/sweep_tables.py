@@ -23,7 +23,7 @@ TRAJECTORY_COLUMNS = tuple(
     f"{_KEYS} step samples mean_p mean_p_se objective diverged_at diverged_seeds".split()
 )
 LENGTH_COLUMNS = ("mean_length_correct", "mean_length_wrong")  # sequence policies only
-PPO_COLUMNS = ("clip_fraction",)  # PPO (E x N > 1) only
+PPO_COLUMNS = ("clip_fraction",)  # PPO (E x N > 1) or a loss mode only
 SUMMARY_COLUMNS = tuple(
     f"{_KEYS} steps_to_threshold samples_to_threshold final_mean_p final_objective "
     "diverged_at diverged_seeds".split()
@@ -72,9 +72,9 @@ def diverged_steps(
 
 def extra_columns(config: SweepConfig) -> tuple[str, ...]:
     """Per-run trajectory columns beyond ``TRAJECTORY_COLUMNS``: E[L | correct] and
-    E[L | wrong] for sequence policies, PPO's ``clip_fraction`` when E x N > 1."""
+    E[L | wrong] for sequence policies, PPO's ``clip_fraction`` (E x N > 1 or a loss mode)."""
     lengths = LENGTH_COLUMNS if config.problem.is_sequence else ()
-    return lengths + (PPO_COLUMNS if config.sim.is_ppo else ())
+    return lengths + (PPO_COLUMNS if config.sim.ppo_step else ())
 
 
 def sweep_tables(
@@ -86,8 +86,9 @@ def sweep_tables(
     ``mean_p`` / ``objective`` masked (NaN) after ``diverged_at``; aggregate rows average the
     finite seeds and carry their SE, the earliest ``diverged_at`` and ``diverged_seeds``.
     Sequence policies add ``mean_length_correct`` / ``mean_length_wrong`` (exact E[L | correct]
-    and E[L | wrong] of each run's policy), PPO (E x N > 1) adds ``clip_fraction`` (the share of
-    samples whose gradient the clip zeroed, over the updates since the previous record); both
+    and E[L | wrong] of each run's policy), PPO (E x N > 1, or a loss mode) adds
+    ``clip_fraction`` (the share of samples whose gradient the clip zeroed, over the updates
+    since the previous record); both
     masked alike, aggregate =
     finite-seed mean.
     Summary rows: (scheme, M, learning rate, seed or -1) with ``steps_to_threshold`` (-1 never),

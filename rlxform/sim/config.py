@@ -23,9 +23,10 @@ from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
 from rlxform.core.schemes import Scheme
 from rlxform.resources import MAX_STEPS
+from rlxform.sim.metrics import Metrics, SequenceMetrics, extend_metrics  # noqa: F401
 from rlxform.sim.policies import KINDS
 from rlxform.sim.population import check_population
-from rlxform.types import Array, ArrayLike
+from rlxform.types import ArrayLike
 from rlxform.validation import (
     InputError,
     check_choice,
@@ -148,6 +149,11 @@ class SimConfig:
       std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
         ``"batch"`` (group-centred reward / (std of all B M rewards + eps), TRL
         ``scale_rewards="batch"``) or ``"none"`` (group-centred reward only).
+      loss_mode: None (the surrogate above) or a trainer's loss, ``"framework:mode"``
+        (``verl:gspo``, ``trl:cispo``; or a ``LossMode``), with ``loss_settings`` (framework keys:
+        ``{"clip_ratio_high": 0.28}``): every update is that loss (``rlxform.sim.loss_mode``),
+        on bandit and sequence policies, and ``aggregation`` becomes the mode's own. ``loss`` is
+        (the ``LossMode``, its first update's scale; ``first_update``), (None, 1.0) without.
     """
 
     scheme: Any
@@ -165,6 +171,8 @@ class SimConfig:
     ppo_epochs: int = 1
     num_minibatches: int = 1
     std_scope: str = "group"
+    loss_mode: Any = None
+    loss_settings: Any = ()
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -220,11 +228,12 @@ class SimConfig:
                 f"num_minibatches={minibatches!r} is invalid: must divide the batch of "
                 f"{self.problem.batch} groups"
             )
-        if epochs * minibatches > 1 and self.problem.is_sequence:
+        _set_loss_mode(self)
+        if epochs * minibatches > 1 and self.problem.is_sequence and self.loss_mode is None:
             name, value = ("ppo_epochs", epochs) if epochs > 1 else ("num_minibatches", minibatches)
             raise InputError(
-                f"{name}={value!r} is invalid for sequence policies: the policy gives sequence "
-                "log-probs, not the per-token ratios of verl's PPO loss (use 1)"
+                f"{name}={value!r} is invalid for sequence policies with the default surrogate "
+                "(its ratios are per sequence): set loss_mode=..., e.g. 'verl:vanilla' (per token)"
             )
         check_choice("std_scope", self.std_scope, STD_SCOPES)
         if self.std_scope != "group" and not scheme.has_eps:
@@ -237,6 +246,16 @@ class SimConfig:
     def is_ppo(self) -> bool:
         """True when PPO takes more than one optimizer step per rollout (E N > 1)."""
         return self.ppo_epochs * self.num_minibatches > 1
+
+    @property
+    def ppo_step(self) -> bool:
+        """True when steps run ``rlxform.sim.ppo``'s inner loop (E N > 1 or a loss mode)."""
+        return self.is_ppo or self.loss_mode is not None
+
+    @property
+    def loss(self) -> Any:
+        """(``LossMode`` of ``loss_mode``, first update / plain update with ``aggregation``)."""
+        return self.__dict__["_loss"]
 
     @classmethod
     def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
@@ -274,6 +293,25 @@ class SimConfig:
         large_groups = self.group_size >= COUNTS_RATIO * self.problem.num_responses
         long_run = samples >= AUTO_COUNTS_MIN_SAMPLES
         return "counts" if large_groups and long_run else "inverse_cdf"
+
+
+def _set_loss_mode(cfg: SimConfig) -> None:
+    """Resolve ``loss_mode`` / ``loss_settings`` (``core.loss_modes.simulated.configure``)."""
+    from rlxform.core.loss_modes.simulated import configure
+
+    width = cfg.problem.max_length if cfg.problem.is_sequence else 1
+    answers = cfg.batch_groups * cfg.group_size
+    if cfg.loss_mode is not None and (cfg.batch // cfg.num_minibatches) % cfg.batch_groups:
+        raise InputError(
+            f"batch_groups={cfg.batch_groups!r} is invalid with loss_mode: must divide the "
+            f"minibatch of {cfg.batch // cfg.num_minibatches} groups"
+        )
+    values = configure(cfg.loss_mode, cfg.loss_settings, width, answers, cfg.dynamic_sampling)
+    for field, value in zip(
+        ("loss_mode", "loss_settings", "aggregation", "_loss"), values, strict=True
+    ):
+        if value is not None:
+            object.__setattr__(cfg, field, value)
 
 
 class HParams(NamedTuple):
@@ -347,56 +385,3 @@ def checked_hparams(fn, guard: Callable[..., Any] | None = None):
     run._cache_size = getattr(fn, "_cache_size", None)
     run.jitted = fn
     return run
-
-
-class Metrics(NamedTuple):
-    """Recorded trajectory; R = T / record_every + 1 records, record 0 is the initial state.
-
-    Attributes:
-      step: int32[R] step index of each record.
-      p: float32[R, P] per-prompt success probability.
-      mean_p: float32[R] mean over prompts.
-      objective: float32[R] J = mean_x h_M(p_x) (h_M of the tables actually used, eps included).
-      degenerate_fraction: float32[R] fraction of groups with S = 0 or S = M over the steps since
-        the previous record (exact ascent: its expectation mean_x p^M + (1-p)^M); 0 at record 0.
-      finite: bool[R] all parameters finite at the record (False once the run diverged).
-      nonfinite_step: int32[] first step whose update was not finite (-1 if none), alias
-        ``diverged_at``. From that step on the run is frozen at its last finite parameters and
-        every later record's p, mean_p, objective and degenerate_fraction are NaN; other runs
-        of a vmapped grid are unaffected.
-    """
-
-    step: Array
-    p: Array
-    mean_p: Array
-    objective: Array
-    degenerate_fraction: Array
-    finite: Array
-    nonfinite_step: Array
-
-    @property
-    def diverged_at(self) -> Array:
-        """int32[...] per run: the first non-finite step, or -1 (= ``nonfinite_step``)."""
-        return self.nonfinite_step
-
-
-def extend_metrics(name: str, extra: tuple[str, ...], doc: str) -> type:
-    """A ``Metrics`` pytree with the ``extra`` float32[R] records appended (same first fields).
-
-    Used for the records only some runs have (sequence lengths, PPO clip fractions), so that
-    ``Metrics`` itself, and the golden digests of plain runs, stay as they are.
-    """
-    fields = NamedTuple(f"_{name}", [(field, Array) for field in (*Metrics._fields, *extra)])
-    namespace = {"__doc__": doc, "__slots__": (), "diverged_at": Metrics.diverged_at}
-    return type(name, (fields,), namespace)
-
-
-SequenceMetrics = extend_metrics(
-    "SequenceMetrics",
-    ("mean_length_correct", "mean_length_wrong"),
-    """``Metrics`` of a sequence policy plus exact length records (NaN after divergence).
-
-    Attributes: as ``Metrics``, and mean_length_correct, mean_length_wrong: float32[R],
-    mean_x E[L | correct] and mean_x E[L | wrong] from the enumerated response law.
-    """,
-)

@@ -10,6 +10,9 @@ loss = mean over the minibatch's groups of sum_n l_bn (kept groups under dynamic
 c = count Z / M carries the sample counts and the advantage Z (positively homogeneous, so the
 per-response term equals the sum over its samples). At the rollout params rho = 1 and the
 gradient is the plain one (E = N = 1 is exactly the plain update). Bandit policies only.
+With ``SimConfig.loss_mode`` each minibatch step is that trainer's loss instead, on bandit and
+sequence policies (``rlxform.sim.loss_mode``: per-token ratios, sequence ratios, caps and gates;
+the clip fraction is then the share of the unclipped gradient removed).
 Exact reference for the scalar-logit policy: ``rlxform.core.ppo`` (one split replayed every epoch).
 """
 
@@ -22,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from rlxform.sim import estimator, std_scope
+from rlxform.sim import loss_mode as loss_mode_lib
 from rlxform.sim.config import DEFAULT_CLIP, HParams, SimConfig, extend_metrics
 from rlxform.sim.loop import TrainState
 from rlxform.sim.policies import Group, Policy, combine
@@ -30,12 +34,22 @@ from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
 PPOMetrics = extend_metrics(
     "PPOMetrics",
     ("clip_fraction",),
-    """``Metrics`` of a PPO run (``SimConfig.is_ppo``, bandits) plus the clip fraction.
+    """``Metrics`` of a PPO run (``SimConfig.ppo_step``) plus the clip fraction.
 
     Attributes: as ``Metrics``, and clip_fraction: float32[R], the share of samples whose
-    gradient the clip zeroed, averaged over the E N updates of the steps since the previous
-    record (0 at record 0, NaN after divergence).
+    gradient the clip zeroed (a loss mode: the share of the unclipped gradient its clips, caps
+    and gates remove, ``core.loss_modes.simulated.clipped_share``, over all tokens), averaged
+    over the E N updates of the steps since the previous record (0 at record 0, NaN after
+    divergence).
     """,
+)
+
+
+SequencePPOMetrics = extend_metrics(
+    "SequencePPOMetrics",
+    ("mean_length_correct", "mean_length_wrong", "clip_fraction"),
+    """``SequenceMetrics`` of a sequence policy with PPO's inner loop plus the clip fraction
+    (fields as ``SequenceMetrics`` and ``PPOMetrics``).""",
 )
 
 
@@ -114,8 +128,12 @@ def minibatch_order(keys: PRNGKey, num_groups: int, num_minibatches: int) -> Arr
 def _take(group: Group, prompts: Array, index: Array) -> Group:
     """The sub-``Group`` of the groups ``index`` (broadcast rewards stay as they are)."""
     rewards = group.rewards if group.rewards.ndim == 1 else group.rewards[index]
-    counts = None if group.counts is None else group.counts[index]
-    return group._replace(prompts=prompts[index], counts=counts, rewards=rewards)
+    rows = {
+        name: getattr(group, name)[index]
+        for name in ("counts", "lengths", "tokens", "nodes")
+        if getattr(group, name) is not None
+    }
+    return group._replace(prompts=prompts[index], rewards=rewards, **rows)
 
 
 def make_ppo_step(
@@ -135,6 +153,7 @@ def make_ppo_step(
     over the E N steps.
     """
     clip = clip_of(hparams)
+    loss_mode = cfg.loss[0]
     m = cfg.group_size
     scale_std = cfg.std_scope == "batch"
     std, eps = std_scope.std_kind(cfg.scheme), std_scope.scheme_eps(cfg.scheme, hparams.eps)
@@ -145,23 +164,39 @@ def make_ppo_step(
         params = combine(state.trainable, frozen)
         prompts = estimator.draw_prompts(batch_key, cfg)
         group = policy.sample(sample_key, params, prompts, m)
-        coef, s = estimator.group_coefficients(group, a_table, b_table, cfg)
-        if scale_std:
-            coef = coef * std_scope.batch_scale(s, m, std, eps)
-        keep = estimator.kept_groups(s, m) if cfg.dynamic_sampling else None
-        old_log_probs = jax.lax.stop_gradient(policy.log_prob(params, group))
-        num_groups = coef.shape[0]
+        if loss_mode is not None:
+            rollout = loss_mode_lib.make_rollout(policy, params, group, a_table, b_table, m)
+            s = estimator.correct_counts(group)
+            if scale_std:
+                scale = std_scope.batch_scale(s, m, std, eps)
+                rollout = rollout._replace(advantages=rollout.advantages * scale)
+            num_groups = s.shape[0]
+        else:
+            coef, s = estimator.group_coefficients(group, a_table, b_table, cfg)
+            if scale_std:
+                coef = coef * std_scope.batch_scale(s, m, std, eps)
+            keep = estimator.kept_groups(s, m) if cfg.dynamic_sampling else None
+            old_log_probs = jax.lax.stop_gradient(policy.log_prob(params, group))
+            num_groups = coef.shape[0]
         all_prompts = jnp.arange(num_groups, dtype=jnp.int32) if prompts is None else prompts
 
         def update(state: TrainState, index: Array) -> tuple[TrainState, Array]:
+            if loss_mode is not None:
+                index = jnp.sort(index)
             sub = _take(group, all_prompts, index)
-            sub_keep = None if keep is None else keep[index]
-            counts = None if sub.counts is None else sub.counts
 
             def loss(tr: PyTree) -> tuple[Array, Array]:
-                log_probs = policy.log_prob(combine(tr, frozen), sub)
+                current = combine(tr, frozen)
+                if loss_mode is not None:  # blocks of G groups in rollout order (sorted index)
+                    rows = jax.tree_util.tree_map(lambda x: x[index], rollout)
+                    log_probs, _ = loss_mode_lib.token_log_probs(policy, current, sub, rows.samples)
+                    return loss_mode_lib.mode_objective(
+                        loss_mode, log_probs, rows, cfg.batch_groups
+                    )
+                sub_keep = None if keep is None else keep[index]
+                log_probs = policy.log_prob(current, sub)
                 return clipped_surrogate(
-                    log_probs, old_log_probs[index], coef[index], clip, sub_keep, counts
+                    log_probs, old_log_probs[index], coef[index], clip, sub_keep, sub.counts
                 )
 
             grads, fraction = jax.grad(loss, has_aux=True)(state.trainable)

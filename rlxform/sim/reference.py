@@ -121,7 +121,7 @@ def expected_update(
     if factor is None and not cfg.dynamic_sampling:
         return law_step(cfg, policy, a_table, b_table)(params, None)[0]
     grads, _ = _mean_step(cfg, policy, a_table, b_table, *partition(params))
-    return _scaled(grads, factor or 1.0)
+    return _scaled(grads, (factor or 1.0) * cfg.loss[1])
 
 
 def mean_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
@@ -146,7 +146,7 @@ def mean_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
             return jnp.mean(objective_of_tables(a_table, b_table, p)), p
 
         grads, p = jax.grad(objective_, has_aux=True)(tr)
-        return _scaled(grads, factor), jnp.mean(p**m + (1.0 - p) ** m)
+        return _scaled(grads, factor * cfg.loss[1]), jnp.mean(p**m + (1.0 - p) ** m)
 
     return step_fn
 
@@ -173,6 +173,7 @@ def law_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
             probs, a_table.astype(probs.dtype), b_table.astype(probs.dtype), cfg, law
         )
         (grads,) = pullback(jax.lax.stop_gradient(probs * weights) / num_prompts)
+        grads = _scaled(grads, cfg.loss[1])  # a loss mode's first update: scale x this step
         p = jnp.sum(jnp.where(correct, probs, 0.0), -1)
         return grads, jnp.mean(p**m + (1.0 - p) ** m)
 

@@ -49,7 +49,7 @@ from rlxform.sim.sampling import (  # noqa: F401  (re-exported: rlxform.sim.simu
     sample_counts,
 )
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import InputError
+from rlxform.validation import InputError, is_concrete
 
 
 def policy_of(cfg: SimConfig) -> Policy:
@@ -117,8 +117,13 @@ def scale_by_batch_std(grads: PyTree, s: Array, cfg: SimConfig, eps: ArrayLike |
 
 
 def check_kl_combination(cfg: SimConfig) -> None:
-    """InputError for a KL term with PPO's inner loop (E N > 1) or std_scope != "group"
-    (the KL term is not wired into those step paths yet)."""
+    """InputError for a KL term with PPO's inner loop (E N > 1), a loss mode or std_scope !=
+    "group" (the KL term is not wired into those step paths yet)."""
+    if cfg.loss_mode is not None:
+        raise InputError(
+            f"kl_coef is invalid with loss_mode={cfg.loss_mode!r}: the KL term runs with the "
+            "default surrogate only"
+        )
     if cfg.is_ppo:
         raise InputError(
             f"kl_coef is invalid with ppo_epochs={cfg.ppo_epochs!r}, "
@@ -130,6 +135,22 @@ def check_kl_combination(cfg: SimConfig) -> None:
             f"kl_coef is invalid with std_scope={cfg.std_scope!r}: the KL term runs with "
             "std_scope='group' only"
         )
+
+
+def check_loss_mode_hparams(cfg: SimConfig, hparams: HParams) -> None:
+    """InputError for the default surrogate's clip range (HParams) given with a loss mode."""
+    if cfg.loss_mode is None:
+        return
+    for name in ("clip_low", "clip_high", "dual_clip"):
+        value = getattr(hparams, name)
+        if value is not None:
+            concrete = is_concrete(value) and np.ndim(value) == 0
+            shown = f"{name}={float(np.asarray(value))!r}" if concrete else name
+            raise InputError(
+                f"{shown} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own "
+                "settings set its clip range (loss_settings=KEY=VALUE, e.g. clip_ratio_high, "
+                "epsilon_high)"
+            )
 
 
 def diverged_at(metrics: Metrics) -> int | None:
@@ -207,7 +228,8 @@ def run_ascent(
         degenerate, fraction = (0.0, 0.0) if aux is None else (jnp.mean(aux[0]), jnp.mean(aux[1]))
         metrics = record_of(state.trainable, degenerate, end, diverged)
         fraction = jnp.where(diverged, jnp.nan, jnp.asarray(fraction, jnp.float32))
-        return ppo.PPOMetrics(*metrics, clip_fraction=fraction)
+        kind = ppo.PPOMetrics if policy.length_stats is None else ppo.SequencePPOMetrics
+        return kind(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)
@@ -223,7 +245,7 @@ def sparse_eligible(cfg: SimConfig) -> bool:
     return (
         policy_of(cfg).sparse_sgd
         and cfg.optimizer == "sgd"
-        and not cfg.is_ppo
+        and not cfg.ppo_step
         and cfg.std_scope != "batch"
     )
 
@@ -267,7 +289,8 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
-        if cfg.is_ppo:
+        if cfg.ppo_step:
+            check_loss_mode_hparams(cfg, hparams)
             rollout_keys, epoch_keys = ppo.step_keys(key, cfg)
             xs = jax.tree_util.tree_map(
                 lambda k: k.reshape(-1, cfg.record_every, *k.shape[1:]), (rollout_keys, epoch_keys)

@@ -38,6 +38,7 @@ COLUMNS = {
     "kl_trajectories": {"beta", "step", "mean_p", "mean_p_se", "exact_mean_p", "p_star"},
     "kl_estimators": {"policy", "estimator", "placement", "cosine", "relative_error"},
     "ppo_effective_weight": {"scheme", "M", "epochs", "clip_high", "p", "weight", "w_m"},
+    "loss_modes": {"mode", "scale", "epochs", "p", "weight", "weight_per_scale", "clip_fraction"},
     "batch_std": {"G", "p", "weight", "limit_weight", "relative_deviation"},
     "length_drift_map": {"verifier", "aggregation", "scheme", "p", "wrong_per_p", "drift_p"},
     "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
