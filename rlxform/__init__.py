@@ -6,6 +6,9 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
+from rlxform import cli_guard as _cli_guard  # noqa: F401  (first: the command's Ctrl-C guard)
+
+# isort: split
 import importlib
 from typing import Any
 

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from rlxform.cli_args import (
     Parser,
+    add_allow_import,
     add_figure_options,
     build_schemes,
     check_out,
     figure_format,
+    note_custom_code,
     parse_int_list,
     parse_name_list,
     parse_scheme_params,
@@ -71,6 +73,7 @@ def add_transforms(sub) -> None:
     p.add_argument("--group-sizes", default="4,16,64", help="comma-separated M values")
     p.add_argument("--grid", type=int, default=201, help="number of p points in [0, 1]")
     p.add_argument("--out", default="results/transforms", help="output directory")
+    add_allow_import(p)
     add_figure_options(p)
 
 
@@ -80,7 +83,8 @@ def run_transforms(args: argparse.Namespace) -> int:
     from rlxform.results import check_writable
 
     names = parse_name_list("--schemes", args.schemes)
-    schemes = build_schemes(names, parse_scheme_params(args.scheme_param))
+    schemes = build_schemes(names, parse_scheme_params(args.scheme_param), args.allow_import)
+    note_custom_code(schemes)
     sizes = parse_int_list("--group-sizes", args.group_sizes)
     for scheme in schemes:
         for m in sizes:

@@ -71,8 +71,30 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
 CUSTOM_FROM_CLI = (
     "scheme='custom' is invalid on the command line: a custom scheme is a Python function; "
     "use rlxform.core.schemes.custom(fn) from Python, or give it as module:function (a callable "
-    "fn(r, S, M) importable from the current directory or the Python path)"
+    "fn(r, S, M) importable from the current directory or the Python path, with --allow-import)"
 )
+
+
+def note_custom_code(schemes) -> list[str]:
+    """Say on stderr which user code the run imported (``module:function`` schemes)."""
+    import sys
+
+    from rlxform.frameworks.schemes import custom_code
+
+    names = custom_code(schemes)
+    if names:
+        print(f"rlxform: imported {', '.join(names)} (--allow-import)", file=sys.stderr)
+    return names
+
+
+def add_allow_import(p) -> None:
+    """``--allow-import``: let a ``module:function`` scheme import its module (runs its code)."""
+    p.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="allow module:function schemes: import the module (this runs its code); named in "
+        "the results' metadata and on the card",
+    )
 
 
 def _accepted_params(name: str) -> list[str]:
@@ -97,7 +119,9 @@ def _accepted_params(name: str) -> list[str]:
     return list(inspect.signature(sch._CONSTRUCTORS[canonical]).parameters)
 
 
-def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
+def build_schemes(
+    names: Sequence[str], params: list[tuple[str | None, str, Any]], allow_import: bool = False
+):
     """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
     KEY=VALUE goes to every named scheme that accepts KEY."""
     from rlxform import frameworks
@@ -122,7 +146,7 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
                     f"scheme parameter {key!r} is invalid for {canonical}: must be "
                     f"one of {', '.join(accepted) or '(none)'}"
                 )
-        out.append(frameworks.resolve_scheme(canonical, **kwargs))
+        out.append(frameworks.resolve_scheme(canonical, allow_import=allow_import, **kwargs))
     for i, (_, key, _) in enumerate(params):
         if not used[i]:
             raise ValueError(

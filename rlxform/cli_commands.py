@@ -13,10 +13,12 @@ import argparse
 from pathlib import Path
 
 from rlxform.cli_args import (
+    add_allow_import,
     add_figure_options,
     add_prng,
     figure_format,
     inner_progress,
+    note_custom_code,
     parse_name_list,
     setup_jax,
 )
@@ -75,6 +77,13 @@ def add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
+    add_allow_import(p)
+    p.add_argument(
+        "--strict-devices",
+        action="store_true",
+        help="refuse to resume --out on another device count or kind (else: one warning line; "
+        "results may differ in the last bits)",
+    )
     add_distributed(p)
     add_prng(p)
     add_figure_options(p)
@@ -101,14 +110,19 @@ def check_distributed(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from rlxform.parsing import load_toml, read_text
+
+    check_distributed(args)
+    # the file is read and bounded before JAX is imported: a hostile file is answered at once
+    data = load_toml(read_text(args.config, what="config"), source=args.config)
     from tqdm import tqdm
 
     from rlxform.reproduce import sweep_runner
-    from rlxform.reproduce.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import parse_sweep_config
     from rlxform.results import check_writable
 
-    check_distributed(args)
-    config = load_sweep_config(args.config)
+    config = parse_sweep_config(data, allow_import=args.allow_import)
+    note_custom_code(config.schemes)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
     figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")
@@ -121,7 +135,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     )
     try:
         result = sweep_runner.run_sweep(
-            config, out, progress, figure=figure, process_index=index, process_count=count
+            config,
+            out,
+            progress,
+            figure=figure,
+            process_index=index,
+            process_count=count,
+            strict_devices=args.strict_devices,
         )
     finally:
         close()
@@ -154,6 +174,9 @@ def add_bench(sub) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from rlxform import runtime
     from rlxform.reproduce import bench
+    from rlxform.results.atomic import check_file_writable
 
+    if args.json is not None:  # before the benchmark runs, not after
+        check_file_writable(args.json, name="--json")
     runtime.use_prng(args.prng)  # no compilation cache: the bench measures compile times
     return bench.main(args.workload, args.json, args.repeats, args.scale)

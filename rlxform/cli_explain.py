@@ -66,6 +66,11 @@ def _add_explain(sub) -> None:
         help="put the default GRPO of every supported trainer side by side (w_M(p) at M = 8 and "
         "16, length factor, KL default, filters); --out writes compare.md/.json/.png",
     )
+    p.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="allow a module:function --scheme: import the module (runs its code; on the card)",
+    )
 
 
 def _config_of(args: argparse.Namespace):
@@ -109,7 +114,9 @@ def run_explain(args: argparse.Namespace) -> int:
                 f"--group-size=None is invalid: --scheme {args.scheme} needs a group size M "
                 "(an integer >= 1; no config gives a default)"
             )
-        (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
+        (scheme,) = build_schemes(
+            [args.scheme], parse_scheme_params(args.scheme_param), args.allow_import
+        )
         card = explain(scheme=scheme, group_size=args.group_size)
     else:
         card = explain(

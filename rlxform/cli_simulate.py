@@ -3,7 +3,9 @@
 ``FLAGS`` maps every flag to a field of ``reproduce.simulate_run.SimulateConfig`` (its nested
 ``SimConfig``, ``Problem`` and ``HParams``); ``validation.load_dataclass`` builds the config
 from the flags given and the classes check it once, their messages naming the flag
-(``--steps=0 is invalid``). Then ``run_simulation`` does the work; bad input is one line, exit 2.
+(``--steps=0 is invalid``). A flag that does not apply to the chosen policy kind (``--aggregation``
+on a tabular run, ``--responses`` on a sequence run) is refused by name, never ignored. Then
+``run_simulation`` does the work; bad input is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -59,12 +61,19 @@ def _loss_settings(flag: str, items: list[str]) -> dict[str, Any]:
     return settings
 
 
+SEQUENCE = ("sequence_tabular", "sequence_network")  # = sim.config.SEQUENCE_POLICIES (tested)
+BANDIT = ("scalar", "tabular", "network")  # = sim.config.BANDIT_POLICIES
+WITH_HIDDEN = ("network", "sequence_network")  # kinds with a hidden width H
+
+
 class Flag(NamedTuple):
     """One ``rlxform simulate`` flag: the field it sets and its argparse type, default, help.
 
     ``field`` is a dotted path in ``SimulateConfig`` (or a ``validation.Key`` with a converter
     of the flag's text); ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (a switch);
-    ``sequence``: set only for sequence policies (bandits keep the field's default);
+    ``policies``: the policy kinds the flag applies to (None: all); given for another kind it
+    is refused by name. ``default_for``: the kinds that get ``default`` when the flag is not
+    given (None: ``policies``); the others keep the field's own default.
     ``repeat``: the flag may be given several times (a list of texts).
     """
 
@@ -73,8 +82,16 @@ class Flag(NamedTuple):
     kind: type
     default: Any
     help: str
-    sequence: bool = False
+    policies: tuple[str, ...] | None = None
+    default_for: tuple[str, ...] | None = None
     repeat: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    def applies(self, policy: str) -> bool:
+        return self.policies is None or policy in self.policies
 
 
 FLAGS = (
@@ -91,9 +108,17 @@ FLAGS = (
         "sim.problem.num_responses",
         int,
         None,
-        "K, responses per prompt (2 for scalar, else 4)",
+        "K, responses per prompt (2 for scalar, else 4; bandits)",
+        BANDIT,
     ),
-    Flag("--correct", "sim.problem.num_correct", int, 1, "C, correct responses per prompt"),
+    Flag(
+        "--correct",
+        "sim.problem.num_correct",
+        int,
+        1,
+        "C, correct responses per prompt (bandits)",
+        BANDIT,
+    ),
     Flag("--group-size", "sim.group_size", int, 8, "M, samples per prompt and step"),
     Flag("--steps", "sim.num_steps", int, 100, "T, optimisation steps"),
     Flag("--batch-size", "sim.problem.batch_size", int, None, "B prompts per step (all)"),
@@ -116,7 +141,7 @@ FLAGS = (
         int,
         4,
         "V, tokens 0..V-1 (V-1 = stop; sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--max-length",
@@ -124,7 +149,7 @@ FLAGS = (
         int,
         6,
         "response length cap (sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--verifier",
@@ -132,7 +157,7 @@ FLAGS = (
         str,
         "first_token",
         "first_token | parity | match:0,1",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--aggregation",
@@ -142,7 +167,7 @@ FLAGS = (
         "seq-mean-token-sum | seq-mean-token-mean (default) | seq-mean-token-sum-norm | "
         "token-mean | trl:grpo | trl:dr_grpo | trl:dapo | trl:bnpo (sequences; a --loss-mode "
         "sets its own)",
-        sequence=True,
+        SEQUENCE,
     ),
     Flag(
         "--batch-groups",
@@ -150,9 +175,17 @@ FLAGS = (
         int,
         1,
         "G groups sharing a token-mean normaliser",
-        sequence=True,
+        SEQUENCE,
     ),
-    Flag("--hidden", "sim.problem.hidden", int, 16, "GRU width (sequence_network)", sequence=True),
+    Flag(
+        "--hidden",
+        "sim.problem.hidden",
+        int,
+        16,
+        "GRU width (sequence_network; network: MLP width, default 32)",
+        WITH_HIDDEN,
+        ("sequence_network",),
+    ),
     Flag("--kl-coef", "hparams.kl_coef", float, None, "beta of a KL penalty to the initial policy"),
     Flag(
         "--kl-estimator",
@@ -249,33 +282,87 @@ def add_simulate(sub) -> None:
     )
     for flag in FLAGS:
         if flag.kind is bool:
-            p.add_argument(flag.flag, action="store_true", help=flag.help)
+            p.add_argument(flag.flag, action=_GivenSwitch, help=flag.help)
         elif flag.repeat:
-            p.add_argument(flag.flag, action="append", metavar="KEY=VALUE", help=flag.help)
+            p.add_argument(flag.flag, action=_GivenAppend, metavar="KEY=VALUE", help=flag.help)
         else:
-            p.add_argument(flag.flag, type=flag.kind, default=flag.default, help=flag.help)
+            p.add_argument(
+                flag.flag, action=_Given, type=flag.kind, default=flag.default, help=flag.help
+            )
     p.add_argument("--out", default="results/simulate", help="output directory")
+    args_lib.add_allow_import(p)
     args_lib.add_prng(p)
     args_lib.add_figure_options(p)
 
 
+class _Given(argparse.Action):
+    """Store the value and remember that the flag was given (``namespace.given_flags``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_flags = {*getattr(namespace, "given_flags", ()), self.dest}
+
+
+class _GivenSwitch(_Given):
+    def __init__(self, option_strings, dest, default=False, required=False, help=None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        super().__call__(parser, namespace, True, option_string)
+
+
+class _GivenAppend(_Given):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        items = [*(getattr(namespace, self.dest, None) or []), values]
+        super().__call__(parser, namespace, items, option_string)
+
+
+def check_flags_apply(args: argparse.Namespace) -> None:
+    """Refuse (InputError, one line) a flag given for a policy kind it does not apply to."""
+    from rlxform.validation import InputError
+
+    policy = args.policy
+    if policy not in (*BANDIT, *SEQUENCE):
+        return  # the problem's own check names --policy and the kinds
+    given = getattr(args, "given_flags", None)
+    for flag in FLAGS:
+        value = getattr(args, flag.dest)
+        explicit = flag.dest in given if given is not None else value != flag.default
+        if explicit and not flag.applies(policy):
+            kinds = ", ".join(flag.policies or ())
+            raise InputError(
+                f"{flag.flag}={value!r} is invalid with --policy {policy}: {flag.flag} applies "
+                f"only to {kinds}; drop it or choose one of those policies"
+            )
+
+
 def simulate_config(args: argparse.Namespace, scheme):
-    """The ``SimulateConfig`` of the flags (``FLAGS``), checked once by its classes."""
+    """The ``SimulateConfig`` of the flags (``FLAGS``), checked once by its classes.
+
+    A flag for another policy kind is refused by name (``check_flags_apply``); a flag not given
+    sets its default for the kinds in its ``default_for``, and the field's own default otherwise.
+    """
     from rlxform.reproduce.simulate_run import SimulateConfig
     from rlxform.sim.config import SEQUENCE_POLICIES
     from rlxform.sim.policies import KINDS
     from rlxform.validation import Key, load_dataclass
 
+    check_flags_apply(args)
     if args.responses is None:  # a kind may fix K (scalar: exactly two responses)
         kind = KINDS.get(args.policy)
         args.responses = (kind and kind.num_responses) or 4
     sequence = args.policy in SEQUENCE_POLICIES
+    explicit = getattr(args, "given_flags", None)
     given: dict[str, Any] = {"--scheme": scheme}
     keys: dict[str, Any] = {"--scheme": "sim.scheme"}
     for flag in FLAGS:
-        value = getattr(args, flag.flag[2:].replace("-", "_"))
+        value = getattr(args, flag.dest)
         keys[flag.flag] = Key(*flag.field) if isinstance(flag.field, tuple) else flag.field
-        if value is not None and (sequence or not flag.sequence):
+        was_given = flag.dest in explicit if explicit is not None else value != flag.default
+        defaults = flag.policies if flag.default_for is None else flag.default_for
+        if value is None or not flag.applies(args.policy):
+            continue
+        if was_given or defaults is None or args.policy in defaults:
             given[flag.flag] = value
     if sequence and args.aggregation is None and args.loss_mode is None:
         given["--aggregation"] = "seq-mean-token-mean"
@@ -301,28 +388,27 @@ def _check_aggregation(cfg, aggregation: str | None) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     from rlxform.reproduce.simulate_run import run_simulation
-    from rlxform.resources import check_memory, simulation_bytes
+    from rlxform.resources import check_run
     from rlxform.results import check_writable
 
     (scheme,) = args_lib.build_schemes(
-        [args.scheme], args_lib.parse_scheme_params(args.scheme_param)
+        [args.scheme], args_lib.parse_scheme_params(args.scheme_param), args.allow_import
     )
+    args_lib.note_custom_code([scheme])
     config = simulate_config(args, scheme)
     cfg = config.sim
     figure = args_lib.figure_format(args)
-    if not cfg.problem.is_sequence:
-        check_memory(
-            f"simulate (--seeds={config.seeds}, --prompts={cfg.problem.num_prompts}, "
-            f"--group-size={cfg.group_size}, {cfg.num_records} records)",
-            2 * simulation_bytes(cfg, config.seeds),  # the sampled runs and their float64 stats
-        )
+    flags = {str(f.field[0] if isinstance(f.field, tuple) else f.field): f.flag for f in FLAGS}
+    names = {path.rsplit(".", 1)[-1]: flag for path, flag in flags.items()}
+    # every policy kind: the sampled runs, their float64 statistics (x2) and the exact reference
+    check_run(cfg, config.seeds, exact=1, what="simulate", factor=2, names=names)
     init_p, num_prompts = cfg.problem.init_p, cfg.problem.num_prompts
     values = init_p if isinstance(init_p, tuple) and init_p[0] != "beta" else ()
     if 0 < len(values) < num_prompts:
         print(f"--init-p: {len(values)} values for {num_prompts} prompts, cycled over the prompts")
     out = check_writable(Path(args.out), name="--out")
     args_lib.setup_jax(args)
-    skip = ("out", "func", "format", "dpi")
+    skip = ("out", "func", "format", "dpi", "given_flags", "allow_import")
     result = run_simulation(
         config,
         out,

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jax
 
@@ -86,3 +87,23 @@ def compile_notice(label: str, after: float = NOTICE_AFTER_SECONDS) -> Iterator[
         yield
     finally:
         timer.cancel()
+
+
+def run_binding() -> dict[str, Any]:
+    """What a run's numbers depend on besides its config: the PRNG and the devices.
+
+    Returns ``{"prng": "threefry" | "rbg" | "unsafe_rbg", "devices": {"count": local devices,
+    "kind": e.g. "cpu" or "NVIDIA H100", "platform": "cpu" | "gpu" | "tpu", "processes": n}}``.
+    Chunks and result metadata record it; a sweep never mixes chunks of two PRNGs, and says
+    when it resumes on other devices (``results.binding``).
+    """
+    devices = jax.local_devices()
+    return {
+        "prng": current_prng(),
+        "devices": {
+            "count": len(devices),
+            "kind": str(devices[0].device_kind),
+            "platform": str(devices[0].platform),
+            "processes": jax.process_count(),
+        },
+    }

@@ -26,6 +26,13 @@ class InputError(ValueError):
     """Bad user input: the one error type every check raises (the CLI prints it, exit 2)."""
 
 
+def is_real_dtype(dtype: Any) -> bool:
+    """Integer or floating dtypes, the ML floats (bfloat16, float8_*) among them; not bool,
+    complex, str or object."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "iuf" or (dtype.kind == "V" and dtype.name.startswith(("bfloat", "float")))
+
+
 def _fail(name: str, value: Any, allowed: str) -> InputError:
     return InputError(f"{name}={value!r} is invalid: must be {allowed}")
 
@@ -53,8 +60,8 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
     else:
         allowed = f"an integer in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            value = int(value)  # 1e3 in a TOML file; 1e39 is no exact integer
         else:
             raise _fail(name, value, allowed)
     value = int(value)
@@ -80,8 +87,10 @@ def check_float(
 ) -> float:
     """A finite real number in the given (optionally open) interval; returns ``float``.
 
-    Booleans, strings and complex numbers are rejected. With ``float32=True`` a nonzero value
-    that rounds to 0 or inf in float32 (1e-50, 1e39) is rejected too, named as given.
+    Booleans, strings, complex numbers and lists or arrays (even of one element: ``[[0.1]]`` is
+    not a number) are rejected; 0-d arrays of any real dtype, bfloat16 included, are numbers.
+    With ``float32=True`` a nonzero value that rounds to 0 or inf in float32 (1e-50, 1e39) is
+    rejected too, named as given.
     """
     lb = "(" if low_open or low is None else "["  # an infinite end is never included
     rb = ")" if high_open or high is None else "]"
@@ -92,10 +101,13 @@ def check_float(
     if isinstance(value, _NOT_NUMBERS):
         raise _fail(name, value, allowed)
     if not isinstance(value, numbers.Real):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iuf" or arr.size != 1:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError):  # ragged nested lists
+            raise _fail(name, value, allowed) from None
+        if not is_real_dtype(arr.dtype) or arr.ndim != 0:
             raise _fail(name, value, allowed)
-        value = arr.item()
+        value = arr.astype(np.float64).item()
     value = float(value)
     if not math.isfinite(value):
         raise _fail(name, value, allowed)
@@ -111,12 +123,13 @@ def check_float(
 
 
 def real_array(name: str, value: Any, allowed: str = "real numbers") -> np.ndarray:
-    """``value`` as a float64 array; bool, complex, str and object entries are an InputError."""
+    """``value`` as a float64 array; bool, complex, str and object entries are an InputError
+    (bfloat16 and the other ML floats are real numbers, like float16)."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
         raise _fail(name, value, allowed) from None
-    if arr.dtype.kind not in "iuf":
+    if not is_real_dtype(arr.dtype):
         raise _fail(name, value, f"{allowed} (not bool, complex or str)")
     return arr.astype(np.float64)
 

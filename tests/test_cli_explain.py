@@ -202,7 +202,10 @@ def test_simulate_accepts_framework_and_module_function_schemes(tmp_path, monkey
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     base = "--policy scalar --prompts 2 --responses 2 --group-size 4 --steps 4 --seeds 4".split()
-    runs = {"custom": ["--scheme", "my_rules:rloo_like"], "verl": ["--scheme", "verl:rloo"]}
+    runs = {
+        "custom": ["--scheme", "my_rules:rloo_like", "--allow-import"],
+        "verl": ["--scheme", "verl:rloo"],
+    }
     for name, scheme in runs.items():
         assert cli.main(["simulate", *scheme, *base, "--out", str(tmp_path / name)]) == 0
 

@@ -182,7 +182,7 @@ def test_cli_sweep_config_rejected_before_writing(data, needles, tmp_path, capsy
 
 def test_cli_unreadable_config_names_the_file(tmp_path, capsys):
     assert cli.main(["sweep", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    _one_line(capsys.readouterr().err, [f"config={str(tmp_path)!r}", "cannot be read"])
+    _one_line(capsys.readouterr().err, [f"config={str(tmp_path)!r}", "a directory"])
 
 
 # ---- the CLI: file-system failures mid-run ---------------------------------------------------

@@ -299,7 +299,7 @@ SWEEP_CASES = [
         "optimizer = \"__import__('os').system('true')\"",
         ["optimizer", "__import__"],
     ),
-    ("not toml", "learning_rate = [0.1", ["config", "not TOML"]),
+    ("not toml", "learning_rate = [0.1", ["config", "cannot read it as TOML"]),
 ]
 
 

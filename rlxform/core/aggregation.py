@@ -9,7 +9,9 @@ parameterisation. Written once against an array namespace (``core.xp``): NumPy i
 float64 NumPy results without JAX; JAX inputs (the simulator's references, traced) give JAX
 arrays. The other samples' correct count is Binomial(M-1, p) (``core.bernstein``); with
 token-mean, the joint law of that count and the other samples' token total is computed exactly
-by discrete Fourier transforms (a convolution power is a power of the transform).
+by discrete Fourier transforms (a convolution power is a power of the transform); beyond
+``FFT_MAX_CELLS`` grid cells (large M, NumPy) by the Laplace route of ``core.token_mean``, in
+O(M) memory.
 """
 
 from __future__ import annotations
@@ -193,6 +195,23 @@ def _others_law(xp, law_correct, law_wrong, others, group_size: int, size: int):
     return xp.fft.irfft(xp.fft.ifft(spectrum, axis=-2), n=size, axis=-1)
 
 
+FFT_MAX_CELLS = 2**22  # [M, grid] cells of the FFT route (64 MB complex); beyond: Laplace route
+
+
+def _laplace_tables(law_correct, law_wrong, a_table, b_table, max_length, groups):
+    """``core.token_mean.token_mean_tables`` for every leading index of the laws."""
+    from rlxform.core.token_mean import token_mean_tables
+
+    lead = law_correct.shape[:-1]
+    correct_out = np.zeros((*lead, max_length))
+    wrong_out = np.zeros((*lead, max_length))
+    for index in np.ndindex(*lead):
+        correct_out[index], wrong_out[index] = token_mean_tables(
+            law_correct[index], law_wrong[index], a_table, b_table, max_length, groups
+        )
+    return correct_out, wrong_out
+
+
 def _weights(xp, a_table, b_table, probs, lengths, correct, mode, max_length, groups, others):
     m = a_table.shape[0] - 1
     dtype = probs.dtype
@@ -215,6 +234,11 @@ def _weights(xp, a_table, b_table, probs, lengths, correct, mode, max_length, gr
     onehot = xp.asarray(onehot, dtype=dtype)
     law_correct = matmul(xp, xp.where(correct, probs, 0.0), onehot)  # [..., L+1]
     law_wrong = matmul(xp, xp.where(correct, 0.0, probs), onehot)
+    if xp is np and others is None and m * size > FFT_MAX_CELLS:  # O(M) memory route
+        table_correct, table_wrong = _laplace_tables(
+            law_correct, law_wrong, a_table, b_table, max_length, groups
+        )
+        return np.where(correct, table_correct[..., lengths - 1], table_wrong[..., lengths - 1])
     if others is None:  # the other G-1 groups drawn from this same law
         others = xp.fft.rfft(law_correct + law_wrong, n=size) ** ((groups - 1) * m)
     joint = _others_law(xp, law_correct, law_wrong, others, m, size)  # [..., M, size]

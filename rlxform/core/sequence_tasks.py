@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -27,9 +28,24 @@ Verifier = str | Callable[[NDArray, int], bool]
 
 
 def num_sequences(vocab_size: int, max_length: int) -> int:
-    """N = sum_{k<max_length} (V-1)^k + (V-1)^max_length (stopped ones plus truncated ones)."""
+    """N = sum_{k<max_length} (V-1)^k + (V-1)^max_length (stopped ones plus truncated ones).
+
+    Exact; for V = 2 it is max_length + 1 without a loop. Guard huge tasks with
+    ``sequences_at_most`` first: N itself has about max_length log2(V-1) bits.
+    """
     b = vocab_size - 1
-    return sum(b**k for k in range(max_length)) + b**max_length
+    if b <= 1:
+        return max_length + 1 if b == 1 else 1
+    return (b**max_length - 1) // (b - 1) + b**max_length
+
+
+def sequences_at_most(vocab_size: int, max_length: int, limit: int) -> bool:
+    """N <= limit, decided without forming N when it is astronomically large (V = 10^9,
+    max_length = 10^6 answers at once): N >= (V-1)^max_length, compared in logarithms first."""
+    b = vocab_size - 1
+    if b >= 2 and max_length * math.log2(b) > math.log2(max(limit, 1)) + 1:
+        return False
+    return num_sequences(vocab_size, max_length) <= limit
 
 
 def _parse_match(verifier: str, vocab_size: int, max_length: int) -> tuple[int, ...]:
@@ -181,11 +197,13 @@ def enumerate_sequences(task: Any) -> Enumeration:
     """
     if not isinstance(task, SequenceTask):
         raise ValueError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
-    n = task.num_sequences
-    if n > MAX_SEQUENCES:
+    if not sequences_at_most(task.vocab_size, task.max_length, MAX_SEQUENCES):
+        b = task.vocab_size - 1
+        digits = task.max_length * math.log10(b) if b >= 2 else math.log10(task.max_length + 1)
+        count = f"N={task.num_sequences}" if digits < 15 else f"N ~ 10^{digits:,.0f}"
         raise ValueError(
             f"task with vocab_size={task.vocab_size}, max_length={task.max_length} is invalid "
-            f"for exact enumeration: N={n} responses, must be <= MAX_SEQUENCES={MAX_SEQUENCES} "
+            f"for exact enumeration: {count} responses, must be <= MAX_SEQUENCES={MAX_SEQUENCES} "
             "(2**20)"
         )
     return _enumerate_cached(task)

@@ -109,6 +109,9 @@ def _path_sums(values: Any, task: SequenceTask) -> Any:
     return xp.concatenate([stopped, levels[-1]], axis=0)
 
 
+UNROLL_MAX_VOCAB = 32  # V column ops up to this V (the sampler's K bound); a reduce beyond
+
+
 def _response_log_probs(table: Any, task: SequenceTask) -> Any:
     """log pi(y) of every response with the prompt axes last, ``float[N, ...]``.
 
@@ -118,9 +121,13 @@ def _response_log_probs(table: Any, task: SequenceTask) -> Any:
     """
     xp = namespace(table)
     moved = xp.moveaxis(table, (-2, -1), (0, 1))  # [num_prefixes, V, ...]
-    columns = [moved[:, v] for v in range(task.vocab_size)]
-    top = functools.reduce(xp.maximum, columns)
-    total = functools.reduce(xp.add, [xp.exp(c - top) for c in columns])
+    if task.vocab_size > UNROLL_MAX_VOCAB:  # one reduce: V column ops would trace V times
+        top = xp.max(moved, axis=1)
+        total = xp.sum(xp.exp(moved - top[:, None]), axis=1)
+    else:
+        columns = [moved[:, v] for v in range(task.vocab_size)]
+        top = functools.reduce(xp.maximum, columns)
+        total = functools.reduce(xp.add, [xp.exp(c - top) for c in columns])
     log_probs = moved - (top + xp.log(total))[:, None]
     return _path_sums(log_probs, task)
 

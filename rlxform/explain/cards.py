@@ -153,17 +153,19 @@ def explain(
     command: int | None = None,
     scheme: str | sch.Scheme | None = None,
     group_size: int | None = None,
+    allow_import: bool = False,
 ) -> ObjectiveCard:
     """What ``config`` (a path, a command line as a list of words, a mapping or a TRL-like
     dataclass) optimises, as a card; ``version`` and ``command`` as for ``read_config``.
 
     With ``scheme`` (a name for ``frameworks.resolve_scheme`` or a Scheme) and ``group_size``
-    instead of a config, explain that scheme alone (no framework settings).
+    instead of a config, explain that scheme alone (no framework settings); a ``module:function``
+    name is imported only with ``allow_import=True`` and named on the card (``custom_code``).
     """
     if scheme is not None:
         if config is not None:
             raise InputError("config and scheme are both given: must be one or the other")
-        return _explain_scheme(scheme, group_size)
+        return _explain_scheme(scheme, group_size, allow_import)
     if config is None:
         raise InputError("config=None is invalid: must be a config (path, mapping or object)")
     run = read_config(config, framework, version=version, command=command)
@@ -207,16 +209,24 @@ def card_of(run: RunConfig) -> ObjectiveCard:
     return card
 
 
-def _explain_scheme(scheme: str | sch.Scheme, group_size: Any) -> ObjectiveCard:
+def _explain_scheme(
+    scheme: str | sch.Scheme, group_size: Any, allow_import: bool = False
+) -> ObjectiveCard:
     from rlxform.frameworks import resolve_scheme
+    from rlxform.frameworks.schemes import custom_code
 
-    chosen = scheme if isinstance(scheme, sch.Scheme) else resolve_scheme(scheme)
+    if isinstance(scheme, sch.Scheme):
+        chosen = scheme
+    else:
+        chosen = resolve_scheme(scheme, allow_import=allow_import)
     if group_size is None:
         raise InputError(
             "group_size=None is invalid: must be an integer >= 1 (no config gives a default)"
         )
     m = chosen.check_group_size(check_group_size(group_size))
     settings = {"scheme": chosen.label, "group_size": m}
+    if custom_code([chosen]):  # user code ran to build this card: say whose
+        settings["custom_code"] = ", ".join(custom_code([chosen]))
     parts = (
         Section("settings", "Settings", settings),
         sections.objective_section(chosen, m, None),

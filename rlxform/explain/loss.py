@@ -62,7 +62,7 @@ def _value(value: Any) -> str:
 
 def knob_values(run: RunConfig) -> list[str]:
     """The off-policy-only knobs with their values; clips with their ratio range."""
-    from rlxform.explain.sections import clip_range
+    from rlxform.explain.sections import clip_binds, clip_range
 
     lm = run.loss.reduction
     out = []
@@ -74,7 +74,8 @@ def knob_values(run: RunConfig) -> list[str]:
         key = run.loss.keys.get(knob, knob)
         out.append(f"{key} = {_value(value)}" if value is not None else f"{key} (unset)")
     if any(k in lm.off_policy_knobs for k in _CLIPS.get(lm.framework, ())):
-        out.append(f"the ratio clip {clip_range(run)}")
+        never = "" if clip_binds(run) else " (infinite: never binds)"
+        out.append(f"the ratio clip {clip_range(run)}{never}")
     return out
 
 

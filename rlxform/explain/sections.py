@@ -9,6 +9,7 @@ about that update: knobs that act only once a ratio differs from 1 are notes);
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +45,13 @@ def bound(x: float) -> str:
 
 def clip_range(run: RunConfig) -> str:
     return f"[{bound(1 - run.clip_low)}, {bound(1 + run.clip_high)}]"
+
+
+def clip_binds(run: RunConfig) -> bool:
+    """Whether either clip bound can ever bind: the ratio is > 0, so a lower bound 1 - clip_low
+    <= 0 never does, nor an infinite upper bound (an infinite or disabled clip)."""
+    lower = math.isfinite(run.clip_low) and run.clip_low < 1
+    return lower or math.isfinite(run.clip_high)
 
 
 def _section(*args, **kwargs) -> Section:
@@ -174,11 +182,17 @@ def lens_breaks(run: RunConfig, scheme: sch.Scheme) -> tuple[list[str], list[str
         )
     elif factor is None and agg not in _AGG_CONSTANT:
         breaks.append(f"aggregation {agg!r} is not one rlxform knows how it weighs answers")
-    if run.updates_per_rollout > 1:
+    if run.updates_per_rollout > 1 and clip_binds(run):
         notes.append(
             f"clipping can bind on later updates: {run.updates_per_rollout:g} optimizer steps "
             "per rollout batch; after the first the ratio pi/pi_old of the trained to the "
             f"sampling policy leaves 1 and the clip {clip_range(run)} can bind (--topic ppo)"
+        )
+    elif run.updates_per_rollout > 1:
+        notes.append(
+            f"{run.updates_per_rollout:g} optimizer steps per rollout batch: after the first, "
+            "each step weighs the old batch's advantages by the ratio pi/pi_old; the clip "
+            f"{clip_range(run)} never binds (no clipping) (--topic ppo)"
         )
     return _other_breaks(run, scheme, breaks, notes)
 

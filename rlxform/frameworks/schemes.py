@@ -1,10 +1,11 @@
 """Trainer schemes by name, and batch-level std limits.
 
 ``resolve_scheme("verl:grpo")`` (also ``trl:group``, ``openrlhf:group_norm``, any record's
-``framework:estimator``, a catalog name or ``module:function``) gives a ``Scheme``. Batch-level
-estimators (TRL ``scale_rewards="batch"``, OpenRLHF ``reinforce_baseline``) are not per-group
-rules: as the batch grows their batch std tends to a population constant sigma and the update
-to the mean baseline over sigma, h_M = ((M-1)/M) p / sigma (``batch_std_limit``; the
+``framework:estimator``, a catalog name or, only with ``allow_import=True``, ``module:function``:
+importing a module runs its code, so a config file never does it unasked) gives a ``Scheme``.
+Batch-level estimators (TRL ``scale_rewards="batch"``, OpenRLHF ``reinforce_baseline``) are
+not per-group rules: as the batch grows their batch std tends to a population constant sigma and
+the update to the mean baseline over sigma, h_M = ((M-1)/M) p / sigma (``batch_std_limit``; the
 ``batch_std`` rule registered here is that limit scheme).
 """
 
@@ -106,10 +107,15 @@ def scheme_adapter(prefix: str):
     return None if record is None or not record.scheme_names else record.scheme
 
 
-def resolve_scheme(name: str, **params: Any) -> Scheme:
+IMPORT_HINT = "pass --allow-import on the command line (allow_import=True in Python)"
+
+
+def resolve_scheme(name: str, *, allow_import: bool = False, **params: Any) -> Scheme:
     """A scheme from a name: catalog (``grpo``), framework (``verl:grpo``, ``trl:group``,
     ``openrlhf:group_norm``) or ``module:function``, a callable fn(r, S, M) imported with
-    importlib and wrapped by ``schemes.custom``."""
+    importlib and wrapped by ``schemes.custom`` -- only with ``allow_import=True`` (importing a
+    module runs its code; without it an ``InputError`` says how to allow it, nothing imported).
+    ``custom_code([scheme])`` names what was imported."""
     if not isinstance(name, str) or not name:
         raise InputError(f"scheme={name!r} is invalid: must be a scheme name")
     if ":" not in name:
@@ -118,6 +124,12 @@ def resolve_scheme(name: str, **params: Any) -> Scheme:
     adapter = scheme_adapter(prefix)
     if adapter is not None:
         return adapter(rest, **params)
+    if not allow_import:
+        raise InputError(
+            f"scheme={name!r} is a module:function scheme, not imported: importing module "
+            f"{prefix!r} would run its code; {IMPORT_HINT} (catalog names such as grpo and "
+            "framework names such as verl:grpo need no import)"
+        )
     if params:
         raise InputError(
             f"scheme parameter {next(iter(params))!r} is invalid for {name}: a module:function "
@@ -137,3 +149,14 @@ def resolve_scheme(name: str, **params: Any) -> Scheme:
             "(must be fn(r, S, M) -> weight)"
         )
     return sch.custom(fn)
+
+
+def custom_code(schemes: Any) -> list[str]:
+    """``module:function`` of every custom scheme's function (imported with ``allow_import`` or
+    given from Python), for a run's metadata and the card; [] when none runs user code."""
+    names = []
+    for scheme in schemes:
+        fn = dict(scheme.params).get("fn") if scheme.name == "custom" else None
+        if fn is not None:
+            names.append(f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}")
+    return names

@@ -166,6 +166,7 @@ def simulate_and_compare(config: SimulateConfig):
         "wall_time_s": wall_s,
         "compile_time_s": compile_s,
         "device": str(jax.devices()[0]),
+        "devices": runtime.run_binding()["devices"],
     }
     return table, numbers, metrics
 
@@ -188,6 +189,7 @@ def run_simulation(
       save_figure: ``(figure, path) -> None``; None writes no figure.
     """
     from rlxform import runtime
+    from rlxform.frameworks.schemes import custom_code
     from rlxform.results import atomic_write_text, write_table
 
     cfg = config.sim
@@ -199,6 +201,7 @@ def run_simulation(
         "scheme": cfg.scheme.label,
         "batch_size": cfg.batch,
         "prng": runtime.current_prng(),
+        "custom_code": custom_code([cfg.scheme]),
         "ppo_epochs": cfg.ppo_epochs,
         "num_minibatches": cfg.num_minibatches,
         "std_scope": cfg.std_scope,

@@ -4,26 +4,22 @@ A sweep is the grid learning_rate x group_size x schemes x seeds. ``SweepConfig`
 every chunk starts from (``sim``, a ``SimConfig`` with its ``Problem``) and the traced values
 (``hparams``: the learning-rate axis, and kl_coef / clip values shared by every run); the
 (scheme, M) chunk's config is ``dataclasses.replace(sim, scheme=..., group_size=M, ...)``.
-TOML files are parsed with ``tomllib`` (``tomli`` on Python 3.10), never evaluated, and read by
-``validation.load_dataclass`` through ``toml_keys()``: top-level keys are the grid, the seeds and
-every ``SimConfig`` / ``HParams`` field by its own name (``steps`` = ``num_steps``), ``[policy]``
-the ``Problem`` (``kind`` = ``policy``) and ``[population]`` its ``init_p`` and ``seed``
-(= ``population_seed``). Errors name the TOML key.
+TOML files are parsed by ``rlxform.parsing.load_toml`` (size, depth and integers bounded),
+never evaluated, and read by ``validation.load_dataclass`` through ``toml_keys()``: top-level
+keys are the grid, the seeds and every ``SimConfig`` / ``HParams`` field by its own name
+(``steps`` = ``num_steps``), ``[policy]`` the ``Problem`` (``kind`` = ``policy``) and
+``[population]`` its ``init_p`` and ``seed`` (= ``population_seed``). Errors name the TOML key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
@@ -188,7 +184,7 @@ def _scheme(scheme: Any) -> Scheme:
 _RUN_AXES = ("scheme", "problem", "group_size", "num_steps", "record_every")  # set per chunk
 
 
-def toml_keys() -> dict[str, str | Key]:
+def toml_keys(allow_import: bool = False) -> dict[str, str | Key]:
     """TOML key -> ``SweepConfig`` field path: the format of ``rlxform sweep`` files.
 
     Every ``SimConfig`` and ``HParams`` field is a top-level key under its own name, except
@@ -198,7 +194,7 @@ def toml_keys() -> dict[str, str | Key]:
     keys: dict[str, str | Key] = {
         "learning_rate": "hparams.learning_rate",
         "group_size": "group_size",
-        "schemes": Key("schemes", _toml_schemes),
+        "schemes": Key("schemes", functools.partial(_toml_schemes, allow_import=allow_import)),
         "steps": "sim.num_steps",
     }
     own = ("seeds", "seed", "budget", "records", "threshold", "chunk_size")
@@ -216,8 +212,9 @@ def toml_keys() -> dict[str, str | Key]:
     return keys
 
 
-def _toml_schemes(name: str, tables: Any) -> tuple[Scheme, ...]:
-    """``[[schemes]]`` tables (``name`` plus parameters) as ``Scheme``s, checked one by one."""
+def _toml_schemes(name: str, tables: Any, allow_import: bool = False) -> tuple[Scheme, ...]:
+    """``[[schemes]]`` tables (``name`` plus parameters) as ``Scheme``s, checked one by one; a
+    ``module:function`` name is imported only with ``allow_import`` (``--allow-import``)."""
     from rlxform.frameworks import resolve_scheme
 
     entries = _items(name, tables, "an array of tables [[schemes]] with name = ...")
@@ -239,7 +236,7 @@ def _toml_schemes(name: str, tables: Any) -> tuple[Scheme, ...]:
                     f"{where}.{key}={value!r} is invalid: must be a number, string or boolean"
                 )
         try:
-            out.append(resolve_scheme(scheme, **params))
+            out.append(resolve_scheme(scheme, allow_import=allow_import, **params))
         except (TypeError, ValueError) as err:
             raise InputError(f"{where} ({scheme}): {err}") from None
     return tuple(out)
@@ -265,11 +262,13 @@ def _toml_init_p(name: str, value: Any) -> Any:
     return check_population(tuple(value) if isinstance(value, list) else value, name=name)
 
 
-def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
+def parse_sweep_config(data: Mapping[str, Any], allow_import: bool = False) -> SweepConfig:
     """Validate a parsed TOML document (a dict) and build a ``SweepConfig``.
 
     Args:
       data: the document, e.g. ``tomllib.loads(text)``.
+      allow_import: import the modules of ``module:function`` schemes (runs their code); without
+        it such a name is an ``InputError`` saying how to allow it.
     Returns:
       SweepConfig; every (scheme, M) chunk's ``SimConfig`` has been built (validated).
     Raises:
@@ -277,7 +276,7 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     """
     if not isinstance(data, Mapping):
         raise InputError(f"sweep config={data!r} is invalid: must be a table")
-    config = load_dataclass(SweepConfig, data, keys=toml_keys())
+    config = load_dataclass(SweepConfig, data, keys=toml_keys(allow_import))
     given, loss_mode = data.get("aggregation"), config.sim.loss_mode
     if loss_mode is not None and given is not None and given != config.sim.aggregation:
         raise InputError(  # a loss mode sets its own aggregation (its loss_agg_mode, or fixed)
@@ -287,21 +286,14 @@ def parse_sweep_config(data: Mapping[str, Any]) -> SweepConfig:
     return config
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a TOML sweep file (parsed as data, never evaluated)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(
-            f"config={str(path)!r} is invalid: cannot be read ({err.strerror or err})"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise InputError(
-            f"config={str(path)!r} is invalid: not UTF-8 text (byte {err.start}: {err.reason})"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"config={str(path)!r} is invalid: not TOML ({err})") from None
-    return parse_sweep_config(data)
+def load_sweep_config(path: str | Path, allow_import: bool = False) -> SweepConfig:
+    """Read and validate a TOML sweep file (parsed as data, never evaluated).
+
+    Through ``rlxform.parsing``: the file's size (4 MiB), nesting depth and integers are bounded
+    before anything is walked; a violation is one ``InputError`` line naming the file.
+    """
+    from rlxform.parsing import load_toml, read_text
+
+    name = str(path)
+    text = read_text(name, what="config")
+    return parse_sweep_config(load_toml(text, source=name), allow_import)

@@ -22,6 +22,7 @@ import numpy as np
 
 from rlxform import resources
 from rlxform.core import schemes
+from rlxform.frameworks.schemes import custom_code
 from rlxform.reproduce.runner import experiment, local_sweep
 from rlxform.reproduce.sweep_config import SweepConfig, sweep_problem
 from rlxform.reproduce.sweep_tables import extra_columns, sweep_tables
@@ -34,12 +35,14 @@ from rlxform.results import (
     save_result,
     write_table,
 )
+from rlxform.results.binding import summarize
 from rlxform.results.chunks import ChunkStore, run_chunks
 from rlxform.sim import sweeps
 from rlxform.sim.config import HParams, SimConfig
 from rlxform.types import NDArray
 
 _FLOAT32 = 4
+TABLE_ROW_BYTES = 256  # peak bytes per trajectory row while the tables are built (measured ~250)
 
 
 class Chunk(NamedTuple):
@@ -86,19 +89,23 @@ def check_sweep_memory(config: SweepConfig, cfgs: list[SimConfig]) -> int:
     """Refuse (ValueError, one line) a sweep whose estimated memory exceeds the budget.
 
     Counts the largest chunk's vmapped run, every chunk's kept records (mean p, objective,
-    finite) and the table rows (~150 bytes each as Python lists); returns the estimate in bytes.
+    finite) and the table rows (``TABLE_ROW_BYTES`` each: the columns as arrays and the
+    whole-array steps that build them; the CSV is streamed in blocks); returns the estimate.
     """
     num_lrs = len(config.hparams.learning_rate)
     runs = num_lrs * config.seeds
     per_chunk = sweep_chunks(config)[0].size
     held = sum(3 * _FLOAT32 * runs * c.num_records for c in cfgs)  # mean_p, objective, finite
     rows = sum(num_lrs * (config.seeds + 1) * c.num_records for c in cfgs)
-    largest = max(resources.simulation_bytes(c, per_chunk) for c in cfgs)
-    what = (
-        f"sweep (learning rates x seeds = {runs} runs per chunk, {len(cfgs)} chunks, "
-        f"num_prompts={config.problem.num_prompts}, hidden={config.problem.hidden})"
+    largest = max(cfgs, key=lambda c: resources.simulation_bytes(c, per_chunk))
+    terms = resources.run_terms(largest, per_chunk)  # the largest chunk's runs, held at once
+    terms[f"records of every chunk ({len(cfgs)} blocks of {runs} runs)"] = held
+    terms[f"table rows ({rows:,} = learning rates x (seeds + 1) x records)"] = (
+        TABLE_ROW_BYTES * rows
     )
-    return resources.check_memory(what, largest + held + 150 * rows)
+    names = {"num_steps": "steps"}
+    detail = f"learning rates x seeds = {runs} runs, {per_chunk} per chunk, {len(cfgs)} blocks"
+    return resources.check_terms("sweep", terms, detail, names=names)
 
 
 def _hparams_and_keys(config: SweepConfig):
@@ -145,6 +152,7 @@ def run_sweep(
     figure: FigureFormat | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
+    strict_devices: bool = False,
 ) -> Result | None:
     """Run (or resume) a sweep: one vmapped (lr x seeds) run per (scheme, M) chunk.
 
@@ -155,15 +163,21 @@ def run_sweep(
     shared ``out_dir``; the process that finds every chunk on disk writes the tables, the others
     return None. Writes ``<name>.csv`` (trajectories), ``<name>_summary.csv``, ``<name>.<format>``
     (heatmaps per scheme) and ``<name>.json``.
+
+    The chunks are bound to the process's PRNG and devices (``runtime.run_binding``): resuming
+    ``out_dir`` under another PRNG raises ValueError naming both (give a fresh ``out_dir`` to
+    compute it again), under another device count or kind warns (``DeviceChangeWarning``;
+    ``strict_devices=True`` raises). ``<name>.json`` records the PRNG, this run's devices and
+    ``chunk_bindings`` (which devices computed how many chunks).
     """
-    from rlxform import plotting
+    from rlxform import plotting, runtime
 
     start = time.perf_counter()
     cfgs = sweep_sim_configs(config)  # validated and sized before anything is written
     blocks = [(i, m) for i in range(len(config.schemes)) for m in config.group_size]
     chunks = sweep_chunks(config)
     out_dir = check_writable(Path(out_dir), name="out")
-    store = ChunkStore(out_dir / "chunks", config)
+    store = ChunkStore(out_dir / "chunks", config, runtime.run_binding(), strict_devices)
     index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
     owned = len(range(index, len(chunks), count))
@@ -200,6 +214,8 @@ def run_sweep(
         figure,
         chunks_total=len(chunks),
         chunks_reused=sum(reused),
+        chunk_bindings=summarize(store.bindings(ids)),
+        custom_code=custom_code(config.schemes),
         summary_table=f"{name}_summary.csv",
     )
 

@@ -32,10 +32,12 @@ SUMMARY_COLUMNS = tuple(
 
 def scheme_params(scheme: Scheme) -> str:
     """``k=v,...``: the scheme's parameters that differ from its catalog defaults (all of them
-    for framework schemes; a custom scheme's function is named by its label)."""
+    for framework schemes; a custom scheme's function as ``fn=module:function``)."""
+    from rlxform.frameworks.schemes import custom_code
+
     try:
         defaults = dict(schemes_lib.get(scheme.name).params)
-    except ValueError:  # not a catalog name (verl, designed, ...)
+    except (ValueError, TypeError):  # not a catalog name (verl, designed), or custom (needs fn)
         defaults = {}
     missing = object()
     shown = [
@@ -43,6 +45,7 @@ def scheme_params(scheme: Scheme) -> str:
         for k, v in scheme.params
         if k not in ("fn", "coefficients") and defaults.get(k, missing) != v
     ]
+    shown += [("fn", name) for name in custom_code([scheme])]
     return ",".join(f"{k}={v}" for k, v in shown)
 
 
@@ -96,80 +99,95 @@ def sweep_tables(
     summ: dict[str, list] = {k: [] for k in SUMMARY_COLUMNS}
     lrs = np.asarray(config.hparams.learning_rate, np.float64)  # as configured (runs use float32)
     for (i, m), chunk in chunks.items():
-        scheme = config.schemes[i]
-        label, params = scheme.label, scheme_params(scheme)
-        steps = chunk["step"].astype(np.int64)
-        div = diverged_steps(chunk["nonfinite_step"], chunk["finite"], steps, chunk["mean_p"])
-        masked = (div[..., None] >= 0) & (steps > div[..., None])  # [H, S, R]
-        masked |= ~np.isfinite(chunk["mean_p"])
-        mean_p = np.where(masked, np.nan, chunk["mean_p"].astype(np.float64))
-        objective = np.where(masked, np.nan, chunk["objective"].astype(np.float64))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            count = np.sum(~np.isnan(mean_p), axis=1)  # [H, R]
-            agg_p = np.where(count > 0, np.nansum(mean_p, 1) / np.maximum(count, 1), np.nan)
-            agg_obj = np.where(count > 0, np.nansum(objective, 1) / np.maximum(count, 1), np.nan)
-            dev = np.where(np.isnan(mean_p), 0.0, mean_p - agg_p[:, None])
-            var = np.sum(dev**2, 1) / np.maximum(count - 1, 1)
-            agg_se = np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), np.nan)
-        per_run = {k: np.where(masked, np.nan, chunk[k].astype(np.float64)) for k in extra}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            extra_agg = {  # seed mean over the finite seeds, [H, R]
-                k: np.nansum(v, 1) / np.sum(~np.isnan(v), 1) for k, v in per_run.items()
-            }
-        num_seeds = mean_p.shape[1]
-        for h, lr in enumerate(lrs):
-            div_h = div[h]
-            bad = div_h[div_h >= 0]
-            rows = [
-                (
-                    s,
-                    mean_p[h, s],
-                    objective[h, s],
-                    np.full(steps.size, np.nan),
-                    int(div_h[s]),
-                    int(div_h[s] >= 0),
-                )
-                for s in range(num_seeds)
-            ]
-            rows.append(
-                (
-                    -1,
-                    agg_p[h],
-                    agg_obj[h],
-                    agg_se[h],
-                    int(bad.min()) if bad.size else -1,
-                    int(bad.size),
-                )
-            )
-            for seed, p_row, obj_row, se_row, d_at, d_n in rows:
-                n = steps.size
-                traj["scheme"] += [label] * n
-                traj["scheme_params"] += [params] * n
-                traj["group_size"] += [m] * n
-                traj["learning_rate"] += [lr] * n
-                traj["seed"] += [seed] * n
-                traj["step"] += list(steps)
-                traj["samples"] += list(steps * m)
-                traj["mean_p"] += list(p_row)
-                traj["mean_p_se"] += list(se_row)
-                traj["objective"] += list(obj_row)
-                traj["diverged_at"] += [d_at] * n
-                traj["diverged_seeds"] += [d_n] * n
-                for k in extra:
-                    traj[k] += list(per_run[k][h, seed] if seed >= 0 else extra_agg[k][h])
-                reach = int(_first_reach(np.nan_to_num(p_row, nan=-1.0), steps, config.threshold))
-                summ["scheme"].append(label)
-                summ["scheme_params"].append(params)
-                summ["group_size"].append(m)
-                summ["learning_rate"].append(lr)
-                summ["seed"].append(seed)
-                summ["steps_to_threshold"].append(reach)
-                summ["samples_to_threshold"].append(reach * m if reach >= 0 else -1)
-                summ["final_mean_p"].append(float(p_row[-1]))
-                summ["final_objective"].append(float(obj_row[-1]))
-                summ["diverged_at"].append(d_at)
-                summ["diverged_seeds"].append(d_n)
+        block_traj, block_summ = _block_tables(config, i, m, chunk, lrs, extra)
+        for k, v in block_traj.items():
+            traj[k].append(v)
+        for k, v in block_summ.items():
+            summ[k].append(v)
     return (
-        {k: np.asarray(v) for k, v in traj.items()},
-        {k: np.asarray(v) for k, v in summ.items()},
+        {k: np.concatenate(v) if v else np.asarray([]) for k, v in traj.items()},
+        {k: np.concatenate(v) if v else np.asarray([]) for k, v in summ.items()},
     )
+
+
+def _block_tables(
+    config: SweepConfig,
+    scheme_index: int,
+    m: int,
+    chunk: Mapping[str, NDArray],
+    lrs: NDArray,
+    extra: tuple[str, ...],
+) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
+    """One (scheme, M) block's rows, in the order (learning rate, seed 0..S-1 then -1, step).
+
+    Whole-array NumPy: time and memory linear in the rows (H (S + 1) R), a few arrays of them.
+    """
+    scheme = config.schemes[scheme_index]
+    label, params = scheme.label, scheme_params(scheme)
+    steps = chunk["step"].astype(np.int64)
+    div = diverged_steps(chunk["nonfinite_step"], chunk["finite"], steps, chunk["mean_p"])
+    masked = (div[..., None] >= 0) & (steps > div[..., None])  # [H, S, R]
+    masked |= ~np.isfinite(chunk["mean_p"])
+    mean_p = np.where(masked, np.nan, chunk["mean_p"].astype(np.float64))
+    objective = np.where(masked, np.nan, chunk["objective"].astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        count = np.sum(~np.isnan(mean_p), axis=1)  # [H, R]
+        agg_p = np.where(count > 0, np.nansum(mean_p, 1) / np.maximum(count, 1), np.nan)
+        agg_obj = np.where(count > 0, np.nansum(objective, 1) / np.maximum(count, 1), np.nan)
+        dev = np.where(np.isnan(mean_p), 0.0, mean_p - agg_p[:, None])
+        var = np.sum(dev**2, 1) / np.maximum(count - 1, 1)
+        agg_se = np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), np.nan)
+    per_run = {k: np.where(masked, np.nan, chunk[k].astype(np.float64)) for k in extra}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        extra_agg = {  # seed mean over the finite seeds, [H, R]
+            k: np.nansum(v, 1) / np.sum(~np.isnan(v), 1) for k, v in per_run.items()
+        }
+    num_lrs, num_seeds = mean_p.shape[:2]
+    n = steps.size
+    # per (learning rate, seed row): the S seeds, then the aggregate row (seed -1)
+    bad = div >= 0
+    first_bad = np.where(bad, div, np.iinfo(np.int64).max).min(axis=1)
+    agg_div = np.where(bad.any(axis=1), first_bad, -1)
+    seed_ids = np.append(np.arange(num_seeds), -1)  # [S + 1]
+    rows_div = np.concatenate([div, agg_div[:, None]], axis=1)  # [H, S + 1]
+    rows_n = np.concatenate([bad.astype(np.int64), bad.sum(1, keepdims=True)], axis=1)
+    rows_p = np.concatenate([mean_p, agg_p[:, None]], axis=1)  # [H, S + 1, R]
+    rows_obj = np.concatenate([objective, agg_obj[:, None]], axis=1)
+    rows_se = np.concatenate([np.full(mean_p.shape, np.nan), agg_se[:, None]], axis=1)
+    num_rows = num_lrs * (num_seeds + 1)
+
+    def per_row(values: NDArray) -> NDArray:  # [H, S + 1] -> one value per table row
+        return np.repeat(np.asarray(values).reshape(num_rows), n)
+
+    traj = {
+        "scheme": np.full(num_rows * n, label, dtype=object),  # one str object, 8 bytes a row
+        "scheme_params": np.full(num_rows * n, params, dtype=object),
+        "group_size": np.full(num_rows * n, m, np.int64),
+        "learning_rate": np.repeat(lrs, (num_seeds + 1) * n),
+        "seed": np.tile(np.repeat(seed_ids, n), num_lrs).astype(np.int64),
+        "step": np.tile(steps, num_rows),
+        "samples": np.tile(steps * m, num_rows),
+        "mean_p": rows_p.reshape(-1),
+        "mean_p_se": rows_se.reshape(-1),
+        "objective": rows_obj.reshape(-1),
+        "diverged_at": per_row(rows_div).astype(np.int64),
+        "diverged_seeds": per_row(rows_n).astype(np.int64),
+    }
+    for k in extra:
+        traj[k] = np.concatenate([per_run[k], extra_agg[k][:, None]], axis=1).reshape(-1)
+    reach = _first_reach(np.nan_to_num(rows_p, nan=-1.0), steps, config.threshold)
+    reach = np.asarray(reach, np.int64).reshape(num_rows)
+    summ = {
+        "scheme": np.full(num_rows, label, dtype=object),
+        "scheme_params": np.full(num_rows, params, dtype=object),
+        "group_size": np.full(num_rows, m, np.int64),
+        "learning_rate": np.repeat(lrs, num_seeds + 1),
+        "seed": np.tile(seed_ids, num_lrs).astype(np.int64),
+        "steps_to_threshold": reach,
+        "samples_to_threshold": np.where(reach >= 0, reach * m, -1),
+        "final_mean_p": rows_p[..., -1].reshape(-1),
+        "final_objective": rows_obj[..., -1].reshape(-1),
+        "diverged_at": rows_div.reshape(-1).astype(np.int64),
+        "diverged_seeds": rows_n.reshape(-1).astype(np.int64),
+    }
+    return traj, summ

@@ -157,8 +157,17 @@ def _device() -> tuple[str | None, str | None]:
         return None, None
 
 
+def _binding() -> dict[str, Any]:
+    try:
+        from rlxform.runtime import run_binding
+
+        return run_binding()
+    except Exception:
+        return {"prng": None, "devices": None}
+
+
 def metadata(config: Any, **extra: Any) -> dict[str, Any]:
-    """What produced a result: config, versions, git revision, device, time.
+    """What produced a result: config, versions, git revision, PRNG, devices, time.
 
     Args:
       config: the full run configuration (dict, dataclass or NamedTuple; JSON-convertible).
@@ -167,8 +176,10 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
     Returns:
       dict with keys ``config``, ``config_hash``, ``rlxform_version``, ``jax_version``,
       ``numpy_version``, ``python_version``, ``git_revision`` (40 hex characters or
-      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``,
-      ``timestamp`` (UTC ISO 8601), then ``extra``.
+      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``, ``prng`` (the
+      process's default PRNG: threefry, rbg or unsafe_rbg) and ``devices`` (local device count,
+      kind, platform, process count; ``rlxform.runtime.run_binding``), ``timestamp`` (UTC ISO
+      8601), then ``extra``.
     """
     try:
         import jax
@@ -187,6 +198,7 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
         "git_revision": git_revision() or "unknown",
         "device_kind": device_kind,
         "platform": platform,
+        **_binding(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
     meta.update({k: to_jsonable(v, k) for k, v in extra.items()})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from rlxform.core import schemes as schemes_lib
@@ -393,16 +394,23 @@ def _check_if_concrete(hparams: Any) -> Any:
     return hparams
 
 
-def checked_hparams(fn):
-    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams`` (tracers pass).
+def checked_hparams(fn, guard: Callable[..., Any] | None = None):
+    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams`` (tracers pass)
+    and calls ``guard(hparams, *args)`` (the resource guard, from the arguments' shapes).
 
     ``.lower`` checks too; ``._cache_size`` and ``.jitted`` are the jitted function's."""
 
+    def check(hparams: HParams, args: tuple) -> HParams:
+        hparams = _check_if_concrete(hparams)
+        if guard is not None:
+            guard(hparams, *args)
+        return hparams
+
     @functools.wraps(fn)
     def run(hparams: HParams, *args: Any, **kwargs: Any) -> Any:
-        return fn(_check_if_concrete(hparams), *args, **kwargs)
+        return fn(check(hparams, args), *args, **kwargs)
 
-    run.lower = lambda hparams, *a, **k: fn.lower(_check_if_concrete(hparams), *a, **k)
+    run.lower = lambda hparams, *a, **k: fn.lower(check(hparams, a), *a, **k)
     run._cache_size = getattr(fn, "_cache_size", None)
     run.jitted = fn
     return run

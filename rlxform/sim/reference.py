@@ -392,4 +392,7 @@ def make_exact(cfg: SimConfig, params0: PyTree | None = None):
     params0). Same policy, optimizer, learning rate and record layout as ``make_simulate(cfg)``; the
     ``degenerate_fraction`` field holds its expectation mean_x p^M + (1-p)^M.
     """
+    from rlxform.resources import check_run
+
+    check_run(cfg, 0, exact=1, what="make_exact")
     return checked_hparams(jax.jit(build_exact(cfg, params0)))

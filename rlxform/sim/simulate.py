@@ -347,6 +347,10 @@ def make_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: bool
     Returns:
       ``fn(hparams: HParams, key) -> Metrics`` (``SequenceMetrics`` for sequence policies) with
       R = T / record_every + 1 records; a learning rate <= 0, NaN or inf (or eps < 0) raises
-      ``InputError`` before anything runs.
+      ``InputError`` before anything runs, and so does a run larger than the memory budget
+      (``resources.check_run``).
     """
+    from rlxform.resources import check_run
+
+    check_run(cfg, 1, what="make_simulate")
     return checked_hparams(jax.jit(build_simulate(cfg, params0, sparse=sparse)))

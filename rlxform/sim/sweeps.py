@@ -24,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
+from rlxform.resources import check_run
 from rlxform.sim import reference
 from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
 from rlxform.sim.simulate import build_simulate
@@ -69,13 +70,23 @@ def make_sweep(
     Returns:
       fn(hparams: HParams with leaves float[H], keys: key[S]) -> Metrics with leading [H, S];
       ``fn.runs(hparams [G], keys [G]) -> Metrics [G, ...]`` computes a flat list of runs
-      (``flatten_grid``; a chunk of the grid) with the same program.
+      (``flatten_grid``; a chunk of the grid) with the same program. Each call first checks
+      that its H x S (or G) runs fit the memory budget (``resources.check_run``, InputError).
     """
     simulate = build_simulate(cfg, params0)
+    count = 1 if devices is None else len(list(devices))
+
+    def guard_grid(hparams: HParams, keys: PRNGKey) -> None:  # H x S runs at once
+        runs = int(np.shape(hparams.learning_rate)[0]) * int(keys.shape[0])
+        check_run(cfg, runs, what="make_sweep", devices=count)
+
+    def guard_runs(hparams: HParams, keys: PRNGKey) -> None:
+        check_run(cfg, int(keys.shape[0]), what="make_sweep(...).runs", devices=count)
+
     if devices is None:
         over_seeds = jax.vmap(simulate, in_axes=(None, 0))
-        sweep = checked_hparams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))))
-        sweep.runs = checked_hparams(jax.jit(jax.vmap(simulate)))
+        sweep = checked_hparams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))), guard_grid)
+        sweep.runs = checked_hparams(jax.jit(jax.vmap(simulate)), guard_runs)
         return sweep
     devices = list(devices)
     sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PS("grid"))
@@ -91,8 +102,8 @@ def make_sweep(
         num_h = int(np.shape(hparams.learning_rate)[0])
         return unflatten(runs(*flatten_grid(hparams, keys)), num_h, int(keys.shape[0]))
 
-    sweep = checked_hparams(sweep)
-    sweep.runs = checked_hparams(runs)
+    sweep = checked_hparams(sweep, guard_grid)
+    sweep.runs = checked_hparams(runs, guard_runs)
     return sweep
 
 
@@ -120,8 +131,14 @@ def _pad(tree: PyTree, size: int) -> PyTree:
 
 
 def make_exact_sweep(cfg: SimConfig, params0: PyTree | None = None):
-    """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``."""
-    return checked_hparams(jax.jit(jax.vmap(reference.build_exact(cfg, params0))))
+    """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``
+    (guarded: ``resources.check_run`` of H exact points)."""
+
+    def guard(hparams: HParams) -> None:
+        points = int(np.shape(hparams.learning_rate)[0]) if np.ndim(hparams.learning_rate) else 1
+        check_run(cfg, 0, exact=points, what="make_exact_sweep")
+
+    return checked_hparams(jax.jit(jax.vmap(reference.build_exact(cfg, params0))), guard)
 
 
 def seed_stats(values: ArrayLike, axis: int = -2) -> tuple[NDArray, NDArray]:
