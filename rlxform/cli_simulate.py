@@ -262,7 +262,7 @@ FLAGS = (
         None,
         "the entropy bonus's aggregation: the loss's (default, verl) | token-mean (TRL, "
         "OpenRLHF) | any --aggregation mode (sequences)",
-        sequence=True,
+        SEQUENCE,
     ),
 )
 
