@@ -82,11 +82,15 @@ class RealReward(NamedTuple):
     ``linear(group_size) -> (c, d)`` when Z_i = c (r_i - d mean_{j != i} r_j), so that the
     expectation over the other samples is c (r_i - d E[r]); None for a weight not linear in r.
     ``available(**params) -> bool``: whether these params have the form (None: always).
+    ``gap(**params) -> c``: the trainer's reward of a correct answer minus that of a wrong one
+    (None: 1). The form takes rewards on the 0/1 scale; a trainer whose rewards are {r0, r0 + c}
+    and subtracts beta k from them acts as beta / c on that scale (``Scheme.reward_gap``).
     """
 
     weights: Callable[..., Any]
     linear: Callable[[int], tuple[float, float]] | None = None
     available: Callable[..., bool] | None = None
+    gap: Callable[..., float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,6 +312,13 @@ class Scheme:
         """True when the rule is defined on real-valued rewards (KL in the reward)."""
         form = self.rule.real_reward
         return form is not None and (form.available is None or form.available(**self.kwargs))
+
+    @property
+    def reward_gap(self) -> float:
+        """The trainer's reward gap c (correct minus wrong) the real-reward form assumes: a KL
+        coefficient beta on the trainer's rewards is beta / c on the 0/1 scale (1.0 by default)."""
+        form = self.rule.real_reward
+        return 1.0 if form is None or form.gap is None else float(form.gap(**self.kwargs))
 
     def real_reward_weights(
         self,

@@ -70,11 +70,14 @@ def default_run(record) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """(RunConfig at the newest release's defaults, the settings that had to be given, their
     defaults). A default the reader refuses for a GRPO is replaced and said: an estimator that is
     no group rule by the record's first (verl, OpenRLHF: gae -> grpo, group_norm), a group size
-    the chosen estimator refuses (OpenRLHF: 1) by the first M of the page."""
+    the chosen estimator refuses (OpenRLHF: 1) or whose scheme it changes (slime: 1) by the first M
+    of the page."""
     from rlxform.frameworks import read_config
 
     table, _ = record.table()
     given: dict[str, Any] = {}
+    if record.group_size_key is not None and table.default(record.group_size_key) == 1:
+        given[record.group_size_key] = GROUP_SIZES[0]  # its default M = 1 is no group
     for _ in range(4):
         try:
             return read_config(given, record.name), given, {k: table.default(k) for k in given}

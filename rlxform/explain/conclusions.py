@@ -112,8 +112,10 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
         values = {"p_star": None, "beta": run.kl_coef, "estimator": name, "reason": why}
         return _section("kl_equilibrium", title, values, (why + ".", pointer("kl")))
     beta = float(run.kl_coef)
+    gap = scheme.reward_gap if rule == "tilt" else 1.0  # the trainer's rewards {r0, r0 + gap}
 
     def solve(b: float, p_ref: float) -> float:
+        b = b / gap  # the coefficient on the 0/1 scale of kl_equilibrium
         return kl.kl_equilibrium(scheme, m, b, p_ref, estimator=estimator, placement=placement)
 
     at_config = {str(p_ref): solve(beta, p_ref) for p_ref in P_REFS}
@@ -137,6 +139,11 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
             "size and flips its sign (std-normalised ones) where that reaches 0, so the group "
             "size M does not move p*."
         )
+        if gap != 1.0:
+            size += (
+                f" The run's rewards of a correct and a wrong answer differ by {gap:g}, not 1: "
+                f"logit p* - logit p_ref = {gap:g} / beta."
+            )
     elif rule == "forward_clamped":
         size = (
             " An answer whose k3 exceeds 10 drops out of the left side (verl and OpenRLHF clamp "

@@ -52,14 +52,14 @@ def detect(found: Found) -> Framework | None:
     keys = list(found.values) if found.args is None else _generic_keys(found)
     keys += [k.split(".")[0] + ".*" for k in keys]  # a section named, even if empty
     marked = [r for r in FRAMEWORKS.values() if r.markers and r.marked_by(keys)]
-    if len(marked) > 1:  # several trainers' markers (ROLL's rollout_batch_size is also an
-        # old OpenRLHF name): the one whose markers match strictly the most keys
-        counts = [sum(r.marked_by([k]) for k in keys) for r in marked]
-        best = max(counts)
-        marked = [r for r, n in zip(marked, counts, strict=True) if n == best]
-    if len(marked) > 1:  # still tied: the one whose newest release knows most keys
+    if len(marked) > 1:  # several trainers' markers: the one whose newest release knows most
+        # keys (RLOOConfig beside GRPOConfig), then whose markers match the most keys (ROLL's
+        # rollout_batch_size is also an old OpenRLHF name)
         known = [sum(r.table()[0].has(k) for k in keys) for r in marked]
         marked = [r for r, n in zip(marked, known, strict=True) if n == max(known)]
+    if len(marked) > 1:
+        counts = [sum(r.marked_by([k]) for k in keys) for r in marked]
+        marked = [r for r, n in zip(marked, counts, strict=True) if n == max(counts)]
     return marked[0] if len(marked) == 1 else None
 
 

@@ -67,6 +67,8 @@ class Framework:
         arguments are neither Hydra overrides nor argparse flags (prime-rl's ``@ FILE``), or None.
       retired: ((version spec ("<0.22"), why), ...) releases the trainer's name covers but rlxform
         refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
+      group_size_key: the settings key of M where the reader's scheme depends on it (slime
+        switches its std off at its default M = 1), or None.
     """
 
     name: str
@@ -94,6 +96,7 @@ class Framework:
     # trainers-c (issue 25): prime-rl's command line, TRL RLOO's retired releases
     read_arguments: Callable[..., dict[str, Any]] | None = None
     retired: tuple[tuple[str, str], ...] = ()
+    group_size_key: str | None = None
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

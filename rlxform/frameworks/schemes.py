@@ -156,7 +156,7 @@ def custom_code(schemes: Any) -> list[str]:
     given from Python), for a run's metadata and the card; [] when none runs user code."""
     names = []
     for scheme in schemes:
-        fn = dict(scheme.params).get("fn") if scheme.name == "custom" else None
-        if fn is not None:
+        fn = dict(scheme.params).get("fn")  # only a custom scheme holds a function
+        if callable(fn):
             names.append(f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}")
     return names

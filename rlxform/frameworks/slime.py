@@ -360,4 +360,5 @@ RECORD = Framework(
     scheme=from_slime,
     scheme_names=tuple(f"slime:{e}" for e in SLIME_ESTIMATORS),
     settings_key=settings_key,
+    group_size_key="n_samples_per_prompt",
 )

@@ -22,7 +22,8 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core import schemes as sch
-from rlxform.core.registry import Counts, Scheme, register
+from rlxform.core.real_rewards import rloo_weights
+from rlxform.core.registry import Counts, RealReward, Scheme, register
 from rlxform.frameworks import trl
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, std_fields
@@ -44,6 +45,10 @@ _RETIRED = (
     "a = c (M-S)/(M-1), b = -c S/(M-1): RLOO on binary rewards mapped to {r0, r0 + c}",
     lambda scale, **_: (bern.scaled(bern.identity, scale), f"{scale:g} p"),
     min_group_size=2,
+    real_reward=RealReward(
+        lambda rewards, counts, m, scale: scale * rloo_weights(rewards, counts, m),
+        gap=lambda scale: scale,
+    ),
 )
 def trl_rloo_rule(c: Counts, scale: float):
     a, b = sch.rloo_rule(c)

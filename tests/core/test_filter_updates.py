@@ -89,13 +89,14 @@ def test_overlong_shaping_matches_brute_force(scheme, agg):
 
 
 def test_overlong_through_a_trainers_own_advantage_matches_brute_force():
-    """verl's grpo rule has no real-reward form in the scheme registry: its own advantage code
-    (``frameworks.advantages``, (r - mean) / (Bessel std + 1e-6)) gives the real-reward Z."""
+    """verl's own advantage code (``frameworks.advantages``, (r - mean) / (Bessel std + 1e-6))
+    as the real-reward Z, and the registry's real-reward form of the verl rule: both routes
+    give brute force's token mass."""
     from rlxform.frameworks import resolve_scheme
     from rlxform.frameworks.advantages import advantages
 
     scheme = resolve_scheme("verl:grpo")
-    assert not scheme.has_real_reward
+    assert scheme.has_real_reward  # declared with the rule (issue 24)
 
     def rule(rows):
         return advantages("verl", "grpo", rows.reshape(-1), rows.shape[1]).reshape(rows.shape)
@@ -116,8 +117,8 @@ def test_overlong_through_a_trainers_own_advantage_matches_brute_force():
         )
         weights = fu.token_weights(scheme, agg, 3, table, SMALL, filters, advantage=rule)
         _check(walk_probs(table, SMALL)[0][:, None] * weights, brute)
-    with pytest.raises(InputError, match="scheme='verl' is invalid with overlong shaping"):
-        fu.token_weights(scheme, "token-mean", 3, table, SMALL, filters)
+        registry = fu.token_weights(scheme, agg, 3, table, SMALL, filters)
+        _check(walk_probs(table, SMALL)[0][:, None] * registry, brute)
 
 
 def test_token_mean_over_two_groups_matches_brute_force():

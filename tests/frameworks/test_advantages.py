@@ -164,7 +164,7 @@ def test_scheme_names_resolve(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("my_rules", None)
-    custom = fw.resolve_scheme("my_rules:rloo_like")
+    custom = fw.resolve_scheme("my_rules:rloo_like", allow_import=True)
     np.testing.assert_allclose(custom.tables(5), schemes.rloo().tables(5), atol=1e-15)
     # schemes.from_verl / from_trl stay available where they were
     assert schemes.from_verl is fw.from_verl and schemes.from_trl is fw.from_trl
@@ -182,8 +182,11 @@ def test_scheme_names_resolve(tmp_path, monkeypatch):
         (lambda: fw.advantages("verl", "grpo", [1, 0, 1], 2), "multiple of group_size=2"),
         (lambda: fw.advantages("openrlhf", "rloo", [1], 1), "group_size=1 is invalid"),
         (lambda: fw.advantages("verl", "grpo", [1, 0], 2, eps=1), "parameter 'eps'"),
-        (lambda: fw.resolve_scheme("no_such_module_xyz:f"), "cannot import module"),
-        (lambda: fw.resolve_scheme("math:pi"), "has no callable 'pi'"),
+        (
+            lambda: fw.resolve_scheme("no_such_module_xyz:f", allow_import=True),
+            "cannot import module",
+        ),
+        (lambda: fw.resolve_scheme("math:pi", allow_import=True), "has no callable 'pi'"),
         (lambda: fw.resolve_scheme("verl:ppo"), "estimator='ppo' is invalid"),
     ],
 )

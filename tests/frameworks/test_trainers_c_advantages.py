@@ -319,3 +319,28 @@ def test_prime_rl_weight_values():
     assert float(maxrl.objective(0.3)) == pytest.approx(
         sum((1 - 0.7**k) / k for k in range(1, 16)), rel=1e-12
     )
+
+
+def test_trl_rloo_real_reward_form_is_trls_own_advantage_on_real_rewards():
+    """reward_weights [2]: TRL's advantages of real-valued rewards r (its own numbers, float32)
+    are the form's 2 rloo(r) on the 0/1 scale; its reward gap is 2, so a KL beta on TRL's
+    rewards is beta / 2 on that scale (the card's p*: logit p_ref + 2 / beta, by hand)."""
+    from rlxform.core.kl import kl_equilibrium
+    from rlxform.core.registry import Scheme
+
+    scheme = Scheme.make("trl_rloo", scale=2.0)
+    assert scheme.has_real_reward and scheme.reward_gap == 2.0 and sch.rloo().reward_gap == 1.0
+    cases = [
+        c
+        for c in data("trl_rloo")["cases"]
+        if c["settings"] == {"beta": 0.0, "reward_weights": [2.0]}
+    ]
+    assert len(cases) == 16 and any(r % 1 for c in cases for r in c["rewards"])  # real ones too
+    for case in cases:
+        m = case["group_size"]
+        rewards = np.asarray(case["rewards"], np.float64).reshape(-1, m)
+        z = np.asarray(scheme.real_reward_weights(rewards, None, m))
+        np.testing.assert_allclose(z.reshape(-1), case["advantages"], rtol=1e-6, atol=1e-6)
+    logit = math.log(0.3 / 0.7) + 2.0 / 0.1
+    p_star = kl_equilibrium(scheme, 8, 0.1 / scheme.reward_gap, 0.3)
+    assert p_star == pytest.approx(1 / (1 + math.exp(-logit)), rel=1e-12)
