@@ -324,6 +324,8 @@ def areal_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     answers = None
     if isinstance(batch, int) and not isinstance(batch, bool):
         answers = batch * run.group_size / minibatches
+        if answers < 1:  # fewer answers than minibatches: how AReaL splits them is not modelled
+            answers = None
     return Normaliser(
         "token-mean",
         answers,
