@@ -359,16 +359,3 @@ def get(name: str, **params: Any) -> Scheme:
             f"{', '.join(allowed) if allowed else '(none)'}"
         )
     return ctor(**params)
-
-
-_FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
-
-
-def __getattr__(name: str) -> Any:
-    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.frameworks``
-    (which registers verl's rule when imported); re-exported here lazily."""
-    if name in _FRAMEWORK_NAMES:
-        from rlxform import frameworks
-
-        return getattr(frameworks, name)
-    raise AttributeError(f"module 'rlxform.core.schemes' has no attribute {name!r}")

@@ -20,13 +20,15 @@ from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, std_fields
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
-from rlxform.frameworks.schemes import batch_scheme
+from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_float
 
 TRL_SCALE_REWARDS = ("group", "batch", "none")
 TRL_STD_EPSILON = 1e-4  # GRPOTrainer: advantages / (std + 1e-4), not configurable
+# scale_rewards="batch" divides by sigma + 1e-4 (Unsloth runs TRL's GRPOTrainer)
+BATCH_DENOMINATORS["trl"] = BATCH_DENOMINATORS["unsloth"] = lambda sigma: sigma + TRL_STD_EPSILON
 # open-r1 reward functions (open_r1/rewards.py get_reward_funcs) and the values they take
 OPEN_R1_BINARY = {"accuracy", "format", "binary_code", "code_format"}
 OPEN_R1_REAL = {
