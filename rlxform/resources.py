@@ -12,8 +12,7 @@ the policy's law over its N responses. The budget is the machine's available mem
 (``MemAvailable`` in /proc/meminfo, else physical memory from ``os.sysconf``), the devices'
 memory when JAX runs on an accelerator, or ``RLXFORM_MEMORY_BUDGET`` (bytes, or with a suffix
 K, M, G, T: ``64G``) to lower it or to raise it up to the machine's memory (beyond it the budget
-is clamped, with a warning). ``MAX_STEPS`` bounds T (the scan length is an int32 and
-``record_every`` is found by divisor search).
+is clamped, with a warning).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from typing import Any
 
 from rlxform.validation import InputError
 
-MAX_STEPS = 2**31 - 1  # lax.scan length and step counters are int32
 BUDGET_ENV = "RLXFORM_MEMORY_BUDGET"
 _FLOAT32 = 4
 _KEY_BYTES = 16  # a PRNG key's data: threefry 2 x uint32, rbg / unsafe_rbg 4 x uint32

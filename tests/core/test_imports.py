@@ -74,10 +74,10 @@ def test_version_and_help_import_no_jax():
 
 def test_lazy_names_are_the_simulator_objects():
     from rlxform.core import sequences
-    from rlxform.sim import config, reference, simulate, sweeps
+    from rlxform.sim import config, exact, hparams, simulate, sweeps
 
-    assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is config.HParams
-    assert rlxform.exact is reference and rlxform.simulate is simulate
+    assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is hparams.HParams
+    assert rlxform.exact is exact and rlxform.simulate is simulate
     assert rlxform.make_sweep is sweeps.make_sweep and rlxform.sequences is sequences
     assert rlxform.length_drift is sequences.length_drift
     assert set(rlxform.__all__) <= set(dir(rlxform))

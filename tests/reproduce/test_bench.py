@@ -14,8 +14,7 @@ import pytest
 from helpers import BENCH_RECORD_KEYS
 
 from rlxform.reproduce import bench
-from rlxform.sim import estimator, sweeps
-from rlxform.sim import reference as exact
+from rlxform.sim import estimator, exact, sweeps
 from rlxform.sim import simulate as sim
 
 ADAM_CONFIG = sim.SimConfig(

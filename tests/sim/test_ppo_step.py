@@ -11,9 +11,9 @@ import pytest
 
 from rlxform.core import ppo as exact_ppo
 from rlxform.core import schemes
-from rlxform.sim import estimator, loop, ppo, simulate
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim import ascent, estimator, exact, loop, ppo, simulate
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import partition
 from rlxform.validation import InputError
 
@@ -48,10 +48,10 @@ def _cfg(policy="tabular", **kw):
 
 
 def _ppo_update(cfg, hparams, params, key, epoch_keys):
-    policy = simulate.policy_of(cfg)
+    policy = ascent.policy_of(cfg)
     trainable, frozen = partition(params)
     optimizer = loop.freeze_if_nonfinite(optax.sgd(hparams.learning_rate))
-    a_table, b_table = simulate.tables(cfg, hparams.eps)
+    a_table, b_table = ascent.tables(cfg, hparams.eps)
     step = ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, (_, fraction) = step(state, (key, epoch_keys))
@@ -63,11 +63,11 @@ def _ppo_update(cfg, hparams, params, key, epoch_keys):
 def test_one_epoch_one_minibatch_is_the_plain_step(policy, dual):
     cfg = _cfg(policy)
     hparams = HParams(0.5, clip_low=0.01, clip_high=0.01, dual_clip=dual)  # tight: must not bind
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     key = jax.random.key(3)
     new, fraction = _ppo_update(cfg, hparams, params, key, jax.random.split(jax.random.key(4), 1))
-    a_table, b_table = simulate.tables(cfg)
-    policy_ = simulate.policy_of(cfg)
+    a_table, b_table = ascent.tables(cfg)
+    policy_ = ascent.policy_of(cfg)
     grads, _ = estimator.sample_gradient(key, params, policy_, cfg, a_table, b_table, False)
     plain = jax.tree_util.tree_map(lambda p, g: p + 0.5 * g, partition(params)[0], grads)
     for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(plain), strict=True):
@@ -87,7 +87,7 @@ def test_ppo_run_with_one_epoch_is_the_plain_run():
 def test_small_lr_several_epochs_approach_epochs_times_plain():
     lr, epochs = 1e-3, 3
     cfg = _cfg(ppo_epochs=epochs, num_minibatches=2)
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     key, keys = jax.random.key(7), jax.random.split(jax.random.key(8), epochs)
     new, fraction = _ppo_update(cfg, HParams(lr), params, key, keys)
     one, _ = _ppo_update(_cfg(), HParams(lr), params, key, keys[:1])
