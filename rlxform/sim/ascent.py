@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
-from rlxform.sim import loop, ppo, std_scope
+from rlxform.sim import loop, ppo_step, std_scope
 from rlxform.sim.config import Metrics, SequenceMetrics, SimConfig
 from rlxform.sim.hparams import HParams
 from rlxform.sim.loop import make_optimizer
@@ -127,7 +127,7 @@ def run_ascent(
         degenerate, fraction = (0.0, 0.0) if aux is None else (jnp.mean(aux[0]), jnp.mean(aux[1]))
         metrics = record_of(state.trainable, degenerate, end, diverged)
         fraction = jnp.where(diverged, jnp.nan, jnp.asarray(fraction, jnp.float32))
-        kind = ppo.PPOMetrics if policy.length_stats is None else ppo.SequencePPOMetrics
+        kind = ppo_step.PPOMetrics if policy.length_stats is None else ppo_step.SequencePPOMetrics
         return kind(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))

@@ -140,7 +140,7 @@ class SimConfig:
       kl_placement: ``loss`` (per token, added to the loss), ``reward`` (detached, subtracted
         from the reward before the advantage; schemes with a real-reward form only) or
         ``advantage`` (detached, subtracted from the advantage after it).
-      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
+      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo_step``): one
         rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
         groups; E = N = 1 is the plain update (bandit policies only when E N > 1).
       std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
@@ -257,7 +257,7 @@ class SimConfig:
 
     @property
     def ppo_step(self) -> bool:
-        """True when steps run ``rlxform.sim.ppo``'s inner loop (E N > 1 or a loss mode)."""
+        """True when steps run ``rlxform.sim.ppo_step``'s inner loop (E N > 1 or a loss mode)."""
         return self.is_ppo or self.loss_mode is not None
 
     @property

@@ -4,7 +4,7 @@ It draws the batch and the groups, weights them by the scheme's tables
 (``sim.group_loss.group_coefficients``, dynamic sampling's ``kept_groups``) and takes the
 gradient of ``sim.group_loss.surrogate``; with a KL term (``sim.kl_term``), an entropy bonus
 (``sim.entropy_term``) or filters (``sim.filters.filtered_gradient``, which runs instead) on
-the same draws. PPO's clipped ratio surrogate over minibatches is ``rlxform.sim.ppo`` (same
+the same draws. PPO's clipped ratio surrogate over minibatches is ``rlxform.sim.ppo_step`` (same
 coefficients, same reduction).
 """
 

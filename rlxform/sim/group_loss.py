@@ -6,7 +6,7 @@ scheme's a/b tables at the group's correct count S_b and f the loss aggregation
 (``rlxform.core.aggregation.aggregation_factor``; 1 for bandits). The loss is
 loss = reduce_b sum_n sg(c_bn) rho_bn, reduce = mean over groups (dynamic sampling: the mean
 over groups with 0 < S < M, 0 when none), and rho = log pi (plain policy gradient). Every step
-route builds on these: ``sim.estimator`` (plain, KL, entropy), ``sim.filters``, ``sim.ppo``.
+route builds on these: ``sim.estimator`` (plain, KL, entropy), ``sim.filters``, ``sim.ppo_step``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the scheme's a/b tables and ascends the surrogate of ``estimator`` with an optax
 wrapped in ``loop.freeze_if_nonfinite``. ``SimConfig`` is static (one compile each);
 ``HParams`` (learning rate, eps, PPO clip range) are traced, so a vmapped grid compiles once.
 float32. ``SimConfig.is_ppo``: each step is one rollout and E x N clipped updates
-(``rlxform.sim.ppo``); ``std_scope`` "batch" | "none" swaps the group std (``sim.std_scope``).
+(``rlxform.sim.ppo_step``); ``std_scope`` "batch" | "none" swaps the group std (``sim.std_scope``).
 sequence_tabular with SGD takes the in-place sparse update (``sim.sequence_sparse``, same draws
 and records) unless ``sparse=False``.
 With SGD the mean step is lr * w_M(p) grad p (SPEC section 2; with dynamic sampling
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlxform.sim import entropy_term, estimator, kl_term, ppo, std_scope
+from rlxform.sim import entropy_term, estimator, kl_term, ppo_step, std_scope
 from rlxform.sim import filters as sim_filters
 from rlxform.sim.ascent import initial_params, policy_of, run_ascent, tables
 from rlxform.sim.config import Metrics, SimConfig
@@ -162,13 +162,15 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
             start = jax.lax.optimization_barrier(params0)
         if cfg.ppo_step:
             check_loss_mode_hparams(cfg, hparams)
-            rollout_keys, epoch_keys = ppo.step_keys(key, cfg)
+            rollout_keys, epoch_keys = ppo_step.step_keys(key, cfg)
             xs = jax.tree_util.tree_map(
                 lambda k: k.reshape(-1, cfg.record_every, *k.shape[1:]), (rollout_keys, epoch_keys)
             )
 
             def make_step(optimizer, frozen):
-                return ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
+                return ppo_step.make_ppo_step(
+                    cfg, policy, optimizer, frozen, a_table, b_table, hparams
+                )
 
             return run_ascent(cfg, start, hparams, policy, None, xs, make_step)
         keys = jax.random.split(key, cfg.num_steps).reshape(-1, cfg.record_every)

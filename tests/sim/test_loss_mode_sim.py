@@ -28,7 +28,7 @@ from rlxform.core import schemes
 from rlxform.core import sequences as core_sequences
 from rlxform.core.objective import transform
 from rlxform.core.sequences import enumerate_sequences, prefix_indices
-from rlxform.sim import ascent, loop, ppo, simulate
+from rlxform.sim import ascent, loop, ppo_step, simulate
 from rlxform.sim import loss_mode as lm
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.exact import expected_update
@@ -90,7 +90,7 @@ def _first_steps(cfgs: list[SimConfig]):
         return jnp.stack(out)
 
     def sample(key):
-        _, sample_key = jax.random.split(key)  # as ppo.make_ppo_step: (batch key, sample key)
+        _, sample_key = jax.random.split(key)  # as ppo_step.make_ppo_step: (batch key, sample key)
         return policy.sample(sample_key, combine(trainable, frozen), None, cfg.group_size)
 
     return jax.jit(jax.vmap(one)), jax.jit(jax.vmap(sample))
@@ -196,7 +196,7 @@ def test_sequence_first_update_within_standard_errors(subset):
 
 
 def test_ppo_step_takes_the_first_update():
-    """``ppo.make_ppo_step`` (E = N = 1) moves by lr x the step of ``_first_steps`` per key."""
+    """``ppo_step.make_ppo_step`` (E = N = 1) moves by lr x the step of ``_first_steps`` per key."""
     cfgs, steps, sample = _sequence("sequence")
     index = [c.loss_mode for c in cfgs].index("trl:grpo")  # at sequence level
     cfg, lr = cfgs[index], 0.5
@@ -204,7 +204,7 @@ def test_ppo_step_takes_the_first_update():
     trainable, frozen = partition(ascent.initial_params(cfg))
     optimizer = loop.freeze_if_nonfinite(optax.sgd(lr))
     a_table, b_table = ascent.tables(cfg)
-    step = ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, HParams(lr))
+    step = ppo_step.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, HParams(lr))
 
     def moved(key):
         state = loop.TrainState(trainable, optimizer.init(trainable))

@@ -11,7 +11,7 @@ import pytest
 
 from rlxform.core import ppo as exact_ppo
 from rlxform.core import schemes
-from rlxform.sim import ascent, estimator, exact, loop, ppo, simulate
+from rlxform.sim import ascent, estimator, exact, loop, ppo_step, simulate
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import partition
@@ -21,13 +21,13 @@ from rlxform.validation import InputError
 def test_clipped_terms_by_hand():
     ratio = np.array([[0.5, 0.9, 1.1, 1.5, 4.0, 0.5]])
     coef = np.array([[1.0, -2.0, 1.0, 1.0, -1.0, -1.0]])
-    clip = ppo.Clip(low=0.2, high=0.28, dual=3.0)
-    terms, clipped = ppo.clipped_terms(jnp.log(ratio), jnp.zeros_like(ratio), coef, clip)
+    clip = ppo_step.Clip(low=0.2, high=0.28, dual=3.0)
+    terms, clipped = ppo_step.clipped_terms(jnp.log(ratio), jnp.zeros_like(ratio), coef, clip)
     # min(rho c, clip(rho) c); dual: max(., 3 c) for c < 0
     expected = [0.5, -2 * 0.9, 1.1, 1.28, max(-4.0, -3.0), -0.8]
     np.testing.assert_allclose(terms[0], expected, rtol=1e-6)
     np.testing.assert_array_equal(clipped[0], [False, False, False, True, True, True])
-    loss, fraction = ppo.clipped_surrogate(
+    loss, fraction = ppo_step.clipped_surrogate(
         jnp.log(ratio), jnp.zeros_like(ratio), coef, clip, counts=jnp.array([[1.0] * 5 + [3.0]])
     )
     np.testing.assert_allclose(loss, sum(expected), rtol=1e-6)
@@ -36,8 +36,8 @@ def test_clipped_terms_by_hand():
 
 def test_clipped_gradient_zero_where_clipped():
     coef = jnp.array([[1.0, -1.0]])
-    clip = ppo.Clip(0.2, 0.2)
-    grad = jax.grad(lambda lp: ppo.clipped_surrogate(lp, jnp.zeros(2)[None], coef, clip)[0])
+    clip = ppo_step.Clip(0.2, 0.2)
+    grad = jax.grad(lambda lp: ppo_step.clipped_surrogate(lp, jnp.zeros(2)[None], coef, clip)[0])
     np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.5, 0.5]]))), [[0.0, 0.0]])
     np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.1, 0.9]]))), [[1.1, -0.9]], rtol=1e-6)
 
@@ -52,7 +52,7 @@ def _ppo_update(cfg, hparams, params, key, epoch_keys):
     trainable, frozen = partition(params)
     optimizer = loop.freeze_if_nonfinite(optax.sgd(hparams.learning_rate))
     a_table, b_table = ascent.tables(cfg, hparams.eps)
-    step = ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
+    step = ppo_step.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, (_, fraction) = step(state, (key, epoch_keys))
     return state.trainable, fraction
@@ -105,7 +105,7 @@ def test_simulator_ppo_runs_and_records_clip_fraction():
     cfg = _cfg(ppo_epochs=4, num_minibatches=2)
     run = simulate.make_simulate(cfg)
     metrics = run(HParams(2.0, clip_low=0.1, clip_high=0.1), jax.random.key(1))
-    assert isinstance(metrics, ppo.PPOMetrics)
+    assert isinstance(metrics, ppo_step.PPOMetrics)
     assert metrics.clip_fraction.shape == (cfg.num_records,)
     assert metrics.clip_fraction[0] == 0.0
     assert np.all(np.asarray(metrics.clip_fraction[1:]) > 0.0)
