@@ -1,5 +1,5 @@
 """The exact core imports no JAX: ``import rlxform``, every ``rlxform.core`` module, the cards and
-``rlxform --version`` / ``--help`` load none of jax, jaxlib, flax, optax, chex, matplotlib.
+``rlxform --version`` / ``--help`` load none of jax, jaxlib, flax, optax, matplotlib.
 
 Checked in fresh subprocesses (this test process has JAX loaded already). The simulator's names
 of ``rlxform.__all__`` load on first access (PEP 562) and are the same objects as before.
@@ -16,7 +16,7 @@ from pathlib import Path
 import rlxform
 
 ROOT = Path(__file__).parents[2]
-HEAVY = ("jax", "jaxlib", "flax", "optax", "chex", "matplotlib")
+HEAVY = ("jax", "jaxlib", "flax", "optax", "matplotlib")
 CORE = sorted(
     f"rlxform.core.{path.stem}"
     for path in (ROOT / "rlxform" / "core").glob("*.py")
