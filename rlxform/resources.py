@@ -38,12 +38,13 @@ class BudgetWarning(UserWarning):
     """``RLXFORM_MEMORY_BUDGET`` asks for more than the machine has; the budget is clamped."""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux ``MemAvailable``), else physical memory, else None."""
+def _meminfo(field: str) -> int | None:
+    """Bytes of ``field`` of /proc/meminfo (Linux), else physical memory (``os.sysconf``), else
+    None."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -51,6 +52,11 @@ def available_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), else physical memory, else None."""
+    return _meminfo("MemAvailable")
 
 
 def parse_bytes(name: str, text: str) -> int:
@@ -67,17 +73,7 @@ def parse_bytes(name: str, text: str) -> int:
 
 def physical_memory() -> int | None:
     """Bytes of memory of the machine (``MemTotal``; ``os.sysconf``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return None
+    return _meminfo("MemTotal")
 
 
 def device_memory(devices: int = 1) -> int | None:

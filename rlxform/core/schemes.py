@@ -359,3 +359,15 @@ def get(name: str, **params: Any) -> Scheme:
             f"{', '.join(allowed) if allowed else '(none)'}"
         )
     return ctor(**params)
+
+
+def as_scheme(scheme: Any) -> Scheme:
+    """``scheme`` itself, or the catalog scheme of that name with its default parameters."""
+    if isinstance(scheme, str):
+        scheme = get(scheme)
+    if not isinstance(scheme, Scheme):
+        raise InputError(
+            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
+            + ", ".join(names())
+        )
+    return scheme

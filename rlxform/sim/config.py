@@ -21,7 +21,6 @@ from rlxform.core.filters import check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
-from rlxform.core.schemes import Scheme
 from rlxform.sim.kinds import BANDIT_POLICIES, KINDS, SEQUENCE_POLICIES
 from rlxform.sim.metrics import Metrics, SequenceMetrics, extend_metrics  # noqa: F401
 from rlxform.sim.population import check_population
@@ -179,17 +178,7 @@ class SimConfig:
     entropy_aggregation: str | None = None  # entropy bonus's; None: the loss's (sim.entropy_term)
 
     def __post_init__(self) -> None:
-        scheme = self.scheme
-        if isinstance(scheme, str):
-            try:
-                scheme = schemes_lib.get(scheme)
-            except ValueError as err:
-                raise InputError(str(err)) from None
-        if not isinstance(scheme, Scheme):
-            raise InputError(
-                f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
-                + ", ".join(schemes_lib.names())
-            )
+        scheme = schemes_lib.as_scheme(self.scheme)
         object.__setattr__(self, "scheme", scheme)
         if not isinstance(self.problem, Problem):
             raise InputError(f"problem={self.problem!r} is invalid: must be an rlxform Problem")
