@@ -32,7 +32,8 @@ from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
 from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_drift, sequence_weights
-from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.explain.cards import ObjectiveCard, explain
+from rlxform.explain.parts import Section
 from rlxform.frameworks import RunConfig, read_config
 from rlxform.validation import InputError
 from rlxform.version import __version__
@@ -43,8 +44,8 @@ _LAZY = {
     "policies": ("rlxform.sim.policies", None),
     "simulate": ("rlxform.sim.simulate", None),
     "sweeps": ("rlxform.sim.sweeps", None),
-    "exact": ("rlxform.sim.reference", None),
-    "HParams": ("rlxform.sim.config", "HParams"),
+    "exact": ("rlxform.sim.exact", None),
+    "HParams": ("rlxform.sim.hparams", "HParams"),
     "Metrics": ("rlxform.sim.config", "Metrics"),
     "Problem": ("rlxform.sim.config", "Problem"),
     "SimConfig": ("rlxform.sim.config", "SimConfig"),

@@ -12,8 +12,7 @@ the policy's law over its N responses. The budget is the machine's available mem
 (``MemAvailable`` in /proc/meminfo, else physical memory from ``os.sysconf``), the devices'
 memory when JAX runs on an accelerator, or ``RLXFORM_MEMORY_BUDGET`` (bytes, or with a suffix
 K, M, G, T: ``64G``) to lower it or to raise it up to the machine's memory (beyond it the budget
-is clamped, with a warning). ``MAX_STEPS`` bounds T (the scan length is an int32 and
-``record_every`` is found by divisor search).
+is clamped, with a warning).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from typing import Any
 
 from rlxform.validation import InputError
 
-MAX_STEPS = 2**31 - 1  # lax.scan length and step counters are int32
 BUDGET_ENV = "RLXFORM_MEMORY_BUDGET"
 _FLOAT32 = 4
 _KEY_BYTES = 16  # a PRNG key's data: threefry 2 x uint32, rbg / unsafe_rbg 4 x uint32
@@ -40,12 +38,13 @@ class BudgetWarning(UserWarning):
     """``RLXFORM_MEMORY_BUDGET`` asks for more than the machine has; the budget is clamped."""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux ``MemAvailable``), else physical memory, else None."""
+def _meminfo(field: str) -> int | None:
+    """Bytes of ``field`` of /proc/meminfo (Linux), else physical memory (``os.sysconf``), else
+    None."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -53,6 +52,11 @@ def available_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), else physical memory, else None."""
+    return _meminfo("MemAvailable")
 
 
 def parse_bytes(name: str, text: str) -> int:
@@ -69,17 +73,7 @@ def parse_bytes(name: str, text: str) -> int:
 
 def physical_memory() -> int | None:
     """Bytes of memory of the machine (``MemTotal``; ``os.sysconf``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return None
+    return _meminfo("MemTotal")
 
 
 def device_memory(devices: int = 1) -> int | None:

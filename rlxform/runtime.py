@@ -2,7 +2,7 @@
 
 ``use_prng(name)`` sets ``jax_default_prng_impl``, so every key made in the process
 (``jax.random.key(seed)`` in the CLI and the sweep runner) uses that generator; the problem's
-own population draw always uses threefry (``simulate.initial_params``), so every generator sees
+own population draw always uses threefry (``ascent.initial_params``), so every generator sees
 the same prompts. ``enable_compilation_cache()`` turns on JAX's persistent compilation cache in
 ``$RLXFORM_JAX_CACHE`` (default ``$XDG_CACHE_HOME/rlxform/jax`` or ``~/.cache/rlxform/jax``;
 ``RLXFORM_JAX_CACHE=off`` disables it), caching every program however small or quick to

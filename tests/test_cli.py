@@ -119,8 +119,9 @@ def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
     import json
 
     from rlxform.core import schemes
-    from rlxform.sim import reference as exact
-    from rlxform.sim.simulate import HParams, Problem, SimConfig
+    from rlxform.sim import exact
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
 
     out = tmp_path / "sim"
     argv = _simulate_argv(out, "--dynamic-sampling", "--format", "svg", "--dpi", "50")
@@ -203,10 +204,10 @@ def test_run_guarded_broken_pipe_returns_141(capsys):
 
 
 def test_every_simulate_flag_names_a_field_of_the_run():
-    """``cli_simulate.FLAGS`` is the one table from flags to fields: each path exists."""
+    """``cli_flags.FLAGS`` is the one table from flags to fields: each path exists."""
     import typing
 
-    from rlxform.cli_simulate import FLAGS
+    from rlxform.cli_flags import FLAGS
     from rlxform.reproduce.simulate_run import SimulateConfig
 
     for flag in FLAGS:
@@ -221,7 +222,8 @@ def test_every_simulate_flag_names_a_field_of_the_run():
 def test_simulate_flags_build_the_config_a_user_would_write():
     from rlxform.cli_simulate import simulate_config
     from rlxform.core import schemes
-    from rlxform.sim.config import HParams, Problem, SimConfig
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
 
     argv = _simulate_argv("out", "--kl-coef", "0.5", "--clip-high", "0.28", "--batch-size", "2")
     args = cli.build_parser().parse_args(argv)

@@ -20,7 +20,8 @@ from rlxform import cli, cli_guard, resources
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
 from rlxform.reproduce.sweep_config import SweepConfig, load_sweep_config
-from rlxform.sim.simulate import HParams, Problem, SimConfig, check_hparams
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.validation import MAX_SEED, check_choice, check_float
 
 ROOT = Path(__file__).resolve().parents[1]

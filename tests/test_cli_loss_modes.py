@@ -8,7 +8,8 @@ import pytest
 import tomllib
 
 from rlxform import cli
-from rlxform.cli_simulate import _setting_value, simulate_config
+from rlxform.cli_flags import _setting_value
+from rlxform.cli_simulate import simulate_config
 from rlxform.core import schemes
 from rlxform.reproduce.sweep_config import parse_sweep_config
 from rlxform.validation import InputError

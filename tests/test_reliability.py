@@ -30,8 +30,9 @@ from rlxform import cli
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
 from rlxform.results import check_writable
-from rlxform.sim import simulate, sweeps
-from rlxform.sim.simulate import HParams, SimConfig
+from rlxform.sim import ascent, simulate, sweeps
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.validation import MAX_GROUP_SIZE
 
 NAN = float("nan")
@@ -519,7 +520,8 @@ REPRO_SCRIPT = """
 import sys, hashlib, jax, numpy as np
 from rlxform.core import schemes
 from rlxform.sim import simulate
-from rlxform.sim.simulate import HParams, SimConfig
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 cfg = SimConfig.from_flat(schemes.grpo(eps=1e-6), policy="network", num_prompts=4, num_responses=3,
                 group_size=6, num_steps=10, batch_size=2, optimizer="adam", init_p=("beta", 1, 2))
 m = jax.device_get(simulate.make_simulate(cfg)(HParams(0.05), jax.random.key(7)))
@@ -587,11 +589,11 @@ def test_grpo_advantages_grad_finite_for_equal_rewards(std, value):
 
 def test_objective_grad_finite_at_p_0_and_1_float32():
     cfg = _tiny_cfg(scheme=schemes.grpo(eps=0.0), group_size=64)
-    a_table, b_table = simulate.tables(cfg, jnp.float32(0.0))
+    a_table, b_table = ascent.tables(cfg, jnp.float32(0.0))
     for p in (0.0, 1e-12, 1.0):
-        d = jax.grad(lambda q: simulate.objective_of_tables(a_table, b_table, q))(jnp.float32(p))
+        d = jax.grad(lambda q: ascent.objective_of_tables(a_table, b_table, q))(jnp.float32(p))
         assert np.isfinite(float(d)), p
-    d_eps = jax.grad(lambda e: jnp.sum(jnp.stack(simulate.tables(cfg, e))))(jnp.float32(0.0))
+    d_eps = jax.grad(lambda e: jnp.sum(jnp.stack(ascent.tables(cfg, e))))(jnp.float32(0.0))
     assert np.isfinite(float(d_eps))
 
 

@@ -19,8 +19,10 @@ import pytest
 from rlxform import cli, resources
 from rlxform.core import schemes
 from rlxform.core.sequence_tasks import SequenceTask, enumerate_sequences, num_sequences
-from rlxform.sim import reference, simulate, sweeps
-from rlxform.sim.config import BANDIT_POLICIES, SEQUENCE_POLICIES, HParams, Problem, SimConfig
+from rlxform.sim import exact, simulate, sweeps
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
+from rlxform.sim.kinds import BANDIT_POLICIES, SEQUENCE_POLICIES
 from rlxform.validation import InputError
 
 SIM = ["simulate", "--scheme", "grpo", "--steps", "2"]
@@ -197,7 +199,7 @@ def test_python_entry_points_refuse_before_compiling(monkeypatch):
         sweep.runs(*sweeps.flatten_grid(grid, keys))
     monkeypatch.setenv(resources.BUDGET_ENV, "100")  # bytes: below one exact point
     with pytest.raises(InputError, match="make_exact"):
-        reference.make_exact(cfg)
+        exact.make_exact(cfg)
     with pytest.raises(InputError, match="make_exact_sweep"):
         sweeps.make_exact_sweep(cfg)(grid)
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rlxform import cli
-from rlxform.cli_simulate import BANDIT, FLAGS, SEQUENCE, simulate_config
+from rlxform.cli_flags import FLAGS
+from rlxform.cli_simulate import simulate_config
 from rlxform.core import objective, schemes
 from rlxform.results import atomic
 from rlxform.validation import InputError, check_float, check_unit_interval
@@ -104,10 +105,10 @@ def test_flags_that_apply_are_used_and_defaults_unchanged():
 
 
 def test_flag_kinds_are_the_registry_kinds():
-    from rlxform.sim.config import BANDIT_POLICIES, SEQUENCE_POLICIES
+    from rlxform.sim.kinds import BANDIT_POLICIES, POLICIES, SEQUENCE_POLICIES
 
-    assert (BANDIT, SEQUENCE) == (tuple(BANDIT_POLICIES), tuple(SEQUENCE_POLICIES))
-    kinds = set(BANDIT) | set(SEQUENCE)
+    assert set(BANDIT_POLICIES) | set(SEQUENCE_POLICIES) == set(POLICIES)
+    kinds = set(POLICIES)
     assert all(set(f.policies or kinds) <= kinds for f in FLAGS)
 
 

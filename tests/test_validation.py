@@ -44,7 +44,7 @@ PUBLIC_MODULES = {  # rlxform.<name> (public attribute, as in 0.3.0) -> the modu
     "batch_norm": "core.batch_norm",
     "policies": "sim.policies",
     "simulate": "sim.simulate",
-    "exact": "sim.reference",
+    "exact": "sim.exact",
     "sequences": "core.sequences",
     "sweeps": "sim.sweeps",
 }

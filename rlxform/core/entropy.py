@@ -254,15 +254,7 @@ def entropy_equilibrium(
     Returns:
       p* as a Python float.
     """
-    if isinstance(scheme, str):
-        try:
-            scheme = schemes_lib.get(scheme)
-        except ValueError as err:
-            raise InputError(str(err)) from None
-    if not isinstance(scheme, Scheme):
-        raise InputError(
-            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or a catalog name"
-        )
+    scheme = schemes_lib.as_scheme(scheme)
     group_size = scheme.check_group_size(group_size)
     coef = check_coef("coef", coef)
     init_p = check_float("init_p", init_p, 0.0, 1.0, low_open=True, high_open=True)

@@ -38,9 +38,9 @@ from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.core.sequences import (
     LengthDrift,
     _rates,
+    check_prefix_logits,
     enumerate_sequences,
     length_stats,
-    num_prefixes,
     prefix_indices,
     prefix_mass,
     response_log_probs,
@@ -128,13 +128,7 @@ def token_weights(
         raise InputError(f"filters={filters!r} is invalid: must be rlxform Filters")
     aggregation = check_aggregation(aggregation)
     batch_groups = check_int("batch_groups", batch_groups, 1)
-    logits = np.asarray(logits, np.float64)
-    expected = (num_prefixes(task), task.vocab_size)
-    if logits.ndim < 2 or logits.shape[-2:] != expected:
-        raise InputError(
-            f"logits with shape {logits.shape} is invalid: must be [..., {expected[0]}, "
-            f"{expected[1]}] for this task"
-        )
+    logits = check_prefix_logits(logits, task)
     enum = enumerate_sequences(task)
     live = prefix_indices(task) >= 0
     binary = filters.overlong_buffer is None
@@ -143,7 +137,7 @@ def token_weights(
     else:
         rewards = filt.shaped_rewards(task, filters.overlong_buffer, filters.overlong_factor)
     keep_own = filt.stopped(task) if filters.mask_truncated else np.ones(enum.lengths.shape, bool)
-    flat = logits.reshape(-1, *expected)
+    flat = logits.reshape(-1, *logits.shape[-2:])
     out = []
     for table in flat:
         probs = np.exp(response_log_probs(table, task))

@@ -311,12 +311,7 @@ def kl_equilibrium(
       InputError: a pair with no derived stopping point (``equilibrium_rule``), or
         ``placement="reward"`` with a scheme that has no real-reward form.
     """
-    if isinstance(scheme, str):
-        scheme = schemes_lib.get(scheme)  # a catalog name, default parameters
-    if not isinstance(scheme, Scheme):
-        raise InputError(
-            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or a catalog name"
-        )
+    scheme = schemes_lib.as_scheme(scheme)
     group_size = scheme.check_group_size(group_size)
     beta = check_float("beta", beta, 0.0, low_open=True)
     p_ref = check_float("p_ref", p_ref, 0.0, 1.0, low_open=True, high_open=True)

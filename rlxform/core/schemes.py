@@ -361,14 +361,13 @@ def get(name: str, **params: Any) -> Scheme:
     return ctor(**params)
 
 
-_FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
-
-
-def __getattr__(name: str) -> Any:
-    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.frameworks``
-    (which registers verl's rule when imported); re-exported here lazily."""
-    if name in _FRAMEWORK_NAMES:
-        from rlxform import frameworks
-
-        return getattr(frameworks, name)
-    raise AttributeError(f"module 'rlxform.core.schemes' has no attribute {name!r}")
+def as_scheme(scheme: Any) -> Scheme:
+    """``scheme`` itself, or the catalog scheme of that name with its default parameters."""
+    if isinstance(scheme, str):
+        scheme = get(scheme)
+    if not isinstance(scheme, Scheme):
+        raise InputError(
+            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
+            + ", ".join(names())
+        )
+    return scheme

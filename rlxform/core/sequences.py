@@ -53,6 +53,18 @@ def num_prefixes(task: SequenceTask) -> int:
     return sum(b**k for k in range(task.max_length))
 
 
+def check_prefix_logits(logits: ArrayLike, task: SequenceTask) -> NDArray:
+    """``logits`` as ``float64[..., num_prefixes, V]`` prefix tables of ``task``, or InputError."""
+    logits = np.asarray(logits, np.float64)
+    expected = (num_prefixes(task), task.vocab_size)
+    if logits.ndim < 2 or logits.shape[-2:] != expected:
+        raise InputError(
+            f"logits with shape {logits.shape} is invalid: must be [..., {expected[0]}, "
+            f"{expected[1]}] for this task"
+        )
+    return logits
+
+
 @functools.lru_cache(maxsize=32)
 def prefix_indices(task: SequenceTask) -> NDArray:
     """Prefix at which each token of each enumerated response is drawn, ``int32[N, max_length]``
@@ -249,13 +261,8 @@ def expected_update(
     a_table, b_table = scheme.tables(scheme.check_group_size(group_size))
     mode = check_aggregation(aggregation)
     batch_groups = check_int("batch_groups", batch_groups, 1)
-    logits = np.asarray(logits, np.float64)
-    expected = (num_prefixes(task), task.vocab_size)
-    if logits.ndim < 2 or logits.shape[-2:] != expected:
-        raise InputError(
-            f"logits with shape {logits.shape} is invalid: must be [..., {expected[0]}, "
-            f"{expected[1]}] for this task"
-        )
+    logits = check_prefix_logits(logits, task)
+    expected = logits.shape[-2:]
     flat = logits.reshape(-1, *expected)
     probs = np.exp(response_log_probs(flat, task))  # [P, N]
     enum = enumerate_sequences(task)

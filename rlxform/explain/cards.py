@@ -23,6 +23,7 @@ from rlxform.explain import sections
 from rlxform.explain.conclusions import kl_section, length_section
 from rlxform.explain.entropy import entropy_section
 from rlxform.explain.filters import filters_section
+from rlxform.explain.parts import Section, bullets
 from rlxform.frameworks import FRAMEWORKS, RunConfig, read_config
 from rlxform.validation import InputError, check_group_size
 
@@ -31,17 +32,6 @@ objective_summary = sections.objective_summary
 summary_line = sections.summary_line
 run_scheme = sections.run_scheme
 lens_breaks = sections.lens_breaks
-
-
-@dataclasses.dataclass(frozen=True)
-class Section:
-    """One part of a card: ``key`` in the JSON, ``title`` in markdown, values and prose."""
-
-    key: str
-    title: str
-    values: Mapping[str, Any]
-    prose: tuple[str, ...] = ()
-    text_in_json: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +190,7 @@ def card_of(run: RunConfig) -> ObjectiveCard:
     ]
     if run.warnings:
         items = list(run.warnings)
-        parts.append(Section("warnings", "Warnings", {"items": items}, sections.bullets(items)))
+        parts.append(Section("warnings", "Warnings", {"items": items}, bullets(items)))
     name = (
         f"scale_rewards={run.estimator}" if run.framework in ("trl", "unsloth") else run.estimator
     )

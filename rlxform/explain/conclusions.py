@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from rlxform.core import kl
 from rlxform.core.schemes import Scheme
+from rlxform.explain.parts import Section
 from rlxform.explain.topics import pointer
 from rlxform.validation import InputError
 
 if TYPE_CHECKING:
-    from rlxform.explain.cards import Section
     from rlxform.frameworks import RunConfig
 
 P_REFS = (0.1, 0.3, 0.5)  # reference accuracies at which p* is reported
@@ -68,12 +68,6 @@ _SYMBOLS = (
 )
 
 
-def _section(*args, **kwargs) -> Section:
-    from rlxform.explain.cards import Section
-
-    return Section(*args, **kwargs)
-
-
 def _estimator(run: RunConfig) -> str:
     """The run's estimator as an ``rlxform.core.kl`` name (InputError when it is none)."""
     estimator = kl.canonical_estimator(run.kl_estimator or "k1")
@@ -92,7 +86,7 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
             "every prompt where w_M > 0.",
             pointer("kl"),
         )
-        return _section("kl_equilibrium", title, {"p_star": None, "beta": 0.0}, prose)
+        return Section("kl_equilibrium", title, {"p_star": None, "beta": 0.0}, prose)
     placement = run.kl_placement
     placed = _PLACED.get(placement, placement)
     try:
@@ -110,7 +104,7 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
             f"({str(err).split(': ', 1)[-1]}), so no p* is reported"
         )
         values = {"p_star": None, "beta": run.kl_coef, "estimator": name, "reason": why}
-        return _section("kl_equilibrium", title, values, (why + ".", pointer("kl")))
+        return Section("kl_equilibrium", title, values, (why + ".", pointer("kl")))
     beta = float(run.kl_coef)
     gap = scheme.reward_gap if rule == "tilt" else 1.0  # the trainer's rewards {r0, r0 + gap}
 
@@ -161,7 +155,7 @@ def kl_section(run: RunConfig, scheme: Scheme) -> Section:
         f"{more}.{size}",
         pointer("kl"),
     )
-    return _section("kl_equilibrium", title, values, prose)
+    return Section("kl_equilibrium", title, values, prose)
 
 
 REFERENCE_TASK = ("first_token", 4, 8)  # verifier, vocabulary V, max_length: the length-bias task
@@ -216,7 +210,7 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
         values = {"aggregation": run.aggregation, "rlxform_aggregation": None, "normaliser": how}
         why = f"Not computed: the loss's per-answer factor is {factor} ({how}), no aggregation "
         why += "whose length drift rlxform computes."
-        return _section("length_bias", title, values, (why, pointer("aggregation")))
+        return Section("length_bias", title, values, (why, pointer("aggregation")))
     verifier, vocab, max_length = REFERENCE_TASK
     task = SequenceTask(vocab, max_length, verifier)
     drift = sequences.length_drift(
@@ -226,7 +220,7 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
         values = {"aggregation": run.aggregation, "rlxform_aggregation": name, "normaliser": how}
         why = f"Not computed: at M = {run.group_size} every weight of {scheme.label} is 0 (the "
         why += "update is 0), so nothing drifts."  # trainers-c: prime-rl's default group of one
-        return _section("length_bias", title, values, (why, pointer("aggregation")))
+        return Section("length_bias", title, values, (why, pointer("aggregation")))
     per_p_correct = drift.drift_correct / drift.drift_p
     per_p_wrong = drift.drift_wrong / drift.drift_p
     values = {
@@ -259,4 +253,4 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
         "aggregation alone pushes lengths; on your model the size depends on its lengths.",
         pointer("aggregation"),
     )
-    return _section("length_bias", title, values, prose)
+    return Section("length_bias", title, values, prose)

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rlxform.core.entropy import entropy_equilibrium
+from rlxform.explain.parts import Section
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
     from rlxform.core.schemes import Scheme
-    from rlxform.explain.cards import Section
     from rlxform.frameworks import RunConfig
 
 STARTS = (0.1, 0.3, 0.5)  # starting accuracies from which p* is reported
@@ -36,12 +36,6 @@ _ADDS = (
     "drawn prefixes held fixed. That is not the gradient of the expected aggregated entropy: "
     "the trainers drop its score-function term."
 )
-
-
-def _section(*args, **kwargs) -> Section:
-    from rlxform.explain.cards import Section
-
-    return Section(*args, **kwargs)
 
 
 def acts(run: RunConfig) -> bool:
@@ -84,7 +78,7 @@ def entropy_section(run: RunConfig, scheme: Scheme) -> Section:
             f"rlxform does not model {run.version}'s entropy term (read from verl 0.9.1, TRL 1.10, "
             "OpenRLHF 0.11.2): if the config sets it, it is listed under Not modelled."
         )
-        return _section("entropy", title, {"coef": None, "p_star": None}, (why, pointer("entropy")))
+        return Section("entropy", title, {"coef": None, "p_star": None}, (why, pointer("entropy")))
     base = {
         "coef": run.entropy_coef,
         "aggregation": run.entropy_aggregation,
@@ -97,7 +91,7 @@ def entropy_section(run: RunConfig, scheme: Scheme) -> Section:
             "normaliser row says.",
             pointer("entropy"),
         )
-        return _section("entropy", title, {**base, "p_star": None}, prose)
+        return Section("entropy", title, {**base, "p_star": None}, prose)
     if run.entropy_adaptive is not None:
         return _adaptive(run, scheme, base)
     coef = float(run.entropy_coef)
@@ -108,7 +102,7 @@ def entropy_section(run: RunConfig, scheme: Scheme) -> Section:
             _ADDS,
             pointer("entropy"),
         )
-        return _section("entropy", title, {**base, "p_star": None}, prose)
+        return Section("entropy", title, {**base, "p_star": None}, prose)
     at_config = {str(p0): entropy_equilibrium(scheme, m, coef, init_p=p0) for p0 in STARTS}
     by_coef = {str(c): entropy_equilibrium(scheme, m, c) for c in COEFS}
     values = {**base, "p_star": at_config, "p_star_at_p0_0.5_by_coef": by_coef}
@@ -124,7 +118,7 @@ def entropy_section(run: RunConfig, scheme: Scheme) -> Section:
         "at that c (logit p* beyond 40).",
         pointer("entropy"),
     )
-    return _section("entropy", title, values, prose)
+    return Section("entropy", title, values, prose)
 
 
 def _adaptive(run: RunConfig, scheme: Scheme, base: dict) -> Section:
@@ -159,4 +153,4 @@ def _adaptive(run: RunConfig, scheme: Scheme, base: dict) -> Section:
         f"{ends} ({_SYMBOLS}).",
         pointer("entropy"),
     )
-    return _section("entropy", "Entropy bonus", values, prose)
+    return Section("entropy", "Entropy bonus", values, prose)

@@ -18,12 +18,12 @@ from rlxform.core import filters as core_filters
 from rlxform.core.filter_updates import Filters, length_drift
 from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.explain.conclusions import REFERENCE_P, REFERENCE_TASK, normaliser_groups
+from rlxform.explain.parts import Section
 from rlxform.explain.topics import pointer
 from rlxform.validation import InputError
 
 if TYPE_CHECKING:
     from rlxform.core.schemes import Scheme
-    from rlxform.explain.cards import Section
     from rlxform.frameworks import RunConfig
 
 LENGTHS = (100, 1000)  # answer lengths (tokens) at which the vLLM keep probability is shown
@@ -59,12 +59,6 @@ def filter_breaks(run: RunConfig) -> list[str]:
         "group (see Filters, --topic filters)"
         for name in active_filters(run)
     ]
-
-
-def _section(*args: Any, **kwargs: Any) -> Section:
-    from rlxform.explain.cards import Section
-
-    return Section(*args, **kwargs)
 
 
 def _reference_filters(run: RunConfig, length: int) -> Filters:
@@ -123,7 +117,7 @@ def filters_section(run: RunConfig, scheme: Scheme) -> Section:
             "entropy quantile, reward range).",
             pointer("filters"),
         )
-        return _section("filters", title, {"active": []}, prose)
+        return Section("filters", title, {"active": []}, prose)
     length = run.max_length or DEFAULT_LENGTH
     values: dict[str, Any] = {"active": names}
     lines = [f"Active: {', '.join(names)}."]
@@ -189,7 +183,7 @@ def filters_section(run: RunConfig, scheme: Scheme) -> Section:
         )
     values.update(_drift(run, scheme, length, lines))
     lines.append(pointer("filters"))
-    return _section("filters", title, values, tuple(lines))
+    return Section("filters", title, values, tuple(lines))
 
 
 def _drift(run: RunConfig, scheme: Scheme, length: int, lines: list[str]) -> dict[str, Any]:

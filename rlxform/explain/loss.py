@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rlxform.core.loss_modes import EXACT_FACTORS, FACTORS
+from rlxform.explain.parts import Section, bound, clip_binds, clip_range
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
     from rlxform.core.schemes import Scheme
-    from rlxform.explain.cards import Section
     from rlxform.frameworks import RunConfig
 
 TITLE = "Loss: what the loss mode does to the first update"
@@ -44,15 +44,7 @@ _CLIPS = {  # knobs whose values print as a clip range of the ratio
 }
 
 
-def _section(*args, **kwargs) -> Section:
-    from rlxform.explain.cards import Section
-
-    return Section(*args, **kwargs)
-
-
 def _value(value: Any) -> str:
-    from rlxform.explain.sections import bound
-
     if isinstance(value, float):
         return bound(value)
     if isinstance(value, (list, tuple)):
@@ -62,8 +54,6 @@ def _value(value: Any) -> str:
 
 def knob_values(run: RunConfig) -> list[str]:
     """The off-policy-only knobs with their values; clips with their ratio range."""
-    from rlxform.explain.sections import clip_binds, clip_range
-
     lm = run.loss.reduction
     out = []
     for knob in lm.off_policy_knobs:
@@ -141,7 +131,7 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
     reading = getattr(run, "loss", None)
     if reading is None:
         values = {"reduced": False, "why": "this run was not read from a trainer config"}
-        return _section("loss", TITLE, values, (values["why"] + ".", pointer("loss_modes")))
+        return Section("loss", TITLE, values, (values["why"] + ".", pointer("loss_modes")))
     named = f"{reading.key}={reading.mode}" if reading.key else f"the loss of {reading.release}"
     if reading.reduction is None:
         values = {"mode": reading.mode, "key": reading.key, "release": reading.release}
@@ -153,7 +143,7 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
             f"only{tail}.",
             pointer("loss_modes"),
         )
-        return _section("loss", TITLE, values, prose)
+        return Section("loss", TITLE, values, prose)
     lm = reading.reduction
     factor = lm.length_factor
     values = {
@@ -202,4 +192,4 @@ def loss_section(run: RunConfig, scheme: Scheme) -> Section:
     if reading.note:
         prose += ["", reading.note]
     prose += ["", pointer("loss_modes")]
-    return _section("loss", TITLE, values, tuple(prose))
+    return Section("loss", TITLE, values, tuple(prose))

@@ -9,7 +9,6 @@ about that update: knobs that act only once a ratio differs from 1 are notes);
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,10 +19,10 @@ from rlxform.explain.entropy import entropy_breaks
 from rlxform.explain.filters import filter_breaks
 from rlxform.explain.loss import loss_lens
 from rlxform.explain.loss import loss_section as loss_section  # cards.card_of hooks it here
+from rlxform.explain.parts import Section, bullets, clip_binds, clip_range
 from rlxform.explain.topics import pointer
 
 if TYPE_CHECKING:
-    from rlxform.explain.cards import Section
     from rlxform.frameworks import RunConfig
 
 P_VALUES = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
@@ -36,32 +35,6 @@ KL_KIND = {
     "k3": "k3",
     "k3_ratio": "k3_ratio",
 }
-
-
-def bound(x: float) -> str:
-    """A clip bound with the digits it needs: 1 - 3e-4 prints 0.9997, not 1."""
-    return f"{x:.10g}" if abs(x - round(x, 4)) > 1e-12 else f"{x:.6g}"
-
-
-def clip_range(run: RunConfig) -> str:
-    return f"[{bound(1 - run.clip_low)}, {bound(1 + run.clip_high)}]"
-
-
-def clip_binds(run: RunConfig) -> bool:
-    """Whether either clip bound can ever bind: the ratio is > 0, so a lower bound 1 - clip_low
-    <= 0 never does, nor an infinite upper bound (an infinite or disabled clip)."""
-    lower = math.isfinite(run.clip_low) and run.clip_low < 1
-    return lower or math.isfinite(run.clip_high)
-
-
-def _section(*args, **kwargs) -> Section:
-    from rlxform.explain.cards import Section
-
-    return Section(*args, **kwargs)
-
-
-def bullets(items) -> tuple[str, ...]:
-    return tuple(f"- {item}" for item in items)
 
 
 # ---- scheme and objective -----------------------------------------------------------------------
@@ -143,7 +116,7 @@ def objective_section(scheme: sch.Scheme, group_size: int, scale: str | None) ->
     if scale:
         prose.append("Step scale: " + scale + ".")
     prose.append(pointer("objective"))
-    return _section("objective", "Objective", {"scheme": scheme.label, **s}, tuple(prose))
+    return Section("objective", "Objective", {"scheme": scheme.label, **s}, tuple(prose))
 
 
 # ---- the lens --------------------------------------------------------------------------------
@@ -283,7 +256,7 @@ def lens_section(run: RunConfig, scheme: sch.Scheme) -> Section:
         lines += ["", "Parts that keep it, or act only on later updates:", *bullets(notes)]
     lines.append(pointer("lens"))
     values = {"exact": not breaks, "breaks": breaks, "notes": notes}
-    return _section(
+    return Section(
         "lens", "Is the lens E[update] = w_M(p) grad p exact here?", values, tuple(lines)
     )
 
@@ -306,7 +279,7 @@ def rewards_section(run: RunConfig) -> Section:
         head = f"Unknown: {why}. The card assumes 0/1 rewards."
     values = {"binary": binary, "why": why}
     prose = (head, pointer("rewards"))
-    return _section("rewards", "Rewards", values, prose, text_in_json=False)
+    return Section("rewards", "Rewards", values, prose, text_in_json=False)
 
 
 def not_modelled_section(run: RunConfig) -> Section:
@@ -323,12 +296,12 @@ def not_modelled_section(run: RunConfig) -> Section:
         lines += ["", "Not determined by the file (their keys keep the defaults):"]
         lines += list(bullets(run.unresolved))
     lines.append(pointer("knobs"))
-    return _section("not_modelled", "Not modelled", {"items": items}, tuple(lines))
+    return Section("not_modelled", "Not modelled", {"items": items}, tuple(lines))
 
 
 def pitfalls_section(run: RunConfig, notes: tuple[str, ...] = ()) -> Section:
     items = list(run.pitfalls) + list(notes)
-    return _section(
+    return Section(
         "pitfalls",
         "Pitfalls of these settings",
         {"items": items},

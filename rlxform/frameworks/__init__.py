@@ -21,13 +21,13 @@ from rlxform.frameworks.readers import read_config
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.registry import FRAMEWORKS
 from rlxform.frameworks.schemes import batch_std_limit, resolve_scheme, scheme_names
-from rlxform.frameworks.trl import (
+from rlxform.frameworks.trl_rule import (
     TRL_SCALE_REWARDS,
     TRL_STD_EPSILON,
     from_trl,
     normalise_scale_rewards,
 )
-from rlxform.frameworks.verl import VERL_ESTIMATORS, VERL_STD_EPSILON, from_verl
+from rlxform.frameworks.verl_rule import VERL_ESTIMATORS, VERL_STD_EPSILON, from_verl
 
 __all__ = [
     "FACT_KEYS",

@@ -45,6 +45,18 @@ class Found:
 # ---- what the input holds --------------------------------------------------------------------
 
 
+def nearby_files(path: Any, found: Found) -> list[Path]:
+    """The files a launch command's file argument (``--config FILE``, ``@ FILE``) may name, in
+    the order tried: here, then the launch file's folder and up to three of its parents."""
+    bases = [Path.cwd()]
+    if found.source not in ("the command line", "mapping"):
+        base = Path(found.source).resolve().parent
+        bases += [base, *base.parents][:4]
+    if hasattr(path, "names"):  # an unexpanded shell word, not a file name
+        return []
+    return [b / str(path) for b in bases if (b / str(path)).is_file()]
+
+
 def _mapping_of(config: Any) -> tuple[dict[str, Any], str] | None:
     if isinstance(config, Mapping):
         return dict(config), "mapping"

@@ -18,7 +18,7 @@ from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
-from rlxform.frameworks.schemes import batch_scheme
+from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
@@ -26,6 +26,7 @@ from rlxform.validation import InputError, check_choice, check_float
 OPENRLHF_ESTIMATORS = ("group_norm", "dr_grpo", "rloo", "reinforce_baseline")
 OPENRLHF_STD_EPSILON = 1e-9  # experience_maker group_norm: / (std + 1e-9)
 OPENRLHF_VAR_FLOOR = 1e-8  # batch whitening: rsqrt(max(var, 1e-8))
+BATCH_DENOMINATORS["openrlhf"] = lambda sigma: math.sqrt(max(sigma**2, OPENRLHF_VAR_FLOOR))
 OPENRLHF_LOSS_AGG = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 
 

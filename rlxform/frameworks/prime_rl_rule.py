@@ -16,7 +16,6 @@ rl-token count of the step (train.py:312-334), one optimizer step per batch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, p_limit, register
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import flatten
+from rlxform.frameworks.inputs import nearby_files
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice
 
@@ -141,18 +141,12 @@ def entry_prefix(program: str | None) -> str:
 
 def _load(path: Any, found: Any) -> dict[str, Any]:
     """A config file named on the command line: the launch file's folder, its parents or here."""
-    bases = [Path.cwd()]
-    if found.source not in ("the command line", "mapping"):
-        base = Path(found.source).resolve().parent
-        bases += [base, *base.parents][:4]
-    for base in bases:
-        candidate = base / str(path)
-        if not hasattr(path, "names") and candidate.is_file():
-            text = parsing.read_text(candidate)
-            kind = {".toml": "toml", ".json": "json"}.get(candidate.suffix.lower(), "yaml")
-            data = getattr(parsing, f"load_{kind}")(text, str(path))
-            if isinstance(data, Mapping):
-                return dict(data)
+    for candidate in nearby_files(path, found):
+        text = parsing.read_text(candidate)
+        kind = {".toml": "toml", ".json": "json"}.get(candidate.suffix.lower(), "yaml")
+        data = getattr(parsing, f"load_{kind}")(text, str(path))
+        if isinstance(data, Mapping):
+            return dict(data)
     found.unresolved += (f"@ {path} (file not found)",)
     return {}
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from rlxform import parsing
 from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
-from rlxform.frameworks.inputs import Found, find_runs
+from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
 from rlxform.frameworks.registry import FRAMEWORKS
 from rlxform.frameworks.tables import VersionTable
@@ -139,16 +138,10 @@ def _config_flag(args: list, flag: str | None) -> tuple[list, Any]:
 
 def _side_config(path: Any, found: Found) -> dict[str, Any]:
     """TRL's ``--config recipe.yaml``: read when found next to the script or here."""
-    bases = [Path.cwd()]
-    if found.source not in ("the command line", "mapping"):
-        base = Path(found.source).resolve().parent
-        bases += [base, *base.parents][:4]
-    for base in bases:
-        candidate = base / str(path)
-        if not hasattr(path, "names") and candidate.is_file():
-            data = parsing.load_yaml(parsing.read_text(candidate), str(path))
-            if isinstance(data, Mapping):
-                return {k: v for k, v in flatten(data).items()}
+    for candidate in nearby_files(path, found):
+        data = parsing.load_yaml(parsing.read_text(candidate), str(path))
+        if isinstance(data, Mapping):
+            return {k: v for k, v in flatten(data).items()}
     found.unresolved += (f"--config {path} (file not found)",)
     return {}
 

@@ -12,7 +12,7 @@ the update to the mean baseline over sigma, h_M = ((M-1)/M) p / sigma (``batch_s
 from __future__ import annotations
 
 import importlib
-import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,15 +46,14 @@ def batch_std_rule(c: Counts, framework: str, estimator: str, batch_std: float):
     return (1.0 - c.q) / den, -c.q / den
 
 
-def batch_denominator(framework: str, batch_std: float) -> float:
-    """What the framework divides by for a batch std sigma: TRL sigma + 1e-4, OpenRLHF
-    sqrt(max(sigma^2, 1e-8))."""
-    from rlxform.frameworks.openrlhf import OPENRLHF_VAR_FLOOR
-    from rlxform.frameworks.trl import TRL_STD_EPSILON
+# framework -> what it divides by for a batch std sigma; each trainer module registers its own
+# rule beside its constants (TRL sigma + 1e-4, OpenRLHF sqrt(max(sigma^2, 1e-8)))
+BATCH_DENOMINATORS: dict[str, Callable[[float], float]] = {}
 
-    if framework in ("trl", "unsloth"):
-        return batch_std + TRL_STD_EPSILON
-    return math.sqrt(max(batch_std**2, OPENRLHF_VAR_FLOOR))
+
+def batch_denominator(framework: str, batch_std: float) -> float:
+    """What ``framework`` divides by for a batch std sigma (``BATCH_DENOMINATORS``)."""
+    return BATCH_DENOMINATORS[framework](batch_std)
 
 
 def batch_scheme(framework: str, estimator: str, batch_std: Any, what: str) -> Scheme:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rlxform.frameworks import trl
+from rlxform.frameworks import trl, trl_rule
 from rlxform.frameworks.common import RunConfig, Settings
 from rlxform.frameworks.record import Framework
 
@@ -97,7 +97,7 @@ def unsloth_advantages(estimator, g, lengths, get):
     """TRL's advantage; with loss_type dr_grpo a group scale becomes "none" (rl.py:3548-3555)."""
     if get("loss_type") == "dr_grpo" and estimator in (True, "group"):
         estimator = "none"
-    return trl.trl_advantages(estimator, g, lengths, get)
+    return trl_rule.trl_advantages(estimator, g, lengths, get)
 
 
 RECORD = Framework(
@@ -110,12 +110,12 @@ RECORD = Framework(
     read=read_unsloth,
     rewards=trl.trl_rewards,
     normaliser=trl.trl_normaliser,
-    estimators=trl.TRL_SCALE_REWARDS,
+    estimators=trl_rule.TRL_SCALE_REWARDS,
     estimator_key="scale_rewards",
     default_estimator="group",
     advantage=unsloth_advantages,
     advantage_keys={"loss_type": None},
-    scheme=trl.from_trl,
+    scheme=trl_rule.from_trl,
     imports=("unsloth",),
     script_keys=trl.SCRIPT_KEYS,
     notes=(

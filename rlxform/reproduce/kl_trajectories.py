@@ -18,8 +18,9 @@ from rlxform.core.kl import kl_equilibrium
 from rlxform.plotting.penalties import fig_kl_trajectories
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 
 # GRPO (population std, eps = 0), M = 8, on one tabular prompt (K = 2) from p_ref = 0.3; k2 as

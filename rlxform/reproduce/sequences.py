@@ -26,7 +26,8 @@ from rlxform.core.schemes import Scheme
 from rlxform.plotting import sequences as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 _FACTORS = {
     "seq-mean-token-sum": "1",

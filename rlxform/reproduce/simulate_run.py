@@ -6,7 +6,7 @@ policies alike: the S seeds vmapped (``sweeps.make_sweep``, one compile), the ex
 (``sweeps.make_exact_sweep``), the seed-mean comparison (``sweeps.compare``), then
 ``trajectories.csv`` (step, mean_p, mean_p_se, exact_mean_p, objective, exact_objective;
 sequences add mean_length_correct / _wrong, their _se and exact_ columns), ``summary.json`` and
-the figure. The CLI maps its flags onto ``SimulateConfig`` (``cli_simulate.FLAGS``); keys are
+the figure. The CLI maps its flags onto ``SimulateConfig`` (``cli_flags.FLAGS``); keys are
 made from the integer seed here.
 """
 
@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rlxform.sim.config import HParams, SimConfig, check_hparams
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.validation import InputError, check_int, check_seed
 
 LENGTH_RECORDS = ("mean_length_correct", "mean_length_wrong")
@@ -115,7 +116,7 @@ def simulate_and_compare(config: SimulateConfig):
     """
     from rlxform import runtime
     from rlxform.sim import sweeps
-    from rlxform.sim.reference import check_exact
+    from rlxform.sim.exact import check_exact
 
     cfg = config.sim
     grid = sweeps.broadcast(config.hparams)  # every value float32[1]

@@ -1,7 +1,7 @@
 """Simulation figure experiments (5, 6): the jitted simulator vs exact ascent, vmapped over seeds.
 
 Every scheme runs on the same bandit problem and the same S run keys (``jax.random.key(seed)``
-split once), with equal M x T samples; ``sim.reference`` gives the noise-free reference. Each is
+split once), with equal M x T samples; ``sim.exact`` gives the noise-free reference. Each is
 ``run_figN(config, out_dir, progress, figure) -> results.Result`` (``runner.experiment``) writing
 ``<name>.csv`` / ``.png`` / ``.json``; each config nests the base ``SimConfig`` and varies
 it with ``dataclasses.replace``.
@@ -21,7 +21,8 @@ from rlxform.core.schemes import Scheme
 from rlxform.reproduce.runner import Columns, experiment, local_exact, local_sweep
 from rlxform.reproduce.sweep_config import sweep_problem
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import HParams, SimConfig
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 
 _SCHEMES = (
     schemes_lib.reinforce(),
@@ -149,7 +150,7 @@ def run_fig5(config: SimulationConfig, progress: Progress = None) -> tuple[Table
 )
 def run_fig6(config: SimulationConfig, progress: Progress = None) -> Table:
     from rlxform.sim import sweeps
-    from rlxform.sim.simulate import initial_params, policy_of
+    from rlxform.sim.ascent import initial_params, policy_of
 
     cols = Columns()
     policy = config.policies[0]

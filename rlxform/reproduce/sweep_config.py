@@ -23,9 +23,9 @@ from typing import Any
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
-from rlxform.resources import MAX_STEPS
-from rlxform.sim.config import HParams, Problem, SimConfig, check_hparams
+from rlxform.sim.config import MAX_STEPS, Problem, SimConfig
 from rlxform.sim.entropy_term import check_combination as check_entropy_combination
+from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.sim.population import check_population
 from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 from rlxform.validation import (

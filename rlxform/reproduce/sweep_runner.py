@@ -38,7 +38,8 @@ from rlxform.results import (
 from rlxform.results.binding import summarize
 from rlxform.results.chunks import ChunkStore, run_chunks
 from rlxform.sim import sweeps
-from rlxform.sim.config import HParams, SimConfig
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.types import NDArray
 
 _FLOAT32 = 4

@@ -4,44 +4,36 @@
 each), validated once in ``__post_init__``; bad input raises ``validation.InputError``.
 One config serves bandit policies (scalar | tabular | network: P prompts, K responses, C correct)
 and sequence policies (sequence_tabular | sequence_network: V tokens, max_length, verifier);
-fields of the other family are ignored. ``HParams`` are traced (vmap over a grid compiles
-once); ``checked_hparams(fn)`` validates concrete ones before each call. ``Metrics`` is the
-recorded trajectory; sequence runs add two exact length records (``SequenceMetrics``).
+fields of the other family are ignored. The traced numbers are ``sim.hparams.HParams`` (vmap
+over a grid compiles once). ``Metrics`` is the recorded trajectory; sequence runs add two exact
+length records (``SequenceMetrics``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.aggregation import AGGREGATION_ALIASES, AGGREGATIONS, check_aggregation
-from rlxform.core.filters import FILTER_BOUNDS, check_ordered, check_switches
+from rlxform.core.filters import check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
-from rlxform.core.schemes import Scheme
-from rlxform.resources import MAX_STEPS
+from rlxform.sim.kinds import BANDIT_POLICIES, KINDS, SEQUENCE_POLICIES
 from rlxform.sim.metrics import Metrics, SequenceMetrics, extend_metrics  # noqa: F401
-from rlxform.sim.policies import KINDS
 from rlxform.sim.population import check_population
-from rlxform.types import ArrayLike
 from rlxform.validation import (
     InputError,
     check_choice,
-    check_float,
     check_int,
     check_seed,
-    is_concrete,
-    real_array,
 )
 
-BANDIT_POLICIES = tuple(name for name, kind in KINDS.items() if not kind.sequence)
-SEQUENCE_POLICIES = tuple(name for name, kind in KINDS.items() if kind.sequence)
+MAX_STEPS = 2**31 - 1  # lax.scan length and step counters are int32
 OPTIMIZERS = ("sgd", "adam")
-SAMPLERS = ("auto", "inverse_cdf", "counts")
+SAMPLER_CHOICES = ("auto", "inverse_cdf", "counts")  # SimConfig.sampler
 STD_SCOPES = ("group", "batch", "none")
 DEFAULT_CLIP = 0.2  # verl's clip_ratio: clip_low / clip_high when HParams leaves them None
 COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
@@ -147,7 +139,7 @@ class SimConfig:
       kl_placement: ``loss`` (per token, added to the loss), ``reward`` (detached, subtracted
         from the reward before the advantage; schemes with a real-reward form only) or
         ``advantage`` (detached, subtracted from the advantage after it).
-      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
+      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo_step``): one
         rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
         groups; E = N = 1 is the plain update (bandit policies only when E N > 1).
       std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
@@ -186,17 +178,7 @@ class SimConfig:
     entropy_aggregation: str | None = None  # entropy bonus's; None: the loss's (sim.entropy_term)
 
     def __post_init__(self) -> None:
-        scheme = self.scheme
-        if isinstance(scheme, str):
-            try:
-                scheme = schemes_lib.get(scheme)
-            except ValueError as err:
-                raise InputError(str(err)) from None
-        if not isinstance(scheme, Scheme):
-            raise InputError(
-                f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
-                + ", ".join(schemes_lib.names())
-            )
+        scheme = schemes_lib.as_scheme(self.scheme)
         object.__setattr__(self, "scheme", scheme)
         if not isinstance(self.problem, Problem):
             raise InputError(f"problem={self.problem!r} is invalid: must be an rlxform Problem")
@@ -213,7 +195,7 @@ class SimConfig:
                 "dynamic_sampling=True is invalid for sequence policies: no exact reference is "
                 "derived for it"
             )
-        check_choice("sampler", self.sampler, SAMPLERS)
+        check_choice("sampler", self.sampler, SAMPLER_CHOICES)
         try:
             object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
         except ValueError as err:
@@ -264,7 +246,7 @@ class SimConfig:
 
     @property
     def ppo_step(self) -> bool:
-        """True when steps run ``rlxform.sim.ppo``'s inner loop (E N > 1 or a loss mode)."""
+        """True when steps run ``rlxform.sim.ppo_step``'s inner loop (E N > 1 or a loss mode)."""
         return self.is_ppo or self.loss_mode is not None
 
     @property
@@ -327,90 +309,3 @@ def _set_loss_mode(cfg: SimConfig) -> None:
     ):
         if value is not None:
             object.__setattr__(cfg, field, value)
-
-
-class HParams(NamedTuple):
-    """Traced hyperparameters (vmap over them compiles once).
-
-    Attributes:
-      learning_rate: float[] > 0.
-      eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
-        scheme's own (ignored by schemes without eps).
-      kl_coef: float[] >= 0, beta of the KL penalty to the initial policy (``SimConfig``'s
-        kl_estimator at kl_placement); None (default) = no KL term, the program without one.
-      clip_low, clip_high: float[] PPO clip range, ratio clipped to [1 - clip_low,
-        1 + clip_high] (DAPO's clip-higher: clip_high > clip_low); None = 0.2. Used only when
-        ``SimConfig.is_ppo``.
-      dual_clip: float[] > 1, verl's dual clip c (the loss of a negative advantage A is bounded
-        by -c A); None = off.
-      vllm_cap ... range_high: the filters' numbers (``rlxform.sim.filters``, None: default).
-    """
-
-    learning_rate: ArrayLike
-    eps: ArrayLike | None = None
-    clip_low: ArrayLike | None = None
-    clip_high: ArrayLike | None = None
-    dual_clip: ArrayLike | None = None
-    kl_coef: ArrayLike | None = None
-    vllm_cap: ArrayLike | None = None
-    vllm_cap_min: ArrayLike | None = None
-    mismatch_mean: ArrayLike | None = None
-    mismatch_sd: ArrayLike | None = None
-    overlong_buffer: ArrayLike | None = None
-    overlong_factor: ArrayLike | None = None
-    entropy_quantile: ArrayLike | None = None
-    range_low: ArrayLike | None = None
-    range_high: ArrayLike | None = None
-    entropy_coef: ArrayLike | None = None  # float[] >= 0, c of sim.entropy_term; None: no term
-
-
-# (low, high, low end open) of each traced value: finite, and all but eps nonzero in float32
-HPARAM_BOUNDS = {
-    "learning_rate": (0.0, None, True),
-    "eps": (0.0, None, False),
-    "clip_low": (0.0, 1.0, True),
-    "clip_high": (0.0, None, False),
-    "dual_clip": (1.0, None, True),
-    "kl_coef": (0.0, None, False),
-    **FILTER_BOUNDS,
-    "entropy_coef": (0.0, None, False),
-}
-
-
-def check_hparams(hparams: HParams) -> HParams:
-    """Validate concrete hyperparameters against ``HPARAM_BOUNDS`` (learning rate required)."""
-    for name, (low, high, low_open) in HPARAM_BOUNDS.items():
-        value = getattr(hparams, name)
-        optional = value is None and name != "learning_rate"
-        for item in () if optional else real_array(name, value).reshape(-1):
-            check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
-    check_ordered(hparams)
-    return hparams
-
-
-def _check_if_concrete(hparams: Any) -> Any:
-    if isinstance(hparams, HParams) and is_concrete(hparams):
-        check_hparams(hparams)
-    return hparams
-
-
-def checked_hparams(fn, guard: Callable[..., Any] | None = None):
-    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams`` (tracers pass)
-    and calls ``guard(hparams, *args)`` (the resource guard, from the arguments' shapes).
-
-    ``.lower`` checks too; ``._cache_size`` and ``.jitted`` are the jitted function's."""
-
-    def check(hparams: HParams, args: tuple) -> HParams:
-        hparams = _check_if_concrete(hparams)
-        if guard is not None:
-            guard(hparams, *args)
-        return hparams
-
-    @functools.wraps(fn)
-    def run(hparams: HParams, *args: Any, **kwargs: Any) -> Any:
-        return fn(check(hparams, args), *args, **kwargs)
-
-    run.lower = lambda hparams, *a, **k: fn.lower(check(hparams, a), *a, **k)
-    run._cache_size = getattr(fn, "_cache_size", None)
-    run.jitted = fn
-    return run

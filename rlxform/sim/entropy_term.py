@@ -12,7 +12,7 @@ the config's ``batch_groups``) and reduce the policy-gradient term's (dynamic sa
 kept groups). It is differentiated through H with the draws fixed, as the trainers do.
 ``exact_step`` is the exact expected step exact ascent adds: c grad_theta sum_x m_x sum_n
 sg(u_xn) H_xn with u the prefix weights of ``core.entropy`` under the simulator's batch
-(``reference.aggregation_scale``) and m_x = 1/P, or c_x P(0 < S < M) under dynamic sampling
+(``exact_weights.aggregation_scale``) and m_x = 1/P, or c_x P(0 < S < M) under dynamic sampling
 (``core.dynamic.step_factors``: a bandit's entropy does not depend on its draws).
 """
 
@@ -29,6 +29,7 @@ from rlxform.core.aggregation import aggregation_factor
 from rlxform.core.entropy import entropy, subtree_sums
 from rlxform.core.filters import filters_act
 from rlxform.sim.config import SimConfig
+from rlxform.sim.exact_weights import aggregation_scale
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, ArrayLike, PyTree
 from rlxform.validation import InputError
@@ -130,8 +131,6 @@ def check_exact(cfg: SimConfig, policy: Policy) -> None:
 
 def prompt_weights(probs: Array, cfg: SimConfig, policy: Policy) -> Array:
     """m_x u_xn: the weight of H_xn in the expected bonus, ``float[P, D]`` (module docstring)."""
-    from rlxform.sim.reference import aggregation_scale  # reference imports this module
-
     mode = aggregation_of(cfg)
     own = cfg if mode == cfg.aggregation else dataclasses.replace(cfg, aggregation=mode)
     weights = probs * aggregation_scale(probs, own, policy)  # [P, N]

@@ -9,7 +9,7 @@ the program of a run without filters. With filters one step (``filtered_gradient
 
     loss = reduce_b sum_{n, t} sg(c_bn w_bnt) log pi(y_bnt | y_bn,<t)
 
-with c_bn the scheme's coefficient (``estimator.group_coefficients``; real rewards r +
+with c_bn the scheme's coefficient (``group_loss.group_coefficients``; real rewards r +
 overlong penalty through the scheme's real-reward form; 0 for a truncated answer under
 mask_truncated, whose tokens also leave the token-mean normaliser), w_bnt the vLLM weight of
 per-token log-ratios d ~ N(mu, sigma^2) drawn here (``core.filters.vllm_weights``) times the
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from rlxform.core import filters as core_filters
 from rlxform.core.sequences import PAD
-from rlxform.sim import estimator
+from rlxform.sim import group_loss
 from rlxform.sim.config import SimConfig
 from rlxform.sim.policies import Group, Policy, combine, partition
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
@@ -135,12 +135,12 @@ def _coefficients(group: Group, cfg: SimConfig, a_table, b_table, state: FilterS
         rewards = group.rewards.astype(penalty.dtype) + penalty
         z = cfg.scheme.real_reward_weights(rewards, None, cfg.group_size, state.eps)
     if not cfg.mask_truncated:
-        return estimator.group_coefficients(group, a_table, b_table, cfg, z)
+        return group_loss.group_coefficients(group, a_table, b_table, cfg, z)
     keep = stopped(group, cfg.problem.task.stop)
     counted = group
     if cfg.aggregation == "token-mean":  # truncated answers leave the normaliser (TRL :2498)
         counted = group._replace(lengths=jnp.where(keep, group.lengths, 0))
-    coef, s = estimator.group_coefficients(counted, a_table, b_table, cfg, z)
+    coef, s = group_loss.group_coefficients(counted, a_table, b_table, cfg, z)
     return jnp.where(keep, coef, 0.0), s
 
 
@@ -193,14 +193,14 @@ def filtered_gradient(
     if weights is None:
 
         def loss(tr: PyTree) -> Array:
-            return estimator.surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
+            return group_loss.surrogate(policy.log_prob(combine(tr, frozen), group), coef, keep)
 
     else:
         per_token = (coef[..., None] * weights).reshape(coef.shape[0], -1)
 
         def loss(tr: PyTree) -> Array:
             tokens, _ = policy.token_log_prob(combine(tr, frozen), group)
-            return estimator.surrogate(tokens.reshape(coef.shape[0], -1), per_token, keep)
+            return group_loss.surrogate(tokens.reshape(coef.shape[0], -1), per_token, keep)
 
     return jax.grad(loss)(trainable), s
 

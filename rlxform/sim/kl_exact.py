@@ -4,7 +4,7 @@ E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
 
 * ``loss`` placement: E[kl part] = -beta grad_theta mean_x sum_y sg(pi_x(y) s_x(y))
   sum_t k(l_t(y)), s_x(y) = E[count f / M | y] summed over the M draws (a constant f when every
-  sample shares it, bandits: 1; else E[f | y], ``reference.aggregation_scale``), over the
+  sample shares it, bandits: 1; else E[f | y], ``exact_weights.aggregation_scale``), over the
   policy's exact law (a bandit's responses are one token long). The estimator's own expectation
   at rho = 1 (the simulator samples from the current params), which is the true reverse-KL
   gradient on one token for k2, k3_ratio and the "+" / "_unbiased" types, the forward one for
@@ -21,7 +21,7 @@ E[g] of a step with the KL term = E[g without it] + E[kl part], each exact:
 * ``advantage`` placement (A_n - beta sg(k_n), every scheme, bandits and sequences):
   E[kl part] = -beta sum_y pi(y) s(y) k(y) grad log pi(y), s as for ``loss``.
 
-``with_kl`` adds the step to a mean step of ``rlxform.sim.reference`` (``make_exact`` uses it).
+``with_kl`` adds the step to a mean step of ``rlxform.sim.exact`` (``make_exact`` uses it).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ import numpy as np
 
 from rlxform.core.kl import kl_estimate
 from rlxform.sim import kl_term, policies
+from rlxform.sim.ascent import policy_of
 from rlxform.sim.config import SimConfig
-from rlxform.sim.simulate import policy_of
+from rlxform.sim.exact_weights import aggregation_scale
 from rlxform.types import Array, PyTree
 from rlxform.validation import InputError
 
@@ -121,8 +122,6 @@ def _bandit_reward_step(params, ref_params, cfg, beta, eps):
 
 def _aggregation_scale(probs: Array, cfg: SimConfig) -> Array | float:
     """E[f | y] per prompt and response ``float[P, N]``, or the constant f (bandits: 1)."""
-    from rlxform.sim.reference import aggregation_scale
-
     return aggregation_scale(probs, cfg, policy_of(cfg))
 
 

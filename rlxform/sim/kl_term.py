@@ -10,7 +10,7 @@ params, so rho = 1 in value (``kl_estimate``'s default old log-ratio, sg(l)).
 * placement ``loss`` (verl ``use_kl_loss``, TRL ``beta``, OpenRLHF ``use_kl_loss``): the
   ascended surrogate gets ``- beta reduce_b sum_n s_bn sum_t k(l_bnt)`` with
   s_bn = count_bn f_bn / M, the same aggregation scale as the policy-gradient coefficients
-  (``estimator.group_coefficients``).
+  (``group_loss.group_coefficients``).
 * placement ``reward`` (verl ``use_kl_in_reward``): the reward of item n becomes
   r_n - beta sg(sum_t k(l_nt)) before the advantage, and the scheme's weight is computed from
   these real rewards (``real_reward_weights``); only schemes whose rule declares a real-reward

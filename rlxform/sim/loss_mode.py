@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from rlxform.core.loss_modes import LossMode, TokenBatch, token_gradient
 from rlxform.core.loss_modes.simulated import clipped_share, unclipped
-from rlxform.sim.estimator import correct_counts
+from rlxform.sim.group_loss import correct_counts
 from rlxform.sim.policies import Group, Policy
 from rlxform.types import Array, PyTree
 

@@ -1,8 +1,7 @@
-"""The policy protocol ``Policy(init, sample, log_prob, p_correct, ...)`` and the registry of kinds.
+"""The policy protocol ``Policy(init, sample, log_prob, p_correct, ...)``, built from the kinds.
 
-``KINDS`` is the one list of policy kinds: each names its factory ``Problem -> Policy`` and its
-footprint (imported on first use, so this module loads no kind), whether it draws token strings
-of the problem's task, and a fixed K if it has one. ``make_policy(problem)`` builds the
+``sim.kinds.KINDS`` is the one list of policy kinds (factory and footprint, loaded on first use,
+so this module loads no kind). ``make_policy(problem)`` builds the
 ``Policy``: ``sample`` draws one step's ``Group`` (bandits: counts per response; sequences:
 tokens, lengths), ``log_prob`` gives log pi of each drawn item, differentiable in the params.
 Capabilities answer what callers would otherwise ask a policy's name: ``exact_law`` (the law
@@ -17,64 +16,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from rlxform.core.sequence_tasks import Enumeration
-from rlxform.sim.population import (  # noqa: F401  (re-exported)
-    P_CLIP,
-    PopulationSpec,
-    check_population,
-    parse_init_p,
-    population,
-)
+from rlxform.sim.config import Problem
+from rlxform.sim.kinds import KINDS, POLICIES, PolicyKind
+from rlxform.sim.population import population
 from rlxform.types import Array, NDArray, PRNGKey, PyTree
 from rlxform.validation import InputError, check_choice
 
-if TYPE_CHECKING:
-    from rlxform.sim.config import Problem
-
-
-class PolicyKind(NamedTuple):
-    """One registered kind of policy.
-
-    Attributes:
-      factory: ``"module:function"``, ``function(problem, sampler=...) -> Policy``.
-      footprint: ``"module:function"``, ``function(problem, group_size) -> Footprint``.
-      sequence: draws token strings of the problem's task (V, max_length, verifier); otherwise
-        one of K responses, the first C correct.
-      num_responses: a fixed K (scalar: 2), or None.
-    """
-
-    factory: str
-    footprint: str
-    sequence: bool
-    num_responses: int | None = None
-
-
-KINDS = {
-    "scalar": PolicyKind(
-        "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False, 2
-    ),
-    "tabular": PolicyKind(
-        "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False
-    ),
-    "network": PolicyKind(
-        "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False
-    ),
-    "sequence_tabular": PolicyKind(
-        "rlxform.sim.sequence_groups:tabular_policy",
-        "rlxform.sim.sequence_groups:tabular_footprint",
-        True,
-    ),
-    "sequence_network": PolicyKind(
-        "rlxform.sim.sequence_groups:network_policy",
-        "rlxform.sim.sequence_groups:network_footprint",
-        True,
-    ),
-}
-POLICIES = tuple(KINDS)
 FROZEN_KEYS = ("features",)  # params entries that are never trained
 
 
@@ -179,8 +131,6 @@ def _load(reference: str) -> Callable[..., Any]:
 
 
 def _kind(problem: Problem) -> PolicyKind:
-    from rlxform.sim.config import Problem
-
     if not isinstance(problem, Problem):
         raise InputError(f"problem={problem!r} is invalid: must be an rlxform Problem")
     check_choice("policy", problem.policy, POLICIES)
@@ -215,19 +165,13 @@ def initial_p(key: PRNGKey, problem: Problem) -> NDArray:
 
 
 __all__ = [
-    "KINDS",
-    "POLICIES",
     "ExactLaw",
     "Footprint",
     "Group",
     "Policy",
-    "PolicyKind",
-    "check_population",
     "combine",
     "footprint",
     "initial_p",
     "make_policy",
-    "parse_init_p",
     "partition",
-    "population",
 ]

@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.sim import loop
-from rlxform.sim.config import HParams, SequenceMetrics, SimConfig, checked_hparams
-from rlxform.sim.estimator import draw_prompts, group_coefficients
+from rlxform.sim.ascent import initial_params, make_record, policy_of, tables
+from rlxform.sim.config import SequenceMetrics, SimConfig
+from rlxform.sim.group_loss import draw_prompts, group_coefficients
+from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.sampling import sample_token_probs
 from rlxform.sim.sequence_groups import token_group
-from rlxform.sim.simulate import initial_params, make_record, policy_of, tables
 from rlxform.types import Array, PRNGKey, PyTree
 from rlxform.validation import InputError
 

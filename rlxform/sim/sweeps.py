@@ -25,8 +25,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
 from rlxform.resources import check_run
-from rlxform.sim import reference
-from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
+from rlxform.sim import exact
+from rlxform.sim.config import Metrics, SimConfig
+from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.simulate import build_simulate
 from rlxform.types import ArrayLike, NDArray, PRNGKey, PyTree
 
@@ -66,7 +67,7 @@ def make_sweep(
       cfg: static configuration (one compile for all grids of the same H, S).
       devices: None (one device: nested vmap) or the devices of a 1-D mesh the flat grid is
         sharded over (``jax.local_devices()`` for all; one compile per padded G).
-      params0: shared initial params (default ``simulate.initial_params(cfg)``).
+      params0: shared initial params (default ``ascent.initial_params(cfg)``).
     Returns:
       fn(hparams: HParams with leaves float[H], keys: key[S]) -> Metrics with leading [H, S];
       ``fn.runs(hparams [G], keys [G]) -> Metrics [G, ...]`` computes a flat list of runs
@@ -138,7 +139,7 @@ def make_exact_sweep(cfg: SimConfig, params0: PyTree | None = None):
         points = int(np.shape(hparams.learning_rate)[0]) if np.ndim(hparams.learning_rate) else 1
         check_run(cfg, 0, exact=points, what="make_exact_sweep")
 
-    return checked_hparams(jax.jit(jax.vmap(reference.build_exact(cfg, params0))), guard)
+    return checked_hparams(jax.jit(jax.vmap(exact.build_exact(cfg, params0))), guard)
 
 
 def seed_stats(values: ArrayLike, axis: int = -2) -> tuple[NDArray, NDArray]:

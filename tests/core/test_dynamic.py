@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from rlxform.core import dynamic, schemes
-from rlxform.sim import reference as exact
-from rlxform.sim import simulate
-from rlxform.sim.simulate import HParams, Problem, SimConfig
+from rlxform.sim import ascent, exact, simulate
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 SCHEMES = [
     schemes.reinforce(),
@@ -134,7 +134,7 @@ def test_expected_update_equals_joint_brute_force(scheme, batch_size):
         dynamic_sampling=True,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         brute = exact.brute_force_update(None, params, cfg)
         assert _max_abs(theorem, brute) < 1e-12
@@ -154,7 +154,7 @@ def test_expected_update_equals_brute_force_other_policies(policy):
         dynamic_sampling=True,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
 
@@ -167,7 +167,7 @@ def test_plain_uniform_batch_brute_force_equals_theorem():
         group_size=2,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
 
@@ -186,7 +186,7 @@ def test_simulator_mean_step_within_standard_errors(batch_size):
         group_size=4,
         dynamic_sampling=True,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     keys = jax.random.split(jax.random.key(7), 40000)
     grads = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logits"]))(keys)
     grads = np.asarray(grads, np.float64)

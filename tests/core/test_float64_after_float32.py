@@ -16,6 +16,7 @@ import numpy as np
 import rlxform
 from rlxform.core import schemes
 from rlxform.core.objective import transform
+from rlxform.sim.ascent import initial_params, policy_of
 
 
 def test_float64_references_after_a_float32_simulation():
@@ -47,10 +48,8 @@ def test_float64_references_after_a_float32_simulation():
         np.testing.assert_allclose(
             jax.jit(t.objective)(jnp.asarray(p)), t.objective(p), rtol=1e-12, atol=1e-15
         )
-        params = jax.tree.map(
-            lambda x: jnp.asarray(x, jnp.float64), rlxform.simulate.initial_params(cfg)
-        )
-        p_init = np.asarray(rlxform.simulate.policy_of(cfg).p_correct(params), np.float64)
+        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), initial_params(cfg))
+        p_init = np.asarray(policy_of(cfg).p_correct(params), np.float64)
         got = float(rlxform.exact.objective(params, cfg))
     want = float(np.mean(t.objective(p_init)))
     assert abs(got - want) <= 1e-12 * abs(want)

@@ -1,5 +1,5 @@
 """The exact core imports no JAX: ``import rlxform``, every ``rlxform.core`` module, the cards and
-``rlxform --version`` / ``--help`` load none of jax, jaxlib, flax, optax, chex, matplotlib.
+``rlxform --version`` / ``--help`` load none of jax, jaxlib, flax, optax, matplotlib.
 
 Checked in fresh subprocesses (this test process has JAX loaded already). The simulator's names
 of ``rlxform.__all__`` load on first access (PEP 562) and are the same objects as before.
@@ -16,7 +16,7 @@ from pathlib import Path
 import rlxform
 
 ROOT = Path(__file__).parents[2]
-HEAVY = ("jax", "jaxlib", "flax", "optax", "chex", "matplotlib")
+HEAVY = ("jax", "jaxlib", "flax", "optax", "matplotlib")
 CORE = sorted(
     f"rlxform.core.{path.stem}"
     for path in (ROOT / "rlxform" / "core").glob("*.py")
@@ -74,10 +74,10 @@ def test_version_and_help_import_no_jax():
 
 def test_lazy_names_are_the_simulator_objects():
     from rlxform.core import sequences
-    from rlxform.sim import config, reference, simulate, sweeps
+    from rlxform.sim import config, exact, hparams, simulate, sweeps
 
-    assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is config.HParams
-    assert rlxform.exact is reference and rlxform.simulate is simulate
+    assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is hparams.HParams
+    assert rlxform.exact is exact and rlxform.simulate is simulate
     assert rlxform.make_sweep is sweeps.make_sweep and rlxform.sequences is sequences
     assert rlxform.length_drift is sequences.length_drift
     assert set(rlxform.__all__) <= set(dir(rlxform))

@@ -480,7 +480,7 @@ def test_kl_in_the_reward_stops_at_one_over_beta_whatever_m():
     np.testing.assert_allclose(old, [0.3472, 0.6737, 0.8397], atol=5e-5)
     old = kl.kl_equilibrium(schemes.grpo(), 8, 0.3, 0.1, placement="advantage")
     assert old == pytest.approx(0.9986, abs=5e-5)
-    from rlxform.frameworks.verl import from_verl
+    from rlxform.frameworks.verl_rule import from_verl
 
     for scheme in (
         schemes.reinforce(),

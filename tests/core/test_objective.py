@@ -38,7 +38,7 @@ CATALOG = [
     schemes.w_reinforce(lam=0.3),
     schemes.f_grpo(gamma=1.5),
     schemes.custom(lambda r, s, m: (r - s / m) * (1 + s)),
-    schemes.from_verl("grpo_passk"),
+    frameworks.from_verl("grpo_passk"),
 ]
 IDS = [s.label for s in CATALOG]
 
@@ -150,7 +150,7 @@ def test_large_m_limits():
         (schemes.grpo(std="sample", eps=1e-6), 0.0, 1e-6),
         (schemes.f_grpo(gamma=1.5, eps=0.3), 1.5, 0.3),
         (schemes.f_grpo(gamma=0.5, std="sample", eps=0.05), 0.5, 0.05),
-        (schemes.from_trl("group"), 0.0, 1e-4),
+        (frameworks.from_trl("group"), 0.0, 1e-4),
     ],
     ids=lambda v: getattr(v, "label", None),
 )
@@ -196,7 +196,7 @@ def test_incomplete_beta_limit_matches_mpmath():
 
 def test_verl_vectorized_limit_keeps_the_variance_floor():
     eps = 0.01
-    limit, name = schemes.from_verl("grpo_vectorized", epsilon=eps).limit()
+    limit, name = frameworks.from_verl("grpo_vectorized", epsilon=eps).limit()
     assert "max(t(1-t)" in name
     mpmath.mp.dps = 30
     for p in (0.005, 0.3, 0.995, 1.0):
@@ -240,9 +240,9 @@ def every_rule() -> list:
     out = [
         *CATALOG,
         schemes.design("log", 7),
-        schemes.from_trl("batch", batch_std=0.4),
+        frameworks.from_trl("batch", batch_std=0.4),
         *(
-            schemes.from_verl(e, n, 0.2)
+            frameworks.from_verl(e, n, 0.2)
             for e in ("grpo", "grpo_vectorized", "rloo_vectorized")
             for n in (True, False)
         ),

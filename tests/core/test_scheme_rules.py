@@ -218,7 +218,9 @@ def test_real_reward_forms_by_hand_and_on_binary_rewards():
     assert {"reinforce", "rloo", "mean_baseline", "grpo", "verl"} == {
         name for name in RULES if Scheme.make(name).has_real_reward
     }
-    from rlxform.frameworks.verl import from_verl  # verl's rule: every estimator but grpo_passk
+    from rlxform.frameworks.verl_rule import (
+        from_verl,  # verl's rule: every estimator but grpo_passk
+    )
 
     assert from_verl("grpo").has_real_reward and not from_verl("grpo_passk").has_real_reward
     with pytest.raises(ValueError, match="binary a/b tables"):

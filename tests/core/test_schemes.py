@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import rlxform
+from rlxform import frameworks
 from rlxform.core import schemes
 
 SQ3 = math.sqrt(3.0)
@@ -79,7 +80,7 @@ def test_traced_eps_tables_match_static_tables(x64):
     cases = (
         schemes.grpo(eps=0.3),
         schemes.f_grpo(gamma=1.5, std="sample", eps=0.3),
-        schemes.from_verl("grpo", epsilon=0.3),
+        frameworks.from_verl("grpo", epsilon=0.3),
     )
     traced = jax.jit(lambda e: [s.traced_tables(7, e) for s in cases])(0.3)
     for scheme, (a, b) in zip(cases, traced, strict=True):
@@ -90,7 +91,7 @@ def test_traced_eps_tables_match_static_tables(x64):
 
 def test_traced_eps_keeps_verl_vectorized_variance_floor(x64):
     """grpo_vectorized: sd = sqrt(max(var, eps)); at eps = 0.3 the floor binds for every S."""
-    scheme = schemes.from_verl("grpo_vectorized", epsilon=0.3)
+    scheme = frameworks.from_verl("grpo_vectorized", epsilon=0.3)
     sizes = (1, 4, 16)
     traced = jax.jit(lambda e: [scheme.traced_tables(m, e) for m in sizes])(0.3)
     # traced eps = 0 has a finite gradient (no sqrt'(0) NaN)
@@ -105,14 +106,14 @@ def test_traced_eps_keeps_verl_vectorized_variance_floor(x64):
             var = s * (m - s) / (m * (m - 1))
             den = np.sqrt(np.maximum(var, 0.3)) + 0.3
             np.testing.assert_allclose(sa[1:], (1 - s / m)[1:] / den[1:], rtol=1e-14)
-            plain = schemes.from_verl("grpo", epsilon=0.3).tables(m)[0]
+            plain = frameworks.from_verl("grpo", epsilon=0.3).tables(m)[0]
             assert np.abs(sa - plain).max() > 1e-2  # the floor matters here
 
 
 def test_every_verl_case_is_reproduced(verl_cases):
     reproduced = 0
     for case in verl_cases:
-        scheme = schemes.from_verl(case["estimator"], **case["params"])
+        scheme = frameworks.from_verl(case["estimator"], **case["params"])
         rewards = np.asarray(case["rewards"])
         assert rewards.shape == (case["group_size"],)
         ours = np.asarray(scheme.advantages(rewards))
@@ -125,16 +126,18 @@ def test_every_verl_case_is_reproduced(verl_cases):
 
 def test_verl_singleton_group_conventions():
     # verl: a group of one has mean 0, std 1 (grpo) / keeps A = r (rloo) / 0 (rloo_vectorized)
-    assert schemes.from_verl("grpo", epsilon=1e-6).advantages([1])[0] == pytest.approx(1 / 1.000001)
-    assert schemes.from_verl("grpo", norm_adv_by_std_in_grpo=False).advantages([1])[0] == 1.0
-    assert schemes.from_verl("rloo").advantages([1])[0] == 1.0
-    assert schemes.from_verl("rloo_vectorized").advantages([1])[0] == 0.0
+    assert frameworks.from_verl("grpo", epsilon=1e-6).advantages([1])[0] == pytest.approx(
+        1 / 1.000001
+    )
+    assert frameworks.from_verl("grpo", norm_adv_by_std_in_grpo=False).advantages([1])[0] == 1.0
+    assert frameworks.from_verl("rloo").advantages([1])[0] == 1.0
+    assert frameworks.from_verl("rloo_vectorized").advantages([1])[0] == 0.0
 
 
 @pytest.mark.parametrize("scale", ["group", True, "none", False])
 def test_trl_matches_its_formula(scale):
     rng = np.random.default_rng(1)
-    scheme = schemes.from_trl(scale_rewards=scale)
+    scheme = frameworks.from_trl(scale_rewards=scale)
     for m in (2, 3, 8):
         rewards = rng.integers(0, 2, size=(50, m)).astype(float)
         centred = rewards - rewards.mean(-1, keepdims=True)
@@ -220,10 +223,10 @@ def test_design_bernstein_approximation_converges():
         (lambda: schemes.grpo().tables(1), "group_size=1"),
         (lambda: schemes.reinforce().tables(0), "group_size=0 is invalid"),
         (lambda: schemes.reinforce().tables(10**6), "group_size=1000000 is invalid"),
-        (lambda: schemes.from_verl("ppo"), "estimator='ppo' is invalid: must be one of grpo"),
-        (lambda: schemes.from_verl("grpo", epsilon=-1), "epsilon=-1"),
-        (lambda: schemes.from_verl("grpo_passk").tables(1), "group_size=1"),
-        (lambda: schemes.from_trl(scale_rewards="batch"), "scale_rewards='batch'"),
+        (lambda: frameworks.from_verl("ppo"), "estimator='ppo' is invalid: must be one of grpo"),
+        (lambda: frameworks.from_verl("grpo", epsilon=-1), "epsilon=-1"),
+        (lambda: frameworks.from_verl("grpo_passk").tables(1), "group_size=1"),
+        (lambda: frameworks.from_trl(scale_rewards="batch"), "scale_rewards='batch'"),
         (lambda: schemes.grpo().advantages([1, 2, 0]), "rewards="),
         (lambda: rlxform.design("sqrt", 8), "target='sqrt'"),
         (lambda: rlxform.design("pass_at_k", 4, k=9), "k=9"),

@@ -20,7 +20,8 @@ from scipy import stats
 from rlxform import frameworks as fw
 from rlxform.core import kl
 from rlxform.core.objective import transform
-from rlxform.explain.cards import ObjectiveCard, Section, explain
+from rlxform.explain.cards import ObjectiveCard, explain
+from rlxform.explain.parts import Section
 from rlxform.explain.topics import topic_names, topic_text
 from rlxform.frameworks import FACT_KEYS, read_config
 

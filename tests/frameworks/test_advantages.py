@@ -166,8 +166,6 @@ def test_scheme_names_resolve(tmp_path, monkeypatch):
     sys.modules.pop("my_rules", None)
     custom = fw.resolve_scheme("my_rules:rloo_like", allow_import=True)
     np.testing.assert_allclose(custom.tables(5), schemes.rloo().tables(5), atol=1e-15)
-    # schemes.from_verl / from_trl stay available where they were
-    assert schemes.from_verl is fw.from_verl and schemes.from_trl is fw.from_trl
 
 
 @pytest.mark.parametrize(

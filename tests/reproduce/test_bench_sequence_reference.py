@@ -14,9 +14,10 @@ from rlxform.reproduce.bench import run as bench_run
 from rlxform.reproduce.bench import sequence_reference as sr
 from rlxform.reproduce.bench.sequences import w5_records
 from rlxform.reproduce.bench.workloads import workload
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.ascent import initial_params
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sequence_sparse import make_sparse_simulate
-from rlxform.sim.simulate import initial_params
 
 
 def small_cfg(num_prompts, group_size, num_steps, vocab_size=3, max_length=2, init_p=(0.3,)):

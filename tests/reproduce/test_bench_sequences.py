@@ -10,8 +10,9 @@ from rlxform.core import sequences as sq
 from rlxform.reproduce import bench
 from rlxform.reproduce.bench import sequences as bench_sequences
 from rlxform.reproduce.bench.sequences import numpy_simulate, run_w5, w5_config
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 
 
 @pytest.mark.slow

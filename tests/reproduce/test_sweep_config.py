@@ -57,7 +57,8 @@ def test_dynamic_sampling_key_reaches_the_simulator():
     import jax
 
     from rlxform.sim import sweeps
-    from rlxform.sim.config import HParams, Problem, SimConfig
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
 
     cfg = parse_sweep_config({**_tiny_dict(), "dynamic_sampling": True})
     assert cfg.sim.dynamic_sampling and not parse_sweep_config(_tiny_dict()).sim.dynamic_sampling
@@ -348,7 +349,7 @@ def test_ppo_keys_reach_the_simulator_and_clip_fraction_is_recorded(tmp_path):
     the chunk equals ``make_simulate`` alone with the same key and ``HParams``."""
     import jax
 
-    from rlxform.sim.config import HParams
+    from rlxform.sim.hparams import HParams
     from rlxform.sim.simulate import make_simulate
 
     data = {**_tiny_dict(), "policy": {"kind": "tabular", "num_prompts": 4}, **PPO}
@@ -467,7 +468,8 @@ def test_every_run_field_is_a_toml_key():
     import dataclasses
 
     from rlxform.reproduce.sweep_config import toml_keys
-    from rlxform.sim.config import HParams, Problem, SimConfig
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
 
     keys = {k: (v if isinstance(v, str) else v.field) for k, v in toml_keys().items()}
     fields = set(keys.values())

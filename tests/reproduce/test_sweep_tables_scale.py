@@ -29,7 +29,7 @@ from rlxform.reproduce.sweep_tables import (
     sweep_tables,
 )
 from rlxform.results import read_table, tables, write_table
-from rlxform.sim.config import HParams
+from rlxform.sim.hparams import HParams
 
 
 def reference_tables(config, chunks):

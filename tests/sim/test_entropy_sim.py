@@ -13,10 +13,12 @@ from rlxform.core import entropy as core_entropy
 from rlxform.core.entropy import entropy_equilibrium
 from rlxform.core.sequences import enumerate_sequences, prefix_indices, response_log_probs
 from rlxform.sim import entropy_term, estimator
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.ascent import initial_params, policy_of, tables
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import Group
-from rlxform.sim.reference import make_exact
-from rlxform.sim.simulate import initial_params, make_simulate, policy_of, tables
+from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 
 DRAWS = 4000

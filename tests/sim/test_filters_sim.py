@@ -16,8 +16,10 @@ from rlxform.core import filters as core_filters
 from rlxform.core.sequences import num_prefixes, prefix_mass, response_log_probs
 from rlxform.sim import estimator
 from rlxform.sim import filters as sim_filters
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.simulate import make_simulate, policy_of, tables
+from rlxform.sim.ascent import policy_of, tables
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
+from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 
 SEQ = Problem(policy="sequence_tabular", vocab_size=3, max_length=3, verifier="parity")
@@ -168,7 +170,7 @@ def test_range_filter_on_a_bandit_matches_its_exact_mean_step():
 
 
 def simulate_initial(cfg):
-    from rlxform.sim.simulate import initial_params
+    from rlxform.sim.ascent import initial_params
 
     return initial_params(cfg)
 
@@ -329,7 +331,7 @@ def test_bad_filter_settings_are_refused_by_name(build, message):
 
 
 def test_exact_ascent_is_refused_for_sequence_filters():
-    from rlxform.sim.reference import check_exact
+    from rlxform.sim.exact import check_exact
 
     with pytest.raises(InputError, match="mask_truncated=True has no exact ascent reference"):
         check_exact(SimConfig("grpo", problem=SEQ, group_size=4, mask_truncated=True))

@@ -1,7 +1,7 @@
 """kl_equilibrium against the long exact ascent of rlxform's own reference (issue 24).
 
 For every scheme, estimator and placement ``kl_equilibrium`` accepts: the mean step of
-``sim.reference.mean_step`` plus the exact KL step of ``sim.kl_exact.with_kl`` (what
+``sim.exact.mean_step`` plus the exact KL step of ``sim.kl_exact.with_kl`` (what
 ``make_exact`` iterates), on a tabular two-answer policy in float64, iterated from pi_ref: 60000
 steps at learning rate 2, then 20000 with the rate decaying geometrically to 1e-11 (GRPO with
 eps = 0 on penalised rewards keeps the size of its update and only flips its sign, so a
@@ -23,10 +23,10 @@ import pytest
 
 from rlxform.core import kl, schemes
 from rlxform.core.registry import Scheme
-from rlxform.frameworks.verl import from_verl
-from rlxform.sim import kl_exact, reference
+from rlxform.frameworks.verl_rule import from_verl
+from rlxform.sim import exact, kl_exact
+from rlxform.sim.ascent import policy_of
 from rlxform.sim.config import Problem, SimConfig
-from rlxform.sim.simulate import policy_of
 
 M = 5
 P_REFS = np.array([0.1, 0.3, 0.5])
@@ -82,7 +82,7 @@ def _ascent(scheme: Scheme, estimator: str, placement: str):
 
     def run(a_table, b_table, beta, eps):
         params0 = {"logits": logits0}
-        step = reference.mean_step(cfg, policy, a_table, b_table)
+        step = exact.mean_step(cfg, policy, a_table, b_table)
         step = kl_exact.with_kl(step, cfg, params0, beta, eps)
 
         def body(t, carry):
@@ -186,7 +186,7 @@ def test_kl_in_the_reward_tilts_a_k_answer_reference(x64):
     def run(logits):
         params0 = {"logits": logits}
         a, b = (jnp.asarray(t) for t in cfg.scheme.tables(M))
-        step = kl_exact.with_kl(reference.mean_step(cfg, policy, a, b), cfg, params0, beta, None)
+        step = kl_exact.with_kl(exact.mean_step(cfg, policy, a, b), cfg, params0, beta, None)
 
         def body(t, carry):
             params, lr = carry

@@ -11,8 +11,9 @@ import pytest
 from rlxform.core import schemes
 from rlxform.core.kl import kl_equilibrium
 from rlxform.sim import kl_term
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 

@@ -28,11 +28,12 @@ from rlxform.core import schemes
 from rlxform.core import sequences as core_sequences
 from rlxform.core.objective import transform
 from rlxform.core.sequences import enumerate_sequences, prefix_indices
-from rlxform.sim import loop, ppo, simulate
+from rlxform.sim import ascent, loop, ppo_step, simulate
 from rlxform.sim import loss_mode as lm
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import expected_update
+from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import Group, combine, partition
-from rlxform.sim.reference import expected_update
 from rlxform.validation import InputError
 
 GRPO = schemes.grpo(std="sample", eps=1e-6)
@@ -68,9 +69,9 @@ def _first_steps(cfgs: list[SimConfig]):
     """``jit(vmap(group -> float32[modes, ...]))``: each mode's first update (ascent direction)
     on one drawn ``Group``, the simulator's rollout and minibatch objective."""
     cfg = cfgs[0]
-    policy = simulate.policy_of(cfg)
-    trainable, frozen = partition(simulate.initial_params(cfg))
-    a_table, b_table = simulate.tables(cfg)
+    policy = ascent.policy_of(cfg)
+    trainable, frozen = partition(ascent.initial_params(cfg))
+    a_table, b_table = ascent.tables(cfg)
 
     def one(group: Group):
         params = combine(trainable, frozen)
@@ -89,7 +90,7 @@ def _first_steps(cfgs: list[SimConfig]):
         return jnp.stack(out)
 
     def sample(key):
-        _, sample_key = jax.random.split(key)  # as ppo.make_ppo_step: (batch key, sample key)
+        _, sample_key = jax.random.split(key)  # as ppo_step.make_ppo_step: (batch key, sample key)
         return policy.sample(sample_key, combine(trainable, frozen), None, cfg.group_size)
 
     return jax.jit(jax.vmap(one)), jax.jit(jax.vmap(sample))
@@ -100,7 +101,7 @@ def _exact(cfgs: list[SimConfig]) -> np.ndarray:
     aggregation (sequences: ``core.sequences.expected_update``; bandits: s w_M(p) grad p), over
     the mean of the P groups."""
     cfg = cfgs[0]
-    logits = np.asarray(simulate.initial_params(cfg)["logits"], np.float64)
+    logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float64)
     num_prompts, m = cfg.problem.num_prompts, cfg.group_size
     out = []
     for c in cfgs:
@@ -158,7 +159,7 @@ def _all_groups(cfg: SimConfig) -> tuple[Group, np.ndarray]:
     """Every group of M responses of the one prompt (N^M outcomes) and its probability."""
     task, m = cfg.problem.task, cfg.group_size
     enum = enumerate_sequences(task)
-    logits = np.asarray(simulate.initial_params(cfg)["logits"], np.float64)
+    logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float64)
     probs = np.exp(core_sequences.response_log_probs(logits, task)[0])
     rows = np.array(list(itertools.product(range(len(enum.lengths)), repeat=m)))  # [O, M]
     group = Group(
@@ -195,15 +196,15 @@ def test_sequence_first_update_within_standard_errors(subset):
 
 
 def test_ppo_step_takes_the_first_update():
-    """``ppo.make_ppo_step`` (E = N = 1) moves by lr x the step of ``_first_steps`` per key."""
+    """``ppo_step.make_ppo_step`` (E = N = 1) moves by lr x the step of ``_first_steps`` per key."""
     cfgs, steps, sample = _sequence("sequence")
     index = [c.loss_mode for c in cfgs].index("trl:grpo")  # at sequence level
     cfg, lr = cfgs[index], 0.5
-    policy = simulate.policy_of(cfg)
-    trainable, frozen = partition(simulate.initial_params(cfg))
+    policy = ascent.policy_of(cfg)
+    trainable, frozen = partition(ascent.initial_params(cfg))
     optimizer = loop.freeze_if_nonfinite(optax.sgd(lr))
-    a_table, b_table = simulate.tables(cfg)
-    step = ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, HParams(lr))
+    a_table, b_table = ascent.tables(cfg)
+    step = ppo_step.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, HParams(lr))
 
     def moved(key):
         state = loop.TrainState(trainable, optimizer.init(trainable))
@@ -282,7 +283,7 @@ def test_bandit_counts_expand_into_samples():
 def test_exact_reference_scales_with_the_mode():
     problem = Problem("scalar", num_prompts=2, init_p=(0.3, 0.6))
     plain = SimConfig(GRPO, problem, 4, 1)
-    params = simulate.initial_params(plain)
+    params = ascent.initial_params(plain)
     base = np.asarray(expected_update(None, params, plain)["logit"])
     for name, settings, scale in [
         ("trl:dr_grpo", {}, 1 / 512),

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from rlxform.core.sequences import enumerate_sequences
-from rlxform.sim import bandits, policies
-from rlxform.sim.config import BANDIT_POLICIES, SEQUENCE_POLICIES, Problem, SimConfig
-from rlxform.sim.simulate import initial_params, policy_of, sparse_eligible
+from rlxform.sim import bandits, kinds, policies
+from rlxform.sim.ascent import initial_params, policy_of
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.kinds import BANDIT_POLICIES, SEQUENCE_POLICIES
+from rlxform.sim.population import parse_init_p, population
+from rlxform.sim.simulate import sparse_eligible
 
 KEY = jax.random.key(0)
 
@@ -21,7 +24,7 @@ KEY = jax.random.key(0)
 def test_initial_p_is_requested(kind, spec):
     num_responses, num_correct = (2, 1) if kind == "scalar" else (5, 2)
     cfg = Problem(kind, 7, num_responses, num_correct, hidden=8, features=4)
-    init_p = policies.population(jax.random.key(3), spec, 7)
+    init_p = population(jax.random.key(3), spec, 7)
     params = bandits.init_params(KEY, cfg, init_p)
     p = np.asarray(bandits.p_correct(params, cfg), np.float64)
     np.testing.assert_allclose(p, init_p, atol=1e-6, rtol=0)
@@ -30,22 +33,22 @@ def test_initial_p_is_requested(kind, spec):
 
 
 def test_population_forms():
-    np.testing.assert_allclose(policies.population(None, (0.1, 0.5), 5), [0.1, 0.5, 0.1, 0.5, 0.1])
-    np.testing.assert_allclose(policies.population(None, "grid", 4), [0.125, 0.375, 0.625, 0.875])
-    draw = policies.population(jax.random.key(1), ("beta", 2.0, 5.0), 4000)
+    np.testing.assert_allclose(population(None, (0.1, 0.5), 5), [0.1, 0.5, 0.1, 0.5, 0.1])
+    np.testing.assert_allclose(population(None, "grid", 4), [0.125, 0.375, 0.625, 0.875])
+    draw = population(jax.random.key(1), ("beta", 2.0, 5.0), 4000)
     assert abs(draw.mean() - 2.0 / 7.0) < 0.01  # Beta(2, 5) mean
     assert np.all((draw > 0) & (draw < 1))
-    again = policies.population(jax.random.key(1), ("beta", 2.0, 5.0), 4000)
+    again = population(jax.random.key(1), ("beta", 2.0, 5.0), 4000)
     np.testing.assert_array_equal(draw, again)
 
 
 def test_parse_init_p():
-    assert policies.parse_init_p("0.1,0.5") == (0.1, 0.5)
-    assert policies.parse_init_p("beta:1,3") == ("beta", 1.0, 3.0)
-    assert policies.parse_init_p("grid") == "grid"
+    assert parse_init_p("0.1,0.5") == (0.1, 0.5)
+    assert parse_init_p("beta:1,3") == ("beta", 1.0, 3.0)
+    assert parse_init_p("grid") == "grid"
     for bad in ("0,0.5", "1.0", "beta:1", "beta:-1,2", "abc", "nan"):
         with pytest.raises(ValueError, match="init_p"):
-            policies.parse_init_p(bad)
+            parse_init_p(bad)
 
 
 def test_p_correct_matches_numpy_softmax():
@@ -113,9 +116,9 @@ SMALL = {
 
 
 def test_the_registry_owns_the_kinds():
-    assert policies.POLICIES == tuple(policies.KINDS) == tuple(SMALL)
-    assert BANDIT_POLICIES + SEQUENCE_POLICIES == policies.POLICIES
-    assert SEQUENCE_POLICIES == tuple(k for k, v in policies.KINDS.items() if v.sequence)
+    assert kinds.POLICIES == tuple(kinds.KINDS) == tuple(SMALL)
+    assert BANDIT_POLICIES + SEQUENCE_POLICIES == kinds.POLICIES
+    assert SEQUENCE_POLICIES == tuple(k for k, v in kinds.KINDS.items() if v.sequence)
     assert Problem("sequence_network", vocab_size=3, max_length=2).is_sequence
     assert not Problem("network").is_sequence
     with pytest.raises(ValueError, match=r"policy='mlp'.*scalar, tabular, network"):
@@ -153,7 +156,7 @@ def test_exact_law_capabilities(kind):
     np.testing.assert_allclose((probs * law.responses.correct).sum(-1), p, atol=1e-5)
     np.testing.assert_allclose(tokens.sum(-1), log_probs, atol=1e-5)
     assert np.all(tokens[:, ~law.live] == 0.0)
-    sequence = policies.KINDS[kind].sequence
+    sequence = kinds.KINDS[kind].sequence
     assert (policy.length_stats is not None) == sequence == policy.large_params
     assert (policy.token_log_prob is not None) == sequence
     assert policy.sparse_sgd == (kind == "sequence_tabular") == sparse_eligible(cfg)

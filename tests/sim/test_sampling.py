@@ -10,7 +10,7 @@ from helpers import tree_counts
 from scipy import stats
 
 from rlxform.sim import binomial as binomial_lib
-from rlxform.sim import sampling, simulate
+from rlxform.sim import sampling
 
 DRAWS = 100_000
 
@@ -200,12 +200,6 @@ def test_counts_marginals_match_multinomial(group_size):
     var1, var3 = (group_size * q * (1 - q) for q in (probs[1], probs[3]))
     se = np.sqrt((var1 * var3 + expected**2) / reps)
     assert abs(cov - expected) < 5 * se
-
-
-def test_simulate_reexports_samplers():
-    assert simulate.sample_counts is sampling.sample_counts
-    assert simulate.sample_actions is sampling.sample_actions
-    assert simulate.sample_action_counts is sampling.sample_action_counts
 
 
 @pytest.mark.parametrize("num_responses", [2, 3, 7, 8, 40])

@@ -17,9 +17,9 @@ import scipy.stats
 
 from rlxform.core import sequences as sq
 from rlxform.core.sequences import PAD, SequenceTask, enumerate_sequences
+from rlxform.sim.ascent import initial_params, policy_of
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.sequence_network import NetworkConfig, _GRUPolicy, _module, network_logits
-from rlxform.sim.simulate import initial_params, policy_of
 
 TASK = SequenceTask(3, 3, "parity")  # N = 15 responses
 

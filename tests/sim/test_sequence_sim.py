@@ -1,7 +1,7 @@
 """Sequence simulator and exact ascent: brute force, the exact core, Monte Carlo, vmap, keys.
 
 Exact ascent and ``expected_update`` of sequence configs go through the policy's exact law
-(``rlxform.sim.reference``); they are checked against the NumPy core (``core.sequences``), a
+(``rlxform.sim.exact``); they are checked against the NumPy core (``core.sequences``), a
 brute force over every batch written here, and the simulator's own estimator averaged over keys.
 """
 
@@ -15,14 +15,15 @@ from sequence_brute import walk_log_probs
 
 from rlxform.core import schemes
 from rlxform.core import sequences as sq
-from rlxform.sim import reference as exact
-from rlxform.sim import sweeps
-from rlxform.sim.config import HParams, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim import exact, sweeps
+from rlxform.sim.ascent import initial_params
+from rlxform.sim.config import SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sampling import sample_tokens
 from rlxform.sim.sequence_groups import network_config, sample_groups
 from rlxform.sim.sequence_network import network_logits
-from rlxform.sim.simulate import initial_params, make_simulate, sample_gradient
+from rlxform.sim.simulate import make_simulate, sample_gradient
 from rlxform.validation import InputError
 
 make_sequence_simulate, make_sequence_exact = make_simulate, make_exact

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sequence_sparse import make_sparse_simulate
 from rlxform.sim.simulate import make_simulate, sparse_eligible
 

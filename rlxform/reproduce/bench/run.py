@@ -32,8 +32,7 @@ from rlxform.reproduce.bench.workloads import (
     numpy_simulate,
     workload,
 )
-from rlxform.sim import simulate as sim
-from rlxform.sim import sweeps
+from rlxform.sim import config, sweeps
 
 
 def record(
@@ -147,9 +146,9 @@ def simulate_compile_seconds(
 
     (GRPO, tabular, P = 16, K = 4, T = 100, 64 seeds.)
     """
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(num_prompts=16, num_responses=4, init_p="grid"),
+        problem=config.Problem(num_prompts=16, num_responses=4, init_p="grid"),
         group_size=group_size,
         num_steps=100,
         sampler=sampler,

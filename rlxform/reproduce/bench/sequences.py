@@ -25,9 +25,11 @@ import numpy as np
 from rlxform import runtime
 from rlxform.core.sequences import enumerate_sequences, length_stats, num_prefixes
 from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
+from rlxform.sim.ascent import initial_params
 from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sampling import sample_token_probs
-from rlxform.sim.simulate import HParams, build_simulate, initial_params
+from rlxform.sim.simulate import build_simulate
 from rlxform.types import Array, NDArray, PRNGKey
 from rlxform.validation import check_float, check_int
 

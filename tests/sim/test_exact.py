@@ -15,9 +15,9 @@ import pytest
 from rlxform import transform
 from rlxform.core import schemes
 from rlxform.core import sequences as sq
-from rlxform.sim import reference as exact
-from rlxform.sim import simulate
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim import ascent, exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 SCHEMES = [
     schemes.reinforce(),
@@ -49,7 +49,7 @@ def test_expected_update_equals_brute_force(policy, scheme):
         ),
         group_size=4,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     params = jax.tree_util.tree_map(
         lambda x: x + 0.2 * jax.random.normal(jax.random.key(2), x.shape), params
     )
@@ -71,7 +71,7 @@ def test_brute_force_differs_for_a_wrong_scheme():
         problem=Problem(num_prompts=2, num_responses=3, init_p=(0.3, 0.6)),
         group_size=3,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     with jax.enable_x64(True):
         params = _as64(params)
         a = jax.jit(lambda p: exact.expected_update(schemes.reinforce(), p, cfg))(params)
@@ -87,7 +87,7 @@ def test_objective_matches_transform_and_its_gradient_is_expected_update():
         problem=Problem(num_prompts=4, num_responses=4, num_correct=2, init_p="grid"),
         group_size=6,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     with jax.enable_x64(True):
         params = _as64(params)
         p = np.asarray([0.125, 0.375, 0.625, 0.875])
@@ -136,7 +136,7 @@ def _sequence_cfg(policy, mode, **kw):
 
 
 def _perturbed64(cfg):
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     leaves = jax.tree_util.tree_leaves(params)
     noise = iter(np.random.default_rng(1).standard_normal(sum(x.size for x in leaves)))
     return jax.tree_util.tree_map(
@@ -181,7 +181,7 @@ def test_sequence_objective_is_h_of_the_exact_p(policy):
     cfg = _sequence_cfg(policy, "seq-mean-token-sum", num_steps=1)
     with jax.enable_x64(True):
         params = _perturbed64(cfg)
-        p = np.asarray(simulate.policy_of(cfg).p_correct(params))
+        p = np.asarray(ascent.policy_of(cfg).p_correct(params))
         want = np.mean(np.asarray(transform(cfg.scheme, 2).objective(p)))
         np.testing.assert_allclose(exact.objective(params, cfg), want, rtol=1e-12)
         grad = jax.jit(jax.grad(lambda q: exact.objective(q, cfg)))(params)
@@ -191,7 +191,7 @@ def test_sequence_objective_is_h_of_the_exact_p(policy):
         ):
             np.testing.assert_allclose(a, b, atol=1e-13)
     if policy == "sequence_tabular":  # one SGD step of exact ascent, by the NumPy core
-        logits = np.asarray(simulate.initial_params(cfg)["logits"], np.float64)
+        logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float64)
         metrics = exact.make_exact(cfg)(HParams(0.5))
         moved = (
             logits

@@ -1,4 +1,4 @@
-"""Noise-free references for the simulator: exact ascent and exact mean updates.
+"""Noise-free references for the simulator (``rlxform.exact``): exact ascent and mean updates.
 
 ``make_exact(cfg)`` runs the simulator's policy, optimizer and learning rate on the
 deterministic mean step E[g](theta), asked of the policy's capabilities, never its name:
@@ -30,23 +30,21 @@ from rlxform.core import bernstein as bern
 from rlxform.core import dynamic
 from rlxform.core.aggregation import (
     aggregation_factor,
-    constant_factor,
-    length_spectrum,
-    sequence_weights_from_tables,
-    token_mean_grid,
 )
 from rlxform.core.schemes import Scheme
-from rlxform.sim import entropy_term
+from rlxform.sim import entropy_term, kl_exact
 from rlxform.sim import filters as sim_filters
-from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
-from rlxform.sim.policies import ExactLaw, Policy, combine, partition
-from rlxform.sim.simulate import (
+from rlxform.sim.ascent import (
     initial_params,
     objective_of_tables,
     policy_of,
     run_ascent,
     tables,
 )
+from rlxform.sim.config import Metrics, SimConfig
+from rlxform.sim.exact_weights import exact_weights, step_factor
+from rlxform.sim.hparams import HParams, checked_hparams
+from rlxform.sim.policies import Policy, combine, partition
 from rlxform.types import Array, ArrayLike, PyTree
 from rlxform.validation import InputError
 
@@ -58,15 +56,6 @@ def objective(params: PyTree, cfg: SimConfig, eps: ArrayLike | None = None) -> A
     a_table, b_table = tables(cfg, eps, dtype=jnp.result_type(float))
     p = policy_of(cfg).p_correct(params)
     return jnp.mean(objective_of_tables(a_table.astype(p.dtype), b_table.astype(p.dtype), p))
-
-
-def step_factor(cfg: SimConfig, policy: Policy) -> float | None:
-    """The aggregation factor f shared by every sample (``core.aggregation.constant_factor`` on
-    the policy's responses), or None when it depends on the sample (then E[g] needs omega)."""
-    law = policy.exact_law
-    if law is None:
-        return 1.0
-    return constant_factor(cfg.aggregation, law.responses.lengths, law.max_length)
 
 
 def _mean_weights(cfg: SimConfig, a_table: Array, b_table: Array, p: Array) -> Array:
@@ -180,41 +169,6 @@ def law_step(cfg: SimConfig, policy: Policy, a_table: Array, b_table: Array):
         return grads, jnp.mean(p**m + (1.0 - p) ** m)
 
     return step_fn
-
-
-def exact_weights(probs: Array, a_table: Array, b_table: Array, cfg: SimConfig, law: ExactLaw):
-    """omega_x(y) = E[f Z | y drawn for prompt x] in the simulator's batch, ``float[P, N]``.
-
-    Token-mean over G groups: the other G-1 groups of a full batch are the block's other prompts
-    (consecutive blocks of G), of a random batch G-1 independent draws from the prompt mixture;
-    their total length enters as a spectrum (``core.aggregation.length_spectrum``).
-    """
-    lengths, correct = law.responses.lengths, law.responses.correct
-    options = {"max_length": law.max_length}
-    if cfg.aggregation == "token-mean":
-        g, m = cfg.batch_groups, cfg.group_size
-        size = token_mean_grid(m, law.max_length, g)
-        group = length_spectrum(probs, lengths, size) ** m  # [P, F]: one group's total tokens
-        if cfg.batch < cfg.problem.num_prompts:
-            others = jnp.broadcast_to(jnp.mean(group, axis=0) ** (g - 1), group.shape)
-        else:
-            blocks = group.reshape(-1, 1, g, group.shape[-1])  # [P / G, 1, G, F]
-            self_mask = np.eye(g, dtype=bool)[None, :, :, None]  # member i skips itself
-            others = jnp.prod(jnp.where(self_mask, 1.0, blocks), axis=2).reshape(group.shape)
-        options.update(batch_groups=g, others=others)
-    return sequence_weights_from_tables(
-        a_table, b_table, cfg.aggregation, probs, lengths, correct, **options
-    )
-
-
-def aggregation_scale(probs: Array, cfg: SimConfig, policy: Policy) -> Array | float:
-    """E[f | y] per prompt and response ``float[P, N]`` (omega of unit tables), or the constant
-    f when every sample shares it (``step_factor``)."""
-    factor = step_factor(cfg, policy)
-    if factor is not None:
-        return factor
-    ones = jnp.ones(cfg.group_size + 1, probs.dtype)
-    return exact_weights(probs, ones, ones, cfg, policy.exact_law)
 
 
 # ---- brute force: every group of responses, the simulator's coefficients -----------------------
@@ -377,8 +331,6 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
 
 def _with_kl(step_fn, cfg: SimConfig, ref_params: PyTree, hparams: HParams):
     """``step_fn`` plus the exact expected KL step (``rlxform.sim.kl_exact.with_kl``)."""
-    from rlxform.sim import kl_exact
-
     return kl_exact.with_kl(step_fn, cfg, ref_params, hparams.kl_coef, hparams.eps)
 
 

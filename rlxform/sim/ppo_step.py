@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rlxform.sim import estimator, std_scope
+from rlxform.sim import group_loss, std_scope
 from rlxform.sim import loss_mode as loss_mode_lib
-from rlxform.sim.config import DEFAULT_CLIP, HParams, SimConfig, extend_metrics
+from rlxform.sim.config import DEFAULT_CLIP, SimConfig, extend_metrics
+from rlxform.sim.hparams import HParams
 from rlxform.sim.loop import TrainState
 from rlxform.sim.policies import Group, Policy, combine
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
@@ -98,7 +99,7 @@ def clipped_surrogate(
     keep: Array | None = None,
     counts: Array | None = None,
 ) -> tuple[Array, Array]:
-    """(loss, clip fraction): ``estimator.surrogate``'s reduction of the clipped terms.
+    """(loss, clip fraction): ``group_loss.surrogate``'s reduction of the clipped terms.
 
     The clip fraction is the share of samples (``counts``, or one per item) whose gradient the
     clip zeroes (verl's ``pg_clipfrac`` with the dual clip included).
@@ -147,7 +148,7 @@ def make_ppo_step(
 ):
     """``step(state, (rollout_key, epoch_keys key[E])) -> (state, (degenerate, clip fraction))``.
 
-    One rollout at ``state``'s params (``estimator.draw_prompts`` and ``policy.sample`` on the
+    One rollout at ``state``'s params (``group_loss.draw_prompts`` and ``policy.sample`` on the
     two halves of ``rollout_key``, as ``estimator.sample_gradient``), then an inner
     ``lax.scan`` of E N optimizer steps on ``clipped_surrogate``. The clip fraction is the mean
     over the E N steps.
@@ -162,20 +163,20 @@ def make_ppo_step(
         rollout_key, epoch_keys = x
         batch_key, sample_key = jax.random.split(rollout_key)
         params = combine(state.trainable, frozen)
-        prompts = estimator.draw_prompts(batch_key, cfg)
+        prompts = group_loss.draw_prompts(batch_key, cfg)
         group = policy.sample(sample_key, params, prompts, m)
         if loss_mode is not None:
             rollout = loss_mode_lib.make_rollout(policy, params, group, a_table, b_table, m)
-            s = estimator.correct_counts(group)
+            s = group_loss.correct_counts(group)
             if scale_std:
                 scale = std_scope.batch_scale(s, m, std, eps)
                 rollout = rollout._replace(advantages=rollout.advantages * scale)
             num_groups = s.shape[0]
         else:
-            coef, s = estimator.group_coefficients(group, a_table, b_table, cfg)
+            coef, s = group_loss.group_coefficients(group, a_table, b_table, cfg)
             if scale_std:
                 coef = coef * std_scope.batch_scale(s, m, std, eps)
-            keep = estimator.kept_groups(s, m) if cfg.dynamic_sampling else None
+            keep = group_loss.kept_groups(s, m) if cfg.dynamic_sampling else None
             old_log_probs = jax.lax.stop_gradient(policy.log_prob(params, group))
             num_groups = coef.shape[0]
         all_prompts = jnp.arange(num_groups, dtype=jnp.int32) if prompts is None else prompts
