@@ -45,9 +45,13 @@ def compositions(parts: int, total: int) -> NDArray:
             f"enumeration: {number} count vectors, must be <= {MAX_COUNT_VECTORS} (a smaller "
             "group, fewer lengths inside the overlong buffer)"
         )
+    combos = np.fromiter(
+        itertools.chain.from_iterable(itertools.combinations_with_replacement(range(parts), total)),
+        np.int64,
+        count=number * total,
+    ).reshape(number, total)
     out = np.zeros((number, parts), np.int64)
-    for row, combo in enumerate(itertools.combinations_with_replacement(range(parts), total)):
-        np.add.at(out[row], list(combo), 1)
+    np.add.at(out, (np.arange(number)[:, None], combos), 1)
     return out
 
 
