@@ -107,18 +107,13 @@ def test_binomial_test_can_fail():
     assert _gof_pvalue(reference, 64, 0.3) > 1e-4
 
 
-@pytest.mark.parametrize(
-    "stages",
-    [
-        ((64, 0),),  # no pooled rounds: fresh rounds only, 64 buffers in turn
-        ((4, 1),),  # one stage; its fresh rounds run
-        ((16, 1), (200, 1), (400, 0)),  # every stage overflows (buffers of 6250, 500, 250)
-        ((4, 2), (32, 6)),  # the default
-    ],
-)
-def test_btrs_fallback_is_exact(monkeypatch, stages):
-    """Every fallback path: overflowing buffers, later stages, rounds drawn one at a time."""
-    monkeypatch.setattr(binomial_lib, "BTRS_STAGES", stages)
+def test_btrs_retries_are_exact(monkeypatch):
+    """Every retry path at once: with a buffer of 1/64 of the batch the ~20% rejected elements
+    need 12 or more passes (elements beyond the buffer wait), and with the smallest pool (one
+    round of a full buffer) most rounds refill it from the loop key. One extra compile."""
+    monkeypatch.setattr(binomial_lib, "BUFFER_DIVISOR", 64)
+    monkeypatch.setattr(binomial_lib, "POOL_PER_ELEMENT", 0.0)
+    assert binomial_lib.buffer_size(DRAWS) == 1562 and binomial_lib.pool_size(DRAWS) == 3124
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
     draws = np.asarray(jax.jit(binomial_lib.binomial)(jax.random.key(9), n, p))
