@@ -57,6 +57,7 @@ def _gof_pvalue(draws: np.ndarray, n: int, p: float) -> float:
         (256, 0.5),
         (256, 0.97),  # symmetry
         (1000, 0.001),
+        (4096, 0.5),  # the largest group size the simulator's defaults time
         (5000, 0.4),
     ],
 )
@@ -180,7 +181,7 @@ def test_binomial_same_key_same_draws_and_vmap():
     np.testing.assert_array_equal(batched, looped)
 
 
-@pytest.mark.parametrize("group_size", [1, 7, 256])
+@pytest.mark.parametrize("group_size", [1, 7, 256, 4096])
 def test_counts_marginals_match_multinomial(group_size):
     probs = np.array([0.05, 0.3, 0.15, 0.5, 0.0])
     reps = 20_000
