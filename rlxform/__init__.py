@@ -6,28 +6,69 @@ h_M exactly (``transform``), designs schemes for a target (``design``), gives th
 (``noise``), and simulates them on bandit policies in JAX.
 """
 
-from rlxform.core import batch_norm, bernstein, dynamic, frameworks, kl, kl_audit, ppo, schemes
-from rlxform.core.configs import RunConfig, read_config
+from rlxform import cli_guard as _cli_guard  # noqa: F401  (first: the command's Ctrl-C guard)
+
+# isort: split
+import importlib
+from typing import Any
+
+from rlxform import frameworks
+from rlxform.core import (
+    batch_norm,
+    bernstein,
+    dynamic,
+    entropy,
+    kl,
+    kl_audit,
+    loss_modes,
+    ppo,
+    schemes,
+    sequences,
+)
+from rlxform.core.entropy import entropy_equilibrium
 from rlxform.core.kl import kl_equilibrium
 from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
-from rlxform.explain.cards import ObjectiveCard, Section, explain
-from rlxform.sim import policies, sequences, simulate, sweeps
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Metrics, Problem, SimConfig
-from rlxform.sim.sequences import (
-    SequenceTask,
-    enumerate_sequences,
-    length_drift,
-    sequence_weights,
-)
-from rlxform.sim.simulate import make_simulate
-from rlxform.sim.sweeps import make_sweep
+from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_drift, sequence_weights
+from rlxform.explain.cards import ObjectiveCard, explain
+from rlxform.explain.parts import Section
+from rlxform.frameworks import RunConfig, read_config
 from rlxform.validation import InputError
+from rlxform.version import __version__
 
-__version__ = "0.4.1"
+# The simulator's names (JAX, Flax, optax) load on first use (PEP 562): ``import rlxform`` and the
+# exact core import no JAX. name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "policies": ("rlxform.sim.policies", None),
+    "simulate": ("rlxform.sim.simulate", None),
+    "sweeps": ("rlxform.sim.sweeps", None),
+    "exact": ("rlxform.sim.exact", None),
+    "HParams": ("rlxform.sim.hparams", "HParams"),
+    "Metrics": ("rlxform.sim.config", "Metrics"),
+    "Problem": ("rlxform.sim.config", "Problem"),
+    "SimConfig": ("rlxform.sim.config", "SimConfig"),
+    "make_simulate": ("rlxform.sim.simulate", "make_simulate"),
+    "make_sweep": ("rlxform.sim.sweeps", "make_sweep"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a simulator name of ``__all__`` on first access and keep it."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rlxform' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    value = importlib.import_module(module_name)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "HParams",
@@ -48,6 +89,8 @@ __all__ = [
     "bernstein",
     "design",
     "dynamic",
+    "entropy",
+    "entropy_equilibrium",
     "enumerate_sequences",
     "exact",
     "explain",
@@ -56,6 +99,7 @@ __all__ = [
     "kl_audit",
     "kl_equilibrium",
     "length_drift",
+    "loss_modes",
     "make_simulate",
     "make_sweep",
     "noise",

@@ -4,9 +4,8 @@ Every command validates its input; a bad value, and any file-system failure (dis
 permission denied, read-only, a path that is a directory), prints one line on stderr
 (``rlxform: error: ...``) and exits with status 2, without a traceback. Ctrl-C and SIGTERM print
 one line and exit 130 / 143 (``cli_guard.run_guarded``); argument helpers live in ``cli_args``,
-the explain / reproduce / sweep / bench commands in ``cli_commands``, simulate in
-``cli_simulate``.
-This is the only place where integer seeds become PRNG keys.
+the reproduce / sweep / bench commands in ``cli_commands``, explain in ``cli_explain``,
+simulate in ``cli_simulate``; ``schemes`` and ``transforms`` are here.
 """
 
 from __future__ import annotations
@@ -16,55 +15,34 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-# Re-exported: the simulate / sweep commands, rlxform.sim.sharding and tests use them as cli.<name>.
-from rlxform.cli_args import (  # noqa: F401
-    CUSTOM_FROM_CLI,
-    _accepted_params,
-    _add_figure_options,
-    _add_prng,
-    _figure_format,
-    _inner_progress,
-    _Parser,
-    _setup_jax,
+from rlxform.cli_args import (
+    Parser,
+    add_allow_import,
+    add_figure_options,
     build_schemes,
     check_out,
+    figure_format,
+    note_custom_code,
     parse_int_list,
     parse_name_list,
     parse_scheme_params,
-    parse_value,
-    save_figure,
 )
-from rlxform.cli_commands import (  # noqa: F401  (cli.<name> callers)
-    _add_bench,
-    _add_distributed,
-    _add_explain,
-    _add_reproduce,
-    _add_sweep,
-    check_distributed,
+from rlxform.cli_commands import (
+    add_bench,
+    add_reproduce,
+    add_sweep,
     run_bench,
-    run_explain,
     run_reproduce,
     run_sweep,
 )
-from rlxform.cli_guard import (  # noqa: F401
-    EXIT_BAD_INPUT,
-    EXIT_BROKEN_PIPE,
-    INTERRUPTED,
-    exit_on_signals,
-    os_error_message,
-    run_guarded,
-)
-from rlxform.cli_simulate import (  # noqa: F401
-    _add_simulate,
-    _fig_simulate,
-    _simulate_config,
-    run_simulate,
-)
+from rlxform.cli_explain import _add_explain, run_explain
+from rlxform.cli_guard import run_guarded
+from rlxform.cli_simulate import add_simulate, run_simulate
 
 # ---- rlxform schemes ---------------------------------------------------------------------------
 
 
-def _add_schemes(sub) -> None:
+def add_schemes(sub) -> None:
     sub.add_parser("schemes", help="the scheme catalog: weights and the large-M objective")
 
 
@@ -78,7 +56,7 @@ def run_schemes(args: argparse.Namespace) -> int:
 # ---- rlxform transforms ------------------------------------------------------------------------
 
 
-def _add_transforms(sub) -> None:
+def add_transforms(sub) -> None:
     p = sub.add_parser("transforms", help="exact h_M and w_M per scheme and group size")
     p.add_argument(
         "--schemes",
@@ -95,7 +73,8 @@ def _add_transforms(sub) -> None:
     p.add_argument("--group-sizes", default="4,16,64", help="comma-separated M values")
     p.add_argument("--grid", type=int, default=201, help="number of p points in [0, 1]")
     p.add_argument("--out", default="results/transforms", help="output directory")
-    _add_figure_options(p)
+    add_allow_import(p)
+    add_figure_options(p)
 
 
 def run_transforms(args: argparse.Namespace) -> int:
@@ -104,7 +83,8 @@ def run_transforms(args: argparse.Namespace) -> int:
     from rlxform.results import check_writable
 
     names = parse_name_list("--schemes", args.schemes)
-    schemes = build_schemes(names, parse_scheme_params(args.scheme_param))
+    schemes = build_schemes(names, parse_scheme_params(args.scheme_param), args.allow_import)
+    note_custom_code(schemes)
     sizes = parse_int_list("--group-sizes", args.group_sizes)
     for scheme in schemes:
         for m in sizes:
@@ -117,7 +97,7 @@ def run_transforms(args: argparse.Namespace) -> int:
         f"transforms ({len(schemes)} schemes, --group-sizes up to {max(sizes)}, --grid={grid})",
         transform_bytes(len(schemes), sizes, grid),
     )
-    figure = _figure_format(args)
+    figure = figure_format(args)
     out = Path(args.out)
     check_writable(out, name="--out")
     start = time.perf_counter()
@@ -135,16 +115,16 @@ def run_transforms(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from rlxform import __version__
 
-    parser = _Parser(prog="rlxform", description="What does my RL algorithm optimise?")
+    parser = Parser(prog="rlxform", description="What does my RL algorithm optimise?")
     parser.add_argument("--version", action="version", version=f"rlxform {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_schemes(sub)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_schemes(sub)
     _add_explain(sub)
-    _add_transforms(sub)
-    _add_simulate(sub)
-    _add_reproduce(sub)
-    _add_sweep(sub)
-    _add_bench(sub)
+    add_transforms(sub)
+    add_simulate(sub)
+    add_reproduce(sub)
+    add_sweep(sub)
+    add_bench(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from rlxform.validation import did_you_mean
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print;
     ``--help`` shows every default."""
 
@@ -71,20 +71,40 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
 CUSTOM_FROM_CLI = (
     "scheme='custom' is invalid on the command line: a custom scheme is a Python function; "
     "use rlxform.core.schemes.custom(fn) from Python, or give it as module:function (a callable "
-    "fn(r, S, M) importable from the current directory or the Python path)"
+    "fn(r, S, M) importable from the current directory or the Python path, with --allow-import)"
 )
+
+
+def note_custom_code(schemes) -> list[str]:
+    """Say on stderr which user code the run imported (``module:function`` schemes)."""
+    import sys
+
+    from rlxform.frameworks.schemes import custom_code
+
+    names = custom_code(schemes)
+    if names:
+        print(f"rlxform: imported {', '.join(names)} (--allow-import)", file=sys.stderr)
+    return names
+
+
+def add_allow_import(p) -> None:
+    """``--allow-import``: let a ``module:function`` scheme import its module (runs its code)."""
+    p.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="allow module:function schemes: import the module (this runs its code); named in "
+        "the results' metadata and on the card",
+    )
 
 
 def _accepted_params(name: str) -> list[str]:
     """Parameter names a scheme name takes: catalog constructor or framework adapter."""
-    from rlxform.core import frameworks
     from rlxform.core import schemes as sch
+    from rlxform.frameworks.schemes import scheme_adapter
 
     prefix, colon, _ = name.partition(":")
-    if colon and prefix in frameworks.FRAMEWORKS:
-        adapter = {"verl": frameworks.from_verl, "trl": frameworks.from_trl}.get(
-            prefix, frameworks.from_openrlhf
-        )
+    adapter = scheme_adapter(prefix) if colon else None
+    if adapter is not None:
         params = inspect.signature(adapter).parameters.values()
         return [p.name for p in list(params)[1:] if p.kind is not p.VAR_KEYWORD]
     if colon:
@@ -99,10 +119,12 @@ def _accepted_params(name: str) -> list[str]:
     return list(inspect.signature(sch._CONSTRUCTORS[canonical]).parameters)
 
 
-def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]]):
+def build_schemes(
+    names: Sequence[str], params: list[tuple[str | None, str, Any]], allow_import: bool = False
+):
     """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
     KEY=VALUE goes to every named scheme that accepts KEY."""
-    from rlxform.core import frameworks
+    from rlxform import frameworks
     from rlxform.core import schemes as sch
 
     used = [False] * len(params)
@@ -124,7 +146,7 @@ def build_schemes(names: Sequence[str], params: list[tuple[str | None, str, Any]
                     f"scheme parameter {key!r} is invalid for {canonical}: must be "
                     f"one of {', '.join(accepted) or '(none)'}"
                 )
-        out.append(frameworks.resolve_scheme(canonical, **kwargs))
+        out.append(frameworks.resolve_scheme(canonical, allow_import=allow_import, **kwargs))
     for i, (_, key, _) in enumerate(params):
         if not used[i]:
             raise ValueError(
@@ -158,19 +180,19 @@ def save_figure(fig, path: Path, figure=None) -> None:
     results.save_figure(fig, path, figure)
 
 
-def _add_figure_options(p) -> None:
+def add_figure_options(p) -> None:
     """``--format png|pdf|svg`` and ``--dpi`` for every command that draws."""
     p.add_argument("--format", default="png", help="figure format: png, pdf or svg")
     p.add_argument("--dpi", type=int, default=120, help="figure resolution (dots per inch)")
 
 
-def _figure_format(args: argparse.Namespace):
+def figure_format(args: argparse.Namespace):
     from rlxform.results import check_figure_format
 
     return check_figure_format(args.format, args.dpi, names=("--format", "--dpi"))
 
 
-def _add_prng(p) -> None:
+def add_prng(p) -> None:
     p.add_argument(
         "--prng",
         default="threefry",
@@ -178,7 +200,7 @@ def _add_prng(p) -> None:
     )
 
 
-def _setup_jax(args: argparse.Namespace) -> None:
+def setup_jax(args: argparse.Namespace) -> None:
     """The run's process-wide JAX settings: ``--prng`` and the persistent compilation cache."""
     from rlxform import runtime
 
@@ -186,7 +208,7 @@ def _setup_jax(args: argparse.Namespace) -> None:
     runtime.enable_compilation_cache()
 
 
-def _inner_progress(bar_factory):
+def inner_progress(bar_factory):
     """A ``progress(done, total)`` callback that drives a nested tqdm bar with ETA."""
     state: dict = {}
 

@@ -1,88 +1,40 @@
-"""The ``rlxform explain``, ``reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
+"""The ``rlxform reproduce``, ``sweep`` and ``bench`` commands: flags and handlers.
 
-Each ``_add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
+Each ``add_<command>(sub)`` defines a subcommand's flags; ``run_<command>(args)`` checks them
 under their flag names (``InputError``: one line, exit 2 in ``cli.main``) and calls the package
-function (``explain.cards``, ``reproduce.registry``, ``sim.sweep_runner``, ``reproduce.bench``).
-``cli.py`` parses and dispatches; ``simulate``, ``schemes`` and ``transforms`` live there.
+function (``reproduce.registry``, ``reproduce.sweep_runner``, ``reproduce.bench``).
+``cli.py`` parses and dispatches; ``explain`` is in ``cli_explain``, ``simulate`` in
+``cli_simulate``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rlxform.cli_args import (
-    _add_figure_options,
-    _add_prng,
-    _figure_format,
-    _inner_progress,
-    _setup_jax,
-    build_schemes,
+    add_allow_import,
+    add_figure_options,
+    add_prng,
+    figure_format,
+    inner_progress,
+    note_custom_code,
     parse_name_list,
-    parse_scheme_params,
+    setup_jax,
 )
 from rlxform.validation import did_you_mean
-
-# ---- rlxform explain --------------------------------------------------------------------------
-
-
-def _add_explain(sub) -> None:
-    p = sub.add_parser("explain", help="what a verl / TRL / OpenRLHF config optimises, in words")
-    p.add_argument("config", nargs="?", default=None, help="config file (YAML or JSON)")
-    p.add_argument("--framework", default=None, help="verl | trl | openrlhf (default: detected)")
-    p.add_argument("--format", default="md", help="md (a readable card, default) | json")
-    p.add_argument("--out", default=None, help="also write card.md, card.json, card.png here")
-    p.add_argument("--scheme", default=None, help="explain a scheme instead of a config")
-    p.add_argument(
-        "--scheme-param", action="append", metavar="KEY=VALUE", help="parameter of --scheme"
-    )
-    p.add_argument("--group-size", type=int, default=None, help="M, with --scheme")
-
-
-def run_explain(args: argparse.Namespace) -> int:
-    from rlxform.explain.cards import card_json, explain, write_card
-    from rlxform.validation import check_choice
-
-    fmt = check_choice("--format", args.format, ("md", "json"))
-    if args.framework is not None:
-        check_choice("--framework", args.framework, ("verl", "trl", "openrlhf"))
-    if args.scheme is None and args.config is None:
-        raise ValueError("explain: a CONFIG file or --scheme NAME --group-size M is required")
-    if args.scheme is not None and args.config is not None:
-        raise ValueError(f"--scheme={args.scheme!r} is invalid with CONFIG: give one of them")
-    if args.scheme is None and (args.group_size is not None or args.scheme_param):
-        raise ValueError("--group-size and --scheme-param are invalid without --scheme")
-    if args.scheme is not None:
-        if args.group_size is None:
-            raise ValueError(
-                f"--group-size=None is invalid: --scheme {args.scheme} needs a group size M "
-                "(an integer >= 1; no config gives a default)"
-            )
-        (scheme,) = build_schemes([args.scheme], parse_scheme_params(args.scheme_param))
-        card = explain(scheme=scheme, group_size=args.group_size)
-    else:
-        card = explain(args.config, args.framework)
-    for warning in card.to_json().get("warnings", []):
-        print(f"rlxform: warning: {warning}", file=sys.stderr)
-    print(card_json(card) if fmt == "json" else card.to_markdown(), end="" if fmt == "md" else "\n")
-    if args.out is not None:
-        paths = write_card(card, args.out)
-        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
-    return 0
-
 
 # ---- rlxform reproduce / rlxform sweep ---------------------------------------------------------
 
 
-def _add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce.registry)")
+def add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the figure experiments (rlxform.reproduce)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="quick configs (~1 min on 2 CPU cores)")
     mode.add_argument("--tiny", action="store_true", help="tiny configs (smoke test, seconds)")
     p.add_argument("--only", default=None, help="comma-separated experiment names (default all)")
     p.add_argument("--out", default="results/reproduce", help="output directory")
-    _add_figure_options(p)
+    add_figure_options(p)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -101,13 +53,13 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 + did_you_mean(name, experiments.EXPERIMENTS)
             )
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    figure = _figure_format(args)
+    figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")
     times = {}
     outer = tqdm(names, desc=f"reproduce ({mode})", unit="fig", position=0)
     for name in outer:
         outer.set_postfix_str(name)
-        progress, close = _inner_progress(
+        progress, close = inner_progress(
             lambda total, name=name: tqdm(total=total, desc=f"  {name}", position=1, leave=False)
         )
         try:
@@ -121,16 +73,23 @@ def run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sweep(sub) -> None:
+def add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="learning rate x group size x scheme x seeds from TOML")
     p.add_argument("config", help="TOML sweep config (see experiments/sweep_*.toml)")
     p.add_argument("--out", default="results/sweep", help="output directory (resumable)")
-    _add_distributed(p)
-    _add_prng(p)
-    _add_figure_options(p)
+    add_allow_import(p)
+    p.add_argument(
+        "--strict-devices",
+        action="store_true",
+        help="refuse to resume --out on another device count or kind (else: one warning line; "
+        "results may differ in the last bits)",
+    )
+    add_distributed(p)
+    add_prng(p)
+    add_figure_options(p)
 
 
-def _add_distributed(p) -> None:
+def add_distributed(p) -> None:
     g = p.add_argument_group(
         "multi-host (run the same command on every host; --out on a shared filesystem)"
     )
@@ -151,27 +110,38 @@ def check_distributed(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from rlxform.results import check_writable
-    from rlxform.sim import sharding, sweep_runner
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.parsing import load_toml, read_text
 
     check_distributed(args)
-    config = load_sweep_config(args.config)
+    # the file is read and bounded before JAX is imported: a hostile file is answered at once
+    data = load_toml(read_text(args.config, what="config"), source=args.config)
+    from tqdm import tqdm
+
+    from rlxform.reproduce import sweep_runner
+    from rlxform.reproduce.sweep_config import parse_sweep_config
+    from rlxform.results import check_writable
+
+    config = parse_sweep_config(data, allow_import=args.allow_import)
+    note_custom_code(config.schemes)
     sweep_runner.sweep_sim_configs(config)  # simulator checks and memory guard, before writing
-    figure = _figure_format(args)
+    figure = figure_format(args)
     out = check_writable(Path(args.out), name="--out")
-    index, count = sharding.initialize_distributed(
+    index, count = sweep_runner.initialize_distributed(
         args.coordinator, args.num_processes, args.process_id
     )
-    _setup_jax(args)
-    progress, close = _inner_progress(
+    setup_jax(args)
+    progress, close = inner_progress(
         lambda total: tqdm(total=total, desc="sweep chunks", unit="chunk")
     )
     try:
         result = sweep_runner.run_sweep(
-            config, out, progress, figure=figure, process_index=index, process_count=count
+            config,
+            out,
+            progress,
+            figure=figure,
+            process_index=index,
+            process_count=count,
+            strict_devices=args.strict_devices,
         )
     finally:
         close()
@@ -188,22 +158,25 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(sub) -> None:
+def add_bench(sub) -> None:
     p = sub.add_parser("bench", help="throughput vs a NumPy reference and the raw PRNG bound")
     p.add_argument(
         "--workload",
         default="all",
-        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | all (W1-W5 and scaling)",
+        help="W1 | W2 | W3 | W4 | W5 | W5-breakdown | scaling | explain | all (W1-W5 and scaling)",
     )
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per program (best kept)")
     p.add_argument("--scale", type=float, default=1.0, help="shrink P and T (e.g. 0.01 to test)")
-    _add_prng(p)
+    add_prng(p)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from rlxform import runtime
     from rlxform.reproduce import bench
+    from rlxform.results.atomic import check_file_writable
 
+    if args.json is not None:  # before the benchmark runs, not after
+        check_file_writable(args.json, name="--json")
     runtime.use_prng(args.prng)  # no compilation cache: the bench measures compile times
     return bench.main(args.workload, args.json, args.repeats, args.scale)

@@ -2,7 +2,7 @@
 
 ``use_prng(name)`` sets ``jax_default_prng_impl``, so every key made in the process
 (``jax.random.key(seed)`` in the CLI and the sweep runner) uses that generator; the problem's
-own population draw always uses threefry (``simulate.initial_params``), so every generator sees
+own population draw always uses threefry (``ascent.initial_params``), so every generator sees
 the same prompts. ``enable_compilation_cache()`` turns on JAX's persistent compilation cache in
 ``$RLXFORM_JAX_CACHE`` (default ``$XDG_CACHE_HOME/rlxform/jax`` or ``~/.cache/rlxform/jax``;
 ``RLXFORM_JAX_CACHE=off`` disables it), caching every program however small or quick to
@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jax
 
@@ -86,3 +87,23 @@ def compile_notice(label: str, after: float = NOTICE_AFTER_SECONDS) -> Iterator[
         yield
     finally:
         timer.cancel()
+
+
+def run_binding() -> dict[str, Any]:
+    """What a run's numbers depend on besides its config: the PRNG and the devices.
+
+    Returns ``{"prng": "threefry" | "rbg" | "unsafe_rbg", "devices": {"count": local devices,
+    "kind": e.g. "cpu" or "NVIDIA H100", "platform": "cpu" | "gpu" | "tpu", "processes": n}}``.
+    Chunks and result metadata record it; a sweep never mixes chunks of two PRNGs, and says
+    when it resumes on other devices (``results.binding``).
+    """
+    devices = jax.local_devices()
+    return {
+        "prng": current_prng(),
+        "devices": {
+            "count": len(devices),
+            "kind": str(devices[0].device_kind),
+            "platform": str(devices[0].platform),
+            "processes": jax.process_count(),
+        },
+    }

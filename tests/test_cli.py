@@ -119,8 +119,9 @@ def test_simulate_dynamic_sampling_compares_against_its_own_mean_step(tmp_path):
     import json
 
     from rlxform.core import schemes
-    from rlxform.sim import reference as exact
-    from rlxform.sim.simulate import HParams, Problem, SimConfig
+    from rlxform.sim import exact
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
 
     out = tmp_path / "sim"
     argv = _simulate_argv(out, "--dynamic-sampling", "--format", "svg", "--dpi", "50")
@@ -200,3 +201,60 @@ def test_run_guarded_broken_pipe_returns_141(capsys):
 
     assert run_guarded(body) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_every_simulate_flag_names_a_field_of_the_run():
+    """``cli_flags.FLAGS`` is the one table from flags to fields: each path exists."""
+    import typing
+
+    from rlxform.cli_flags import FLAGS
+    from rlxform.reproduce.simulate_run import SimulateConfig
+
+    for flag in FLAGS:
+        path = flag.field[0] if isinstance(flag.field, tuple) else flag.field
+        cls = SimulateConfig
+        for name in path.split("."):
+            hints = typing.get_type_hints(cls)
+            assert name in hints, (flag.flag, path)
+            cls = hints[name]
+
+
+def test_simulate_flags_build_the_config_a_user_would_write():
+    from rlxform.cli_simulate import simulate_config
+    from rlxform.core import schemes
+    from rlxform.sim.config import Problem, SimConfig
+    from rlxform.sim.hparams import HParams
+
+    argv = _simulate_argv("out", "--kl-coef", "0.5", "--clip-high", "0.28", "--batch-size", "2")
+    args = cli.build_parser().parse_args(argv)
+    config = simulate_config(args, schemes.rejection_sampling())
+    problem = Problem(num_prompts=3, num_responses=3, init_p="grid", batch_size=2)
+    sim = SimConfig(schemes.rejection_sampling(), problem, 3, 20, record_every=5)
+    assert config.sim == sim
+    assert config.hparams == HParams(0.3, clip_high=0.28, kl_coef=0.5)
+    assert (config.seeds, config.seed) == (64, 0)
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--prompts", "0"], "--prompts=0 is invalid"),
+        (["--correct", "3"], "--correct=3 is invalid"),
+        (["--batch-size", "9"], "--batch-size=9 is invalid"),
+        (["--record-every", "3"], "--record-every=3 is invalid: must divide --steps=20"),
+        (["--optimizer", "adamw"], "--optimizer='adamw' is invalid"),
+        (["--num-minibatches", "2"], "--num-minibatches=2 is invalid"),
+        (["--clip-low", "0"], "--clip-low=0.0 is invalid"),
+        (["--dual-clip", "1"], "--dual-clip=1.0 is invalid"),
+        (["--seeds", "0"], "--seeds=0 is invalid"),
+        (["--init-p", "0.5,x"], "--init-p='0.5,x' is invalid"),
+        (["--std-scope", "batch"], "--std-scope='batch' is invalid for scheme rejection_sampling"),
+        (["--group-size", "0"], "--group-size=0 is invalid"),
+    ],
+)
+def test_simulate_flags_are_checked_once_and_named(capsys, tmp_path, extra, fragment):
+    out = tmp_path / "sim"
+    assert cli.main(_simulate_argv(out, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err, err
+    assert not out.exists()

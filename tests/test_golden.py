@@ -14,7 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 
 CONFIGS = {

@@ -51,8 +51,8 @@ GOLDEN = {
 
 
 def run(out: Path) -> dict[str, str]:
-    from rlxform.sim.sweep_config import parse_sweep_config
-    from rlxform.sim.sweep_runner import run_sweep
+    from rlxform.reproduce.sweep_config import parse_sweep_config
+    from rlxform.reproduce.sweep_runner import run_sweep
 
     run_sweep(parse_sweep_config(tomllib.loads(TOML)), out, figure=None)
     return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in GOLDEN}

@@ -30,8 +30,9 @@ from rlxform import cli
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
 from rlxform.results import check_writable
-from rlxform.sim import simulate, sweeps
-from rlxform.sim.simulate import HParams, SimConfig
+from rlxform.sim import ascent, simulate, sweeps
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.validation import MAX_GROUP_SIZE
 
 NAN = float("nan")
@@ -159,8 +160,8 @@ CLI_CASES = [
         ["transforms", "--group-sizes", str(MAX_GROUP_SIZE + 1)],
         ["--group-sizes", str(MAX_GROUP_SIZE + 1)],
     ),
-    ("init_p nan", [*SIM, "--init-p", "nan"], ["init_p", "nan"]),
-    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["init_p", "1.5"]),
+    ("init_p nan", [*SIM, "--init-p", "nan"], ["--init-p", "nan"]),
+    ("init_p>1", [*SIM, "--init-p", "0.5,1.5"], ["--init-p", "1.5"]),
     ("eps<0", [*SIM, "--scheme", "grpo", "--scheme-param", "eps=-1"], ["eps", "-1"]),
     (
         "transforms eps<0",
@@ -299,7 +300,7 @@ SWEEP_CASES = [
         "optimizer = \"__import__('os').system('true')\"",
         ["optimizer", "__import__"],
     ),
-    ("not toml", "learning_rate = [0.1", ["config", "not TOML"]),
+    ("not toml", "learning_rate = [0.1", ["config", "cannot read it as TOML"]),
 ]
 
 
@@ -314,7 +315,7 @@ def _write_toml(tmp_path: Path, text: str) -> Path:
     "text, needles", [c[1:] for c in SWEEP_CASES], ids=[c[0] for c in SWEEP_CASES]
 )
 def test_sweep_config_bad_input(text, needles, tmp_path, capsys):
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import load_sweep_config
 
     path = _write_toml(tmp_path, text)
     with pytest.raises(ValueError) as info:
@@ -519,7 +520,8 @@ REPRO_SCRIPT = """
 import sys, hashlib, jax, numpy as np
 from rlxform.core import schemes
 from rlxform.sim import simulate
-from rlxform.sim.simulate import HParams, SimConfig
+from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 cfg = SimConfig.from_flat(schemes.grpo(eps=1e-6), policy="network", num_prompts=4, num_responses=3,
                 group_size=6, num_steps=10, batch_size=2, optimizer="adam", init_p=("beta", 1, 2))
 m = jax.device_get(simulate.make_simulate(cfg)(HParams(0.05), jax.random.key(7)))
@@ -587,11 +589,11 @@ def test_grpo_advantages_grad_finite_for_equal_rewards(std, value):
 
 def test_objective_grad_finite_at_p_0_and_1_float32():
     cfg = _tiny_cfg(scheme=schemes.grpo(eps=0.0), group_size=64)
-    a_table, b_table = simulate.tables(cfg, jnp.float32(0.0))
+    a_table, b_table = ascent.tables(cfg, jnp.float32(0.0))
     for p in (0.0, 1e-12, 1.0):
-        d = jax.grad(lambda q: simulate.objective_of_tables(a_table, b_table, q))(jnp.float32(p))
+        d = jax.grad(lambda q: ascent.objective_of_tables(a_table, b_table, q))(jnp.float32(p))
         assert np.isfinite(float(d)), p
-    d_eps = jax.grad(lambda e: jnp.sum(jnp.stack(simulate.tables(cfg, e))))(jnp.float32(0.0))
+    d_eps = jax.grad(lambda e: jnp.sum(jnp.stack(ascent.tables(cfg, e))))(jnp.float32(0.0))
     assert np.isfinite(float(d_eps))
 
 
@@ -622,7 +624,7 @@ def test_sweep_config_is_parsed_with_tomllib_not_evaluated(tmp_path, monkeypatch
     """A value that would run code if evaluated stays an (invalid) string."""
     import builtins
 
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.reproduce.sweep_config import load_sweep_config
 
     def refuse(*args, **kwargs):
         raise AssertionError("eval/exec called while loading a config")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlxform import runtime
-from rlxform.sim import simulate as sim
+from rlxform.sim import ascent, config
 
 
 @pytest.fixture
@@ -39,9 +39,9 @@ def test_prng_names_map_to_jax_impls():
 
 @pytest.mark.parametrize("name", ["rbg", "unsafe_rbg"])
 def test_use_prng_sets_the_default_and_keeps_the_problem(name, restore_jax_config):
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(
+        problem=config.Problem(
             policy="tabular",
             num_prompts=6,
             num_responses=4,
@@ -51,11 +51,11 @@ def test_use_prng_sets_the_default_and_keeps_the_problem(name, restore_jax_confi
         group_size=8,
         num_steps=2,
     )
-    before = np.asarray(sim.initial_params(cfg)["logits"])
+    before = np.asarray(ascent.initial_params(cfg)["logits"])
     runtime.use_prng(name)
     assert runtime.current_prng() == name
     assert str(jax.random.key_impl(jax.random.key(0))).endswith(runtime.prng_impl(name))
-    np.testing.assert_array_equal(np.asarray(sim.initial_params(cfg)["logits"]), before)
+    np.testing.assert_array_equal(np.asarray(ascent.initial_params(cfg)["logits"]), before)
 
 
 def test_cache_dir_from_env(monkeypatch, tmp_path):

@@ -36,7 +36,7 @@ def test_input_error_is_value_error_and_message_unchanged():
 PUBLIC_MODULES = {  # rlxform.<name> (public attribute, as in 0.3.0) -> the module it now is
     "bernstein": "core.bernstein",
     "schemes": "core.schemes",
-    "frameworks": "core.frameworks",
+    "frameworks": "frameworks",
     "dynamic": "core.dynamic",
     "kl": "core.kl",
     "kl_audit": "core.kl_audit",
@@ -44,8 +44,8 @@ PUBLIC_MODULES = {  # rlxform.<name> (public attribute, as in 0.3.0) -> the modu
     "batch_norm": "core.batch_norm",
     "policies": "sim.policies",
     "simulate": "sim.simulate",
-    "exact": "sim.reference",
-    "sequences": "sim.sequences",
+    "exact": "sim.exact",
+    "sequences": "core.sequences",
     "sweeps": "sim.sweeps",
 }
 

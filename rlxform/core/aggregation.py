@@ -5,23 +5,25 @@ g = (1/M) sum_i f_i Z_i grad log pi(y_i). The factor f_i per aggregation mode:
 seq-mean-token-sum 1; seq-mean-token-mean 1/L_i; seq-mean-token-sum-norm 1/max_length;
 token-mean over G groups G M / (sum of all lengths in the batch). ``sequence_weights`` gives the
 exact omega(y) = E[f_1 Z_1 | y_1 = y], so E[g] = sum_y pi(y) omega(y) grad log pi(y) for any
-parameterisation. Results are float64 under ``jax.enable_x64(True)``.
+parameterisation. Written once against an array namespace (``core.xp``): NumPy inputs give
+float64 NumPy results without JAX; JAX inputs (the simulator's references, traced) give JAX
+arrays. The other samples' correct count is Binomial(M-1, p) (``core.bernstein``); with
+token-mean, the joint law of that count and the other samples' token total is computed exactly
+by discrete Fourier transforms (a convolution power is a power of the transform); beyond
+``FFT_MAX_CELLS`` grid cells (large M, NumPy) by the Laplace route of ``core.token_mean``, in
+O(M) memory.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.signal import convolve2d
 
 from rlxform.core import bernstein as bern
 from rlxform.core.schemes import Scheme
-from rlxform.types import Array, ArrayLike
-from rlxform.validation import InputError, check_int, is_concrete
+from rlxform.core.xp import constant, is_traced, matmul, namespace
+from rlxform.validation import InputError, check_int
 
 AGGREGATIONS = (
     "seq-mean-token-sum",
@@ -76,162 +78,235 @@ def aggregation_objective(aggregation: str) -> str:
 
 
 def aggregation_factor(
-    aggregation: str, lengths: ArrayLike, *, max_length: int, batch_groups: int = 1
-) -> Array:
+    aggregation: str, lengths: Any, *, max_length: int, batch_groups: int = 1
+) -> Any:
     """f_i for a sampled batch: ``lengths int[G, M]`` (G = batch_groups) -> ``float[G, M]``.
 
     The reference the simulator's loss must match: seq-mean-token-sum 1, seq-mean-token-mean
     1/L_i, seq-mean-token-sum-norm 1/max_length, token-mean G M / sum of all G M lengths.
+    NumPy lengths give float64; JAX lengths JAX's default float.
     """
     mode = check_aggregation(aggregation)
-    lengths = jnp.asarray(lengths)
-    dtype = jnp.result_type(float)
+    xp = namespace(lengths)
+    lengths = xp.asarray(lengths)
+    dtype = xp.result_type(float)
     lengths_f = lengths.astype(dtype)
     if mode == "seq-mean-token-sum":
-        return jnp.ones_like(lengths_f)
+        return xp.ones_like(lengths_f)
     if mode == "seq-mean-token-mean":
         return 1.0 / lengths_f
     if mode == "seq-mean-token-sum-norm":
-        return jnp.full_like(lengths_f, 1.0 / max_length)
-    return jnp.full_like(lengths_f, lengths.size) / jnp.sum(lengths_f)
+        return xp.full_like(lengths_f, 1.0 / max_length)
+    return xp.full_like(lengths_f, lengths.size) / xp.sum(lengths_f)
+
+
+def constant_factor(aggregation: str, lengths: Any, max_length: int) -> float | None:
+    """f when it is the same for every sample of every batch of responses with ``lengths``.
+
+    seq-mean-token-sum 1 and seq-mean-token-sum-norm 1/max_length always; 1/L for the other
+    modes when every response has the same length L (a bandit: L = max_length = 1); None
+    otherwise. With a constant f, E[g] = f w_M(p) grad p (SPEC section 8).
+    """
+    mode = check_aggregation(aggregation)
+    if mode == "seq-mean-token-sum":
+        return 1.0
+    if mode == "seq-mean-token-sum-norm":
+        return 1.0 / max_length
+    values = np.unique(np.asarray(lengths))
+    return 1.0 / float(values[0]) if values.size == 1 else None
+
+
+def token_mean_grid(group_size: int, max_length: int, batch_groups: int = 1) -> int:
+    """Points of the transform grid of token-mean weights: the largest T' + T'' plus one.
+
+    T' (other M-1 samples of the group) is at most (M-1) max_length tokens, T'' (the other
+    G-1 groups) at most (G-1) M max_length; spectra passed as ``others`` live on this grid.
+    """
+    return (group_size - 1) * max_length + (batch_groups - 1) * group_size * max_length + 1
+
+
+def length_spectrum(probs: Any, lengths: Any, size: int) -> Any:
+    """Discrete Fourier transform of one sample's length law on ``size`` points.
+
+    Args:
+      probs: ``float[..., N]`` response probabilities; lengths: ``int[N]`` (static).
+      size: the grid (``token_mean_grid``).
+    Returns:
+      ``complex[..., size // 2 + 1]``; a power n is the spectrum of the total of n samples.
+    """
+    xp = namespace(probs)
+    lengths = np.asarray(lengths)
+    onehot = np.zeros((lengths.shape[0], int(lengths.max()) + 1))
+    onehot[np.arange(lengths.shape[0]), lengths] = 1.0
+    law = matmul(xp, probs, xp.asarray(onehot, dtype=probs.dtype))
+    return xp.fft.rfft(law, n=size)
 
 
 def _check_inputs(probs, lengths, correct, max_length):
-    probs = jnp.asarray(probs)
-    lengths = jnp.asarray(lengths)
-    correct = jnp.asarray(correct)
-    if probs.ndim != 1 or lengths.shape != probs.shape or correct.shape != probs.shape:
+    """(probs, lengths, correct, max_length): probs ``float[..., N]`` in the caller's
+    namespace; lengths ``int[N]`` and correct ``bool[N]`` static NumPy."""
+    xp = namespace(probs)
+    probs = xp.asarray(probs)
+    lengths = np.asarray(lengths)
+    correct = np.asarray(correct)
+    n = lengths.shape[0] if lengths.ndim == 1 else -1
+    if probs.ndim < 1 or probs.shape[-1] != n or correct.shape != lengths.shape:
         raise InputError(
             f"probs, lengths, correct with shapes {probs.shape}, {lengths.shape}, "
-            f"{correct.shape} are invalid: must all be [N]"
+            f"{correct.shape} are invalid: must be [..., N], [N], [N]"
         )
     if max_length is None:
-        if not is_concrete(lengths):
-            raise InputError("max_length=None is invalid under jit: must be an integer >= 1")
-        max_length = int(np.max(np.asarray(lengths)))
+        max_length = int(np.max(lengths))
     max_length = check_int("max_length", max_length, 1)
-    if is_concrete((probs, lengths, correct)):
-        lv = np.asarray(lengths)
-        if lv.size and (lv.min() < 1 or lv.max() > max_length):
-            raise InputError(
-                f"lengths with range [{lv.min()}, {lv.max()}] is invalid: must be in "
-                f"[1, max_length={max_length}]"
-            )
+    if lengths.size and (lengths.min() < 1 or lengths.max() > max_length):
+        raise InputError(
+            f"lengths with range [{lengths.min()}, {lengths.max()}] is invalid: must be in "
+            f"[1, max_length={max_length}]"
+        )
+    if not np.all((correct == 0) | (correct == 1)):
+        raise InputError("correct is invalid: must hold booleans (or 0/1)")
+    if not is_traced(probs):
         pv = np.asarray(probs, np.float64)
-        if not (np.all(pv >= 0) and abs(pv.sum() - 1.0) < 1e-4):  # float32 sums of N terms
+        sums = pv.sum(-1)
+        if not (np.all(pv >= 0) and np.all(np.abs(sums - 1.0) < 1e-4)):  # float32 sums
             raise InputError(
-                f"probs with sum {pv.sum()!r} is invalid: must be non-negative and sum to 1"
+                f"probs with sum {sums.reshape(-1)[0]!r} is invalid: must be non-negative and "
+                "sum to 1 over the last axis"
             )
-        cv = np.asarray(correct)
-        if not np.all((cv == 0) | (cv == 1)):
-            raise InputError("correct is invalid: must hold booleans (or 0/1)")
-    return probs, lengths.astype(jnp.int32), correct.astype(bool), max_length
+    dtype = xp.result_type(float)
+    return xp, probs.astype(dtype), lengths.astype(np.int64), correct.astype(bool), max_length
 
 
-def _power_convolve(law: Array, times: int) -> Array:
-    """Law of the sum of ``times`` i.i.d. draws from a 2-D law ``float[R, C]`` (indices add).
+def _others_law(xp, law_correct, law_wrong, others, group_size: int, size: int):
+    """P(S' = s, T' + T'' = t): ``float[..., M, size]``, s = 0..M-1, t = 0..size-1.
 
-    Returns ``float[times (R-1) + 1, times (C-1) + 1]``; ``times`` is static (lax.scan).
+    (S', T') are the correct count and total length of the other M-1 samples of a group, each
+    drawn from the per-sample laws ``law_correct`` / ``law_wrong`` ``float[..., L+1]`` (mass of
+    correct / wrong responses by length); T'' ~ ``others`` (a spectrum on the grid, or None:
+    T'' = 0). The bivariate generating function (w(z) + c(z) y)^(M-1) is evaluated at the
+    ``size`` points z of the length grid and the M roots of unity y, then inverted.
     """
-    rows, cols = law.shape
-    shape = (times * (rows - 1) + 1, times * (cols - 1) + 1)
-    start = jnp.zeros(shape, law.dtype).at[0, 0].set(1.0)
-    if times == 0:
-        return start
-
-    def step(acc, _):
-        full = convolve2d(acc, law, mode="full", precision=jax.lax.Precision.HIGHEST)
-        return full[: shape[0], : shape[1]], None
-
-    out, _ = jax.lax.scan(step, start, None, length=times)
-    return out
+    c_hat = xp.fft.rfft(law_correct, n=size)[..., None, :]  # [..., 1, F]
+    w_hat = xp.fft.rfft(law_wrong, n=size)[..., None, :]
+    roots = np.exp(-2j * np.pi * np.arange(group_size) / group_size)[:, None]  # [M, 1]
+    spectrum = (w_hat + c_hat * xp.asarray(roots, dtype=c_hat.dtype)) ** (group_size - 1)
+    if others is not None:
+        spectrum = spectrum * others[..., None, :]
+    return xp.fft.irfft(xp.fft.ifft(spectrum, axis=-2), n=size, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("aggregation", "max_length", "batch_groups"))
-def _weights(a_table, b_table, probs, lengths, correct, aggregation, max_length, batch_groups):
+FFT_MAX_CELLS = 2**22  # [M, grid] cells of the FFT route (64 MB complex); beyond: Laplace route
+
+
+def _laplace_tables(law_correct, law_wrong, a_table, b_table, max_length, groups):
+    """``core.token_mean.token_mean_tables`` for every leading index of the laws."""
+    from rlxform.core.token_mean import token_mean_tables
+
+    lead = law_correct.shape[:-1]
+    correct_out = np.zeros((*lead, max_length))
+    wrong_out = np.zeros((*lead, max_length))
+    for index in np.ndindex(*lead):
+        correct_out[index], wrong_out[index] = token_mean_tables(
+            law_correct[index], law_wrong[index], a_table, b_table, max_length, groups
+        )
+    return correct_out, wrong_out
+
+
+def _weights(xp, a_table, b_table, probs, lengths, correct, mode, max_length, groups, others):
     m = a_table.shape[0] - 1
-    dtype = jnp.result_type(float)
-    probs = probs.astype(dtype)
-    a_table = a_table.astype(dtype)
-    b_table = b_table.astype(dtype)
-    lengths_f = lengths.astype(dtype)
-    if aggregation != "token-mean":
-        p = jnp.sum(jnp.where(correct, probs, 0.0))
-        pmf = bern.binomial_pmf(m - 1, p)  # J ~ Bin(M-1, p), the other samples' correct count
-        abar = jnp.sum(pmf * a_table[1:])
-        bbar = jnp.sum(pmf * b_table[:-1])
+    dtype = probs.dtype
+    a_table = constant(xp, a_table, dtype)  # cached tables enter JAX as fresh copies
+    b_table = constant(xp, b_table, dtype)
+    if mode != "token-mean":  # own-length factors: only S' ~ Bin(M-1, p) matters (R-A identity)
+        pmf = bern.binomial_pmf(m - 1, xp.sum(xp.where(correct, probs, 0.0), axis=-1))  # [..., M]
+        abar = matmul(xp, pmf, a_table[1:])[..., None]
+        bbar = matmul(xp, pmf, b_table[:-1])[..., None]
         factor = {
-            "seq-mean-token-sum": jnp.ones_like(lengths_f),
-            "seq-mean-token-mean": 1.0 / lengths_f,
-            "seq-mean-token-sum-norm": jnp.full_like(lengths_f, 1.0 / max_length),
-        }[aggregation]
-        return factor * jnp.where(correct, abar, bbar)
-    # token-mean: joint law of (S', T') over the other M-1 samples, times the law of T'' (the
-    # other G-1 groups' total length); omega(r, l) = G M E[Z_r(S') / (l + T' + T'')].
-    law = jnp.zeros((2, max_length + 1), dtype).at[correct.astype(jnp.int32), lengths].add(probs)
-    group = _power_convolve(law, m - 1)  # [M, (M-1) L + 1]
-    others = _power_convolve(jnp.sum(law, axis=0, keepdims=True), (batch_groups - 1) * m)
-    joint = jax.vmap(lambda row: jnp.convolve(row, others[0], precision=jax.lax.Precision.HIGHEST))(
-        group
-    )  # [M, W]: (S', T' + T'')
-    total = jnp.arange(joint.shape[1], dtype=dtype)  # T' + T''
-    own = jnp.arange(1, max_length + 1, dtype=dtype)
-    inv = 1.0 / (own[:, None] + total[None, :])  # [L, W]
-    by_count = joint @ inv.T  # [M, L]: E[1{S'=s} / (l + W)]
-    scale = batch_groups * m
-    table_correct = scale * (a_table[1:] @ by_count)  # [L]
-    table_wrong = scale * (b_table[:-1] @ by_count)
-    return jnp.where(correct, table_correct[lengths - 1], table_wrong[lengths - 1])
+            "seq-mean-token-sum": np.ones(lengths.shape),
+            "seq-mean-token-mean": 1.0 / lengths,
+            "seq-mean-token-sum-norm": np.full(lengths.shape, 1.0 / max_length),
+        }[mode]
+        return xp.asarray(factor, dtype=dtype) * xp.where(correct, abar, bbar)
+    # token-mean: omega(r, l) = G M E[Z_r(S') / (l + T' + T'')]
+    size = token_mean_grid(m, max_length, groups)
+    onehot = np.zeros((lengths.shape[0], max_length + 1))
+    onehot[np.arange(lengths.shape[0]), lengths] = 1.0
+    onehot = xp.asarray(onehot, dtype=dtype)
+    law_correct = matmul(xp, xp.where(correct, probs, 0.0), onehot)  # [..., L+1]
+    law_wrong = matmul(xp, xp.where(correct, 0.0, probs), onehot)
+    if xp is np and others is None and m * size > FFT_MAX_CELLS:  # O(M) memory route
+        table_correct, table_wrong = _laplace_tables(
+            law_correct, law_wrong, a_table, b_table, max_length, groups
+        )
+        return np.where(correct, table_correct[..., lengths - 1], table_wrong[..., lengths - 1])
+    if others is None:  # the other G-1 groups drawn from this same law
+        others = xp.fft.rfft(law_correct + law_wrong, n=size) ** ((groups - 1) * m)
+    joint = _others_law(xp, law_correct, law_wrong, others, m, size)  # [..., M, size]
+    totals = np.arange(size)[:, None] + np.arange(1, max_length + 1)[None, :]
+    by_count = matmul(xp, joint, xp.asarray(1.0 / totals, dtype=dtype))  # [..., M, L]
+    scale = groups * m
+    table_correct = scale * matmul(xp, a_table[1:], by_count)  # [..., L]
+    table_wrong = scale * matmul(xp, b_table[:-1], by_count)
+    return xp.where(correct, table_correct[..., lengths - 1], table_wrong[..., lengths - 1])
 
 
 def sequence_weights_from_tables(
-    a_table: ArrayLike,
-    b_table: ArrayLike,
+    a_table: Any,
+    b_table: Any,
     aggregation: str,
-    probs: ArrayLike,
-    lengths: ArrayLike,
-    correct: ArrayLike,
+    probs: Any,
+    lengths: Any,
+    correct: Any,
     *,
     max_length: int | None = None,
     batch_groups: int = 1,
-) -> Array:
-    """``sequence_weights`` from tables ``a, b float[M+1]`` (which may be traced)."""
+    others: Any = None,
+) -> Any:
+    """``sequence_weights`` from tables ``a, b float[M+1]`` (which may be traced).
+
+    ``others``: token-mean only, the spectrum (``length_spectrum`` powers on the grid
+    ``token_mean_grid(M, max_length, G)``) of the other G-1 groups' total length, ``complex[...,
+    F]`` broadcasting against probs' leading axes; None: G-1 groups from the same law as y's.
+    """
     mode = check_aggregation(aggregation)
     batch_groups = check_int("batch_groups", batch_groups, 1)
-    probs, lengths, correct, max_length = _check_inputs(probs, lengths, correct, max_length)
-    a_table = jnp.asarray(a_table)
-    b_table = jnp.asarray(b_table)
-    return _weights(a_table, b_table, probs, lengths, correct, mode, max_length, batch_groups)
+    xp, probs, lengths, correct, max_length = _check_inputs(probs, lengths, correct, max_length)
+    if not isinstance(a_table, np.ndarray) or not isinstance(b_table, np.ndarray):
+        xp = namespace(probs, a_table, b_table)
+        probs = xp.asarray(probs)
+    return _weights(
+        xp, a_table, b_table, probs, lengths, correct, mode, max_length, batch_groups, others
+    )
 
 
 def sequence_weights(
     scheme: Scheme,
     aggregation: str,
     group_size: int,
-    probs: ArrayLike,
-    lengths: ArrayLike,
-    correct: ArrayLike,
-    **options: int | None,
-) -> Array:
+    probs: Any,
+    lengths: Any,
+    correct: Any,
+    **options: Any,
+) -> Any:
     """Exact expected weight omega(y) = E[f_1 Z_1 | y_1 = y] of each response.
 
     E[(1/M) sum_i f_i Z_i grad log pi(y_i)] = sum_y pi(y) omega(y) grad log pi(y). Own-length
     factors (R-A identity, J ~ Bin(M-1, p)): omega(y) = f(L(y)) (r abar + (1-r) bbar),
     abar = E_J[a[J+1]], bbar = E_J[b[J]]. token-mean: omega(y) = G M E[Z / (L(y) + T' + T'')],
-    with (S', T') the correct count and total length of the other M-1 samples ((M-1)-fold
-    convolution of the per-sample (r, L) law) and T'' the other G-1 groups' total length.
+    with (S', T') the correct count and total length of the other M-1 samples and T'' the other
+    G-1 groups' total length.
 
     Args:
       scheme: an rlxform Scheme (tables a[S], b[S] from ``scheme.tables(M)``).
       aggregation: a mode of ``AGGREGATIONS`` or a TRL alias (``trl:grpo``, ...).
       group_size: M.
-      probs: pi(y), ``float[N]`` summing to 1.
+      probs: pi(y), ``float[..., N]`` summing to 1 over N (leading axes: prompts).
       lengths: L(y) in [1, max_length], ``int[N]``.
       correct: r(y), ``bool[N]``.
       options: ``max_length``, the length cap (seq-mean-token-sum-norm divides by it; None:
         max(lengths)); ``batch_groups``, G >= 1 groups sharing the token-mean normaliser.
     Returns:
-      omega, ``float64[N]`` under ``jax.enable_x64(True)``.
+      omega, ``float64[..., N]`` for NumPy probs (JAX probs: a JAX array).
     """
     if not isinstance(scheme, Scheme):
         raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import numpy as np
 
 from rlxform.core import bernstein as bern
@@ -81,8 +80,7 @@ def _fit(fn: Callable, m: int, method: str) -> NDArray:
     """c with B_{M-1}[c] ~ h': Chebyshev interpolation, or h' at the Bernstein nodes."""
     if method == "interpolate":
         nodes = 0.5 - 0.5 * np.cos(np.pi * (2 * np.arange(m) + 1) / (2 * m))
-        with jax.enable_x64(True):
-            basis = np.asarray(bern.binomial_pmf(m - 1, nodes))
+        basis = bern.binomial_pmf(m - 1, nodes)
         return np.linalg.solve(basis, np.asarray(fn(nodes), np.float64))
     nodes = np.arange(m) / (m - 1) if m > 1 else np.array([0.5])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,8 +125,7 @@ def design(
         singular = not np.all(np.isfinite(np.asarray(fn(np.array([0.0, 1.0])), np.float64)))
     lo, hi = grid if grid is not None else ((0.05, 0.95) if singular else (0.0, 1.0))
     ps = np.linspace(lo, hi, num_grid)
-    with jax.enable_x64(True):
-        w = np.asarray(bern.bernstein(coefficients, ps))
+    w = bern.bernstein(coefficients, ps)
     error = float(np.max(np.abs(w - np.asarray(fn(ps), np.float64))))
     return Scheme(
         "designed",

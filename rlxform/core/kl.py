@@ -1,98 +1,227 @@
 """KL penalties to a reference policy: the estimators and the equilibrium they move ascent to.
 
-Estimators act on the log-ratio ``l = log pi(y) - log pi_ref(y)`` (verl's ``kl = logp - ref``):
-k1 = l (``kl``), k2 = l^2 / 2 (``mse``), k3 = exp(-l) + l - 1 clamped to [-10, 10]
-(``low_var_kl``), abs = |l|. Placement ``reward``: the detached value is subtracted from the
-reward (score-function term E[k grad log pi]); ``loss``: added to the loss per token, gradient
-through l with the samples fixed. On a one-token (bandit) policy the expected gradients are exact:
-k1-reward and k2-loss give grad KL(pi || pi_ref), k3-loss gives grad KL(pi_ref || pi) (derivation
-in ``kl_equilibrium``), k1-loss gives 0. ``kl_equilibrium`` is SPEC section 9 in float64.
+Estimators act per token on the log-ratio ``l = log pi - log pi_ref`` (verl's ``kl = logp - ref``)
+and, for the importance-weighted ones, on ``l_old = log pi_old - log pi_ref`` of the policy that
+sampled (``rho = pi / pi_old = exp(l - l_old)``). Each has a value and a gradient rule (``FORMS``):
+
+* through the value (k1 = l, k2 = l^2 / 2, k3 = exp(-l) + l - 1 clamped to [-10, 10] as verl
+  and OpenRLHF clamp it, k3_unclamped as TRL and Unsloth compute it, abs = |l|);
+* ``k3_ratio`` (TRL ``use_bias_correction_kl``, token level): rho * k3_unclamped with rho
+  differentiable; its gradient is rho l grad log pi (k3 + k3' = l);
+* verl's "+" types (``k1+``, ``k3+``, ``abs+``): the value, with k2's gradient l grad log pi
+  passed straight through (verl ``kl_penalty``: no ratio);
+* OpenRLHF ``algo.kl.unbiased_gradient`` (``k1_unbiased``, ``k2_unbiased``, ``k3_unbiased``):
+  the value, with the gradient min(rho, 10) l grad log pi straight through (rho detached).
+
+At rho = 1 (every update of the simulator, the first update of a rollout) the last three kinds
+all give l grad log pi: on a one-token (bandit) policy the exact reverse-KL gradient, on
+sequences the per-prefix reverse KL with the prefix law held fixed (``core.kl_audit``).
+Placements (``PLACEMENTS``): ``loss`` (added to the loss per token, differentiated),
+``reward`` (the detached value subtracted from the reward *before* the scheme's advantage: verl
+``use_kl_in_reward``), ``advantage`` (the detached value subtracted *after* the advantage, with
+no baseline: OpenRLHF without ``use_kl_loss``, whose KL enters ``compute_reward`` after the
+group baseline). ``kl_equilibrium`` is SPEC section 9 in float64.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core import schemes as schemes_lib
+from rlxform.core.registry import real_reward_names
 from rlxform.core.schemes import Scheme
+from rlxform.core.xp import namespace
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int
 
-ESTIMATORS = ("k1", "k2", "k3", "abs")
-ALIASES = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}
-PLACEMENTS = ("loss", "reward")
-K3_CLAMP = 10.0  # verl clamps low_var_kl to [-10, 10]
+
+class EstimatorForm(NamedTuple):
+    """How an estimator is computed: ``value`` (k1 | k2 | k3 | k3_unclamped | abs), ``gradient``
+    (``value``: through the value; ``ratio``: rho * value, rho differentiable; ``k2``: l
+    straight through; ``weighted``: sg(min(rho, 10)) l straight through) and its ``source``."""
+
+    value: str
+    gradient: str
+    source: str
+
+
+FORMS = {
+    "k1": EstimatorForm("k1", "value", "verl kl/k1, OpenRLHF k1"),
+    "k2": EstimatorForm("k2", "value", "verl mse/k2, OpenRLHF k2"),
+    "k3": EstimatorForm(
+        "k3", "value", "verl 0.9.1 low_var_kl (core_algos.py:2236-2242), OpenRLHF k3"
+    ),
+    "abs": EstimatorForm("abs", "value", "verl abs"),
+    "k3_unclamped": EstimatorForm(
+        "k3_unclamped", "value", "TRL 1.16.0 grpo_trainer.py:3100-3102 (beta > 0, no correction)"
+    ),
+    "k3_ratio": EstimatorForm(
+        "k3_unclamped", "ratio", "TRL 1.16.0 grpo_trainer.py:3104-3105 use_bias_correction_kl"
+    ),
+    "k1+": EstimatorForm("k1", "k2", "verl 0.9.1 kl_penalty k1+ (core_algos.py:2188-2213)"),
+    "k3+": EstimatorForm("k3", "k2", "verl 0.9.1 kl_penalty k3+ / low_var_kl+"),
+    "abs+": EstimatorForm("abs", "k2", "verl 0.9.1 kl_penalty abs+"),
+    "k1_unbiased": EstimatorForm(
+        "k1", "weighted", "OpenRLHF 0.11.2 models/utils.py:69-128 algo.kl.unbiased_gradient"
+    ),
+    "k2_unbiased": EstimatorForm("k2", "weighted", "OpenRLHF 0.11.2 unbiased_gradient"),
+    "k3_unbiased": EstimatorForm("k3", "weighted", "OpenRLHF 0.11.2 unbiased_gradient"),
+}
+ESTIMATORS = tuple(FORMS)
+ALIASES = {
+    "kl": "k1",
+    "mse": "k2",
+    "low_var_kl": "k3",
+    "kl+": "k1+",
+    "low_var_kl+": "k3+",
+    "k2+": "k2",  # verl: k2's own gradient is already l
+    "mse+": "k2",
+}
+PLACEMENTS = ("loss", "reward", "advantage")
+K3_CLAMP = 10.0  # verl and OpenRLHF clamp k3 to [-10, 10]
+IS_WEIGHT_CLIP = 10.0  # OpenRLHF KL_IS_WEIGHT_CLIP (models/utils.py:66)
 _LOGIT_CAP = 40.0  # sigmoid(40) == 1.0 in float64: roots beyond are p* = 1.0
 
 
 def canonical_estimator(estimator: str) -> str:
-    """k1 | k2 | k3 | abs from a name or a verl alias (kl, mse, low_var_kl); else InputError."""
+    """An ``ESTIMATORS`` name from a name or a verl alias (kl, mse, low_var_kl, ...); else
+    InputError."""
     allowed = ESTIMATORS + tuple(ALIASES)
     check_choice("estimator", estimator, allowed)
     return ALIASES.get(estimator, estimator)
 
 
 def check_placement(placement: str) -> str:
-    """``loss`` or ``reward``; InputError naming ``placement`` otherwise."""
+    """``loss``, ``reward`` or ``advantage``; InputError naming ``placement`` otherwise."""
     return check_choice("placement", placement, PLACEMENTS)
 
 
-def kl_estimate(estimator: str, log_ratio: ArrayLike) -> Array:
-    """Per-token (or per-sequence) KL estimate from ``log_ratio = log pi - log pi_ref``.
+def base_estimator(estimator: str) -> str:
+    """The estimator whose value this one has at rho = 1 (what a detached placement sees):
+    k1 | k2 | k3 | k3_unclamped | abs."""
+    return FORMS[canonical_estimator(estimator)].value
+
+
+def _value(xp, kind: str, log_ratio):
+    if kind == "k1":
+        return log_ratio
+    if kind == "k2":
+        return 0.5 * log_ratio**2
+    if kind == "abs":
+        return xp.abs(log_ratio)
+    raw = xp.exp(-log_ratio) + log_ratio - 1.0
+    return raw if kind == "k3_unclamped" else xp.clip(raw, -K3_CLAMP, K3_CLAMP)
+
+
+def _stop_gradient(xp):
+    if xp is np:
+        return lambda x: x
+    import jax
+
+    return jax.lax.stop_gradient
+
+
+def kl_estimate(
+    estimator: str, log_ratio: ArrayLike, old_log_ratio: ArrayLike | None = None
+) -> Array:
+    """Per-token KL estimate with the estimator's own gradient (module docstring).
 
     k1 = l; k2 = l^2 / 2; k3 = clip(exp(-l) + l - 1, -10, 10) (zero gradient where clamped);
-    abs = |l|. Same formulas as verl's ``kl_penalty`` (kl, mse, low_var_kl, abs).
+    k3_unclamped without the clip; abs = |l|; k3_ratio = rho k3_unclamped; "+" and "_unbiased"
+    types have their value's value and the gradient l (times sg(min(rho, 10)) for _unbiased).
 
     Args:
-      estimator: k1 | k2 | k3 | abs or a verl alias.
-      log_ratio: ``float[...]``.
+      estimator: an ``ESTIMATORS`` name or alias.
+      log_ratio: ``float[...]`` l = log pi - log pi_ref (differentiated under JAX).
+      old_log_ratio: ``float[...]`` l_old of the sampling policy; None: the sampling policy is
+        the current one, l_old = sg(l) (rho = 1 in value, differentiable).
     Returns:
-      ``float[...]``.
+      ``float[...]`` in the namespace of ``log_ratio`` (NumPy float64 or JAX).
     """
-    estimator = canonical_estimator(estimator)
-    log_ratio = jnp.asarray(log_ratio)
-    if estimator == "k1":
-        return log_ratio
-    if estimator == "k2":
-        return 0.5 * log_ratio**2
-    if estimator == "k3":
-        return jnp.clip(jnp.exp(-log_ratio) + log_ratio - 1.0, -K3_CLAMP, K3_CLAMP)
-    return jnp.abs(log_ratio)
+    form = FORMS[canonical_estimator(estimator)]
+    xp = namespace(log_ratio, old_log_ratio)
+    log_ratio = xp.asarray(log_ratio)
+    value = _value(xp, form.value, log_ratio)
+    if form.gradient == "value":
+        return value
+    stop = _stop_gradient(xp)
+    old = stop(log_ratio) if old_log_ratio is None else xp.asarray(old_log_ratio)
+    if form.gradient == "ratio":
+        return xp.exp(log_ratio - old) * value
+    surrogate = 0.5 * log_ratio**2
+    passed = surrogate - stop(surrogate)
+    if form.gradient == "weighted":
+        passed = stop(xp.minimum(xp.exp(log_ratio - old), IS_WEIGHT_CLIP)) * passed
+    return stop(value) + passed
+
+
+def kl_value_and_slope(
+    estimator: str, log_ratio: ArrayLike, old_log_ratio: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(value, d estimate / d l) per token in NumPy float64: what ``kl_estimate`` gives and
+    what JAX differentiates it to (0 where the k3 clamp binds). ``old_log_ratio`` None: rho = 1.
+    """
+    form = FORMS[canonical_estimator(estimator)]
+    log_ratio = np.asarray(log_ratio, np.float64)
+    old = log_ratio if old_log_ratio is None else np.asarray(old_log_ratio, np.float64)
+    rho = np.exp(log_ratio - old)
+    value = _value(np, form.value, log_ratio)
+    if form.gradient == "ratio":  # d (rho k) / dl = rho (k + k'), k = k3_unclamped: rho l
+        return rho * value, rho * log_ratio
+    if form.gradient == "k2":
+        return value, log_ratio
+    if form.gradient == "weighted":
+        return value, np.minimum(rho, IS_WEIGHT_CLIP) * log_ratio
+    if form.value == "k1":
+        return value, np.ones_like(log_ratio)
+    if form.value == "k2":
+        return value, log_ratio
+    if form.value == "abs":
+        return value, np.sign(log_ratio)
+    slope = 1.0 - np.exp(-log_ratio)
+    if form.value == "k3":
+        slope = np.where(np.abs(np.exp(-log_ratio) + log_ratio - 1.0) <= K3_CLAMP, slope, 0.0)
+    return value, slope
 
 
 # ---- equilibrium of ascent on h_M(p) - beta D(pi, pi_ref) -------------------------------------
 
-# Which divergence the exact expected gradient of (estimator, placement) follows on a bandit.
-_DIVERGENCE = {
-    ("k1", "reward"): "reverse",
-    ("k2", "loss"): "reverse",
-    ("k3", "loss"): "forward",
-    ("k1", "loss"): "none",
-}
+
+def equilibrium_rule(estimator: str, placement: str) -> str:
+    """Which stationarity equation ``kl_equilibrium`` solves for (estimator, placement), or
+    InputError: ``tilt`` (reward before the advantage, k1 value), ``reverse``, ``forward``
+    (k3_unclamped as a loss), ``forward_clamped`` (k3 as a loss), ``none`` (k1 as a loss)."""
+    name = canonical_estimator(estimator)
+    placement = check_placement(placement)
+    form = FORMS[name]
+    if placement in ("reward", "advantage"):
+        if form.value == "k1":
+            return "tilt" if placement == "reward" else "reverse"
+    elif form.gradient != "value":
+        return "reverse"  # gradient l grad log pi at rho = 1
+    elif name in ("k1", "k2", "k3", "k3_unclamped"):
+        return {"k1": "none", "k2": "reverse", "k3": "forward_clamped"}.get(name, "forward")
+    raise InputError(
+        f"estimator={estimator!r} with placement={placement!r} is invalid for kl_equilibrium: "
+        "no stopping point is derived for it; must be a k1-valued estimator (k1, k1+, "
+        "k1_unbiased) in the reward or the advantage, or as a loss one of k1, k2, k3, "
+        "k3_unclamped, k3_ratio, k1+, k3+, abs+, k1_unbiased, k2_unbiased, k3_unbiased"
+    )
 
 
 def bernstein_weight_numpy(coefficients: ArrayLike, p: ArrayLike) -> np.ndarray:
-    """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k) in float64 numpy (log-space terms).
+    """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k) in NumPy float64 (``bern.bernstein``).
 
-    The same sum as ``rlxform.core.bernstein.bernstein`` without JAX dispatch, for root finding.
     Args:
       coefficients: ``float[M]``; p: ``float[...]`` in [0, 1].
     Returns:
       ``float64[...]``.
     """
-    c = np.asarray(coefficients, np.float64)
-    n = c.shape[0] - 1
-    p = np.asarray(p, np.float64)[..., None]
-    k = np.arange(n + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_p = np.where(k > 0, k * np.log(p), 0.0)
-        log_q = np.where(k < n, (n - k) * np.log1p(-p), 0.0)
-    log_pmf = bern.log_binomial_coefficients(n) + log_p + log_q
-    return np.sum(np.exp(log_pmf) * c, axis=-1)
+    return bern.bernstein(np.asarray(coefficients, np.float64), np.asarray(p, np.float64))
 
 
 def _sigmoid(z: ArrayLike) -> np.ndarray:
@@ -102,15 +231,13 @@ def _sigmoid(z: ArrayLike) -> np.ndarray:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _first_crossing(
-    g: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, num: int
-) -> float | None:
-    """Smallest z in [lo, hi] with g(z) <= 0 after g > 0 just before it (None if g > 0 on the grid).
+def _first_crossing(g: Callable[[np.ndarray], np.ndarray], grid: np.ndarray) -> float | None:
+    """Smallest z of the increasing ``grid`` with g(z) <= 0 after g > 0 just before it, refined
+    (None if g > 0 on the grid).
 
-    A grid of ``num`` points finds the first sign change; each refinement round splits the
-    bracket into 64 and keeps the first sign change (a 64-way bisection) down to float64 spacing.
+    The grid finds the first sign change; each refinement round splits the bracket into 64 and
+    keeps the first sign change (a 64-way bisection) down to float64 spacing.
     """
-    grid = np.linspace(lo, hi, num)
     values = g(grid)
     down = np.flatnonzero(values <= 0.0)
     if down.size == 0:
@@ -139,21 +266,35 @@ def kl_equilibrium(
     placement: str = "reward",
     num_grid: int = 8193,
 ) -> float:
-    """p where exact ascent on h_M(p) - beta D(pi, pi_ref), started at pi_ref, stops (float64).
+    """p where exact ascent on the expected update with the KL term, started at pi_ref, stops.
 
-    Softmax policy over responses with binary correctness, p = pi(correct set), w_M = h_M'.
-    Reverse KL (k1 in the reward; k2 as a loss on a one-token policy), SPEC section 9: stationary
-    points tilt the reference, pi* ∝ pi_ref exp(w_M(p*) r / beta), so
+    Softmax policy over answers with binary correctness, p = pi(correct set), w_M = h_M'.
+    By placement (SPEC section 9; ``equilibrium_rule``):
 
-        logit p* - logit p_ref = w_M(p*) / beta.
+    * ``reward`` (k1 subtracted from the reward before the advantage; verl
+      ``use_kl_in_reward``): the scheme sees r'(y) = r(y) - beta l(y). Every real-reward form
+      (``Scheme.has_real_reward``: reinforce, rloo, mean_baseline, grpo with any std and eps,
+      verl's grpo / rloo) gives a constant group exactly 0 and, in a non-constant group, the
+      sample of the highest r' an expected update above the mean and the lowest one below it.
+      So D = max_y r'(y) - min_y r'(y) decreases along ascent (d/dt (r'_y - r'_y') =
+      -beta (theta_y' - theta_y)'), from D = 1 at pi_ref, until D = 0: r' constant, the tilt
+      pi* ∝ pi_ref exp(r / beta), whatever K, M, the std or eps. On two answers
+      r'_c - r'_w = 1 - beta (logit p - logit p_ref): linear schemes scale the update by it,
+      GRPO keeps the sign (eps > 0: Z = sign * GRPO with eps / |r'_c - r'_w|). Hence
 
-    k3 as a loss (one token): E_{y~pi}[grad k3(y)] = sum_y (pi - pi_ref)(y) grad log pi(y)
-    = grad KL(pi_ref || pi) exactly (the forward KL), whose stationary points are
-    pi*(y) = pi_ref(y) / (1 - w_M(p*) (r(y) - p*) / beta), so
+          logit p* - logit p_ref = 1 / beta        (independent of M).
 
-        (p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta.
+    * ``advantage`` (k1 subtracted after the advantage, no baseline; OpenRLHF), and k2 / the
+      importance-weighted and straight-through estimators as a loss (gradient l grad log pi at
+      rho = 1): the reverse-KL gradient is added to w_M grad p; stationary points tilt the
+      reference by exp(w_M(p*) r / beta):  logit p* - logit p_ref = w_M(p*) / beta.
+    * k3 as a loss: E[grad k3] = sum_y (pi - pi_ref)(y) [in(y)] grad log pi(y), the forward KL
+      where k3(l(y)) <= 10 (in(y) = 1; verl and OpenRLHF clamp k3 at 10 with zero gradient;
+      k3_unclamped, TRL's, never): on a class c (correct / wrong, l equal within a class at a
+      stationary point) (p* - p_ref) (in_c / p* + in_w / (1 - p*)) = w_M(p*) / beta; without
+      clamps (p* - p_ref) / (p* (1 - p*)) = w_M(p*) / beta.
+    * k1 as a loss has zero expected gradient: ascent on h_M alone (first zero of w_M, else 1).
 
-    k1 as a loss has zero expected gradient: ascent on h_M alone (first zero of w_M, else 1).
     The root is the first one in the direction ascent starts in (above p_ref when w_M(p_ref) > 0,
     below when < 0; p_ref when = 0), found on a grid of ``num_grid`` points in logit p over a
     provable bracket, then refined to float64 spacing; 1.0 if there is none below logit 40 (p
@@ -163,29 +304,30 @@ def kl_equilibrium(
       scheme, group_size: the scheme (a ``Scheme`` or a catalog name) and M (valid for it).
       beta: KL coefficient, finite and > 0.
       p_ref: reference success probability in (0, 1).
-      estimator: k1 | k2 | k3 (or kl | mse | low_var_kl); placement: reward | loss. Supported:
-        (k1, reward), (k2, loss), (k3, loss), (k1, loss).
+      estimator: an ``ESTIMATORS`` name or alias; placement: loss | reward | advantage.
     Returns:
       p* as a Python float.
+    Raises:
+      InputError: a pair with no derived stopping point (``equilibrium_rule``), or
+        ``placement="reward"`` with a scheme that has no real-reward form.
     """
-    if isinstance(scheme, str):
-        scheme = schemes_lib.get(scheme)  # a catalog name, default parameters
-    if not isinstance(scheme, Scheme):
-        raise InputError(
-            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or a catalog name"
-        )
+    scheme = schemes_lib.as_scheme(scheme)
     group_size = scheme.check_group_size(group_size)
     beta = check_float("beta", beta, 0.0, low_open=True)
     p_ref = check_float("p_ref", p_ref, 0.0, 1.0, low_open=True, high_open=True)
-    estimator = canonical_estimator(estimator)
-    placement = check_placement(placement)
     num_grid = check_int("num_grid", num_grid, 3)
-    kind = _DIVERGENCE.get((estimator, placement))
-    if kind is None:
-        raise InputError(
-            f"estimator={estimator!r} with placement={placement!r} is invalid for kl_equilibrium: "
-            "must be one of (k1, reward), (k2, loss), (k3, loss), (k1, loss)"
-        )
+    kind = equilibrium_rule(estimator, placement)
+    if kind == "tilt":
+        if not scheme.has_real_reward:
+            raise InputError(
+                f"scheme={scheme.label} with placement='reward' is invalid for kl_equilibrium: "
+                "the KL enters the reward before the advantage and this scheme is defined only "
+                "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
+            )
+        if not np.any(scheme.coefficients(group_size)):  # no update at all (w_M = 0, Z = 0)
+            return p_ref
+        z_ref = float(np.log(p_ref) - np.log1p(-p_ref))
+        return float(_sigmoid(np.float64(z_ref + 1.0 / beta)))
     coefficients = scheme.coefficients(group_size)
     weight = lambda p: bernstein_weight_numpy(coefficients, p)
 
@@ -198,6 +340,12 @@ def kl_equilibrium(
     return _solve(weight, coefficients, beta, p_ref, kind, num_grid)
 
 
+def _inside_clamp(log_ratio: np.ndarray) -> np.ndarray:
+    """1.0 where k3(l) = e^-l + l - 1 <= 10 (verl's clamp leaves the gradient), else 0.0."""
+    with np.errstate(over="ignore"):
+        return (np.exp(-log_ratio) + log_ratio - 1.0 <= K3_CLAMP).astype(np.float64)
+
+
 def _solve(weight, coefficients, beta: float, p_ref: float, kind: str, num_grid: int) -> float:
     """First root above p_ref (weight(p_ref) > 0) of the stationarity equation of ``kind``."""
     z_ref = float(np.log(p_ref) - np.log1p(-p_ref))
@@ -205,14 +353,19 @@ def _solve(weight, coefficients, beta: float, p_ref: float, kind: str, num_grid:
     if kind == "reverse":
         g = lambda z: weight(_sigmoid(z)) / beta - (z - z_ref)
         z_hi = z_ref + c_max / beta  # g(z_hi) <= 0
-    elif kind == "forward":
+    elif kind in ("forward", "forward_clamped"):
+        clamped = kind == "forward_clamped"
 
         def g(z):
             p, q = _sigmoid(z), _sigmoid(-z)  # q = 1 - p without cancellation
-            with np.errstate(divide="ignore"):
-                return weight(p) / beta - (p - p_ref) / (p * q)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if not clamped:
+                    return weight(p) / beta - (p - p_ref) / (p * q)
+                in_c = _inside_clamp(np.log(p) - np.log(p_ref))
+                in_w = _inside_clamp(np.log(q) - np.log1p(-p_ref))
+                return weight(p) / beta - (p - p_ref) * (in_c / p + in_w / q)
 
-        # (p - p_ref)/(p(1-p)) >= (p - p_ref)/(1-p) >= c_max/beta once p >= p_hi:
+        # (p - p_ref)/(p(1-p)) >= (p - p_ref)/(1-p) >= c_max/beta once p >= p_hi (no clamp)
         ratio = c_max / beta
         z_hi = float(np.log(p_ref + ratio) - np.log1p(-p_ref))
     else:
@@ -221,7 +374,10 @@ def _solve(weight, coefficients, beta: float, p_ref: float, kind: str, num_grid:
     z_hi = min(max(z_hi + 1e-6 * (1.0 + abs(z_hi)), z_ref), _LOGIT_CAP)  # g(z_hi) < 0 strictly
     if z_hi <= z_ref:
         return 1.0
-    root = _first_crossing(g, z_ref, z_hi, num_grid)
+    grid = np.linspace(z_ref, z_hi, num_grid)
+    if kind == "forward_clamped" and z_hi < _LOGIT_CAP:  # a clamp can lift g above 0 again
+        grid = np.concatenate([grid, np.linspace(z_hi, _LOGIT_CAP, num_grid)[1:]])
+    root = _first_crossing(g, grid)
     if root is None:
         return 1.0
     return float(_sigmoid(np.float64(root)))

@@ -4,18 +4,18 @@ With p = sigmoid(theta) and two responses, grad log pi(correct) = 1-p and grad l
 so one step is g(S) = (1/M) [S a[S] (1-p) - (M-S) b[S] p] with S ~ Binomial(M, p). Its mean is
 w_M(p) p (1-p); mean, variance and SNR = mean / sd are finite binomial sums (the variance
 summed around the most likely value, table rounding ignored, so tiny variances keep their
-relative accuracy).
+relative accuracy). NumPy float64 for NumPy / Python p, JAX for JAX p.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.registry import Scheme
+from rlxform.core.xp import float_array, namespace
 from rlxform.types import Array, ArrayLike
 from rlxform.validation import check_unit_interval
 
@@ -30,11 +30,11 @@ class NoiseStats(NamedTuple):
 
 def update_values(a_table: ArrayLike, b_table: ArrayLike, p: ArrayLike) -> Array:
     """g(S) for S = 0..M: ``float[..., M+1]`` (SPEC section 5)."""
-    a_table = jnp.asarray(a_table)
-    b_table = jnp.asarray(b_table)
+    xp = namespace(a_table, b_table, p)
+    a_table, b_table = float_array(xp, a_table), float_array(xp, b_table)
     m = a_table.shape[-1] - 1
-    s = jnp.arange(m + 1, dtype=a_table.dtype)
-    p = jnp.asarray(p, a_table.dtype)[..., None]
+    s = xp.arange(m + 1, dtype=a_table.dtype)
+    p = xp.asarray(p, a_table.dtype)[..., None]
     return (s * a_table * (1.0 - p) - (m - s) * b_table * p) / m
 
 
@@ -48,14 +48,15 @@ def _moments(pmf: Array, values: Array, scale: Array) -> tuple[Array, Array]:
     (rejection sampling, M = 50, p = 0.996: 2.0e-125, where sum pmf (values - mean)^2 gives
     4e-44).
     """
-    mode = jnp.argmax(pmf, axis=-1)[..., None]
-    shift = jnp.take_along_axis(values, mode, axis=-1)
-    shift_scale = jnp.take_along_axis(scale, mode, axis=-1)
+    xp = namespace(pmf, values, scale)
+    mode = xp.argmax(pmf, axis=-1)[..., None]
+    shift = xp.take_along_axis(values, mode, axis=-1)
+    shift_scale = xp.take_along_axis(scale, mode, axis=-1)
     deviation = values - shift
-    rounding = 8 * jnp.finfo(values.dtype).eps * (scale + shift_scale)
-    deviation = jnp.where(jnp.abs(deviation) <= rounding, 0.0, deviation)
-    mu = jnp.sum(pmf * deviation, axis=-1, keepdims=True)
-    variance = jnp.sum(pmf * (deviation - mu) ** 2, axis=-1)
+    rounding = 8 * xp.finfo(values.dtype).eps * (scale + shift_scale)
+    deviation = xp.where(xp.abs(deviation) <= rounding, 0.0, deviation)
+    mu = xp.sum(pmf * deviation, axis=-1, keepdims=True)
+    variance = xp.sum(pmf * (deviation - mu) ** 2, axis=-1)
     return (shift + mu)[..., 0], variance
 
 
@@ -74,12 +75,14 @@ def noise(scheme: Scheme, group_size: int, p: ArrayLike) -> NoiseStats:
     check_unit_interval("p", p)
     group_size = scheme.check_group_size(group_size)
     a_table, b_table = scheme.tables(group_size)
-    p = jnp.asarray(p)
+    xp = namespace(p)
+    p = float_array(xp, p)
     pmf = bern.binomial_pmf(group_size, p)
-    values = update_values(np.asarray(a_table), np.asarray(b_table), p).astype(pmf.dtype)
+    values = update_values(a_table, b_table, p).astype(pmf.dtype)
     scale = update_values(np.abs(a_table), -np.abs(b_table), p).astype(pmf.dtype)
     mean, variance = _moments(pmf, values, scale)
     positive = variance > 0
-    sd = jnp.sqrt(jnp.where(positive, variance, 1.0))
-    snr = jnp.where(positive, mean / sd, jnp.where(mean == 0, 0.0, jnp.sign(mean) * jnp.inf))
+    sd = xp.sqrt(xp.where(positive, variance, 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = xp.where(positive, mean / sd, xp.where(mean == 0, 0.0, xp.sign(mean) * xp.inf))
     return NoiseStats(mean, variance, snr)

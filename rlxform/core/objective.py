@@ -1,9 +1,10 @@
 """The exact finite-group objective of a scheme: ``transform(scheme, M) -> Transform``.
 
 E[update] = w_M(p) grad p with w_M = B_{M-1}[c], c_k = a[k+1] - b[k]; the scheme ascends
-h_M(p) = E_{S~Bin(M,p)} phi(S), h_M(0) = 0, h_M' = w_M (SPEC section 2). Both are
-JAX-traceable in p (jit, vmap, grad); float64 under ``jax.enable_x64(True)``.
-``normalised_limit`` / ``limit_weight`` evaluate the scheme's named large-M limit h and h'.
+h_M(p) = E_{S~Bin(M,p)} phi(S), h_M(0) = 0, h_M' = w_M (SPEC section 2). Both are NumPy
+float64 for NumPy / Python p (no JAX involved) and JAX-traceable for JAX p (jit, vmap, grad;
+float64 under ``jax.enable_x64(True)``). ``normalised_limit`` / ``limit_weight`` evaluate the
+scheme's named large-M limit h and h' in NumPy float64.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import jax
 import numpy as np
 
 from rlxform.core import bernstein as bern
@@ -41,7 +41,10 @@ class Transform:
     limit_name: str | None
 
     def weight(self, p: ArrayLike) -> Array:
-        """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k), ``float[...]`` like ``p``."""
+        """w_M(p) = sum_k c_k C(M-1, k) p^k (1-p)^(M-1-k), ``float[...]`` like ``p``.
+
+        NumPy float64 for NumPy / Python p; JAX for JAX p (its dtype), grad-able.
+        """
         check_unit_interval("p", p)
         return bern.bernstein(self.coefficients, p)
 
@@ -83,7 +86,7 @@ def normalised_limit(scheme: Scheme, p: ArrayLike) -> NDArray:
       ``float64[G]``.
     """
     limit, _ = scheme.limit()
-    with jax.enable_x64(True), np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         h = np.asarray(limit(np.asarray(p, np.float64)), np.float64)
         h0, h1 = (float(np.asarray(limit(np.float64(v)))) for v in (0.0, 1.0))
     if np.isfinite(h0):
@@ -92,7 +95,7 @@ def normalised_limit(scheme: Scheme, p: ArrayLike) -> NDArray:
 
 
 def limit_weight(scheme: Scheme, p: ArrayLike) -> NDArray:
-    """w(p) = h'(p) of the large-M limit h of ``scheme``, by autodiff (``jax.grad``) in float64.
+    """w(p) = h'(p) of the large-M limit h of ``scheme`` (the limit's declared weight), float64.
 
     Args:
       scheme: a scheme; one without a named limit gives all NaN.
@@ -104,6 +107,6 @@ def limit_weight(scheme: Scheme, p: ArrayLike) -> NDArray:
     limit, _ = scheme.limit()
     if limit is None:
         return np.full(np.shape(p), np.nan)
-    with jax.enable_x64(True):
-        w = np.asarray(jax.vmap(jax.grad(lambda x: limit(x)))(np.asarray(p, np.float64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.asarray(limit.weight(np.asarray(p, np.float64)), np.float64)
     return np.where(np.isfinite(w), w, np.nan)

@@ -3,7 +3,7 @@
 Constructors return data, like ``optax.adam()``: ``grpo(std="sample", eps=1e-6)`` is a
 ``Scheme`` whose tables come from the registered rule (see ``rlxform.core.registry``);
 ``get(name, **params)`` looks one up by name or alias. Framework adapters (``from_verl`` /
-``from_trl``) live in ``rlxform.core.frameworks``, inverse design in ``rlxform.core.design``.
+``from_trl``) live in ``rlxform.frameworks``, inverse design in ``rlxform.core.design``.
 """
 
 from __future__ import annotations
@@ -13,24 +13,41 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core.design import design
+from rlxform.core.loo_std import loo_grpo
+from rlxform.core.real_rewards import (
+    grpo_advantages,
+    mean_baseline_weights,
+    normalised_weights,
+    reinforce_weights,
+    rloo_weights,
+)
 from rlxform.core.registry import (
     RULES,
     Counts,
+    RealReward,
     Scheme,
     group_weights,
     p_limit,
     register,
     safe_div,
 )
-from rlxform.types import Array, ArrayLike
+from rlxform.types import ArrayLike
 from rlxform.validation import InputError, check_choice, check_float, check_int, did_you_mean
 
-__all__ = ["Scheme", "catalog", "design", "get", "group_weights", "grpo_advantages", "names"]
+__all__ = [
+    "Scheme",
+    "catalog",
+    "design",
+    "get",
+    "group_weights",
+    "grpo_advantages",
+    "loo_grpo",
+    "names",
+]
 
 _ALIASES = {"dr_grpo": "mean_baseline", "raft": "rejection_sampling", "star": "rejection_sampling"}
 
@@ -38,19 +55,34 @@ _ALIASES = {"dr_grpo": "mean_baseline", "raft": "rejection_sampling", "star": "r
 # ---- rules ------------------------------------------------------------------------------------
 
 
-@register("reinforce", "a = 1, b = 0 (reward as weight, no baseline)", p_limit)
+@register(
+    "reinforce",
+    "a = 1, b = 0 (reward as weight, no baseline)",
+    p_limit,
+    real_reward=RealReward(reinforce_weights, lambda m: (1.0, 0.0)),
+)
 def reinforce_rule(c: Counts):
     return np.ones(c.m + 1), np.zeros(c.m + 1)
 
 
 @register(
-    "rloo", "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)", p_limit, min_group_size=2
+    "rloo",
+    "a = (M-S)/(M-1), b = -S/(M-1) (r minus mean of the others)",
+    p_limit,
+    min_group_size=2,
+    real_reward=RealReward(rloo_weights, lambda m: (1.0, 1.0)),
 )
 def rloo_rule(c: Counts):
     return (c.m - c.s) / (c.m - 1.0), -c.s / (c.m - 1.0)
 
 
-@register("mean_baseline", "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)", p_limit, min_group_size=2)
+@register(
+    "mean_baseline",
+    "a = 1 - S/M, b = -S/M (Dr. GRPO: r - mean)",
+    p_limit,
+    min_group_size=2,
+    real_reward=RealReward(mean_baseline_weights, lambda m: ((m - 1) / m, 1.0)),
+)
 def mean_baseline_rule(c: Counts):
     return 1.0 - c.q, -c.q
 
@@ -68,11 +100,20 @@ def grpo_limit(eps: float = 0.0, **_: Any):
     return bern.arcsin_sqrt, "2 arcsin sqrt p"
 
 
+def centred_rule(c: Counts, gamma: float = 0.0, **_: Any):
+    """The numerator of every std-normalised rule: a = (1-q)^gamma (1 - q), b = -(1-q)^gamma q."""
+    factor = (1.0 - c.q) ** gamma if gamma else np.ones(c.m + 1)
+    return factor * (1.0 - c.q), -factor * c.q
+
+
 @register(
     "grpo",
     "a = (1-q)/(sd+eps), b = -q/(sd+eps), q = S/M, sd population or sample std",
     grpo_limit,
     min_group_size=2,
+    centred=centred_rule,
+    std_kind=lambda std, **_: std,
+    real_reward=RealReward(normalised_weights),
 )
 def grpo_rule(c: Counts, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps)
@@ -139,6 +180,8 @@ def f_grpo_limit(gamma: float, eps: float = 0.0, **_: Any):
     "GRPO weights times (1 - S/M)^gamma (focal GRPO)",
     f_grpo_limit,
     min_group_size=2,
+    centred=centred_rule,
+    std_kind=lambda std, **_: std,
 )
 def f_grpo_rule(c: Counts, gamma: float, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps, factor=(1.0 - c.q) ** gamma)
@@ -273,6 +316,7 @@ _CONSTRUCTORS: dict[str, Callable[..., Scheme]] = {
     "nsr": nsr,
     "w_reinforce": w_reinforce,
     "f_grpo": f_grpo,
+    "loo_grpo": loo_grpo,
     "custom": custom,
 }
 
@@ -317,37 +361,13 @@ def get(name: str, **params: Any) -> Scheme:
     return ctor(**params)
 
 
-def grpo_advantages(rewards: ArrayLike, std: str = "population", eps: ArrayLike = 0.0) -> Array:
-    """GRPO advantages for real-valued rewards: (r - mean) / (sd + eps) over the last axis.
-
-    The group-normalised form that ``grpo`` tabulates for 0/1 rewards (zero-variance groups give
-    0). With eps = 0 it is invariant to r -> alpha + beta r, beta > 0.
-    Args:
-      rewards: ``float[..., M]``; std: "population" or "sample"; eps: >= 0.
-    Returns:
-      ``float[..., M]``.
-    """
-    check_std(std)
-    rewards = jnp.asarray(rewards, jnp.result_type(float))
-    m = rewards.shape[-1]
-    centred = rewards - jnp.mean(rewards, axis=-1, keepdims=True)
-    ddof = 1 if std == "sample" else 0
-    var = jnp.sum(centred**2, axis=-1, keepdims=True) / max(m - ddof, 1)
-    positive = var > 0  # double where: sqrt'(0) = inf would make the gradient 0 * inf = NaN
-    sd = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
-    den = sd + eps
-    ok = (den > 0) & (sd > 1e-12 * jnp.max(jnp.abs(rewards), axis=-1, keepdims=True))
-    return jnp.where(ok, centred / jnp.where(ok, den, 1.0), 0.0)
-
-
-_FRAMEWORK_NAMES = ("from_verl", "from_trl", "VERL_ESTIMATORS")
-
-
-def __getattr__(name: str) -> Any:
-    """``from_verl``, ``from_trl``, ``VERL_ESTIMATORS`` live in ``rlxform.core.frameworks``
-    (which registers verl's rule when imported); re-exported here lazily."""
-    if name in _FRAMEWORK_NAMES:
-        from rlxform.core import frameworks
-
-        return getattr(frameworks, name)
-    raise AttributeError(f"module 'rlxform.core.schemes' has no attribute {name!r}")
+def as_scheme(scheme: Any) -> Scheme:
+    """``scheme`` itself, or the catalog scheme of that name with its default parameters."""
+    if isinstance(scheme, str):
+        scheme = get(scheme)
+    if not isinstance(scheme, Scheme):
+        raise InputError(
+            f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
+            + ", ".join(names())
+        )
+    return scheme

@@ -155,12 +155,18 @@ def fig_difficulty(table: Mapping[str, np.ndarray], baseline: str = "reinforce")
     return fig
 
 
+MAX_ANNOTATED_CELLS = 400  # heatmap cells labelled with their value; larger grids: colour only
+MAX_TICKS = 25  # learning-rate tick labels at most (evenly spaced over the axis)
+
+
 def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget: int = 0) -> Figure:
     """Sweep heatmaps per scheme (aggregate rows, seed = -1): rows learning rate, columns M.
 
     Top: steps (samples per prompt when ``budget`` > 0) to reach mean p >= threshold (grey:
     never; x: some seed diverged). Bottom: final mean p, comparable across M and schemes (the
-    objective h_M is not). Each row shares one colour scale across the scheme panels.
+    objective h_M is not). Each row shares one colour scale across the scheme panels. Cells are
+    labelled up to ``MAX_ANNOTATED_CELLS`` per panel and at most ``MAX_TICKS`` learning rates
+    are named, so drawing is linear in the grid (200,000 learning rates take seconds).
     Args:
       summary: the sweep summary table (columns scheme, group_size, learning_rate, seed,
         steps_to_threshold, samples_to_threshold, final_mean_p, diverged_seeds).
@@ -174,19 +180,22 @@ def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget:
     fig = Figure(figsize=(3.4 * len(schemes) + 1.4, 6.6), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(schemes), squeeze=False))
     sch_col = np.asarray(sub["scheme"]).astype(str)
+    lrs_array, sizes_array = np.asarray(lrs, float), np.asarray(sizes, int)
+    annotate = len(lrs) * len(sizes) <= MAX_ANNOTATED_CELLS  # else the colours alone
+    lr_ticks = np.unique(np.linspace(0, len(lrs) - 1, min(len(lrs), MAX_TICKS)).round().astype(int))
     grids = {}
     for scheme in schemes:
         grid = {
             name: np.full((len(lrs), len(sizes)), np.nan)
             for name in (key, "final_mean_p", "diverged_seeds")
         }
-        for j in np.flatnonzero(sch_col == scheme):
-            r = lrs.index(float(sub["learning_rate"][j]))
-            k = sizes.index(int(sub["group_size"][j]))
-            reach = float(sub[key][j])
-            grid[key][r, k] = reach if reach >= 0 else np.nan
-            grid["final_mean_p"][r, k] = float(sub["final_mean_p"][j])
-            grid["diverged_seeds"][r, k] = float(sub["diverged_seeds"][j])
+        rows = np.flatnonzero(sch_col == scheme)
+        r = np.searchsorted(lrs_array, _col(sub, "learning_rate")[rows].astype(float))
+        k = np.searchsorted(sizes_array, _col(sub, "group_size")[rows].astype(int))
+        reach = np.asarray(sub[key], float)[rows]
+        grid[key][r, k] = np.where(reach >= 0, reach, np.nan)
+        grid["final_mean_p"][r, k] = np.asarray(sub["final_mean_p"], float)[rows]
+        grid["diverged_seeds"][r, k] = np.asarray(sub["diverged_seeds"], float)[rows]
         grids[scheme] = grid
     what = ("samples/prompt" if budget > 0 else "steps") + f" to mean $p \\geq {threshold:g}$"
     for row, name, cmap, label in (
@@ -210,7 +219,7 @@ def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget:
                 vmin=vmin,
                 vmax=vmax,
             )
-            for r in range(len(lrs)):
+            for r in range(len(lrs)) if annotate else ():
                 for k in range(len(sizes)):
                     value = grid[name][r, k]
                     text = (
@@ -228,7 +237,7 @@ def fig_sweep(summary: Mapping[str, np.ndarray], threshold: float = 0.9, budget:
                         bbox={"boxstyle": "round,pad=0.15", "fc": "w", "alpha": 0.6, "lw": 0},
                     )
             ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
-            ax.set_yticks(range(len(lrs)), [f"{v:g}" for v in lrs])
+            ax.set_yticks(lr_ticks, [f"{lrs[t]:g}" for t in lr_ticks])
             ax.set_xlabel("group size $M$")
             if c == 0:
                 ax.set_ylabel("learning rate")

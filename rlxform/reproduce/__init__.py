@@ -1,7 +1,9 @@
-"""What ``rlxform reproduce`` runs: the experiment registry and its runners.
+"""What ``rlxform reproduce``, ``simulate`` and ``sweep`` run: experiments and their runners.
 
-``registry`` (names -> run function and tiny / quick / full configs, ``run_experiment``,
-``script_main``), ``runner`` (the one compute -> table -> figure -> files pattern), the runners
-``analytic``, ``simulation``, ``sequences``, ``penalties``, and ``commands`` (the tables behind
-``rlxform schemes`` and ``rlxform transforms``).
+``runner`` (the one compute -> table -> figure -> files pattern and ``@experiment``, with which
+each experiment registers its configs), ``registry`` (``EXPERIMENTS``, ``run_experiment``,
+``script_main``), the figure runners ``analytic``, ``simulation``, ``sequences``, ``penalties``,
+``kl_trajectories``; ``simulate_run`` (``rlxform simulate``), ``sweep_config`` +
+``sweep_runner`` + ``sweep_tables`` (``rlxform sweep``: TOML -> ``SweepConfig``, the chunked
+runner, its tables), ``commands`` (``rlxform schemes`` / ``transforms``) and ``bench``.
 """

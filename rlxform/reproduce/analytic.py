@@ -2,8 +2,8 @@
 
 Each is ``run_figN(config, out_dir, progress, figure) -> results.Result`` (``runner.experiment``):
 a tidy table (one row per scheme / M / eps and grid point) written as ``<name>.csv``,
-``<name>.png`` (``rlxform.plotting``) and ``<name>.json``. Configs are frozen dataclasses; the
-registry of names and modes is ``rlxform.reproduce.registry``.
+``<name>.png`` (``rlxform.plotting``) and ``<name>.json``. Configs are frozen dataclasses, each
+experiment's tiny / quick / full ones registered with it (``@experiment(..., configs=...)``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,19 @@ import jax
 import numpy as np
 
 from rlxform import plotting
+from rlxform.core import schemes as schemes_lib
 from rlxform.core.noise import noise
 from rlxform.core.objective import limit_weight, normalised_limit, transform
+from rlxform.core.schemes import Scheme
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table
-from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
+
+
+def _schemes(*items: str | tuple[str, dict]) -> tuple[Scheme, ...]:
+    """Catalog schemes from names or ``(name, params)`` pairs."""
+    pairs = [(item, {}) if isinstance(item, str) else item for item in items]
+    return tuple(schemes_lib.get(name, **params) for name, params in pairs)
+
 
 # ---- figure 1: the three large-M objectives --------------------------------------------------
 
@@ -29,15 +37,23 @@ class TransformsConfig:
     """Figure 1: p, (2/pi) arcsin sqrt p and 1 + log p on a grid of G points."""
 
     num_grid: int = 401
-    schemes: tuple[SchemeSpec, ...] = scheme_specs("reinforce", "grpo", "rejection_sampling")
+    schemes: tuple[Scheme, ...] = _schemes("reinforce", "grpo", "rejection_sampling")
 
 
-@experiment("fig1_transforms", plotting.fig_limits)
+@experiment(
+    "fig1_transforms",
+    plotting.fig_limits,
+    configs={
+        "tiny": TransformsConfig(num_grid=21),
+        "quick": TransformsConfig(),
+        "full": TransformsConfig(num_grid=1001),
+    },
+    description="p, (2/pi) arcsin sqrt p and 1 + log p through (1, 1)",
+)
 def run_fig1(config: TransformsConfig, progress: Progress = None) -> Table:
     p = np.linspace(0.0, 1.0, config.num_grid)
     cols = Columns()
-    for spec in config.schemes:
-        scheme = spec.build()
+    for scheme in config.schemes:
         cols.add(
             scheme=scheme.label,
             limit=scheme.limit()[1],
@@ -59,11 +75,18 @@ class RejectionConfig:
     p_min: float = 1e-3
 
 
-@experiment("fig2_rejection_sampling", plotting.fig_rejection_sampling)
+@experiment(
+    "fig2_rejection_sampling",
+    plotting.fig_rejection_sampling,
+    configs={
+        "tiny": RejectionConfig(num_grid=40),
+        "quick": RejectionConfig(),
+        "full": RejectionConfig(num_grid=2000, p_min=1e-4),
+    },
+    description="finite-M rejection-sampling objective vs log p",
+)
 def run_fig2(config: RejectionConfig, progress: Progress = None) -> tuple[Table, dict[str, Any]]:
-    from rlxform.core import schemes
-
-    scheme = schemes.rejection_sampling()
+    scheme = schemes_lib.rejection_sampling()
     p = np.logspace(np.log10(config.p_min), 0.0, config.num_grid)
     p[-1] = 1.0
     cols = Columns()
@@ -91,17 +114,24 @@ class GrpoConfig:
     num_grid: int = 201
 
 
-@experiment("fig3_grpo", plotting.fig_grpo)
+@experiment(
+    "fig3_grpo",
+    plotting.fig_grpo,
+    configs={
+        "tiny": GrpoConfig(group_sizes=(2, 8, 64), eps=(0.0, 0.1), num_grid=41),
+        "quick": GrpoConfig(),
+        "full": GrpoConfig(num_grid=1001),
+    },
+    description="normalised GRPO objective vs the arcsine, by M, eps and std",
+)
 def run_fig3(config: GrpoConfig, progress: Progress = None) -> Table:
-    from rlxform.core import schemes
-
     p = np.linspace(0.0, 1.0, config.num_grid)
-    arcsine = normalised_limit(schemes.grpo(), p)
+    arcsine = normalised_limit(schemes_lib.grpo(), p)
     cols = Columns()
     with jax.enable_x64(True):
         for std in config.stds:
             for eps in config.eps:
-                scheme = schemes.grpo(std=std, eps=eps)
+                scheme = schemes_lib.grpo(std=std, eps=eps)
                 for m in config.group_sizes:
                     h = np.asarray(transform(scheme, m).normalised_objective(p), np.float64)
                     cols.add(
@@ -119,7 +149,7 @@ def run_fig3(config: GrpoConfig, progress: Progress = None) -> Table:
 # ---- figure 4: the catalog's weights at M = 8 ------------------------------------------------
 
 
-CATALOG = scheme_specs(
+CATALOG = _schemes(
     "reinforce",
     "rloo",
     "mean_baseline",
@@ -141,15 +171,23 @@ class WeightsConfig:
 
     group_size: int = 8
     num_grid: int = 201
-    schemes: tuple[SchemeSpec, ...] = CATALOG
+    schemes: tuple[Scheme, ...] = CATALOG
 
 
-@experiment("fig4_weights", plotting.fig_weights)
+@experiment(
+    "fig4_weights",
+    plotting.fig_weights,
+    configs={
+        "tiny": WeightsConfig(num_grid=21),
+        "quick": WeightsConfig(),
+        "full": WeightsConfig(num_grid=1001),
+    },
+    description="w_8(p) of the whole catalog next to the large-M limits",
+)
 def run_fig4(config: WeightsConfig, progress: Progress = None) -> Table:
     p = np.linspace(0.0, 1.0, config.num_grid)
     cols = Columns()
-    for spec in config.schemes:
-        scheme = spec.build()
+    for scheme in config.schemes:
         with jax.enable_x64(True):
             w = np.asarray(transform(scheme, config.group_size).weight(p), np.float64)
         cols.add(
@@ -172,18 +210,26 @@ class NoiseConfig:
 
     group_sizes: tuple[int, ...] = (4, 16, 64, 256)
     num_grid: int = 199
-    schemes: tuple[SchemeSpec, ...] = scheme_specs(
+    schemes: tuple[Scheme, ...] = _schemes(
         "reinforce", "rloo", "grpo", "rejection_sampling", "maxrl", ("pass_at_k", {"k": 4})
     )
 
 
-@experiment("fig7_noise", plotting.fig_noise)
+@experiment(
+    "fig7_noise",
+    plotting.fig_noise,
+    configs={
+        "tiny": NoiseConfig(group_sizes=(4, 16), num_grid=19),
+        "quick": NoiseConfig(),
+        "full": NoiseConfig(group_sizes=(4, 8, 16, 64, 256, 1024), num_grid=999),
+    },
+    description="exact SNR of the scalar-logit update vs p per scheme and M",
+)
 def run_fig7(config: NoiseConfig, progress: Progress = None) -> Table:
     p = np.linspace(0.0, 1.0, config.num_grid + 2)[1:-1]
     cols = Columns()
     with jax.enable_x64(True):
-        for spec in config.schemes:
-            scheme = spec.build()
+        for scheme in config.schemes:
             for m in config.group_sizes:
                 stats = noise(scheme, m, p)
                 cols.add(

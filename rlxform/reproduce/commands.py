@@ -19,7 +19,8 @@ from rlxform.results import FigureFormat, Table, save_figure, write_table
 
 def catalog_rows() -> list[tuple[str, str, str]]:
     """(name, large-M objective, weights formula) for the catalog and the framework schemes."""
-    from rlxform.core import frameworks, schemes
+    from rlxform import frameworks
+    from rlxform.core import schemes
 
     rows = []
     for name, formula in schemes.catalog().items():

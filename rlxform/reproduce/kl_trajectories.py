@@ -18,61 +18,84 @@ from rlxform.core.kl import kl_equilibrium
 from rlxform.plotting.penalties import fig_kl_trajectories
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
+
+# GRPO (population std, eps = 0), M = 8, on one tabular prompt (K = 2) from p_ref = 0.3; k2 as
+# a loss; SGD at lr 0.1 for T = 300 steps
+_SIM = SimConfig(
+    "grpo",
+    Problem(policy="tabular", num_prompts=1, num_responses=2, init_p=(0.3,)),
+    group_size=8,
+    num_steps=300,
+    record_every=10,
+    kl_estimator="k2",
+    kl_placement="loss",
+)
+_LR = HParams(0.1)
 
 
 @dataclasses.dataclass(frozen=True)
 class KlTrajectoriesConfig:
-    """GRPO (population std, eps = 0), M, p_ref, betas, SGD learning rate, steps, seeds."""
+    """The run (``sim``: its problem's one init_p is p_ref), the betas, ``hparams``, seeds.
 
-    group_size: int = 8
-    p_ref: float = 0.3
+    Attributes:
+      sim: a one-prompt bandit run with the KL estimator and placement.
+      betas: kl_coef values (each replaces ``hparams.kl_coef``).
+      hparams: the traced values (learning rate). seeds, seed: S runs from key(seed).
+    """
+
+    sim: SimConfig = _SIM
     betas: tuple[float, ...] = (0.0, 0.5, 2.0)
-    estimator: str = "k2"
-    learning_rate: float = 0.1
-    steps: int = 300
-    record_every: int = 10
+    hparams: HParams = _LR
     seeds: int = 256
     seed: int = 0
 
 
-@experiment("kl_trajectories", fig_kl_trajectories)
+def _configs(steps: int, record_every: int, seeds: int) -> KlTrajectoriesConfig:
+    sim = dataclasses.replace(_SIM, num_steps=steps, record_every=record_every)
+    return KlTrajectoriesConfig(sim=sim, seeds=seeds)
+
+
+@experiment(
+    "kl_trajectories",
+    fig_kl_trajectories,
+    configs={
+        "tiny": _configs(40, 10, 16),
+        "quick": KlTrajectoriesConfig(),
+        "full": _configs(1000, 20, 4096),
+    },
+    description="mean p vs step with KL: simulated (seed mean) vs exact, p* of kl_equilibrium",
+)
 def run_kl_trajectories(config: KlTrajectoriesConfig, progress: Progress = None) -> Table:
     """``kl_trajectories.csv``: beta, step, mean_p, mean_p_se, exact_mean_p, p_star."""
-    problem = Problem(policy="tabular", num_prompts=1, num_responses=2, init_p=(config.p_ref,))
-    cfg = SimConfig(
-        "grpo",
-        problem,
-        group_size=config.group_size,
-        num_steps=config.steps,
-        record_every=config.record_every,
-        kl_estimator=config.estimator,
-        kl_placement="loss",
-    )
+    cfg = config.sim
+    (p_ref,) = cfg.problem.init_p
     runs = jax.jit(jax.vmap(make_simulate(cfg).jitted, in_axes=(None, 0)))
     exact = make_exact(cfg)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+    lr = jnp.float32(config.hparams.learning_rate)
     cols = Columns()
     for i, beta in enumerate(config.betas):
-        hp = HParams(jnp.float32(config.learning_rate), kl_coef=jnp.float32(beta))
+        hp = config.hparams._replace(learning_rate=lr, kl_coef=jnp.float32(beta))
         values = np.asarray(runs(hp, keys).mean_p, np.float64)
         reference = np.asarray(exact(hp).mean_p, np.float64)
         se = values.std(0, ddof=1) / np.sqrt(values.shape[0])
         p_star = (
             kl_equilibrium(
                 cfg.scheme,
-                config.group_size,
+                cfg.group_size,
                 beta,
-                config.p_ref,
-                estimator=config.estimator,
-                placement="loss",
+                p_ref,
+                estimator=cfg.kl_estimator,
+                placement=cfg.kl_placement,
             )
             if beta > 0
             else float("nan")
         )
-        for r, step in enumerate(np.arange(cfg.num_records) * config.record_every):
+        for r, step in enumerate(np.arange(cfg.num_records) * cfg.record_every):
             cols.add(
                 beta=float(beta),
                 step=int(step),
@@ -83,10 +106,3 @@ def run_kl_trajectories(config: KlTrajectoriesConfig, progress: Progress = None)
             )
         report_progress(progress, i + 1, len(config.betas))
     return cols.table()
-
-
-CONFIGS = {
-    "tiny": KlTrajectoriesConfig(steps=40, record_every=10, seeds=16),
-    "quick": KlTrajectoriesConfig(),
-    "full": KlTrajectoriesConfig(steps=1000, record_every=20, seeds=4096),
-}

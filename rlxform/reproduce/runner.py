@@ -1,17 +1,21 @@
 """The one run/save pattern every experiment shares: compute a tidy table, plot it, save it.
 
 An experiment is written as ``compute(config, progress) -> table`` (or ``(table, extra)`` with
-extra JSON metadata) and decorated with ``@experiment(name, plot)``, which turns it into the
-registry's ``run(config, out_dir, progress, figure) -> results.Result``: it times the run and
-writes ``<name>.csv``, ``<name>.<format>`` (``plot(table)``) and ``<name>.json`` through
-``results.save_result``. ``Columns`` builds the tidy table block by block.
+extra JSON metadata) and decorated with ``@experiment(name, plot, configs=...)``, which turns it
+into ``run(config, out_dir, progress, figure) -> results.Result``: it times the run and writes
+``<name>.csv``, ``<name>.<format>`` (``plot(table)``) and ``<name>.json`` through
+``results.save_result``; given ``configs`` (one per mode: tiny, quick, full) it registers the
+experiment in ``REGISTERED`` (``rlxform reproduce``, ``registry.run_experiment``).
+``Columns`` builds the tidy table block by block; ``local_sweep`` / ``local_exact`` compile
+a simulator grid once per config and process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,31 +54,90 @@ class Columns:
         return {k: np.concatenate(v) for k, v in self._blocks.items()}
 
 
-def experiment(name: str, plot: Callable[[Table], Any]) -> Callable[[Compute], Run]:
+MODES = ("tiny", "quick", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment: its run function, configs per mode and a one-line description."""
+
+    name: str
+    run: Run
+    configs: Mapping[str, Any]
+    description: str
+
+
+REGISTERED: dict[str, Experiment] = {}  # filled by @experiment(..., configs=...) on import
+
+
+def experiment(
+    name: str,
+    plot: Callable[[Table], Any] | None = None,
+    *,
+    configs: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> Callable[[Callable], Run]:
     """Decorator: ``compute(config, progress)`` -> ``run(config, out_dir, progress, figure)``.
 
     Args:
       name: the experiment's name: file stem and the metadata's ``experiment``.
-      plot: ``fig_*(table) -> matplotlib Figure`` (``rlxform.plotting``).
+      plot: ``fig_*(table) -> matplotlib Figure`` (``rlxform.plotting``); None when the
+        decorated function is already a run function that writes its own files.
+      configs: the ``tiny`` / ``quick`` / ``full`` configs; given, the experiment registers
+        itself in ``REGISTERED`` under ``name``.
+      description: one line for ``--help`` (default: the docstring's first line).
 
     Returns:
-      a decorator; the run function keeps ``compute`` as ``run.compute``.
+      a decorator; the run function keeps ``compute`` as ``run.compute`` and the configs as
+      ``run.configs``.
     """
 
-    def wrap(compute: Compute) -> Run:
-        @functools.wraps(compute)
-        def run(
-            config: Any,
-            out_dir: Path,
-            progress: Progress = None,
-            figure: FigureFormat | None = None,
-        ) -> Result:
-            start = time.perf_counter()
-            out = compute(config, progress)
-            table, extra = out if isinstance(out, tuple) else (out, {})
-            return save_result(name, config, table, plot(table), out_dir, start, figure, **extra)
+    def wrap(compute: Callable) -> Run:
+        if plot is None:
+            run = compute
+        else:
+
+            @functools.wraps(compute)
+            def run(
+                config: Any,
+                out_dir: Path,
+                progress: Progress = None,
+                figure: FigureFormat | None = None,
+            ) -> Result:
+                start = time.perf_counter()
+                out = compute(config, progress)
+                table, extra = out if isinstance(out, tuple) else (out, {})
+                return save_result(
+                    name, config, table, plot(table), out_dir, start, figure, **extra
+                )
 
         run.compute = compute  # type: ignore[attr-defined]
+        if configs is not None:
+            if set(configs) != set(MODES) or name in REGISTERED:
+                raise ValueError(f"experiment {name!r}: configs for {MODES} once, not {configs}")
+            doc = description or (compute.__doc__ or name).strip().splitlines()[0]
+            REGISTERED[name] = Experiment(name, run, dict(configs), doc)
+            run.configs = dict(configs)  # type: ignore[attr-defined]
         return run
 
     return wrap
+
+
+@functools.lru_cache(maxsize=128)
+def local_sweep(cfg: Any):
+    """``sweeps.make_sweep(cfg)`` over every local device (sharded when there are several; the
+    same results up to float32 rounding), compiled once per config in this process."""
+    import jax
+
+    from rlxform.sim import sweeps
+
+    devices = jax.local_devices()
+    return sweeps.make_sweep(cfg, devices if len(devices) > 1 else None)
+
+
+@functools.lru_cache(maxsize=128)
+def local_exact(cfg: Any):
+    """``sweeps.make_exact_sweep(cfg)``, compiled once per config in this process."""
+    from rlxform.sim import sweeps
+
+    return sweeps.make_exact_sweep(cfg)

@@ -3,7 +3,7 @@
 ``length_drift_map``: d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected
 update (length change per unit of success gained), next to the same ratios along grad p (the
 length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
-(``rlxform.sim.sequences.length_drift`` at the tilted-uniform tabular policy).
+(``rlxform.core.sequences.length_drift`` at the tilted-uniform tabular policy).
 Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
 so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
 ``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
@@ -21,11 +21,13 @@ from typing import Any
 import jax
 import numpy as np
 
+from rlxform.core import schemes as schemes_lib
+from rlxform.core.schemes import Scheme
 from rlxform.plotting import sequences as plots
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import Problem
-from rlxform.sim.sweep_config import SchemeSpec, scheme_specs
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 _FACTORS = {
     "seq-mean-token-sum": "1",
@@ -39,7 +41,7 @@ _FACTORS = {
 class DriftMapConfig:
     """Length drift per unit p on a grid of p (V, max_length: the tasks' shape)."""
 
-    schemes: tuple[SchemeSpec, ...] = scheme_specs("grpo", "reinforce")
+    schemes: tuple[Scheme, ...] = (schemes_lib.grpo(), schemes_lib.reinforce())
     aggregations: tuple[str, ...] = (
         "seq-mean-token-sum",
         "seq-mean-token-mean",
@@ -58,24 +60,44 @@ def trajectory_problem(max_length: int = 6) -> Problem:
     return Problem("sequence_tabular", 2, init_p=(0.3,), vocab_size=3, max_length=max_length)
 
 
+# GRPO (SGD, lr 1) on first_token, M = 8, T = 60; G = 2 groups per token-mean normaliser
+_TRAJECTORY_SIM = SimConfig(
+    schemes_lib.grpo(),
+    trajectory_problem(),
+    group_size=8,
+    num_steps=60,
+    record_every=5,
+    batch_groups=2,
+)
+_TRAJECTORY_LR = HParams(1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrajectoryConfig:
     """GRPO (SGD) on ``first_token`` under several aggregations, S seeds vs exact ascent.
 
-    ``problem`` (``sim.config.Problem``, a sequence policy: P, init_p, V, max_length,
-    verifier) is nested as is; the rest says how it is run.
+    Attributes:
+      sim: the run (a sequence policy); each aggregation replaces its ``aggregation`` (and its
+        ``batch_groups`` by 1 except for token-mean).
+      aggregations: the loss aggregations compared.
+      hparams: the traced values; seeds, seed: S runs from ``jax.random.key(seed)``.
     """
 
-    scheme: SchemeSpec = scheme_specs("grpo")[0]
+    sim: SimConfig = _TRAJECTORY_SIM
     aggregations: tuple[str, ...] = ("seq-mean-token-mean", "seq-mean-token-sum-norm", "token-mean")
-    problem: Problem = dataclasses.field(default_factory=trajectory_problem)
-    group_size: int = 8
-    batch_groups: int = 2
-    steps: int = 60
-    record_every: int = 5
-    learning_rate: float = 1.0
+    hparams: HParams = _TRAJECTORY_LR
     seeds: int = 32
     seed: int = 0
+
+
+def _trajectories(max_length: int, steps: int, record_every: int, seeds: int) -> TrajectoryConfig:
+    sim = dataclasses.replace(
+        _TRAJECTORY_SIM,
+        problem=trajectory_problem(max_length),
+        num_steps=steps,
+        record_every=record_every,
+    )
+    return TrajectoryConfig(sim=sim, seeds=seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +114,20 @@ def _gradient_answer(mode: str, text: str) -> str:
     return "no" if mode == "token-mean" else "only for S-independent tables"
 
 
-@experiment("length_drift_map", plots.fig_length_drift_map)
+@experiment(
+    "length_drift_map",
+    plots.fig_length_drift_map,
+    configs={
+        "tiny": DriftMapConfig(schemes=(schemes_lib.grpo(),), max_length=3, p_grid=(0.3, 0.7)),
+        "quick": DriftMapConfig(max_length=4, p_grid=(0.1, 0.3, 0.5, 0.7, 0.9)),
+        "full": DriftMapConfig(
+            max_length=6, p_grid=tuple(np.round(np.linspace(0.05, 0.95, 19), 2).tolist())
+        ),
+    },
+    description="dE[L|correct]/dp and dE[L|wrong]/dp along E[g] vs grad p, per aggregation",
+)
 def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> Table:
-    from rlxform.sim.sequences import SequenceTask, length_drift
+    from rlxform.core.sequences import SequenceTask, length_drift
 
     cols = Columns()
     total = len(config.verifiers) * len(config.aggregations) * len(config.schemes)
@@ -102,8 +135,7 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
     for verifier in config.verifiers:
         task = SequenceTask(config.vocab_size, config.max_length, verifier)
         for mode in config.aggregations:
-            for spec in config.schemes:
-                scheme = spec.build()
+            for scheme in config.schemes:
                 for p in config.p_grid:
                     d = length_drift(scheme, mode, config.group_size, task, p)
                     cols.add(
@@ -126,28 +158,28 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
     return cols.table()
 
 
-@experiment("length_trajectories", plots.fig_length_trajectories)
+@experiment(
+    "length_trajectories",
+    plots.fig_length_trajectories,
+    configs={
+        "tiny": _trajectories(3, steps=4, record_every=2, seeds=4),
+        "quick": _trajectories(5, steps=40, record_every=5, seeds=32),
+        "full": _trajectories(7, steps=200, record_every=10, seeds=256),
+    },
+    description="GRPO length trajectories, simulated vs exact, under three aggregations",
+)
 def run_length_trajectories(
     config: TrajectoryConfig, progress: Progress = None
 ) -> tuple[Table, dict[str, Any]]:
     from rlxform.sim import sweeps
-    from rlxform.sim.config import SimConfig
 
-    problem = config.problem
-    grid = sweeps.grid([config.learning_rate])
+    grid = sweeps.broadcast(config.hparams)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     cols: dict[str, list] = {}
     summary = {}
     for i, mode in enumerate(config.aggregations):
-        cfg = SimConfig(
-            config.scheme.build(),
-            problem,
-            aggregation=mode,
-            group_size=config.group_size,
-            num_steps=config.steps,
-            record_every=config.record_every,
-            batch_groups=config.batch_groups if mode == "token-mean" else 1,
-        )
+        groups = config.sim.batch_groups if mode == "token-mean" else 1
+        cfg = dataclasses.replace(config.sim, aggregation=mode, batch_groups=groups)
         metrics = jax.device_get(sweeps.make_sweep(cfg)(grid, keys))
         exact = jax.device_get(sweeps.make_exact_sweep(cfg)(grid))
         cmp = sweeps.compare(metrics, exact)
@@ -173,9 +205,14 @@ def run_length_trajectories(
     return table, {"summary": summary}
 
 
-@experiment("aggregation_table", plots.fig_aggregation_table)
+@experiment(
+    "aggregation_table",
+    plots.fig_aggregation_table,
+    configs={mode: AggregationTableConfig() for mode in ("tiny", "quick", "full")},
+    description="aggregation mode -> f -> objective or 'not a gradient'",
+)
 def run_aggregation_table(config: AggregationTableConfig, progress: Progress = None) -> Table:
-    from rlxform.sim.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
+    from rlxform.core.sequences import AGGREGATION_ALIASES, AGGREGATIONS, aggregation_objective
 
     names = list(AGGREGATIONS) + (list(AGGREGATION_ALIASES) if config.include_aliases else [])
     cols = Columns()

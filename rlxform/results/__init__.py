@@ -6,13 +6,8 @@ that reloads bitwise), ``metadata`` (config hash, versions, git revision, device
 figure and metadata as one ``Result``). Chunked, resumable runs: ``rlxform.results.chunks``.
 """
 
-# The private names are re-exported for rlxform.results.chunks (its temporaries and version checks).
-from rlxform.results.atomic import (  # noqa: F401
-    _TMP_OWNER,
-    _TMP_SUFFIX,
+from rlxform.results.atomic import (
     PathLike,
-    _host,
-    _owner_tag,
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
@@ -25,9 +20,7 @@ from rlxform.results.figures import (
     save_figure,
     save_png,
 )
-from rlxform.results.metadata import (  # noqa: F401  (module rlxform.results.metadata: sys.modules)
-    _rlxform_version,
-    _warn_version,
+from rlxform.results.metadata import (
     config_hash,
     git_revision,
     installed_commit,

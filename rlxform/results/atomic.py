@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from rlxform.validation import InputError
@@ -37,6 +38,12 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     Returns:
       None.
     """
+    atomic_write_parts(path, (data,))
+
+
+def atomic_write_parts(path: PathLike, parts: Iterable[bytes]) -> None:
+    """``atomic_write_bytes`` of the concatenated ``parts``, streamed: a large file (a table
+    of millions of rows) is written block by block, never held whole in memory."""
     path = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(path)
     try:
@@ -50,7 +57,8 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         raise OSError(err.errno, err.strerror, path) from err
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for data in parts:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -162,9 +170,29 @@ def check_writable(directory: PathLike, name: str = "out") -> Path:
         fd, probe = tempfile.mkstemp(
             dir=text, prefix=f".rlxform-probe.{_owner_tag()}.", suffix=_TMP_SUFFIX
         )
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"ok")
-        os.unlink(probe)
     except OSError as err:
         raise fail(f"cannot write to it: {err.strerror or err}") from None
+    try:  # a full disk lets the file be created and fails the write: remove it either way
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"ok")
+    except OSError as err:
+        raise fail(f"cannot write to it: {err.strerror or err}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return Path(text)
+
+
+def check_file_writable(path: PathLike, name: str = "path") -> Path:
+    """Check, before any work, that the file ``path`` can be written (atomically) later.
+
+    Its directory is created if needed and probed (``check_writable``); ``path`` must not be a
+    directory. Raises ``InputError`` naming ``name``; returns ``Path(path)``.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise InputError(f"{name}={text!r} is invalid: must be a file path")
+    if os.path.isdir(text):
+        raise InputError(f"{name}={text!r} is invalid: it is a directory, expected a file path")
+    check_writable(os.path.dirname(os.path.abspath(text)), name=f"{name} directory")
     return Path(text)

@@ -5,9 +5,11 @@ JSON sidecar written after it, holding the chunk's sha256, its own chunk id and 
 of its sweep, so a chunk is used only by the sweep and the id that wrote it: a chunk whose bytes
 do not match, that was copied from another sweep or renamed/swapped on disk reads as missing and
 is recomputed (and overwritten), never read. The directory's manifest pins the sweep config (by
-hash); it is created exclusively (a hard link of a complete file), so of two runs with different
-configs exactly one proceeds. Writers hold an exclusive ``flock`` on the manifest while they
-replace a chunk and readers a shared one, so runs of the same config may share a directory.
+hash) and, for a bound store, the PRNG and devices (``results.binding``: another PRNG is refused,
+other devices are said); it is created exclusively (a hard link of a complete file), so of two
+runs with different configs exactly one proceeds. Writers hold an exclusive ``flock`` on the
+manifest while they replace a chunk and readers a shared one, so runs of the same config may
+share a directory.
 """
 
 from __future__ import annotations
@@ -30,22 +32,22 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from rlxform.results import (
+from rlxform.results.atomic import (
     _TMP_SUFFIX,
     PathLike,
     _owner_tag,
-    _rlxform_version,
-    _warn_version,
     atomic_write_bytes,
     atomic_write_text,
     check_writable,
-    config_hash,
     remove_stale_temps,
-    to_jsonable,
 )
+from rlxform.results.binding import check_resume
+from rlxform.results.metadata import _rlxform_version, _warn_version, config_hash, to_jsonable
 
 _MANIFEST = "manifest.json"
-_CHUNK_FORMAT = "rlxform-chunks-1"
+_CHUNK_FORMAT = "rlxform-chunks-2"  # 2: the manifest and sidecars hold the PRNG and devices
+_MAX_SIDECAR = 2**20  # bytes of a chunk's sidecar (its own writes hold a few KB)
+_MAX_MANIFEST = 2**28  # the manifest holds the config (200,000 learning rates: ~4 MB)
 _CHUNK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
 
@@ -91,42 +93,59 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 class ChunkStore:
     """A directory of checksummed ``.npz`` chunks for one sweep config, so sweeps can resume.
 
-    Layout: ``manifest.json`` (format, config, config hash, rlxform version), and per chunk
-    ``<id>.npz`` plus ``<id>.json`` (sha256, byte count, chunk id, config hash, array
-    names/dtypes/shapes). Checking or loading a chunk never deletes anything; a chunk that does
-    not verify is reported missing and replaced by the next ``save``. Temporary files are
+    Layout: ``manifest.json`` (format, config, config hash, rlxform version, and the binding:
+    PRNG and devices), and per chunk ``<id>.npz`` plus ``<id>.json`` (sha256, byte count, chunk
+    id, config hash, the binding that computed it, array names/dtypes/shapes). Checking or
+    loading a chunk never deletes anything; a chunk that does not verify (or was drawn with
+    another PRNG) is reported missing and replaced by the next ``save``. Temporary files are
     deleted only by their writer, or at open when their writer (on this host) has exited.
     """
 
-    def __init__(self, directory: PathLike, config: Any) -> None:
+    def __init__(
+        self,
+        directory: PathLike,
+        config: Any,
+        binding: Mapping[str, Any] | None = None,
+        strict_devices: bool = False,
+    ) -> None:
         """Open or create the store.
 
         Args:
           directory: where chunks live; created if needed.
           config: the sweep config (JSON-convertible); must match any existing manifest.
+          binding: ``{"prng": name, "devices": {...}}`` of this run
+            (``rlxform.runtime.run_binding()``); None for an unbound store (no PRNG involved).
+          strict_devices: refuse to resume a directory started on other devices.
 
         Raises:
-          ValueError: the directory is not writable, or holds chunks for a different config.
+          ValueError: the directory is not writable, holds chunks for a different config or
+            another PRNG (or, with ``strict_devices``, from other devices).
         """
         self.directory = check_writable(directory, name="directory")
         self.config_hash = config_hash(config)
+        self.binding = None if binding is None else to_jsonable(binding, "binding")
         self._manifest = self.directory / _MANIFEST
         manifest = {
             "format": _CHUNK_FORMAT,
             "config_hash": self.config_hash,
             "config": to_jsonable(config),
             "rlxform_version": _rlxform_version(),
+            **(self.binding or {}),
         }
         if not _create_exclusive(self._manifest, json.dumps(manifest, indent=2, sort_keys=True)):
-            self._check_manifest()
+            self._check_manifest(strict_devices)
         with self._locked(exclusive=True):
             remove_stale_temps(self.directory)
 
-    def _check_manifest(self) -> None:
+    def _check_manifest(self, strict_devices: bool) -> None:
         try:
-            manifest = json.loads(self._manifest.read_text(encoding="utf-8"))
+            with open(self._manifest, "rb") as f:
+                text = f.read(_MAX_MANIFEST + 1)
+            if len(text) > _MAX_MANIFEST:
+                raise ValueError(f"more than {_MAX_MANIFEST:,} bytes")
+            manifest = json.loads(text.decode("utf-8"))
             found = manifest["config_hash"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise ValueError(
                 f"directory={str(self.directory)!r} is invalid: its {_MANIFEST} is "
                 f"unreadable ({err}); use a fresh directory"
@@ -137,6 +156,9 @@ class ChunkStore:
                 f"different config (hash {str(found)[:12]}, this config {self.config_hash[:12]}); "
                 "use a fresh directory or the same config"
             )
+        if self.binding is not None:
+            where = f"directory={str(self.directory)!r}"
+            check_resume(where, manifest, self.binding, strict_devices)
         _warn_version(self._manifest, manifest.get("rlxform_version"), stacklevel=3)
 
     @contextlib.contextmanager
@@ -171,9 +193,11 @@ class ChunkStore:
         """The chunk's arrays if complete, intact and written for this sweep and id, else None."""
         data_path, side_path = self._paths(chunk_id)
         try:
-            side = json.loads(side_path.read_text(encoding="utf-8"))
+            side = self._sidecar(side_path)
             if side["config_hash"] != self.config_hash or side["chunk_id"] != str(chunk_id):
                 return None  # copied in from another sweep, or renamed / swapped on disk
+            if self.binding is not None and side.get("prng") != self.binding["prng"]:
+                return None  # drawn with another PRNG: other numbers, never mixed in
             data = data_path.read_bytes()
             if len(data) != side["nbytes"] or hashlib.sha256(data).hexdigest() != side["sha256"]:
                 return None
@@ -184,6 +208,27 @@ class ChunkStore:
             return arrays if found == expected else None
         except Exception:  # missing, partial or corrupt: recompute, never read
             return None
+
+    @staticmethod
+    def _sidecar(path: Path) -> dict[str, Any]:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_SIDECAR + 1)
+        if len(data) > _MAX_SIDECAR:
+            raise ValueError(f"{path} holds more than {_MAX_SIDECAR:,} bytes")
+        return json.loads(data.decode("utf-8"))
+
+    def bindings(self, chunk_ids: Iterable[str | int]) -> list[dict[str, Any]]:
+        """The ``{"prng", "devices"}`` each chunk was computed with (its sidecar), in order.
+
+        Unreadable sidecars give ``{}``; call after the chunks verified (``load_all``)."""
+        out = []
+        for chunk_id in chunk_ids:
+            try:
+                side = self._sidecar(self._paths(chunk_id)[1])
+                out.append({k: side[k] for k in ("prng", "devices") if k in side})
+            except Exception:
+                out.append({})
+        return out
 
     def has(self, chunk_id: str | int) -> bool:
         """True only for a complete chunk whose checksum and contents verify.
@@ -223,6 +268,7 @@ class ChunkStore:
             "sha256": hashlib.sha256(data).hexdigest(),
             "nbytes": len(data),
             "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in host.items()},
+            **(self.binding or {}),
         }
         with self._locked(exclusive=True):
             with contextlib.suppress(FileNotFoundError):

@@ -26,6 +26,9 @@ from rlxform.results.atomic import PathLike, atomic_write_text
 def to_jsonable(value: Any, where: str = "config") -> Any:
     """Convert a config (dicts, dataclasses, NamedTuples, arrays, paths) to plain JSON data.
 
+    A module-level function (a custom scheme's ``fn``) is written as ``"module:qualname"``;
+    lambdas and local functions have no faithful form.
+
     Args:
       value: the object to convert.
       where: its name, used in the error message.
@@ -59,6 +62,9 @@ def to_jsonable(value: Any, where: str = "config") -> Any:
         arr = np.asarray(value)
         if arr.dtype.kind in "biufU":
             return arr.tolist()
+    name = f"{getattr(value, '__module__', '')}:{getattr(value, '__qualname__', '<')}"
+    if callable(value) and "<" not in name and not name.startswith(":"):
+        return name  # an importable function (a custom scheme's module:function)
     raise TypeError(f"{where} holds {type(value).__name__} {value!r}, which has no JSON form")
 
 
@@ -76,9 +82,9 @@ def config_hash(config: Any) -> str:
 
 
 def _rlxform_version() -> str:
-    import rlxform  # late import: rlxform/__init__ may import this module
+    from rlxform.version import __version__
 
-    return str(rlxform.__version__)
+    return __version__
 
 
 def git_revision() -> str | None:
@@ -151,8 +157,17 @@ def _device() -> tuple[str | None, str | None]:
         return None, None
 
 
+def _binding() -> dict[str, Any]:
+    try:
+        from rlxform.runtime import run_binding
+
+        return run_binding()
+    except Exception:
+        return {"prng": None, "devices": None}
+
+
 def metadata(config: Any, **extra: Any) -> dict[str, Any]:
-    """What produced a result: config, versions, git revision, device, time.
+    """What produced a result: config, versions, git revision, PRNG, devices, time.
 
     Args:
       config: the full run configuration (dict, dataclass or NamedTuple; JSON-convertible).
@@ -161,8 +176,10 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
     Returns:
       dict with keys ``config``, ``config_hash``, ``rlxform_version``, ``jax_version``,
       ``numpy_version``, ``python_version``, ``git_revision`` (40 hex characters or
-      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``,
-      ``timestamp`` (UTC ISO 8601), then ``extra``.
+      ``"unknown"``, see ``git_revision``), ``device_kind``, ``platform``, ``prng`` (the
+      process's default PRNG: threefry, rbg or unsafe_rbg) and ``devices`` (local device count,
+      kind, platform, process count; ``rlxform.runtime.run_binding``), ``timestamp`` (UTC ISO
+      8601), then ``extra``.
     """
     try:
         import jax
@@ -181,6 +198,7 @@ def metadata(config: Any, **extra: Any) -> dict[str, Any]:
         "git_revision": git_revision() or "unknown",
         "device_kind": device_kind,
         "platform": platform,
+        **_binding(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
     meta.update({k: to_jsonable(v, k) for k, v in extra.items()})

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rlxform.results.atomic import PathLike, atomic_write_text
+from rlxform.results.atomic import PathLike, atomic_write_parts
 from rlxform.validation import InputError
 
 _INT_TOKEN = re.compile(r"[+-]?\d+\Z")
@@ -92,12 +92,27 @@ def write_table(
         if unknown:
             raise InputError(f"columns={list(columns)!r} is invalid: {unknown} not in the table")
         cols = {c: cols[c] for c in columns}
-    formatted = [_format_column(k, v) for k, v in cols.items()]
+    for key, col in cols.items():
+        _format_column(key, col[:1])  # every column's type checked before anything is written
+    atomic_write_parts(path, _csv_blocks(cols))
+
+
+_BLOCK_ROWS = 65536  # rows formatted at a time: memory stays bounded for any table length
+
+
+def _csv_blocks(cols: Mapping[str, np.ndarray]):
+    """The CSV text of ``cols`` (header first) as UTF-8 blocks of ``_BLOCK_ROWS`` rows."""
+    rows = len(next(iter(cols.values()))) if cols else 0
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(list(cols))
-    writer.writerows(zip(*formatted, strict=True))
-    atomic_write_text(path, buf.getvalue())
+    for start in range(0, rows, _BLOCK_ROWS):
+        block = [_format_column(k, v[start : start + _BLOCK_ROWS]) for k, v in cols.items()]
+        writer.writerows(zip(*block, strict=True))
+        yield buf.getvalue().encode("utf-8")
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue().encode("utf-8")
 
 
 def _parse_column(tokens: list[str]) -> np.ndarray:

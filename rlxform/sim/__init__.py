@@ -1,1 +1,1 @@
-"""Simulator seams: config, policies, estimator, loop, simulate, reference (issue 12)."""
+"""The jitted simulator: config, policy kinds, the step, ascent, simulate, exact references."""

@@ -6,7 +6,8 @@ prompt features to K logits, shared across prompts, plus per-prompt bias logits;
 starts at zero). Initial parameters give p_x(theta_0) = the requested p exactly (to float32
 rounding): correct logits log(p/C), wrong logits log((1-p)/(K-C)). A ``Group`` holds counts
 per response ``float32[B, K]`` (inverse-CDF or multinomial-counts sampler, ``sim.sampling``).
-The tabular kind also has ``fast_gradient``, the closed form of the generic route.
+The exact law is the softmax over the K one-token responses; the tabular kind also has
+``fast_gradient``, the closed form of the generic route.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlxform.core.sequence_tasks import Enumeration
 from rlxform.sim.config import Problem
-from rlxform.sim.policies import Group, Policy, initial_p, register
+from rlxform.sim.policies import ExactLaw, Footprint, Group, Policy, initial_p
 from rlxform.sim.sampling import (
     action_counts,
     counts_from_masses,
@@ -129,7 +131,8 @@ def sample_group(
     return Group(prompts, counts, None)
 
 
-def _bandit_policy(problem: Problem, sampler: str = "inverse_cdf") -> Policy:
+def bandit_policy(problem: Problem, sampler: str = "inverse_cdf") -> Policy:
+    """The ``Policy`` of a scalar, tabular or network bandit (``sampler``: the count sampler)."""
     is_correct = jnp.arange(problem.num_responses) < problem.num_correct
 
     def init(key: PRNGKey) -> PyTree:
@@ -145,6 +148,9 @@ def _bandit_policy(problem: Problem, sampler: str = "inverse_cdf") -> Policy:
         batch = all_logits if group.prompts is None else all_logits[group.prompts]
         return jax.nn.log_softmax(batch, -1)
 
+    def law_log_probs(params):
+        return jax.nn.log_softmax(logits(params, problem), -1)
+
     fast = None
     if problem.policy == "tabular":
 
@@ -152,11 +158,35 @@ def _bandit_policy(problem: Problem, sampler: str = "inverse_cdf") -> Policy:
             route = _tabular_counts_gradient if sampler == "counts" else _tabular_cdf_gradient
             return route(key, params["logits"], problem, group_size, a_table, b_table)
 
-    return Policy(init, sample, log_prob, lambda params: p_correct(params, problem), fast)
+    law = ExactLaw(
+        responses(problem), law_log_probs, lambda params: law_log_probs(params)[..., None]
+    )
+    prefixes = lambda params: logits(params, problem)[:, None, :]  # one decision: [P, 1, K]
+    p_of = lambda params: p_correct(params, problem)
+    return Policy(init, sample, log_prob, p_of, law, fast, prefix_logits=prefixes)
 
 
-for _kind in ("scalar", "tabular", "network"):
-    register(_kind)(_bandit_policy)
+def responses(problem: Problem) -> Enumeration:
+    """The K one-token responses of a bandit (the first C correct) as an ``Enumeration``."""
+    k = problem.num_responses
+    tokens = np.arange(k, dtype=np.int32)[:, None]
+    lengths = np.ones(k, np.int32)
+    correct = np.arange(k) < problem.num_correct
+    for arr in (tokens, lengths, correct):
+        arr.setflags(write=False)
+    return Enumeration(tokens, lengths, correct)
+
+
+def footprint(problem: Problem, group_size: int) -> Footprint:
+    """float32 elements of one run: logits P K (+ the MLP and the fixed features), sampling work
+    P (K + M), and 4 P H activations of the network."""
+    num_p, num_k, hidden = problem.num_prompts, problem.num_responses, problem.hidden
+    params = num_p * num_k
+    activations = 0
+    if problem.policy == "network":
+        params += (problem.features + 1) * hidden + (hidden + 1) * num_k + num_p * problem.features
+        activations = 4 * num_p * hidden
+    return Footprint(params, num_p * (num_k + group_size), activations)
 
 
 # ---- the tabular closed form ---------------------------------------------------------------------

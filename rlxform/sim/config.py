@@ -4,40 +4,36 @@
 each), validated once in ``__post_init__``; bad input raises ``validation.InputError``.
 One config serves bandit policies (scalar | tabular | network: P prompts, K responses, C correct)
 and sequence policies (sequence_tabular | sequence_network: V tokens, max_length, verifier);
-fields of the other family are ignored. ``HParams`` are traced (vmap over a grid compiles
-once); ``checked_hparams(fn)`` validates concrete ones before each call. ``Metrics`` is the
-recorded trajectory; sequence runs add two exact length records (``SequenceMetrics``).
+fields of the other family are ignored. The traced numbers are ``sim.hparams.HParams`` (vmap
+over a grid compiles once). ``Metrics`` is the recorded trajectory; sequence runs add two exact
+length records (``SequenceMetrics``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.aggregation import check_aggregation
+from rlxform.core.aggregation import AGGREGATION_ALIASES, AGGREGATIONS, check_aggregation
+from rlxform.core.filters import check_switches
 from rlxform.core.kl import ALIASES as KL_ALIASES
 from rlxform.core.kl import ESTIMATORS as KL_ESTIMATORS
 from rlxform.core.kl import PLACEMENTS as KL_PLACEMENTS
-from rlxform.core.schemes import Scheme
-from rlxform.resources import MAX_STEPS
+from rlxform.sim.kinds import BANDIT_POLICIES, KINDS, SEQUENCE_POLICIES
+from rlxform.sim.metrics import Metrics, SequenceMetrics, extend_metrics  # noqa: F401
 from rlxform.sim.population import check_population
-from rlxform.types import Array, ArrayLike
 from rlxform.validation import (
     InputError,
     check_choice,
-    check_float,
     check_int,
     check_seed,
-    is_concrete,
-    real_array,
 )
 
-BANDIT_POLICIES = ("scalar", "tabular", "network")
-SEQUENCE_POLICIES = ("sequence_tabular", "sequence_network")
+MAX_STEPS = 2**31 - 1  # lax.scan length and step counters are int32
 OPTIMIZERS = ("sgd", "adam")
-SAMPLERS = ("auto", "inverse_cdf", "counts")
+SAMPLER_CHOICES = ("auto", "inverse_cdf", "counts")  # SimConfig.sampler
 STD_SCOPES = ("group", "batch", "none")
 DEFAULT_CLIP = 0.2  # verl's clip_ratio: clip_low / clip_high when HParams leaves them None
 COUNTS_RATIO = 8  # "auto" picks the counts sampler when M >= COUNTS_RATIO * K ...
@@ -89,12 +85,14 @@ class Problem:
             return
         k = check_int("num_responses", self.num_responses, 2)
         check_int("num_correct", self.num_correct, 1, k - 1)
-        if self.policy == "scalar" and k != 2:
-            raise InputError(f"num_responses={k!r} is invalid for policy 'scalar': must be 2")
+        fixed = KINDS[self.policy].num_responses or k  # a kind may fix K (scalar: 2)
+        if k != fixed:
+            msg = f"num_responses={k!r} is invalid for policy {self.policy!r}: must be {fixed}"
+            raise InputError(msg)
 
     @property
     def is_sequence(self) -> bool:
-        return self.policy in SEQUENCE_POLICIES
+        return KINDS[self.policy].sequence
 
     @property
     def batch(self) -> int:
@@ -109,7 +107,7 @@ class Problem:
 
 @functools.lru_cache(maxsize=64)
 def _task(vocab_size: int, max_length: int, verifier: Any):
-    from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
+    from rlxform.core.sequence_tasks import SequenceTask, enumerate_sequences
 
     try:
         task = SequenceTask(vocab_size, max_length, verifier)
@@ -126,8 +124,7 @@ class SimConfig:
     Attributes:
       scheme: a ``Scheme`` (or a catalog name, looked up with default parameters).
       problem: the ``Problem``.
-      group_size: M samples per prompt and step. num_steps: T.
-      optimizer: ``"sgd"`` or ``"adam"``.
+      group_size: M samples per prompt and step. num_steps: T. optimizer: ``"sgd" | "adam"``.
       record_every: E, divides T; R = T / E + 1 records (step 0 included).
       dynamic_sampling: drop groups with S = 0 or S = M and average over the kept ones within
         the batch (no refill as in DAPO); bandits only (``rlxform.core.dynamic`` is its reference).
@@ -135,16 +132,26 @@ class SimConfig:
         samples B M T >= 2^26 responses, enough to repay the counts sampler's compile); bandits.
       aggregation: loss aggregation (``rlxform.core.aggregation``; all modes agree for bandits).
       batch_groups: G groups sharing one token-mean normaliser; divides B.
-      kl_estimator: k1 | k2 | k3 | abs (verl aliases kl, mse, low_var_kl), stored canonical;
-        used only when ``HParams.kl_coef`` is given (``rlxform.sim.kl_term``).
-      kl_placement: ``loss`` (per token, added to the loss) or ``reward`` (detached, subtracted
-        from the reward before the advantage; schemes with a real-reward form only).
-      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo``): one
+      kl_estimator: a ``rlxform.core.kl.ESTIMATORS`` name (k1, k2, k3, abs, k3_unclamped,
+        k3_ratio, k1+, k3+, abs+, k1_unbiased, k2_unbiased, k3_unbiased) or a verl alias (kl,
+        mse, low_var_kl, ...), stored canonical; used only when ``HParams.kl_coef`` is given
+        (``rlxform.sim.kl_term``).
+      kl_placement: ``loss`` (per token, added to the loss), ``reward`` (detached, subtracted
+        from the reward before the advantage; schemes with a real-reward form only) or
+        ``advantage`` (detached, subtracted from the advantage after it).
+      ppo_epochs, num_minibatches: E and N of PPO's inner loop (``rlxform.sim.ppo_step``): one
         rollout batch, then E x N clipped-surrogate optimizer steps on minibatches of B / N
         groups; E = N = 1 is the plain update (bandit policies only when E N > 1).
       std_scope: std normalisation of std-normalised schemes: ``"group"`` (the scheme's own),
         ``"batch"`` (group-centred reward / (std of all B M rewards + eps), TRL
         ``scale_rewards="batch"``) or ``"none"`` (group-centred reward only).
+      loss_mode: None (the surrogate above) or a trainer's loss, ``"framework:mode"``
+        (``verl:gspo``, ``trl:cispo``; or a ``LossMode``), with ``loss_settings`` (framework keys:
+        ``{"clip_ratio_high": 0.28}``): every update is that loss (``rlxform.sim.loss_mode``),
+        on bandit and sequence policies, and ``aggregation`` becomes the mode's own. ``loss`` is
+        (the ``LossMode``, its first update's scale; ``first_update``), (None, 1.0) without.
+      vllm_mode (None: off), mask_truncated, overlong, entropy_filter: the filters of sequence
+        policies, their numbers in ``HParams`` (``rlxform.sim.filters``).
     """
 
     scheme: Any
@@ -162,19 +169,16 @@ class SimConfig:
     ppo_epochs: int = 1
     num_minibatches: int = 1
     std_scope: str = "group"
+    loss_mode: Any = None
+    loss_settings: Any = ()
+    vllm_mode: str | None = None
+    mask_truncated: bool = False
+    overlong: bool = False
+    entropy_filter: bool = False
+    entropy_aggregation: str | None = None  # entropy bonus's; None: the loss's (sim.entropy_term)
 
     def __post_init__(self) -> None:
-        scheme = self.scheme
-        if isinstance(scheme, str):
-            try:
-                scheme = schemes_lib.get(scheme)
-            except ValueError as err:
-                raise InputError(str(err)) from None
-        if not isinstance(scheme, Scheme):
-            raise InputError(
-                f"scheme={scheme!r} is invalid: must be an rlxform Scheme or one of "
-                + ", ".join(schemes_lib.names())
-            )
+        scheme = schemes_lib.as_scheme(self.scheme)
         object.__setattr__(self, "scheme", scheme)
         if not isinstance(self.problem, Problem):
             raise InputError(f"problem={self.problem!r} is invalid: must be an rlxform Problem")
@@ -191,7 +195,7 @@ class SimConfig:
                 "dynamic_sampling=True is invalid for sequence policies: no exact reference is "
                 "derived for it"
             )
-        check_choice("sampler", self.sampler, SAMPLERS)
+        check_choice("sampler", self.sampler, SAMPLER_CHOICES)
         try:
             object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
         except ValueError as err:
@@ -217,11 +221,12 @@ class SimConfig:
                 f"num_minibatches={minibatches!r} is invalid: must divide the batch of "
                 f"{self.problem.batch} groups"
             )
-        if epochs * minibatches > 1 and self.problem.is_sequence:
+        _set_loss_mode(self)
+        if epochs * minibatches > 1 and self.problem.is_sequence and self.loss_mode is None:
             name, value = ("ppo_epochs", epochs) if epochs > 1 else ("num_minibatches", minibatches)
             raise InputError(
-                f"{name}={value!r} is invalid for sequence policies: the policy gives sequence "
-                "log-probs, not the per-token ratios of verl's PPO loss (use 1)"
+                f"{name}={value!r} is invalid for sequence policies with the default surrogate "
+                "(its ratios are per sequence): set loss_mode=..., e.g. 'verl:vanilla' (per token)"
             )
         check_choice("std_scope", self.std_scope, STD_SCOPES)
         if self.std_scope != "group" and not scheme.has_eps:
@@ -229,19 +234,30 @@ class SimConfig:
                 f"std_scope={self.std_scope!r} is invalid for scheme {scheme.label}: it divides "
                 "by no std (std-normalised schemes: grpo, f_grpo, verl grpo)"
             )
+        check_switches(self, scheme)
+        if (mode := self.entropy_aggregation) is not None:  # stored canonical
+            check_choice("entropy_aggregation", mode, AGGREGATIONS + tuple(AGGREGATION_ALIASES))
+            object.__setattr__(self, "entropy_aggregation", check_aggregation(mode))
 
     @property
     def is_ppo(self) -> bool:
         """True when PPO takes more than one optimizer step per rollout (E N > 1)."""
         return self.ppo_epochs * self.num_minibatches > 1
 
+    @property
+    def ppo_step(self) -> bool:
+        """True when steps run ``rlxform.sim.ppo_step``'s inner loop (E N > 1 or a loss mode)."""
+        return self.is_ppo or self.loss_mode is not None
+
+    @property
+    def loss(self) -> Any:
+        """(``LossMode`` of ``loss_mode``, first update / plain update with ``aggregation``)."""
+        return self.__dict__["_loss"]
+
     @classmethod
     def from_flat(cls, scheme: Any, **fields: Any) -> SimConfig:
-        """A config from one flat mapping: ``Problem`` fields go to the problem, the rest here.
-
-        For callers that build runs from flat tables (workload lists, tests); an unknown name
-        raises ``InputError`` naming the allowed ones.
-        """
+        """A config from one flat mapping (workload lists, tests): ``Problem`` fields go to the
+        problem, the rest here; an unknown name raises ``InputError`` naming the allowed ones."""
         problem_names = {f.name for f in dataclasses.fields(Problem)}
         own_names = {f.name for f in dataclasses.fields(cls)} - {"scheme", "problem"}
         unknown = sorted(set(fields) - problem_names - own_names)
@@ -276,127 +292,20 @@ class SimConfig:
         return "counts" if large_groups and long_run else "inverse_cdf"
 
 
-class HParams(NamedTuple):
-    """Traced hyperparameters (vmap over them compiles once).
+def _set_loss_mode(cfg: SimConfig) -> None:
+    """Resolve ``loss_mode`` / ``loss_settings`` (``core.loss_modes.simulated.configure``)."""
+    from rlxform.core.loss_modes.simulated import configure
 
-    Attributes:
-      learning_rate: float[] > 0.
-      eps: float[] replacing the scheme's eps in std-normalised schemes; None keeps the
-        scheme's own (ignored by schemes without eps).
-      kl_coef: float[] >= 0, beta of the KL penalty to the initial policy (``SimConfig``'s
-        kl_estimator at kl_placement); None (default) = no KL term, the program without one.
-      clip_low, clip_high: float[] PPO clip range, ratio clipped to [1 - clip_low,
-        1 + clip_high] (DAPO's clip-higher: clip_high > clip_low); None = 0.2. Used only when
-        ``SimConfig.is_ppo``.
-      dual_clip: float[] > 1, verl's dual clip c (the loss of a negative advantage A is bounded
-        by -c A); None = off.
-    """
-
-    learning_rate: ArrayLike
-    eps: ArrayLike | None = None
-    clip_low: ArrayLike | None = None
-    clip_high: ArrayLike | None = None
-    dual_clip: ArrayLike | None = None
-    kl_coef: ArrayLike | None = None
-
-
-# PPO clip hyperparameters: (low, high, low end open) of clip_low, clip_high, dual_clip
-CLIP_BOUNDS = {
-    "clip_low": (0.0, 1.0, True),
-    "clip_high": (0.0, None, False),
-    "dual_clip": (1.0, None, True),
-}
-
-
-def check_hparams(hparams: HParams) -> HParams:
-    """Validate concrete hyperparameters (learning rate finite and > 0, eps finite and >= 0)."""
-    lr = real_array("learning_rate", hparams.learning_rate)
-    for value in lr.reshape(-1):
-        check_float("learning_rate", float(value), 0.0, low_open=True, float32=True)
-    if hparams.eps is not None:
-        for value in real_array("eps", hparams.eps).reshape(-1):
-            check_float("eps", float(value), 0.0)
-    if hparams.kl_coef is not None:
-        for value in real_array("kl_coef", hparams.kl_coef).reshape(-1):
-            check_float("kl_coef", float(value), 0.0)
-    for name, (low, high, low_open) in CLIP_BOUNDS.items():
-        value = getattr(hparams, name)
-        for item in () if value is None else real_array(name, value).reshape(-1):
-            check_float(name, float(item), low, high, low_open=low_open)
-    return hparams
-
-
-def _check_if_concrete(hparams: Any) -> Any:
-    if isinstance(hparams, HParams) and is_concrete(hparams):
-        check_hparams(hparams)
-    return hparams
-
-
-def checked_hparams(fn):
-    """``fn(hparams, ...)`` (jitted) that first validates concrete ``HParams``.
-
-    Tracers under an outer jit/vmap pass through. ``.lower`` checks too; ``._cache_size`` and
-    ``.jitted`` are the jitted function's.
-    """
-
-    @functools.wraps(fn)
-    def run(hparams: HParams, *args: Any, **kwargs: Any) -> Any:
-        return fn(_check_if_concrete(hparams), *args, **kwargs)
-
-    run.lower = lambda hparams, *a, **k: fn.lower(_check_if_concrete(hparams), *a, **k)
-    run._cache_size = getattr(fn, "_cache_size", None)
-    run.jitted = fn
-    return run
-
-
-class Metrics(NamedTuple):
-    """Recorded trajectory; R = T / record_every + 1 records, record 0 is the initial state.
-
-    Attributes:
-      step: int32[R] step index of each record.
-      p: float32[R, P] per-prompt success probability.
-      mean_p: float32[R] mean over prompts.
-      objective: float32[R] J = mean_x h_M(p_x) (h_M of the tables actually used, eps included).
-      degenerate_fraction: float32[R] fraction of groups with S = 0 or S = M over the steps since
-        the previous record (exact ascent: its expectation mean_x p^M + (1-p)^M); 0 at record 0.
-      finite: bool[R] all parameters finite at the record (False once the run diverged).
-      nonfinite_step: int32[] first step whose update was not finite (-1 if none), alias
-        ``diverged_at``. From that step on the run is frozen at its last finite parameters and
-        every later record's p, mean_p, objective and degenerate_fraction are NaN; other runs
-        of a vmapped grid are unaffected.
-    """
-
-    step: Array
-    p: Array
-    mean_p: Array
-    objective: Array
-    degenerate_fraction: Array
-    finite: Array
-    nonfinite_step: Array
-
-    @property
-    def diverged_at(self) -> Array:
-        """int32[...] per run: the first non-finite step, or -1 (= ``nonfinite_step``)."""
-        return self.nonfinite_step
-
-
-def extend_metrics(name: str, extra: tuple[str, ...], doc: str) -> type:
-    """A ``Metrics`` pytree with the ``extra`` float32[R] records appended (same first fields).
-
-    Used for the records only some runs have (sequence lengths, PPO clip fractions), so that
-    ``Metrics`` itself, and the golden digests of plain runs, stay as they are.
-    """
-    fields = NamedTuple(f"_{name}", [(field, Array) for field in (*Metrics._fields, *extra)])
-    namespace = {"__doc__": doc, "__slots__": (), "diverged_at": Metrics.diverged_at}
-    return type(name, (fields,), namespace)
-
-
-SequenceMetrics = extend_metrics(
-    "SequenceMetrics",
-    ("mean_length_correct", "mean_length_wrong"),
-    """``Metrics`` of a sequence policy plus exact length records (NaN after divergence).
-
-    Attributes: as ``Metrics``, and mean_length_correct, mean_length_wrong: float32[R],
-    mean_x E[L | correct] and mean_x E[L | wrong] from the enumerated response law.
-    """,
-)
+    width = cfg.problem.max_length if cfg.problem.is_sequence else 1
+    answers = cfg.batch_groups * cfg.group_size
+    if cfg.loss_mode is not None and (cfg.batch // cfg.num_minibatches) % cfg.batch_groups:
+        raise InputError(
+            f"batch_groups={cfg.batch_groups!r} is invalid with loss_mode: must divide the "
+            f"minibatch of {cfg.batch // cfg.num_minibatches} groups"
+        )
+    values = configure(cfg.loss_mode, cfg.loss_settings, width, answers, cfg.dynamic_sampling)
+    for field, value in zip(
+        ("loss_mode", "loss_settings", "aggregation", "_loss"), values, strict=True
+    ):
+        if value is not None:
+            object.__setattr__(cfg, field, value)

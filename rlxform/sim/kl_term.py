@@ -1,34 +1,36 @@
-"""The KL penalty of the simulator: one place for the estimator, both placements and real rewards.
+"""The KL penalty of the simulator: one place for the estimator, the placements and real rewards.
 
 Reference policy pi_ref = the initial params (a frozen copy). Per token t of item n of group b,
 l_bnt = log pi(y_t | y_<t) - log pi_ref(y_t | y_<t) (bandits: one token per response) and
-k(l) is ``rlxform.core.kl.kl_estimate`` (k1 = l, k2 = l^2/2, k3 = e^-l + l - 1 clamped, abs).
+k(l) is ``rlxform.core.kl.kl_estimate`` (k1, k2, k3 clamped, k3_unclamped, abs; k3_ratio =
+rho k3 with rho = pi / pi_old differentiable; verl's "+" and OpenRLHF's "_unbiased" forms with
+the gradient l straight through). Every update of the simulator samples from the current
+params, so rho = 1 in value (``kl_estimate``'s default old log-ratio, sg(l)).
 
-* placement ``loss`` (verl ``use_kl_loss``, TRL ``beta``): the ascended surrogate gets
-  ``- beta reduce_b sum_n s_bn sum_t k(l_bnt)`` with s_bn = count_bn f_bn / M, the same
-  aggregation scale as the policy-gradient coefficients (``estimator.group_coefficients``).
+* placement ``loss`` (verl ``use_kl_loss``, TRL ``beta``, OpenRLHF ``use_kl_loss``): the
+  ascended surrogate gets ``- beta reduce_b sum_n s_bn sum_t k(l_bnt)`` with
+  s_bn = count_bn f_bn / M, the same aggregation scale as the policy-gradient coefficients
+  (``group_loss.group_coefficients``).
 * placement ``reward`` (verl ``use_kl_in_reward``): the reward of item n becomes
   r_n - beta sg(sum_t k(l_nt)) before the advantage, and the scheme's weight is computed from
-  these real rewards (``real_reward_weights``); only schemes defined on real rewards qualify
-  (``REAL_REWARD_SCHEMES``), the others raise ``InputError``.
+  these real rewards (``real_reward_weights``); only schemes whose rule declares a real-reward
+  form qualify (``Scheme.has_real_reward``), the others raise ``InputError``.
+* placement ``advantage`` (OpenRLHF without ``use_kl_loss``): the scheme's weight of item n
+  becomes Z_n - beta sg(sum_t k(l_nt)), at the same scale s_bn; every scheme.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from rlxform.core.kl import kl_estimate
+from rlxform.core.registry import real_reward_names
 from rlxform.core.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PyTree
 from rlxform.validation import InputError
-
-# Z of each scheme on real rewards r (group of M, counts c_n, mean r̄ = sum_n c_n r_n / M):
-# reinforce Z = r; rloo Z = r - mean of the others = M (r - r̄) / (M - 1); mean_baseline Z = r - r̄;
-# grpo Z = (r - r̄) / (sd + eps), sd the population or sample std (0 when sd = 0).
-REAL_REWARD_SCHEMES = ("reinforce", "rloo", "mean_baseline", "grpo")
 
 
 class KLState(NamedTuple):
@@ -44,10 +46,10 @@ class KLState(NamedTuple):
 
 def check_reward_scheme(scheme: Scheme, placement: str) -> None:
     """InputError when ``placement == "reward"`` and ``scheme`` has no real-reward form."""
-    if placement == "reward" and scheme.name not in REAL_REWARD_SCHEMES:
+    if placement == "reward" and not scheme.has_real_reward:
         raise InputError(
-            f"scheme={scheme.name!r} is invalid with kl_placement='reward': it is defined only "
-            "through binary a/b tables; must be one of " + ", ".join(REAL_REWARD_SCHEMES)
+            f"scheme={scheme.label!r} is invalid with kl_placement='reward': it is defined only "
+            "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
         )
 
 
@@ -62,27 +64,12 @@ def real_reward_weights(
 ) -> Array:
     """Z ``float[B, N]`` of ``scheme`` from real rewards ``float[B, N]`` (counts: multiplicities).
 
-    Formulas in ``REAL_REWARD_SCHEMES``; with counts = None every item counts once.
+    The rule's real-reward form (``Scheme.real_reward_weights``; e.g. rloo Z = M (r - r̄) / (M - 1),
+    grpo Z = (r - r̄) / (sd + eps)); with counts = None every item counts once; ``eps`` (possibly
+    traced) replaces the scheme's own.
     """
-    m = float(group_size)
-    weight = jnp.ones_like(rewards) if counts is None else counts.astype(rewards.dtype)
-    mean = jnp.sum(weight * rewards, axis=-1, keepdims=True) / m
-    centred = rewards - mean
-    if scheme.name == "reinforce":
-        return rewards
-    if scheme.name == "rloo":
-        return m * centred / (m - 1.0)
-    if scheme.name == "mean_baseline":
-        return centred
     check_reward_scheme(scheme, "reward")
-    kwargs: dict[str, Any] = scheme.kwargs
-    ddof = 1.0 if kwargs.get("std", "population") == "sample" else 0.0
-    var = jnp.sum(weight * centred**2, axis=-1, keepdims=True) / (m - ddof)
-    positive = var > 0
-    sd = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
-    den = sd + (kwargs.get("eps", 0.0) if eps is None else eps)
-    ok = den > 0
-    return jnp.where(ok, centred / jnp.where(ok, den, 1.0), 0.0)
+    return scheme.real_reward_weights(rewards, counts, group_size, eps)
 
 
 def stop_ref(kl: KLState) -> PyTree:

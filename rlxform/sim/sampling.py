@@ -159,7 +159,7 @@ def group_counts(key: PRNGKey, logits: ArrayLike, group_size: int, sampler: str)
 
 # ---- autoregressive token sampler ---------------------------------------------------------------
 
-PAD_TOKEN = -1  # tokens and nodes after a response's stop (``rlxform.sim.sequence_tasks.PAD``)
+PAD_TOKEN = -1  # tokens and nodes after a response's stop (``rlxform.core.sequences.PAD``)
 
 
 def sample_tokens(
@@ -169,7 +169,7 @@ def sample_tokens(
 
     ``logits float[P, N, V]`` holds one row per prefix in breadth-first tree order (row 0 the
     empty prefix; a content token t < V-1 leads from row n to b n + 1 + t, b = V-1; token V-1
-    is the stop; rows past N-1 are clipped, as in ``rlxform.sim.sequence_policies``). At each
+    is the stop; rows past N-1 are clipped, as in ``rlxform.core.sequences``). At each
     position t = #{k < V-1 : u cdf[V-1] >= cdf[k]}, cdf the prefix sums of exp(row - max)
     (``softmax_cdf``), u ~ U[0, 1). All B M max_length uniforms come from one draw
     (no per-group or per-position keys; ``jax.random.categorical`` would draw V Gumbels per

@@ -1,41 +1,35 @@
 """Sequence policies behind the ``Policy`` protocol: groups of token sequences (SPEC section 8).
 
-Both kinds expose a prefix table, next-token logits at every prefix of every prompt
-``float[P, num_prefixes, V]`` (``sequence_tabular``: the params; ``sequence_network``: a GRU,
-``rlxform.sim.sequence_network``). ``sample`` draws M responses per batch prompt token by
-token (``lax.scan`` over positions); the ``Group`` holds tokens, the prefix node of each token,
+Both kinds are a prefix table, next-token logits at every prefix of every prompt
+``float[P, num_prefixes, V]`` (``sequence_tabular``: the params, started at the tilted uniform
+policy of ``core.sequences.tilted_logits``; ``sequence_network``: a GRU evaluated on every
+prefix, ``rlxform.sim.sequence_network``). ``sample`` draws M responses per batch prompt token
+by token (``sampling.sample_tokens``); the ``Group`` holds tokens, the prefix node of each token,
 lengths and rewards (the verifier on the enumeration). ``log_prob`` sums the chosen tokens'
-log-softmax. ``length_stats`` gives the exact p, E[L | correct], E[L | wrong] from the
-enumerated response law (``tree_log_probs``, one matrix product over the responses).
+log-softmax. The exact law, the records (``length_stats``) and the per-token log-probs of every
+response are ``core.sequences``' on the table, evaluated in jax.numpy.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlxform.core import sequences as core
+from rlxform.core.sequences import PAD, SequenceTask, enumerate_sequences
 from rlxform.sim.config import Problem
-from rlxform.sim.policies import Group, Policy, initial_p, register
+from rlxform.sim.policies import ExactLaw, Footprint, Group, Policy, initial_p
 from rlxform.sim.sampling import sample_tokens
 from rlxform.sim.sequence_network import NetworkConfig, init_sequence_network, network_logits
-from rlxform.sim.sequence_policies import init_sequence_tabular
-from rlxform.sim.sequence_tasks import PAD, SequenceTask, enumerate_sequences
 from rlxform.types import Array, PRNGKey, PyTree
 
 
 def network_config(problem: Problem) -> NetworkConfig:
     """The GRU's ``NetworkConfig`` (task, P, hidden) of a sequence problem."""
     return NetworkConfig(problem.task, problem.num_prompts, problem.hidden)
-
-
-def prefix_table(params: PyTree, problem: Problem) -> Array:
-    """Next-token logits at every prefix of every prompt, ``float[P, num_prefixes, V]``."""
-    if problem.policy == "sequence_network":
-        return network_logits(params, network_config(problem))
-    return params["logits"]
 
 
 def sample_groups(
@@ -66,15 +60,6 @@ def token_group(task: SequenceTask, prompts: Array, tokens: Array, nodes: Array)
     return Group(prompts, None, rewards, lengths, tokens, nodes)
 
 
-def group_log_probs(table: Array, group: Group) -> Array:
-    """log pi(y_bi | x_b) of the sampled responses from the prefix table, ``float[B, M]``."""
-    live = group.nodes >= 0
-    rows = table[group.prompts[:, None, None], jnp.where(live, group.nodes, 0)]  # [B, M, L, V]
-    log_probs = jax.nn.log_softmax(rows, axis=-1)
-    chosen = jnp.take_along_axis(log_probs, jnp.where(live, group.tokens, 0)[..., None], -1)
-    return jnp.sum(jnp.where(live, chosen[..., 0], 0.0), axis=-1)
-
-
 def group_token_log_probs(table: Array, group: Group) -> tuple[Array, Array]:
     """(log pi(y_t | y_<t) ``float[B, M, L]`` with 0 on padding, live tokens ``bool[B, M, L]``)."""
     live = group.nodes >= 0
@@ -84,87 +69,93 @@ def group_token_log_probs(table: Array, group: Group) -> tuple[Array, Array]:
     return jnp.where(live, chosen[..., 0], 0.0), live
 
 
-def _response_log_probs(table: Array, task: SequenceTask) -> Array:
-    """log pi(y) of every enumerated response with the prompt axes last, ``float[N, ...]``.
-
-    Level by level down the prefix tree: cum[child] = cum[parent] + log softmax(table[parent])[t];
-    a stopped response at prefix n has cum[n] + log softmax(table[n])[stop], a truncated one the
-    cum of its full-length content (the enumeration index is the tree index). The table is moved
-    to ``[num_prefixes, V, ...]`` once, so every level is a contiguous slab and the V-way
-    log-softmax is V column ops (XLA CPU reduces a short minor axis several times slower).
-    O(num_prefixes V) adds per prompt instead of O(N max_length) gathers.
-    """
-    b, lead = task.vocab_size - 1, table.shape[:-2]
-    moved = jnp.moveaxis(table, (-2, -1), (0, 1))  # [num_prefixes, V, ...]
-    columns = [moved[:, v] for v in range(task.vocab_size)]
-    top = functools.reduce(jnp.maximum, columns)
-    total = functools.reduce(jnp.add, [jnp.exp(c - top) for c in columns])
-    log_probs = moved - (top + jnp.log(total))[:, None]
-    levels = [jnp.zeros((1, *lead), table.dtype)]
-    start = 0
-    for k in range(task.max_length):  # static unroll over max_length levels
-        width = b**k
-        rows = log_probs[start : start + width, :b]  # [width, b, ...]
-        levels.append((levels[-1][:, None] + rows).reshape(width * b, *lead))
-        start += width
-    stopped = jnp.concatenate(levels[:-1], axis=0) + log_probs[:, task.stop]
-    return jnp.concatenate([stopped, levels[-1]], axis=0)
+def group_token_entropies(table: Array, group: Group) -> Array:
+    """Entropy of the next-token distribution at each drawn token's prefix, ``float[B, M, L]``
+    (0 on padding)."""
+    live = group.nodes >= 0
+    rows = table[group.prompts[:, None, None], jnp.where(live, group.nodes, 0)]  # [B, M, L, V]
+    log_probs = jax.nn.log_softmax(rows, axis=-1)
+    return jnp.where(live, -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1), 0.0)
 
 
-def tree_log_probs(table: Array, task: SequenceTask) -> Array:
-    """log pi(y) of every enumerated response, ``float[..., num_prefixes, V] -> float[..., N]``.
-
-    Ordered like ``sequence_log_probs`` (the reference; equal values); see
-    ``_response_log_probs`` for the recursion.
-    """
-    return jnp.moveaxis(_response_log_probs(table, task), 0, -1)
+def group_log_probs(table: Array, group: Group) -> Array:
+    """log pi(y_bi | x_b) of the sampled responses from the prefix table, ``float[B, M]``."""
+    return jnp.sum(group_token_log_probs(table, group)[0], axis=-1)
 
 
-def length_stats(table: Array, task: SequenceTask) -> tuple[Array, Array, Array]:
-    """(p, E[L | correct], E[L | wrong]) of the prefix table, each ``float[...]``.
-
-    With pi(y) = exp ``_response_log_probs`` and the static columns w(y) = (r(y), r(y) L(y),
-    (1 - r(y)) L(y)), (p, E[r L], E[(1 - r) L]) = w^T pi, one matrix product over the N
-    responses (full float32 precision); E[L | correct] = E[r L] / p, E[L | wrong] =
-    E[(1 - r) L] / (1 - p).
-    """
-    enum = enumerate_sequences(task)
-    lengths = np.asarray(enum.lengths, np.float64)
-    columns = np.stack([enum.correct, enum.correct * lengths, ~enum.correct * lengths])
-    probs = jnp.exp(_response_log_probs(table, task))  # [N, ...]
-    p, mass_correct, mass_wrong = jnp.tensordot(
-        jnp.asarray(columns, probs.dtype), probs, axes=1, precision=jax.lax.Precision.HIGHEST
-    )
-    return p, mass_correct / p, mass_wrong / (1.0 - p)
-
-
-def _sequence_policy(problem: Problem) -> Policy:
+def _table_policy(
+    problem: Problem, table: Callable[[PyTree], Array], init: Callable, sparse_sgd: bool
+) -> Policy:
+    """The ``Policy`` of a prefix-table function ``table(params) -> float[P, num_prefixes, V]``."""
     task = problem.task
-
-    def init(key: PRNGKey) -> PyTree:
-        pop_key, init_key = jax.random.split(key)
-        if problem.policy == "sequence_network":
-            return init_sequence_network(init_key, network_config(problem))
-        return init_sequence_tabular(task, np.asarray(initial_p(pop_key, problem)))
 
     def sample(key, params, prompts, group_size):
         if prompts is None:
             prompts = jnp.arange(problem.num_prompts, dtype=jnp.int32)
-        table = jax.lax.stop_gradient(prefix_table(params, problem))
-        return sample_groups(key, table, task, prompts, group_size)
+        return sample_groups(key, jax.lax.stop_gradient(table(params)), task, prompts, group_size)
 
     def stats(params):
-        return length_stats(prefix_table(params, problem), task)
+        return core.length_stats(table(params), task)
 
+    law = ExactLaw(
+        enumerate_sequences(task),
+        lambda params: core.response_log_probs(table(params), task),
+        lambda params: core.token_log_probs(table(params), task)[0],
+    )
     return Policy(
         init=init,
         sample=sample,
-        log_prob=lambda params, group: group_log_probs(prefix_table(params, problem), group),
+        log_prob=lambda params, group: group_log_probs(table(params), group),
         p_correct=lambda params: stats(params)[0],
+        exact_law=law,
         length_stats=stats,
-        token_log_prob=lambda params, g: group_token_log_probs(prefix_table(params, problem), g),
+        token_log_prob=lambda params, group: group_token_log_probs(table(params), group),
+        sparse_sgd=sparse_sgd,
+        large_params=True,
+        token_entropy=lambda params, group: group_token_entropies(table(params), group),
+        prefix_logits=table,
     )
 
 
-for _kind in ("sequence_tabular", "sequence_network"):
-    register(_kind)(_sequence_policy)
+def tabular_policy(problem: Problem, sampler: str | None = None) -> Policy:
+    """``sequence_tabular``: params ``{"logits": float32[P, num_prefixes, V]}``, started at the
+    tilted uniform policy with the population's p. ``sampler`` (the bandits' count sampler) is
+    not used: tokens are always drawn by inverse CDF."""
+    del sampler
+
+    def init(key: PRNGKey) -> PyTree:
+        pop_key, _ = jax.random.split(key)
+        p = np.asarray(initial_p(pop_key, problem))
+        return {"logits": jnp.asarray(core.tilted_logits(problem.task, p), jnp.float32)}
+
+    return _table_policy(problem, lambda params: params["logits"], init, sparse_sgd=True)
+
+
+def network_policy(problem: Problem, sampler: str | None = None) -> Policy:
+    """``sequence_network``: a GRU shared by every prompt (``sequence_network``); initial p is
+    what the initialisation gives. ``sampler`` is not used (tokens by inverse CDF)."""
+    del sampler
+    config = network_config(problem)
+
+    def init(key: PRNGKey) -> PyTree:
+        _, init_key = jax.random.split(key)
+        return init_sequence_network(init_key, config)
+
+    return _table_policy(problem, lambda params: network_logits(params, config), init, False)
+
+
+def tabular_footprint(problem: Problem, group_size: int) -> Footprint:
+    """float32 elements of one run: a logit row over V per prefix per prompt; sampling work
+    P M max_length (V + 1) (``rlxform.resources.simulation_bytes``)."""
+    vocab, length = problem.vocab_size, problem.max_length
+    params = problem.num_prompts * core.num_prefixes(problem.task) * vocab
+    return Footprint(params, problem.num_prompts * group_size * length * (vocab + 1), 0)
+
+
+def network_footprint(problem: Problem, group_size: int) -> Footprint:
+    """float32 elements of one run: the GRU (3 gates), head and prompt embedding; sampling work
+    as tabular; 4 P H max_length activations."""
+    vocab, hidden, length = problem.vocab_size, problem.hidden, problem.max_length
+    params = 3 * (vocab + hidden + 1) * hidden + (hidden + 1) * vocab + problem.num_prompts * hidden
+    work = problem.num_prompts * group_size * length * (vocab + 1)
+    return Footprint(params, work, 4 * problem.num_prompts * hidden * length)

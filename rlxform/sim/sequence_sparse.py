@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.sim import loop
-from rlxform.sim.config import HParams, SequenceMetrics, SimConfig, checked_hparams
-from rlxform.sim.estimator import draw_prompts, group_coefficients
+from rlxform.sim.ascent import initial_params, make_record, policy_of, tables
+from rlxform.sim.config import SequenceMetrics, SimConfig
+from rlxform.sim.group_loss import draw_prompts, group_coefficients
+from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.sampling import sample_token_probs
 from rlxform.sim.sequence_groups import token_group
-from rlxform.sim.simulate import initial_params, make_record, policy_of, tables
 from rlxform.types import Array, PRNGKey, PyTree
 from rlxform.validation import InputError
 
@@ -67,12 +68,12 @@ def sparse_sgd_step(
 
 def build_sparse_simulate(cfg: SimConfig, params0: PyTree | None = None):
     """Un-jitted ``(hparams, key) -> SequenceMetrics`` for sequence_tabular with SGD."""
-    if cfg.problem.policy != "sequence_tabular" or cfg.optimizer != "sgd":
+    policy = policy_of(cfg)
+    if not policy.sparse_sgd or cfg.optimizer != "sgd":
         raise InputError(
             f"policy={cfg.problem.policy!r}, optimizer={cfg.optimizer!r} is invalid for the "
-            "sparse path: must be sequence_tabular with sgd"
+            "sparse path: must be a policy with sparse_sgd (sequence_tabular) with sgd"
         )
-    policy = policy_of(cfg)
     params0 = initial_params(cfg) if params0 is None else params0
 
     def simulate(hparams: HParams, key: PRNGKey) -> SequenceMetrics:

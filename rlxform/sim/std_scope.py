@@ -13,38 +13,29 @@ sqrt(pbar (1 - pbar)) + eps).
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from rlxform.core.schemes import Scheme
+from rlxform.core.xp import to_jax
 from rlxform.types import Array, ArrayLike
 
 
 def centred_tables(scheme: Scheme, group_size: int) -> tuple[Array, Array]:
-    """The numerator tables a = f(q) (1 - q), b = -f(q) q (a[0] = b[M] = 0): ``float[M+1]``.
+    """The scheme's centred form (``Scheme.centred_tables``) as JAX ``float[M+1]`` tables.
 
-    f(q) = (1 - q)^gamma for f_grpo, else 1; a singleton verl group has mean 0, so a[1] = 1.
+    E.g. a = f(q) (1 - q), b = -f(q) q (a[0] = b[M] = 0), f(q) = (1 - q)^gamma for f_grpo.
     """
-    m = group_size
-    q = np.arange(m + 1, dtype=np.float64) / m
-    factor = (1.0 - q) ** scheme.kwargs["gamma"] if scheme.name == "f_grpo" else np.ones(m + 1)
-    a_table, b_table = factor * (1.0 - q), -factor * q
-    if scheme.name == "verl" and m == 1:
-        a_table = np.array([0.0, 1.0])
-    a_table[0], b_table[m] = 0.0, 0.0
-    return jnp.asarray(a_table), jnp.asarray(b_table)
+    a_table, b_table = scheme.centred_tables(group_size)
+    return to_jax(a_table), to_jax(b_table)
 
 
 def std_kind(scheme: Scheme) -> str:
     """``"sample"`` (Bessel, torch's ``std()``: verl, TRL) or ``"population"`` (the scheme's)."""
-    return scheme.kwargs.get("std", "sample") if scheme.name != "verl" else "sample"
+    return scheme.std_kind
 
 
 def scheme_eps(scheme: Scheme, eps: ArrayLike | None) -> Array:
     """eps of the denominator: the traced ``eps`` if given, else the scheme's own."""
-    return jnp.asarray(
-        scheme.kwargs.get("epsilon", scheme.kwargs.get("eps", 0.0)) if eps is None else eps,
-        jnp.float32,
-    )
+    return jnp.asarray(scheme.own_eps if eps is None else eps, jnp.float32)
 
 
 def batch_scale(num_correct: Array, group_size: int, std: str, eps: ArrayLike) -> Array:

@@ -1,7 +1,11 @@
 """vmap over hyperparameters x seeds with one compilation, and agreement with exact ascent.
 
-``make_sweep(cfg)`` returns ``jit(fn(hparams [H], keys [S]) -> Metrics [H, S, ...])``: the
-simulator vmapped over seeds (inner) and hyperparameters (outer). ``compare`` reduces the seed
+``make_sweep(cfg, devices=None)`` returns ``fn(hparams [H], keys [S]) -> Metrics [H, S, ...]``:
+the simulator vmapped over seeds (inner) and hyperparameters (outer), every hyperparameter on the
+same keys. Given ``devices``, the grid is flattened to G = H * S runs (run ``h * S + s`` uses
+hparams[h] and keys[s]), padded to a multiple of the device count and sharded over a 1-D
+``Mesh`` with ``NamedSharding``; each run is computed wholly on one device (no collectives), so
+results do not depend on the devices beyond float32 rounding. ``compare`` reduces the seed
 axis to mean and standard error of mean p and measures them against the exact-ascent trajectory:
 ``max_abs_dev`` = max over records of |seed-mean mean_p - exact mean_p|, ``max_z`` = max over
 records of that gap in standard errors (SE floored at ``ROUNDING_FLOOR / 3``) and ``agreement`` =
@@ -11,15 +15,21 @@ noise-free run (one seed, or every seed alike) from failing on float32 rounding 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as PS
 
-from rlxform.sim import reference
-from rlxform.sim.config import HParams, Metrics, SimConfig, checked_hparams
+from rlxform.resources import check_run
+from rlxform.sim import exact
+from rlxform.sim.config import Metrics, SimConfig
+from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.simulate import build_simulate
-from rlxform.types import ArrayLike, NDArray, PyTree
+from rlxform.types import ArrayLike, NDArray, PRNGKey, PyTree
 
 AGREEMENT_SE = 3.0
 # float32 simulator vs exact ascent: rounding of ~1e-7 per step accumulates over T steps; 1e-5
@@ -48,23 +58,88 @@ class Comparison(NamedTuple):
     max_z: NDArray
 
 
-def make_sweep(cfg: SimConfig, params0: PyTree | None = None):
+def make_sweep(
+    cfg: SimConfig, devices: Sequence[Any] | None = None, *, params0: PyTree | None = None
+):
     """Jitted ``(hparams, keys) -> Metrics`` over a grid of H hyperparameters and S seeds.
 
     Args:
       cfg: static configuration (one compile for all grids of the same H, S).
-      params0: shared initial params (default ``simulate.initial_params(cfg)``).
+      devices: None (one device: nested vmap) or the devices of a 1-D mesh the flat grid is
+        sharded over (``jax.local_devices()`` for all; one compile per padded G).
+      params0: shared initial params (default ``ascent.initial_params(cfg)``).
     Returns:
-      fn(hparams: HParams with leaves float[H], keys: key[S]) -> Metrics with leading [H, S].
+      fn(hparams: HParams with leaves float[H], keys: key[S]) -> Metrics with leading [H, S];
+      ``fn.runs(hparams [G], keys [G]) -> Metrics [G, ...]`` computes a flat list of runs
+      (``flatten_grid``; a chunk of the grid) with the same program. Each call first checks
+      that its H x S (or G) runs fit the memory budget (``resources.check_run``, InputError).
     """
     simulate = build_simulate(cfg, params0)
-    over_seeds = jax.vmap(simulate, in_axes=(None, 0))
-    return checked_hparams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))))
+    count = 1 if devices is None else len(list(devices))
+
+    def guard_grid(hparams: HParams, keys: PRNGKey) -> None:  # H x S runs at once
+        runs = int(np.shape(hparams.learning_rate)[0]) * int(keys.shape[0])
+        check_run(cfg, runs, what="make_sweep", devices=count)
+
+    def guard_runs(hparams: HParams, keys: PRNGKey) -> None:
+        check_run(cfg, int(keys.shape[0]), what="make_sweep(...).runs", devices=count)
+
+    if devices is None:
+        over_seeds = jax.vmap(simulate, in_axes=(None, 0))
+        sweep = checked_hparams(jax.jit(jax.vmap(over_seeds, in_axes=(0, None))), guard_grid)
+        sweep.runs = checked_hparams(jax.jit(jax.vmap(simulate)), guard_runs)
+        return sweep
+    devices = list(devices)
+    sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PS("grid"))
+    batched = jax.jit(jax.vmap(simulate), in_shardings=sharding, out_shardings=sharding)
+
+    def runs(hparams: HParams, keys: PRNGKey) -> Metrics:
+        size = int(keys.shape[0])
+        padded = -(-size // len(devices)) * len(devices)
+        hp, ks = jax.device_put(_pad((hparams, keys), padded), sharding)
+        return jax.tree_util.tree_map(lambda x: x[:size], batched(hp, ks))
+
+    def sweep(hparams: HParams, keys: PRNGKey) -> Metrics:
+        num_h = int(np.shape(hparams.learning_rate)[0])
+        return unflatten(runs(*flatten_grid(hparams, keys)), num_h, int(keys.shape[0]))
+
+    sweep = checked_hparams(sweep, guard_grid)
+    sweep.runs = checked_hparams(runs, guard_runs)
+    return sweep
+
+
+def flatten_grid(hparams: HParams, keys: PRNGKey) -> tuple[HParams, PRNGKey]:
+    """The H x S grid as G = H * S runs: ``(HParams [H], key[S]) -> (HParams [G], key[G])``."""
+    num_h = int(np.shape(hparams.learning_rate)[0])
+    num_s = int(keys.shape[0])
+    flat_hp = jax.tree_util.tree_map(lambda x: jnp.repeat(jnp.asarray(x), num_s, axis=0), hparams)
+    return flat_hp, keys[jnp.tile(jnp.arange(num_s), num_h)]
+
+
+def unflatten(metrics: Any, num_h: int, num_s: int) -> Any:
+    """``[G, ...] -> [H, S, ...]`` for every leaf."""
+    return jax.tree_util.tree_map(lambda x: x.reshape(num_h, num_s, *x.shape[1:]), metrics)
+
+
+def _pad(tree: PyTree, size: int) -> PyTree:
+    """Pad the leading axis to ``size`` by repeating the last element."""
+
+    def pad(x):
+        missing = size - x.shape[0]
+        return x if missing == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], missing, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
 
 
 def make_exact_sweep(cfg: SimConfig, params0: PyTree | None = None):
-    """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``."""
-    return checked_hparams(jax.jit(jax.vmap(reference.build_exact(cfg, params0))))
+    """Jitted exact ascent over a hyperparameter grid: ``hparams [H] -> Metrics [H, ...]``
+    (guarded: ``resources.check_run`` of H exact points)."""
+
+    def guard(hparams: HParams) -> None:
+        points = int(np.shape(hparams.learning_rate)[0]) if np.ndim(hparams.learning_rate) else 1
+        check_run(cfg, 0, exact=points, what="make_exact_sweep")
+
+    return checked_hparams(jax.jit(jax.vmap(exact.build_exact(cfg, params0))), guard)
 
 
 def seed_stats(values: ArrayLike, axis: int = -2) -> tuple[NDArray, NDArray]:
@@ -121,6 +196,19 @@ def grid(
         eps = np.atleast_1d(np.asarray(eps, np.float32))
         lr_grid, eps_grid = np.meshgrid(lr, eps, indexing="ij")
         hparams = HParams(lr_grid.reshape(-1), eps_grid.reshape(-1))
-    if kl_coef is None:
-        return hparams
-    return hparams._replace(kl_coef=np.full(hparams.learning_rate.shape, kl_coef, np.float32))
+    return hparams if kl_coef is None else broadcast(hparams._replace(kl_coef=kl_coef))
+
+
+def broadcast(hparams: HParams) -> HParams:
+    """``HParams`` whose learning rate is a scalar or a list of H values as a grid of H points:
+    every leaf float32[H], the other values (scalars) repeated, None kept."""
+    lr = np.atleast_1d(np.asarray(hparams.learning_rate, np.float32))
+    if lr.ndim != 1:
+        raise ValueError(f"learning_rate={hparams.learning_rate!r} is invalid: must be 1-D")
+    return HParams(
+        lr,
+        *(
+            None if v is None else np.broadcast_to(np.asarray(v, np.float32), lr.shape).copy()
+            for v in hparams[1:]
+        ),
+    )

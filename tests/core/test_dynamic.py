@@ -1,4 +1,7 @@
-"""Dynamic sampling's exact mean step: hand cases, joint brute force, enumeration, Monte Carlo."""
+"""Dynamic sampling's exact mean step: hand cases, joint brute force, enumeration, Monte Carlo.
+
+``rlxform.core.dynamic`` runs in NumPy float64 (hand cases, enumeration) and, with the same
+formulas, in JAX for the simulator's reference (held to NumPy in one compiled program)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ import numpy as np
 import pytest
 
 from rlxform.core import dynamic, schemes
-from rlxform.sim import reference as exact
-from rlxform.sim import simulate
-from rlxform.sim.simulate import HParams, Problem, SimConfig
+from rlxform.sim import ascent, exact, simulate
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 SCHEMES = [
     schemes.reinforce(),
@@ -41,35 +44,34 @@ def _max_abs(a, b):
 
 def test_kept_weight_by_hand():
     """REINFORCE (a = 1, b = 0): w° = 1 - p^(M-1); NSR (a = 0, b = -1): w° = 1 - (1-p)^(M-1)."""
-    with jax.enable_x64(True):
-        p = jnp.asarray([0.1, 0.5, 0.9])
-        a, b = schemes.reinforce().tables(4)
-        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - p**3, atol=1e-15)
-        a, b = schemes.nsr().tables(4)
-        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - (1 - p) ** 3, atol=1e-15)
-        a, b = schemes.rloo().tables(1 + 1)  # RLOO gives degenerate groups zero weight: w° = w
-        np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1.0, atol=1e-15)
+    p = np.asarray([0.1, 0.5, 0.9])
+    a, b = schemes.reinforce().tables(4)
+    np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - p**3, atol=1e-15)
+    a, b = schemes.nsr().tables(4)
+    np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1 - (1 - p) ** 3, atol=1e-15)
+    a, b = schemes.rloo().tables(1 + 1)  # RLOO gives degenerate groups zero weight: w° = w
+    np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 1.0, atol=1e-15)
+    a, b = schemes.reinforce().tables(1)  # M = 1: every group is degenerate, w° = 0
+    np.testing.assert_allclose(dynamic.kept_weight(a, b, p), 0.0, atol=1e-15)
 
 
 def test_kept_probability_by_hand_and_at_the_ends():
-    with jax.enable_x64(True):
-        p = jnp.asarray([0.25, 0.5, 1e-12, 1 - 1e-9])
-        q = dynamic.kept_probability(p, 3)
-        np.testing.assert_allclose(q[:2], [1 - 0.25**3 - 0.75**3, 0.75], rtol=1e-15)
-        np.testing.assert_allclose(q[2], 3e-12, rtol=1e-9)  # 1 - (1-p)^3 - p^3 ~ 3p
-        np.testing.assert_allclose(q[3], 3e-9, rtol=1e-6)
+    p = np.asarray([0.25, 0.5, 1e-12, 1 - 1e-9])
+    q = dynamic.kept_probability(p, 3)
+    np.testing.assert_allclose(q[:2], [1 - 0.25**3 - 0.75**3, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(q[2], 3e-12, rtol=1e-9)  # 1 - (1-p)^3 - p^3 ~ 3p
+    np.testing.assert_allclose(q[3], 3e-9, rtol=1e-6)
 
 
 def test_factors_by_hand():
     """P = 2: kappa_1 = E[1/(1 + Bernoulli(q_2))] = 1 - q_2 / 2; B = 1 < P: factor 1/P."""
-    with jax.enable_x64(True):
-        q = jnp.asarray([0.3, 0.8])
-        np.testing.assert_allclose(dynamic.full_batch_factor(q), [1 - 0.4, 1 - 0.15], rtol=1e-15)
-        p = jnp.asarray([0.2, 0.7, 0.5])
-        np.testing.assert_allclose(dynamic.step_factors(p, 4, 1), 1 / 3, rtol=1e-15)
-        # B = 2 of P = 3: (1 + (1 - qbar)) / P
-        qbar = float(jnp.mean(dynamic.kept_probability(p, 4)))
-        np.testing.assert_allclose(dynamic.step_factors(p, 4, 2), (2 - qbar) / 3, rtol=1e-14)
+    q = np.asarray([0.3, 0.8])
+    np.testing.assert_allclose(dynamic.full_batch_factor(q), [1 - 0.4, 1 - 0.15], rtol=1e-15)
+    p = np.asarray([0.2, 0.7, 0.5])
+    np.testing.assert_allclose(dynamic.step_factors(p, 4, 1), 1 / 3, rtol=1e-15)
+    # B = 2 of P = 3: (1 + (1 - qbar)) / P
+    qbar = float(np.mean(dynamic.kept_probability(p, 4)))
+    np.testing.assert_allclose(dynamic.step_factors(p, 4, 2), (2 - qbar) / 3, rtol=1e-14)
 
 
 def _poisson_binomial_factor(q):
@@ -88,20 +90,36 @@ def _poisson_binomial_factor(q):
 @pytest.mark.parametrize("num_prompts", [1, 2, 5, 9])
 def test_full_batch_factor_equals_enumeration(num_prompts):
     q = np.random.default_rng(num_prompts).uniform(0, 1, num_prompts)
-    with jax.enable_x64(True):
-        got = dynamic.full_batch_factor(jnp.asarray(q))
+    got = dynamic.full_batch_factor(q)
     np.testing.assert_allclose(got, _poisson_binomial_factor(q), rtol=1e-13, atol=0)
 
 
 def test_full_batch_factor_equal_prompts_closed_form_and_large_batch_limit():
     """q_y = q for all y: kappa = (1 - (1-q)^P) / (P q); P kappa (1 - d) -> 1 as P grows."""
-    with jax.enable_x64(True):
-        for num_prompts, q in [(64, 0.3), (301, 0.05), (1000, 0.7)]:
-            got = dynamic.full_batch_factor(jnp.full((num_prompts,), q))
-            want = (1 - (1 - q) ** num_prompts) / (num_prompts * q)
-            np.testing.assert_allclose(got, want, rtol=1e-11)  # 500-node sums
-        got = dynamic.full_batch_factor(jnp.full((1000,), 0.7))
-        assert abs(float(got[0]) * 1000 * 0.7 - 1) < 2e-3
+    for num_prompts, q in [(64, 0.3), (301, 0.05), (1000, 0.7)]:
+        got = dynamic.full_batch_factor(np.full((num_prompts,), q))
+        want = (1 - (1 - q) ** num_prompts) / (num_prompts * q)
+        np.testing.assert_allclose(got, want, rtol=1e-11)  # 500-node sums
+    got = dynamic.full_batch_factor(np.full((1000,), 0.7))
+    assert abs(float(got[0]) * 1000 * 0.7 - 1) < 2e-3
+
+
+def test_numpy_and_jax_routes_agree(x64):
+    """The simulator's reference evaluates the same formulas in JAX: equal to NumPy float64."""
+    p = np.array([0.0, 1e-9, 0.05, 0.3, 0.5, 0.8, 1 - 1e-9, 1.0])
+    tables = {s.label: s.tables(5) for s in SCHEMES}
+
+    @jax.jit
+    def jax_route(p, tables):  # tables as arguments: JAX arrays inside, no NumPy constants
+        kept = {k: dynamic.kept_weight(a, b, p) for k, (a, b) in tables.items()}
+        return kept, dynamic.kept_probability(p, 5), [dynamic.step_factors(p, 5, b) for b in (3, 8)]
+
+    kept, probability, factors = jax_route(jnp.asarray(p), tables)
+    for key, (a, b) in tables.items():
+        np.testing.assert_allclose(kept[key], dynamic.kept_weight(a, b, p), rtol=1e-13, err_msg=key)
+    np.testing.assert_allclose(probability, dynamic.kept_probability(p, 5), rtol=1e-14)
+    for got, batch in zip(factors, (3, 8), strict=True):
+        np.testing.assert_allclose(got, dynamic.step_factors(p, 5, batch), rtol=1e-13)
 
 
 @pytest.mark.parametrize("batch_size", [None, 2])
@@ -116,7 +134,7 @@ def test_expected_update_equals_joint_brute_force(scheme, batch_size):
         dynamic_sampling=True,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         brute = exact.brute_force_update(None, params, cfg)
         assert _max_abs(theorem, brute) < 1e-12
@@ -136,7 +154,7 @@ def test_expected_update_equals_brute_force_other_policies(policy):
         dynamic_sampling=True,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
 
@@ -149,7 +167,7 @@ def test_plain_uniform_batch_brute_force_equals_theorem():
         group_size=2,
     )
     with jax.enable_x64(True):
-        params = _as64(simulate.initial_params(cfg))
+        params = _as64(ascent.initial_params(cfg))
         theorem = exact.expected_update(None, params, cfg)
         assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
 
@@ -168,7 +186,7 @@ def test_simulator_mean_step_within_standard_errors(batch_size):
         group_size=4,
         dynamic_sampling=True,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     keys = jax.random.split(jax.random.key(7), 40000)
     grads = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logits"]))(keys)
     grads = np.asarray(grads, np.float64)

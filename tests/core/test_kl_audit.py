@@ -11,15 +11,22 @@ import pytest
 
 from rlxform.core import kl
 from rlxform.core import kl_audit as audit
+from rlxform.core import sequences as sq
+from rlxform.core.sequences import SequenceTask
+from rlxform.reproduce.penalties import kl_estimator_table
 
-BANDIT = audit.enumerate_responses(5, 1)
-TREE = audit.enumerate_responses(3, 3)
+BANDIT = SequenceTask(5, 1)  # one prefix, five one-token responses
+TREE = SequenceTask(3, 3)
 
 
-def _draw(tree, seed, scale=1.0):
+def _draw(task, seed, scale=1.0):
     rng = np.random.default_rng(seed)
-    shape = (tree.num_prefixes, tree.num_tokens)
+    shape = (sq.num_prefixes(task), task.vocab_size)
     return scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
+
+
+def _live(task):
+    return sq.prefix_indices(task) >= 0
 
 
 def _softmax(x):
@@ -40,13 +47,13 @@ def _fd_gradient(fn, x, h=1e-6):
 def test_enumeration_by_hand():
     # V = 3 (token 2 stops), L = 3: nodes (), (0), (1), (00), (01), (10), (11); responses
     # 2 | 02, 12 | 002, 012, 102, 112 | and the 8 stop-free strings of length 3
-    assert TREE.num_prefixes == 7
-    assert TREE.mask.shape == (15, 3)
-    assert sorted(TREE.mask.sum(1).tolist()) == [1] + [2] * 2 + [3] * 12
+    assert sq.num_prefixes(TREE) == 7
+    assert _live(TREE).shape == (15, 3)
+    assert sorted(_live(TREE).sum(1).tolist()) == [1] + [2] * 2 + [3] * 12
     logits, _ = _draw(TREE, 0)
     total = np.exp(audit.token_log_probs(logits, TREE).sum(-1)).sum()
     assert total == pytest.approx(1.0, abs=1e-14)
-    assert BANDIT.num_prefixes == 1 and BANDIT.mask.shape == (5, 1)
+    assert sq.num_prefixes(BANDIT) == 1 and _live(BANDIT).shape == (5, 1)
 
 
 @pytest.mark.parametrize("tree", [BANDIT, TREE], ids=["bandit", "sequence"])
@@ -56,33 +63,43 @@ def test_true_gradient_matches_finite_differences(tree):
     np.testing.assert_allclose(audit.true_kl_gradient(logits, ref, tree), fd, atol=1e-8)
 
 
-def _brute_force(estimator, placement, logits, ref, tree):
-    """Enumerate responses again, by JAX autodiff of the surrogate (independent route)."""
+def _brute_force(estimator, placement, logits, ref, tree, sampling=None):
+    """Enumerate responses again, by JAX autodiff of the surrogate (independent route);
+    ``sampling``: the logits of the policy that sampled (None: pi itself)."""
     ref_tok = jnp.asarray(audit.token_log_probs(ref, tree))
-    mask = jnp.asarray(tree.mask)
+    old_tok = None if sampling is None else jnp.asarray(audit.token_log_probs(sampling, tree))
+    mask = jnp.asarray(_live(tree))
+    prefix = np.where(_live(tree), sq.prefix_indices(tree), 0)
+    token = np.where(_live(tree), sq.enumerate_sequences(tree).tokens, 0)
 
     def tok_fn(theta):
         log_probs = jax.nn.log_softmax(theta, -1)
-        return jnp.where(mask, log_probs[tree.prefix, tree.token], 0.0)
+        return jnp.where(mask, log_probs[prefix, token], 0.0)
 
     def surrogate(theta):
         tok = tok_fn(theta)
-        probs = jax.lax.stop_gradient(jnp.exp(tok.sum(-1)))
-        values = jnp.where(mask, kl.kl_estimate(estimator, tok - ref_tok), 0.0)
+        probs = jax.lax.stop_gradient(jnp.exp((tok if old_tok is None else old_tok).sum(-1)))
+        old = None if old_tok is None else old_tok - ref_tok
+        values = jnp.where(mask, kl.kl_estimate(estimator, tok - ref_tok, old), 0.0)
         if placement == "loss":
             return jnp.sum(probs * values.sum(-1))
         return jnp.sum(probs * jax.lax.stop_gradient(values.sum(-1)) * tok.sum(-1))
 
-    return np.asarray(jax.grad(surrogate)(jnp.asarray(logits)))
+    return np.asarray(jax.jit(jax.grad(surrogate))(jnp.asarray(logits)))
 
 
 @pytest.mark.parametrize("tree", [BANDIT, TREE], ids=["bandit", "sequence"])
 def test_expectations_match_autodiff(x64, tree):
     logits, ref = _draw(tree, 2)
-    for estimator, placement in itertools.product(audit.AUDIT_ESTIMATORS, kl.PLACEMENTS):
+    sampling = _draw(tree, 12, scale=0.5)[0]
+    for estimator, placement in itertools.product(audit.AUDIT_ESTIMATORS, audit.AUDIT_PLACEMENTS):
         got = audit.expected_kl_gradient(estimator, placement, logits, ref, tree)
         want = _brute_force(estimator, placement, logits, ref, tree)
         np.testing.assert_allclose(got, want, atol=1e-13, err_msg=f"{estimator}/{placement}")
+    for estimator in audit.AUDIT_ESTIMATORS:  # sampled by another policy
+        got = audit.expected_kl_gradient(estimator, "loss", logits, ref, tree, sampling)
+        want = _brute_force(estimator, "loss", logits, ref, tree, sampling)
+        np.testing.assert_allclose(got, want, atol=1e-13, err_msg=f"{estimator}/off-policy")
 
 
 def test_bandit_identities():
@@ -123,17 +140,18 @@ def test_k3_clamp_zeroes_far_responses():
     assert np.abs(got[0] - (pi - q)).max() > 1e-3
 
 
-BANDIT_3 = audit.enumerate_responses(3, 1)
+BANDIT_3 = SequenceTask(3, 1)
 
 
 def _node_probs(logits, tree):
     """P_pi(reach node s) for every node of the tree (by enumerating responses)."""
     tok = audit.token_log_probs(logits, tree)
-    reach = np.zeros(tree.num_prefixes)
-    for i in range(tree.mask.shape[0]):
-        for t in range(tree.mask.shape[1]):
-            if tree.mask[i, t]:
-                reach[tree.prefix[i, t]] = max(reach[tree.prefix[i, t]], np.exp(tok[i, :t].sum()))
+    live, prefix = _live(tree), sq.prefix_indices(tree)
+    reach = np.zeros(sq.num_prefixes(tree))
+    for i in range(live.shape[0]):
+        for t in range(live.shape[1]):
+            if live[i, t]:
+                reach[prefix[i, t]] = max(reach[prefix[i, t]], np.exp(tok[i, :t].sum()))
     return reach
 
 
@@ -176,8 +194,8 @@ def test_compare_by_hand():
 
 
 def test_table_rows():
-    table = audit.kl_estimator_table(jax.random.key(0), num_draws=3)
-    assert len(table["policy"]) == 16
+    table = kl_estimator_table(jax.random.key(0), num_draws=3)
+    assert len(table["policy"]) == 2 * len(kl.ESTIMATORS) * 2
     rows = {
         (p, e, pl): i
         for i, (p, e, pl) in enumerate(
@@ -187,7 +205,7 @@ def test_table_rows():
     assert set(rows) == {
         (p, e, pl)
         for p in ("bandit", "sequence")
-        for e in ("k1", "k2", "k3", "abs")
+        for e in kl.ESTIMATORS
         for pl in ("loss", "reward")
     }
     err = table["relative_error"]
@@ -198,7 +216,12 @@ def test_table_rows():
     assert err[rows[("bandit", "k2", "loss")]] < 1e-12
     assert err[rows[("sequence", "k2", "loss")]] > 1e-3
     assert err[rows[("bandit", "k3", "loss")]] > 1e-3
-    again = audit.kl_estimator_table(jax.random.key(0), num_draws=3)
+    for name in ("k3_ratio", "k1+", "k3+", "abs+", "k1_unbiased", "k2_unbiased", "k3_unbiased"):
+        assert err[rows[("bandit", name, "loss")]] < 1e-12  # l grad log pi at rho = 1
+        same = err[rows[("sequence", name, "loss")]] - err[rows[("sequence", "k2", "loss")]]
+        assert abs(same) < 1e-12
+        assert table["follows"][rows[("bandit", name, "loss")]] == "grad KL(pi||ref) (exact)"
+    again = kl_estimator_table(jax.random.key(0), num_draws=3)
     np.testing.assert_array_equal(again["relative_error"], table["relative_error"])
 
 
@@ -208,7 +231,7 @@ def test_table_rows():
 )
 def test_table_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        audit.kl_estimator_table(jax.random.key(0), **kwargs)
+        kl_estimator_table(jax.random.key(0), **kwargs)
 
 
 def test_estimator_and_placement_names_checked():
@@ -217,6 +240,10 @@ def test_estimator_and_placement_names_checked():
         audit.expected_kl_gradient("k7", "loss", logits, ref, BANDIT)
     with pytest.raises(ValueError, match="placement='both'"):
         audit.expected_kl_gradient("k1", "both", logits, ref, BANDIT)
+    with pytest.raises(ValueError, match="placement='advantage' is invalid: must be one of loss"):
+        audit.expected_kl_gradient("k1", "advantage", logits, ref, BANDIT)
+    with pytest.raises(ValueError, match="sampling_logits is invalid with placement='reward'"):
+        audit.expected_kl_gradient("k1", "reward", logits, ref, BANDIT, logits)
     # verl aliases name the same estimators
     np.testing.assert_array_equal(
         audit.expected_kl_gradient("low_var_kl", "loss", logits, ref, BANDIT),
@@ -230,11 +257,11 @@ def test_reward_return_to_go_has_the_same_expectation(estimator):
     # vanish because E[grad log pi(y_t|y_<t) | y_<t] = 0
     logits, ref = _draw(TREE, 6)
     tok = audit.token_log_probs(logits, TREE)
-    values, _ = audit._estimate_and_slope(estimator, tok - audit.token_log_probs(ref, TREE))
-    values = np.where(TREE.mask, values, 0.0)
+    values, _ = kl.kl_value_and_slope(estimator, tok - audit.token_log_probs(ref, TREE))
+    values = np.where(_live(TREE), values, 0.0)
     to_go = np.cumsum(values[:, ::-1], axis=1)[:, ::-1]
     coef = np.exp(tok.sum(-1))[:, None] * to_go
-    got = audit._scatter(TREE, _softmax(logits), coef)
+    got = sq.score_gradient(logits, np.where(_live(TREE), coef, 0.0), TREE)
     want = audit.expected_kl_gradient(estimator, "reward", logits, ref, TREE)
     np.testing.assert_allclose(got, want, atol=1e-14)
 
@@ -245,7 +272,7 @@ def test_monte_carlo_matches_exact_expectations():
     pi, q = _softmax(logits), _softmax(ref)
     rng = np.random.default_rng(8)
     num = 10_000
-    stop = TREE.num_tokens - 1
+    stop = TREE.vocab_size - 1
     cells = [("k3", "loss"), ("k2", "reward"), ("k1", "reward")]
     samples = {c: np.zeros((num, *logits.shape)) for c in cells}
     nodes = {(): 0}
@@ -256,7 +283,7 @@ def test_monte_carlo_matches_exact_expectations():
         prefix, path = (), []
         while True:
             node = nodes[prefix]
-            token = int(rng.choice(TREE.num_tokens, p=pi[node]))
+            token = int(rng.choice(TREE.vocab_size, p=pi[node]))
             path.append((node, token))
             prefix = (*prefix, token)
             if token == stop or len(prefix) == 3:
@@ -279,3 +306,28 @@ def test_monte_carlo_matches_exact_expectations():
         se = draws.std(0, ddof=1) / np.sqrt(num)
         exact = audit.expected_kl_gradient(estimator, placement, logits, ref, TREE)
         assert np.all(np.abs(mean - exact) <= 4.5 * se + 1e-12), (estimator, placement)
+
+
+def test_importance_weighted_estimators_keep_the_reverse_kl_off_policy():
+    """Sampled by pi_old != pi: E_old[rho l grad log pi] = E_pi[l grad log pi]. TRL's k3_ratio
+    and OpenRLHF's _unbiased forms (rho <= 10 here) keep grad KL(pi || ref) on one token and the
+    per-prefix reverse KL under the sampler's prefix law on sequences; verl's k3+ does not."""
+    logits, ref = _draw(BANDIT, 9, scale=0.7)
+    old = _draw(BANDIT, 10, scale=0.7)[0]
+    assert np.max(np.abs(_softmax(logits) / _softmax(old))) < 10
+    truth = audit.true_kl_gradient(logits, ref, BANDIT)
+    for name in ("k3_ratio", "k1_unbiased", "k2_unbiased", "k3_unbiased"):
+        got = audit.expected_kl_gradient(name, "loss", logits, ref, BANDIT, old)
+        np.testing.assert_allclose(got, truth, atol=1e-15, err_msg=name)
+    unweighted = audit.expected_kl_gradient("k3+", "loss", logits, ref, BANDIT, old)
+    assert audit.compare(unweighted, truth)[1] > 1e-2
+    # sequences: sum_s P_old(s) grad KL(pi(.|s) || ref(.|s)), P_old(s) the sampler's reach
+    logits, ref = _draw(TREE, 11, scale=0.7)
+    old = _draw(TREE, 12, scale=0.7)[0]
+    pi, q = _softmax(logits), _softmax(ref)
+    reach = sq.prefix_mass(TREE, np.exp(audit.token_log_probs(old, TREE).sum(-1))).sum(-1)
+    local = pi * np.log(pi / q)
+    want = reach[:, None] * (local - local.sum(-1, keepdims=True) * pi)
+    for name in ("k3_ratio", "k3_unbiased"):
+        got = audit.expected_kl_gradient(name, "loss", logits, ref, TREE, old)
+        np.testing.assert_allclose(got, want, atol=1e-15, err_msg=name)

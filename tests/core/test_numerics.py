@@ -1,5 +1,6 @@
 """Numerics at the extremes (M up to 4096, p at and next to the ends) against mpmath, and
-property-based checks (hypothesis) of the theorem's structure."""
+property-based checks (hypothesis) of the theorem's structure. All in the NumPy float64 route
+(no compile per example); the JAX route is held to it in test_objective.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
-import jax
+import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
@@ -26,9 +27,10 @@ def _mp_pmf(n: int, p: float) -> list:
     return [mpmath.binomial(n, k) * p**k * q ** (n - k) for k in range(n + 1)]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("m", [2, 64, 4096])
-def test_weights_and_objectives_match_mpmath(x64, m):
+@pytest.mark.parametrize("m", [2, 64, pytest.param(4096, marks=pytest.mark.slow)])
+def test_weights_and_objectives_match_mpmath(m):
+    """README, Numerics: within 1e-10 relative of mpmath for M up to 4096 at p in
+    {0, 1e-12, 0.5, 1-1e-12, 1} (M = 4096 is marked slow for mpmath's sake, not ours)."""
     mpmath.mp.dps = 50
     catalog = [
         schemes.reinforce(),
@@ -53,7 +55,9 @@ def test_weights_and_objectives_match_mpmath(x64, m):
             for ci in c:
                 phi.append(phi[-1] + ci)
             h_ref = mpmath.fsum(f / m * bi for f, bi in zip(phi, pmf_h, strict=False))
-            w, h = float(t.weight(p)), float(t.objective(p))
+            w, h = t.weight(p), t.objective(p)
+            assert np.asarray(w).dtype == np.asarray(h).dtype == np.float64
+            w, h = float(w), float(h)
             assert math.isfinite(w) and math.isfinite(h)
             for ours, ref in ((w, w_ref), (h, h_ref)):
                 assert abs(ours - float(ref)) <= 1e-10 * abs(float(ref)) + 1e-300, (
@@ -65,10 +69,12 @@ def test_weights_and_objectives_match_mpmath(x64, m):
 
 
 def test_float32_weights_are_finite_at_large_m():
+    """The simulator's route: JAX float32 inputs stay float32 and finite at M = 4096."""
     t = rlxform.transform(schemes.grpo(), 4096)
-    w = np.asarray(t.weight(np.array(P_EXTREME, np.float32)))
-    h = np.asarray(t.objective(np.array(P_EXTREME, np.float32)))
+    w = np.asarray(t.weight(jnp.array(P_EXTREME, jnp.float32)))
+    h = np.asarray(t.objective(jnp.array(P_EXTREME, jnp.float32)))
     assert w.dtype == np.float32 and np.all(np.isfinite(w)) and np.all(np.isfinite(h))
+    np.testing.assert_allclose(w, t.weight(np.array(P_EXTREME)), rtol=1e-4)
 
 
 # ---- property-based ------------------------------------------------------------------------
@@ -90,8 +96,7 @@ def test_bernstein_weight_equals_direct_binomial_sum(mab, p):
         (a_table[k + 1] - b_table[k]) * math.comb(m - 1, k) * p**k * (1 - p) ** (m - 1 - k)
         for k in range(m)
     )
-    with jax.enable_x64(True):
-        ours = float(bern.bernstein_weight(bern.coefficients_from_tables(a_table, b_table), p))
+    ours = float(bern.bernstein_weight(bern.coefficients_from_tables(a_table, b_table), p))
     assert ours == pytest.approx(direct, rel=1e-11, abs=1e-11)
 
 
@@ -99,24 +104,20 @@ def test_bernstein_weight_equals_direct_binomial_sum(mab, p):
 @given(st.integers(1, 40).flatmap(lambda m: hnp.arrays(np.float64, m, elements=st.floats(0, 10))))
 def test_nonnegative_coefficients_give_nondecreasing_objective(c):
     p = np.linspace(0, 1, 201)
-    with jax.enable_x64(True):
-        h = np.asarray(bern.bernstein_objective(c, p))
+    h = bern.bernstein_objective(c, p)
     assert np.all(np.diff(h) >= -1e-12 * max(1.0, np.abs(h).max()))
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    # a fixed set of M (odd, even, small, past the unrolled tables): each new M recompiles the
-    # eager x64 ops of scheme.coefficients, ~1 s per example on 2 cores for integers(2, 200)
-    st.sampled_from([2, 3, 4, 7, 16, 33, 128, 200]),
+    st.integers(2, 200),  # any M: the NumPy route compiles nothing per example
     st.sampled_from(["population", "sample"]),
     st.floats(0.0, 1.0),
     st.floats(0.0, 1.0),
 )
 def test_grpo_weight_is_symmetric(m, std, eps, p):
-    with jax.enable_x64(True):
-        t = rlxform.transform(schemes.grpo(std=std, eps=eps), m)
-        assert float(t.weight(p)) == pytest.approx(float(t.weight(1.0 - p)), rel=1e-10)
+    t = rlxform.transform(schemes.grpo(std=std, eps=eps), m)
+    assert float(t.weight(p)) == pytest.approx(float(t.weight(1.0 - p)), rel=1e-10)
 
 
 @settings(max_examples=60, deadline=None)
@@ -127,7 +128,7 @@ def test_grpo_weight_is_symmetric(m, std, eps, p):
     st.sampled_from(["population", "sample"]),
 )
 def test_grpo_advantages_invariant_to_affine_rewards(rewards, alpha, beta, std):
-    with jax.enable_x64(True):
-        table = np.asarray(schemes.grpo(std=std).advantages(rewards))
-        general = np.asarray(schemes.grpo_advantages(alpha + beta * rewards, std=std))
+    table = schemes.grpo(std=std).advantages(rewards)
+    general = schemes.grpo_advantages(alpha + beta * rewards, std=std)
+    assert table.dtype == general.dtype == np.float64
     np.testing.assert_allclose(general, table, rtol=1e-9, atol=1e-9)

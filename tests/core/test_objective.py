@@ -1,5 +1,8 @@
 """The theorem, checked by independent routes: brute-force enumeration, scipy, closed forms,
-quadrature, large-M limits, autodiff, and the exact noise of SPEC section 5."""
+quadrature, large-M limits, autodiff, and the exact noise of SPEC section 5.
+
+Exact values are the NumPy float64 route (no compile); the JAX route (jit, vmap, grad through
+the custom JVP) is held to it with one compiled program for the whole catalog."""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from helpers import brute_force_expected_update
 from scipy import integrate, stats
 
 import rlxform
+from rlxform import frameworks
 from rlxform.core import objective as transforms
 from rlxform.core import schemes
+from rlxform.core.group_norm import group_norm
 
 CATALOG = [
     schemes.reinforce(),
@@ -33,14 +38,14 @@ CATALOG = [
     schemes.w_reinforce(lam=0.3),
     schemes.f_grpo(gamma=1.5),
     schemes.custom(lambda r, s, m: (r - s / m) * (1 + s)),
-    schemes.from_verl("grpo_passk"),
+    frameworks.from_verl("grpo_passk"),
 ]
 IDS = [s.label for s in CATALOG]
 
 
 @pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
 @pytest.mark.parametrize("group_size", [2, 3, 5])
-def test_brute_force_enumeration_matches_theorem(x64, scheme, group_size):
+def test_brute_force_enumeration_matches_theorem(scheme, group_size):
     a_table, b_table = scheme.tables(group_size)
     t = rlxform.transform(scheme, group_size)
     rng = np.random.default_rng(group_size)
@@ -51,7 +56,7 @@ def test_brute_force_enumeration_matches_theorem(x64, scheme, group_size):
 
 
 @pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
-def test_weight_and_objective_match_scipy_binomial_and_quadrature(x64, scheme):
+def test_weight_and_objective_match_scipy_binomial_and_quadrature(scheme):
     m = 7
     t = rlxform.transform(scheme, m)
     c = scheme.coefficients(m)
@@ -67,7 +72,7 @@ def test_weight_and_objective_match_scipy_binomial_and_quadrature(x64, scheme):
 
 
 @pytest.mark.parametrize("m", [1, 2, 4, 16, 100])
-def test_closed_forms(x64, m):
+def test_closed_forms(m):
     p = np.linspace(0.0, 1.0, 41)
     q = 1.0 - p
     tr = lambda s: rlxform.transform(s, m)
@@ -102,7 +107,7 @@ def test_closed_forms(x64, m):
         np.testing.assert_allclose(pk.objective(p), 1 - q**k, atol=1e-12)
 
 
-def test_large_m_limits(x64):
+def test_large_m_limits():
     p = np.linspace(0.05, 0.95, 181)
     m = 4096
     for scheme in (schemes.grpo(), schemes.grpo(std="sample")):
@@ -145,11 +150,11 @@ def test_large_m_limits(x64):
         (schemes.grpo(std="sample", eps=1e-6), 0.0, 1e-6),
         (schemes.f_grpo(gamma=1.5, eps=0.3), 1.5, 0.3),
         (schemes.f_grpo(gamma=0.5, std="sample", eps=0.05), 0.5, 0.05),
-        (schemes.from_trl("group"), 0.0, 1e-4),
+        (frameworks.from_trl("group"), 0.0, 1e-4),
     ],
     ids=lambda v: getattr(v, "label", None),
 )
-def test_eps_limits_are_the_true_large_m_limit(x64, scheme, gamma, eps):
+def test_eps_limits_are_the_true_large_m_limit(scheme, gamma, eps):
     """h = int_0^p (1-t)^gamma / (sqrt(t(1-t)) + eps) dt against mpmath, to 1e-12 relative."""
     mpmath.mp.dps = 30
     limit, name = scheme.limit()
@@ -163,7 +168,7 @@ def test_eps_limits_are_the_true_large_m_limit(x64, scheme, gamma, eps):
     np.testing.assert_allclose(transforms.limit_weight(scheme, grid), want, rtol=1e-14)
 
 
-def test_eps_limit_is_what_large_m_approaches(x64):
+def test_eps_limit_is_what_large_m_approaches():
     """At eps = 0.05 the finite-M weight tends to the eps limit, not to 1/sqrt(p(1-p))."""
     p = np.linspace(0.1, 0.9, 17)
     scheme = schemes.grpo(eps=0.05)
@@ -174,9 +179,24 @@ def test_eps_limit_is_what_large_m_approaches(x64):
     assert schemes.grpo().limit()[1] == "2 arcsin sqrt p"  # eps = 0 unchanged
 
 
-def test_verl_vectorized_limit_keeps_the_variance_floor(x64):
+def test_incomplete_beta_limit_matches_mpmath():
+    """F-GRPO's eps = 0 limit B_p(1/2, gamma + 1/2), by the graded arcsine quadrature (NumPy,
+    no scipy at run time), against mpmath's betainc to 1e-14 relative; w = h' exactly."""
+    mpmath.mp.dps = 30
+    for gamma in (0.0, 0.5, 1.0, 2.0, 3.7):
+        limit, name = schemes.f_grpo(gamma=gamma).limit()
+        assert name == f"B_p(1/2, {gamma + 0.5:g})"
+        for p in (1e-12, 1e-6, 0.01, 0.3, 0.5, 0.97, 1 - 1e-9, 1.0):
+            ref = float(mpmath.betainc(0.5, gamma + 0.5, 0, p))
+            assert float(limit(p)) == pytest.approx(ref, rel=1e-14), (gamma, p)
+        grid = np.array([0.2, 0.5, 0.9])
+        want = grid**-0.5 * (1 - grid) ** (gamma - 0.5)  # t^(a-1) (1-t)^(b-1)
+        np.testing.assert_allclose(limit.weight(grid), want, rtol=1e-14)
+
+
+def test_verl_vectorized_limit_keeps_the_variance_floor():
     eps = 0.01
-    limit, name = schemes.from_verl("grpo_vectorized", epsilon=eps).limit()
+    limit, name = frameworks.from_verl("grpo_vectorized", epsilon=eps).limit()
     assert "max(t(1-t)" in name
     mpmath.mp.dps = 30
     for p in (0.005, 0.3, 0.995, 1.0):
@@ -186,32 +206,117 @@ def test_verl_vectorized_limit_keeps_the_variance_floor(x64):
         assert float(limit(np.float64(p))) == pytest.approx(float(ref), rel=1e-12)
 
 
-@pytest.mark.parametrize("scheme", CATALOG, ids=IDS)
-def test_grad_of_objective_is_weight_and_jit_agrees(x64, scheme):
-    t = rlxform.transform(scheme, 6)
-    p = jnp.linspace(0.0, 1.0, 21)
-    np.testing.assert_allclose(
-        jax.vmap(jax.grad(t.objective))(p), t.weight(p), rtol=1e-12, atol=1e-12
-    )
-    np.testing.assert_allclose(jax.jit(t.weight)(p), t.weight(p), rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(jax.jit(t.objective)(p), t.objective(p), rtol=1e-14, atol=1e-15)
-    # independent of the custom JVP: central differences of the objective
-    h = 1e-5
-    inner = np.linspace(0.1, 0.9, 9)
-    fd = (np.asarray(t.objective(inner + h)) - np.asarray(t.objective(inner - h))) / (2 * h)
-    np.testing.assert_allclose(fd, t.weight(inner), rtol=1e-7, atol=1e-8)
+def test_grad_of_objective_is_weight_and_jit_agrees(x64):
+    """jax.grad(h_M) = w_M through the custom JVP, and jit(w_M), jit(h_M) equal the NumPy float64
+    route, for the whole catalog in one compiled program (float64)."""
+    transforms_ = {s.label: rlxform.transform(s, 6) for s in CATALOG}
+    p = np.linspace(0.0, 1.0, 21)
+
+    @jax.jit
+    def jax_route(p):
+        return {
+            label: (jax.vmap(jax.grad(t.objective))(p), t.weight(p), t.objective(p))
+            for label, t in transforms_.items()
+        }
+
+    routes = jax_route(jnp.asarray(p))
+    for label, t in transforms_.items():
+        grad, weight, objective = (np.asarray(x) for x in routes[label])
+        assert grad.dtype == np.float64, label
+        np.testing.assert_allclose(grad, t.weight(p), rtol=1e-12, atol=1e-12, err_msg=label)
+        np.testing.assert_allclose(weight, t.weight(p), rtol=1e-14, atol=1e-15, err_msg=label)
+        np.testing.assert_allclose(objective, t.objective(p), rtol=1e-14, atol=1e-15, err_msg=label)
+        # independent of the custom JVP: central differences of the objective
+        h = 1e-5
+        inner = np.linspace(0.1, 0.9, 9)
+        fd = (t.objective(inner + h) - t.objective(inner - h)) / (2 * h)
+        np.testing.assert_allclose(fd, t.weight(inner), rtol=1e-7, atol=1e-8, err_msg=label)
+
+
+def every_rule() -> list:
+    """One scheme per registered rule (several for verl), for the route-equality test."""
+    from rlxform.core.registry import RULES
+
+    out = [
+        *CATALOG,
+        schemes.design("log", 7),
+        frameworks.from_trl("batch", batch_std=0.4),
+        *(
+            frameworks.from_verl(e, n, 0.2)
+            for e in ("grpo", "grpo_vectorized", "rloo_vectorized")
+            for n in (True, False)
+        ),
+        # issue 25: NeMo-RL's leave-one-out GRPO and the trainers' framework rules
+        schemes.loo_grpo(),
+        schemes.loo_grpo("population", 0.0),
+        frameworks.resolve_scheme("nemo_rl:grpo", advantage_clip_high=2.0, reward_scale=2.0),
+        frameworks.resolve_scheme("open_instruct:centered"),
+        frameworks.resolve_scheme("skyrl:maxrl"),
+        # slime, ROLL, AReaL: a clipped leave-one-out normalisation has no catalog twin
+        group_norm("leave_one_out", "group", eps=1e-6, clip=1.5, catalog=False),
+        group_norm("none", "group", unbiased=False, eps=0.1, keep=(0.0, 1.0), catalog=False),
+        frameworks.resolve_scheme("prime_rl:max_rl", group_size=1),  # trainers-c
+        frameworks.resolve_scheme("trl_rloo:rloo", reward_weights=[1.5]),
+    ]
+    assert {s.name for s in out} == set(RULES)
+    return out
+
+
+def test_numpy_and_jax_routes_agree_for_every_rule(x64):
+    """w_M, h_M and grad h_M through JAX (float64, jit) equal the NumPy float64 route for every
+    registered rule at M = 2, 7, 64 (designed: its own M), and every named limit h with its
+    weight w = h' (jax.grad of the limit) equals its NumPy values: one compiled program."""
+    p = np.array([0.0, 1e-12, 0.013, 0.3, 0.5, 0.77, 1 - 1e-12, 1.0])
+    transforms_ = {}
+    for scheme in every_rule():
+        for m in (7,) if scheme.name == "designed" else (2, 7, 64):
+            if m >= scheme.min_group_size:
+                transforms_[f"{scheme.label}|{m}"] = rlxform.transform(scheme, m)
+    limits = {t.limit_name: t.limit for t in transforms_.values() if t.limit is not None}
+    assert len(limits) >= 8
+    inner = p[2:-2]  # limits: log p and the arcsine weight are infinite at the ends
+
+    @jax.jit
+    def jax_route(p, inner):
+        routes = {
+            k: (t.weight(p), t.objective(p), jax.vmap(jax.grad(t.objective))(p))
+            for k, t in transforms_.items()
+        }
+        lims = {k: (h(inner), jax.vmap(jax.grad(h))(inner)) for k, h in limits.items()}
+        return routes, lims
+
+    routes, lims = jax_route(jnp.asarray(p), jnp.asarray(inner))
+    for key, t in transforms_.items():
+        weight, objective, grad = (np.asarray(x) for x in routes[key])
+        w, h = t.weight(p), t.objective(p)
+        assert isinstance(w, np.ndarray) and w.dtype == h.dtype == np.float64
+        np.testing.assert_allclose(weight, w, rtol=1e-13, atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(objective, h, rtol=1e-13, atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(grad, w, rtol=1e-12, atol=1e-12, err_msg=key)
+    for name, h in limits.items():
+        value, grad = (np.asarray(x) for x in lims[name])
+        np.testing.assert_allclose(value, h(inner), rtol=1e-13, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(grad, h.weight(inner), rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(  # w = h' by central differences, independent of both
+            (h(inner + 1e-6) - h(inner - 1e-6)) / 2e-6, h.weight(inner), rtol=1e-6, err_msg=name
+        )
 
 
 def test_objective_starts_at_zero_and_is_finite_at_large_m(x64):
-    for scheme in (schemes.grpo(), schemes.rejection_sampling(), schemes.maxrl()):
-        t = rlxform.transform(scheme, 4096)
-        values = np.asarray(t.objective(np.array([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0])))
+    ends = jnp.array([0.0, 1.0])
+    transforms_ = [
+        rlxform.transform(s, 4096)
+        for s in (schemes.grpo(), schemes.rejection_sampling(), schemes.maxrl())
+    ]
+    grads = jax.jit(lambda p: [jax.vmap(jax.grad(t.objective))(p) for t in transforms_])(ends)
+    for t, grad in zip(transforms_, grads, strict=True):
+        values = t.objective(np.array([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0]))
         assert values[0] == 0.0 and np.all(np.isfinite(values))
-        grads = np.asarray(jax.vmap(jax.grad(t.objective))(jnp.array([0.0, 1.0])))
-        assert np.all(np.isfinite(grads))
+        assert np.all(np.isfinite(np.asarray(grad)))
+        np.testing.assert_allclose(grad, t.weight(np.array([0.0, 1.0])), rtol=1e-12)
 
 
-def test_noise_mean_is_theorem_and_variance_is_direct_sum(x64):
+def test_noise_mean_is_theorem_and_variance_is_direct_sum():
     for scheme in (schemes.grpo(), schemes.rloo(), schemes.rejection_sampling()):
         m = 6
         a_table, b_table = scheme.tables(m)
@@ -250,7 +355,7 @@ def _exact_tables(name, m):
 
 
 @pytest.mark.parametrize("name", ["reinforce", "rloo", "rejection_sampling", "maxrl", "grpo"])
-def test_noise_variance_matches_mpmath_even_when_tiny(x64, name):
+def test_noise_variance_matches_mpmath_even_when_tiny(name):
     """Relative 1e-10 against 40-digit sums over exact tables, e.g. 2.0e-125 at M=50, p=0.996."""
     mpmath.mp.dps = 40
     for m in (8, 50):

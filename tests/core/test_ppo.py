@@ -24,7 +24,7 @@ def _sigmoid(z):
 
 @pytest.mark.parametrize("scheme", [GRPO, schemes.rejection_sampling(), schemes.rloo()])
 @pytest.mark.parametrize("p", [0.05, 0.3, 0.8])
-def test_one_epoch_one_minibatch_is_the_plain_update(x64, scheme, p):
+def test_one_epoch_one_minibatch_is_the_plain_update(scheme, p):
     m, lr = 8, 0.7
     out = ppo.ppo_effective_weight(scheme, m, p, learning_rate=lr)
     w = float(transform(scheme, m).weight(p))
@@ -41,7 +41,7 @@ def test_one_epoch_one_minibatch_is_the_plain_update(x64, scheme, p):
     assert out.clip_fraction == 0.0  # rho = 1 at the first step
 
 
-def test_small_learning_rate_recovers_w_m(x64):
+def test_small_learning_rate_recovers_w_m():
     for p in (0.1, 0.5, 0.9):
         out = ppo.ppo_effective_weight(GRPO, 8, p, learning_rate=1e-5, epochs=4, num_minibatches=2)
         assert out.weight == pytest.approx(float(transform(GRPO, 8).weight(p)), rel=1e-3)

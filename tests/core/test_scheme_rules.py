@@ -1,9 +1,11 @@
-"""Each scheme rule is written once: float64 tables and traced float32 tables from the same rule.
+"""Each scheme rule is written once: NumPy float64 tables and traced JAX tables from the same rule.
 
 References: ``data/scheme_tables_0.3.0.npz``, the tables of rlxform 0.3.0, where every rule was
 written twice (numpy tables and a traced-eps copy). Keys ``case|M|f64`` (``Scheme.tables``),
 ``case|M|f32|none`` (``traced_tables(M, None)``), ``case|M|f32`` / ``case|M|x64`` (jit(vmap)
-of ``traced_tables(M, eps)`` over EPS in float32 / under x64).
+of ``traced_tables(M, eps)`` over EPS in float32 / under x64). The migration check is one
+table-driven test over all 267 (case, M) pairs: the float64 tables are NumPy (no compile) and
+the traced tables of every pair come from one jitted program per dtype.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlxform.core import frameworks as fw
+from rlxform import frameworks as fw
 from rlxform.core import schemes as sch
 from rlxform.core.registry import RULES, Scheme, register
 
@@ -59,58 +61,8 @@ def reference() -> dict[str, np.ndarray]:
     return dict(np.load(DATA))
 
 
-def keys(fast: bool) -> list[tuple[str, int]]:
-    pairs = sorted({tuple(k.split("|")[:2]) for k in reference()})
-    pairs = [(name, int(m)) for name, m in pairs]
-    if fast:  # every case at a few M; the full grid runs under -m slow
-        pairs = [(n, m) for n, m in pairs if m in (1, 4, 33) or (m == 255 and "grpo" in n)]
-    return pairs
-
-
-ALL = keys(fast=False)
-FAST = keys(fast=True)
-SLOW = [pytest.param(*p, marks=pytest.mark.slow) for p in ALL if p not in FAST]
-
-
-def test_reference_covers_every_rule():
-    covered = {cases()[name].name for name, _ in ALL}
-    assert covered == set(RULES) - {"custom", "designed"}  # those two: test_schemes.py
-
-
-@pytest.mark.parametrize(("name", "m"), FAST + SLOW)
-def test_float64_tables_match_0_3_0(name, m):
-    a, b = cases()[name].tables(m)
-    expected = reference()[f"{name}|{m}|f64"]
-    np.testing.assert_allclose(np.stack([a, b]), expected, rtol=1e-15, atol=0)
-
-
-@pytest.mark.parametrize(("name", "m"), FAST + SLOW)
-def test_traced_float32_tables_bitwise_equal_to_0_3_0(name, m):
-    scheme = cases()[name]
-    a, b = scheme.traced_tables(m, None)
-    expected = reference()[f"{name}|{m}|f32|none"]
-    assert np.stack([a, b]).dtype == np.float32
-    np.testing.assert_array_equal(np.stack([a, b]), expected)  # bitwise: golden depends on it
-    a, b = jax.jit(jax.vmap(lambda e: scheme.traced_tables(m, e)))(np.asarray(EPS, np.float32))
-    got = np.stack([np.asarray(a), np.asarray(b)])
-    expected = reference()[f"{name}|{m}|f32"]
-    if name.rsplit("_", 1)[0] in EPS_NOW_HONOURED and m > 1:
-        assert not np.array_equal(got, expected)
-        np.testing.assert_allclose(got, traced_by_hand(scheme, m), rtol=3e-7)
-    else:
-        np.testing.assert_array_equal(got, expected)
-
-
-@pytest.mark.parametrize(("name", "m"), [p for p in FAST if p[1] in (4, 33)])
-def test_traced_float64_tables_match_0_3_0(x64, name, m):
-    scheme = cases()[name]
-    a, b = jax.jit(jax.vmap(lambda e: scheme.traced_tables(m, e)))(np.asarray(EPS, np.float64))
-    got = np.stack([np.asarray(a), np.asarray(b)])
-    assert got.dtype == np.float64
-    if name.rsplit("_", 1)[0] in EPS_NOW_HONOURED:
-        np.testing.assert_allclose(got, traced_by_hand(scheme, m), rtol=1e-15)
-    else:
-        np.testing.assert_allclose(got, reference()[f"{name}|{m}|x64"], rtol=1e-15, atol=0)
+PAIRS = sorted({(k.split("|")[0], int(k.split("|")[1])) for k in reference()})
+X64_SIZES = (1, 2, 4, 33, 255)  # the float64 traced program: every case at these M
 
 
 def traced_by_hand(scheme: Scheme, m: int) -> np.ndarray:
@@ -120,33 +72,85 @@ def traced_by_hand(scheme: Scheme, m: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize(
-    "scheme",
-    [
-        sch.grpo(eps=0.2),
-        sch.f_grpo(gamma=0.5, std="sample", eps=0.2),
-        fw.from_verl("grpo", epsilon=0.2),
-        fw.from_verl("grpo_vectorized", epsilon=0.2),
-        fw.from_verl("grpo_passk", epsilon=0.2),
-    ],
-    ids=lambda s: s.label,
-)
-def test_every_scheme_with_eps_honours_a_traced_eps(x64, scheme):
-    """traced_tables(M, eps) equals the tables of the same scheme built with that eps."""
-    assert scheme.has_eps
-    for m in (1, 2, 6):
-        if m < scheme.min_group_size:
+def traced_all(dtype, pairs) -> dict[tuple[str, int], np.ndarray]:
+    """jit(vmap over EPS) of ``traced_tables(M, eps)`` for ``pairs``: one program per call."""
+    schemes = cases()
+
+    @jax.jit
+    def tables(eps):
+        one = lambda name, m: jax.vmap(lambda e: jnp.stack(schemes[name].traced_tables(m, e)))
+        return {f"{name}|{m}": one(name, m)(eps) for name, m in pairs}
+
+    out = tables(np.asarray(EPS, dtype))
+    # [E, 2, M+1] -> [2, E, M+1], the layout of the reference
+    return {pair: np.moveaxis(np.asarray(out[f"{pair[0]}|{pair[1]}"]), 0, 1) for pair in pairs}
+
+
+# rules newer than the 0.3.0 reference, tested against brute force and the trainers' own numbers
+# in tests/core/test_loo_std.py and tests/frameworks/test_advantages_trainers_a.py
+NEWER = {"loo_grpo", "nemo_rl", "open_instruct", "skyrl", "group_norm"}  # after 0.3.0
+NEWER |= {"prime_rl", "trl_rloo"}  # trainers-c: tests/frameworks/test_trainers_c_advantages.py
+
+
+def test_reference_covers_every_rule():
+    covered = {cases()[name].name for name, _ in PAIRS}
+    assert covered == set(RULES) - {"custom", "designed"} - NEWER  # those two: test_schemes.py
+    assert len(PAIRS) == 267 and {m for _, m in PAIRS} == {1, 2, 3, 4, 7, 16, 33, 255}
+
+
+def test_every_rule_migrates_from_0_3_0():
+    """The whole migration check, table-driven over every (case, M) pair of the reference.
+
+    1. ``Scheme.tables`` (NumPy float64) equals 0.3.0's float64 tables to 1e-15;
+    2. ``traced_tables(M, None)`` is float32 and bitwise 0.3.0's (the golden digests rest on it);
+    3. jit(vmap) of ``traced_tables(M, eps)`` over EPS in float32 is bitwise 0.3.0's, except verl
+       grpo_passk, whose traced eps 0.3.0 ignored (now honoured: checked by hand);
+    4. the same program under x64 (every case at ``X64_SIZES``) matches 0.3.0's float64 traced
+       tables to 1e-15 and, for every eps, the NumPy tables of the scheme rebuilt with that eps:
+       the NumPy route and the JAX route of each rule agree in float64.
+    """
+    schemes = cases()
+    traced32 = traced_all(np.float32, PAIRS)
+    with jax.enable_x64(True):
+        traced64 = traced_all(np.float64, [(n, m) for n, m in PAIRS if m in X64_SIZES])
+    for name, m in PAIRS:
+        scheme, key = schemes[name], f"{name}|{m}"
+        honoured = name.rsplit("_", 1)[0] in EPS_NOW_HONOURED
+        a, b = scheme.tables(m)
+        assert a.dtype == b.dtype == np.float64 and isinstance(a, np.ndarray)
+        np.testing.assert_allclose(
+            np.stack([a, b]), reference()[f"{key}|f64"], rtol=1e-15, atol=0, err_msg=key
+        )
+        untraced = np.stack([np.asarray(t) for t in scheme.traced_tables(m, None)])
+        assert untraced.dtype == np.float32, key
+        np.testing.assert_array_equal(untraced, reference()[f"{key}|f32|none"], err_msg=key)
+        got32 = traced32[(name, m)]
+        assert got32.dtype == np.float32, key
+        if honoured:
+            assert not np.array_equal(got32, reference()[f"{key}|f32"]), key
+            np.testing.assert_allclose(got32, traced_by_hand(scheme, m), rtol=3e-7, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got32, reference()[f"{key}|f32"], err_msg=key)
+        if m not in X64_SIZES:
             continue
-        for eps in (0.0, 0.05, 0.7):
-            rebuilt = dict(scheme.params) | {scheme.rule.eps: eps}
-            expected = Scheme.make(scheme.name, **rebuilt).tables(m)
-            got = jax.jit(lambda e, m=m: scheme.traced_tables(m, e))(eps)
-            np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+        got64 = traced64[(name, m)]
+        assert got64.dtype == np.float64, key
+        expected = traced_by_hand(scheme, m) if honoured else reference()[f"{key}|x64"]
+        np.testing.assert_allclose(got64, expected, rtol=1e-15, atol=0, err_msg=key)
+        for j, eps in enumerate(EPS):
+            rebuilt = scheme
+            if scheme.has_eps:
+                rebuilt = Scheme.make(scheme.name, **(scheme.kwargs | {scheme.rule.eps: eps}))
+            np.testing.assert_allclose(
+                got64[:, j], np.stack(rebuilt.tables(m)), rtol=1e-15, atol=0, err_msg=key
+            )
 
 
 def test_schemes_without_eps_say_so():
     for name in ("reinforce", "rloo", "mean_baseline", "rejection_sampling", "maxrl", "psr"):
         assert not sch.get(name).has_eps
+    for scheme in (sch.grpo(), sch.f_grpo(), fw.from_verl("grpo_passk")):
+        assert scheme.has_eps
 
 
 def test_a_new_rule_with_eps_is_traced_without_extra_code(x64):
@@ -164,6 +168,8 @@ def test_a_new_rule_with_eps_is_traced_without_extra_code(x64):
         assert float(b[2]) == pytest.approx(-0.25 / (0.5 + 0.25), rel=1e-15)
         expected = [0, 0.375 / (np.sqrt(3) / 4), 0.5, 0.125 / (np.sqrt(3) / 4), 0]
         np.testing.assert_allclose(scheme.tables(4)[0], expected, rtol=1e-15)
+        # declared nothing else: no centred form, no real-reward form
+        assert not scheme.std_normalised and not scheme.has_real_reward
     finally:
         del RULES["halved_grpo_test"]
 
@@ -172,6 +178,72 @@ def test_traced_eps_gradient_is_finite_at_zero():
     for scheme in (sch.grpo(), fw.from_verl("grpo_vectorized", epsilon=0.0)):
         grad = jax.grad(lambda e, s=scheme: jnp.sum(s.traced_tables(5, e)[0] ** 2))(0.0)
         assert np.isfinite(float(grad))
+
+
+# ---- capabilities: centred and real-reward forms, declared with the rule --------------------
+
+
+def test_centred_forms_by_hand():
+    """a = f(q)(1 - q), b = -f(q) q: GRPO f = 1, F-GRPO f = (1-q)^gamma, verl its rule unscaled."""
+    q = np.arange(5) / 4
+    centred = lambda s: np.stack(s.centred_tables(4))
+    want = np.stack([np.where(q > 0, 1 - q, 0), np.where(q < 1, -q, 0)])
+    for scheme in (sch.grpo(eps=0.1), sch.grpo("sample"), fw.from_verl("grpo")):
+        np.testing.assert_allclose(centred(scheme), want, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(centred(sch.f_grpo(2.0)), want * (1 - q) ** 2, rtol=1e-15)
+    # verl without a std: the rule itself; pass@k keeps only the single correct sample
+    np.testing.assert_allclose(centred(fw.from_verl("rloo")), np.stack(sch.rloo().tables(4)))
+    np.testing.assert_allclose(centred(fw.from_verl("grpo_passk")), [[0, 1, 0, 0, 0], [0] * 5])
+    np.testing.assert_allclose(fw.from_verl("grpo").centred_tables(1)[0], [0.0, 1.0])  # mean 0
+    assert sch.grpo("population").std_kind == "population"
+    assert sch.f_grpo(std="sample").std_kind == fw.from_verl("grpo").std_kind == "sample"
+    with pytest.raises(ValueError, match="divides by no std"):
+        sch.rloo().centred_tables(4)
+
+
+def test_real_reward_forms_by_hand_and_on_binary_rewards():
+    """Z on real rewards equals the binary tables when the rewards are 0/1 (and is linear for
+    reinforce / rloo / mean_baseline with the declared (c, d))."""
+    rewards = np.array([[1.0, 0.0, 0.0, 1.0, 1.0], [0.3, -1.2, 0.7, 0.0, 2.0]])
+    m = rewards.shape[-1]
+    for scheme in (sch.reinforce(), sch.rloo(), sch.mean_baseline(), sch.grpo("sample", 0.1)):
+        z = scheme.real_reward_weights(rewards, None, m)
+        np.testing.assert_allclose(z[0], scheme.advantages(rewards[0]), rtol=1e-14)
+        linear = scheme.real_reward_linear(m)
+        if linear is not None:  # Z_i = c (r_i - d mean_{j != i} r_j)
+            c, d = linear
+            others = (rewards.sum(-1, keepdims=True) - rewards) / (m - 1)
+            np.testing.assert_allclose(z, c * (rewards - d * others), rtol=1e-14, atol=1e-15)
+    assert sch.grpo().real_reward_linear(4) is None
+    assert {"reinforce", "rloo", "mean_baseline", "grpo", "verl"} == {
+        name for name in RULES if Scheme.make(name).has_real_reward
+    }
+    from rlxform.frameworks.verl_rule import (
+        from_verl,  # verl's rule: every estimator but grpo_passk
+    )
+
+    assert from_verl("grpo").has_real_reward and not from_verl("grpo_passk").has_real_reward
+    with pytest.raises(ValueError, match="binary a/b tables"):
+        sch.maxrl().real_reward_weights(rewards, None, m)
+
+
+def test_no_module_outside_the_registry_checks_scheme_names():
+    """``.name ==`` / ``.name in`` on a scheme appear only in core/registry.py and schemes.py."""
+    import re
+
+    root = Path(__file__).parents[2] / "rlxform"
+    pattern = re.compile(
+        r"scheme\.name\s*(==|!=|in\b|not\s+in\b)|(?<!field)\.name\s+(not\s+)?in\s+\("
+    )
+    allowed = {"core/registry.py", "core/schemes.py", "reproduce/bench/sequence_reference.py"}
+    found = [
+        f"{path.relative_to(root)}:{i}"
+        for path in root.rglob("*.py")
+        if str(path.relative_to(root)) not in allowed
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
 
 
 @pytest.mark.parametrize(

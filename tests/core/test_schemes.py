@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import rlxform
+from rlxform import frameworks
 from rlxform.core import schemes
 
 SQ3 = math.sqrt(3.0)
@@ -65,47 +66,54 @@ def test_custom_scheme_reproduces_rloo():
 
 def test_advantages_from_rewards():
     adv = schemes.grpo().advantages(np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]))
-    np.testing.assert_allclose(
-        adv, [[SQ3, -1 / SQ3, -1 / SQ3, -1 / SQ3], [1, 1, -1, -1], [0, 0, 0, 0]], rtol=1e-6
-    )
+    assert adv.dtype == np.float64  # NumPy rewards: NumPy float64
+    expected = [[SQ3, -1 / SQ3, -1 / SQ3, -1 / SQ3], [1, 1, -1, -1], [0, 0, 0, 0]]
+    np.testing.assert_allclose(adv, expected, rtol=1e-15)
+    traced = jax.jit(schemes.grpo().advantages)(jnp.array([[1.0, 0.0, 0.0, 0.0]]))
+    assert traced.dtype == jnp.float32  # JAX rewards: the simulator's float32
+    np.testing.assert_allclose(traced[0], expected[0], rtol=1e-6)
 
 
 def test_traced_eps_tables_match_static_tables(x64):
-    for scheme in (
+    """traced_tables(M, eps) under jit equals the NumPy tables of the scheme with that eps (one
+    program for all three schemes)."""
+    cases = (
         schemes.grpo(eps=0.3),
         schemes.f_grpo(gamma=1.5, std="sample", eps=0.3),
-        schemes.from_verl("grpo", epsilon=0.3),
-    ):
-        a, b = jax.jit(lambda e, s=scheme: s.traced_tables(7, e))(0.3)
+        frameworks.from_verl("grpo", epsilon=0.3),
+    )
+    traced = jax.jit(lambda e: [s.traced_tables(7, e) for s in cases])(0.3)
+    for scheme, (a, b) in zip(cases, traced, strict=True):
         sa, sb = scheme.tables(7)
         np.testing.assert_allclose(a, sa, rtol=1e-14)
         np.testing.assert_allclose(b, sb, rtol=1e-14)
 
 
-@pytest.mark.parametrize("m", [1, 4, 16])
-def test_traced_eps_keeps_verl_vectorized_variance_floor(x64, m):
+def test_traced_eps_keeps_verl_vectorized_variance_floor(x64):
     """grpo_vectorized: sd = sqrt(max(var, eps)); at eps = 0.3 the floor binds for every S."""
-    scheme = schemes.from_verl("grpo_vectorized", epsilon=0.3)
-    a, b = jax.jit(lambda e: scheme.traced_tables(m, e))(0.3)
-    sa, sb = scheme.tables(m)
-    np.testing.assert_allclose(a, sa, rtol=1e-14)
-    np.testing.assert_allclose(b, sb, rtol=1e-14)
-    if m > 1:  # by hand: var = S(M-S)/(M(M-1)) <= 0.3 at M = 4 except S = 2 (1/3)
-        s = np.arange(m + 1)
-        var = s * (m - s) / (m * (m - 1))
-        den = np.sqrt(np.maximum(var, 0.3)) + 0.3
-        np.testing.assert_allclose(a[1:], (1 - s / m)[1:] / den[1:], rtol=1e-14)
-        plain = schemes.from_verl("grpo", epsilon=0.3).tables(m)[0]
-        assert np.abs(np.asarray(a) - plain).max() > 1e-2  # the floor matters here
+    scheme = frameworks.from_verl("grpo_vectorized", epsilon=0.3)
+    sizes = (1, 4, 16)
+    traced = jax.jit(lambda e: [scheme.traced_tables(m, e) for m in sizes])(0.3)
     # traced eps = 0 has a finite gradient (no sqrt'(0) NaN)
-    grad = jax.grad(lambda e: jnp.sum(scheme.traced_tables(m, e)[0] ** 2))(0.0)
-    assert np.isfinite(float(grad))
+    loss = lambda e: sum(jnp.sum(scheme.traced_tables(m, e)[0] ** 2) for m in sizes)
+    assert np.isfinite(float(jax.jit(jax.grad(loss))(0.0)))
+    for m, (a, b) in zip(sizes, traced, strict=True):
+        sa, sb = scheme.tables(m)
+        np.testing.assert_allclose(a, sa, rtol=1e-14)
+        np.testing.assert_allclose(b, sb, rtol=1e-14)
+        if m > 1:  # by hand: var = S(M-S)/(M(M-1)) <= 0.3 at M = 4 except S = 2 (1/3)
+            s = np.arange(m + 1)
+            var = s * (m - s) / (m * (m - 1))
+            den = np.sqrt(np.maximum(var, 0.3)) + 0.3
+            np.testing.assert_allclose(sa[1:], (1 - s / m)[1:] / den[1:], rtol=1e-14)
+            plain = frameworks.from_verl("grpo", epsilon=0.3).tables(m)[0]
+            assert np.abs(sa - plain).max() > 1e-2  # the floor matters here
 
 
 def test_every_verl_case_is_reproduced(verl_cases):
     reproduced = 0
     for case in verl_cases:
-        scheme = schemes.from_verl(case["estimator"], **case["params"])
+        scheme = frameworks.from_verl(case["estimator"], **case["params"])
         rewards = np.asarray(case["rewards"])
         assert rewards.shape == (case["group_size"],)
         ours = np.asarray(scheme.advantages(rewards))
@@ -118,16 +126,18 @@ def test_every_verl_case_is_reproduced(verl_cases):
 
 def test_verl_singleton_group_conventions():
     # verl: a group of one has mean 0, std 1 (grpo) / keeps A = r (rloo) / 0 (rloo_vectorized)
-    assert schemes.from_verl("grpo", epsilon=1e-6).advantages([1])[0] == pytest.approx(1 / 1.000001)
-    assert schemes.from_verl("grpo", norm_adv_by_std_in_grpo=False).advantages([1])[0] == 1.0
-    assert schemes.from_verl("rloo").advantages([1])[0] == 1.0
-    assert schemes.from_verl("rloo_vectorized").advantages([1])[0] == 0.0
+    assert frameworks.from_verl("grpo", epsilon=1e-6).advantages([1])[0] == pytest.approx(
+        1 / 1.000001
+    )
+    assert frameworks.from_verl("grpo", norm_adv_by_std_in_grpo=False).advantages([1])[0] == 1.0
+    assert frameworks.from_verl("rloo").advantages([1])[0] == 1.0
+    assert frameworks.from_verl("rloo_vectorized").advantages([1])[0] == 0.0
 
 
 @pytest.mark.parametrize("scale", ["group", True, "none", False])
 def test_trl_matches_its_formula(scale):
     rng = np.random.default_rng(1)
-    scheme = schemes.from_trl(scale_rewards=scale)
+    scheme = frameworks.from_trl(scale_rewards=scale)
     for m in (2, 3, 8):
         rewards = rng.integers(0, 2, size=(50, m)).astype(float)
         centred = rewards - rewards.mean(-1, keepdims=True)
@@ -168,7 +178,7 @@ def test_schemes_are_hashable_static_config():
 # ---- inverse design ------------------------------------------------------------------------
 
 
-def test_design_pass_at_k_is_exact(x64):
+def test_design_pass_at_k_is_exact():
     designed = rlxform.design("pass_at_k", 12, k=4)
     assert designed.report["max_abs_error"] < 1e-12
     p = np.linspace(0, 1, 101)
@@ -179,7 +189,7 @@ def test_design_pass_at_k_is_exact(x64):
     )
 
 
-def test_design_interpolates_polynomials_exactly(x64):
+def test_design_interpolates_polynomials_exactly():
     target = lambda p: 1.0 + 3.0 * p**2 - 2.0 * p**5
     designed = rlxform.design(target, 8, method="interpolate")
     assert designed.report["max_abs_error"] < 1e-10
@@ -187,7 +197,7 @@ def test_design_interpolates_polynomials_exactly(x64):
     np.testing.assert_allclose(rlxform.transform(designed, 8).weight(p), target(p), atol=1e-10)
 
 
-def test_design_bernstein_approximation_converges(x64):
+def test_design_bernstein_approximation_converges():
     errors = [rlxform.design(np.exp, m).report["max_abs_error"] for m in (8, 32, 128)]
     assert errors[0] > errors[1] > errors[2]
     # Bernstein approximation error of a C^2 function is O(1/M)
@@ -213,10 +223,10 @@ def test_design_bernstein_approximation_converges(x64):
         (lambda: schemes.grpo().tables(1), "group_size=1"),
         (lambda: schemes.reinforce().tables(0), "group_size=0 is invalid"),
         (lambda: schemes.reinforce().tables(10**6), "group_size=1000000 is invalid"),
-        (lambda: schemes.from_verl("ppo"), "estimator='ppo' is invalid: must be one of grpo"),
-        (lambda: schemes.from_verl("grpo", epsilon=-1), "epsilon=-1"),
-        (lambda: schemes.from_verl("grpo_passk").tables(1), "group_size=1"),
-        (lambda: schemes.from_trl(scale_rewards="batch"), "scale_rewards='batch'"),
+        (lambda: frameworks.from_verl("ppo"), "estimator='ppo' is invalid: must be one of grpo"),
+        (lambda: frameworks.from_verl("grpo", epsilon=-1), "epsilon=-1"),
+        (lambda: frameworks.from_verl("grpo_passk").tables(1), "group_size=1"),
+        (lambda: frameworks.from_trl(scale_rewards="batch"), "scale_rewards='batch'"),
         (lambda: schemes.grpo().advantages([1, 2, 0]), "rewards="),
         (lambda: rlxform.design("sqrt", 8), "target='sqrt'"),
         (lambda: rlxform.design("pass_at_k", 4, k=9), "k=9"),

@@ -15,13 +15,12 @@ from helpers import BENCH_RECORD_KEYS
 
 from rlxform.reproduce import bench
 from rlxform.reproduce.bench import programs as bench_programs
-from rlxform.sim import estimator, sweeps
-from rlxform.sim import reference as exact
+from rlxform.sim import ascent, config, estimator, exact, sweeps
 from rlxform.sim import simulate as sim
 
-ADAM_CONFIG = sim.SimConfig(
+ADAM_CONFIG = config.SimConfig(
     "grpo",
-    problem=sim.Problem(policy="tabular", num_prompts=4, num_responses=4, num_correct=1),
+    problem=config.Problem(policy="tabular", num_prompts=4, num_responses=4, num_correct=1),
     group_size=8,
     num_steps=2,
     optimizer="adam",
@@ -121,9 +120,9 @@ def test_w3_programs_share_or_split_keys():
     [("inverse_cdf", 8), pytest.param("counts", 64, marks=pytest.mark.slow)],
 )
 def test_jax_reference_converges_like_rlxform(sampler, group_size):
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(
+        problem=config.Problem(
             policy="tabular",
             num_prompts=32,
             num_responses=4,
@@ -205,21 +204,21 @@ def test_affine_fit():
 
 
 def test_numpy_reference_and_simulator_match_exact_mean_update():
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(
+        problem=config.Problem(
             policy="tabular", num_prompts=3, num_responses=4, num_correct=1, init_p=(0.2, 0.5, 0.8)
         ),
         group_size=8,
         num_steps=1,
     )
-    params = sim.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     expected = 3.0 * np.asarray(exact.expected_update(None, params, cfg)["logits"], np.float64)
 
     # NumPy: 4000 replicas of each prompt in one step; per-replica update times P_big / lr.
     reps, lr = 4000, 1.0
     logits = np.tile(np.asarray(params["logits"], np.float32), (reps, 1))
-    a_table, b_table = (np.asarray(t) for t in sim.tables(cfg))
+    a_table, b_table = (np.asarray(t) for t in ascent.tables(cfg))
     new, s = bench.numpy_step(np.random.default_rng(0), logits, a_table, b_table, 1, 8, lr)
     assert s.shape == (3 * reps,) and s.min() >= 0 and s.max() <= 8
     per = ((new - logits) * logits.shape[0] / lr).astype(np.float64).reshape(reps, 3, 4)
@@ -243,9 +242,9 @@ def test_numpy_simulate_rejects_unsupported_configs():
 
 
 def test_tabular_closed_form_gradient_equals_generic_route():
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(
+        problem=config.Problem(
             policy="tabular",
             num_prompts=5,
             num_responses=4,
@@ -255,12 +254,12 @@ def test_tabular_closed_form_gradient_equals_generic_route():
         group_size=8,
         num_steps=1,
     )
-    params = sim.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     key = jax.random.key(7)
     grads, s = sim.sample_gradient(key, params, cfg)
-    a_table, b_table = sim.tables(cfg)
+    a_table, b_table = ascent.tables(cfg)
     generic, s_ref = estimator.sample_gradient(
-        key, params, sim.policy_of(cfg), cfg, a_table, b_table, use_fast=False
+        key, params, ascent.policy_of(cfg), cfg, a_table, b_table, use_fast=False
     )
     generic = generic["logits"]
     np.testing.assert_array_equal(np.asarray(s), np.asarray(s_ref))

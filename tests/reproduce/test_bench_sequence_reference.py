@@ -8,17 +8,16 @@ import pytest
 from scipy import stats
 
 from rlxform import runtime
+from rlxform.core.sequences import enumerate_sequences, length_stats, response_log_probs
 from rlxform.reproduce import bench
 from rlxform.reproduce.bench import run as bench_run
 from rlxform.reproduce.bench import sequence_reference as sr
 from rlxform.reproduce.bench.sequences import w5_records
 from rlxform.reproduce.bench.workloads import workload
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.sequence_groups import length_stats
-from rlxform.sim.sequence_policies import sequence_log_probs
+from rlxform.sim.ascent import initial_params
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sequence_sparse import make_sparse_simulate
-from rlxform.sim.sequence_tasks import enumerate_sequences
-from rlxform.sim.simulate import initial_params
 
 
 def small_cfg(num_prompts, group_size, num_steps, vocab_size=3, max_length=2, init_p=(0.3,)):
@@ -90,7 +89,7 @@ def test_sampler_follows_the_enumerated_law():
     np.testing.assert_array_equal(
         np.asarray(drawn.nodes)[..., 1:][live[..., 1:]], children[live[..., 1:]]
     )
-    probs = np.exp(np.asarray(sequence_log_probs(logits, task), np.float64))  # [P, N]
+    probs = np.exp(np.asarray(response_log_probs(logits, task), np.float64))  # [P, N]
     for prompt in range(2):
         counts = np.bincount(index[prompt], minlength=enum.lengths.size)
         assert stats.chisquare(counts, probs[prompt] / probs[prompt].sum() * 4096).pvalue > 1e-4

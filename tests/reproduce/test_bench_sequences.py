@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from helpers import BENCH_RECORD_KEYS
 
+from rlxform.core import sequences as sq
 from rlxform.reproduce import bench
 from rlxform.reproduce.bench import sequences as bench_sequences
 from rlxform.reproduce.bench.sequences import numpy_simulate, run_w5, w5_config
-from rlxform.sim import sequences as sq
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_numpy_reference_seed_mean_matches_exact_ascent():
         aggregation="seq-mean-token-mean",
     )
     finals = np.stack([numpy_simulate(cfg, 2.0, seed) for seed in range(200)])
-    p = np.asarray(sq.sequence_stats(finals, cfg.problem.task).p)  # [S, P]
+    p = np.asarray(sq.length_stats(finals, cfg.problem.task)[0])  # [S, P]
     mean, se = p.mean(0), p.std(0, ddof=1) / np.sqrt(len(p))
     exact = np.asarray(make_exact(cfg)(HParams(2.0)).p[-1])
     assert np.all(np.abs(exact - np.asarray([0.3, 0.6])) > 0.01)  # it moved

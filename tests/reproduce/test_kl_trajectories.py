@@ -4,11 +4,11 @@ import numpy as np
 
 from rlxform.core import schemes
 from rlxform.core.kl import kl_equilibrium
-from rlxform.reproduce.kl_trajectories import CONFIGS, run_kl_trajectories
+from rlxform.reproduce.kl_trajectories import run_kl_trajectories
 
 
 def test_kl_trajectories_tiny(tmp_path):
-    result = run_kl_trajectories(CONFIGS["tiny"], tmp_path)
+    result = run_kl_trajectories(run_kl_trajectories.configs["tiny"], tmp_path)
     table = result.table if hasattr(result, "table") else result
     beta = np.asarray(table["beta"], float)
     gap = np.abs(np.asarray(table["mean_p"]) - np.asarray(table["exact_mean_p"]))

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from rlxform.core import kl
 from rlxform.reproduce import penalties as ex
 from rlxform.results import read_table
 
@@ -27,12 +28,12 @@ def _check_files(result, name):
 def test_kl_estimators_tiny(tmp_path):
     calls = []
     result = ex.run_kl_estimators(
-        ex.CONFIGS["kl_estimators"]["tiny"], tmp_path, lambda d, t: calls.append((d, t))
+        ex.run_kl_estimators.configs["tiny"], tmp_path, lambda d, t: calls.append((d, t))
     )
     table = _check_files(result, "kl_estimators")
     assert calls == [(1, 1)]
     assert {"policy", "estimator", "placement", "cosine", "relative_error"} <= set(table)
-    assert len(table["policy"]) == 16
+    assert len(table["policy"]) == 2 * len(kl.ESTIMATORS) * 2  # bandit, sequence; loss, reward
     exact = (table["estimator"] == "k1") & (table["placement"] == "reward")
     assert np.all(table["relative_error"][exact] < 1e-12)
     bandit = table["policy"] == "bandit"
@@ -41,7 +42,7 @@ def test_kl_estimators_tiny(tmp_path):
 
 
 def test_kl_equilibrium_tiny(tmp_path):
-    result = ex.run_kl_equilibrium(ex.CONFIGS["kl_equilibrium"]["tiny"], tmp_path)
+    result = ex.run_kl_equilibrium(ex.run_kl_equilibrium.configs["tiny"], tmp_path)
     table = _check_files(result, "kl_equilibrium")
     rows = (table["scheme"] == "reinforce") & (table["divergence"] == "reverse")
     for beta, p_star in zip(table["beta"][rows], table["p_star"][rows], strict=True):
@@ -54,7 +55,7 @@ def test_kl_equilibrium_tiny(tmp_path):
 
 
 def test_ppo_effective_weight_tiny(tmp_path):
-    result = ex.run_ppo_effective_weight(ex.CONFIGS["ppo_effective_weight"]["tiny"], tmp_path)
+    result = ex.run_ppo_effective_weight(ex.run_ppo_effective_weight.configs["tiny"], tmp_path)
     table = _check_files(result, "ppo_effective_weight")
     one = table["epochs"] == 1
     assert np.all(table["clip_fraction"][one] == 0.0)  # the first step is never clipped
@@ -71,7 +72,7 @@ def test_batch_std_tiny(tmp_path, x64):
     from rlxform.core import schemes
     from rlxform.core.objective import transform
 
-    result = ex.run_batch_std(ex.CONFIGS["batch_std"]["tiny"], tmp_path)
+    result = ex.run_batch_std(ex.run_batch_std.configs["tiny"], tmp_path)
     table = _check_files(result, "batch_std")
     # G = 1: batch std is the group's own (Bessel) std, i.e. GRPO's weight
     one = table["G"] == 1

@@ -36,12 +36,16 @@ COLUMNS = {
     },
     "kl_equilibrium": {"scheme", "M", "beta", "p_ref", "p_star", "w_at_p_star"},
     "kl_trajectories": {"beta", "step", "mean_p", "mean_p_se", "exact_mean_p", "p_star"},
+    "entropy_equilibrium": {"part", "scheme", "M", "coef", "p_star", "mean_p", "exact_mean_p"},
     "kl_estimators": {"policy", "estimator", "placement", "cosine", "relative_error"},
     "ppo_effective_weight": {"scheme", "M", "epochs", "clip_high", "p", "weight", "w_m"},
+    "loss_modes": {"mode", "scale", "epochs", "p", "weight", "weight_per_scale", "clip_fraction"},
     "batch_std": {"G", "p", "weight", "limit_weight", "relative_deviation"},
     "length_drift_map": {"verifier", "aggregation", "scheme", "p", "wrong_per_p", "drift_p"},
     "length_trajectories": {"aggregation", "step", "mean_length_wrong", "exact_mean_length_wrong"},
     "aggregation_table": {"name", "mode", "factor", "gradient", "objective"},
+    "vllm_mask_length": {"panel", "sigma", "cap", "length", "keep_probability", "wrong_per_p"},
+    "trainer_comparison": {"framework", "title", "M", "p", "weight"},
 }
 
 
@@ -221,3 +225,16 @@ def test_aggregation_table_answers(tiny):
     answer = dict(zip(t["name"], t["gradient"], strict=True))
     assert answer["seq-mean-token-sum"] == "yes" and answer["token-mean"] == "no"
     assert answer["trl:grpo"] == answer["seq-mean-token-mean"] != "yes"
+
+
+def test_vllm_mask_length_issue_numbers_and_drift(tiny):
+    """sigma 0.05, cap 3: 1.4% of 100-token and 31% of 2000-token answers dropped; with f = 1
+    the mask alone makes correct answers shorter and wrong ones longer (no drift without it)."""
+    t = tiny["vllm_mask_length"]
+    keep = (t["panel"] == "keep") & (t["sigma"] == 0.05) & (t["cap"] == 3.0)
+    dropped = dict(zip(t["length"][keep], 1 - t["keep_probability"][keep], strict=True))
+    assert dropped[100] == pytest.approx(0.0140, abs=1e-4)
+    assert dropped[2000] == pytest.approx(0.3116, abs=1e-4)
+    rows = (t["panel"] == "drift") & (t["aggregation"] == "seq-mean-token-sum")
+    np.testing.assert_allclose(t["correct_per_p_no_mask"][rows], 0.0, atol=1e-9)
+    assert np.all(t["correct_per_p"][rows] < 0) and np.all(t["wrong_per_p"][rows] > 0)

@@ -74,3 +74,28 @@ def test_experiment_scripts_hold_no_config():
         assigned = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
         assert not assigned, f"{path.name} assigns {ast.dump(assigned[0])}"
         assert f'script_main("{path.stem}")' in path.read_text()
+
+
+def test_experiment_with_configs_registers_itself(tmp_path, monkeypatch):
+    """``@experiment(name, plot, configs=...)`` is the whole registration: the registry finds the
+    new experiment by name, with its modes, without an edit of ``registry.py``."""
+    from rlxform.reproduce import runner
+
+    monkeypatch.setattr(runner, "REGISTERED", dict(runner.REGISTERED))
+    configs = {mode: {"scale": float(i + 1)} for i, mode in enumerate(runner.MODES)}
+
+    @experiment("demo_registered", _plot, configs=configs)
+    def run_demo(config, progress=None):
+        """A demo figure."""
+        return {"x": np.arange(2.0), "y": config["scale"] * np.arange(2.0)}
+
+    entry = runner.REGISTERED["demo_registered"]
+    assert (
+        entry.run is run_demo and entry.configs == configs and entry.description == "A demo figure."
+    )
+    result = entry.run(entry.configs["quick"], tmp_path)
+    assert read_table(result.paths["csv"])["y"].tolist() == [0.0, 2.0]
+    with pytest.raises(ValueError, match="demo_registered"):  # a name registers once
+        experiment("demo_registered", _plot, configs=configs)(run_demo.compute)
+    with pytest.raises(ValueError, match="tiny"):  # every mode, no other
+        experiment("demo_partial", _plot, configs={"quick": {}})(run_demo.compute)

@@ -133,7 +133,7 @@ def test_leftover_temp_files_are_cleaned_and_ignored(tmp_path):
         text=True,
         check=True,
     )
-    host = results._host()
+    host = results.atomic._host()
     stale = tmp_path / f".3.npz.pid{int(gone.stdout)}-{host}.abc123.tmp"
     live = tmp_path / f".4.npz.pid{os.getpid()}-{host}.abc123.tmp"
     remote = tmp_path / f".5.npz.pid{int(gone.stdout)}-other-host.abc123.tmp"

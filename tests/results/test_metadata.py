@@ -6,6 +6,7 @@ import importlib
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -27,10 +28,15 @@ def test_metadata_has_the_keys(tmp_path):
         "git_revision",
         "device_kind",
         "platform",
+        "prng",
+        "devices",
         "timestamp",
         "wall",
     }
     assert set(meta) == expected
+    assert meta["prng"] == "threefry"
+    assert meta["devices"]["count"] == len(jax.local_devices())
+    assert meta["devices"]["kind"] == meta["device_kind"]
     assert meta["config"] == {"lr": 0.1, "M": 8, "grid": [1.0, 2.0]}
     assert meta["rlxform_version"] == rlxform.__version__
     assert meta["numpy_version"] == np.__version__

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rlxform.sim.config import HParams, Problem, SimConfig, checked_hparams
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.validation import InputError
 
 

@@ -11,8 +11,9 @@ import pytest
 from rlxform.core import schemes
 from rlxform.core.kl import kl_equilibrium
 from rlxform.sim import kl_term
-from rlxform.sim.config import HParams, Problem, SimConfig
-from rlxform.sim.reference import make_exact
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 
@@ -87,6 +88,8 @@ def test_long_exact_ascent_reaches_kl_equilibrium(estimator, kind):
         ("tabular", "rloo", "k3", "reward", 0.2, 4.0),  # exact: count-vector enumeration
         ("sequence_tabular", "grpo", "k3", "loss", 0.05, 1.0),
         ("sequence_tabular", "rloo", "k1", "reward", 0.05, 1.0),
+        ("sequence_tabular", "grpo", "k3_ratio", "loss", 0.05, 1.0),
+        ("sequence_tabular", "grpo", "k1", "advantage", 0.05, 1.0),
     ],
 )
 def test_seed_mean_follows_exact_ascent_with_kl(policy, scheme, estimator, placement, lr, beta):
@@ -143,11 +146,11 @@ def test_grpo_k1_in_reward_is_invisible_on_a_symmetric_bandit():
 
 
 def test_sweep_toml_kl_keys():
-    from rlxform.sim.sweep_config import parse_sweep_config
+    from rlxform.reproduce.sweep_config import parse_sweep_config
 
     doc = {"kl_coef": 0.5, "kl_estimator": "mse", "kl_placement": "reward", "group_size": [4]}
     config = parse_sweep_config(doc)
-    assert config.kl_coef == 0.5
+    assert config.hparams.kl_coef == 0.5
     cfg = config.sim_config(config.schemes[0], 4)
     assert (cfg.kl_estimator, cfg.kl_placement) == ("k2", "reward")
     for key, value in (("kl_coef", -1.0), ("kl_estimator", "k7"), ("kl_placement", "both")):
@@ -163,3 +166,84 @@ def test_kl_with_ppo_inner_loop_or_batch_std_is_refused():
     with pytest.raises(InputError, match=r"kl_coef is invalid with std_scope='batch'"):
         fn(HParams(0.1, kl_coef=1.0), jax.random.key(0))
     fn(HParams(0.1), jax.random.key(0))  # PPO flags alone still run
+
+
+# ---- issue 24: the real-reward advantage of a constant group is exactly 0 ------------------------
+
+
+@pytest.mark.parametrize("m", [2, 3, 5, 6, 7, 8, 16])
+def test_constant_group_gets_exactly_zero_at_every_m(m):
+    # the float mean of M equal numbers need not round back (M = 3, 5, 6, 7); GRPO then divided
+    # the residue by its own std and gave +-1. Count-vector and per-sample forms, NumPy float64
+    # and JAX float32, eps = 0 and > 0, every real-reward scheme
+    rng = np.random.default_rng(m)
+    values = rng.standard_normal(200) * 10.0 ** rng.integers(-3, 3, 200)
+    scheme_list = (
+        schemes.grpo(),
+        schemes.grpo(std="sample", eps=1e-6),
+        schemes.rloo(),
+        schemes.mean_baseline(),
+    )
+    for scheme in scheme_list:
+        per_sample = np.repeat(values[:, None], m, axis=1)  # [200, M]
+        counts = np.zeros((200, 3))
+        counts[:, 1] = m  # one present item, two absent ones with other rewards
+        items = np.stack([values - 1.0, values, values + 2.0], -1)
+        for rewards, cnt in ((per_sample, None), (items, counts)):
+            z = scheme.real_reward_weights(rewards, cnt, m)
+            assert np.all(z == 0.0), (scheme.label, m)
+            z32 = scheme.real_reward_weights(
+                jnp.asarray(rewards, jnp.float32),
+                None if cnt is None else jnp.asarray(cnt, jnp.float32),
+                m,
+            )
+            assert np.all(np.asarray(z32) == 0.0), (scheme.label, m, "float32")
+    # GRPO's public form too
+    assert np.all(schemes.grpo_advantages(np.repeat(values[:, None], m, axis=1)) == 0.0)
+    # a group that is not constant keeps its spread: one sample moved by 1e-9 gets the top weight
+    row = np.full(m, 0.1)
+    row[0] += 1e-9
+    z = schemes.grpo().real_reward_weights(row[None], None, m)[0]
+    assert z[0] > 0 and np.all(z[1:] < 0)
+
+
+@pytest.mark.parametrize("m", [2, 3, 5, 6, 7, 8, 16])
+def test_grpo_k1_in_reward_keeps_the_two_answer_update_until_one_over_beta(m):
+    # two answers: r' = r - beta l takes two values with r'_c - r'_w = 1 - beta (logit p -
+    # logit p_ref); GRPO (eps = 0) of r' is sign(that) times GRPO of r, group by group (constant
+    # groups exactly 0), so the exact update is unchanged until logit p - logit p_ref = 1/beta
+    # and reversed past it. Checked on every count vector in float64 (exact up to rounding).
+    scheme, beta, p_ref = schemes.grpo(), 0.5, 0.3
+    a_table, b_table = scheme.tables(m)
+    s = np.arange(m + 1)
+    counts = np.stack([s, m - s], -1).astype(float)  # [M+1, 2]: S correct, M - S wrong
+    for p in (0.05, 0.3, 0.5, 0.8, 0.95):
+        l_c, l_w = np.log(p / p_ref), np.log((1 - p) / (1 - p_ref))
+        gap = 1.0 - beta * (l_c - l_w)
+        real = np.broadcast_to(np.array([1.0 - beta * l_c, -beta * l_w]), counts.shape)
+        z = scheme.real_reward_weights(real, counts, m)
+        binary = np.stack([a_table, b_table], -1)
+        present = counts > 0
+        np.testing.assert_allclose(
+            z[present], np.sign(gap) * binary[present], rtol=1e-13, atol=1e-15
+        )
+        assert np.all(z[0] == 0.0) and np.all(z[m] == 0.0)  # S = 0 and S = M: exactly 0
+    # the crossing point: logit p = logit p_ref + 1/beta gives r'_c = r'_w, every group 0
+    p_star = kl_equilibrium(scheme, m, beta, p_ref)
+    l_c, l_w = np.log(p_star / p_ref), np.log((1 - p_star) / (1 - p_ref))
+    assert abs(1.0 - beta * (l_c - l_w)) < 1e-14
+
+
+def test_sampled_grpo_k1_in_reward_equals_the_run_without_it_on_two_answers():
+    # M = 7, where the float mean of 7 equal rewards does not round back; beta = 0.05 puts the
+    # crossing at logit p_ref + 20, never reached: the sampled runs agree to float32 rounding
+    problem = Problem(policy="tabular", num_prompts=2, num_responses=2, init_p=(0.3, 0.6))
+    cfg = SimConfig(
+        "grpo", problem, group_size=7, num_steps=40, kl_estimator="k1", kl_placement="reward"
+    )
+    fn = make_simulate(cfg, sparse=False)
+    key = jax.random.key(5)
+    with_kl = np.asarray(fn(HParams(0.2, kl_coef=0.05), key).mean_p)
+    without = np.asarray(fn(HParams(0.2), key).mean_p)
+    np.testing.assert_allclose(with_kl, without, atol=2e-5)
+    assert abs(without[-1] - without[0]) > 0.05  # the runs moved

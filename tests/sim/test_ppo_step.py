@@ -11,9 +11,9 @@ import pytest
 
 from rlxform.core import ppo as exact_ppo
 from rlxform.core import schemes
-from rlxform.sim import estimator, loop, ppo, simulate
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim import ascent, estimator, exact, loop, ppo_step, simulate
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import partition
 from rlxform.validation import InputError
 
@@ -21,13 +21,13 @@ from rlxform.validation import InputError
 def test_clipped_terms_by_hand():
     ratio = np.array([[0.5, 0.9, 1.1, 1.5, 4.0, 0.5]])
     coef = np.array([[1.0, -2.0, 1.0, 1.0, -1.0, -1.0]])
-    clip = ppo.Clip(low=0.2, high=0.28, dual=3.0)
-    terms, clipped = ppo.clipped_terms(jnp.log(ratio), jnp.zeros_like(ratio), coef, clip)
+    clip = ppo_step.Clip(low=0.2, high=0.28, dual=3.0)
+    terms, clipped = ppo_step.clipped_terms(jnp.log(ratio), jnp.zeros_like(ratio), coef, clip)
     # min(rho c, clip(rho) c); dual: max(., 3 c) for c < 0
     expected = [0.5, -2 * 0.9, 1.1, 1.28, max(-4.0, -3.0), -0.8]
     np.testing.assert_allclose(terms[0], expected, rtol=1e-6)
     np.testing.assert_array_equal(clipped[0], [False, False, False, True, True, True])
-    loss, fraction = ppo.clipped_surrogate(
+    loss, fraction = ppo_step.clipped_surrogate(
         jnp.log(ratio), jnp.zeros_like(ratio), coef, clip, counts=jnp.array([[1.0] * 5 + [3.0]])
     )
     np.testing.assert_allclose(loss, sum(expected), rtol=1e-6)
@@ -36,8 +36,8 @@ def test_clipped_terms_by_hand():
 
 def test_clipped_gradient_zero_where_clipped():
     coef = jnp.array([[1.0, -1.0]])
-    clip = ppo.Clip(0.2, 0.2)
-    grad = jax.grad(lambda lp: ppo.clipped_surrogate(lp, jnp.zeros(2)[None], coef, clip)[0])
+    clip = ppo_step.Clip(0.2, 0.2)
+    grad = jax.grad(lambda lp: ppo_step.clipped_surrogate(lp, jnp.zeros(2)[None], coef, clip)[0])
     np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.5, 0.5]]))), [[0.0, 0.0]])
     np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.1, 0.9]]))), [[1.1, -0.9]], rtol=1e-6)
 
@@ -48,11 +48,11 @@ def _cfg(policy="tabular", **kw):
 
 
 def _ppo_update(cfg, hparams, params, key, epoch_keys):
-    policy = simulate.policy_of(cfg)
+    policy = ascent.policy_of(cfg)
     trainable, frozen = partition(params)
     optimizer = loop.freeze_if_nonfinite(optax.sgd(hparams.learning_rate))
-    a_table, b_table = simulate.tables(cfg, hparams.eps)
-    step = ppo.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
+    a_table, b_table = ascent.tables(cfg, hparams.eps)
+    step = ppo_step.make_ppo_step(cfg, policy, optimizer, frozen, a_table, b_table, hparams)
     state = loop.TrainState(trainable, optimizer.init(trainable))
     state, (_, fraction) = step(state, (key, epoch_keys))
     return state.trainable, fraction
@@ -63,11 +63,11 @@ def _ppo_update(cfg, hparams, params, key, epoch_keys):
 def test_one_epoch_one_minibatch_is_the_plain_step(policy, dual):
     cfg = _cfg(policy)
     hparams = HParams(0.5, clip_low=0.01, clip_high=0.01, dual_clip=dual)  # tight: must not bind
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     key = jax.random.key(3)
     new, fraction = _ppo_update(cfg, hparams, params, key, jax.random.split(jax.random.key(4), 1))
-    a_table, b_table = simulate.tables(cfg)
-    policy_ = simulate.policy_of(cfg)
+    a_table, b_table = ascent.tables(cfg)
+    policy_ = ascent.policy_of(cfg)
     grads, _ = estimator.sample_gradient(key, params, policy_, cfg, a_table, b_table, False)
     plain = jax.tree_util.tree_map(lambda p, g: p + 0.5 * g, partition(params)[0], grads)
     for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(plain), strict=True):
@@ -87,7 +87,7 @@ def test_ppo_run_with_one_epoch_is_the_plain_run():
 def test_small_lr_several_epochs_approach_epochs_times_plain():
     lr, epochs = 1e-3, 3
     cfg = _cfg(ppo_epochs=epochs, num_minibatches=2)
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     key, keys = jax.random.key(7), jax.random.split(jax.random.key(8), epochs)
     new, fraction = _ppo_update(cfg, HParams(lr), params, key, keys)
     one, _ = _ppo_update(_cfg(), HParams(lr), params, key, keys[:1])
@@ -105,7 +105,7 @@ def test_simulator_ppo_runs_and_records_clip_fraction():
     cfg = _cfg(ppo_epochs=4, num_minibatches=2)
     run = simulate.make_simulate(cfg)
     metrics = run(HParams(2.0, clip_low=0.1, clip_high=0.1), jax.random.key(1))
-    assert isinstance(metrics, ppo.PPOMetrics)
+    assert isinstance(metrics, ppo_step.PPOMetrics)
     assert metrics.clip_fraction.shape == (cfg.num_records,)
     assert metrics.clip_fraction[0] == 0.0
     assert np.all(np.asarray(metrics.clip_fraction[1:]) > 0.0)

@@ -10,7 +10,7 @@ from helpers import tree_counts
 from scipy import stats
 
 from rlxform.sim import binomial as binomial_lib
-from rlxform.sim import sampling, simulate
+from rlxform.sim import sampling
 
 DRAWS = 100_000
 
@@ -198,12 +198,6 @@ def test_counts_marginals_match_multinomial(group_size):
     assert abs(cov - expected) < 5 * se
 
 
-def test_simulate_reexports_samplers():
-    assert simulate.sample_counts is sampling.sample_counts
-    assert simulate.sample_actions is sampling.sample_actions
-    assert simulate.sample_action_counts is sampling.sample_action_counts
-
-
 @pytest.mark.parametrize("num_responses", [2, 3, 7, 8, 40])
 def test_softmax_cdf_matches_softmax_cumsum(num_responses):
     logits = jax.random.normal(jax.random.key(1), (64, num_responses)) * 30.0
@@ -346,7 +340,7 @@ def test_sample_tokens_matches_enumeration():
 
 def test_sample_tokens_agrees_with_the_simulator_layout():
     """Same prefix rows and stop convention as ``sequence_sim.sample_groups`` (other draws)."""
-    from rlxform.sim.sequence_tasks import PAD
+    from rlxform.core.sequences import PAD
 
     assert sampling.PAD_TOKEN == PAD
     logits = jnp.zeros((1, 1 + 3 + 9, 4)).at[0, 0, 3].set(-30.0)  # no stop at position 0

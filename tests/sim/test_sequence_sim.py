@@ -1,4 +1,9 @@
-"""Sequence simulator and exact ascent: brute force, the exact core, Monte Carlo, vmap, keys."""
+"""Sequence simulator and exact ascent: brute force, the exact core, Monte Carlo, vmap, keys.
+
+Exact ascent and ``expected_update`` of sequence configs go through the policy's exact law
+(``rlxform.sim.exact``); they are checked against the NumPy core (``core.sequences``), a
+brute force over every batch written here, and the simulator's own estimator averaged over keys.
+"""
 
 import itertools
 
@@ -6,15 +11,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from sequence_brute import walk_log_probs
 
 from rlxform.core import schemes
-from rlxform.sim import sequences as sq
-from rlxform.sim import sweeps
-from rlxform.sim.config import HParams, SimConfig
-from rlxform.sim.reference import expected_grad, make_exact
+from rlxform.core import sequences as sq
+from rlxform.sim import exact, sweeps
+from rlxform.sim.ascent import initial_params
+from rlxform.sim.config import SimConfig
+from rlxform.sim.exact import make_exact
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sampling import sample_tokens
-from rlxform.sim.sequence_groups import network_config, sample_groups, tree_log_probs
-from rlxform.sim.simulate import initial_params, make_simulate
+from rlxform.sim.sequence_groups import network_config, sample_groups
+from rlxform.sim.sequence_network import network_logits
+from rlxform.sim.simulate import make_simulate, sample_gradient
 from rlxform.validation import InputError
 
 make_sequence_simulate, make_sequence_exact = make_simulate, make_exact
@@ -22,6 +31,11 @@ make_sequence_sweep, make_sequence_exact_sweep = sweeps.make_sweep, sweeps.make_
 
 TASK = sq.SequenceTask(3, 3, "parity")  # N = 15 responses
 TINY = sq.SequenceTask(2, 2, "first_token")  # N = 3: [stop], [0 stop], [0 0]
+
+
+def _expected_update(cfg, params):
+    """``exact.expected_update`` under one jit (eager x64 would compile every primitive)."""
+    return jax.jit(lambda p: exact.expected_update(None, p, cfg))(params)
 
 
 def _cfg(task=TASK, **kw):
@@ -50,31 +64,23 @@ def test_sampler_index_and_draws_match_the_exact_core():
     assert np.array_equal(np.asarray(tokens), np.asarray(batch.tokens))
 
 
-@pytest.mark.parametrize("task", [TASK, TINY, sq.SequenceTask(4, 1), sq.SequenceTask(4, 4)])
-def test_tree_log_probs_equals_enumeration(task):
-    logits = jax.random.normal(jax.random.key(1), (2, sq.num_prefixes(task), task.vocab_size))
-    ref = sq.sequence_log_probs(logits, task)
-    np.testing.assert_allclose(tree_log_probs(logits, task), ref, atol=1e-5)
-    np.testing.assert_allclose(jnp.sum(jnp.exp(ref), -1), 1.0, atol=1e-5)
-
-
 @pytest.mark.parametrize("mode", sq.AGGREGATIONS)
-def test_expected_grad_equals_the_exact_core(mode):
+def test_expected_update_equals_the_exact_core(mode):
+    """The simulator's route (Bernstein for a constant factor, else omega through the exact
+    law, traced) against the NumPy core on the same table (one group per normaliser)."""
+    rng = np.random.default_rng(0)
+    logits = sq.tilted_logits(TASK, [0.2, 0.5, 0.8]) + 0.3 * rng.standard_normal((3, 7, 3))
+    core = sq.expected_update(schemes.grpo(), mode, 4, logits, TASK) / 3
     with jax.enable_x64(True):
         cfg = _cfg(aggregation=mode, num_prompts=3, init_p=(0.2, 0.5, 0.8))
-        logits = sq.init_sequence_tabular(TASK, [0.2, 0.5, 0.8], dtype=jnp.float64)["logits"]
-        logits = logits + 0.3 * jax.random.normal(jax.random.key(0), logits.shape, jnp.float64)
-        a_table, b_table = (jnp.asarray(t) for t in cfg.scheme.tables(4))
-        ours = expected_grad({"logits": logits}, cfg, a_table, b_table)["logits"]
-        core = sq.expected_update(cfg.scheme, mode, 4, logits, TASK) / 3
+        ours = _expected_update(cfg, {"logits": jnp.asarray(logits)})["logits"]
         np.testing.assert_allclose(ours, core, atol=1e-13)
 
 
 def _brute_force(cfg, logits, a_table, b_table):
     """E[grad loss] by enumerating every batch of prompts and responses (float64)."""
     enum = sq.enumerate_sequences(cfg.problem.task)
-    log_pi = np.asarray(sq.sequence_log_probs(logits, cfg.problem.task))
-    pi = np.exp(log_pi)
+    pi = np.exp(walk_log_probs(logits, cfg.problem.task))
     n, m, g, bsz = len(enum.lengths), cfg.group_size, cfg.batch_groups, cfg.batch
     prompt_sets = (
         [tuple(range(cfg.problem.num_prompts))]
@@ -101,7 +107,8 @@ def _brute_force(cfg, logits, a_table, b_table):
             }[cfg.aggregation]
             for i in range(bsz):
                 np.add.at(coef[prompts[i]], ys[i], prob * f[i] * z[i] / (bsz * m))
-    return jax.grad(lambda q: jnp.sum(coef * sq.sequence_log_probs(q, cfg.problem.task)))(logits)
+    log_pi = lambda q: sq.response_log_probs(q, cfg.problem.task)
+    return jax.jit(jax.grad(lambda q: jnp.sum(coef * log_pi(q))))(jnp.asarray(logits))
 
 
 @pytest.mark.parametrize(
@@ -113,7 +120,7 @@ def _brute_force(cfg, logits, a_table, b_table):
         ("seq-mean-token-sum-norm", 2, None, 2),
     ],
 )
-def test_expected_grad_equals_brute_force_over_batches(mode, prompts, batch_size, groups):
+def test_expected_update_equals_brute_force_over_batches(mode, prompts, batch_size, groups):
     with jax.enable_x64(True):
         cfg = _cfg(
             TINY,
@@ -123,10 +130,9 @@ def test_expected_grad_equals_brute_force_over_batches(mode, prompts, batch_size
             batch_size=batch_size,
             batch_groups=groups,
         )
-        init_p = [0.3, 0.7, 0.5][:prompts]
-        logits = sq.init_sequence_tabular(TINY, init_p, dtype=jnp.float64)["logits"]
-        a_table, b_table = (jnp.asarray(t, jnp.float64) for t in cfg.scheme.tables(2))
-        ours = expected_grad({"logits": logits}, cfg, a_table, b_table)["logits"]
+        logits = sq.tilted_logits(TINY, [0.3, 0.7, 0.5][:prompts])
+        a_table, b_table = cfg.scheme.tables(2)
+        ours = _expected_update(cfg, {"logits": jnp.asarray(logits)})["logits"]
         ref = _brute_force(cfg, logits, a_table, b_table)
         assert float(jnp.max(jnp.abs(ref))) > 1e-3
         np.testing.assert_allclose(ours, ref, atol=1e-13)
@@ -135,11 +141,11 @@ def test_expected_grad_equals_brute_force_over_batches(mode, prompts, batch_size
 def test_one_exact_step_is_lr_times_the_expected_update():
     cfg = _cfg(num_steps=1, aggregation="seq-mean-token-mean")
     metrics = make_sequence_exact(cfg)(HParams(0.7))
-    logits = initial_params(cfg)["logits"]
+    logits = np.asarray(initial_params(cfg)["logits"], np.float64)
     moved = logits + 0.7 * sq.expected_update(cfg.scheme, cfg.aggregation, 4, logits, TASK) / 2
-    stats = sq.sequence_stats(moved, TASK)
-    np.testing.assert_allclose(metrics.p[1], stats.p, atol=1e-6)
-    np.testing.assert_allclose(metrics.mean_length_wrong[1], stats.mean_length_wrong.mean(), 1e-5)
+    p, _, length_wrong = sq.length_stats(moved, TASK)
+    np.testing.assert_allclose(metrics.p[1], p, atol=1e-6)
+    np.testing.assert_allclose(metrics.mean_length_wrong[1], length_wrong.mean(), 1e-5)
     np.testing.assert_allclose(metrics.mean_p[0], 0.45, atol=1e-6)
 
 
@@ -184,19 +190,20 @@ def test_nonfinite_run_freezes_and_masks():
 
 
 @pytest.mark.slow
-def test_network_expected_grad_equals_the_exact_core():
-    with jax.enable_x64(True):
-        cfg = _cfg(policy="sequence_network", hidden=8, aggregation="seq-mean-token-mean")
-        params = initial_params(cfg)
-        a_table, b_table = (jnp.asarray(t, jnp.float32) for t in cfg.scheme.tables(4))
-        ours = expected_grad(params, cfg, a_table, b_table)
-        core = sq.network_expected_update(
-            cfg.scheme, cfg.aggregation, 4, params, network_config(cfg.problem)
-        )
-        for x, y in zip(
-            jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(core), strict=True
-        ):
-            np.testing.assert_allclose(x, y / 2, atol=1e-6)
+def test_network_expected_update_is_the_chain_rule_of_the_core():
+    """Network E[g] = J^T (the core's tabular E[g] at the network's table) / P, and a network
+    run's length records stay finite."""
+    for mode in ("seq-mean-token-mean", "token-mean"):
+        cfg = _cfg(policy="sequence_network", hidden=8, aggregation=mode, batch_groups=1)
+        params = jax.tree.map(lambda v: np.asarray(v, np.float64), initial_params(cfg))
+        with jax.enable_x64(True):
+            net = network_config(cfg.problem)
+            table, pullback = jax.vjp(lambda q, net=net: network_logits(q, net), params)
+            tabular = sq.expected_update(cfg.scheme, mode, 4, np.asarray(table), TASK) / 2
+            (want,) = pullback(jnp.asarray(tabular))
+            got = _expected_update(cfg, params)
+        for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-13)
     metrics = make_sequence_simulate(cfg)(HParams(0.5), jax.random.key(0))
     assert np.all(np.isfinite(np.asarray(metrics.mean_length_wrong)))
 
@@ -230,3 +237,31 @@ def test_config_errors_name_the_argument():
     with pytest.raises(ValueError, match="MAX_SEQUENCES"):
         _cfg(task=sq.SequenceTask(5, 12))
     assert isinstance(_cfg().scheme, schemes.Scheme)
+
+
+@pytest.mark.parametrize(
+    "policy, mode, groups",
+    [
+        ("sequence_tabular", "token-mean", 2),
+        pytest.param("sequence_network", "seq-mean-token-mean", 1, marks=pytest.mark.slow),
+    ],
+)
+def test_simulator_mean_matches_expected_update_within_standard_errors(policy, mode, groups):
+    """The simulator's own stochastic step (``simulate.sample_gradient``: sampler, rewards,
+    aggregation, surrogate), averaged over 4096 keys, is E[g] within 5 standard errors."""
+    cfg = _cfg(policy=policy, hidden=4, aggregation=mode, batch_groups=groups)
+    params = initial_params(cfg)
+    keys = jax.random.split(jax.random.key(11), 4096)
+    draws = jax.jit(jax.vmap(lambda k: sample_gradient(k, params, cfg)[0]))(keys)
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), params)
+        want = _expected_update(cfg, params64)
+    for draw, target in zip(jax.tree.leaves(draws), jax.tree.leaves(want), strict=True):
+        draw = np.asarray(draw, np.float64).reshape(len(keys), -1)
+        target = np.asarray(target).reshape(-1)
+        mean, se = draw.mean(0), draw.std(0, ddof=1) / np.sqrt(len(keys))
+        live = se > 0
+        assert np.all(np.abs(mean - target)[live] < 5 * se[live] + 1e-7)
+        assert np.all(np.abs(mean - target)[~live] < 1e-6)
+    flat = np.concatenate([np.asarray(t).reshape(-1) for t in jax.tree.leaves(want)])
+    assert np.abs(flat).max() > 0.01  # the test has power: E[g] is far from 0

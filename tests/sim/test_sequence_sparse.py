@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sequence_sparse import make_sparse_simulate
 from rlxform.sim.simulate import make_simulate, sparse_eligible
 
@@ -67,6 +68,15 @@ def test_ineligible_configs_take_the_generic_route(kw):
         make_simulate(cfg, sparse=True)
     out = make_simulate(cfg)(HParams(0.5), jax.random.key(1))  # the generic route runs
     assert np.all(np.isfinite(np.asarray(out.p)))
+
+
+def test_only_a_table_policy_is_sparse_eligible():
+    """The capability, not the name: ``Policy.sparse_sgd`` (sequence_tabular only)."""
+    problem = Problem("sequence_network", num_prompts=2, vocab_size=3, max_length=2, hidden=4)
+    cfg = SimConfig("grpo", problem, group_size=4, num_steps=4, record_every=2)
+    assert not sparse_eligible(cfg)
+    with pytest.raises(ValueError, match="sparse_sgd"):
+        make_sparse_simulate(cfg)
 
 
 def test_kl_term_takes_the_generic_route():

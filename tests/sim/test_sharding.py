@@ -1,4 +1,4 @@
-"""Sharded sweeps equal single-device sweeps; chunked sweeps resume without recomputing.
+"""Sharded sweeps equal single-device sweeps; sweeps over devices and hosts give one table.
 
 The sharded runs happen in a subprocess with 4 host-platform CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=4; the flag must be set before JAX starts).
@@ -22,9 +22,9 @@ from rlxform.results import read_table
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys, tempfile
+    import json, sys
     import jax, numpy as np
-    from rlxform.sim import config as sim, sharding, sweeps
+    from rlxform.sim import config as sim, sweeps
 
     assert len(jax.devices()) == 4, jax.devices()
     problem = sim.Problem("tabular", 6, 4, 1, init_p=("beta", 1.0, 1.0))
@@ -32,12 +32,12 @@ SCRIPT = textwrap.dedent(
     hp = sweeps.grid([0.05, 0.1, 0.3])
     keys = jax.random.split(jax.random.key(0), 3)  # G = 9, not a multiple of 4: padded
     reference = sweeps.make_sweep(cfg)(hp, keys)
-    single = sharding.sharded_sweep(cfg, hp, keys, devices=jax.devices()[:1])
-    sharded_fn = sharding.make_sharded_sweep(cfg)
-    flat_hp, flat_keys = sharding.flatten_grid(hp, keys)
-    sharded_flat = sharded_fn(flat_hp, flat_keys)
-    sharded = sharding.unflatten(sharded_flat, 3, 3)
-    out = {"num_devices": len(sharded_fn.mesh.devices.reshape(-1)), "fields": {}}
+    single = sweeps.make_sweep(cfg, jax.devices()[:1])(hp, keys)
+    sharded = sweeps.make_sweep(cfg, jax.devices())(hp, keys)
+    flat_hp, flat_keys = sweeps.flatten_grid(hp, keys)
+    part = sweeps.make_sweep(cfg, jax.devices()).runs(
+        jax.tree_util.tree_map(lambda x: x[2:7], flat_hp), flat_keys[2:7])
+    out = {"fields": {}}
     for name in reference._fields:
         ref = np.asarray(getattr(reference, name))
         out["fields"][name] = {
@@ -45,77 +45,52 @@ SCRIPT = textwrap.dedent(
             "sharded_vs_make_sweep": bool(np.array_equal(ref, np.asarray(getattr(sharded, name)))),
             "sharded_vs_single": bool(np.array_equal(np.asarray(getattr(single, name)),
                                                      np.asarray(getattr(sharded, name)))),
+            "part_vs_grid": bool(np.array_equal(ref.reshape(9, *ref.shape[2:])[2:7],
+                                                np.asarray(getattr(part, name)))),
         }
-    directory = sys.argv[1]
-    first = []
-    partial = sharding.run_chunked(cfg, hp, keys, directory, chunk_size=4,
-                                   process_index=0, process_count=2, on_chunk=first.append)
-    rest = []
-    chunked = sharding.run_chunked(cfg, hp, keys, directory, chunk_size=4, on_chunk=rest.append)
-    again = []
-    sharding.run_chunked(cfg, hp, keys, directory, chunk_size=4, on_chunk=again.append)
-    out["partial_returned_none"] = partial is None
-    out["first"], out["rest"], out["again"] = first, rest, again
-    out["chunked_equal"] = all(
-        np.array_equal(np.asarray(getattr(chunked, n)), np.asarray(getattr(reference, n)))
-        for n in reference._fields)
     print("RESULT " + json.dumps(out))
     """
 )
 
 
-def test_sharded_sweep_matches_single_device_and_chunks_resume(tmp_path):
+def test_sharded_sweep_matches_single_device_and_parts():
+    """``make_sweep(cfg, devices)`` over 4 devices equals ``make_sweep(cfg)`` bit for bit, and
+    ``.runs`` of a slice of the flat grid equals that slice of the grid."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "chunks")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
     out = json.loads(line[len("RESULT ") :])
-    assert out["num_devices"] == 4
     assert out["fields"]["p"]["shape"] == [3, 3, 4, 6]
     for name, item in out["fields"].items():
         assert item["sharded_vs_make_sweep"], name
         assert item["sharded_vs_single"], name
-    # 9 runs in chunks of 4 -> 3 chunks; process 0 of 2 computes chunks 0 and 2, then a
-    # single-process rerun computes only chunk 1, and a third run computes nothing.
-    assert out["first"] == [0, 2]
-    assert out["partial_returned_none"]
-    assert out["rest"] == [1]
-    assert out["again"] == []
-    assert out["chunked_equal"]
-    assert sorted(p.name for p in (tmp_path / "chunks").glob("*.npz")) == [
-        "chunk000000.npz",
-        "chunk000001.npz",
-        "chunk000002.npz",
-    ]
+        assert item["part_vs_grid"], name
 
 
 def test_initialize_distributed_single_process_is_a_no_op(monkeypatch):
-    from rlxform.sim import sharding
+    from rlxform.reproduce import sweep_runner
 
     for name in ("RLXFORM_COORDINATOR", "RLXFORM_NUM_PROCESSES", "RLXFORM_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)
-    assert sharding.initialize_distributed() == (0, 1)
+    assert sweep_runner.initialize_distributed() == (0, 1)
 
 
 def test_flatten_grid_order():
     import jax
     import numpy as np
 
-    from rlxform.sim import sharding, sweeps
+    from rlxform.sim import sweeps
 
     hp = sweeps.grid([0.1, 0.2])
     keys = jax.random.split(jax.random.key(3), 3)
-    flat_hp, flat_keys = sharding.flatten_grid(hp, keys)
+    flat_hp, flat_keys = sweeps.flatten_grid(hp, keys)
     np.testing.assert_array_equal(
         np.asarray(flat_hp.learning_rate), np.float32([0.1, 0.1, 0.1, 0.2, 0.2, 0.2])
     )
@@ -221,8 +196,8 @@ def test_sweep_multi_host_flags_parse_and_validate(tmp_path, capsys):
 
 def test_one_process_multi_host_and_two_processes_equal_the_plain_sweep(tmp_path, monkeypatch):
     from rlxform import cli
-    from rlxform.sim import sweep_runner
-    from rlxform.sim.sweep_config import load_sweep_config
+    from rlxform.reproduce import sweep_runner
+    from rlxform.reproduce.sweep_config import load_sweep_config
 
     for name in ("RLXFORM_COORDINATOR", "RLXFORM_NUM_PROCESSES", "RLXFORM_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)

@@ -10,9 +10,9 @@ from helpers import tree_counts
 from scipy import stats
 
 from rlxform.core import schemes
-from rlxform.sim import estimator, sampling, simulate
-from rlxform.sim import reference as exact
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim import ascent, config, estimator, exact, hparams, sampling, simulate
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 
 SCHEMES = {
     "reinforce": schemes.reinforce(),
@@ -70,7 +70,7 @@ def test_one_step_mean_matches_expected_update(policy, name):
         group_size=5,
         num_steps=1,
     )
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     if policy == "network":  # a non-zero last layer, so the network path is exercised
         key = jax.random.key(7)
         params = jax.tree_util.tree_map(lambda x: x + 0.3 * jax.random.normal(key, x.shape), params)
@@ -90,7 +90,7 @@ def test_one_step_mean_matches_expected_update(policy, name):
 
 def test_counts_path_mean_matches_expected_update():
     cfg = small_cfg(sampler="counts", group_size=32, num_prompts=3)
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     keys = jax.random.split(jax.random.key(5), 20000)
     draws, _ = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)))(keys)
     draw = np.asarray(draws["logits"], np.float64)
@@ -108,12 +108,11 @@ def test_samplers_agree_in_distribution():
     group_size, n = 4, 40000
     logits = jnp.log(jnp.array([[0.2, 0.3, 0.5]]))
     k1, k2 = jax.random.split(jax.random.key(11))
-    actions = jax.vmap(lambda k: simulate.sample_actions(k, logits, group_size)[0])(
+    actions = jax.vmap(lambda k: sampling.sample_actions(k, logits, group_size)[0])(
         jax.random.split(k1, n)
     )
     from_actions = np.stack([(np.asarray(actions) == j).sum(-1) for j in range(3)], -1)
-    # the binomial tree (simulate.sample_counts) through the suite's one compile of it
-    assert simulate.sample_counts is sampling.sample_counts
+    # the binomial tree (sampling.sample_counts) through the suite's one compile of it
     from_counts = tree_counts(k2, [0.2, 0.3, 0.5], group_size, n).round().astype(int)
     assert np.all(from_counts.sum(-1) == group_size)
     cells = (group_size + 1) ** 2
@@ -173,7 +172,7 @@ def test_degenerate_groups_never_nan(dynamic, sampler):
     metrics = simulate.make_simulate(cfg)(HParams(0.5, 0.0), jax.random.key(0))
     assert np.all(np.isfinite(metrics.p)) and int(metrics.nonfinite_step) == -1
     assert float(metrics.degenerate_fraction[1:].min()) == 1.0
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     grads, _ = simulate.sample_gradient(jax.random.key(1), params, cfg, eps=0.0)
     np.testing.assert_array_equal(grads["logits"], 0.0)
     # gradient with respect to the traced eps is finite too
@@ -188,7 +187,7 @@ def test_dynamic_sampling_renormalises():
     )
     plain = SimConfig.from_flat(**cfg)
     dyn = SimConfig.from_flat(**cfg, dynamic_sampling=True)
-    params = simulate.initial_params(plain)
+    params = ascent.initial_params(plain)
     for seed in range(20):  # first key whose second group is not degenerate
         key = jax.random.key(seed)
         g_plain, s = simulate.sample_gradient(key, params, plain)
@@ -248,7 +247,7 @@ def test_bad_config_names_argument(kwargs, name):
 @pytest.mark.parametrize("lr", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_learning_rate(lr):
     with pytest.raises(ValueError, match="learning_rate"):
-        simulate.check_hparams(HParams(lr))
+        hparams.check_hparams(HParams(lr))
 
 
 def test_cli_simulate(tmp_path, capsys):
@@ -318,17 +317,17 @@ def test_tabular_fast_gradient_equals_generic_route(
     num_correct, num_responses, group_size, sampler
 ):
     """The tabular closed form (policy.fast_gradient) == jax.grad of the one surrogate."""
-    cfg = simulate.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=simulate.Problem(
+        problem=config.Problem(
             num_prompts=64, num_responses=num_responses, num_correct=num_correct
         ),
         group_size=group_size,
         sampler=sampler,
     )
     params = {"logits": jax.random.normal(jax.random.key(2), (64, num_responses)) * 2.0}
-    a_table, b_table = simulate.tables(cfg)
-    policy = simulate.policy_of(cfg)
+    a_table, b_table = ascent.tables(cfg)
+    policy = ascent.policy_of(cfg)
     assert policy.fast_gradient is not None
     key = jax.random.key(7)
     fast, s = estimator.sample_gradient(key, params, policy, cfg, a_table, b_table)

@@ -11,9 +11,9 @@ import pytest
 
 from rlxform.core import batch_norm as bn
 from rlxform.core import schemes
-from rlxform.sim import reference as exact
-from rlxform.sim import simulate, std_scope
-from rlxform.sim.config import HParams, Problem, SimConfig
+from rlxform.sim import ascent, exact, simulate, std_scope
+from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.validation import InputError
 
 EPS = 1e-4
@@ -45,7 +45,7 @@ def _one_step_weights(scope: str, p: np.ndarray, group_size: int, seeds: int):
     problem = Problem("scalar", num_prompts=p.size, init_p=tuple(p))
     scheme = schemes.grpo(std="sample", eps=EPS)
     cfg = SimConfig(scheme, problem, group_size=group_size, num_steps=1, std_scope=scope)
-    params = simulate.initial_params(cfg)
+    params = ascent.initial_params(cfg)
     grad = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logit"]))
     g = np.asarray(grad(jax.random.split(jax.random.key(11), seeds)), np.float64)
     w = g * p.size / (p * (1 - p))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from rlxform.core import schemes
-from rlxform.sim import reference as exact
-from rlxform.sim import simulate, sweeps
-from rlxform.sim.config import HParams, Metrics, SimConfig
+from rlxform.sim import exact, simulate, sweeps
+from rlxform.sim.config import Metrics, SimConfig
+from rlxform.sim.hparams import HParams
 
 
 def cfg_for(**kw) -> SimConfig:

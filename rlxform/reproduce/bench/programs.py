@@ -22,8 +22,9 @@ from rlxform.reproduce.bench.workloads import (
     LEARNING_RATE,
     Workload,
 )
-from rlxform.sim import policies, sweeps
+from rlxform.sim import ascent, bandits, config, policies, sweeps
 from rlxform.sim import simulate as sim
+from rlxform.sim.hparams import HParams
 
 # ---- timing ------------------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ def rlxform_program(work: Workload, distinct_keys: bool = False) -> tuple[Callab
     key = jax.random.key(0)
     simulate = sim.build_simulate(work.cfg)
     if work.grid_size == 1:
-        return simulate, (sim.HParams(jnp.float32(LEARNING_RATE)), key)
+        return simulate, (HParams(jnp.float32(LEARNING_RATE)), key)
     hparams = sweeps.grid(np.geomspace(LEARNING_RATE / 10, LEARNING_RATE * 10, work.num_lrs))
     if distinct_keys:
         keys = jax.random.split(key, (work.num_lrs, work.num_seeds))
@@ -99,7 +100,7 @@ def rlxform_program(work: Workload, distinct_keys: bool = False) -> tuple[Callab
     return jax.vmap(over_seeds, in_axes=(0, None)), (hparams, keys)
 
 
-def build_reference(cfg: sim.SimConfig) -> Callable:
+def build_reference(cfg: config.SimConfig) -> Callable:
     """Plain-JAX simulator ``(learning_rate, key) -> mean p float32[T+1]`` (full batch, SGD).
 
     What a strong JAX user writes: responses by inverse CDF (``sampler="inverse_cdf"``) or
@@ -112,12 +113,12 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
     pcfg = cfg.problem
     num_prompts, num_responses = cfg.problem.num_prompts, cfg.problem.num_responses
     num_correct, group_size = cfg.problem.num_correct, cfg.group_size
-    a_table, b_table = sim.tables(cfg)
-    trainable0, constants = policies.partition(sim.initial_params(cfg))
+    a_table, b_table = ascent.tables(cfg)
+    trainable0, constants = policies.partition(ascent.initial_params(cfg))
     counts_sampler = cfg.resolved_sampler == "counts"
 
     def surrogate(trainable, coef):
-        logits = policies.logits(policies.combine(trainable, constants), pcfg)
+        logits = bandits.logits(policies.combine(trainable, constants), pcfg)
         return -jnp.sum(coef * jax.nn.log_softmax(logits)) / num_prompts
 
     def run(learning_rate, key):
@@ -125,7 +126,7 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
 
         def step(carry, step_key):
             trainable, opt_state = carry
-            logits = policies.logits(policies.combine(trainable, constants), pcfg)
+            logits = bandits.logits(policies.combine(trainable, constants), pcfg)
             probs = jax.nn.softmax(logits)
             if counts_sampler:
                 counts = jax.random.multinomial(step_key, group_size, probs)
@@ -144,7 +145,7 @@ def build_reference(cfg: sim.SimConfig) -> Callable:
 
         carry = (trainable0, optimizer.init(trainable0))
         carry, mean_p = jax.lax.scan(step, carry, jax.random.split(key, cfg.num_steps))
-        logits = policies.logits(policies.combine(carry[0], constants), pcfg)
+        logits = bandits.logits(policies.combine(carry[0], constants), pcfg)
         last = jnp.mean(jnp.sum(jax.nn.softmax(logits)[:, :num_correct], axis=-1))
         return jnp.concatenate([mean_p, last[None]])
 

@@ -32,8 +32,7 @@ from rlxform.reproduce.bench.workloads import (
     numpy_simulate,
     workload,
 )
-from rlxform.sim import simulate as sim
-from rlxform.sim import sweeps
+from rlxform.sim import config, sweeps
 
 
 def record(
@@ -147,9 +146,9 @@ def simulate_compile_seconds(
 
     (GRPO, tabular, P = 16, K = 4, T = 100, 64 seeds.)
     """
-    cfg = sim.SimConfig(
+    cfg = config.SimConfig(
         "grpo",
-        problem=sim.Problem(num_prompts=16, num_responses=4, init_p="grid"),
+        problem=config.Problem(num_prompts=16, num_responses=4, init_p="grid"),
         group_size=group_size,
         num_steps=100,
         sampler=sampler,
@@ -332,12 +331,20 @@ def main(
     from rlxform.validation import check_float, check_int
 
     # W5 and its breakdown: rlxform.reproduce.bench.sequences; W5-breakdown is not in "all"
-    choices = (*WORKLOADS, "W5", "W5-breakdown", "scaling", "all")
+    choices = (*WORKLOADS, "W5", "W5-breakdown", "scaling", "explain", "all")
     if workload_name not in choices:
         raise ValueError(
             f"--workload={workload_name!r} is invalid: must be one of " + ", ".join(choices)
         )
     repeats = check_int("--repeats", repeats, 1)
+    if workload_name == "explain":  # whole-process time of `rlxform explain`: bench/explain.py
+        from rlxform.reproduce.bench.explain import explain_records, format_explain
+
+        found = explain_records(repeats)
+        print(format_explain(found))
+        if json_path is not None:
+            atomic_write_text(json_path, json.dumps({"explain": found}, indent=2))
+        return 0
     scale = check_float("--scale", scale, 0.0, 1.0, low_open=True)
     names = (
         (*WORKLOADS, "W5")

@@ -6,7 +6,7 @@ enumeration, GRPO advantages computed from the rewards, the seq-mean-token-mean 
 differentiated by ``jax.grad`` with respect to the DENSE ``float32[P, num_prefixes, V]`` table,
 ``optax.sgd`` and a ``lax.scan`` over T steps, all in one jit. Prefix n, content token t -> child
 b n + 1 + t (b = V-1, the tabular policy's breadth-first layout). It starts from the same table
-(``simulate.initial_params``) and makes the same two exact records (step 0 and T) with rlxform's
+(``ascent.initial_params``) and makes the same two exact records (step 0 and T) with rlxform's
 ``length_stats``, so both rows pay the same record work.
 """
 
@@ -20,9 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_stats
 from rlxform.sim.config import SimConfig
-from rlxform.sim.sequence_groups import length_stats
-from rlxform.sim.sequence_tasks import SequenceTask, enumerate_sequences
 from rlxform.types import Array, ArrayLike, PRNGKey
 from rlxform.validation import InputError
 

@@ -23,14 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform import runtime
+from rlxform.core.sequences import enumerate_sequences, length_stats, num_prefixes
 from rlxform.reproduce.bench.programs import cold_start
 from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
+from rlxform.sim.ascent import initial_params
 from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.sampling import sample_token_probs
-from rlxform.sim.sequence_groups import length_stats
-from rlxform.sim.sequence_policies import num_prefixes
-from rlxform.sim.sequence_tasks import enumerate_sequences
-from rlxform.sim.simulate import HParams, build_simulate, initial_params
+from rlxform.sim.simulate import build_simulate
 from rlxform.types import Array, NDArray, PRNGKey
 from rlxform.validation import check_float, check_int
 

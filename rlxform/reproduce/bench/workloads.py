@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from rlxform.sim import simulate as sim
+from rlxform.sim import ascent, config
 from rlxform.types import NDArray
 
 WORKLOADS = ("W1", "W2", "W3", "W4")
@@ -49,7 +49,7 @@ class Workload:
     """One benchmark workload: a simulator config and a grid size G = lrs x seeds."""
 
     name: str
-    cfg: sim.SimConfig
+    cfg: config.SimConfig
     num_lrs: int = 1
     num_seeds: int = 1
 
@@ -91,7 +91,7 @@ def workload(name: str, scale: float = 1.0, **overrides: Any) -> Workload:
     base["num_steps"] = max(2, int(base["num_steps"] * scale) // 2 * 2)
     base.update(overrides)
     base.setdefault("record_every", _record_every(base["num_steps"]))
-    return Workload(name, sim.SimConfig.from_flat(**base), lrs, seeds)
+    return Workload(name, config.SimConfig.from_flat(**base), lrs, seeds)
 
 
 def _record_every(num_steps: int) -> int:
@@ -146,7 +146,7 @@ def numpy_step(
     return (logits + learning_rate * grad).astype(np.float32), s
 
 
-def numpy_simulate(cfg: sim.SimConfig, learning_rate: float, seed: int) -> NDArray:
+def numpy_simulate(cfg: config.SimConfig, learning_rate: float, seed: int) -> NDArray:
     """Run the NumPy reference for ``cfg`` (tabular, SGD); returns final p ``float32[P]``."""
     if (
         cfg.problem.policy != "tabular"
@@ -155,8 +155,8 @@ def numpy_simulate(cfg: sim.SimConfig, learning_rate: float, seed: int) -> NDArr
     ):
         raise ValueError("the NumPy reference covers tabular policies, SGD, full batches")
     rng = np.random.default_rng(seed)
-    logits = np.asarray(sim.initial_params(cfg)["logits"], np.float32)
-    a_table, b_table = (np.asarray(t) for t in sim.tables(cfg))
+    logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float32)
+    a_table, b_table = (np.asarray(t) for t in ascent.tables(cfg))
     for _ in range(cfg.num_steps):
         logits, _ = numpy_step(
             rng, logits, a_table, b_table, cfg.problem.num_correct, cfg.group_size, learning_rate

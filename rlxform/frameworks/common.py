@@ -1,0 +1,249 @@
+"""What a run config sets that its objective depends on (``RunConfig``), and ``Settings``.
+
+``Settings`` holds a run's keys in the trainer's own names (dotted paths: verl
+``actor_rollout_ref.rollout.n``, OpenRLHF ``algo.kl.init_coef``, TRL ``num_generations``) and
+answers a reader's questions with the value the run sets or the default of the version in use,
+recording which keys took defaults (``defaults_used``) and which were read (the rest of the keys
+a file sets are classified, or warned about). Typed getters raise InputError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rlxform.frameworks.tables import VersionTable
+from rlxform.validation import InputError
+
+FACT_KEYS = (
+    "framework",
+    "estimator",
+    "group_size",
+    "std_normalised",
+    "std_epsilon",
+    "std_scope",
+    "aggregation",
+    "updates_per_rollout",
+    "clip_low",
+    "clip_high",
+    "kl_placement",
+    "kl_estimator",
+    "kl_coef",
+    "dynamic_sampling",
+)
+_MISSING = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What a training config sets that the objective depends on (framework's own names).
+
+    Attributes:
+      framework: a ``FRAMEWORKS`` name; version: the release whose defaults were used
+        ("trl 0.18.2").
+      estimator: verl ``adv_estimator``, TRL ``scale_rewards`` (group | batch | none), OpenRLHF
+        ``algo.advantage.estimator``.
+      group_size: M; std_normalised, std_epsilon, std_scope (group | batch | None).
+      aggregation: verl ``loss_agg_mode``, TRL ``loss_type``, OpenRLHF ``actor.loss_agg_mode``.
+      updates_per_rollout: optimizer steps per rollout batch; clip_low, clip_high: the ratio is
+        clamped to [1 - clip_low, 1 + clip_high].
+      kl_placement: loss | reward (before the advantage) | advantage (subtracted after it) |
+        none; kl_estimator (framework's name or an ``rlxform.core.kl`` name, or None); kl_coef.
+      dynamic_sampling: zero-variance groups are dropped and refilled.
+      scheme_params: keyword arguments for the record's ``scheme(estimator, ...)``.
+      reward_shaping: why rewards are not binary (e.g. DAPO overlong penalty), or None.
+      pitfalls: known traps of the settings as read; warnings: suspicious keys.
+      rewards: {"binary": True | False | None, "why": text}.
+      not_modelled: ({"key", "value", "effect"}, ...) settings that change the update and that
+        rlxform does not model; defaults_used: keys that took the version's defaults;
+      unresolved: what the file does not determine (shell variables, Python expressions);
+      command: which launch command or config call was read ({"index", "count", "line",
+        "program"}), None for a config file; normaliser: answers per token-mean normaliser.
+      vllm_is_mode, vllm_is_cap, vllm_is_cap_min; mask_truncated; overlong_buffer,
+        overlong_factor, overlong_max_length; top_entropy_quantile; filter_range: the filters
+        that act (``rlxform.explain.filters``), None / False when off.
+      loss: the loss mode and its settings as the reducer reads them
+        (``frameworks.losses.LossReading``), None for a run built by hand.
+      batch_steps: batch-level steps of the advantage (slime / ROLL whitening, AReaL batch
+        normalisation): as the batch grows they shift by a constant and divide by a constant
+        sigma, so the card's scheme is the run's per-group rule and the step is scaled.
+      entropy_coef: the entropy bonus's coefficient c (loss = policy loss - c agg(H); 0.0: no
+        bonus), None where rlxform does not model this release's entropy term; entropy_
+        aggregation: how its per-token entropies are aggregated (the trainer's mode name);
+        entropy_normaliser: which tokens share its normaliser, with the source line;
+        entropy_adaptive: TRL's controller settings (``use_adaptive_entropy``) or None.
+      filters: the filters acting in the run (what they drop; refilled or not), one sentence
+        each, where the trainer's reader lists them.
+    """
+
+    framework: str
+    version: str
+    estimator: str
+    group_size: int
+    std_normalised: bool
+    std_epsilon: float | None
+    std_scope: str | None
+    aggregation: str
+    updates_per_rollout: float
+    clip_low: float
+    clip_high: float
+    kl_placement: str
+    kl_estimator: str | None
+    kl_coef: float
+    dynamic_sampling: bool
+    scheme_params: tuple[tuple[str, Any], ...] = ()
+    reward_shaping: str | None = None
+    pitfalls: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    source: str = "mapping"
+    rewards: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"binary": None, "why": "not read"}
+    )
+    not_modelled: tuple[Mapping[str, Any], ...] = ()
+    defaults_used: tuple[str, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    command: Mapping[str, Any] | None = None
+    normaliser: Any = None
+    max_length: int | None = None
+    loss: Any = None  # frameworks.losses.LossReading: the loss mode, reduced (lossexplain)
+    # trainers-b (issue 25): batch-level steps of the advantage (whitening, batch std), one
+    # sentence each; the card's scheme is then the per-group rule (their large-batch limit)
+    batch_steps: tuple[str, ...] = ()
+    # filters (issue 24; rlxform.core.filters), each off by default
+    vllm_is_mode: str | None = None  # TRL's vLLM importance-sampling correction when it acts
+    vllm_is_cap: float | None = None
+    vllm_is_cap_min: float | None = None
+    mask_truncated: bool = False  # TRL mask_truncated_completions
+    overlong_buffer: float | None = None  # DAPO overlong shaping (verl, OpenRLHF)
+    overlong_factor: float | None = None
+    overlong_max_length: int | None = None
+    top_entropy_quantile: float | None = None  # TRL, when < 1
+    filter_range: tuple[float, float] | None = None  # OpenRLHF dynamic_filtering_range
+    entropy_coef: float | None = None
+    entropy_aggregation: str | None = None
+    entropy_normaliser: str | None = None
+    entropy_adaptive: Mapping[str, Any] | None = None
+    # trainers-c (issue 25): the filters acting in this run, one sentence each (what they drop,
+    # refilled or not, with the trainer's source line); the comparison page lists them
+    filters: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, Any]:
+        """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""
+        return {k: getattr(self, k) for k in FACT_KEYS}
+
+
+def std_fields(normalised: bool, epsilon: float, scope: str) -> dict[str, Any]:
+    """RunConfig's ``std_normalised``, ``std_epsilon``, ``std_scope`` (None when unnormalised)."""
+    return {
+        "std_normalised": normalised,
+        "std_epsilon": epsilon if normalised else None,
+        "std_scope": scope if normalised else None,
+    }
+
+
+def _fail(key: str, value: Any, allowed: str) -> InputError:
+    return InputError(f"{key}={value!r} is invalid: must be {allowed}")
+
+
+class Settings:
+    """A run's settings (trainer's own dotted key names) over a version's defaults.
+
+    ``get(key, fallback)`` is the value the run sets, else the version's default, else
+    ``fallback`` (a rule the trainer's code applies when its version lacks the key); keys that
+    took a default are listed in ``defaults_used``, every key asked for in ``read``.
+    """
+
+    def __init__(self, values: Mapping[str, Any], table: VersionTable) -> None:
+        self.values = dict(values)
+        self.table = table
+        self.defaults_used: list[str] = []
+        self.read: set[str] = set()
+
+    def is_set(self, key: str) -> bool:
+        return key in self.values
+
+    def under(self, prefix: str) -> dict[str, Any]:
+        """The keys the run sets under ``prefix`` (``"reward."``), with their values."""
+        return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def get(self, key: str, fallback: Any = _MISSING) -> Any:
+        self.read.add(key)
+        if key in self.values:
+            return self.values[key]
+        if self.table.has(key):
+            value = self.table.default(key)
+        elif fallback is _MISSING:
+            return None
+        else:
+            value = fallback
+        if key not in self.defaults_used:
+            self.defaults_used.append(key)
+        return value
+
+    def int(self, key: str, fallback: Any = _MISSING, low: int = 1) -> int:
+        value = self.get(key, fallback)
+        if isinstance(value, float) and value.is_integer() and not self.is_set(key):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _fail(key, value, f"an integer >= {low}")
+        return value
+
+    def float(self, key: str, fallback: Any = _MISSING, low: float = 0.0) -> float | None:
+        value = self.get(key, fallback)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise _fail(key, value, f"a number >= {low:g}")
+        return float(value)
+
+    def bool(self, key: str, fallback: Any = _MISSING) -> bool:
+        value = self.get(key, fallback)
+        if not isinstance(value, bool):
+            raise _fail(key, value, "true or false")
+        return value
+
+    def str(self, key: str, fallback: Any = _MISSING, choices: Iterable[str] | None = None):
+        value = self.get(key, fallback)
+        if value is None and fallback is None:
+            return None
+        choices = None if choices is None else tuple(choices)
+        if not isinstance(value, str) or (choices is not None and value not in choices):
+            allowed = "one of " + ", ".join(choices) if choices else "a string"
+            raise _fail(key, value, allowed)
+        return value
+
+
+def check_modelled(
+    key: str, value: Any, allowed: Iterable[str], framework: str, defaulted: bool, rewards: str
+) -> str:
+    """``value`` if rlxform models it, else an InputError naming the framework's cases."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        default = f" ({framework}'s default)" if defaulted else ""
+        raise InputError(
+            f"{key}={value!r}{default} is not modelled by rlxform: it models {framework}'s "
+            f"{', '.join(allowed)} for {rewards}"
+        )
+    return value
+
+
+def misspelled(key: str, known: Iterable[str], cutoff: float = 0.8) -> str | None:
+    """A warning when ``key`` is unknown but close to a known key of the same section."""
+    section = key.rpartition(".")[0]
+    same = [k for k in known if k.rpartition(".")[0] == section]
+    close = difflib.get_close_matches(key, same, n=1, cutoff=cutoff)
+    return f"unknown key {key} (did you mean {close[0]}?)" if close else None
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections to dotted keys (leaves: lists, scalars and empty sections)."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = prefix + str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,124 @@
+"""The ``Framework`` record: everything rlxform knows about one trainer, in one place.
+
+A trainer module (``verl.py``, ``trl.py``, ...) builds one record; ``registry.FRAMEWORKS`` holds
+them. Readers, ``frameworks.advantages``, the cards and the CLI iterate the records and never
+name a trainer, so a new trainer (or version) is a new record and its data, not edits across the
+package. ``Normaliser`` says how many answers share one token-mean normaliser in a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rlxform.frameworks.tables import VersionTable, _spec_holds, load_tables, pick_version
+from rlxform.validation import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Normaliser:
+    """How the run's loss aggregation weighs one answer's tokens.
+
+    Attributes:
+      factor: "1" (token sums), "1/L" (the answer's own length), "1/L_max" (a constant) or
+        "token-mean" (every token of ``answers`` answers shares one count).
+      answers: answers (responses) sharing one token-mean normaliser, or None.
+      where: the rule in words, with the trainer's source file and line.
+    """
+
+    factor: str
+    answers: float | None = None
+    where: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Framework:
+    """One RL trainer as rlxform reads it.
+
+    Attributes:
+      name: the name users pass (``--framework``); title: how cards print it.
+      data: the data file of its version tables (``data/<data>.json``; Unsloth uses TRL's).
+      programs: glob patterns of the programs its launch commands run ("verl.trainer.main_ppo",
+        "recipe.*.main_*", "trl grpo"); imports: Python modules whose import marks its scripts.
+      markers: glob patterns of config keys only its files use (framework detection).
+      arguments: how a launch command's arguments become settings: "hydra" or "argparse".
+      config_flag: the program's own flag naming a config file read under Hydra-style
+        overrides (NeMo-RL ``run_grpo.py --config FILE a.b=c``), or None.
+      read: ``read(settings) -> RunConfig`` (``common.Settings`` in its own key names).
+      rewards: ``rewards(settings, extra) -> (binary, why)`` (extra: reward functions from Python).
+      normaliser: ``normaliser(settings, run) -> Normaliser``.
+      estimators: the advantage estimators it models; estimator_key: the settings key naming it
+        (None: ``default_estimator`` always); advantage: ``advantage(estimator, groups,
+        lengths, get)`` -> advantages ``float64[G, M]`` (``get(key)``: a setting or its
+        default); advantage_keys: the settings the advantage reads, with defaults.
+      scheme: ``scheme(estimator, **params) -> Scheme`` (``from_verl``, ...), scheme_names: the
+        ``framework:estimator`` names ``resolve_scheme`` accepts.
+      active: ``active(settings)`` -> not-modelled entries whose default acts (e.g. TRL's
+        vLLM importance-sampling correction whenever use_vllm is on).
+      script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
+        ScriptArguments): no effect on the update, never warned about.
+      notes: lines every card of this trainer prints.
+      settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
+        ``frameworks.advantages`` as users write it in the trainer's own key (slime's
+        ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
+      read_arguments: ``read_arguments(found, table) -> settings`` of a launch command whose
+        arguments are neither Hydra overrides nor argparse flags (prime-rl's ``@ FILE``), or None.
+      retired: ((version spec ("<0.22"), why), ...) releases the trainer's name covers but rlxform
+        refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
+      group_size_key: the settings key of M where the reader's scheme depends on it (slime
+        switches its std off at its default M = 1), or None.
+    """
+
+    name: str
+    title: str
+    data: str
+    programs: tuple[str, ...]
+    markers: tuple[str, ...]
+    arguments: str
+    read: Callable[..., Any]
+    rewards: Callable[..., tuple[bool | None, str]]
+    normaliser: Callable[..., Normaliser]
+    estimators: tuple[str, ...]
+    estimator_key: str | None
+    default_estimator: str
+    advantage: Callable[..., Any]
+    advantage_keys: Mapping[str, Any]
+    scheme: Callable[..., Any]
+    scheme_names: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    active: Callable[..., list[dict[str, Any]]] | None = None
+    script_keys: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+    config_flag: str | None = None
+    settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
+    # trainers-c (issue 25): prime-rl's command line, TRL RLOO's retired releases
+    read_arguments: Callable[..., dict[str, Any]] | None = None
+    retired: tuple[tuple[str, str], ...] = ()
+    group_size_key: str | None = None
+
+    def tables(self) -> dict[str, VersionTable]:
+        """Version tables, oldest first."""
+        return load_tables(self.data)
+
+    def versions(self) -> list[str]:
+        return list(self.tables())
+
+    def table(self, version: str | None = None) -> tuple[VersionTable, str | None]:
+        """(table of ``version`` or the newest, note when a nearby release stood in)."""
+        for spec, why in self.retired:
+            if version is not None and _spec_holds(spec, str(version).strip().removeprefix("v")):
+                raise InputError(
+                    f"--framework-version={version!r} is not modelled for {self.name}: {why}; "
+                    f"rlxform reads {', '.join(self.tables())}"
+                )
+        return pick_version(self.tables(), version, self.name)
+
+    def runs(self, program: str) -> bool:
+        """Whether a launch command's program is this trainer's entry point."""
+        return any(fnmatch.fnmatchcase(program, pattern) for pattern in self.programs)
+
+    def marked_by(self, keys) -> bool:
+        """Whether config keys (dotted) include one of this trainer's marker patterns."""
+        return any(fnmatch.fnmatchcase(k, m) for k in keys for m in self.markers)

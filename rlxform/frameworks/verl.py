@@ -1,0 +1,311 @@
+"""verl: its config reader and record (the advantage rule is ``frameworks.verl_rule``).
+
+Keys are Hydra paths (``actor_rollout_ref.rollout.n``), from a composed YAML, or from the
+overrides of ``python3 -m verl.trainer.main_ppo`` / ``recipe.<name>.main_<name>``. Updates per
+rollout: data.train_batch_size // actor.ppo_mini_batch_size * actor.ppo_epochs (both sizes count
+prompts). Advantage: ``verl.trainer.ppo.core_algos.compute_*_outcome_advantage`` (0.9.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
+from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.tables import version_key
+from rlxform.frameworks.verl_rule import (
+    VERL_ESTIMATORS,
+    VERL_STD_EPSILON,
+    from_verl,
+    verl_advantages,
+)
+from rlxform.validation import InputError, check_float
+
+VERL_LOSS_AGG = (
+    "token-mean",
+    "token-sum",
+    "seq-mean-token-sum",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum-norm",
+)
+A = "actor_rollout_ref.actor."
+R = "actor_rollout_ref.rollout."
+
+# ---- the config reader ---------------------------------------------------------------------
+
+
+def read_verl(s: Settings) -> RunConfig:
+    """verl's composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
+    estimator = s.str("algorithm.adv_estimator", "gae")
+    check_modelled(
+        "algorithm.adv_estimator",
+        estimator,
+        VERL_ESTIMATORS,
+        "verl",
+        not s.is_set("algorithm.adv_estimator"),
+        "binary outcome rewards",
+    )
+    norm = s.bool("algorithm.norm_adv_by_std_in_grpo", True)
+    normalised = norm and estimator.startswith("grpo")
+    group_size = s.int(R + "n", 1)
+    agg = s.str(A + "loss_agg_mode", "token-mean", VERL_LOSS_AGG)
+    train_batch = s.int("data.train_batch_size", 1024)
+    mini_batch = s.int(A + "ppo_mini_batch_size", 256)
+    if mini_batch > train_batch:
+        raise InputError(
+            f"{A}ppo_mini_batch_size={mini_batch!r} is invalid: must be <= "
+            f"data.train_batch_size={train_batch} (both count prompts)"
+        )
+    updates = train_batch // mini_batch * s.int(A + "ppo_epochs", 1)
+    clip_ratio = s.float(A + "clip_ratio", 0.2)
+    clip_low = s.float(A + "clip_ratio_low", 0.2)
+    clip_high = s.float(A + "clip_ratio_high", 0.2)
+    clip_low = clip_ratio if clip_low is None else clip_low
+    clip_high = clip_ratio if clip_high is None else clip_high
+    pitfalls = []
+    if s.is_set(A + "clip_ratio") and not (
+        s.is_set(A + "clip_ratio_low") and s.is_set(A + "clip_ratio_high")
+    ):
+        pitfalls.append(
+            f"{A}clip_ratio={clip_ratio:g} is written, but clip_ratio_low/clip_ratio_high "
+            "(default 0.2, not null) take precedence: clip_ratio alone does not change the "
+            f"clip range, which is [1 - {clip_low:g}, 1 + {clip_high:g}]"
+        )
+    placement, kl_est, kl_coef = _verl_kl(s, pitfalls)
+    dynamic = s.bool("algorithm.filter_groups.enable", False)
+    program = getattr(s, "program", None) or ""
+    if dynamic and s.is_set("algorithm.filter_groups.max_num_gen_batches"):
+        if program.startswith("verl."):
+            pitfalls.append(
+                "algorithm.filter_groups.max_num_gen_batches is ignored by verl's built-in "
+                f"trainer ({program}), which refills one prompt at a time "
+                "(verl/trainer/ppo/v1/trainer_base.py:205-211 in 0.9.1)"
+            )
+        elif not program:
+            pitfalls.append(
+                "algorithm.filter_groups.max_num_gen_batches is used by the DAPO recipe's "
+                "trainer (recipe.dapo.main_dapo) and ignored by verl's built-in trainer "
+                "(verl.trainer.main_ppo, verl/trainer/ppo/v1/trainer_base.py:205-211 in 0.9.1)"
+            )
+    if group_size == 1 and estimator.startswith(("grpo", "rloo")):
+        pitfalls.append(
+            f"{R}n is 1 (verl's default when unset): groups of one sample, so there is no "
+            "group baseline (verl uses mean 0, std 1 for them)"
+        )
+    shaping = overlong_shaping(s)
+    loss = verl_loss(s)
+    return RunConfig(
+        framework="verl",
+        version=s.table.label,
+        estimator=estimator,
+        group_size=group_size,
+        **std_fields(normalised, VERL_STD_EPSILON, "group"),
+        aggregation=agg,
+        updates_per_rollout=updates,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        kl_placement=placement,
+        kl_estimator=kl_est,
+        kl_coef=kl_coef,
+        dynamic_sampling=dynamic,
+        scheme_params=(("norm_adv_by_std_in_grpo", norm),),
+        reward_shaping=shaping,
+        pitfalls=tuple(pitfalls),
+        max_length=_int_or_none(s.get("data.max_response_length", None)),
+        **(overlong_settings(s) or ("", {}))[1],
+        loss=loss,
+        **verl_entropy(s, agg),
+    )
+
+
+_RC = "algorithm.rollout_correction."
+VERL_LOSS_KEYS = {  # the reducer's setting -> verl's config key (PolicyLossConfig, ActorConfig)
+    "loss_agg_mode": A + "loss_agg_mode",
+    "loss_scale_factor": A + "loss_scale_factor",
+    "clip_ratio": A + "clip_ratio",
+    "clip_ratio_low": A + "clip_ratio_low",
+    "clip_ratio_high": A + "clip_ratio_high",
+    "clip_ratio_c": A + "clip_ratio_c",
+    "tau_pos": A + "tau_pos",
+    "tau_neg": A + "tau_neg",
+    **{k: A + "policy_loss." + k for k in ("clip_cov_ratio", "clip_cov_lb", "clip_cov_ub")},
+    **{k: A + "policy_loss." + k for k in ("kl_cov_ratio", "ppo_kl_coef", "dro_beta")},
+    **{k: _RC + k for k in ("rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize")},
+    **{k: _RC + k for k in ("rollout_rs", "rollout_rs_threshold", "bypass_mode", "loss_type")},
+}
+
+
+def verl_loss(s: Settings) -> LossReading:
+    """``actor.policy_loss.loss_mode`` and its settings, reduced at the run's verl release."""
+    key = A + "policy_loss.loss_mode"
+    mode = s.str(key, "vanilla")
+    settings, keys = read_settings(s, "verl", s.table.version, VERL_LOSS_KEYS)
+    return reduce_run("verl", s.table.version, key, mode, settings, keys, s.table.label)
+
+
+def verl_entropy(s: Settings, agg: str) -> dict[str, Any]:
+    """RunConfig's entropy fields: ``actor.entropy_coeff`` times the policy loss's own
+    aggregation of the per-token entropies (read in 0.9.1; older releases: not modelled)."""
+    if version_key(s.table.version) < version_key("0.9.1"):
+        return {}
+    where = (
+        f"the policy loss's own: agg_loss(entropy, response_mask, {agg}, global batch info), "
+        "then policy_loss -= entropy_coeff * entropy_loss (verl/workers/utils/losses.py:122-128 "
+        "in 0.9.1)"
+    )
+    coef = check_float(A + "entropy_coeff", s.get(A + "entropy_coeff", 0.0))  # finite
+    return {"entropy_coef": coef, "entropy_aggregation": agg, "entropy_normaliser": where}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _verl_kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
+    """(placement, estimator, coefficient): ``actor.use_kl_loss`` puts ``kl_loss_coef *
+    kl_loss_type`` in the loss; ``algorithm.use_kl_in_reward`` puts ``kl_ctrl.kl_coef *
+    kl_penalty`` in the token rewards (before the advantage). Appends pitfalls."""
+    in_loss = s.bool(A + "use_kl_loss", False)
+    in_reward = s.bool("algorithm.use_kl_in_reward", False)
+    if in_reward:
+        pitfalls.append(
+            "algorithm.use_kl_in_reward: verl subtracts the KL from the token rewards before "
+            "the advantage, so the group normalisation sees non-binary rewards"
+        )
+    if in_loss and in_reward:
+        pitfalls.append("both actor.use_kl_loss and algorithm.use_kl_in_reward are on: two KLs")
+    if in_loss:
+        placement, estimator = "loss", s.str(A + "kl_loss_type", "low_var_kl")
+        coef = s.float(A + "kl_loss_coef", 0.001)
+    elif in_reward:
+        placement, estimator = "reward", s.str("algorithm.kl_penalty", "kl")
+        coef = s.float("algorithm.kl_ctrl.kl_coef", 0.001)
+        if s.get("algorithm.kl_ctrl.type", "fixed") == "adaptive":
+            pitfalls.append("algorithm.kl_ctrl.type is adaptive: kl_coef is only the start")
+    else:
+        return "none", None, 0.0
+    return (placement, estimator, coef) if coef > 0 else ("none", None, 0.0)
+
+
+_OVERLONG = (  # where verl versions and recipes keep the DAPO overlong buffer
+    "reward.reward_kwargs.overlong_buffer_cfg.",
+    "reward_model.reward_kwargs.overlong_buffer_cfg.",
+    "reward_model.overlong_buffer.",
+)
+
+
+def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
+    """The DAPO overlong penalty, from any place verl and its recipes keep it
+    (verl/workers/reward_manager/dapo.py:121-125 in 0.9.1): in words, and as RunConfig's
+    overlong_* fields (numbers only); None when off."""
+    for prefix in _OVERLONG:
+        if not s.is_set(prefix + "enable"):
+            continue
+        if not s.bool(prefix + "enable", False):
+            return None
+        length = s.get(prefix + "len", None)
+        factor = s.get(prefix + "penalty_factor", 1.0)
+        max_len = s.get(prefix.rsplit("overlong", 1)[0] + "max_resp_len", None)
+        max_len = s.get("data.max_response_length", None) if max_len is None else max_len
+        text = (
+            f"DAPO overlong reward shaping is on (buffer {length} tokens, factor {factor}, max "
+            f"length {max_len}): answers longer than max length - buffer lose up to {factor} "
+            "reward, so rewards stop being binary for long answers"
+        )
+        if not all(type(x) in (int, float) for x in (length, factor)):  # e.g. ${...}, null
+            return text, {}
+        fields = {"overlong_buffer": float(length), "overlong_factor": float(factor)}
+        return text, {**fields, "overlong_max_length": _int_or_none(max_len)}
+    return None
+
+
+def overlong_shaping(s: Settings) -> str | None:
+    """The DAPO overlong penalty in words, or None."""
+    found = overlong_settings(s)
+    return found and found[0]
+
+
+def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
+    """binary True / False / None (unknown), and why, from verl's reward settings."""
+    shaping = overlong_shaping(s)
+    manager = s.get("reward.reward_manager.name", None) or s.get(
+        "reward_model.reward_manager", None
+    )
+    model = s.get("reward_model.enable", False) is True
+    model = s.get("reward.reward_model.enable", False) is True or model
+    custom = [
+        (key, s.get(key, None))
+        for key in ("custom_reward_function.path", "reward.custom_reward_function.path")
+    ]
+    if model:
+        return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
+    if shaping:
+        return False, shaping
+    for key, path in custom:
+        if path:
+            return None, f"{key}={path}: a custom reward function of unknown range"
+    if manager == "dapo":
+        return True, (
+            "the DAPO reward manager scores 1 for a correct answer and -1 otherwise "
+            "(verl/utils/reward_score/math_dapo.py:272 in 0.9.1): two values, an affine map of "
+            "0/1 (GRPO's advantage is unchanged; linear rules take twice the step)"
+        )
+    return True, (
+        "no reward model, custom reward function or shaping: verl's rule-based scorer for the "
+        "data source (verl/utils/reward_score default_compute_score), 0/1 for GSM8K and MATH"
+    )
+
+
+def verl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
+    """Answers sharing one token-mean normaliser: the mini-batch (engine workers, verl >= 0.8
+    or ``trainer.use_legacy_worker_impl=disable``) or one GPU's micro-batch (legacy workers)."""
+    agg = run.aggregation
+    reduced = reduced_factor(run)
+    if reduced is not None and reduced[0] != "token-mean":
+        return Normaliser(reduced[0], None, reduced[1])
+    if reduced is None and agg != "token-mean":
+        factor = {"seq-mean-token-mean": "1/L", "seq-mean-token-sum-norm": "1/L_max"}
+        return Normaliser(factor.get(agg, "1"), None, f"{A}loss_agg_mode={agg}")
+    engine = version_key(s.table.version) >= version_key("0.8") or (
+        s.get("trainer.use_legacy_worker_impl", "auto") == "disable"
+    )
+    if engine:
+        answers = s.int(A + "ppo_mini_batch_size", 256) * run.group_size
+        return Normaliser(
+            "token-mean",
+            answers,
+            "the tokens of the whole mini-batch, ppo_mini_batch_size x rollout.n answers "
+            "(verl/workers/engine/fsdp/transformer_impl.py:729-733 sums the mini-batch's tokens "
+            "over data-parallel ranks; verl/trainer/ppo/core_algos.py:1170-1175 in 0.9.1)",
+        )
+    micro = s.get(A + "ppo_micro_batch_size_per_gpu", None)
+    dynamic = s.get(A + "use_dynamic_bsz", False) is True
+    where = (
+        "the tokens of one GPU's micro-batch (legacy workers: verl/workers/actor/dp_actor.py "
+        "calls the policy loss per micro-batch, whose agg_loss divides by that micro-batch's "
+        "tokens; core_algos.py:621 in 0.4.1)"
+    )
+    if dynamic or not isinstance(micro, int):
+        return Normaliser("token-mean", None, where + "; its size is not fixed by the config")
+    return Normaliser("token-mean", float(micro), where)
+
+
+RECORD = Framework(
+    name="verl",
+    title="verl",
+    data="verl",
+    programs=("verl.trainer.main_*", "verl.recipe.*", "recipe.*.main_*", "recipe.*"),
+    markers=("algorithm.*", "actor_rollout_ref.*"),
+    arguments="hydra",
+    read=read_verl,
+    rewards=verl_rewards,
+    normaliser=verl_normaliser,
+    estimators=VERL_ESTIMATORS,
+    estimator_key="algorithm.adv_estimator",
+    default_estimator="gae",
+    advantage=verl_advantages,
+    advantage_keys={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
+    scheme=from_verl,
+    scheme_names=tuple(f"verl:{e}" for e in VERL_ESTIMATORS),
+)
