@@ -249,7 +249,7 @@ def test_count_samplers_match_multinomial_moments(sampler):
     """Both counts routes: sums = M, means M p and covariances M (diag(p) - p p^T)."""
     probs = np.array([0.5, 0.3, 0.15, 0.05])
     rows, group_size = 20000, 64
-    if sampler == "counts":  # the tree through the suite's one compile of it (tests/helpers.py)
+    if sampler == "counts":  # through the suite's one compile of it (tests/helpers.py)
         counts = tree_counts(jax.random.key(3), probs, group_size, rows)
     else:
         logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (rows, 1))
@@ -275,7 +275,7 @@ def test_jax_and_tree_counts_agree_in_distribution():
         s: np.asarray(sampling.group_counts(jax.random.key(4), logits, 40, s)[:, 0])
         for s in ("jax", "inverse_cdf")
     }
-    # the tree ("counts") through the suite's one compile of it (tests/helpers.py)
+    # the counts sampler through the suite's one compile of it (tests/helpers.py)
     draws["counts"] = tree_counts(jax.random.key(4), probs, 40, 30000)[:, 0]
     for sampler, x in draws.items():
         assert _gof_pvalue(x, 40, 0.2) > 1e-4, sampler
