@@ -55,20 +55,20 @@ def brute_force_expected_update(a_table, b_table, logits, correct, group_size):
 
 # ---- one compile of the binomial-tree counts sampler for every distribution test ----------------
 
-COUNTS_ROWS, COUNTS_RESPONSES = 20_000, 5  # the one [B, K] shape the tree sampler compiles for
+COUNTS_ROWS, COUNTS_RESPONSES = 20_000, 5  # the one [B, K] shape the counts sampler compiles for
 
 
 @jax.jit
 def _tree_counts_block(key, logits, group_size):
-    # group_size traced (the tree reads M only as the root count), so every M shares this compile
+    # group_size traced (the sampler reads M only as the first remaining count): one compile
     return sampling.sample_counts(key, logits, group_size)
 
 
 def tree_counts(key, probs, group_size: int, reps: int) -> np.ndarray:
-    """``reps`` groups of M = ``group_size`` from ``sampling.sample_counts`` (the binomial tree).
+    """``reps`` groups of M = ``group_size`` from ``sampling.sample_counts`` (the counts sampler).
 
-    ``float[K] probs -> float64[reps, K]``, K <= ``COUNTS_RESPONSES``. Compiling the tree takes
-    ~10-60 s on 2 CPU cores, so every call runs one jitted [``COUNTS_ROWS``,
+    ``float[K] probs -> float64[reps, K]``, K <= ``COUNTS_RESPONSES``. Compiling the sampler takes
+    seconds on 2 CPU cores, so every call runs one jitted [``COUNTS_ROWS``,
     ``COUNTS_RESPONSES``] program: probs are padded with zero-mass responses (checked to stay
     at count 0), M is traced, and reps are drawn in blocks of ``COUNTS_ROWS`` rows with
     ``fold_in(key, block)``.

@@ -2,18 +2,18 @@
 
 ``binomial(key, n, p)`` draws Binomial(n, p) elementwise (float32 n and p of one shape). BTRS
 (Hormann 1993, "The generation of binomial random variates") takes one proposal per element;
-the rejected ones run to acceptance in compacted buffers whose rounds come from a pre-drawn
-pool (``BTRS_STAGES``), then one round at a time. For n * min(p, 1-p) < 10 an unrolled CDF
-inversion of ``INVERSION_TABLE`` terms with a while-loop tail. ``binomial_from_uniforms`` takes
-its common-path uniforms from a caller's draw (``num_uniforms(size)`` of them), so that the
-counts sampler (``rlxform.sim.sampling``) makes one threefry call per step. ``key`` first.
+the rejected ones (15-25%) run to acceptance in one loop (``_run_to_acceptance``): they are
+compacted into a buffer of ``buffer_size`` slots, and each round gives every still-rejected slot
+a proposal read from a pool at its rank, so only those consume uniforms (the pool is refilled
+from the loop key if a run of rejections empties it). For n * min(p, 1-p) < 10 an unrolled CDF
+inversion of ``INVERSION_TABLE`` terms with a while-loop tail. The BTRS code is traced once per
+call (first proposal) plus once in the loop, so a program holds few copies of it (compile time
+is paid per XLA kernel). ``binomial_from_uniforms`` takes its uniforms from a caller's draw
+(``num_uniforms(size)`` of them), so that the counts sampler (``rlxform.sim.sampling``) makes
+one draw per step. ``key`` first.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +23,12 @@ from rlxform.types import Array, ArrayLike, PRNGKey
 from rlxform.validation import check_int
 
 BTRS_MIN_MEAN = 10.0  # BTRS for n * min(p, 1-p) >= this, inversion below
-# BTRS fallback stages (buffer divisor, pooled rounds): rejected elements (15-25%) go to a
-# buffer of size // 4 slots for 2 rounds, those still rejected (~1.4%) to one of size // 32 for
-# 6 more; 0.24^9 ~ 3e-6 of BTRS elements are left for rounds drawn one at a time
-BTRS_STAGES = ((4, 2), (32, 6))
+# rejected BTRS elements (15-25% of them) run to acceptance in a buffer of size // 4 slots (at
+# least 64; elements beyond it wait for the next pass); the pool holds 0.75 uniforms per element,
+# about 1.5x what the rounds use on average (then it is refilled from the loop key)
+BUFFER_DIVISOR = 4
+BUFFER_MIN = 64
+POOL_PER_ELEMENT = 0.75
 INVERSION_TABLE = 32  # CDF terms unrolled (P(X >= 32 | mean < 10) < 2e-6)
 
 # log(k!) - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2], k = 0..9 (Hormann 1993, table 2)
@@ -124,108 +126,76 @@ def _compact_indices(mask: Array, buffer: int) -> Array:
     return jnp.full((buffer,), size, jnp.int32).at[target].set(positions, mode="drop")
 
 
-def _btrs(
-    loop_key: PRNGKey,
-    n: Array,
-    p: Array,
-    first: Array,
-    pools: Sequence[Array],
-    active: Array | None = None,
+def _exclusive_rank(mask: Array) -> Array:
+    """#{j < i : mask[j]} for a bool[C] mask: ``int32[C]``."""
+    ones = mask.astype(jnp.int32)
+    return jnp.cumsum(ones) - ones
+
+
+def _run_to_acceptance(
+    key: PRNGKey, n: Array, p: Array, value: Array, done: Array, pool: Array
 ) -> Array:
-    """Binomial(n, p) by BTRS, exact where n p >= 10 and p <= 1/2 (elsewhere: any value).
+    """Run the not-done BTRS elements of ``value`` (float[N]) to acceptance: ``-> float[N]``.
 
-    ``first``: float[2, ...] uniforms, one proposal (u, v) per element; ``pools``: one
-    float[R_s, 2, B_s] array of uniforms per fallback stage (``BTRS_STAGES``). Elements where
-    ``active`` is False count as done after the first proposal (their values are discarded
-    by the caller), so they never occupy a fallback buffer.
+    Outer loop (one pass unless more than ``buffer_size(N)`` elements are rejected): the
+    not-done elements are compacted into a buffer, their BTRS constants computed once. Inner
+    loop: every round gives each still-rejected slot one proposal (u, v) =
+    ``pool[offset + 2 r], pool[offset + 2 r + 1]``, r its rank among the still-rejected slots,
+    and advances ``offset`` by twice their number, so no uniform is read by two proposals.
+    When the pool cannot serve a round it is replaced by a fresh draw from
+    ``fold_in(key, round)`` (rounds are counted across passes). Which element sits in which
+    slot and which uniforms it reads depend only on earlier rejections, so every element's
+    value is the first accepted proposal of an i.i.d. sequence: exact.
 
-    Rejected elements (15-25% at n p' in [10, 100]) run to acceptance in ``_refill``. Which
-    elements are refilled depends only on their own finished, rejected proposals, so every
-    element's value is the first accepted of an i.i.d. proposal sequence: exact.
+    Args:
+      key: seeds the refills (independent of ``pool``).
+      n, p: float[N] parameters, p <= 1/2 and n p >= 10 where not ``done`` (elsewhere unused).
+      value, done: float[N] first proposals' values and bool[N] accepted (or not BTRS).
+      pool: float[Q] uniforms, Q >= 2 ``buffer_size(N)``.
     """
-    shape = n.shape
-    n, p = n.reshape(-1), p.reshape(-1)
-    u, v = first.reshape(2, -1)
-    value, done = _btrs_accept(*_btrs_constants(n, p), u - 0.5, v)
-    if active is not None:
-        done = done | ~active.reshape(-1)
-    return _refill(loop_key, (), n, p, value, done, pools).reshape(shape)
-
-
-def _refill(
-    key: PRNGKey,
-    path: tuple[Any, ...],
-    n: Array,
-    p: Array,
-    value: Array,
-    done: Array,
-    pools: Sequence[Array],
-) -> Array:
-    """Run the not-done elements of ``value`` (float[N]) to acceptance: ``-> float[N]``.
-
-    They are gathered into a buffer of B slots (``pools[0]``: float[R, 2, B]), which takes R
-    proposal rounds from the pool in a scan; the slots still rejected go on to
-    the next stage's smaller buffer, and after the last stage to rounds drawn one at a time
-    from ``key`` (a while loop, entered with probability ~ N * 0.24^(1 + sum R)). If more
-    than B elements are rejected, further buffers (drawing their rounds from ``key``) follow.
-    ``path``: the fold-in indices of this buffer, so every round's key is distinct; keys are
-    derived only inside those rare loops (each threefry call is a loop of its own on CPU).
-    """
-    dtype = value.dtype
     size = n.shape[0]
-    buffer = pools[0].shape[-1]
+    buffer = buffer_size(size)
+    total = pool.shape[0]
 
-    def stage(value, done, pool, later, path):
-        index = _compact_indices(~done, buffer)  # size = past the end
+    def refill(pool, offset, need, round_):
+        def fresh():
+            return jax.random.uniform(jax.random.fold_in(key, round_), (total,), pool.dtype)
+
+        return jax.lax.cond(
+            offset + need > total, lambda: (fresh(), jnp.int32(0)), lambda: (pool, offset)
+        )
+
+    def one_pass(state):
+        value, done, pool, offset, round_ = state
+        index = _compact_indices(~done, buffer)  # size = empty slot
         # gather n and p only; the constants are recomputed on the buffer (cheaper than 9 gathers)
-        sub_n = n.at[index].get(mode="fill", fill_value=2 * BTRS_MIN_MEAN)
-        sub_p = p.at[index].get(mode="fill", fill_value=0.5)
-        consts = _btrs_constants(sub_n, sub_p)
-        sub_value, sub_done = jnp.zeros((buffer,), dtype), index >= size
+        consts = _btrs_constants(
+            n.at[index].get(mode="fill", fill_value=2 * BTRS_MIN_MEAN),
+            p.at[index].get(mode="fill", fill_value=0.5),
+        )
 
-        def pooled(carry, uv):  # one pooled round (u, v) for every slot
-            k, ok = _btrs_accept(*consts, uv[0] - 0.5, uv[1])
-            return (jnp.where(carry[1], carry[0], k), carry[1] | ok), None
+        def one_round(state):
+            sub_value, sub_done, pool, offset, round_ = state
+            todo = ~sub_done
+            need = 2 * jnp.sum(todo, dtype=jnp.int32)
+            pool, offset = refill(pool, offset, need, round_)
+            at = offset + 2 * _exclusive_rank(todo)
+            u = pool.at[at].get(mode="clip")
+            v = pool.at[at + 1].get(mode="clip")
+            k, ok = _btrs_accept(*consts, u - 0.5, v)
+            sub_value = jnp.where(sub_done, sub_value, k)
+            return sub_value, sub_done | ok, pool, offset + need, round_ + 1
 
-        if pool.shape[0]:  # a scan, not unrolled: same values, ~20% less code to compile
-            (sub_value, sub_done), _ = jax.lax.scan(pooled, (sub_value, sub_done), pool)
-        if later:
-            sub_value = _refill(key, path, sub_n, sub_p, sub_value, sub_done, later)
-        else:
-            sub_value = _fresh_rounds(key, path, consts, sub_value, sub_done)
+        sub = (jnp.zeros((buffer,), value.dtype), index >= size, pool, offset, round_)
+        sub_value, _, pool, offset, round_ = jax.lax.while_loop(
+            lambda s: ~jnp.all(s[1]), one_round, sub
+        )
         value = value.at[index].set(sub_value, mode="drop")
         done = done.at[index].set(True, mode="drop")
-        return value, done
+        return value, done, pool, offset, round_
 
-    # the first buffer with its pool, unconditionally (no while loop); further buffers,
-    # with fresh rounds only, when it overflowed
-    value, done = stage(value, done, pools[0], pools[1:], (*path, 0))
-
-    def overflow(state):
-        value, done, i = state
-        empty = jnp.zeros((0, 2, buffer), dtype)
-        return *stage(value, done, empty, (), (*path, i)), i + 1
-
-    state = (value, done, jnp.int32(1))
-    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), overflow, state)[0]
-
-
-def _fresh_rounds(
-    key: PRNGKey, path: tuple[Any, ...], consts: tuple[Array, ...], value: Array, done: Array
-) -> Array:
-    """BTRS rounds drawn one at a time (key folded with ``path`` and the round) until done."""
-
-    def body(state):
-        value, done, j = state
-        round_key = key
-        for index in (*path, j):
-            round_key = jax.random.fold_in(round_key, index)
-        u, v = jax.random.uniform(round_key, (2, value.shape[0]), value.dtype)
-        k, ok = _btrs_accept(*consts, u - 0.5, v)
-        return jnp.where(done, value, k), done | ok, j + 1
-
-    state = (value, done, jnp.int32(0))
-    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), body, state)[0]
+    state = (value, done, pool, jnp.int32(0), jnp.int32(0))
+    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), one_pass, state)[0]
 
 
 def _inversion(u: Array, n: Array, p: Array, table: int) -> Array:
@@ -259,19 +229,24 @@ def _inversion(u: Array, n: Array, p: Array, table: int) -> Array:
     return jnp.minimum(value, n)  # rounding can leave cdf(n) < u
 
 
-def _pool_shapes(size: int) -> list[tuple[int, int, int]]:
-    """(rounds, 2, slots) of each BTRS fallback stage's pooled uniforms, batch of ``size``."""
-    return [(rounds, 2, min(size, max(64, size // divisor))) for divisor, rounds in BTRS_STAGES]
+def buffer_size(size: int) -> int:
+    """Slots of the buffer in which rejected BTRS elements of a batch of ``size`` are retried."""
+    return min(size, max(BUFFER_MIN, size // BUFFER_DIVISOR))
+
+
+def pool_size(size: int) -> int:
+    """Uniforms of the retry pool for a batch of ``size`` (at least one round of a full buffer)."""
+    return max(2 * buffer_size(size), int(POOL_PER_ELEMENT * size))
 
 
 def num_uniforms(size: int) -> int:
     """Uniforms ``binomial`` takes from its single draw for a batch of ``size`` elements.
 
     2 per element (a BTRS proposal (u, v); inversion elements use u, never BTRS, so one
-    uniform serves both) and the pooled rounds of the fallback stages (``BTRS_STAGES``).
+    uniform serves both) and the retry pool of the rejected ones (``pool_size``).
     """
     size = check_int("size", size, 0)
-    return 2 * size + sum(math.prod(shape) for shape in _pool_shapes(size))
+    return 2 * size + pool_size(size)
 
 
 def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
@@ -285,7 +260,7 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
     exact for every element. All uniforms of the common path come from one draw: every
     threefry call is a loop of its own on CPU, so few large draws beat many small ones.
     Several times faster than ``jax.random.binomial`` on CPU, whose while loops run over the
-    whole batch until its slowest element is done.
+    whole batch until its slowest element is done; about as large a program (XLA kernels).
 
     Args:
       key: PRNG key.
@@ -306,7 +281,7 @@ def binomial(key: PRNGKey, n: ArrayLike, p: ArrayLike) -> Array:
 def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) -> Array:
     """``binomial`` with its uniforms given: ``float[num_uniforms(n.size)]`` i.i.d. U[0, 1).
 
-    ``loop_key`` (independent of ``draws``) seeds the rare fallback rounds beyond the pool.
+    ``loop_key`` (independent of ``draws``) seeds the rare refills of the retry pool.
     Lets a caller draw the uniforms of several batches at once (``counts_from_masses``).
     Works on the flattened batch (XLA CPU vectorises along the minor axis: a [B, 2] batch
     runs its elementwise chains several times slower than the same elements in one row).
@@ -320,18 +295,16 @@ def binomial_from_uniforms(draws: Array, loop_key: PRNGKey, n: Array, p: Array) 
             f"draws of shape {jnp.shape(draws)} is invalid: must have shape "
             f"({num_uniforms(size)},) = (num_uniforms(n.size),) for n of shape {shape}"
         )
-    first = draws[: 2 * size].reshape(2, size)
-    pools, offset = [], 2 * size
-    for pool_shape in _pool_shapes(size):
-        pools.append(draws[offset : offset + math.prod(pool_shape)].reshape(pool_shape))
-        offset += math.prod(pool_shape)
+    u, v = draws[: 2 * size].reshape(2, size)
+    pool = draws[2 * size :]
     flip = p > 0.5
     p_low = jnp.clip(jnp.where(flip, 1.0 - p, p), 0.0, 0.5)
     use_btrs = n * p_low >= BTRS_MIN_MEAN
     # each algorithm sees safe parameters outside its own regime (values there are discarded)
     p_btrs = jnp.where(use_btrs, p_low, 0.5)
     n_btrs = jnp.where(use_btrs, n, 2 * BTRS_MIN_MEAN)
-    from_btrs = _btrs(loop_key, n_btrs, p_btrs, first, pools, use_btrs)
-    from_inv = _inversion(first[0], n, jnp.where(use_btrs, 0.0, p_low), INVERSION_TABLE)
+    from_btrs, accepted = _btrs_accept(*_btrs_constants(n_btrs, p_btrs), u - 0.5, v)
+    from_inv = _inversion(u, n, jnp.where(use_btrs, 0.0, p_low), INVERSION_TABLE)
     low = jnp.where(use_btrs, from_btrs, from_inv)
+    low = _run_to_acceptance(loop_key, n_btrs, p_btrs, low, accepted | ~use_btrs, pool)
     return jnp.where(flip, n - low, low).reshape(shape)

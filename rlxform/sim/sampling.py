@@ -2,25 +2,24 @@
 
 ``sample_actions`` draws M responses per prompt by inverse CDF (one uniform each);
 ``sample_action_counts`` counts the same draws without the [B, M] actions; ``sample_counts``
-draws the K counts of a group directly (binary tree of binomials, cost independent of M).
-The binomials come from ``rlxform.sim.binomial`` (exact BTRS / inversion);
-all uniforms of their common path come from one threefry draw (``counts_from_masses``: one per
-step); ``sampler="jax"`` (``jax.random.multinomial``) is the tested reference route.
-float32 counts, ``key`` first everywhere.
+draws the K counts of a group directly (conditional binomials, cost independent of M) in one
+``lax.scan`` over responses, so the binomial's code is compiled once. The binomials come from
+``rlxform.sim.binomial`` (exact BTRS / inversion); all uniforms of their common path come from
+one draw (``counts_from_masses``: one per step); ``sampler="jax"``
+(``jax.random.multinomial``) is the tested reference route. float32 counts, ``key`` first.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rlxform.sim.binomial import binomial_from_uniforms, num_uniforms
 from rlxform.types import Array, ArrayLike, PRNGKey
 from rlxform.validation import check_choice
 
 UNROLL_MAX_RESPONSES = 32  # row-wise max / prefix sums over K by column ops up to this K
-COUNTS_SAMPLERS = ("counts", "jax")  # binomial tree | jax.random.multinomial (reference)
+COUNTS_SAMPLERS = ("counts", "jax")  # conditional binomials | jax.random.multinomial (reference)
 SAMPLERS = ("inverse_cdf", *COUNTS_SAMPLERS)
 
 
@@ -88,47 +87,48 @@ def sample_action_counts(key: PRNGKey, logits: ArrayLike, group_size: int) -> Ar
 def counts_from_masses(key: PRNGKey, e: Array, group_size: int, sampler: str = "counts") -> Array:
     """``sample_counts`` from unnormalised masses e >= 0 (e.g. exp(logits - max)), ``[B, K]``.
 
-    Only mass ratios enter the binomials, so e needs no normalisation. For K <=
-    ``UNROLL_MAX_RESPONSES`` the node masses are sums of [B, 1] columns (XLA CPU reduces a
+    Sequential conditional binomials (exact): with tail_k = sum_{j >= k} e_j,
+    count_k ~ Binomial(M - sum_{j < k} count_j, e_k / tail_k) for k < K - 1 and the rest to
+    response K - 1, the K - 1 draws of a row one ``lax.scan`` step each, all rows of a step in
+    one batched ``binomial`` (the binomial's code is traced once: compile time does not grow
+    with K). Only mass ratios enter, so e needs no normalisation; a zero tail gives ratio 0.
+    For K <= ``UNROLL_MAX_RESPONSES`` the tails are sums of [B, 1] columns (XLA CPU reduces a
     short minor axis slowly). ``sampler="jax"``: the library route, ``jax.random.multinomial``
-    on e / sum(e) (the reference the tree is tested against; other draws, same distribution).
+    on e / sum(e) (the reference this sampler is tested against; its scan over the same
+    conditional binomials draws other uniforms, so other counts, same distribution).
     """
     check_choice("sampler", sampler, COUNTS_SAMPLERS)
     if sampler == "jax":
         probs = e / jnp.sum(e, axis=-1, keepdims=True)
         return jax.random.multinomial(key, group_size, probs, dtype=e.dtype)
     num_rows, num_responses = e.shape
-    levels = max(1, (num_responses - 1).bit_length())
+    if num_responses == 1:
+        return jnp.full((num_rows, 1), group_size, e.dtype)
+    masses = e.T  # [K, B]: the scan runs over the leading axis
     if num_responses > UNROLL_MAX_RESPONSES:
-        mass = jnp.pad(e, ((0, 0), (0, 2**levels - num_responses)))
-        masses = [mass]
-        for _ in range(levels):
-            masses.append(masses[-1].reshape(num_rows, -1, 2).sum(-1))
-        lefts = [m.reshape(num_rows, -1, 2)[..., 0] for m in masses[:-1]]
-        totals = masses[1:]
+        tails = jnp.flip(jnp.cumsum(jnp.flip(masses, 0), axis=0), 0)
     else:
-        zero = jnp.zeros((num_rows, 1), e.dtype)
-        columns = [e[:, k : k + 1] for k in range(num_responses)]
-        columns += [zero] * (2**levels - num_responses)
-        lefts, totals = [], []
-        for _ in range(levels):
-            lefts.append(jnp.concatenate(columns[0::2], axis=-1))
-            columns = [columns[2 * j] + columns[2 * j + 1] for j in range(len(columns) // 2)]
-            totals.append(jnp.concatenate(columns, axis=-1))
-    counts = jnp.full((num_rows, 1), group_size, e.dtype)
-    # one uniform draw for every level (one threefry loop per step instead of one per level)
-    sizes = [num_rows * 2**level for level in range(levels)]
-    offsets = np.cumsum([0] + [num_uniforms(size) for size in sizes])
-    draw_key, *loop_keys = jax.random.split(key, levels + 1)
-    draws = jax.random.uniform(draw_key, (int(offsets[-1]),), e.dtype)
-    for level, (left_mass, total) in enumerate(zip(reversed(lefts), reversed(totals), strict=True)):
-        ratio = jnp.where(total > 0, left_mass / jnp.where(total > 0, total, 1.0), 0.0)
-        level_draws = draws[offsets[level] : offsets[level + 1]]
-        left = binomial_from_uniforms(
-            level_draws, loop_keys[level], counts, jnp.clip(ratio, 0.0, 1.0)
+        columns = [masses[-1]]
+        for k in range(num_responses - 2, -1, -1):
+            columns.append(columns[-1] + masses[k])
+        tails = jnp.stack(columns[::-1])
+    head, tail = masses[:-1], tails[:-1]
+    ratio = jnp.where(tail > 0, head / jnp.where(tail > 0, tail, 1.0), 0.0)
+    steps = num_responses - 1
+    # one uniform draw for every step, a loop key per step (refills of the binomial's pool)
+    keys = jax.random.split(key, steps + 1)
+    draws = jax.random.uniform(keys[0], (steps, num_uniforms(num_rows)), e.dtype)
+
+    def step(remaining, x):
+        step_ratio, step_draws, loop_key = x
+        count = binomial_from_uniforms(
+            step_draws, loop_key, remaining, jnp.clip(step_ratio, 0.0, 1.0)
         )
-        counts = jnp.stack([left, counts - left], axis=-1).reshape(num_rows, -1)
-    return counts[:, :num_responses]
+        return remaining - count, count
+
+    remaining = jnp.full((num_rows,), group_size, e.dtype)
+    remaining, counts = jax.lax.scan(step, remaining, (ratio, draws, keys[1:]))
+    return jnp.concatenate([counts, remaining[None]]).T
 
 
 def sample_counts(
@@ -136,11 +136,9 @@ def sample_counts(
 ) -> Array:
     """Multinomial counts of each response in a group of M: ``float[B, K] -> float[B, K]``.
 
-    Binary-tree decomposition (exact): K is padded with zero-mass responses to 2^L; at each of
-    the L levels every node's count n splits as left ~ Binomial(n, mass_left / mass_node),
-    right = n - left, all nodes of a level in one batched ``binomial`` call (L calls instead of
-    the K - 1 sequential ones of ``jax.random.multinomial``). Masses exp(logits - max) from
-    ``softmax_cdf`` (no softmax divide, no short-axis reductions).
+    Sequential conditional binomials (``counts_from_masses``: exact, one ``lax.scan`` over the
+    K - 1 draws of a row, every row of a step in one batched ``binomial``), on the masses
+    exp(logits - max) of ``softmax_cdf`` (no softmax divide, no short-axis reductions).
     ``sampler="jax"``: ``jax.random.multinomial`` instead (``counts_from_masses``).
     """
     e, _ = softmax_cdf(jnp.asarray(logits))
@@ -150,7 +148,7 @@ def sample_counts(
 def group_counts(key: PRNGKey, logits: ArrayLike, group_size: int, sampler: str) -> Array:
     """Counts of each response among M draws per row, by ``sampler`` (one of ``SAMPLERS``).
 
-    ``"inverse_cdf"``: ``sample_action_counts``; ``"counts"``: the binomial tree of
+    ``"inverse_cdf"``: ``sample_action_counts``; ``"counts"``: the conditional binomials of
     ``sample_counts``; ``"jax"``: ``jax.random.multinomial``. ``float[B, K] -> float[B, K]``.
     """
     check_choice("sampler", sampler, SAMPLERS)

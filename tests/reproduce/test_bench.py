@@ -14,6 +14,7 @@ import pytest
 from helpers import BENCH_RECORD_KEYS
 
 from rlxform.reproduce import bench
+from rlxform.reproduce.bench import programs as bench_programs
 from rlxform.sim import ascent, config, estimator, exact, sweeps
 from rlxform.sim import simulate as sim
 
@@ -49,6 +50,7 @@ def test_tiny_bench_writes_required_records(tmp_path, capsys):
     }
     printed = capsys.readouterr().out
     assert "prng: threefry" in printed and "vs jax_ref" in printed and "vs numpy" in printed
+    assert "first x" in printed and set(out["first_result_ratios"]) == {"W1"}
 
 
 def test_ratios_are_peer_wall_over_rlxform_wall():
@@ -67,6 +69,39 @@ def test_ratios_are_peer_wall_over_rlxform_wall():
         ("W3", "rlxform", "uniform_bound"): 0.5,
         ("W3", "rlxform_distinct_keys", "uniform_bound_distinct_keys"): 1.5,
     }
+
+
+def test_first_result_ratios_are_reference_first_over_rlxform_first():
+    def row(name, implementation, first):
+        return {"workload": name, "implementation": implementation, "first_result_seconds": first}
+
+    records = [
+        row("W1", "rlxform", 2.0),
+        row("W1", "jax_reference", 3.0),
+        row("W1", "uniform_bound", 0.5),
+        row("W3", "rlxform_distinct_keys", 1.0),
+        row("W3", "rlxform", 4.0),
+        row("W3", "jax_reference", 1.0),
+        row("W4", "rlxform", 1.0),  # no reference row: no ratio
+    ]
+    assert bench.first_result_ratios(records) == {"W1": 1.5, "W3": 0.25}
+
+
+def test_cold_start_clears_the_lowering_cache():
+    """A program compiled after ``cold_start`` is traced again (no cached lowering reused)."""
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return x * 2
+
+    jitted = jax.jit(f)
+    jitted(np.float32(1))
+    jitted(np.float32(2))
+    assert len(traces) == 1
+    bench_programs.cold_start()
+    jitted(np.float32(3))
+    assert len(traces) == 2
 
 
 def test_w3_programs_share_or_split_keys():

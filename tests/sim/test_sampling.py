@@ -57,6 +57,7 @@ def _gof_pvalue(draws: np.ndarray, n: int, p: float) -> float:
         (256, 0.5),
         (256, 0.97),  # symmetry
         (1000, 0.001),
+        (4096, 0.5),  # the largest group size the simulator's defaults time
         (5000, 0.4),
     ],
 )
@@ -107,18 +108,13 @@ def test_binomial_test_can_fail():
     assert _gof_pvalue(reference, 64, 0.3) > 1e-4
 
 
-@pytest.mark.parametrize(
-    "stages",
-    [
-        ((64, 0),),  # no pooled rounds: fresh rounds only, 64 buffers in turn
-        ((4, 1),),  # one stage; its fresh rounds run
-        ((16, 1), (200, 1), (400, 0)),  # every stage overflows (buffers of 6250, 500, 250)
-        ((4, 2), (32, 6)),  # the default
-    ],
-)
-def test_btrs_fallback_is_exact(monkeypatch, stages):
-    """Every fallback path: overflowing buffers, later stages, rounds drawn one at a time."""
-    monkeypatch.setattr(binomial_lib, "BTRS_STAGES", stages)
+def test_btrs_retries_are_exact(monkeypatch):
+    """Every retry path at once: with a buffer of 1/64 of the batch the ~20% rejected elements
+    need 12 or more passes (elements beyond the buffer wait), and with the smallest pool (one
+    round of a full buffer) most rounds refill it from the loop key. One extra compile."""
+    monkeypatch.setattr(binomial_lib, "BUFFER_DIVISOR", 64)
+    monkeypatch.setattr(binomial_lib, "POOL_PER_ELEMENT", 0.0)
+    assert binomial_lib.buffer_size(DRAWS) == 1562 and binomial_lib.pool_size(DRAWS) == 3124
     n = jnp.full((DRAWS,), 100.0)
     p = jnp.full((DRAWS,), 0.3)
     draws = np.asarray(jax.jit(binomial_lib.binomial)(jax.random.key(9), n, p))
@@ -185,7 +181,7 @@ def test_binomial_same_key_same_draws_and_vmap():
     np.testing.assert_array_equal(batched, looped)
 
 
-@pytest.mark.parametrize("group_size", [1, 7, 256])
+@pytest.mark.parametrize("group_size", [1, 7, 256, 4096])
 def test_counts_marginals_match_multinomial(group_size):
     probs = np.array([0.05, 0.3, 0.15, 0.5, 0.0])
     reps = 20_000
@@ -253,7 +249,7 @@ def test_count_samplers_match_multinomial_moments(sampler):
     """Both counts routes: sums = M, means M p and covariances M (diag(p) - p p^T)."""
     probs = np.array([0.5, 0.3, 0.15, 0.05])
     rows, group_size = 20000, 64
-    if sampler == "counts":  # the tree through the suite's one compile of it (tests/helpers.py)
+    if sampler == "counts":  # through the suite's one compile of it (tests/helpers.py)
         counts = tree_counts(jax.random.key(3), probs, group_size, rows)
     else:
         logits = jnp.tile(jnp.log(jnp.asarray(probs, jnp.float32)), (rows, 1))
@@ -279,7 +275,7 @@ def test_jax_and_tree_counts_agree_in_distribution():
         s: np.asarray(sampling.group_counts(jax.random.key(4), logits, 40, s)[:, 0])
         for s in ("jax", "inverse_cdf")
     }
-    # the tree ("counts") through the suite's one compile of it (tests/helpers.py)
+    # the counts sampler through the suite's one compile of it (tests/helpers.py)
     draws["counts"] = tree_counts(jax.random.key(4), probs, 40, 30000)[:, 0]
     for sampler, x in draws.items():
         assert _gof_pvalue(x, 40, 0.2) > 1e-4, sampler

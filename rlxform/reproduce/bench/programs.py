@@ -1,12 +1,13 @@
 """Benchmark programs and timers: rlxform, the plain-JAX reference and the uniform bound.
 
 Each ``*_program(work)`` returns ``(jitted fn, args)`` for one ``Workload``; ``_compile`` times
-``lower().compile()``; ``_time_compiled`` is the best wall time of ``repeats`` calls;
-``_peak_bytes`` reads device memory stats or XLA's buffer plan.
+``lower().compile()`` from a cold cache; ``_time_compiled`` is the best wall time of ``repeats``
+calls; ``_peak_bytes`` reads device memory stats or XLA's buffer plan.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +59,23 @@ def _time_compiled(compiled, args: Sequence[Any], repeats: int) -> float:
     return best
 
 
+@functools.cache
+def _start_backend() -> None:
+    """Compile and run one tiny program, once per process (the backend's start-up)."""
+    jax.block_until_ready(jax.jit(lambda x: x + 1)(np.float32(0)))
+
+
+def cold_start() -> None:
+    """Make the next compile cold, alike for every program: the backend is up (no program
+    pays the process's start-up) and JAX's trace and lowering caches are empty
+    (``jax.clear_caches``: no program reuses what an earlier one lowered, e.g. the PRNG)."""
+    _start_backend()
+    jax.clear_caches()
+
+
 def _compile(fn: Callable, args: Sequence[Any]) -> tuple[Any, float]:
+    """(compiled, seconds) of ``jax.jit(fn).lower(*args).compile()`` from ``cold_start``."""
+    cold_start()
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     return compiled, time.perf_counter() - start

@@ -24,6 +24,7 @@ import numpy as np
 
 from rlxform import runtime
 from rlxform.core.sequences import enumerate_sequences, length_stats, num_prefixes
+from rlxform.reproduce.bench.programs import cold_start
 from rlxform.reproduce.bench.sequence_reference import build_sequence_reference
 from rlxform.sim.ascent import initial_params
 from rlxform.sim.config import Problem, SimConfig
@@ -114,6 +115,7 @@ def numpy_simulate(cfg: SimConfig, lr: float, seed: int) -> NDArray:
 
 
 def _compile(fn, *args):
+    cold_start()  # alike for every row (rlxform.reproduce.bench.programs)
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     return compiled, time.perf_counter() - start

@@ -9,11 +9,12 @@ the surrogate, optax, ``lax.scan`` in one jit); ``numpy`` (W1); ``uniform_bound`
 ``jax.random.uniform`` as many numbers as the run's responses (W3: the draws actually made).
 Rates are sampled responses per second, P*M*T*G / wall (G = grid size), the best of ``repeats``
 interleaved calls after a warm-up call; ratios are wall-time ratios of programs timed side by
-side. ``compile_seconds`` is ``lower().compile()``; ``first_result_seconds`` adds the first call
-(what one fresh call costs). ``peak_bytes`` is XLA's buffer plan of the compiled program
-(``compiled.memory_analysis()``), or ``device.memory_stats()`` peak on accelerators that report
-it; for NumPy it is the tracemalloc peak of one run. The PRNG is the process default
-(``rlxform bench --prng``).
+side. ``compile_seconds`` is ``lower().compile()`` from a cold cache (``jax.clear_caches`` before
+each program, the backend started); ``first_result_seconds`` adds the first call (what one fresh
+call costs); the first-result ratio is the reference's over rlxform's. ``peak_bytes`` is XLA's
+buffer plan of the compiled program (``compiled.memory_analysis()``), or
+``device.memory_stats()`` peak on accelerators that report it; for NumPy it is the tracemalloc
+peak of one run. The PRNG is the process default (``rlxform bench --prng``).
 """
 
 from __future__ import annotations
