@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from rlxform.sim.kinds import BANDIT_POLICIES, SEQUENCE_POLICIES
+from rlxform.sim.kinds import BANDIT_POLICIES, HIDDEN_POLICIES, SEQUENCE_POLICIES
 
 
 def _init_p(flag: str, text: str) -> Any:
@@ -57,7 +57,7 @@ def _loss_settings(flag: str, items: list[str]) -> dict[str, Any]:
     return settings
 
 
-WITH_HIDDEN = ("network", "sequence_network")  # kinds with a hidden width H
+WITH_HIDDEN = HIDDEN_POLICIES  # kinds with a hidden width H
 
 
 class Flag(NamedTuple):

@@ -163,6 +163,7 @@ def run_terms(cfg: Any, runs: int = 1, exact: int = 0) -> dict[str, int]:
     parameters (x8). Only products of the config's integers: nothing is enumerated.
     """
     from rlxform.sim import policies
+    from rlxform.sim.kinds import KINDS
 
     problem = cfg.problem
     num_p, batch, m = problem.num_prompts, cfg.batch, cfg.group_size
@@ -172,7 +173,7 @@ def run_terms(cfg: Any, runs: int = 1, exact: int = 0) -> dict[str, int]:
         sizes += f", vocab_size={problem.vocab_size}, max_length={problem.max_length}"
     else:
         sizes += f", num_responses={problem.num_responses}"
-    if problem.policy in ("network", "sequence_network"):
+    if KINDS[problem.policy].hidden:
         sizes += f", hidden={problem.hidden}"
     if not problem.is_sequence and cfg.resolved_sampler == "inverse_cdf":
         work = max(work, batch * m * problem.num_responses)  # [B, M, K] compares

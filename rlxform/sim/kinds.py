@@ -22,12 +22,14 @@ class PolicyKind(NamedTuple):
       sequence: draws token strings of the problem's task (V, max_length, verifier); otherwise
         one of K responses, the first C correct.
       num_responses: a fixed K (scalar: 2), or None.
+      hidden: has a hidden width H (``Problem.hidden``, the ``--hidden`` flag).
     """
 
     factory: str
     footprint: str
     sequence: bool
     num_responses: int | None = None
+    hidden: bool = False
 
 
 KINDS = {
@@ -38,7 +40,7 @@ KINDS = {
         "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False
     ),
     "network": PolicyKind(
-        "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False
+        "rlxform.sim.bandits:bandit_policy", "rlxform.sim.bandits:footprint", False, hidden=True
     ),
     "sequence_tabular": PolicyKind(
         "rlxform.sim.sequence_groups:tabular_policy",
@@ -49,8 +51,10 @@ KINDS = {
         "rlxform.sim.sequence_groups:network_policy",
         "rlxform.sim.sequence_groups:network_footprint",
         True,
+        hidden=True,
     ),
 }
 POLICIES = tuple(KINDS)
 BANDIT_POLICIES = tuple(name for name, kind in KINDS.items() if not kind.sequence)
 SEQUENCE_POLICIES = tuple(name for name, kind in KINDS.items() if kind.sequence)
+HIDDEN_POLICIES = tuple(name for name, kind in KINDS.items() if kind.hidden)
