@@ -215,7 +215,7 @@ def test_real_reward_forms_by_hand_and_on_binary_rewards():
             others = (rewards.sum(-1, keepdims=True) - rewards) / (m - 1)
             np.testing.assert_allclose(z, c * (rewards - d * others), rtol=1e-14, atol=1e-15)
     assert sch.grpo().real_reward_linear(4) is None
-    assert {"reinforce", "rloo", "mean_baseline", "grpo", "verl"} == {
+    assert {"reinforce", "rloo", "mean_baseline", "grpo", "verl", "trl_rloo"} == {
         name for name in RULES if Scheme.make(name).has_real_reward
     }
     from rlxform.frameworks.verl import from_verl  # verl's rule: every estimator but grpo_passk
