@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import jax
@@ -38,3 +39,37 @@ def x64():
 @pytest.fixture(scope="session")
 def verl_cases() -> list[dict]:
     return json.loads((DATA / "verl_advantages.json").read_text())["cases"]
+
+
+# --- per-test durations and XLA compile counts (tests/TIMINGS.md) ---------------------------
+# RLXFORM_TEST_STATS=DIR writes one JSON line per test (node id, seconds of setup + call +
+# teardown, XLA backend compiles and their seconds) to DIR/<worker>.jsonl; compiles in
+# subprocesses (CLI runs) are not counted. ``python tests/timings.py`` tabulates them.
+_STATS_DIR = os.environ.get("RLXFORM_TEST_STATS")
+_COMPILES = {"count": 0, "secs": 0.0}
+
+
+def _count_compile(event: str, duration: float, **_: object) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COMPILES["count"] += 1
+        _COMPILES["secs"] += duration
+
+
+if _STATS_DIR:
+    jax.monitoring.register_event_duration_secs_listener(_count_compile)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        count, secs, start = _COMPILES["count"], _COMPILES["secs"], time.perf_counter()
+        yield
+        record = {
+            "id": item.nodeid,
+            "seconds": round(time.perf_counter() - start, 3),
+            "compiles": _COMPILES["count"] - count,
+            "compile_seconds": round(_COMPILES["secs"] - secs, 3),
+        }
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        path = Path(_STATS_DIR) / f"{worker}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")

@@ -90,14 +90,16 @@ class TrajectoryConfig:
     seed: int = 0
 
 
-def _trajectories(max_length: int, steps: int, record_every: int, seeds: int) -> TrajectoryConfig:
+def _trajectories(
+    max_length: int, steps: int, record_every: int, seeds: int, **kw: Any
+) -> TrajectoryConfig:
     sim = dataclasses.replace(
         _TRAJECTORY_SIM,
         problem=trajectory_problem(max_length),
         num_steps=steps,
         record_every=record_every,
     )
-    return TrajectoryConfig(sim=sim, seeds=seeds)
+    return TrajectoryConfig(sim=sim, seeds=seeds, **kw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +164,14 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
     "length_trajectories",
     plots.fig_length_trajectories,
     configs={
-        "tiny": _trajectories(3, steps=4, record_every=2, seeds=4),
+        # tiny: two aggregations, the 1/L one and a constant one (each compiles two programs)
+        "tiny": _trajectories(
+            3,
+            steps=4,
+            record_every=2,
+            seeds=4,
+            aggregations=("seq-mean-token-mean", "seq-mean-token-sum-norm"),
+        ),
         "quick": _trajectories(5, steps=40, record_every=5, seeds=32),
         "full": _trajectories(7, steps=200, record_every=10, seeds=256),
     },

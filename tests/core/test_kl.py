@@ -334,12 +334,18 @@ def test_estimator_forms_by_hand(x64):
         "k3_unbiased": (k3, x0, k3, rho * x0),
     }
     assert set(want) == set(kl.ESTIMATORS)
+
+    @jax.jit
+    def values_and_slopes(x, old):  # every estimator in one compiled program
+        out = {}
+        for name in want:
+            fn = lambda x, old, name=name: kl.kl_estimate(name, x, old)
+            out[name] = (fn(x, None), jax.grad(fn)(x, None), fn(x, old), jax.grad(fn)(x, old))
+        return out
+
+    got = values_and_slopes(jnp.float64(x0), jnp.float64(l_old))
     for name, (v1, d1, v_rho, d_rho) in want.items():
-        fn = lambda x, old, name=name: kl.kl_estimate(name, x, old)
-        assert float(fn(jnp.float64(x0), None)) == pytest.approx(v1, rel=1e-14), name
-        assert float(jax.grad(fn)(jnp.float64(x0), None)) == pytest.approx(d1, rel=1e-14), name
-        assert float(fn(jnp.float64(x0), l_old)) == pytest.approx(v_rho, rel=1e-14), name
-        assert float(jax.grad(fn)(jnp.float64(x0), l_old)) == pytest.approx(d_rho, rel=1e-14)
+        assert [float(v) for v in got[name]] == pytest.approx([v1, d1, v_rho, d_rho], rel=1e-14)
         for old, (v, d) in ((None, (v1, d1)), (l_old, (v_rho, d_rho))):  # the NumPy route
             value, slope = kl.kl_value_and_slope(name, x0, old)
             assert (float(value), float(slope)) == pytest.approx((v, d), rel=1e-14), name

@@ -63,9 +63,10 @@ def test_true_gradient_matches_finite_differences(tree):
     np.testing.assert_allclose(audit.true_kl_gradient(logits, ref, tree), fd, atol=1e-8)
 
 
-def _brute_force(estimator, placement, logits, ref, tree, sampling=None):
-    """Enumerate responses again, by JAX autodiff of the surrogate (independent route);
-    ``sampling``: the logits of the policy that sampled (None: pi itself)."""
+def _brute_force(pairs, logits, ref, tree, sampling=None):
+    """Enumerate responses again, by JAX autodiff of the surrogate (independent route), for each
+    (estimator, placement) of ``pairs`` in one compiled program; ``sampling``: the logits of the
+    policy that sampled (None: pi itself). Returns {(estimator, placement): gradient}."""
     ref_tok = jnp.asarray(audit.token_log_probs(ref, tree))
     old_tok = None if sampling is None else jnp.asarray(audit.token_log_probs(sampling, tree))
     mask = jnp.asarray(_live(tree))
@@ -76,7 +77,7 @@ def _brute_force(estimator, placement, logits, ref, tree, sampling=None):
         log_probs = jax.nn.log_softmax(theta, -1)
         return jnp.where(mask, log_probs[prefix, token], 0.0)
 
-    def surrogate(theta):
+    def surrogate(theta, estimator, placement):
         tok = tok_fn(theta)
         probs = jax.lax.stop_gradient(jnp.exp((tok if old_tok is None else old_tok).sum(-1)))
         old = None if old_tok is None else old_tok - ref_tok
@@ -85,20 +86,28 @@ def _brute_force(estimator, placement, logits, ref, tree, sampling=None):
             return jnp.sum(probs * values.sum(-1))
         return jnp.sum(probs * jax.lax.stop_gradient(values.sum(-1)) * tok.sum(-1))
 
-    return np.asarray(jax.jit(jax.grad(surrogate))(jnp.asarray(logits)))
+    def gradients(theta):
+        return [jax.grad(surrogate)(theta, e, p) for e, p in pairs]
+
+    out = jax.jit(gradients)(jnp.asarray(logits))
+    return {pair: np.asarray(g) for pair, g in zip(pairs, out, strict=True)}
 
 
 @pytest.mark.parametrize("tree", [BANDIT, TREE], ids=["bandit", "sequence"])
 def test_expectations_match_autodiff(x64, tree):
     logits, ref = _draw(tree, 2)
     sampling = _draw(tree, 12, scale=0.5)[0]
-    for estimator, placement in itertools.product(audit.AUDIT_ESTIMATORS, audit.AUDIT_PLACEMENTS):
+    pairs = list(itertools.product(audit.AUDIT_ESTIMATORS, audit.AUDIT_PLACEMENTS))
+    brute = _brute_force(pairs, logits, ref, tree)
+    for estimator, placement in pairs:
         got = audit.expected_kl_gradient(estimator, placement, logits, ref, tree)
-        want = _brute_force(estimator, placement, logits, ref, tree)
+        want = brute[estimator, placement]
         np.testing.assert_allclose(got, want, atol=1e-13, err_msg=f"{estimator}/{placement}")
-    for estimator in audit.AUDIT_ESTIMATORS:  # sampled by another policy
-        got = audit.expected_kl_gradient(estimator, "loss", logits, ref, tree, sampling)
-        want = _brute_force(estimator, "loss", logits, ref, tree, sampling)
+    off_policy = [(estimator, "loss") for estimator in audit.AUDIT_ESTIMATORS]
+    brute = _brute_force(off_policy, logits, ref, tree, sampling)
+    for estimator, placement in off_policy:  # sampled by another policy
+        got = audit.expected_kl_gradient(estimator, placement, logits, ref, tree, sampling)
+        want = brute[estimator, placement]
         np.testing.assert_allclose(got, want, atol=1e-13, err_msg=f"{estimator}/off-policy")
 
 

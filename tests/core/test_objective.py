@@ -6,6 +6,7 @@ the custom JVP) is held to it with one compiled program for the whole catalog.""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -265,7 +266,10 @@ def every_rule() -> list:
 def test_numpy_and_jax_routes_agree_for_every_rule(x64):
     """w_M, h_M and grad h_M through JAX (float64, jit) equal the NumPy float64 route for every
     registered rule at M = 2, 7, 64 (designed: its own M), and every named limit h with its
-    weight w = h' (jax.grad of the limit) equals its NumPy values: one compiled program."""
+    weight w = h' (jax.grad of the limit) equals its NumPy values. A rule is its coefficient
+    table: the Transform methods run on the tables of all rules of one M as traced, vmapped
+    arguments (one compile per M, not one copy of the code per rule), and one rule per M also
+    through its own tables as constants."""
     p = np.array([0.0, 1e-12, 0.013, 0.3, 0.5, 0.77, 1 - 1e-12, 1.0])
     transforms_ = {}
     for scheme in every_rule():
@@ -275,19 +279,42 @@ def test_numpy_and_jax_routes_agree_for_every_rule(x64):
     limits = {t.limit_name: t.limit for t in transforms_.values() if t.limit is not None}
     assert len(limits) >= 8
     inner = p[2:-2]  # limits: log p and the arcsine weight are infinite at the ends
+    by_size: dict[int, list[str]] = {}
+    for key, t in transforms_.items():
+        by_size.setdefault(t.group_size, []).append(key)
+
+    def routes_of(t, p):
+        return t.weight(p), t.objective(p), jax.vmap(jax.grad(t.objective))(p)
+
+    def traced_routes(template, coefficients, phi, p):
+        def one(c, f, p):
+            return routes_of(dataclasses.replace(template, coefficients=c, phi=f), p)
+
+        return jax.jit(jax.vmap(one, (0, 0, None)))(coefficients, phi, p)
 
     @jax.jit
-    def jax_route(p, inner):
-        routes = {
-            k: (t.weight(p), t.objective(p), jax.vmap(jax.grad(t.objective))(p))
-            for k, t in transforms_.items()
-        }
+    def constant_routes_and_limits(p, inner):
+        constant = {m: routes_of(transforms_[keys[0]], p) for m, keys in by_size.items()}
         lims = {k: (h(inner), jax.vmap(jax.grad(h))(inner)) for k, h in limits.items()}
-        return routes, lims
+        return constant, lims
 
-    routes, lims = jax_route(jnp.asarray(p), jnp.asarray(inner))
+    routes = {}
+    for keys in by_size.values():
+        ts = [transforms_[k] for k in keys]
+        stacked = traced_routes(
+            ts[0],
+            jnp.asarray(np.stack([t.coefficients for t in ts]), jnp.float64),
+            jnp.asarray(np.stack([t.phi for t in ts]), jnp.float64),
+            jnp.asarray(p),
+        )
+        routes.update({k: tuple(np.asarray(x[i]) for x in stacked) for i, k in enumerate(keys)})
+    constant, lims = constant_routes_and_limits(jnp.asarray(p), jnp.asarray(inner))
+    for m, keys in by_size.items():
+        routes[f"{keys[0]} (constant tables)"] = tuple(np.asarray(x) for x in constant[m])
+        transforms_[f"{keys[0]} (constant tables)"] = transforms_[keys[0]]
+    assert len(routes) == len(transforms_) == len(by_size) + sum(map(len, by_size.values()))
     for key, t in transforms_.items():
-        weight, objective, grad = (np.asarray(x) for x in routes[key])
+        weight, objective, grad = routes[key]
         w, h = t.weight(p), t.objective(p)
         assert isinstance(w, np.ndarray) and w.dtype == h.dtype == np.float64
         np.testing.assert_allclose(weight, w, rtol=1e-13, atol=1e-14, err_msg=key)

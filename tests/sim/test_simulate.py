@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,30 +54,45 @@ def test_metrics_shapes_and_determinism():
     assert int(a.nonfinite_step) == -1 and bool(np.all(a.finite))
 
 
+def _one_step_cfg(scheme, policy: str) -> SimConfig:
+    problem = Problem(
+        policy=policy,
+        num_prompts=3,
+        num_responses=4,
+        num_correct=1,
+        hidden=8,
+        features=4,
+        init_p=(0.15, 0.5, 0.85),
+    )
+    return SimConfig(scheme, problem=problem, group_size=5, num_steps=1)
+
+
+@functools.cache
+def _sampled_gradients(policy: str):
+    """jit(vmap over keys) of ``simulate.sample_gradient``'s estimator with the scheme's a/b
+    tables as arguments: one compile per policy serves every scheme (a scheme enters the
+    estimator only through its tables; no batch-std scope here)."""
+    cfg = _one_step_cfg(SCHEMES["reinforce"], policy)
+    policy_ = ascent.policy_of(cfg)
+
+    def one(key, params, a_table, b_table):
+        return estimator.sample_gradient(key, params, policy_, cfg, a_table, b_table)[0]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+
+
 @pytest.mark.parametrize("policy", ["tabular", "network"])
 @pytest.mark.parametrize("name", list(SCHEMES))
 def test_one_step_mean_matches_expected_update(policy, name):
     """Mean of 20k stochastic steps within 4 SE of w_M(p) grad p, every coordinate."""
-    cfg = SimConfig(
-        SCHEMES[name],
-        problem=Problem(
-            policy=policy,
-            num_prompts=3,
-            num_responses=4,
-            num_correct=1,
-            hidden=8,
-            features=4,
-            init_p=(0.15, 0.5, 0.85),
-        ),
-        group_size=5,
-        num_steps=1,
-    )
+    cfg = _one_step_cfg(SCHEMES[name], policy)
+    assert cfg.std_scope != "batch"  # simulate.sample_gradient is the estimator's g itself
     params = ascent.initial_params(cfg)
     if policy == "network":  # a non-zero last layer, so the network path is exercised
         key = jax.random.key(7)
         params = jax.tree_util.tree_map(lambda x: x + 0.3 * jax.random.normal(key, x.shape), params)
     keys = jax.random.split(jax.random.key(0), 20000)
-    draws, _ = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)))(keys)
+    draws = _sampled_gradients(policy)(keys, params, *ascent.tables(cfg))
     expected = exact.expected_update(None, params, cfg)
     for draw, mean in zip(
         jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(expected), strict=True

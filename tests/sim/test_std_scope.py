@@ -4,6 +4,8 @@ large-batch objective; bad input."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from rlxform.core import batch_norm as bn
 from rlxform.core import schemes
-from rlxform.sim import ascent, exact, simulate, std_scope
+from rlxform.sim import ascent, estimator, exact, simulate, std_scope
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.hparams import HParams
 from rlxform.validation import InputError
@@ -40,14 +42,37 @@ def test_batch_scale_by_hand():
     assert float(std_scope.batch_scale(jnp.array([2, 2]), 2, "sample", 0.0)) == 0.0  # no signal
 
 
-def _one_step_weights(scope: str, p: np.ndarray, group_size: int, seeds: int):
-    """Per-prompt w = E[g_x] P / (p (1-p)) of the scalar-logit policy (mean, SE), ``[P]``."""
+def _std_cfg(scope: str, p: np.ndarray, group_size: int) -> SimConfig:
     problem = Problem("scalar", num_prompts=p.size, init_p=tuple(p))
     scheme = schemes.grpo(std="sample", eps=EPS)
-    cfg = SimConfig(scheme, problem, group_size=group_size, num_steps=1, std_scope=scope)
+    return SimConfig(scheme, problem, group_size=group_size, num_steps=1, std_scope=scope)
+
+
+@functools.cache
+def _sampled_gradients(p: tuple[float, ...], group_size: int):
+    """jit(vmap over keys) of the estimator, (g, S), with the a/b tables as arguments: one
+    compile for every scope (a scope enters ``simulate.sample_gradient`` through its tables and,
+    for "batch", the scale applied after: ``simulate.scale_by_batch_std``)."""
+    cfg = _std_cfg("group", np.array(p), group_size)
+    policy = ascent.policy_of(cfg)
+
+    def one(key, params, a_table, b_table):
+        return estimator.sample_gradient(key, params, policy, cfg, a_table, b_table)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+
+
+def _one_step_weights(scope: str, p: np.ndarray, group_size: int, seeds: int):
+    """Per-prompt w = E[g_x] P / (p (1-p)) of the scalar-logit policy (mean, SE), ``[P]``."""
+    cfg = _std_cfg(scope, p, group_size)
     params = ascent.initial_params(cfg)
-    grad = jax.jit(jax.vmap(lambda k: simulate.sample_gradient(k, params, cfg)[0]["logit"]))
-    g = np.asarray(grad(jax.random.split(jax.random.key(11), seeds)), np.float64)
+    keys = jax.random.split(jax.random.key(11), seeds)
+    g, s = _sampled_gradients(tuple(p.tolist()), group_size)(keys, params, *ascent.tables(cfg))
+    if scope == "batch":
+        g = jax.jit(jax.vmap(lambda g, s: simulate.scale_by_batch_std(g, s, cfg, None)))(g, s)
+    else:
+        assert simulate.scale_by_batch_std(g, s, cfg, None) is g
+    g = np.asarray(g["logit"], np.float64)
     w = g * p.size / (p * (1 - p))
     return w.mean(0), w.std(0, ddof=1) / np.sqrt(seeds)
 
