@@ -64,6 +64,8 @@ REWARD_SCHEMES = {
     "verl_grpo_vectorized": (from_verl("grpo_vectorized"), (1e-6,)),
     "verl_rloo": (from_verl("rloo"), (1e-6,)),
     "verl_no_std": (from_verl("grpo", norm_adv_by_std_in_grpo=False), (1e-6,)),
+    # TRL RLOO with reward_weights [1.5]: 1.5 rloo on the 0/1 scale (its reward gap is the card's)
+    "trl_rloo_scaled": (Scheme.make("trl_rloo", scale=1.5), (0.0,)),
 }
 LOSS_ESTIMATORS = tuple(e for e in kl.ESTIMATORS if e != "abs")
 K1_VALUED = ("k1", "k1+", "k1_unbiased")
