@@ -10,38 +10,15 @@ the released code. Pure Python: JSON and fnmatch, no JAX.
 from __future__ import annotations
 
 import fnmatch
-import json
 import operator
 import re
 from functools import cache
-from pathlib import Path
 
 import pytest
+from version_tables import CLASSES, release, releases, table, vkey
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "frameworks"
-TABLES = ROOT / "rlxform" / "frameworks" / "data"
 FRAMEWORKS = ("trl", "verl", "openrlhf")
-CLASSES = {"modelled", "no_effect", "unmodelled"}
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
-
-
-def vkey(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version))
-
-
-@cache
-def table(framework: str) -> dict:
-    return json.loads((TABLES / f"{framework}.json").read_text(encoding="utf-8"))
-
-
-@cache
-def release(framework: str, version: str) -> dict:
-    return json.loads((DATA / framework / f"{version}.json").read_text(encoding="utf-8"))
-
-
-def releases(framework: str) -> list[str]:
-    return sorted((p.stem for p in (DATA / framework).glob("*.json")), key=vkey)
 
 
 ALL = [(fw, v) for fw in FRAMEWORKS for v in releases(fw)]
