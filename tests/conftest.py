@@ -7,8 +7,12 @@ import os
 import time
 from pathlib import Path
 
-import jax
 import pytest
+import xla_flags
+
+xla_flags.apply()  # before JAX starts: compile at XLA optimisation level 0 (tests/xla_flags.py)
+
+import jax  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

@@ -2,15 +2,20 @@
 
 Covers the TOML loader, the chunked runner (per (scheme, M) chunks through ``ChunkStore``) and
 ``sweep_tables``. Regenerate on purpose only (version bump and a note) with
-``python tests/test_golden_sweep.py``.
+``python tests/test_golden_sweep.py``. Run in a subprocess with the user's XLA flags (the test
+processes compile at optimisation level 0, tests/xla_flags.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import xla_flags
 
 try:
     import tomllib
@@ -58,8 +63,16 @@ def run(out: Path) -> dict[str, str]:
     return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in GOLDEN}
 
 
-def test_sweep_tables_bitwise_unchanged(tmp_path):
-    assert run(tmp_path) == GOLDEN
+def test_sweep_tables_bitwise_unchanged():
+    proc = subprocess.run(
+        [sys.executable, __file__],
+        env=xla_flags.user_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout) == GOLDEN
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ program per policy family serves every mode (the modes are unrolled inside it).
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 
 import jax
@@ -251,23 +250,6 @@ def test_several_epochs_follow_the_exact_scalar_iteration(name, settings):
     se = fraction.std(ddof=1) / np.sqrt(seeds)
     assert abs(fraction.mean() - np.mean(shares)) < Z_MAX * se + 1e-6, (fraction.mean(), shares)
     assert np.mean(shares) > 0.01
-
-
-def test_default_ppo_program_unchanged():
-    """The default surrogate's PPO run, bit for bit as before loss modes (digest from main)."""
-    problem = Problem("tabular", num_prompts=4, num_responses=3, init_p=(0.2, 0.5, 0.7, 0.4))
-    cfg = SimConfig(GRPO, problem, 6, 4, record_every=2, ppo_epochs=2, num_minibatches=2)
-    hparams = HParams(np.float32(2.0), clip_low=0.1, clip_high=0.15, dual_clip=3.0)
-    metrics = jax.device_get(simulate.make_simulate(cfg)(hparams, jax.random.key(1)))
-    digest = hashlib.sha256()
-    for leaf in metrics:
-        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-    assert digest.hexdigest() == DEFAULT_PPO_DIGEST
-
-
-DEFAULT_PPO_DIGEST = (
-    "2afad9f6abfee21f41c0abd7d772e4895f0f45d40aa475b7a1ff7eaa38cb4ee7"  # main dc88085
-)
 
 
 def test_bandit_counts_expand_into_samples():
