@@ -37,15 +37,14 @@ from rlxform.core.schemes import Scheme
 from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.core.sequences import (
     LengthDrift,
-    _rates,
     check_prefix_logits,
+    drift_along,
+    drift_reference,
     enumerate_sequences,
-    length_stats,
     prefix_indices,
     prefix_mass,
     response_log_probs,
     score_gradient,
-    tilted_logits,
 )
 from rlxform.validation import InputError, check_float, check_int
 
@@ -244,10 +243,7 @@ def length_drift(
     """``core.sequences.length_drift`` with ``filters``: rates of (p, E[L | correct],
     E[L | wrong]) per unit step along the filtered expected update and along grad p, at the
     reference tabular policy ``tilted_logits(task, [p])``."""
-    p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
-    if not isinstance(task, SequenceTask):
-        raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
-    logits = tilted_logits(task, [p])[0]
+    logits = drift_reference(task, p)
     update = expected_update(
         scheme,
         aggregation,
@@ -258,8 +254,4 @@ def length_drift(
         batch_groups=batch_groups,
         advantage=advantage,
     )
-    enum = enumerate_sequences(task)
-    probs = np.exp(response_log_probs(logits, task))
-    grad_p = score_gradient(logits, np.where(enum.correct, probs, 0.0), task)
-    values = [float(v) for v in length_stats(logits, task)]
-    return LengthDrift(*values, *_rates(logits, update, task), *_rates(logits, grad_p, task))
+    return drift_along(logits, update, task)

@@ -336,13 +336,24 @@ def length_drift(
     Returns:
       ``LengthDrift`` of Python floats.
     """
-    p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
-    if not isinstance(task, SequenceTask):
-        raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
-    logits = tilted_logits(task, [p])[0]
+    logits = drift_reference(task, p)
     update = expected_update(
         scheme, aggregation, group_size, logits, task, batch_groups=batch_groups
     )
+    return drift_along(logits, update, task)
+
+
+def drift_reference(task: SequenceTask, p: float) -> NDArray:
+    """The reference tabular policy of ``length_drift``: ``tilted_logits(task, [p])[0]``
+    (p in (0, 1) and the task checked)."""
+    p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
+    if not isinstance(task, SequenceTask):
+        raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
+    return tilted_logits(task, [p])[0]
+
+
+def drift_along(logits: NDArray, update: NDArray, task: SequenceTask) -> LengthDrift:
+    """``LengthDrift`` at ``logits`` along the expected update ``update`` and along grad p."""
     enum = enumerate_sequences(task)
     probs = np.exp(response_log_probs(logits, task))
     grad_p = score_gradient(logits, np.where(enum.correct, probs, 0.0), task)

@@ -20,7 +20,7 @@ from typing import Any
 from rlxform.core.group_norm import affine_values, group_norm
 from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import areal_normalise, resolve_interpolations
-from rlxform.frameworks.common import RunConfig, Settings, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import NDArray
@@ -238,9 +238,8 @@ def read_areal(s: Settings) -> RunConfig:
         batch = [c["eps"] for c in (reward_norm, adv_norm) if c and c["std_level"] == "batch"]
         eps = batch[0] if batch else 0.0
     updates = s.int("actor.ppo_n_minibatches", 4)
-    clip_low = s.float("actor.eps_clip", 0.2)
-    clip_high = s.float("actor.eps_clip_higher", None)
-    placement, kl_est, kl_coef = _kl(s, pitfalls)
+    ppo_clip = Clip.of(s.float("actor.eps_clip", 0.2), high=s.float("actor.eps_clip_higher", None))
+    kl = _kl(s, pitfalls)
     params = (
         ("reward_scaling", scale),
         ("reward_bias", bias),
@@ -252,14 +251,11 @@ def read_areal(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator="ppo_actor",
         group_size=m,
-        **std_fields(group_std or batch_std, eps, "group" if group_std else "batch"),
+        std=StdNorm.of(group_std or batch_std, eps, "group" if group_std else "batch"),
         aggregation="token-mean",
         updates_per_rollout=updates,
-        clip_low=clip_low,
-        clip_high=clip_low if clip_high is None else clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=ppo_clip,
+        kl=kl,
         dynamic_sampling=False,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
@@ -273,13 +269,13 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
+def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     """kl_ctl x kl_estimator per token in the reward (actor.py:202-214), with the reference
     model of ``ref`` (rl_trainer.py:179-181). Without ``ref`` the reference log-probs are 0."""
     coef = s.float("actor.kl_ctl", 0.1)
     estimator = s.str("actor.kl_estimator", "k1", ("k1", "k2", "k3"))
     if coef == 0:
-        return "none", None, 0.0
+        return KLTerm()
     if not any(k.startswith("ref.") or k == "ref" for k in s.values):
         pitfalls.append(
             f"actor.kl_ctl = {coef:g} without a ref model: AReaL loads no reference and uses "
@@ -291,7 +287,7 @@ def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
             "actor.kl_ctl is not set: AReaL's default 0.1 puts a KL penalty in the token "
             "rewards (cli_args.py:1458); the example configs set 0.0"
         )
-    return "reward", estimator, coef
+    return KLTerm("reward", estimator, coef)
 
 
 def _loss(s: Settings) -> LossReading:

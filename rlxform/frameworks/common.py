@@ -37,6 +37,55 @@ _MISSING = object()
 
 
 @dataclasses.dataclass(frozen=True)
+class StdNorm:
+    """The advantage's std normalisation: on or off, its epsilon and scope (group | batch);
+    epsilon and scope are None when it is off (``StdNorm.of``)."""
+
+    normalised: bool
+    epsilon: float | None = None
+    scope: str | None = None
+
+    @classmethod
+    def of(cls, normalised: bool, epsilon: float, scope: str) -> StdNorm:
+        """``epsilon`` and ``scope`` kept only when ``normalised``."""
+        return cls(normalised, epsilon, scope) if normalised else cls(False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """PPO's ratio clamp [1 - low, 1 + high] (inf: that side is not clipped)."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, default: float, low: float | None = None, high: float | None = None) -> Clip:
+        """[1 - low, 1 + high], each side ``default`` where it is None (not set)."""
+        return cls(default if low is None else low, default if high is None else high)
+
+
+@dataclasses.dataclass(frozen=True)
+class KLTerm:
+    """A KL penalty to the reference policy: placement loss | reward (before the advantage) |
+    advantage (subtracted after it) | none; estimator (the framework's name or an
+    ``rlxform.core.kl`` name, None when off); coef (0.0 when off). ``KLTerm()``: no KL."""
+
+    placement: str = "none"
+    estimator: str | None = None
+    coef: float = 0.0
+
+
+class _Field:
+    """A read-only attribute reading ``obj.<part>.<field>`` (RunConfig's flat fact names)."""
+
+    def __init__(self, part: str, field: str) -> None:
+        self.part, self.field = part, field
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(getattr(obj, self.part), self.field)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """What a training config sets that the objective depends on (framework's own names).
 
@@ -45,12 +94,10 @@ class RunConfig:
         ("trl 0.18.2").
       estimator: verl ``adv_estimator``, TRL ``scale_rewards`` (group | batch | none), OpenRLHF
         ``algo.advantage.estimator``.
-      group_size: M; std_normalised, std_epsilon, std_scope (group | batch | None).
+      group_size: M; std: ``StdNorm`` (read as std_normalised, std_epsilon, std_scope).
       aggregation: verl ``loss_agg_mode``, TRL ``loss_type``, OpenRLHF ``actor.loss_agg_mode``.
-      updates_per_rollout: optimizer steps per rollout batch; clip_low, clip_high: the ratio is
-        clamped to [1 - clip_low, 1 + clip_high].
-      kl_placement: loss | reward (before the advantage) | advantage (subtracted after it) |
-        none; kl_estimator (framework's name or an ``rlxform.core.kl`` name, or None); kl_coef.
+      updates_per_rollout: optimizer steps per rollout batch; clip: ``Clip`` (read as
+        clip_low, clip_high); kl: ``KLTerm`` (read as kl_placement, kl_estimator, kl_coef).
       dynamic_sampling: zero-variance groups are dropped and refilled.
       scheme_params: keyword arguments for the record's ``scheme(estimator, ...)``.
       reward_shaping: why rewards are not binary (e.g. DAPO overlong penalty), or None.
@@ -82,16 +129,11 @@ class RunConfig:
     version: str
     estimator: str
     group_size: int
-    std_normalised: bool
-    std_epsilon: float | None
-    std_scope: str | None
+    std: StdNorm
     aggregation: str
     updates_per_rollout: float
-    clip_low: float
-    clip_high: float
-    kl_placement: str
-    kl_estimator: str | None
-    kl_coef: float
+    clip: Clip
+    kl: KLTerm
     dynamic_sampling: bool
     scheme_params: tuple[tuple[str, Any], ...] = ()
     reward_shaping: str | None = None
@@ -129,18 +171,19 @@ class RunConfig:
     # refilled or not, with the trainer's source line); the comparison page lists them
     filters: tuple[str, ...] = ()
 
+    # the sub-records' fields under their flat fact names (``FACT_KEYS``), read-only
+    std_normalised = _Field("std", "normalised")
+    std_epsilon = _Field("std", "epsilon")
+    std_scope = _Field("std", "scope")
+    clip_low = _Field("clip", "low")
+    clip_high = _Field("clip", "high")
+    kl_placement = _Field("kl", "placement")
+    kl_estimator = _Field("kl", "estimator")
+    kl_coef = _Field("kl", "coef")
+
     def facts(self) -> dict[str, Any]:
         """The facts as a dict with the keys of ``FACT_KEYS`` (JSON-ready)."""
         return {k: getattr(self, k) for k in FACT_KEYS}
-
-
-def std_fields(normalised: bool, epsilon: float, scope: str) -> dict[str, Any]:
-    """RunConfig's ``std_normalised``, ``std_epsilon``, ``std_scope`` (None when unnormalised)."""
-    return {
-        "std_normalised": normalised,
-        "std_epsilon": epsilon if normalised else None,
-        "std_scope": scope if normalised else None,
-    }
 
 
 def _fail(key: str, value: Any, allowed: str) -> InputError:
@@ -197,6 +240,21 @@ class Settings:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
             raise _fail(key, value, f"a number >= {low:g}")
         return float(value)
+
+    def pair(self, key: str, fallback: Any = _MISSING, low: float = 0.0) -> tuple[float, float]:
+        """Two numbers ``[low, high]`` (a list or tuple), each ``>= low``."""
+        value = self.get(key, fallback)
+        if not (isinstance(value, (list, tuple)) and len(value) == 2):
+            raise _fail(key, value, "two numbers [low, high]")
+        bounds = Settings({"low": value[0], "high": value[1]}, self.table)
+        return bounds.float("low", low=low), bounds.float("high", low=low)
+
+    def modelled(
+        self, key: str, fallback: Any, allowed: Iterable[str], framework: str, rewards: str
+    ) -> str:
+        """``str(key, fallback)`` where rlxform models the value (``check_modelled``)."""
+        value = self.str(key, fallback)
+        return check_modelled(key, value, allowed, framework, not self.is_set(key), rewards)
 
     def bool(self, key: str, fallback: Any = _MISSING) -> bool:
         value = self.get(key, fallback)

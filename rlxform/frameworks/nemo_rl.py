@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.nemo_rl_rule import (
     ADVANTAGE_KEYS,
@@ -55,14 +55,8 @@ def read_nemo_rl(s: Settings) -> RunConfig:
     """NeMo-RL's GRPO config (``grpo``, ``loss_fn``, ``policy`` sections)."""
     version = version_key(s.table.version)
     base = _base_config(s)
-    name = s.str(G + "adv_estimator.name", "grpo")
-    check_modelled(
-        G + "adv_estimator.name",
-        name,
-        _ESTIMATORS,
-        "NeMo-RL",
-        not s.is_set(G + "adv_estimator.name"),
-        "binary outcome rewards",
+    name = s.modelled(
+        G + "adv_estimator.name", "grpo", _ESTIMATORS, "NeMo-RL", "binary outcome rewards"
     )
     adv = G + "adv_estimator."
     loo = switch(s, adv + "use_leave_one_out_baseline", G + "use_leave_one_out_baseline", False)
@@ -78,7 +72,7 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         )
     updates = prompts * group_size // global_batch
     token_level = s.bool(L + "token_level_loss", True)
-    clip_low, clip_high = s.float(L + "ratio_clip_min", 0.2), s.float(L + "ratio_clip_max", 0.2)
+    clip = Clip(s.float(L + "ratio_clip_min", 0.2), s.float(L + "ratio_clip_max", 0.2))
     low, high = (s.get(G + k, None) for k in ("advantage_clip_low", "advantage_clip_high"))
     check_clip(low, high)
     r0, scale = reward_scale(lambda k: s.get(k, ADVANTAGE_KEYS[k]))
@@ -102,7 +96,7 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         pitfalls.append(
             f"advantages are clamped to [{low}, {high}] after the estimator (grpo.py:1839-1850)"
         )
-    placement, kl_est, kl_coef = _kl(s, name, version, pitfalls)
+    kl = _kl(s, name, version, pitfalls)
     dynamic = s.bool(G + "use_dynamic_sampling", False) and not loo
     if name == "reinforce_plus_plus":
         if not s.bool(G + "adv_estimator.minus_baseline", True):
@@ -116,11 +110,11 @@ def read_nemo_rl(s: Settings) -> RunConfig:
             "(token-weighted mean and variance, advantage_estimator.py:224-228): long answers "
             "weigh more in the statistics"
         )
-        std = std_fields(True, NEMO_RL_VAR_FLOOR, "batch")
+        std = StdNorm.of(True, NEMO_RL_VAR_FLOOR, "batch")
         params: tuple = ()
     else:
         eps = 0.0 if variant == "grpo@v0.3.1" else NEMO_RL_STD_EPSILON
-        std = std_fields(normalize, eps, "group")
+        std = StdNorm.of(normalize, eps, "group")
         params = (
             ("variant", variant),
             ("use_leave_one_out_baseline", loo),
@@ -134,14 +128,11 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=name,
         group_size=group_size,
-        **std,
+        std=std,
         aggregation="token-mean" if token_level else "seq-mean-token-mean",
         updates_per_rollout=updates,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=clip,
+        kl=kl,
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
@@ -190,8 +181,8 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]):
-    """(placement, estimator, coefficient). k3 is the only type before v0.5; from v0.7 the
+def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]) -> KLTerm:
+    """The KL term. k3 is the only type before v0.5; from v0.7 the
     loss multiplies it by exp(logp - logp.detach()) (loss_functions.py:414-427), TRL's
     bias-corrected form (``k3_ratio``); ``use_kl_in_reward`` drops it from the loss
     (loss_functions.py:225) and only reinforce_plus_plus puts it in the advantage."""
@@ -199,17 +190,17 @@ def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]):
     kind = s.str(L + "reference_policy_kl_type", "k3") if version >= (0, 5) else "k3"
     in_reward = s.bool(L + "use_kl_in_reward", False) if version >= (0, 6) else False
     if coef == 0:
-        return "none", None, 0.0
+        return KLTerm()
     if in_reward:
         if name != "reinforce_plus_plus":
             pitfalls.append(
                 f"{L}use_kl_in_reward removes the KL from the loss and the {name} estimator does "
                 "not add it to the rewards: this run has no KL term"
             )
-            return "none", None, 0.0
-        return "reward", kind, coef
+            return KLTerm()
+        return KLTerm("reward", kind, coef)
     ratio = version >= (0, 7)  # the weights were detached before (v0.6.0 :343-352)
-    return "loss", f"{kind}_ratio" if ratio else kind, coef
+    return KLTerm("loss", f"{kind}_ratio" if ratio else kind, coef)
 
 
 def nemo_rl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:

@@ -20,7 +20,7 @@ from rlxform.core import bernstein as bern
 from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, register
 from rlxform.frameworks.advantages import reject_unused
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import NDArray
@@ -83,13 +83,11 @@ def _no_flags(s: Settings) -> None:
 def read_open_instruct(s: Settings) -> RunConfig:
     """grpo_fast.py's flags (GRPOExperimentConfig, StreamingDataLoaderConfig, ...)."""
     _no_flags(s)
-    estimator = s.str("advantage_normalization_type", "centered")
-    check_modelled(
+    estimator = s.modelled(
         "advantage_normalization_type",
-        estimator,
+        "centered",
         OPEN_INSTRUCT_NORMALIZATION,
         "Open-Instruct",
-        not s.is_set("advantage_normalization_type"),
         "verifiable rewards",
     )
     group_size = s.int("num_samples_per_prompt_rollout", 4)
@@ -142,14 +140,11 @@ def read_open_instruct(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **std_fields(estimator == "standard", OPEN_INSTRUCT_STD_EPSILON, "group"),
+        std=StdNorm.of(estimator == "standard", OPEN_INSTRUCT_STD_EPSILON, "group"),
         aggregation=aggregation,
         updates_per_rollout=updates,
-        clip_low=s.float("clip_lower", 0.2),
-        clip_high=s.float("clip_higher", 0.272),
-        kl_placement="loss" if kl_on else "none",
-        kl_estimator=KL_ESTIMATORS[kl_index] if kl_on else None,
-        kl_coef=beta if kl_on else 0.0,
+        clip=Clip(s.float("clip_lower", 0.2), s.float("clip_higher", 0.272)),
+        kl=KLTerm("loss", KL_ESTIMATORS[kl_index], beta) if kl_on else KLTerm(),
         dynamic_sampling=filtered and active,
         scheme_params=(("verification_reward", v),),
         pitfalls=tuple(pitfalls),

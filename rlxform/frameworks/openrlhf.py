@@ -15,7 +15,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import check_bool, reject_unused
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
@@ -84,14 +84,8 @@ def openrlhf_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> ND
 
 def read_openrlhf(s: Settings) -> RunConfig:
     """OpenRLHF ``train_ppo_ray`` argparse dests (dotted; flat names renamed beforehand)."""
-    estimator = s.str("algo.advantage.estimator", "gae")
-    check_modelled(
-        "algo.advantage.estimator",
-        estimator,
-        OPENRLHF_ESTIMATORS,
-        "OpenRLHF",
-        not s.is_set("algo.advantage.estimator"),
-        "binary rewards",
+    estimator = s.modelled(
+        "algo.advantage.estimator", "gae", OPENRLHF_ESTIMATORS, "OpenRLHF", "binary rewards"
     )
     group_size = s.int("rollout.n_samples_per_prompt", 1)
     if group_size < 2:
@@ -105,17 +99,10 @@ def read_openrlhf(s: Settings) -> RunConfig:
     train_batch = s.int("train.batch_size", 128)
     updates = rollout_batch * group_size // train_batch * s.int("train.max_epochs", 1)
     eps = s.float("actor.eps_clip", 0.2)
-    clip_low, clip_high = eps, eps
-    pair = s.get("actor.eps_clip_low_high", None)
+    clip = Clip(eps, eps)
     pitfalls = []
-    if pair is not None:
-        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-            raise InputError(
-                f"actor.eps_clip_low_high={pair!r} is invalid: must be two numbers [low, high]"
-            )
-        low_high = Settings({"low": pair[0], "high": pair[1]}, s.table)
-        clip_low = low_high.float("low")
-        clip_high = low_high.float("high")
+    if s.get("actor.eps_clip_low_high", None) is not None:
+        clip = Clip(*s.pair("actor.eps_clip_low_high"))
         if s.is_set("actor.eps_clip"):
             pitfalls.append("actor.eps_clip_low_high is set, so actor.eps_clip is ignored")
     coef = s.float("algo.kl.init_coef", 0.01)
@@ -151,14 +138,11 @@ def read_openrlhf(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **std_fields(normalised, eps_std, "group" if estimator == "group_norm" else "batch"),
+        std=StdNorm.of(normalised, eps_std, "group" if estimator == "group_norm" else "batch"),
         aggregation=agg,
         updates_per_rollout=updates,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est if placement != "none" else None,
-        kl_coef=coef if placement != "none" else 0.0,
+        clip=clip,
+        kl=KLTerm() if placement == "none" else KLTerm(placement, kl_est, coef),
         dynamic_sampling=dynamic,
         scheme_params=(("no_std_norm", no_std),) if estimator == "reinforce_baseline" else (),
         reward_shaping=shaping,
@@ -176,16 +160,7 @@ def openrlhf_filters(s: Settings, dynamic: bool) -> dict[str, Any]:
     penalty (length_penalty.py:16-56)."""
     out: dict[str, Any] = {}
     if dynamic:
-        pair = s.get("algo.dynamic_filtering_range", [0, 1])
-        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-            raise InputError(
-                f"algo.dynamic_filtering_range={pair!r} is invalid: must be two numbers [low, high]"
-            )
-        bounds = Settings({"low": pair[0], "high": pair[1]}, s.table)
-        out["filter_range"] = (
-            bounds.float("low", low=-math.inf),
-            bounds.float("high", low=-math.inf),
-        )
+        out["filter_range"] = s.pair("algo.dynamic_filtering_range", [0, 1], low=-math.inf)
     buffer = s.get("reward.overlong_buffer_len", None)
     if isinstance(buffer, (int, float)) and not isinstance(buffer, bool):
         out["overlong_buffer"] = float(buffer)

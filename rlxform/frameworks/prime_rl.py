@@ -12,10 +12,11 @@ it), the loss type. prime-rl has no KL to a reference policy in its GRPO and Max
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from rlxform.frameworks.common import RunConfig, Settings, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.prime_rl_rule import (
     _NOT_MODELLED,
@@ -222,14 +223,11 @@ def read_prime_rl(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=algo,
         group_size=group_size,
-        **std_fields(False, 0.0, "group"),
+        std=StdNorm(False),
         aggregation="token-mean",
         updates_per_rollout=1,
-        clip_low=float("inf"),
-        clip_high=float("inf"),
-        kl_placement="none",
-        kl_estimator=None,
-        kl_coef=0.0,
+        clip=Clip(math.inf, math.inf),
+        kl=KLTerm(),
         dynamic_sampling=dynamic,
         scheme_params=(("group_size", group_size),) if group_size == 1 else (),
         reward_shaping=None if penalty is None else "length penalty (orchestrator.algo)",

@@ -21,7 +21,14 @@ import numpy as np
 
 from rlxform import parsing
 from rlxform.frameworks.batch_steps import ROLL_WHITEN_EPS, resolve_interpolations
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, flatten, std_fields
+from rlxform.frameworks.common import (
+    Clip,
+    KLTerm,
+    RunConfig,
+    Settings,
+    StdNorm,
+    flatten,
+)
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.roll_rule import (
@@ -101,11 +108,13 @@ def _dp_size(s: Settings) -> int | None:
 def read_roll(s: Settings) -> RunConfig:
     """The RLVR pipeline's YAML keys -> RunConfig."""
     unresolved = load_composed(s)
-    estimator = s.str("adv_estimator", "gae")
-    check_modelled(
-        "adv_estimator", estimator, ROLL_ESTIMATORS, "ROLL", not s.is_set("adv_estimator"),
+    estimator = s.modelled(
+        "adv_estimator",
+        "gae",
+        ROLL_ESTIMATORS,
+        "ROLL",
         "outcome rewards (gae trains a critic; gigpo / step_reinforce are agentic)",
-    )  # fmt: skip
+    )
     m = s.int("num_return_sequences_in_group", 1)
     raw_mean, raw_std = s.get("norm_mean_type", None), s.get("norm_std_type", None)
     running = [
@@ -143,8 +152,7 @@ def read_roll(s: Settings) -> RunConfig:
     if note:
         pitfalls.append(note)
     agg = s.str("loss_agg_mode", "seq-mean-token-mean", ROLL_LOSS_AGG)
-    clip_low, clip_high = _pg_clip(s)
-    placement, kl_est, kl_coef = _kl(s)
+    pg_clip, kl = _pg_clip(s), _kl(s)
     group_std = std_type == "group"
     normalised = group_std or std_type == "batch" or whiten
     scope = "group" if group_std else "batch"
@@ -161,14 +169,11 @@ def read_roll(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=m,
-        **std_fields(normalised, eps, scope),
+        std=StdNorm.of(normalised, eps, scope),
         aggregation=agg,
         updates_per_rollout=updates,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=pg_clip,
+        kl=kl,
         dynamic_sampling=False,
         scheme_params=(
             ("norm_mean_type", mean_type),
@@ -251,22 +256,22 @@ def _updates(s: Settings, m: int) -> tuple[float, str | None]:
     return steps * epochs, None
 
 
-def _pg_clip(s: Settings) -> tuple[float, float]:
+def _pg_clip(s: Settings) -> Clip:
     """pg_clip, or pg_clip_low / pg_clip_high with use_pg_clip_range (base_config.py:522-532)."""
     clip = s.float("pg_clip", 0.2)
     if s.bool("use_pg_clip_range", False):
-        return s.float("pg_clip_low", clip), s.float("pg_clip_high", clip)
-    return clip, clip
+        return Clip(s.float("pg_clip_low", clip), s.float("pg_clip_high", clip))
+    return Clip(clip, clip)
 
 
-def _kl(s: Settings) -> tuple[str, str | None, float]:
+def _kl(s: Settings) -> KLTerm:
     """use_kl_loss: kl_loss_coef x k3 in the loss (actor_worker.py:55-62); add_token_level_kl:
     init_kl_coef x kl_penalty in the token rewards (functionals.py:626-629)."""
     if s.bool("use_kl_loss", False) and s.float("kl_loss_coef", 0.0) > 0:
-        return "loss", "k3", s.float("kl_loss_coef", 0.0)
+        return KLTerm("loss", "k3", s.float("kl_loss_coef", 0.0))
     if s.bool("add_token_level_kl", False) and s.float("init_kl_coef", 0.2) > 0:
-        return "reward", str(s.get("kl_penalty", "kl")), s.float("init_kl_coef", 0.2)
-    return "none", None, 0.0
+        return KLTerm("reward", str(s.get("kl_penalty", "kl")), s.float("init_kl_coef", 0.2))
+    return KLTerm()
 
 
 def _int(value: Any) -> int | None:

@@ -26,7 +26,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, p_limit, register, safe_div
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import ArrayLike, NDArray
@@ -180,13 +180,11 @@ def batch_normalize(advantages: NDArray, lengths: NDArray) -> NDArray:
 
 def read_skyrl(s: Settings) -> RunConfig:
     """SkyRL's ``trainer.*`` / ``generator.*`` keys."""
-    estimator = s.str(A + "advantage_estimator", "grpo")
-    check_modelled(
+    estimator = s.modelled(
         A + "advantage_estimator",
-        estimator,
+        "grpo",
         SKYRL_ESTIMATORS[:3],
         "SkyRL",
-        not s.is_set(A + "advantage_estimator"),
         "binary outcome rewards (reinforce++ whitens raw rewards over the batch: only "
         "frameworks.advantages restates it)",
     )
@@ -219,7 +217,7 @@ def read_skyrl(s: Settings) -> RunConfig:
             "their advantages are 0 anyway, so only the step size changes (exactly, "
             "rlxform.core.dynamic.step_factors; for large batches 1 / (1 - d))"
         )
-    placement, kl_est, kl_coef = _kl(s, pitfalls)
+    kl = _kl(s, pitfalls)
     dynamic = s.get(A + "dynamic_sampling.type", None) == "filter"
     normalised = estimator == "grpo" and norm
     eps = SKYRL_STD_EPSILON
@@ -228,14 +226,11 @@ def read_skyrl(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **std_fields(normalised, eps, "group"),
+        std=StdNorm.of(normalised, eps, "group"),
         aggregation=reduction,
         updates_per_rollout=updates,
-        clip_low=s.float(A + "eps_clip_low", 0.2),
-        clip_high=s.float(A + "eps_clip_high", 0.2),
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=Clip(s.float(A + "eps_clip_low", 0.2), s.float(A + "eps_clip_high", 0.2)),
+        kl=kl,
         dynamic_sampling=dynamic,
         scheme_params=(("grpo_norm_by_std", norm),),
         pitfalls=tuple(pitfalls),
@@ -254,7 +249,7 @@ def read_skyrl(s: Settings) -> RunConfig:
     )
 
 
-def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
+def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     """use_kl_loss (default on): kl_loss_coef x kl_estimator_type in the loss; use_kl_in_reward:
     kl_ctrl (starting at kl_loss_coef) x the estimator in the token rewards."""
     in_loss = s.bool(A + "use_kl_loss", True)
@@ -267,12 +262,12 @@ def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
             "(config.py:604-607)"
         )
     if coef == 0 or not (in_loss or in_reward):
-        return "none", None, 0.0
+        return KLTerm()
     if in_reward:
         if s.get(A + "kl_ctrl.type", "fixed") == "adaptive":
             pitfalls.append("trainer.algorithm.kl_ctrl.type is adaptive: kl_loss_coef is a start")
-        return "reward", kind, coef
-    return "loss", kind, coef
+        return KLTerm("reward", kind, coef)
+    return KLTerm("loss", kind, coef)
 
 
 def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:

@@ -19,7 +19,7 @@ import numpy as np
 from rlxform.core.group_norm import group_norm
 from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import SLIME_WHITEN_EPS, slime_whiten
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import NDArray
@@ -112,13 +112,11 @@ def _negated(s: Settings) -> None:
 def read_slime(s: Settings) -> RunConfig:
     """slime's argparse dests -> RunConfig."""
     _negated(s)
-    estimator = s.str("advantage_estimator", "grpo")
-    check_modelled(
+    estimator = s.modelled(
         "advantage_estimator",
-        estimator,
+        "grpo",
         SLIME_ESTIMATORS,
         "slime",
-        not s.is_set("advantage_estimator"),
         "outcome rewards (ppo trains a critic)",
     )
     m = s.int("n_samples_per_prompt", 1)
@@ -154,9 +152,8 @@ def read_slime(s: Settings) -> RunConfig:
             "statistics)"
         )
     updates = _updates(s, m, pitfalls)
-    clip = s.float("eps_clip", 0.2)
-    clip_high = s.float("eps_clip_high", None)
-    placement, kl_est, kl_coef = _kl(s, pitfalls)
+    clip = Clip.of(s.float("eps_clip", 0.2), high=s.float("eps_clip_high", None))
+    kl = _kl(s, pitfalls)
     dynamic = _dynamic(s, pitfalls)
     foreign = [k for k in s.values if not s.table.has(k)]
     if foreign:
@@ -179,14 +176,11 @@ def read_slime(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=m,
-        **std_fields(group_std or whiten, eps, scope),
+        std=StdNorm.of(group_std or whiten, eps, scope),
         aggregation=aggregation,
         updates_per_rollout=updates,
-        clip_low=clip,
-        clip_high=clip if clip_high is None else clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=clip,
+        kl=kl,
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
@@ -223,7 +217,7 @@ def _updates(s: Settings, m: int, pitfalls: list[str]) -> float:
     return int(updates) if float(updates).is_integer() else updates
 
 
-def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
+def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     """``--use-kl-loss --kl-loss-coef C --kl-loss-type T`` puts C * T in the loss; ``--kl-coef``
     puts it in the returns of reinforce_plus_plus(_baseline) (loss.py:737-766; grpo's returns
     ignore it, ppo_utils.py:361-368)."""
@@ -231,9 +225,9 @@ def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
     kind = s.str("kl_loss_type", "k1")
     reward_coef = s.float("kl_coef", 0.0)
     if s.bool("use_kl_loss", False) and loss_coef > 0:
-        return "loss", kind, loss_coef
+        return KLTerm("loss", kind, loss_coef)
     if reward_coef > 0 and str(s.get("advantage_estimator", "grpo")).startswith("reinforce"):
-        return "reward", kind, reward_coef
+        return KLTerm("reward", kind, reward_coef)
     if reward_coef > 0:
         pitfalls.append(
             f"--kl-coef {reward_coef:g} has no effect with {s.get('advantage_estimator')}: "
@@ -244,7 +238,7 @@ def _kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
             "--use-kl-loss with --kl-loss-coef 0 (slime's default): the reference model is "
             "loaded but the KL term is zero"
         )
-    return "none", None, 0.0
+    return KLTerm()
 
 
 def _dynamic(s: Settings, pitfalls: list[str]) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlxform.core.filters import VLLM_MODES
-from rlxform.frameworks.common import RunConfig, Settings, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
@@ -121,14 +121,11 @@ def read_trl(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=scale,
         group_size=group_size,
-        **std_fields(scale != "none", TRL_STD_EPSILON, scale),
+        std=StdNorm.of(scale != "none", TRL_STD_EPSILON, scale),
         aggregation=loss_type,
         updates_per_rollout=int(updates) if float(updates).is_integer() else updates,
-        clip_low=eps,
-        clip_high=eps_high or eps,  # TRL: epsilon_high or epsilon
-        kl_placement="loss" if beta > 0 else "none",
-        kl_estimator=("k3_ratio" if corrected else "k3") if beta > 0 else None,
-        kl_coef=beta,
+        clip=Clip(eps, eps_high or eps),  # TRL: epsilon_high or epsilon
+        kl=KLTerm("loss", "k3_ratio" if corrected else "k3", beta) if beta > 0 else KLTerm(),
         dynamic_sampling=False,
         pitfalls=tuple(pitfalls),
         max_length=s.int("max_completion_length", 256),

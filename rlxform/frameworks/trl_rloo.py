@@ -26,7 +26,7 @@ from rlxform.core.real_rewards import rloo_weights
 from rlxform.core.registry import Counts, RealReward, Scheme, register
 from rlxform.frameworks import trl
 from rlxform.frameworks.advantages import check_bool, reject_unused
-from rlxform.frameworks.common import RunConfig, Settings, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.types import NDArray
@@ -168,21 +168,16 @@ def read_trl_rloo(s: Settings) -> RunConfig:
             "divides them by the batch std (+ 1e-4), the same direction with a step scaled by "
             "1 / sigma; for 0/1 rewards and no KL sigma^2 -> M/(M-1) mean_x p_x (1 - p_x)"
         )
-    eps = s.float("epsilon", 0.2)
-    eps_high = s.get("epsilon_high", None)
     return RunConfig(
         framework="trl_rloo",
         version=s.table.label,
         estimator="rloo",
         group_size=group_size,
-        **std_fields(normalize, TRL_RLOO_STD_EPSILON, "batch"),
+        std=StdNorm.of(normalize, TRL_RLOO_STD_EPSILON, "batch"),
         aggregation="seq-mean-token-sum",
         updates_per_rollout=int(updates) if float(updates).is_integer() else updates,
-        clip_low=eps,
-        clip_high=eps if eps_high is None else s.float("epsilon_high"),
-        kl_placement="reward" if beta != 0 else "none",
-        kl_estimator="k1" if beta != 0 else None,
-        kl_coef=beta,
+        clip=Clip.of(s.float("epsilon", 0.2), high=s.float("epsilon_high", None)),
+        kl=KLTerm("reward", "k1", beta) if beta != 0 else KLTerm(coef=beta),
         dynamic_sampling=False,
         scheme_params=params,
         pitfalls=tuple(pitfalls),

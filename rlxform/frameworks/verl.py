@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlxform.frameworks.common import RunConfig, Settings, check_modelled, std_fields
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
@@ -37,14 +37,8 @@ R = "actor_rollout_ref.rollout."
 
 def read_verl(s: Settings) -> RunConfig:
     """verl's composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
-    estimator = s.str("algorithm.adv_estimator", "gae")
-    check_modelled(
-        "algorithm.adv_estimator",
-        estimator,
-        VERL_ESTIMATORS,
-        "verl",
-        not s.is_set("algorithm.adv_estimator"),
-        "binary outcome rewards",
+    estimator = s.modelled(
+        "algorithm.adv_estimator", "gae", VERL_ESTIMATORS, "verl", "binary outcome rewards"
     )
     norm = s.bool("algorithm.norm_adv_by_std_in_grpo", True)
     normalised = norm and estimator.startswith("grpo")
@@ -59,10 +53,9 @@ def read_verl(s: Settings) -> RunConfig:
         )
     updates = train_batch // mini_batch * s.int(A + "ppo_epochs", 1)
     clip_ratio = s.float(A + "clip_ratio", 0.2)
-    clip_low = s.float(A + "clip_ratio_low", 0.2)
-    clip_high = s.float(A + "clip_ratio_high", 0.2)
-    clip_low = clip_ratio if clip_low is None else clip_low
-    clip_high = clip_ratio if clip_high is None else clip_high
+    clip = Clip.of(
+        clip_ratio, s.float(A + "clip_ratio_low", 0.2), s.float(A + "clip_ratio_high", 0.2)
+    )
     pitfalls = []
     if s.is_set(A + "clip_ratio") and not (
         s.is_set(A + "clip_ratio_low") and s.is_set(A + "clip_ratio_high")
@@ -70,9 +63,9 @@ def read_verl(s: Settings) -> RunConfig:
         pitfalls.append(
             f"{A}clip_ratio={clip_ratio:g} is written, but clip_ratio_low/clip_ratio_high "
             "(default 0.2, not null) take precedence: clip_ratio alone does not change the "
-            f"clip range, which is [1 - {clip_low:g}, 1 + {clip_high:g}]"
+            f"clip range, which is [1 - {clip.low:g}, 1 + {clip.high:g}]"
         )
-    placement, kl_est, kl_coef = _verl_kl(s, pitfalls)
+    kl = _verl_kl(s, pitfalls)
     dynamic = s.bool("algorithm.filter_groups.enable", False)
     program = getattr(s, "program", None) or ""
     if dynamic and s.is_set("algorithm.filter_groups.max_num_gen_batches"):
@@ -100,14 +93,11 @@ def read_verl(s: Settings) -> RunConfig:
         version=s.table.label,
         estimator=estimator,
         group_size=group_size,
-        **std_fields(normalised, VERL_STD_EPSILON, "group"),
+        std=StdNorm.of(normalised, VERL_STD_EPSILON, "group"),
         aggregation=agg,
         updates_per_rollout=updates,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        kl_placement=placement,
-        kl_estimator=kl_est,
-        kl_coef=kl_coef,
+        clip=clip,
+        kl=kl,
         dynamic_sampling=dynamic,
         scheme_params=(("norm_adv_by_std_in_grpo", norm),),
         reward_shaping=shaping,
@@ -162,8 +152,8 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _verl_kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
-    """(placement, estimator, coefficient): ``actor.use_kl_loss`` puts ``kl_loss_coef *
+def _verl_kl(s: Settings, pitfalls: list[str]) -> KLTerm:
+    """The KL term: ``actor.use_kl_loss`` puts ``kl_loss_coef *
     kl_loss_type`` in the loss; ``algorithm.use_kl_in_reward`` puts ``kl_ctrl.kl_coef *
     kl_penalty`` in the token rewards (before the advantage). Appends pitfalls."""
     in_loss = s.bool(A + "use_kl_loss", False)
@@ -184,8 +174,8 @@ def _verl_kl(s: Settings, pitfalls: list[str]) -> tuple[str, str | None, float]:
         if s.get("algorithm.kl_ctrl.type", "fixed") == "adaptive":
             pitfalls.append("algorithm.kl_ctrl.type is adaptive: kl_coef is only the start")
     else:
-        return "none", None, 0.0
-    return (placement, estimator, coef) if coef > 0 else ("none", None, 0.0)
+        return KLTerm()
+    return KLTerm(placement, estimator, coef) if coef > 0 else KLTerm()
 
 
 _OVERLONG = (  # where verl versions and recipes keep the DAPO overlong buffer

@@ -10,6 +10,7 @@ import numpy as np
 from rlxform.plotting.style import _shade, _unique
 
 _CAP_STYLES = ("--", "-", ":", "-.")
+_ANSWERS = (("correct", "-"), ("wrong", "--"))  # line style of each answer kind
 
 
 def fig_vllm_mask_length(table: Mapping[str, Any]):
@@ -57,40 +58,27 @@ def fig_vllm_mask_length(table: Mapping[str, Any]):
                 continue
             color = _shade(i, len(sigmas))
             x = table["length"][rows]
-            ax.plot(
-                x,
-                table["correct_per_p"][rows],
-                "-o",
-                ms=3,
-                color=color,
-                label=f"sigma {sigma:g}: correct",
-            )
-            ax.plot(
-                x,
-                table["wrong_per_p"][rows],
-                "--o",
-                ms=3,
-                color=color,
-                label=f"sigma {sigma:g}: wrong",
-            )
+            for which, style in _ANSWERS:
+                ax.plot(
+                    x,
+                    table[f"{which}_per_p"][rows],
+                    style + "o",
+                    ms=3,
+                    color=color,
+                    label=f"sigma {sigma:g}: {which}",
+                )
         rows = drift & (table["aggregation"] == mode)
         if np.any(rows):
             x = np.asarray(table["length"][rows])
             first = np.argsort(x)
-            ax.plot(
-                x[first],
-                table["correct_per_p_no_mask"][rows][first],
-                "-",
-                color="0.6",
-                label="no mask: correct",
-            )
-            ax.plot(
-                x[first],
-                table["wrong_per_p_no_mask"][rows][first],
-                "--",
-                color="0.6",
-                label="no mask: wrong",
-            )
+            for which, style in _ANSWERS:
+                ax.plot(
+                    x[first],
+                    table[f"{which}_per_p_no_mask"][rows][first],
+                    style,
+                    color="0.6",
+                    label=f"no mask: {which}",
+                )
         ax.axhline(0, color="k", lw=0.6)
         ax.set(
             xscale="log",

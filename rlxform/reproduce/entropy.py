@@ -28,8 +28,8 @@ from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 
 # GRPO (population std, eps = 0), M = 8, on one tabular prompt (K = 2) from p0 = 0.3; SGD at
-# lr 0.1 for T = 300 steps
-_SIM = SimConfig(
+# lr 0.1 for T = 300 steps (the KL trajectories run the same setting with a KL term)
+TWO_ANSWER_SIM = SimConfig(
     "grpo",
     Problem(policy="tabular", num_prompts=1, num_responses=2, init_p=(0.3,)),
     group_size=8,
@@ -60,7 +60,7 @@ class EntropyEquilibriumConfig:
     group_sizes: tuple[int, ...] = (4, 8, 16)
     coefs: tuple[float, ...] = tuple(np.round(np.logspace(-1.5, 1.5, 31), 6).tolist())
     init_p: float = 0.3
-    sim: SimConfig = _SIM
+    sim: SimConfig = TWO_ANSWER_SIM
     sim_coefs: tuple[float, ...] = (0.0, 1.0, 3.0)
     hparams: HParams = _LR
     seeds: int = 256
@@ -68,7 +68,7 @@ class EntropyEquilibriumConfig:
 
 
 def _configs(group_sizes, coefs, steps, record_every, seeds) -> EntropyEquilibriumConfig:
-    sim = dataclasses.replace(_SIM, num_steps=steps, record_every=record_every)
+    sim = dataclasses.replace(TWO_ANSWER_SIM, num_steps=steps, record_every=record_every)
     return EntropyEquilibriumConfig(group_sizes=group_sizes, coefs=coefs, sim=sim, seeds=seeds)
 
 

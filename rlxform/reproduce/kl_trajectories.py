@@ -16,24 +16,17 @@ import numpy as np
 
 from rlxform.core.kl import kl_equilibrium
 from rlxform.plotting.penalties import fig_kl_trajectories
+from rlxform.reproduce.entropy import TWO_ANSWER_SIM
 from rlxform.reproduce.runner import Columns, experiment
 from rlxform.results import Progress, Table, report_progress
-from rlxform.sim.config import Problem, SimConfig
+from rlxform.sim.config import SimConfig
 from rlxform.sim.exact import make_exact
 from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 
-# GRPO (population std, eps = 0), M = 8, on one tabular prompt (K = 2) from p_ref = 0.3; k2 as
-# a loss; SGD at lr 0.1 for T = 300 steps
-_SIM = SimConfig(
-    "grpo",
-    Problem(policy="tabular", num_prompts=1, num_responses=2, init_p=(0.3,)),
-    group_size=8,
-    num_steps=300,
-    record_every=10,
-    kl_estimator="k2",
-    kl_placement="loss",
-)
+# the entropy experiment's setting (GRPO, M = 8, one tabular prompt with K = 2 from
+# p_ref = 0.3, SGD at lr 0.1 for T = 300 steps) with k2 as a loss
+_SIM = dataclasses.replace(TWO_ANSWER_SIM, kl_estimator="k2", kl_placement="loss")
 _LR = HParams(0.1)
 
 

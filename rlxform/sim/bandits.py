@@ -203,9 +203,7 @@ def _tabular_cdf_gradient(key, logits_, problem, group_size, a_table, b_table):
     num_correct = problem.num_correct
     e, cdf = softmax_cdf(jax.lax.stop_gradient(logits_))
     int_counts = action_counts(key, cdf, group_size)
-    s = int_counts[:, 0]
-    for k in range(1, num_correct):
-        s = s + int_counts[:, k]
+    s = _num_correct(int_counts, num_correct)
     counts = int_counts.astype(cdf.dtype)
     return _closed_form(e, cdf, counts, s, problem, group_size, a_table, b_table)
 
@@ -215,11 +213,17 @@ def _tabular_counts_gradient(key, logits_, problem, group_size, a_table, b_table
     num_correct = problem.num_correct
     e, cdf = softmax_cdf(jax.lax.stop_gradient(logits_))
     counts = counts_from_masses(key, e, group_size)
-    num_correct_in_group = counts[:, 0]
-    for k in range(1, num_correct):
-        num_correct_in_group = num_correct_in_group + counts[:, k]
-    s = jnp.round(num_correct_in_group).astype(jnp.int32)
+    s = jnp.round(_num_correct(counts, num_correct)).astype(jnp.int32)
     return _closed_form(e, cdf, counts, s, problem, group_size, a_table, b_table)
+
+
+def _num_correct(counts, num_correct):
+    """S = counts[:, 0] + ... + counts[:, C - 1], added one column at a time (no reduction over
+    the short K axis, slow on CPU)."""
+    s = counts[:, 0]
+    for k in range(1, num_correct):
+        s = s + counts[:, k]
+    return s
 
 
 def _closed_form(e, cdf, counts, s, problem, group_size, a_table, b_table):
