@@ -442,7 +442,9 @@ def _sweep_cmd(config: Path, out: Path) -> list[str]:
 def test_sweep_survives_sigkill_and_resumes(tmp_path):
     config = _write_toml(tmp_path, RESUME_SWEEP)
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    # one persistent compilation cache for the four runs (the default for users): the reference
+    # run fills it, and the resumed runs' chunks must still equal the reference's bit for bit
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "RLXFORM_JAX_CACHE": str(tmp_path / "jax")}
     ref = subprocess.run(
         _sweep_cmd(config, reference), capture_output=True, text=True, timeout=300, env=env
     )
