@@ -58,6 +58,8 @@ def test_sharded_sweep_matches_single_device_and_parts():
     ``.runs`` of a slice of the flat grid equals that slice of the grid."""
     env = {
         **os.environ,
+        # the user's optimisation level: a part of the grid equals the whole grid's rows bit for
+        # bit at XLA's default level, not at the tests' level 1 (tests/xla_flags.py)
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
@@ -128,10 +130,11 @@ def test_cli_sweep_uses_all_devices_with_identical_tables(tmp_path):
     config = tmp_path / "sweep.toml"
     config.write_text(SWEEP_TOML)
     outputs = {}
+    flags = os.environ.get("XLA_FLAGS", "")  # the test processes' (tests/xla_flags.py)
     for devices in (1, 4):
         env = dict(
             os.environ,
-            XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+            XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={devices}",
             JAX_PLATFORMS="cpu",
         )
         out = tmp_path / f"out{devices}"
