@@ -5,7 +5,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 from rlxform.sim import loop
 
@@ -33,26 +32,24 @@ def test_freeze_sees_an_overflowing_step_and_keeps_adam_state():
     np.testing.assert_array_equal(state.inner[0].count, 0)  # adam's own count did not move
 
 
-@pytest.mark.parametrize("first_in_scan", [False, True])
-def test_scan_records_blocks_steps_and_aux(first_in_scan):
+def test_scan_records_blocks_steps_and_aux():
     def step(total, x):
         return total + x, x * 10
 
-    def record(total, aux, end):  # aux: None or zeros at the initial record
+    def record(total, aux, end):
         seen = jnp.float32(0) if aux is None else jnp.sum(aux)
         return {"total": total, "aux": seen, "step": end}
 
     xs = jnp.arange(6, dtype=jnp.float32).reshape(3, 2)
-    total, records = loop.scan_records(step, record, jnp.float32(0), xs, 6, 2, first_in_scan)
+    total, records = loop.scan_records(step, record, jnp.float32(0), xs, 6, 2)
     assert float(total) == 15.0
     np.testing.assert_array_equal(records["step"], [0, 2, 4, 6])
     np.testing.assert_array_equal(records["total"], [0, 1, 6, 15])
     np.testing.assert_array_equal(records["aux"], [0, 10, 50, 90])
 
 
-@pytest.mark.parametrize("first_in_scan", [False, True])
-def test_scan_records_without_inputs(first_in_scan):
+def test_scan_records_without_inputs():
     _, records = loop.scan_records(
-        lambda c, _: (c * 2, None), lambda c, a, e: c, jnp.float32(1), None, 4, 1, first_in_scan
+        lambda c, _: (c * 2, None), lambda c, a, e: c, jnp.float32(1), None, 4, 1
     )
     np.testing.assert_array_equal(records, [1, 2, 4, 8, 16])
