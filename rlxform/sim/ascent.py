@@ -131,10 +131,7 @@ def run_ascent(
         return kind(*metrics, clip_fraction=fraction)
 
     state = loop.TrainState(trainable, optimizer.init(trainable))
-    # large params come behind an optimization barrier (no constant): record once, in the scan
-    state, metrics = loop.scan_records(
-        step, record, state, xs, cfg.num_steps, cfg.record_every, policy.large_params
-    )
+    state, metrics = loop.scan_records(step, record, state, xs, cfg.num_steps, cfg.record_every)
     bad = state.opt_state.nonfinite_step
     if make_step is not None:  # optimizer updates -> simulator steps
         bad = jnp.where(bad >= 0, bad // (cfg.ppo_epochs * cfg.num_minibatches), bad)

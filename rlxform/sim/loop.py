@@ -97,7 +97,6 @@ def scan_records(
     xs: Any,
     num_steps: int,
     record_every: int,
-    first_in_scan: bool = False,
 ) -> tuple[Any, Any]:
     """Scan ``step`` over T steps in blocks of E, recording after each block.
 
@@ -108,17 +107,9 @@ def scan_records(
       carry: the initial carry.
       xs: per-step inputs with leading axes ``[T / E, E]``, or None.
       num_steps, record_every: T and E (E divides T).
-      first_in_scan: make the initial record inside the scan (one ``lax.scan`` over R
-        iterations, iteration 0 skipping its steps with ``lax.cond``, ``record`` getting zeros
-        for aux), so ``record`` is traced and compiled once. For a carry that is not a
-        compile-time constant (e.g. behind ``lax.optimization_barrier``); a constant initial
-        carry's record outside the scan is folded by XLA at compile time, with other rounding
-        than the compiled record (the golden digests hold those values).
     Returns:
       (final carry, records with leading axis R = T / E + 1).
     """
-    if first_in_scan:
-        return _scan_records_once(step, record, carry, xs, num_steps, record_every)
     ends = jnp.arange(record_every, num_steps + 1, record_every, dtype=jnp.int32)
 
     def block(carry, x):
@@ -130,23 +121,3 @@ def scan_records(
     carry, records = jax.lax.scan(block, carry, (ends, xs))
     joined = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, records)
     return carry, joined
-
-
-def _scan_records_once(step, record, carry, xs, num_steps, record_every):
-    """``scan_records`` with the initial record inside the scan (``first_in_scan``)."""
-    block_xs = None if xs is None else jax.tree_util.tree_map(lambda x: x[0], xs)
-    aux = jax.eval_shape(
-        lambda c, x: jax.lax.scan(step, c, x, length=record_every)[1], carry, block_xs
-    )
-    no_aux = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
-    if xs is not None:  # iteration r takes block r - 1 (iteration 0 reads block 0, skips it)
-        xs = jax.tree_util.tree_map(lambda x: jnp.concatenate([x[:1], x]), xs)
-    ends = jnp.arange(0, num_steps + 1, record_every, dtype=jnp.int32)
-
-    def block(carry, x):
-        end, items = x
-        run = lambda c: jax.lax.scan(step, c, items, length=record_every)
-        carry, aux = jax.lax.cond(end > 0, run, lambda c: (c, no_aux), carry)
-        return carry, record(carry, aux, end)
-
-    return jax.lax.scan(block, carry, (ends, xs))

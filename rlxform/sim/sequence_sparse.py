@@ -90,12 +90,13 @@ def build_sparse_simulate(cfg: SimConfig, params0: PyTree | None = None):
             return (new, first, count + 1), degenerate
 
         def record(carry, degenerate, end):
-            return record_of({"logits": carry[0]}, jnp.mean(degenerate), end, carry[1] >= 0)
+            degenerate = 0.0 if degenerate is None else jnp.mean(degenerate)
+            return record_of({"logits": carry[0]}, degenerate, end, carry[1] >= 0)
 
         start = jax.lax.optimization_barrier(params0)  # a closed-over constant: do not fold
         carry = (start["logits"], jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
-        carry, metrics = loop.scan_records(  # the table is no constant: one record trace
-            step, record, carry, keys, cfg.num_steps, cfg.record_every, first_in_scan=True
+        carry, metrics = loop.scan_records(
+            step, record, carry, keys, cfg.num_steps, cfg.record_every
         )
         return metrics._replace(nonfinite_step=carry[1])
 
