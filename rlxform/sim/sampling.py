@@ -198,7 +198,10 @@ def sample_token_probs(
     batch = prompt.shape[0]
     rows_of = logits.reshape(num_prompts * num_nodes, vocab_size)
     base = (prompt * num_nodes)[:, None]  # [B, 1]
-    uniforms = jax.random.uniform(key, (max_length, batch, group_size), logits.dtype)
+    # drawn flat (the same numbers: the bits follow the row-major index): XLA CPU emits the
+    # threefry rounds over a rank-3 shape as a kernel about 20 times larger (compile time)
+    uniforms = jax.random.uniform(key, (max_length * batch * group_size,), logits.dtype)
+    uniforms = uniforms.reshape(max_length, batch, group_size)
 
     def step(carry, u):
         node, done = carry
