@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import xla_flags
 
-xla_flags.apply()  # before JAX starts: compile at XLA optimisation level 1 (tests/xla_flags.py)
+xla_flags.apply()  # before JAX starts: compile at XLA optimisation level 0 (tests/xla_flags.py)
 
 import jax  # noqa: E402
 

@@ -3,7 +3,7 @@
 Any change to what the simulator computes (random streams, operation order, dtypes) changes a
 digest. Such a change must be on purpose: bump the version, say why, and regenerate with
 ``python tests/test_golden.py`` (prints the new digests). The digests are computed in a
-subprocess with the user's XLA flags: the test processes compile at optimisation level 1
+subprocess with the user's XLA flags: the test processes compile at optimisation level 0
 (tests/xla_flags.py), which rounds differently.
 """
 

@@ -3,7 +3,7 @@
 Covers the TOML loader, the chunked runner (per (scheme, M) chunks through ``ChunkStore``) and
 ``sweep_tables``. Regenerate on purpose only (version bump and a note) with
 ``python tests/test_golden_sweep.py``. Run in a subprocess with the user's XLA flags (the test
-processes compile at optimisation level 1, tests/xla_flags.py).
+processes compile at optimisation level 0, tests/xla_flags.py).
 """
 
 from __future__ import annotations

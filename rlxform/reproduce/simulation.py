@@ -101,7 +101,8 @@ def _difficulty(prompts: int, seeds: int, *extra: Scheme) -> SimulationConfig:
     "fig5_trajectories",
     plotting.fig_trajectories,
     configs={
-        "tiny": _tiny(4, schemes_lib.grpo(), policies=("tabular", "network")),
+        # tiny: fig6's tiny REINFORCE run on the tabular policy is this one (compiled once)
+        "tiny": _tiny(6, schemes_lib.reinforce(), policies=("tabular", "network")),
         "quick": SimulationConfig(sim=dataclasses.replace(_SIM, num_steps=150), seeds=32),
         "full": SimulationConfig(sim=dataclasses.replace(_SIM, num_steps=400), seeds=256),
     },

@@ -59,7 +59,7 @@ def test_sharded_sweep_matches_single_device_and_parts():
     env = {
         **os.environ,
         # the user's optimisation level: a part of the grid equals the whole grid's rows bit for
-        # bit at XLA's default level, not at the tests' level 1 (tests/xla_flags.py)
+        # bit at XLA's default level, not at the tests' level 0 (tests/xla_flags.py)
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
