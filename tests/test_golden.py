@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -135,15 +133,7 @@ def run(name: str) -> str:
 @pytest.fixture(scope="module")
 def digests() -> dict[str, str]:
     """Every config's digest, from one subprocess at the user's XLA flags."""
-    proc = subprocess.run(
-        [sys.executable, __file__],
-        env=xla_flags.user_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    return xla_flags.json_at_user_flags(__file__)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -64,15 +62,7 @@ def run(out: Path) -> dict[str, str]:
 
 
 def test_sweep_tables_bitwise_unchanged():
-    proc = subprocess.run(
-        [sys.executable, __file__],
-        env=xla_flags.user_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout) == GOLDEN
+    assert xla_flags.json_at_user_flags(__file__) == GOLDEN
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ An explicit ``--xla_backend_optimization_level`` in XLA_FLAGS is left as it is.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 FAST = "--xla_backend_optimization_level=0"
 _SAVED = "RLXFORM_TEST_USER_XLA_FLAGS"  # the flags before `apply`, inherited by xdist workers
@@ -34,3 +37,12 @@ def user_env() -> dict[str, str]:
     else:
         env.pop("XLA_FLAGS", None)
     return env
+
+
+def json_at_user_flags(script: str) -> object:
+    """Run ``python script`` at the user's XLA flags; its stdout parsed as JSON."""
+    proc = subprocess.run(
+        [sys.executable, script], env=user_env(), capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
