@@ -49,17 +49,25 @@ COLUMNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, dict]:
-    """Run every experiment once in tiny mode; returns name -> reloaded table."""
-    out = tmp_path_factory.mktemp("tiny")
-    tables = {}
-    for name in experiments.EXPERIMENTS:
-        result = experiments.run_experiment(name, "tiny", out)
+class TinyRuns(dict):
+    """Experiment name -> reloaded table of its tiny run, each run on first use (so a test
+    selection runs only the experiments it reads); ``"out"`` is the output folder."""
+
+    def __init__(self, out: Path):
+        super().__init__(out=out)
+
+    def __missing__(self, name: str) -> dict:
+        result = experiments.run_experiment(name, "tiny", self["out"])
         for kind in ("csv", "png", "json"):
             assert result.paths[kind].is_file() and result.paths[kind].stat().st_size > 0
-        tables[name] = read_table(result.paths["csv"])
-    return {"out": out, **tables}
+        self[name] = read_table(result.paths["csv"])
+        return self[name]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> TinyRuns:
+    """The tiny runs of every experiment, shared by this module's tests (run lazily)."""
+    return TinyRuns(tmp_path_factory.mktemp("tiny"))
 
 
 def test_registry_has_every_figure_and_mode():
@@ -170,6 +178,7 @@ def test_sweep_tiny_rows_and_aggregates(tiny):
 
 
 def test_sweep_summary_written(tiny):
+    assert tiny["sweep_lr_groupsize"]  # the run that writes the summary
     s = read_table(tiny["out"] / "sweep_lr_groupsize_summary.csv")
     for key in ("steps_to_threshold", "final_objective", "final_mean_p", "diverged_at"):
         assert key in s
