@@ -93,10 +93,11 @@ def _reference_filters(run: RunConfig, length: int) -> Filters:
 def _vllm_values(run: RunConfig, length: int) -> dict[str, Any]:
     lengths = sorted({*LENGTHS, length})
     args = (run.vllm_is_mode, lengths, run.vllm_is_cap, run.vllm_is_cap_min)
+    law = core_filters.vllm_law(*args)
     return {
         "length": lengths,
-        "keep_probability": [float(x) for x in core_filters.vllm_keep_probability(*args)],
-        "expected_weight": [float(x) for x in core_filters.vllm_expected_weight(*args)],
+        "keep_probability": [float(x) for x in law.keep_probability],
+        "expected_weight": [float(x) for x in law.expected_weight],
     }
 
 
