@@ -128,10 +128,10 @@ def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) ->
                         "sequence_mask", [length], cap, None, config.mean, sigma
                     ).keep_probability[0],
                     expected_weight=nan,
-                    correct_per_p=d.drift_correct / d.drift_p,
-                    wrong_per_p=d.drift_wrong / d.drift_p,
-                    correct_per_p_no_mask=plain.drift_correct / plain.drift_p,
-                    wrong_per_p_no_mask=plain.drift_wrong / plain.drift_p,
+                    correct_per_p=d.correct_per_p,
+                    wrong_per_p=d.wrong_per_p,
+                    correct_per_p_no_mask=plain.correct_per_p,
+                    wrong_per_p_no_mask=plain.wrong_per_p,
                 )
                 done += 1
                 report_progress(progress, done, total)
