@@ -152,8 +152,8 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
                         drift_wrong=d.drift_wrong,
                         correct_per_p=d.correct_per_p,
                         wrong_per_p=d.wrong_per_p,
-                        correct_per_p_grad_p=d.correct_per_p_grad_p,
-                        wrong_per_p_grad_p=d.wrong_per_p_grad_p,
+                        correct_per_p_grad_p=d.drift_correct_grad_p / d.drift_p_grad_p,
+                        wrong_per_p_grad_p=d.drift_wrong_grad_p / d.drift_p_grad_p,
                     )
                 done += 1
                 report_progress(progress, done, total)
