@@ -170,14 +170,14 @@ def token_weights(
 
 
 def _vllm_factor(filters: Filters, lengths: NDArray) -> NDArray:
-    return filt.vllm_expected_weight(
+    return filt.vllm_law(
         filters.vllm_mode,
         lengths,
         filters.vllm_cap,
         filters.vllm_cap_min,
         filters.mismatch_mean,
         filters.mismatch_sd,
-    )
+    ).expected_weight
 
 
 def entropy_mask(table: Any, task: SequenceTask, quantile: float, keep_own: Any = None) -> NDArray:

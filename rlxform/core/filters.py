@@ -9,9 +9,9 @@ float64, or jax.numpy inside the simulator), plus its exact expectation where th
   exp(sum_t d_t) for the whole answer (``sequence_*``); ``*_truncate`` clamps it to
   [clip_min, cap], ``*_mask`` sets it to 0 outside [clip_min, cap] and keeps the ratio inside.
   TRL 1.16.0's default: sequence_mask, cap 3, no clip_min (grpo_config.py:934-960).
-  Mismatch model (``vllm_keep_probability``, ``vllm_expected_weight``): d_t i.i.d.
-  N(mu, sigma^2), independent of the answer, so an answer of L tokens has sum_t d_t ~
-  N(L mu, L sigma^2); defaults mu = 0, sigma = 0.05 (``MISMATCH_MEAN``, ``MISMATCH_SD``).
+  Mismatch model (``vllm_law``): d_t i.i.d. N(mu, sigma^2), independent of the answer, so an
+  answer of L tokens has sum_t d_t ~ N(L mu, L sigma^2); defaults mu = 0, sigma = 0.05
+  (``MISMATCH_MEAN``, ``MISMATCH_SD``).
 * ``mask_truncated_completions`` (TRL grpo_trainer.py:2487-2498): an answer that did not stop
   within the maximum length gets no loss and no place in a token-mean normaliser (``stopped``).
 * DAPO overlong shaping (verl 0.9.1 verl/workers/reward_manager/dapo.py:121-125, OpenRLHF 0.11.2
@@ -31,7 +31,7 @@ Bad settings raise ``InputError`` naming the argument, the value and what is all
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -163,53 +163,41 @@ def _ratio_law(mode: str, lengths: ArrayLike, mean: float, sd: float):
     return np.full(lengths.shape, mean), np.full(lengths.shape, sd)
 
 
-def vllm_keep_probability(
+class VllmLaw(NamedTuple):
+    """The vLLM correction under the mismatch model (``vllm_law``), ``float64`` like lengths."""
+
+    keep_probability: NDArray  # P(weight > 0)
+    expected_weight: NDArray  # E[weight]
+
+
+def vllm_law(
     mode: str,
     lengths: ArrayLike,
     cap: float | None = TRL_VLLM_CAP,
     cap_min: float | None = None,
     mean: float = MISMATCH_MEAN,
     sd: float = MISMATCH_SD,
-) -> NDArray:
-    """P(weight > 0) under the mismatch model, ``float64`` like ``lengths``.
+) -> VllmLaw:
+    """P(weight > 0) and E[weight] under the mismatch model.
 
-    Sequence modes: the probability that an answer of L tokens keeps a nonzero weight (mask:
-    Phi((log cap - L mu) / (sqrt(L) sigma)) without clip_min); token modes: the probability that
-    one token keeps it (the same for every L). Truncate modes keep every answer (1).
-    """
-    mode, cap, cap_min = check_vllm(mode, cap, cap_min)
-    mean, sd = check_mismatch(mean, sd)
-    loc, scale = _ratio_law(mode, lengths, mean, sd)
-    if mode.endswith("truncate"):
-        return np.ones(loc.shape)
-    return _lognormal_parts(loc, scale, *_log_bounds(cap, cap_min))[0]
-
-
-def vllm_expected_weight(
-    mode: str,
-    lengths: ArrayLike,
-    cap: float | None = TRL_VLLM_CAP,
-    cap_min: float | None = None,
-    mean: float = MISMATCH_MEAN,
-    sd: float = MISMATCH_SD,
-) -> NDArray:
-    """E[weight] under the mismatch model, ``float64`` like ``lengths``.
-
-    With D the thresholded log-ratio (``_ratio_law``) and a = log clip_min, b = log cap:
-    mask E[e^D 1{a <= D <= b}] = e^(m + s^2/2) [Phi((b - m - s^2)/s) - Phi((a - m - s^2)/s)];
-    truncate adds clip_min P(D < a) + cap P(D > b) (the expected weight of a clamped lognormal).
-    Sequence modes: one weight per answer of L tokens; token modes: the weight of each token.
+    Sequence modes: the weight of an answer of L tokens; token modes: the weight of one token
+    (the same for every L). With D the thresholded log-ratio (``_ratio_law``) and a = log
+    clip_min, b = log cap: mask keeps P(a <= D <= b) (Phi((log cap - L mu) / (sqrt(L) sigma))
+    without clip_min) with E[e^D 1{a <= D <= b}] = e^(m + s^2/2) [Phi((b - m - s^2)/s) -
+    Phi((a - m - s^2)/s)]; truncate keeps every answer (1) and adds clip_min P(D < a) +
+    cap P(D > b) (the expected weight of a clamped lognormal).
     """
     mode, cap, cap_min = check_vllm(mode, cap, cap_min)
     mean, sd = check_mismatch(mean, sd)
     loc, scale = _ratio_law(mode, lengths, mean, sd)
     low, high = _log_bounds(cap, cap_min)
-    mass = _lognormal_parts(loc, scale, low, high)[1]
+    kept, mass = _lognormal_parts(loc, scale, low, high)
     if mode.endswith("mask"):
-        return mass
+        return VllmLaw(kept, mass)
     below = _lognormal_parts(loc, scale, -math.inf, low)[0] if cap_min else 0.0
     above = _lognormal_parts(loc, scale, high, math.inf)[0] if cap is not None else 0.0
-    return mass + (cap_min or 0.0) * below + (0.0 if cap is None else cap * above)
+    weight = mass + (cap_min or 0.0) * below + (0.0 if cap is None else cap * above)
+    return VllmLaw(np.ones(loc.shape), weight)
 
 
 # ---- truncation and overlong shaping -----------------------------------------------------------

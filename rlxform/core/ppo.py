@@ -276,33 +276,24 @@ def ppo_effective_weight(
                 f"group_size={group_size}, epochs={epochs}: {work} steps to evaluate, at most "
                 f"{MAX_MODE_STEPS}"
             )
+    if loss_mode is None:
+        iterate = functools.partial(
+            ppo_iteration, clip_low=clip_low, clip_high=clip_high, dual_clip=dual_clip
+        )
+    else:
+        iterate = functools.partial(mode_iteration, loss_mode=loss_mode)
     delta_p = delta_theta = clipped = 0.0
     for s in range(group_size + 1):
         counts, probs = splits[s]
-        if loss_mode is None:
-            final, clip_count = ppo_iteration(
-                theta,
-                counts,
-                group_size,
-                float(a_table[s]),
-                float(b_table[s]),
-                learning_rate=lr,
-                epochs=epochs,
-                clip_low=clip_low,
-                clip_high=clip_high,
-                dual_clip=dual_clip,
-            )
-        else:
-            final, clip_count = mode_iteration(
-                theta,
-                counts,
-                group_size,
-                float(a_table[s]),
-                float(b_table[s]),
-                loss_mode,
-                learning_rate=lr,
-                epochs=epochs,
-            )
+        final, clip_count = iterate(
+            theta,
+            counts,
+            group_size,
+            float(a_table[s]),
+            float(b_table[s]),
+            learning_rate=lr,
+            epochs=epochs,
+        )
         delta_p += pmf[s] * float(probs @ (_sigmoid(final) - p))
         delta_theta += pmf[s] * float(probs @ (final - theta))
         clipped += pmf[s] * float(probs @ clip_count)

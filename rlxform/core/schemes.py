@@ -106,13 +106,16 @@ def centred_rule(c: Counts, gamma: float = 0.0, **_: Any):
     return factor * (1.0 - c.q), -factor * c.q
 
 
+# what every std-normalised rule (``normalised_rule``) declares to the registry: M >= 2, its
+# centred form and the std named by its ``std`` parameter
+STD_NORMALISED = {"min_group_size": 2, "centred": centred_rule, "std_kind": lambda std, **_: std}
+
+
 @register(
     "grpo",
     "a = (1-q)/(sd+eps), b = -q/(sd+eps), q = S/M, sd population or sample std",
     grpo_limit,
-    min_group_size=2,
-    centred=centred_rule,
-    std_kind=lambda std, **_: std,
+    **STD_NORMALISED,
     real_reward=RealReward(normalised_weights),
 )
 def grpo_rule(c: Counts, std: str, eps: ArrayLike):
@@ -179,9 +182,7 @@ def f_grpo_limit(gamma: float, eps: float = 0.0, **_: Any):
     "f_grpo",
     "GRPO weights times (1 - S/M)^gamma (focal GRPO)",
     f_grpo_limit,
-    min_group_size=2,
-    centred=centred_rule,
-    std_kind=lambda std, **_: std,
+    **STD_NORMALISED,
 )
 def f_grpo_rule(c: Counts, gamma: float, std: str, eps: ArrayLike):
     return normalised_rule(c, c.std(std), eps, factor=(1.0 - c.q) ** gamma)

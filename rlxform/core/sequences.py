@@ -297,6 +297,16 @@ class LengthDrift(NamedTuple):
     drift_correct_grad_p: float
     drift_wrong_grad_p: float
 
+    @property
+    def correct_per_p(self) -> float:
+        """d E[L | correct] per unit of p gained along the expected update."""
+        return self.drift_correct / self.drift_p
+
+    @property
+    def wrong_per_p(self) -> float:
+        """d E[L | wrong] per unit of p gained along the expected update."""
+        return self.drift_wrong / self.drift_p
+
 
 def _rates(logits: NDArray, direction: NDArray, task: SequenceTask) -> list[float]:
     """d/dlr of (p, E[L | correct], E[L | wrong]) at ``logits + lr direction``, lr = 0.

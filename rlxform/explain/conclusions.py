@@ -221,8 +221,7 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
         why = f"Not computed: at M = {run.group_size} every weight of {scheme.label} is 0 (the "
         why += "update is 0), so nothing drifts."  # trainers-c: prime-rl's default group of one
         return Section("length_bias", title, values, (why, pointer("aggregation")))
-    per_p_correct = drift.drift_correct / drift.drift_p
-    per_p_wrong = drift.drift_wrong / drift.drift_p
+    per_p_correct, per_p_wrong = drift.correct_per_p, drift.wrong_per_p
     values = {
         "aggregation": run.aggregation,
         "rlxform_aggregation": name,

@@ -93,10 +93,11 @@ def _reference_filters(run: RunConfig, length: int) -> Filters:
 def _vllm_values(run: RunConfig, length: int) -> dict[str, Any]:
     lengths = sorted({*LENGTHS, length})
     args = (run.vllm_is_mode, lengths, run.vllm_is_cap, run.vllm_is_cap_min)
+    law = core_filters.vllm_law(*args)
     return {
         "length": lengths,
-        "keep_probability": [float(x) for x in core_filters.vllm_keep_probability(*args)],
-        "expected_weight": [float(x) for x in core_filters.vllm_expected_weight(*args)],
+        "keep_probability": [float(x) for x in law.keep_probability],
+        "expected_weight": [float(x) for x in law.expected_weight],
     }
 
 
@@ -218,11 +219,8 @@ def _drift(run: RunConfig, scheme: Scheme, length: int, lines: list[str]) -> dic
             "p is shown."
         )
         return {"d_p_per_step": filtered.drift_p}
-    per_c, per_w = (
-        filtered.drift_correct / filtered.drift_p,
-        filtered.drift_wrong / filtered.drift_p,
-    )
-    base_c, base_w = (plain.drift_correct / plain.drift_p, plain.drift_wrong / plain.drift_p)
+    per_c, per_w = filtered.correct_per_p, filtered.wrong_per_p
+    base_c, base_w = plain.correct_per_p, plain.wrong_per_p
     lines.append(
         f"{where}: per unit of p gained, with the filters wrong answers {_word(per_w)} and "
         f"correct answers {_word(per_c)}; without them wrong answers {_word(base_w)} and "

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from rlxform.plotting.style import mean_p_trajectories
+
 _STYLES = ("-", "--", "-.", ":")
 _NAN = float("nan")
 
@@ -47,21 +49,7 @@ def fig_entropy_equilibrium(table: Mapping[str, np.ndarray]) -> Figure:
     )
     ax_eq.legend(fontsize=7, ncol=2)
     tr = part == "trajectory"
-    step = np.asarray(table["step"], float)
-    mean = np.asarray(table["mean_p"], float)
-    se = np.asarray(table["mean_p_se"], float)
-    exact = np.asarray(table["exact_mean_p"], float)
-    for i, c in enumerate(sorted(set(coef[tr].tolist()))):
-        rows = tr & (coef == c)
-        ax_tr.fill_between(
-            step[rows], mean[rows] - 3 * se[rows], mean[rows] + 3 * se[rows],
-            color=f"C{i}", alpha=0.25, lw=0,
-        )  # fmt: skip
-        ax_tr.plot(step[rows], mean[rows], color=f"C{i}", label=f"c={c:g}: simulated (seed mean)")
-        ax_tr.plot(step[rows], exact[rows], "--", color=f"C{i}")
-        target = float(p_star[rows][0])
-        if np.isfinite(target):
-            ax_tr.axhline(target, color=f"C{i}", ls=":", lw=1)
+    mean_p_trajectories(ax_tr, table, tr, "coef", "c")
     names = ", ".join(sorted({n.split("(")[0] for n in scheme[tr]}))
     sizes_tr = ", ".join(f"M={int(m)}" for m in sorted(set(m_col[tr].tolist())))
     ax_tr.set(

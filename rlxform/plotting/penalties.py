@@ -10,6 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from rlxform.plotting.style import mean_p_trajectories
+
 
 def fig_kl_estimators(table: Mapping[str, np.ndarray]) -> Figure:
     """Cosine and relative error of each (estimator, placement) vs grad KL(pi || pi_ref).
@@ -192,18 +194,7 @@ def fig_kl_trajectories(table: Mapping[str, np.ndarray]) -> Figure:
     """
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    betas = np.asarray(table["beta"], float)
-    for i, beta in enumerate(sorted(set(betas.tolist()))):
-        rows = betas == beta
-        step = np.asarray(table["step"], float)[rows]
-        mean = np.asarray(table["mean_p"], float)[rows]
-        se = np.asarray(table["mean_p_se"], float)[rows]
-        ax.fill_between(step, mean - 3 * se, mean + 3 * se, color=f"C{i}", alpha=0.25, lw=0)
-        ax.plot(step, mean, color=f"C{i}", label=f"beta={beta:g}: simulated (seed mean)")
-        ax.plot(step, np.asarray(table["exact_mean_p"], float)[rows], "--", color=f"C{i}")
-        p_star = float(np.asarray(table["p_star"], float)[rows][0])
-        if np.isfinite(p_star):
-            ax.axhline(p_star, color=f"C{i}", ls=":", lw=1)
+    mean_p_trajectories(ax, table, np.ones(len(table["beta"]), bool), "beta", "beta")
     ax.set(
         xlabel="step",
         ylabel="mean p",

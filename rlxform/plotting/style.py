@@ -1,4 +1,5 @@
-"""Shared plotting helpers: grouping table rows, scheme labels, formulas in math text, colours."""
+"""Shared plotting helpers: grouping table rows, scheme labels, formulas in math text, colours,
+and the mean-p-to-equilibrium trajectory panel."""
 
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ def scheme_label(scheme: str, params: str | None = None) -> str:
 
     items = (f"{k}={show(v)}" for k, v in sorted(kwargs.items()))
     return f"{scheme}(" + ", ".join(items) + ")"
+
+
+def mean_p_trajectories(ax, table: Mapping[str, np.ndarray], rows, key: str, symbol: str) -> None:
+    """Mean p against step per value of column ``key`` (``rows``: the table's trajectory rows):
+    seed mean +- 3 SE band, exact ascent dashed, the equilibrium p* dotted (where finite).
+
+    Columns: ``key``, step, mean_p, mean_p_se, exact_mean_p, p_star; labels ``symbol=value``."""
+    values = _col(table, key)
+    step, mean, se = (_col(table, k) for k in ("step", "mean_p", "mean_p_se"))
+    exact, p_star = _col(table, "exact_mean_p"), _col(table, "p_star")
+    for i, value in enumerate(sorted(set(values[rows].tolist()))):
+        at = rows & (values == value)
+        color = f"C{i}"
+        ax.fill_between(
+            step[at], mean[at] - 3 * se[at], mean[at] + 3 * se[at], color=color, alpha=0.25, lw=0
+        )
+        ax.plot(step[at], mean[at], color=color, label=f"{symbol}={value:g}: simulated (seed mean)")
+        ax.plot(step[at], exact[at], "--", color=color)
+        target = float(p_star[at][0])
+        if np.isfinite(target):
+            ax.axhline(target, color=color, ls=":", lw=1)
 
 
 def _col(table: Mapping[str, np.ndarray], key: str, idx=None, kind=float) -> np.ndarray:

@@ -4,7 +4,7 @@ Two blocks of one table (column ``panel``):
 
 * ``keep``: the probability that ``sequence_mask`` keeps an answer of L tokens, and its expected
   weight, under the mismatch model (per-token log-ratio i.i.d. N(mu, sigma^2); TRL 1.16.0's cap 3
-  and a few others), ``rlxform.core.filters.vllm_keep_probability``.
+  and a few others), ``rlxform.core.filters.vllm_law``.
 * ``drift``: the length drift of GRPO (TRL's eps 1e-4, M = 8) on the reference sequence task
   (``first_token``, V = 4, answers of at most 8 tokens, p = 0.3) with the mask on, as the task's
   maximum length stands for longer and longer completions (the per-token sigma scaled by
@@ -87,20 +87,15 @@ def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) ->
     lengths = np.asarray(config.lengths)
     for sigma in config.sigmas:
         for cap in config.caps:
-            keep = core_filters.vllm_keep_probability(
-                "sequence_mask", lengths, cap, None, config.mean, sigma
-            )
-            weight = core_filters.vllm_expected_weight(
-                "sequence_mask", lengths, cap, None, config.mean, sigma
-            )
+            law = core_filters.vllm_law("sequence_mask", lengths, cap, None, config.mean, sigma)
             cols.add(
                 panel="keep",
                 aggregation="",
                 sigma=sigma,
                 cap=cap,
                 length=lengths,
-                keep_probability=keep,
-                expected_weight=weight,
+                keep_probability=law.keep_probability,
+                expected_weight=law.expected_weight,
                 correct_per_p=nan,
                 wrong_per_p=nan,
                 correct_per_p_no_mask=nan,
@@ -129,14 +124,14 @@ def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) ->
                     sigma=sigma,
                     cap=cap,
                     length=length,
-                    keep_probability=core_filters.vllm_keep_probability(
+                    keep_probability=core_filters.vllm_law(
                         "sequence_mask", [length], cap, None, config.mean, sigma
-                    )[0],
+                    ).keep_probability[0],
                     expected_weight=nan,
-                    correct_per_p=d.drift_correct / d.drift_p,
-                    wrong_per_p=d.drift_wrong / d.drift_p,
-                    correct_per_p_no_mask=plain.drift_correct / plain.drift_p,
-                    wrong_per_p_no_mask=plain.drift_wrong / plain.drift_p,
+                    correct_per_p=d.correct_per_p,
+                    wrong_per_p=d.wrong_per_p,
+                    correct_per_p_no_mask=plain.correct_per_p,
+                    wrong_per_p_no_mask=plain.wrong_per_p,
                 )
                 done += 1
                 report_progress(progress, done, total)

@@ -150,8 +150,8 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
                         drift_p=d.drift_p,
                         drift_correct=d.drift_correct,
                         drift_wrong=d.drift_wrong,
-                        correct_per_p=d.drift_correct / d.drift_p,
-                        wrong_per_p=d.drift_wrong / d.drift_p,
+                        correct_per_p=d.correct_per_p,
+                        wrong_per_p=d.wrong_per_p,
                         correct_per_p_grad_p=d.drift_correct_grad_p / d.drift_p_grad_p,
                         wrong_per_p_grad_p=d.drift_wrong_grad_p / d.drift_p_grad_p,
                     )

@@ -12,6 +12,7 @@ become keys here (``jax.random.key(seed)``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from pathlib import Path
@@ -149,8 +150,9 @@ def run_sweep(
     config: SweepConfig,
     out_dir: Path,
     progress: Progress = None,
-    name: str = "sweep",
     figure: FigureFormat | None = None,
+    *,
+    name: str = "sweep",
     process_index: int | None = None,
     process_count: int | None = None,
     strict_devices: bool = False,
@@ -284,15 +286,8 @@ _FULL = dataclasses.replace(
 )
 
 
-@experiment(
+run_sweep_lr_groupsize = experiment(
     "sweep_lr_groupsize",
     configs={"tiny": _TINY, "quick": _QUICK, "full": _FULL},
     description="steps to mean p >= 0.9 and final objective over lr x M x scheme x seeds",
-)
-def run_sweep_lr_groupsize(
-    config: SweepConfig,
-    out_dir: Path,
-    progress: Progress = None,
-    figure: FigureFormat | None = None,
-) -> Result:
-    return run_sweep(config, out_dir, progress, name="sweep_lr_groupsize", figure=figure)
+)(functools.partial(run_sweep, name="sweep_lr_groupsize"))

@@ -46,7 +46,7 @@ def sample_gradient(
     is used for a full batch without dynamic sampling unless ``use_fast`` is False.
     ``kl`` (None: no KL term, the program of a run without one) adds the KL penalty of
     ``cfg.kl_estimator`` at ``cfg.kl_placement`` against ``kl.ref_params`` (``kl_term``).
-    ``filters`` (None: no filter, the program of a run without one) is the ``FilterState`` of
+    ``filters`` (None: no filter, the program of a run without one) is the ``filter_state`` of
     ``rlxform.sim.filters``, whose step runs instead.
     ``entropy`` (None: no entropy term, the same program) adds c agg(H) (``entropy_term``).
     Returns:

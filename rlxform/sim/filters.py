@@ -22,7 +22,7 @@ those of the same run without filters.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +31,9 @@ from rlxform.core import filters as core_filters
 from rlxform.core.sequences import PAD
 from rlxform.sim import group_loss
 from rlxform.sim.config import SimConfig
+from rlxform.sim.hparams import HParams
 from rlxform.sim.policies import Group, Policy, combine, partition
-from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
+from rlxform.types import Array, PRNGKey, PyTree
 from rlxform.validation import InputError
 
 FILTER_DEFAULTS = {
@@ -45,21 +46,6 @@ FILTER_DEFAULTS = {
 NOISE_STREAM = 0x5F17  # fold_in constant of the mismatch noise key
 
 
-class FilterState(NamedTuple):
-    """The traced numbers of the active filters (None where a filter is off or unbounded)."""
-
-    vllm_cap: ArrayLike | None = None
-    vllm_cap_min: ArrayLike | None = None
-    mismatch_mean: ArrayLike | None = None
-    mismatch_sd: ArrayLike | None = None
-    overlong_buffer: ArrayLike | None = None
-    overlong_factor: ArrayLike | None = None
-    entropy_quantile: ArrayLike | None = None
-    range_low: ArrayLike | None = None
-    range_high: ArrayLike | None = None
-    eps: ArrayLike | None = None
-
-
 def static_active(cfg: SimConfig) -> bool:
     """A filter switch of the static config is on."""
     return core_filters.filters_act(cfg)
@@ -70,8 +56,17 @@ def _value(hparams: Any, name: str) -> Any:
     return FILTER_DEFAULTS.get(name) if value is None else value
 
 
-def filter_state(cfg: SimConfig, hparams: Any) -> FilterState | None:
-    """The ``FilterState`` of a run, or None when no filter acts (the plain program).
+def _range(hparams: HParams) -> tuple[Any, Any]:
+    """(low, high) of dynamic sampling's range, None taking the whole (0, 1)."""
+    low = 0.0 if hparams.range_low is None else hparams.range_low
+    high = 1.0 if hparams.range_high is None else hparams.range_high
+    return low, high
+
+
+def filter_state(cfg: SimConfig, hparams: HParams) -> HParams | None:
+    """``hparams`` as the filters read them, or None when no filter acts (the plain program):
+    the numbers of the active filters with ``FILTER_DEFAULTS`` for None, those of the filters
+    that are off set to None.
 
     InputError for settings the simulator does not combine: a missing overlong buffer, a
     range without dynamic sampling, filters with a KL term or PPO's inner loop.
@@ -96,9 +91,8 @@ def filter_state(cfg: SimConfig, hparams: Any) -> FilterState | None:
             "overlong_buffer=None is invalid with overlong=True: must be the buffer length in "
             f"tokens, in (0, max_length={cfg.problem.max_length}]"
         )
-    low = 0.0 if hparams.range_low is None else hparams.range_low
-    high = 1.0 if hparams.range_high is None else hparams.range_high
-    return FilterState(
+    low, high = _range(hparams)
+    return hparams._replace(
         vllm_cap=_value(hparams, "vllm_cap") if cfg.vllm_mode else None,
         vllm_cap_min=hparams.vllm_cap_min if cfg.vllm_mode else None,
         mismatch_mean=_value(hparams, "mismatch_mean") if cfg.vllm_mode else None,
@@ -108,11 +102,10 @@ def filter_state(cfg: SimConfig, hparams: Any) -> FilterState | None:
         entropy_quantile=_value(hparams, "entropy_quantile") if cfg.entropy_filter else None,
         range_low=low if cfg.dynamic_sampling else None,
         range_high=high if cfg.dynamic_sampling else None,
-        eps=hparams.eps,
     )
 
 
-def kept_groups(s: Array, cfg: SimConfig, state: FilterState) -> Array | None:
+def kept_groups(s: Array, cfg: SimConfig, state: HParams) -> Array | None:
     """Groups kept by dynamic sampling: low < S / M < high; None without dynamic sampling."""
     if not cfg.dynamic_sampling:
         return None
@@ -125,7 +118,7 @@ def stopped(group: Group, stop: int) -> Array:
     return last == stop
 
 
-def _coefficients(group: Group, cfg: SimConfig, a_table, b_table, state: FilterState):
+def _coefficients(group: Group, cfg: SimConfig, a_table, b_table, state: HParams):
     """(c ``float[B, N]``, S): the scheme's coefficients with shaped rewards and truncation."""
     z = None
     if cfg.overlong:
@@ -150,7 +143,7 @@ def token_filter_weights(
     policy: Policy,
     group: Group,
     cfg: SimConfig,
-    state: FilterState,
+    state: HParams,
 ) -> Array | None:
     """w ``float[B, M, L]`` of the vLLM correction and the entropy mask, or None (neither)."""
     if not cfg.vllm_mode and not cfg.entropy_filter:
@@ -181,7 +174,7 @@ def filtered_gradient(
     cfg: SimConfig,
     a_table: Array,
     b_table: Array,
-    state: FilterState,
+    state: HParams,
 ) -> tuple[PyTree, Array]:
     """One step direction g with filters (module docstring); returns (g, S ``int32[B]``)."""
     trainable, frozen = partition(params)
@@ -231,8 +224,7 @@ def range_mean_step(cfg: SimConfig, policy: Policy, a_table, b_table, hparams, p
     if filter_state(cfg, hparams) is None:
         return plain(cfg, policy, a_table, b_table)
 
-    low = 0.0 if hparams.range_low is None else hparams.range_low
-    high = 1.0 if hparams.range_high is None else hparams.range_high
+    low, high = _range(hparams)
     m = cfg.group_size
 
     def step_fn(params, _):

@@ -150,7 +150,7 @@ def test_vllm_and_entropy_factors_match_brute_force(mode):
         mask_truncated=True,
     )
     keep = F.stopped(SMALL)
-    weight = F.vllm_expected_weight(mode, enum.lengths, 1.2, None, 0.02, 0.3)
+    weight = F.vllm_law(mode, enum.lengths, 1.2, None, 0.02, 0.3).expected_weight
     token = brute_entropy_mask(table, SMALL, 0.6, keep).astype(float)
     answer = weight if mode.startswith("sequence") else None
     if answer is None:

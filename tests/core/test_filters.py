@@ -26,7 +26,7 @@ DATA = Path(__file__).parent.parent / "data" / "loss_modes" / "trl.json"
 
 def test_issue_numbers_default_sequence_mask_drops_long_answers():
     """TRL 1.16.0 default (sequence_mask, cap 3, no lower bound), sd 0.05 per token, mean 0."""
-    drop = 1.0 - F.vllm_keep_probability("sequence_mask", [100, 2000])
+    drop = 1.0 - F.vllm_law("sequence_mask", [100, 2000]).keep_probability
     assert drop[0] == pytest.approx(0.0140, abs=5e-5)
     assert drop[1] == pytest.approx(0.3116, abs=5e-5)
     expected = stats.norm.sf(math.log(3.0) / (0.05 * np.sqrt([100, 2000])))
@@ -57,8 +57,8 @@ def _lognormal_expectation(weight, loc, scale):
 )
 def test_expected_weight_and_keep_probability_match_quadrature(mode, cap, cap_min, mean, sd):
     lengths = np.array([1, 40, 300])
-    got = F.vllm_expected_weight(mode, lengths, cap, cap_min, mean, sd)
-    kept = F.vllm_keep_probability(mode, lengths, cap, cap_min, mean, sd)
+    got = F.vllm_law(mode, lengths, cap, cap_min, mean, sd).expected_weight
+    kept = F.vllm_law(mode, lengths, cap, cap_min, mean, sd).keep_probability
     upper = math.inf if cap is None else cap
     lower = 0.0 if cap_min is None else cap_min
     if mode.endswith("truncate"):
@@ -83,16 +83,16 @@ def test_expected_weight_matches_the_rule_by_monte_carlo():
         d = 0.02 + 0.15 * rng.standard_normal((40_000, 3, 30))
         w = F.vllm_weights(mode, d, live, 1.6, 0.7)
         per = w[..., 0]  # one token (token modes) or the answer's weight (sequence modes)
-        exact = F.vllm_expected_weight(mode, lengths, 1.6, 0.7, 0.02, 0.15)
+        exact = F.vllm_law(mode, lengths, 1.6, 0.7, 0.02, 0.15).expected_weight
         se = per.std(0) / np.sqrt(per.shape[0])
         assert np.all(np.abs(per.mean(0) - exact) < 5 * se + 1e-12), mode
 
 
 def test_point_mass_mismatch():
     """sd = 0: the ratio is exactly e^(L mu)."""
-    mask = F.vllm_expected_weight("sequence_mask", [10, 200], 3.0, None, 0.01, 0.0)
+    mask = F.vllm_law("sequence_mask", [10, 200], 3.0, None, 0.01, 0.0).expected_weight
     np.testing.assert_allclose(mask, [math.exp(0.1), 0.0])
-    truncate = F.vllm_expected_weight("sequence_truncate", [10, 200], 3.0, None, 0.01, 0.0)
+    truncate = F.vllm_law("sequence_truncate", [10, 200], 3.0, None, 0.01, 0.0).expected_weight
     np.testing.assert_allclose(truncate, [math.exp(0.1), 3.0])
 
 
