@@ -120,9 +120,6 @@ init_p = "grid"
 
 [[schemes]]
 name = "grpo"
-
-[[schemes]]
-name = "rejection_sampling"
 """
 
 
