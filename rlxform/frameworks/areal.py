@@ -259,14 +259,10 @@ def read_areal(s: Settings) -> RunConfig:
         dynamic_sampling=False,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("gconfig.max_new_tokens", None)),
+        max_length=s.int_or_none("gconfig.max_new_tokens"),
         loss=_loss(s),
         batch_steps=tuple(steps),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:

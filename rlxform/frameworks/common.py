@@ -225,6 +225,10 @@ class Settings:
             self.defaults_used.append(key)
         return value
 
+    def int_or_none(self, key: str) -> int | None:
+        """``get(key, None)`` where it is an integer, else None (null, ``${...}``, text)."""
+        return int_or_none(self.get(key, None))
+
     def int(self, key: str, fallback: Any = _MISSING, low: int = 1) -> int:
         value = self.get(key, fallback)
         if isinstance(value, float) and value.is_integer() and not self.is_set(key):
@@ -271,6 +275,11 @@ class Settings:
             allowed = "one of " + ", ".join(choices) if choices else "a string"
             raise _fail(key, value, allowed)
         return value
+
+
+def int_or_none(value: Any) -> int | None:
+    """``value`` if it is an integer (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def check_modelled(

@@ -136,7 +136,7 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get(P + "generation.max_new_tokens", None)),
+        max_length=s.int_or_none(P + "generation.max_new_tokens"),
         loss=_loss(s),
     )
 
@@ -175,10 +175,6 @@ def _base_config(s: Settings) -> str | None:
         f"defaults: {base}: this config inherits another base config, whose values are not "
         f"read here; keys this file does not set take grpo_math_1B.yaml's ({s.table.label})"
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]) -> KLTerm:

@@ -147,7 +147,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
         scheme_params=(("no_std_norm", no_std),) if estimator == "reinforce_baseline" else (),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("rollout.max_new_tokens", None)),
+        max_length=s.int_or_none("rollout.max_new_tokens"),
         **openrlhf_filters(s, dynamic),
         loss=loss,
         **openrlhf_entropy(s),
@@ -165,7 +165,7 @@ def openrlhf_filters(s: Settings, dynamic: bool) -> dict[str, Any]:
     if isinstance(buffer, (int, float)) and not isinstance(buffer, bool):
         out["overlong_buffer"] = float(buffer)
         out["overlong_factor"] = s.float("reward.overlong_penalty_factor", 1.0)
-        out["overlong_max_length"] = _int(s.get("rollout.max_new_tokens", None))
+        out["overlong_max_length"] = s.int_or_none("rollout.max_new_tokens")
     return out
 
 
@@ -255,10 +255,6 @@ def openrlhf_entropy(s: Settings) -> dict[str, Any]:
         "345-353, openrlhf/models/loss.py:29-32 in 0.11.2)"
     )
     return {"entropy_coef": coef, "entropy_aggregation": "token-mean", "entropy_normaliser": where}
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, int_or_none
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.prime_rl_rule import (
     _NOT_MODELLED,
@@ -251,8 +251,7 @@ _LOSS_WHY = (
 
 def _max_length(s: Settings) -> int | None:
     value = s.get(ORCH + "train.sampling.max_completion_tokens", None)
-    value = value if value is not None else s.get(ORCH + "seq_len", None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return int_or_none(value if value is not None else s.get(ORCH + "seq_len", None))
 
 
 def _env_ids(s: Settings) -> list[str]:

@@ -182,7 +182,7 @@ def read_roll(s: Settings) -> RunConfig:
             ("keep", keep),
         ),
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("response_length", None)),
+        max_length=s.int_or_none("response_length"),
         loss=_loss(s, agg),
         batch_steps=tuple(steps),
     )
@@ -272,10 +272,6 @@ def _kl(s: Settings) -> KLTerm:
     if s.bool("add_token_level_kl", False) and s.float("init_kl_coef", 0.2) > 0:
         return KLTerm("reward", str(s.get("kl_penalty", "kl")), s.float("init_kl_coef", 0.2))
     return KLTerm()
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _loss(s: Settings, agg: str) -> LossReading:

@@ -184,14 +184,10 @@ def read_slime(s: Settings) -> RunConfig:
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("rollout_max_response_len", None)),
+        max_length=s.int_or_none("rollout_max_response_len"),
         loss=_loss(s, estimator, aggregation),
         batch_steps=tuple(steps),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _updates(s: Settings, m: int, pitfalls: list[str]) -> float:

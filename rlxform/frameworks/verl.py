@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, int_or_none
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
@@ -102,7 +102,7 @@ def read_verl(s: Settings) -> RunConfig:
         scheme_params=(("norm_adv_by_std_in_grpo", norm),),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        max_length=_int_or_none(s.get("data.max_response_length", None)),
+        max_length=s.int_or_none("data.max_response_length"),
         **(overlong_settings(s) or ("", {}))[1],
         loss=loss,
         **verl_entropy(s, agg),
@@ -146,10 +146,6 @@ def verl_entropy(s: Settings, agg: str) -> dict[str, Any]:
     )
     coef = check_float(A + "entropy_coeff", s.get(A + "entropy_coeff", 0.0))  # finite
     return {"entropy_coef": coef, "entropy_aggregation": agg, "entropy_normaliser": where}
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _verl_kl(s: Settings, pitfalls: list[str]) -> KLTerm:
@@ -206,7 +202,7 @@ def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
         if not all(type(x) in (int, float) for x in (length, factor)):  # e.g. ${...}, null
             return text, {}
         fields = {"overlong_buffer": float(length), "overlong_factor": float(factor)}
-        return text, {**fields, "overlong_max_length": _int_or_none(max_len)}
+        return text, {**fields, "overlong_max_length": int_or_none(max_len)}
     return None
 
 
