@@ -247,8 +247,6 @@ def read_areal(s: Settings) -> RunConfig:
         ("stages", tuple(tuple(st) for st in per_group)),
     )
     return RunConfig(
-        framework="areal",
-        version=s.table.label,
         estimator="ppo_actor",
         group_size=m,
         std=StdNorm.of(group_std or batch_std, eps, "group" if group_std else "batch"),

@@ -85,13 +85,13 @@ class _Field:
         return self if obj is None else getattr(getattr(obj, self.part), self.field)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """What a training config sets that the objective depends on (framework's own names).
 
     Attributes:
       framework: a ``FRAMEWORKS`` name; version: the release whose defaults were used
-        ("trl 0.18.2").
+        ("trl 0.18.2"); ``read_config`` fills both in from the record and its settings.
       estimator: verl ``adv_estimator``, TRL ``scale_rewards`` (group | batch | none), OpenRLHF
         ``algo.advantage.estimator``.
       group_size: M; std: ``StdNorm`` (read as std_normalised, std_epsilon, std_scope).
@@ -125,8 +125,8 @@ class RunConfig:
         each, where the trainer's reader lists them.
     """
 
-    framework: str
-    version: str
+    framework: str = ""
+    version: str = ""
     estimator: str
     group_size: int
     std: StdNorm

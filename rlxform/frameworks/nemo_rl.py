@@ -124,8 +124,6 @@ def read_nemo_rl(s: Settings) -> RunConfig:
             ("reward_scale", scale),
         )
     return RunConfig(
-        framework="nemo_rl",
-        version=s.table.label,
         estimator=name,
         group_size=group_size,
         std=std,

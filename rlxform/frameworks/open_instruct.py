@@ -136,8 +136,6 @@ def read_open_instruct(s: Settings) -> RunConfig:
     if beta > 0 and not kl_on:
         pitfalls.append("beta > 0 but load_ref_policy is False: no reference model, no KL term")
     return RunConfig(
-        framework="open_instruct",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(estimator == "standard", OPEN_INSTRUCT_STD_EPSILON, "group"),

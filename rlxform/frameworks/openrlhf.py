@@ -134,8 +134,6 @@ def read_openrlhf(s: Settings) -> RunConfig:
     normalised = estimator == "group_norm" or (estimator == "reinforce_baseline" and not no_std)
     eps_std = OPENRLHF_STD_EPSILON if estimator == "group_norm" else OPENRLHF_VAR_FLOOR
     return RunConfig(
-        framework="openrlhf",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, eps_std, "group" if estimator == "group_norm" else "batch"),

@@ -219,8 +219,6 @@ def read_prime_rl(s: Settings) -> RunConfig:
         )
     loss_type = s.str("trainer.loss.type", "default", ("default", "ipo", "custom"))
     return RunConfig(
-        framework="prime_rl",
-        version=s.table.label,
         estimator=algo,
         group_size=group_size,
         std=StdNorm(False),

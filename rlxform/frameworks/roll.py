@@ -165,8 +165,6 @@ def read_roll(s: Settings) -> RunConfig:
         {"key": k, "value": "running", "effect": _RUNNING} for k in running
     ]  # read by roll_active
     return RunConfig(
-        framework="roll",
-        version=s.table.label,
         estimator=estimator,
         group_size=m,
         std=StdNorm.of(normalised, eps, scope),

@@ -222,8 +222,6 @@ def read_skyrl(s: Settings) -> RunConfig:
     normalised = estimator == "grpo" and norm
     eps = SKYRL_STD_EPSILON
     return RunConfig(
-        framework="skyrl",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, eps, "group"),

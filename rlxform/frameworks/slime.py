@@ -172,8 +172,6 @@ def read_slime(s: Settings) -> RunConfig:
         ("grpo_std_normalization", std_flag),
     )
     return RunConfig(
-        framework="slime",
-        version=s.table.label,
         estimator=estimator,
         group_size=m,
         std=StdNorm.of(group_std or whiten, eps, scope),

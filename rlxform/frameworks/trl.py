@@ -117,8 +117,6 @@ def read_trl(s: Settings) -> RunConfig:
         )
     loss = trl_loss(s, loss_type)
     return RunConfig(
-        framework="trl",
-        version=s.table.label,
         estimator=scale,
         group_size=group_size,
         std=StdNorm.of(scale != "none", TRL_STD_EPSILON, scale),

@@ -169,8 +169,6 @@ def read_trl_rloo(s: Settings) -> RunConfig:
             "1 / sigma; for 0/1 rewards and no KL sigma^2 -> M/(M-1) mean_x p_x (1 - p_x)"
         )
     return RunConfig(
-        framework="trl_rloo",
-        version=s.table.label,
         estimator="rloo",
         group_size=group_size,
         std=StdNorm.of(normalize, TRL_RLOO_STD_EPSILON, "batch"),

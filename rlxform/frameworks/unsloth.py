@@ -63,7 +63,7 @@ def read_unsloth(s: Settings) -> RunConfig:
     s.values.pop("top_entropy_quantile")
     s.values.update(ignored)
     loss = run.loss and dataclasses.replace(run.loss, note=_LOSS_NOTE)
-    return dataclasses.replace(run, framework="unsloth", loss=loss, **unsloth_entropy(run))
+    return dataclasses.replace(run, loss=loss, **unsloth_entropy(run))
 
 
 _LOSS_NOTE = (

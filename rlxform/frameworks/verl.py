@@ -89,8 +89,6 @@ def read_verl(s: Settings) -> RunConfig:
     shaping = overlong_shaping(s)
     loss = verl_loss(s)
     return RunConfig(
-        framework="verl",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, VERL_STD_EPSILON, "group"),
