@@ -19,12 +19,10 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.nemo_rl_rule import (
     ADVANTAGE_KEYS,
-    NEMO_RL_ESTIMATORS,
     NEMO_RL_STD_EPSILON,
     NEMO_RL_VAR_FLOOR,
+    RULE,
     check_clip,
-    from_nemo_rl,
-    nemo_rl_advantages,
     reward_scale,
 )
 from rlxform.frameworks.record import Framework, Normaliser
@@ -252,11 +250,5 @@ RECORD = Framework(
     read=read_nemo_rl,
     rewards=nemo_rl_rewards,
     normaliser=nemo_rl_normaliser,
-    estimators=NEMO_RL_ESTIMATORS,
-    estimator_key=G + "adv_estimator.name",
-    default_estimator="grpo",
-    advantage=nemo_rl_advantages,
-    advantage_keys=ADVANTAGE_KEYS,
-    scheme=from_nemo_rl,
-    scheme_names=("nemo_rl:grpo", "nemo_rl:grpo@v0.3.1", "nemo_rl:grpo@74b9b1789"),
+    rule=RULE,
 )

@@ -17,7 +17,7 @@ from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
@@ -328,11 +328,15 @@ RECORD = Framework(
     read=read_openrlhf,
     rewards=openrlhf_rewards,
     normaliser=openrlhf_normaliser,
-    estimators=OPENRLHF_ESTIMATORS,
-    estimator_key="algo.advantage.estimator",
-    default_estimator="gae",
-    advantage=openrlhf_advantages,
-    advantage_keys={"algo.advantage.no_std_norm": False},
-    scheme=from_openrlhf,
-    scheme_names=tuple(f"openrlhf:{e}" for e in OPENRLHF_ESTIMATORS if e != "reinforce_baseline"),
+    rule=AdvantageRule(
+        estimators=OPENRLHF_ESTIMATORS,
+        key="algo.advantage.estimator",
+        default="gae",
+        advantages=openrlhf_advantages,
+        settings={"algo.advantage.no_std_norm": False},
+        scheme=from_openrlhf,
+        scheme_names=tuple(
+            f"openrlhf:{e}" for e in OPENRLHF_ESTIMATORS if e != "reinforce_baseline"
+        ),
+    ),
 )

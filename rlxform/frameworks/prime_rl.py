@@ -20,15 +20,13 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.prime_rl_rule import (
     _NOT_MODELLED,
-    _WEIGHTS,
     LP,
     ORCH,
     PRIME_RL_ALGOS,
+    RULE,
     A,
     _penalty_weights,
     entry_prefix,
-    from_prime_rl,
-    prime_rl_advantages,
     prime_rl_args,
 )
 from rlxform.frameworks.record import Framework, Normaliser
@@ -354,17 +352,7 @@ RECORD = Framework(
     read=read_prime_rl,
     rewards=prime_rl_rewards,
     normaliser=prime_rl_normaliser,
-    estimators=PRIME_RL_ALGOS,
-    estimator_key=A + "type",
-    default_estimator="grpo",
-    advantage=prime_rl_advantages,
-    advantage_keys={
-        A + "length_penalty": None,
-        LP + "type": None,
-        **{LP + k: None for k in _WEIGHTS},
-    },
-    scheme=from_prime_rl,
-    scheme_names=("prime_rl:grpo", "prime_rl:max_rl"),
+    rule=RULE,
     active=active_defaults,
     read_arguments=prime_rl_args,
     notes=(

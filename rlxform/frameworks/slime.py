@@ -21,7 +21,7 @@ from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import SLIME_WHITEN_EPS, slime_whiten
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -334,19 +334,21 @@ RECORD = Framework(
     read=read_slime,
     rewards=slime_rewards,
     normaliser=slime_normaliser,
-    estimators=SLIME_ESTIMATORS,
-    estimator_key="advantage_estimator",
-    default_estimator="grpo",
-    advantage=slime_advantages,
-    advantage_keys={
-        "rewards_normalization": True,
-        "grpo_std_normalization": True,
-        "normalize_advantages": False,
-        "kl_coef": 0.0,
-        "gamma": 1.0,
-    },
-    scheme=from_slime,
-    scheme_names=tuple(f"slime:{e}" for e in SLIME_ESTIMATORS),
-    settings_key=settings_key,
+    rule=AdvantageRule(
+        estimators=SLIME_ESTIMATORS,
+        key="advantage_estimator",
+        default="grpo",
+        advantages=slime_advantages,
+        settings={
+            "rewards_normalization": True,
+            "grpo_std_normalization": True,
+            "normalize_advantages": False,
+            "kl_coef": 0.0,
+            "gamma": 1.0,
+        },
+        scheme=from_slime,
+        scheme_names=tuple(f"slime:{e}" for e in SLIME_ESTIMATORS),
+        settings_key=settings_key,
+    ),
     group_size_key="n_samples_per_prompt",
 )

@@ -15,10 +15,9 @@ from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, re
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
 from rlxform.frameworks.verl_rule import (
+    RULE,
     VERL_ESTIMATORS,
     VERL_STD_EPSILON,
-    from_verl,
-    verl_advantages,
 )
 from rlxform.validation import InputError, check_float
 
@@ -285,11 +284,5 @@ RECORD = Framework(
     read=read_verl,
     rewards=verl_rewards,
     normaliser=verl_normaliser,
-    estimators=VERL_ESTIMATORS,
-    estimator_key="algorithm.adv_estimator",
-    default_estimator="gae",
-    advantage=verl_advantages,
-    advantage_keys={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
-    scheme=from_verl,
-    scheme_names=tuple(f"verl:{e}" for e in VERL_ESTIMATORS),
+    rule=RULE,
 )
