@@ -376,7 +376,6 @@ RECORD = Framework(
             **{f"{block}.{k}": UNSET for block in BLOCKS for k in NORM_DEFAULTS},
         },
         scheme=from_areal,
-        scheme_names=("areal:ppo_actor",),
     ),
     config_flag="config",
     active=areal_active,

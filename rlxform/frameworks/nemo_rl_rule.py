@@ -272,5 +272,5 @@ RULE = AdvantageRule(
     advantages=nemo_rl_advantages,
     settings=ADVANTAGE_KEYS,
     scheme=from_nemo_rl,
-    scheme_names=("nemo_rl:grpo", "nemo_rl:grpo@v0.3.1", "nemo_rl:grpo@74b9b1789"),
+    scheme_estimators=("grpo", "grpo@v0.3.1", "grpo@74b9b1789"),  # not the batch-whitened one
 )

@@ -245,6 +245,5 @@ RECORD = Framework(
         advantages=open_instruct_advantages,
         settings={"verification_reward": 10.0},
         scheme=from_open_instruct,
-        scheme_names=("open_instruct:centered", "open_instruct:standard"),
     ),
 )

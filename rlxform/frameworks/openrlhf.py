@@ -335,8 +335,6 @@ RECORD = Framework(
         advantages=openrlhf_advantages,
         settings={"algo.advantage.no_std_norm": False},
         scheme=from_openrlhf,
-        scheme_names=tuple(
-            f"openrlhf:{e}" for e in OPENRLHF_ESTIMATORS if e != "reinforce_baseline"
-        ),
+        scheme_estimators=("group_norm", "dr_grpo", "rloo"),  # not the batch-level one
     ),
 )

@@ -235,5 +235,4 @@ RULE = AdvantageRule(
         **{LP + k: None for k in _WEIGHTS},
     },
     scheme=from_prime_rl,
-    scheme_names=("prime_rl:grpo", "prime_rl:max_rl"),
 )

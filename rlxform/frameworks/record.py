@@ -44,8 +44,9 @@ class AdvantageRule:
       advantages: ``advantages(estimator, groups, lengths, get)`` -> advantages ``float64[G, M]``
         (``get(key)``: a setting or its default); settings: the settings it reads, with
         defaults (``frameworks.advantages`` accepts these keys).
-      scheme: ``scheme(estimator, **params) -> Scheme`` (``from_verl``, ...); scheme_names: the
-        ``framework:estimator`` names ``resolve_scheme`` accepts.
+      scheme: ``scheme(estimator, **params) -> Scheme`` (``from_verl``, ...);
+        scheme_estimators: the estimators ``resolve_scheme`` accepts as ``framework:estimator``
+        (None: all of ``estimators``; ``Framework.scheme_names``).
       settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
         ``frameworks.advantages`` as users write it in the trainer's own key (slime's
         ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
@@ -57,7 +58,7 @@ class AdvantageRule:
     advantages: Callable[..., Any]
     settings: Mapping[str, Any]
     scheme: Callable[..., Any]
-    scheme_names: tuple[str, ...] = ()
+    scheme_estimators: tuple[str, ...] | None = None
     settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
 
 
@@ -127,6 +128,12 @@ class Framework:
                     f"rlxform reads {', '.join(self.tables())}"
                 )
         return pick_version(self.tables(), version, self.name)
+
+    @property
+    def scheme_names(self) -> tuple[str, ...]:
+        """``name:estimator`` of each estimator ``resolve_scheme`` accepts (``verl:grpo``)."""
+        named = self.rule.scheme_estimators
+        return tuple(f"{self.name}:{e}" for e in (self.rule.estimators if named is None else named))
 
     def runs(self, program: str) -> bool:
         """Whether a launch command's program is this trainer's entry point."""

@@ -182,5 +182,4 @@ RULE = AdvantageRule(
         "error_max_len_clip": False,
     },
     scheme=from_roll,
-    scheme_names=tuple(f"roll:{e}" for e in ROLL_ESTIMATORS),
 )

@@ -95,7 +95,7 @@ def scheme_names() -> list[str]:
     """Framework scheme names accepted by ``resolve_scheme`` (besides the catalog)."""
     from rlxform.frameworks.registry import FRAMEWORKS
 
-    return [name for record in FRAMEWORKS.values() for name in record.rule.scheme_names]
+    return [name for record in FRAMEWORKS.values() for name in record.scheme_names]
 
 
 def scheme_adapter(prefix: str):
@@ -103,7 +103,7 @@ def scheme_adapter(prefix: str):
     from rlxform.frameworks.registry import FRAMEWORKS
 
     record = FRAMEWORKS.get(prefix)
-    return None if record is None or not record.rule.scheme_names else record.rule.scheme
+    return None if record is None or not record.scheme_names else record.rule.scheme
 
 
 IMPORT_HINT = "pass --allow-import on the command line (allow_import=True in Python)"

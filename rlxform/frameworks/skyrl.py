@@ -337,6 +337,6 @@ RECORD = Framework(
             A + "gamma": 1.0,
         },
         scheme=from_skyrl,
-        scheme_names=("skyrl:grpo", "skyrl:rloo", "skyrl:maxrl"),
+        scheme_estimators=("grpo", "rloo", "maxrl"),  # not the batch-whitened reinforce++
     ),
 )

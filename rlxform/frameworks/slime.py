@@ -347,7 +347,6 @@ RECORD = Framework(
             "gamma": 1.0,
         },
         scheme=from_slime,
-        scheme_names=tuple(f"slime:{e}" for e in SLIME_ESTIMATORS),
         settings_key=settings_key,
     ),
     group_size_key="n_samples_per_prompt",

@@ -239,7 +239,6 @@ RECORD = Framework(
             "reward_weights": None,
         },
         scheme=from_trl_rloo,
-        scheme_names=("trl_rloo:rloo",),
     ),
     script_keys=trl.SCRIPT_KEYS | {"reward_model_name_or_path"},
     retired=(("<0.22", _RETIRED),),

@@ -83,5 +83,5 @@ RULE = AdvantageRule(
     advantages=trl_advantages,
     settings={},
     scheme=from_trl,
-    scheme_names=tuple(f"trl:{s}" for s in TRL_SCALE_REWARDS if s != "batch"),
+    scheme_estimators=("group", "none"),  # "batch" is no per-group rule
 )

@@ -111,7 +111,10 @@ RECORD = Framework(
     rewards=trl.trl_rewards,
     normaliser=trl.trl_normaliser,
     rule=dataclasses.replace(  # TRL's estimators and schemes, under no scheme names of its own
-        trl_rule.RULE, advantages=unsloth_advantages, settings={"loss_type": None}, scheme_names=()
+        trl_rule.RULE,
+        advantages=unsloth_advantages,
+        settings={"loss_type": None},
+        scheme_estimators=(),
     ),
     imports=("unsloth",),
     script_keys=trl.SCRIPT_KEYS,

@@ -151,5 +151,4 @@ RULE = AdvantageRule(
     advantages=verl_advantages,
     settings={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
     scheme=from_verl,
-    scheme_names=tuple(f"verl:{e}" for e in VERL_ESTIMATORS),
 )
