@@ -86,8 +86,9 @@ def default_run(record) -> tuple[Any, dict[str, Any], dict[str, Any]]:
             key = match[1] if match else None
             if key is None or key in given or not table.has(key):
                 raise
-            if key == record.estimator_key:  # its GRPO where it has one, else its first
-                given[key] = "grpo" if "grpo" in record.estimators else record.estimators[0]
+            if key == record.rule.key:  # its GRPO where it has one, else its first
+                names = record.rule.estimators
+                given[key] = "grpo" if "grpo" in names else names[0]
             elif isinstance(table.default(key), int):
                 given[key] = GROUP_SIZES[0]
             else:

@@ -48,7 +48,7 @@ def run_scheme(run: RunConfig) -> tuple[sch.Scheme, str | None]:
     if steps:  # the per-group rule is the large-batch limit; the batch steps scale the step
         record = FRAMEWORKS[run.framework]
         note = "; ".join(steps) + " (--topic batch_std)"
-        return record.scheme(run.estimator, **dict(run.scheme_params)), note
+        return record.rule.scheme(run.estimator, **dict(run.scheme_params)), note
     if run.std_scope == "batch":
         sigma = (
             "sqrt(pbar (1 - pbar)), pbar the batch's mean success rate"
@@ -61,7 +61,7 @@ def run_scheme(run: RunConfig) -> tuple[sch.Scheme, str | None]:
         )
         return sch.mean_baseline(), note
     record = FRAMEWORKS[run.framework]
-    return record.scheme(run.estimator, **dict(run.scheme_params)), None
+    return record.rule.scheme(run.estimator, **dict(run.scheme_params)), None
 
 
 def objective_summary(scheme: sch.Scheme, group_size: int, p=P_VALUES) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def advantages(
       group_size: M.
       lengths: ``int[N]`` response lengths in tokens (OpenRLHF reinforce_baseline weighs the
         batch whitening by them); default all equal.
-      settings: the trainer's config keys -> values (``record.advantage_keys`` lists them).
+      settings: the trainer's config keys -> values (``record.rule.settings`` lists them).
       params: the 0.4.1 keyword names: verl ``norm_adv_by_std_in_grpo``, ``epsilon``;
         OpenRLHF ``no_std_norm``.
     Returns:
@@ -75,28 +75,29 @@ def advantages(
     from rlxform.frameworks.registry import FRAMEWORKS
 
     record = FRAMEWORKS[check_choice("framework", framework, FRAMEWORKS)]
-    known = record.advantage_keys
+    rule = record.rule
+    known = rule.settings
     given = dict(settings or {})
-    if record.settings_key is not None:  # the trainer's own spellings (slime's flags)
-        given = dict(record.settings_key(k, v) for k, v in given.items())
+    if rule.settings_key is not None:  # the trainer's own spellings (slime's flags)
+        given = dict(rule.settings_key(k, v) for k, v in given.items())
     for key, value in params.items():  # 0.4.1 keyword names: the last part of a key
         full = [k for k in known if k.rpartition(".")[2] == key]
         if not full:
             allowed = ", ".join(k.rpartition(".")[2] for k in known) or "(none)"
             reject_unused(record.name, {key: value}, allowed)
         given[full[0]] = value
-    if record.estimator_key is not None and record.estimator_key in given:
-        named = given.pop(record.estimator_key)
+    if rule.key is not None and rule.key in given:
+        named = given.pop(rule.key)
         estimator = named if estimator is None else estimator
     unknown = {k: v for k, v in given.items() if k not in known}
     if unknown:
         key = next(iter(unknown))
         raise InputError(
             f"settings key {key!r} is invalid for {record.name}'s advantage: must be one of "
-            + (", ".join(k for k in (record.estimator_key, *known) if k) or "(none)")
+            + (", ".join(k for k in (rule.key, *known) if k) or "(none)")
         )
     if estimator is None:
-        estimator = record.default_estimator
+        estimator = rule.default
     g = grouped(rewards, group_size)
     lengths_arr = np.ones(g.size) if lengths is None else np.asarray(lengths, np.float64)
     if lengths_arr.shape != (g.size,) or not np.all(lengths_arr >= 1):
@@ -108,4 +109,4 @@ def advantages(
     def get(key: str) -> Any:
         return given.get(key, known[key])
 
-    return record.advantage(estimator, g, lengths_arr.reshape(g.shape), get).reshape(-1)
+    return rule.advantages(estimator, g, lengths_arr.reshape(g.shape), get).reshape(-1)

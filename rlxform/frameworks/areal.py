@@ -22,7 +22,7 @@ from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import areal_normalise, resolve_interpolations
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float, check_int
 
@@ -36,7 +36,7 @@ NORM_DEFAULTS = {  # NormConfig (cli_args.py:41-77)
     "group_size": 1,
 }
 BLOCKS = ("actor.reward_norm", "actor.adv_norm")
-UNSET = "(not set)"  # advantage_keys default of a norm field: the block's own default applies
+UNSET = "(not set)"  # rule.settings default of a norm field: the block's own default applies
 LEVELS = ("batch", "group", None)
 
 
@@ -247,8 +247,6 @@ def read_areal(s: Settings) -> RunConfig:
         ("stages", tuple(tuple(st) for st in per_group)),
     )
     return RunConfig(
-        framework="areal",
-        version=s.table.label,
         estimator="ppo_actor",
         group_size=m,
         std=StdNorm.of(group_std or batch_std, eps, "group" if group_std else "batch"),
@@ -259,14 +257,10 @@ def read_areal(s: Settings) -> RunConfig:
         dynamic_sampling=False,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("gconfig.max_new_tokens", None)),
+        max_length=s.int_or_none("gconfig.max_new_tokens"),
         loss=_loss(s),
         batch_steps=tuple(steps),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
@@ -367,21 +361,22 @@ RECORD = Framework(
     read=read_areal,
     rewards=areal_rewards,
     normaliser=areal_normaliser,
-    estimators=AREAL_ESTIMATORS,
-    estimator_key=None,
-    default_estimator="ppo_actor",
-    advantage=areal_advantages,
-    advantage_keys={
-        "actor.reward_scaling": 1.0,
-        "actor.reward_bias": 0.0,
-        "actor.reward_clip": 20.0,
-        "actor.discount": 1.0,
-        "actor.gae_lambda": 1.0,
-        **{block: UNSET for block in BLOCKS},
-        **{f"{block}.{k}": UNSET for block in BLOCKS for k in NORM_DEFAULTS},
-    },
-    scheme=from_areal,
-    scheme_names=("areal:ppo_actor",),
+    rule=AdvantageRule(
+        estimators=AREAL_ESTIMATORS,
+        key=None,
+        default="ppo_actor",
+        advantages=areal_advantages,
+        settings={
+            "actor.reward_scaling": 1.0,
+            "actor.reward_bias": 0.0,
+            "actor.reward_clip": 20.0,
+            "actor.discount": 1.0,
+            "actor.gae_lambda": 1.0,
+            **{block: UNSET for block in BLOCKS},
+            **{f"{block}.{k}": UNSET for block in BLOCKS for k in NORM_DEFAULTS},
+        },
+        scheme=from_areal,
+    ),
     config_flag="config",
     active=areal_active,
 )

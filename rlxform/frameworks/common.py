@@ -85,13 +85,13 @@ class _Field:
         return self if obj is None else getattr(getattr(obj, self.part), self.field)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """What a training config sets that the objective depends on (framework's own names).
 
     Attributes:
       framework: a ``FRAMEWORKS`` name; version: the release whose defaults were used
-        ("trl 0.18.2").
+        ("trl 0.18.2"); ``read_config`` fills both in from the record and its settings.
       estimator: verl ``adv_estimator``, TRL ``scale_rewards`` (group | batch | none), OpenRLHF
         ``algo.advantage.estimator``.
       group_size: M; std: ``StdNorm`` (read as std_normalised, std_epsilon, std_scope).
@@ -125,8 +125,8 @@ class RunConfig:
         each, where the trainer's reader lists them.
     """
 
-    framework: str
-    version: str
+    framework: str = ""
+    version: str = ""
     estimator: str
     group_size: int
     std: StdNorm
@@ -225,6 +225,10 @@ class Settings:
             self.defaults_used.append(key)
         return value
 
+    def int_or_none(self, key: str) -> int | None:
+        """``get(key, None)`` where it is an integer, else None (null, ``${...}``, text)."""
+        return int_or_none(self.get(key, None))
+
     def int(self, key: str, fallback: Any = _MISSING, low: int = 1) -> int:
         value = self.get(key, fallback)
         if isinstance(value, float) and value.is_integer() and not self.is_set(key):
@@ -271,6 +275,11 @@ class Settings:
             allowed = "one of " + ", ".join(choices) if choices else "a string"
             raise _fail(key, value, allowed)
         return value
+
+
+def int_or_none(value: Any) -> int | None:
+    """``value`` if it is an integer (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def check_modelled(

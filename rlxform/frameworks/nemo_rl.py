@@ -19,12 +19,10 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.nemo_rl_rule import (
     ADVANTAGE_KEYS,
-    NEMO_RL_ESTIMATORS,
     NEMO_RL_STD_EPSILON,
     NEMO_RL_VAR_FLOOR,
+    RULE,
     check_clip,
-    from_nemo_rl,
-    nemo_rl_advantages,
     reward_scale,
 )
 from rlxform.frameworks.record import Framework, Normaliser
@@ -124,8 +122,6 @@ def read_nemo_rl(s: Settings) -> RunConfig:
             ("reward_scale", scale),
         )
     return RunConfig(
-        framework="nemo_rl",
-        version=s.table.label,
         estimator=name,
         group_size=group_size,
         std=std,
@@ -136,7 +132,7 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get(P + "generation.max_new_tokens", None)),
+        max_length=s.int_or_none(P + "generation.max_new_tokens"),
         loss=_loss(s),
     )
 
@@ -175,10 +171,6 @@ def _base_config(s: Settings) -> str | None:
         f"defaults: {base}: this config inherits another base config, whose values are not "
         f"read here; keys this file does not set take grpo_math_1B.yaml's ({s.table.label})"
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kl(s: Settings, name: str, version: tuple, pitfalls: list[str]) -> KLTerm:
@@ -258,11 +250,5 @@ RECORD = Framework(
     read=read_nemo_rl,
     rewards=nemo_rl_rewards,
     normaliser=nemo_rl_normaliser,
-    estimators=NEMO_RL_ESTIMATORS,
-    estimator_key=G + "adv_estimator.name",
-    default_estimator="grpo",
-    advantage=nemo_rl_advantages,
-    advantage_keys=ADVANTAGE_KEYS,
-    scheme=from_nemo_rl,
-    scheme_names=("nemo_rl:grpo", "nemo_rl:grpo@v0.3.1", "nemo_rl:grpo@74b9b1789"),
+    rule=RULE,
 )

@@ -30,6 +30,7 @@ from rlxform.core.loo_std import loo_divide, loo_grpo, others_std
 from rlxform.core.registry import Counts, Scheme, register
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
+from rlxform.frameworks.record import AdvantageRule
 from rlxform.types import ArrayLike, NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -262,3 +263,14 @@ def check_clip(low: ArrayLike, high: ArrayLike) -> None:
         raise InputError(
             f"{G}advantage_clip_low={low!r} is invalid: must be <= advantage_clip_high={high!r}"
         )
+
+
+RULE = AdvantageRule(
+    estimators=NEMO_RL_ESTIMATORS,
+    key=G + "adv_estimator.name",
+    default="grpo",
+    advantages=nemo_rl_advantages,
+    settings=ADVANTAGE_KEYS,
+    scheme=from_nemo_rl,
+    scheme_estimators=("grpo", "grpo@v0.3.1", "grpo@74b9b1789"),  # not the batch-whitened one
+)

@@ -22,7 +22,7 @@ from rlxform.core.registry import Counts, Scheme, register
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -136,8 +136,6 @@ def read_open_instruct(s: Settings) -> RunConfig:
     if beta > 0 and not kl_on:
         pitfalls.append("beta > 0 but load_ref_policy is False: no reference model, no KL term")
     return RunConfig(
-        framework="open_instruct",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(estimator == "standard", OPEN_INSTRUCT_STD_EPSILON, "group"),
@@ -240,11 +238,12 @@ RECORD = Framework(
     read=read_open_instruct,
     rewards=open_instruct_rewards,
     normaliser=open_instruct_normaliser,
-    estimators=OPEN_INSTRUCT_NORMALIZATION,
-    estimator_key="advantage_normalization_type",
-    default_estimator="centered",
-    advantage=open_instruct_advantages,
-    advantage_keys={"verification_reward": 10.0},
-    scheme=from_open_instruct,
-    scheme_names=("open_instruct:centered", "open_instruct:standard"),
+    rule=AdvantageRule(
+        estimators=OPEN_INSTRUCT_NORMALIZATION,
+        key="advantage_normalization_type",
+        default="centered",
+        advantages=open_instruct_advantages,
+        settings={"verification_reward": 10.0},
+        scheme=from_open_instruct,
+    ),
 )

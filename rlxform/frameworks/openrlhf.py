@@ -17,7 +17,7 @@ from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
 from rlxform.frameworks.tables import version_key
 from rlxform.types import NDArray
@@ -134,8 +134,6 @@ def read_openrlhf(s: Settings) -> RunConfig:
     normalised = estimator == "group_norm" or (estimator == "reinforce_baseline" and not no_std)
     eps_std = OPENRLHF_STD_EPSILON if estimator == "group_norm" else OPENRLHF_VAR_FLOOR
     return RunConfig(
-        framework="openrlhf",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, eps_std, "group" if estimator == "group_norm" else "batch"),
@@ -147,7 +145,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
         scheme_params=(("no_std_norm", no_std),) if estimator == "reinforce_baseline" else (),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("rollout.max_new_tokens", None)),
+        max_length=s.int_or_none("rollout.max_new_tokens"),
         **openrlhf_filters(s, dynamic),
         loss=loss,
         **openrlhf_entropy(s),
@@ -165,7 +163,7 @@ def openrlhf_filters(s: Settings, dynamic: bool) -> dict[str, Any]:
     if isinstance(buffer, (int, float)) and not isinstance(buffer, bool):
         out["overlong_buffer"] = float(buffer)
         out["overlong_factor"] = s.float("reward.overlong_penalty_factor", 1.0)
-        out["overlong_max_length"] = _int(s.get("rollout.max_new_tokens", None))
+        out["overlong_max_length"] = s.int_or_none("rollout.max_new_tokens")
     return out
 
 
@@ -257,10 +255,6 @@ def openrlhf_entropy(s: Settings) -> dict[str, Any]:
     return {"entropy_coef": coef, "entropy_aggregation": "token-mean", "entropy_normaliser": where}
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / False / None from the reward model, remote reward, normalisation, shaping."""
     model = s.get("reward.model_name_or_path", None)
@@ -334,11 +328,13 @@ RECORD = Framework(
     read=read_openrlhf,
     rewards=openrlhf_rewards,
     normaliser=openrlhf_normaliser,
-    estimators=OPENRLHF_ESTIMATORS,
-    estimator_key="algo.advantage.estimator",
-    default_estimator="gae",
-    advantage=openrlhf_advantages,
-    advantage_keys={"algo.advantage.no_std_norm": False},
-    scheme=from_openrlhf,
-    scheme_names=tuple(f"openrlhf:{e}" for e in OPENRLHF_ESTIMATORS if e != "reinforce_baseline"),
+    rule=AdvantageRule(
+        estimators=OPENRLHF_ESTIMATORS,
+        key="algo.advantage.estimator",
+        default="gae",
+        advantages=openrlhf_advantages,
+        settings={"algo.advantage.no_std_norm": False},
+        scheme=from_openrlhf,
+        scheme_estimators=("group_norm", "dr_grpo", "rloo"),  # not the batch-level one
+    ),
 )

@@ -16,19 +16,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, int_or_none
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.prime_rl_rule import (
     _NOT_MODELLED,
-    _WEIGHTS,
     LP,
     ORCH,
     PRIME_RL_ALGOS,
+    RULE,
     A,
     _penalty_weights,
     entry_prefix,
-    from_prime_rl,
-    prime_rl_advantages,
     prime_rl_args,
 )
 from rlxform.frameworks.record import Framework, Normaliser
@@ -219,8 +217,6 @@ def read_prime_rl(s: Settings) -> RunConfig:
         )
     loss_type = s.str("trainer.loss.type", "default", ("default", "ipo", "custom"))
     return RunConfig(
-        framework="prime_rl",
-        version=s.table.label,
         estimator=algo,
         group_size=group_size,
         std=StdNorm(False),
@@ -251,8 +247,7 @@ _LOSS_WHY = (
 
 def _max_length(s: Settings) -> int | None:
     value = s.get(ORCH + "train.sampling.max_completion_tokens", None)
-    value = value if value is not None else s.get(ORCH + "seq_len", None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return int_or_none(value if value is not None else s.get(ORCH + "seq_len", None))
 
 
 def _env_ids(s: Settings) -> list[str]:
@@ -357,17 +352,7 @@ RECORD = Framework(
     read=read_prime_rl,
     rewards=prime_rl_rewards,
     normaliser=prime_rl_normaliser,
-    estimators=PRIME_RL_ALGOS,
-    estimator_key=A + "type",
-    default_estimator="grpo",
-    advantage=prime_rl_advantages,
-    advantage_keys={
-        A + "length_penalty": None,
-        LP + "type": None,
-        **{LP + k: None for k in _WEIGHTS},
-    },
-    scheme=from_prime_rl,
-    scheme_names=("prime_rl:grpo", "prime_rl:max_rl"),
+    rule=RULE,
     active=active_defaults,
     read_arguments=prime_rl_args,
     notes=(

@@ -27,6 +27,7 @@ from rlxform.core.registry import Counts, Scheme, p_limit, register
 from rlxform.frameworks.advantages import reject_unused
 from rlxform.frameworks.common import flatten
 from rlxform.frameworks.inputs import nearby_files
+from rlxform.frameworks.record import AdvantageRule
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice
 
@@ -221,3 +222,17 @@ def _bare(prefix: str, key: str, table: Any) -> dict[str, Any]:
     if any(k.startswith(f"{prefix}{key}.") for k in table.keys):  # a section: its defaults
         return {key: {}}
     return {key: True}
+
+
+RULE = AdvantageRule(
+    estimators=PRIME_RL_ALGOS,
+    key=A + "type",
+    default="grpo",
+    advantages=prime_rl_advantages,
+    settings={
+        A + "length_penalty": None,
+        LP + "type": None,
+        **{LP + k: None for k in _WEIGHTS},
+    },
+    scheme=from_prime_rl,
+)

@@ -193,7 +193,9 @@ def read_config(
     table, note = pick_table(record, found.values, version)
     settings, unresolved = _settings(found, table)
     settings.program, settings.found = found.program, found
-    run = record.read(settings)
+    run = dataclasses.replace(
+        record.read(settings), framework=record.name, version=settings.table.label
+    )
     return _complete(run, record, settings, found, note, unresolved, index, len(runs))
 
 

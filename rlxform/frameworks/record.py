@@ -3,7 +3,8 @@
 A trainer module (``verl.py``, ``trl.py``, ...) builds one record; ``registry.FRAMEWORKS`` holds
 them. Readers, ``frameworks.advantages``, the cards and the CLI iterate the records and never
 name a trainer, so a new trainer (or version) is a new record and its data, not edits across the
-package. ``Normaliser`` says how many answers share one token-mean normaliser in a run.
+package. ``Normaliser`` says how many answers share one token-mean normaliser in a run;
+``AdvantageRule`` is a trainer's advantage: its estimators, the rule restated, its scheme.
 """
 
 from __future__ import annotations
@@ -34,6 +35,34 @@ class Normaliser:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdvantageRule:
+    """A trainer's advantage estimators, its advantage code restated and the schemes it runs.
+
+    Attributes:
+      estimators: the estimators rlxform models; key: the settings key naming one (None: always
+        ``default``); default: the estimator when the key is not set.
+      advantages: ``advantages(estimator, groups, lengths, get)`` -> advantages ``float64[G, M]``
+        (``get(key)``: a setting or its default); settings: the settings it reads, with
+        defaults (``frameworks.advantages`` accepts these keys).
+      scheme: ``scheme(estimator, **params) -> Scheme`` (``from_verl``, ...);
+        scheme_estimators: the estimators ``resolve_scheme`` accepts as ``framework:estimator``
+        (None: all of ``estimators``; ``Framework.scheme_names``).
+      settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
+        ``frameworks.advantages`` as users write it in the trainer's own key (slime's
+        ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
+    """
+
+    estimators: tuple[str, ...]
+    key: str | None
+    default: str
+    advantages: Callable[..., Any]
+    settings: Mapping[str, Any]
+    scheme: Callable[..., Any]
+    scheme_estimators: tuple[str, ...] | None = None
+    settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Framework:
     """One RL trainer as rlxform reads it.
 
@@ -49,20 +78,12 @@ class Framework:
       read: ``read(settings) -> RunConfig`` (``common.Settings`` in its own key names).
       rewards: ``rewards(settings, extra) -> (binary, why)`` (extra: reward functions from Python).
       normaliser: ``normaliser(settings, run) -> Normaliser``.
-      estimators: the advantage estimators it models; estimator_key: the settings key naming it
-        (None: ``default_estimator`` always); advantage: ``advantage(estimator, groups,
-        lengths, get)`` -> advantages ``float64[G, M]`` (``get(key)``: a setting or its
-        default); advantage_keys: the settings the advantage reads, with defaults.
-      scheme: ``scheme(estimator, **params) -> Scheme`` (``from_verl``, ...), scheme_names: the
-        ``framework:estimator`` names ``resolve_scheme`` accepts.
+      rule: its ``AdvantageRule`` (estimators, advantage code, schemes).
       active: ``active(settings)`` -> not-modelled entries whose default acts (e.g. TRL's
         vLLM importance-sampling correction whenever use_vllm is on).
       script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
         ScriptArguments): no effect on the update, never warned about.
       notes: lines every card of this trainer prints.
-      settings_key: ``settings_key(key, value) -> (key, value)``: a setting of
-        ``frameworks.advantages`` as users write it in the trainer's own key (slime's
-        ``--disable-grpo-std-normalization`` -> ``grpo_std_normalization`` False), or None.
       read_arguments: ``read_arguments(found, table) -> settings`` of a launch command whose
         arguments are neither Hydra overrides nor argparse flags (prime-rl's ``@ FILE``), or None.
       retired: ((version spec ("<0.22"), why), ...) releases the trainer's name covers but rlxform
@@ -80,19 +101,12 @@ class Framework:
     read: Callable[..., Any]
     rewards: Callable[..., tuple[bool | None, str]]
     normaliser: Callable[..., Normaliser]
-    estimators: tuple[str, ...]
-    estimator_key: str | None
-    default_estimator: str
-    advantage: Callable[..., Any]
-    advantage_keys: Mapping[str, Any]
-    scheme: Callable[..., Any]
-    scheme_names: tuple[str, ...] = ()
+    rule: AdvantageRule
     imports: tuple[str, ...] = ()
     active: Callable[..., list[dict[str, Any]]] | None = None
     script_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
     config_flag: str | None = None
-    settings_key: Callable[[str, Any], tuple[str, Any]] | None = None
     # trainers-c (issue 25): prime-rl's command line, TRL RLOO's retired releases
     read_arguments: Callable[..., dict[str, Any]] | None = None
     retired: tuple[tuple[str, str], ...] = ()
@@ -114,6 +128,12 @@ class Framework:
                     f"rlxform reads {', '.join(self.tables())}"
                 )
         return pick_version(self.tables(), version, self.name)
+
+    @property
+    def scheme_names(self) -> tuple[str, ...]:
+        """``name:estimator`` of each estimator ``resolve_scheme`` accepts (``verl:grpo``)."""
+        named = self.rule.scheme_estimators
+        return tuple(f"{self.name}:{e}" for e in (self.rule.estimators if named is None else named))
 
     def runs(self, program: str) -> bool:
         """Whether a launch command's program is this trainer's entry point."""

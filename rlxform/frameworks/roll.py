@@ -35,10 +35,9 @@ from rlxform.frameworks.roll_rule import (
     ROLL_ESTIMATORS,
     ROLL_LOSS_AGG,
     ROLL_STD_EPSILON,
+    RULE,
     _norm_types,
     clips,
-    from_roll,
-    roll_advantages,
 )
 from rlxform.validation import InputError
 
@@ -165,8 +164,6 @@ def read_roll(s: Settings) -> RunConfig:
         {"key": k, "value": "running", "effect": _RUNNING} for k in running
     ]  # read by roll_active
     return RunConfig(
-        framework="roll",
-        version=s.table.label,
         estimator=estimator,
         group_size=m,
         std=StdNorm.of(normalised, eps, scope),
@@ -182,7 +179,7 @@ def read_roll(s: Settings) -> RunConfig:
             ("keep", keep),
         ),
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("response_length", None)),
+        max_length=s.int_or_none("response_length"),
         loss=_loss(s, agg),
         batch_steps=tuple(steps),
     )
@@ -274,10 +271,6 @@ def _kl(s: Settings) -> KLTerm:
     return KLTerm()
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _loss(s: Settings, agg: str) -> LossReading:
     kind = s.get("use_policy_loss_type", None)
     why = (
@@ -353,26 +346,6 @@ RECORD = Framework(
     read=read_roll,
     rewards=roll_rewards,
     normaliser=roll_normaliser,
-    estimators=ROLL_ESTIMATORS,
-    estimator_key="adv_estimator",
-    default_estimator="gae",
-    advantage=roll_advantages,
-    advantage_keys={
-        "norm_mean_type": None,
-        "norm_std_type": None,
-        "reward_clip": None,
-        "advantage_clip": None,
-        "whiten_advantages": False,
-        "whiten_rewards": False,
-        "difficulty_mask": False,
-        "difficulty_low_threshold": 0.0,
-        "difficulty_high_threshold": 1.0,
-        "gamma": 1.0,
-        "add_token_level_kl": False,
-        "max_len_mask": False,
-        "error_max_len_clip": False,
-    },
-    scheme=from_roll,
-    scheme_names=tuple(f"roll:{e}" for e in ROLL_ESTIMATORS),
+    rule=RULE,
     active=roll_active,
 )

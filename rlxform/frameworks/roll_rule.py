@@ -16,6 +16,7 @@ import numpy as np
 from rlxform.core.group_norm import group_norm
 from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import roll_whiten
+from rlxform.frameworks.record import AdvantageRule
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -158,3 +159,27 @@ def _clip_entry(key: str, value: float, what: str) -> dict[str, Any]:
             "the group alone"
         ),
     }
+
+
+RULE = AdvantageRule(
+    estimators=ROLL_ESTIMATORS,
+    key="adv_estimator",
+    default="gae",
+    advantages=roll_advantages,
+    settings={
+        "norm_mean_type": None,
+        "norm_std_type": None,
+        "reward_clip": None,
+        "advantage_clip": None,
+        "whiten_advantages": False,
+        "whiten_rewards": False,
+        "difficulty_mask": False,
+        "difficulty_low_threshold": 0.0,
+        "difficulty_high_threshold": 1.0,
+        "gamma": 1.0,
+        "add_token_level_kl": False,
+        "max_len_mask": False,
+        "error_max_len_clip": False,
+    },
+    scheme=from_roll,
+)

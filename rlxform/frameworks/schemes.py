@@ -103,7 +103,7 @@ def scheme_adapter(prefix: str):
     from rlxform.frameworks.registry import FRAMEWORKS
 
     record = FRAMEWORKS.get(prefix)
-    return None if record is None or not record.scheme_names else record.scheme
+    return None if record is None or not record.scheme_names else record.rule.scheme
 
 
 IMPORT_HINT = "pass --allow-import on the command line (allow_import=True in Python)"

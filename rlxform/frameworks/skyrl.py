@@ -28,7 +28,7 @@ from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import ArrayLike, NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -222,8 +222,6 @@ def read_skyrl(s: Settings) -> RunConfig:
     normalised = estimator == "grpo" and norm
     eps = SKYRL_STD_EPSILON
     return RunConfig(
-        framework="skyrl",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, eps, "group"),
@@ -328,15 +326,17 @@ RECORD = Framework(
     read=read_skyrl,
     rewards=skyrl_rewards,
     normaliser=skyrl_normaliser,
-    estimators=SKYRL_ESTIMATORS,
-    estimator_key=A + "advantage_estimator",
-    default_estimator="grpo",
-    advantage=skyrl_advantages,
-    advantage_keys={
-        A + "grpo_norm_by_std": True,
-        A + "advantage_batch_normalize": False,
-        A + "gamma": 1.0,
-    },
-    scheme=from_skyrl,
-    scheme_names=("skyrl:grpo", "skyrl:rloo", "skyrl:maxrl"),
+    rule=AdvantageRule(
+        estimators=SKYRL_ESTIMATORS,
+        key=A + "advantage_estimator",
+        default="grpo",
+        advantages=skyrl_advantages,
+        settings={
+            A + "grpo_norm_by_std": True,
+            A + "advantage_batch_normalize": False,
+            A + "gamma": 1.0,
+        },
+        scheme=from_skyrl,
+        scheme_estimators=("grpo", "rloo", "maxrl"),  # not the batch-whitened reinforce++
+    ),
 )

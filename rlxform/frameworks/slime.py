@@ -21,7 +21,7 @@ from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import SLIME_WHITEN_EPS, slime_whiten
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -172,8 +172,6 @@ def read_slime(s: Settings) -> RunConfig:
         ("grpo_std_normalization", std_flag),
     )
     return RunConfig(
-        framework="slime",
-        version=s.table.label,
         estimator=estimator,
         group_size=m,
         std=StdNorm.of(group_std or whiten, eps, scope),
@@ -184,14 +182,10 @@ def read_slime(s: Settings) -> RunConfig:
         dynamic_sampling=dynamic,
         scheme_params=params,
         pitfalls=tuple(pitfalls),
-        max_length=_int(s.get("rollout_max_response_len", None)),
+        max_length=s.int_or_none("rollout_max_response_len"),
         loss=_loss(s, estimator, aggregation),
         batch_steps=tuple(steps),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _updates(s: Settings, m: int, pitfalls: list[str]) -> float:
@@ -340,19 +334,20 @@ RECORD = Framework(
     read=read_slime,
     rewards=slime_rewards,
     normaliser=slime_normaliser,
-    estimators=SLIME_ESTIMATORS,
-    estimator_key="advantage_estimator",
-    default_estimator="grpo",
-    advantage=slime_advantages,
-    advantage_keys={
-        "rewards_normalization": True,
-        "grpo_std_normalization": True,
-        "normalize_advantages": False,
-        "kl_coef": 0.0,
-        "gamma": 1.0,
-    },
-    scheme=from_slime,
-    scheme_names=tuple(f"slime:{e}" for e in SLIME_ESTIMATORS),
-    settings_key=settings_key,
+    rule=AdvantageRule(
+        estimators=SLIME_ESTIMATORS,
+        key="advantage_estimator",
+        default="grpo",
+        advantages=slime_advantages,
+        settings={
+            "rewards_normalization": True,
+            "grpo_std_normalization": True,
+            "normalize_advantages": False,
+            "kl_coef": 0.0,
+            "gamma": 1.0,
+        },
+        scheme=from_slime,
+        settings_key=settings_key,
+    ),
     group_size_key="n_samples_per_prompt",
 )

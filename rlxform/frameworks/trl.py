@@ -18,11 +18,9 @@ from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, re
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
 from rlxform.frameworks.trl_rule import (
-    TRL_SCALE_REWARDS,
+    RULE,
     TRL_STD_EPSILON,
-    from_trl,
     normalise_scale_rewards,
-    trl_advantages,
 )
 from rlxform.validation import InputError, check_float
 
@@ -117,8 +115,6 @@ def read_trl(s: Settings) -> RunConfig:
         )
     loss = trl_loss(s, loss_type)
     return RunConfig(
-        framework="trl",
-        version=s.table.label,
         estimator=scale,
         group_size=group_size,
         std=StdNorm.of(scale != "none", TRL_STD_EPSILON, scale),
@@ -354,13 +350,7 @@ RECORD = Framework(
     read=read_trl,
     rewards=trl_rewards,
     normaliser=trl_normaliser,
-    estimators=TRL_SCALE_REWARDS,
-    estimator_key="scale_rewards",
-    default_estimator="group",
-    advantage=trl_advantages,
-    advantage_keys={},
-    scheme=from_trl,
-    scheme_names=tuple(f"trl:{s}" for s in TRL_SCALE_REWARDS if s != "batch"),
+    rule=RULE,
     imports=("trl",),
     script_keys=SCRIPT_KEYS,
 )

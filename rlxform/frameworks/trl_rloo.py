@@ -28,7 +28,7 @@ from rlxform.frameworks import trl
 from rlxform.frameworks.advantages import check_bool, reject_unused
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading
-from rlxform.frameworks.record import Framework, Normaliser
+from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -169,8 +169,6 @@ def read_trl_rloo(s: Settings) -> RunConfig:
             "1 / sigma; for 0/1 rewards and no KL sigma^2 -> M/(M-1) mean_x p_x (1 - p_x)"
         )
     return RunConfig(
-        framework="trl_rloo",
-        version=s.table.label,
         estimator="rloo",
         group_size=group_size,
         std=StdNorm.of(normalize, TRL_RLOO_STD_EPSILON, "batch"),
@@ -229,18 +227,19 @@ RECORD = Framework(
     read=read_trl_rloo,
     rewards=trl_rloo_rewards,
     normaliser=trl_rloo_normaliser,
-    estimators=("rloo",),
-    estimator_key=None,
-    default_estimator="rloo",
-    advantage=trl_rloo_advantages,
-    advantage_keys={
-        "beta": 0.05,
-        "normalize_advantages": False,
-        "reward_clip_range": None,
-        "reward_weights": None,
-    },
-    scheme=from_trl_rloo,
-    scheme_names=("trl_rloo:rloo",),
+    rule=AdvantageRule(
+        estimators=("rloo",),
+        key=None,
+        default="rloo",
+        advantages=trl_rloo_advantages,
+        settings={
+            "beta": 0.05,
+            "normalize_advantages": False,
+            "reward_clip_range": None,
+            "reward_weights": None,
+        },
+        scheme=from_trl_rloo,
+    ),
     script_keys=trl.SCRIPT_KEYS | {"reward_model_name_or_path"},
     retired=(("<0.22", _RETIRED),),
 )

@@ -14,6 +14,7 @@ import numpy as np
 
 from rlxform.core import schemes as sch
 from rlxform.frameworks.advantages import reject_unused
+from rlxform.frameworks.record import AdvantageRule
 from rlxform.frameworks.schemes import BATCH_DENOMINATORS, batch_scheme
 from rlxform.types import NDArray
 from rlxform.validation import InputError
@@ -73,3 +74,14 @@ def trl_advantages(estimator: Any, g: NDArray, lengths: NDArray, get) -> NDArray
     else:
         std = np.full((g.shape[0], 1), g.std(ddof=1) if g.size > 1 else 0.0)
     return centred / (std + TRL_STD_EPSILON)
+
+
+RULE = AdvantageRule(
+    estimators=TRL_SCALE_REWARDS,
+    key="scale_rewards",
+    default="group",
+    advantages=trl_advantages,
+    settings={},
+    scheme=from_trl,
+    scheme_estimators=("group", "none"),  # "batch" is no per-group rule
+)

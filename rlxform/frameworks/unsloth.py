@@ -63,7 +63,7 @@ def read_unsloth(s: Settings) -> RunConfig:
     s.values.pop("top_entropy_quantile")
     s.values.update(ignored)
     loss = run.loss and dataclasses.replace(run.loss, note=_LOSS_NOTE)
-    return dataclasses.replace(run, framework="unsloth", loss=loss, **unsloth_entropy(run))
+    return dataclasses.replace(run, loss=loss, **unsloth_entropy(run))
 
 
 _LOSS_NOTE = (
@@ -110,12 +110,12 @@ RECORD = Framework(
     read=read_unsloth,
     rewards=trl.trl_rewards,
     normaliser=trl.trl_normaliser,
-    estimators=trl_rule.TRL_SCALE_REWARDS,
-    estimator_key="scale_rewards",
-    default_estimator="group",
-    advantage=unsloth_advantages,
-    advantage_keys={"loss_type": None},
-    scheme=trl_rule.from_trl,
+    rule=dataclasses.replace(  # TRL's estimators and schemes, under no scheme names of its own
+        trl_rule.RULE,
+        advantages=unsloth_advantages,
+        settings={"loss_type": None},
+        scheme_estimators=(),
+    ),
     imports=("unsloth",),
     script_keys=trl.SCRIPT_KEYS,
     notes=(

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, int_or_none
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
 from rlxform.frameworks.verl_rule import (
+    RULE,
     VERL_ESTIMATORS,
     VERL_STD_EPSILON,
-    from_verl,
-    verl_advantages,
 )
 from rlxform.validation import InputError, check_float
 
@@ -89,8 +88,6 @@ def read_verl(s: Settings) -> RunConfig:
     shaping = overlong_shaping(s)
     loss = verl_loss(s)
     return RunConfig(
-        framework="verl",
-        version=s.table.label,
         estimator=estimator,
         group_size=group_size,
         std=StdNorm.of(normalised, VERL_STD_EPSILON, "group"),
@@ -102,7 +99,7 @@ def read_verl(s: Settings) -> RunConfig:
         scheme_params=(("norm_adv_by_std_in_grpo", norm),),
         reward_shaping=shaping,
         pitfalls=tuple(pitfalls),
-        max_length=_int_or_none(s.get("data.max_response_length", None)),
+        max_length=s.int_or_none("data.max_response_length"),
         **(overlong_settings(s) or ("", {}))[1],
         loss=loss,
         **verl_entropy(s, agg),
@@ -146,10 +143,6 @@ def verl_entropy(s: Settings, agg: str) -> dict[str, Any]:
     )
     coef = check_float(A + "entropy_coeff", s.get(A + "entropy_coeff", 0.0))  # finite
     return {"entropy_coef": coef, "entropy_aggregation": agg, "entropy_normaliser": where}
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _verl_kl(s: Settings, pitfalls: list[str]) -> KLTerm:
@@ -206,7 +199,7 @@ def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
         if not all(type(x) in (int, float) for x in (length, factor)):  # e.g. ${...}, null
             return text, {}
         fields = {"overlong_buffer": float(length), "overlong_factor": float(factor)}
-        return text, {**fields, "overlong_max_length": _int_or_none(max_len)}
+        return text, {**fields, "overlong_max_length": int_or_none(max_len)}
     return None
 
 
@@ -291,11 +284,5 @@ RECORD = Framework(
     read=read_verl,
     rewards=verl_rewards,
     normaliser=verl_normaliser,
-    estimators=VERL_ESTIMATORS,
-    estimator_key="algorithm.adv_estimator",
-    default_estimator="gae",
-    advantage=verl_advantages,
-    advantage_keys={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
-    scheme=from_verl,
-    scheme_names=tuple(f"verl:{e}" for e in VERL_ESTIMATORS),
+    rule=RULE,
 )

@@ -19,6 +19,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, RealReward, Scheme, floored_std, p_limit, register
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
+from rlxform.frameworks.record import AdvantageRule
 from rlxform.types import ArrayLike, NDArray
 from rlxform.validation import InputError, check_choice, check_float
 
@@ -141,3 +142,13 @@ def verl_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> NDArra
     if estimator == "grpo_vectorized" and m > 1:
         std = np.sqrt(np.maximum(std**2, eps))
     return (g - mean) / (std + eps)
+
+
+RULE = AdvantageRule(
+    estimators=VERL_ESTIMATORS,
+    key="algorithm.adv_estimator",
+    default="gae",
+    advantages=verl_advantages,
+    settings={"algorithm.norm_adv_by_std_in_grpo": True, "epsilon": VERL_STD_EPSILON},
+    scheme=from_verl,
+)

@@ -27,7 +27,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.group_norm import group_norm
 from rlxform.core.noise import noise
 from rlxform.core.objective import transform
-from rlxform.frameworks import areal, roll, slime
+from rlxform.frameworks import areal, roll_rule, slime
 from rlxform.frameworks.batch_steps import areal_normalise, roll_whiten, slime_whiten
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trainers"
@@ -278,16 +278,16 @@ SCHEMES = [
      slime.from_slime("grpo", grpo_std_normalization=False)),
     ("slime", "gspo", {"rewards_normalization": False},
      slime.from_slime("gspo", rewards_normalization=False)),
-    ("roll", "grpo", {}, roll.from_roll("grpo")),
+    ("roll", "grpo", {}, roll_rule.from_roll("grpo")),
     ("roll", "reinforce", {"norm_mean_type": "group"},
-     roll.from_roll("reinforce", norm_mean_type="group")),
-    ("roll", "reinforce", {}, roll.from_roll()),
+     roll_rule.from_roll("reinforce", norm_mean_type="group")),
+    ("roll", "reinforce", {}, roll_rule.from_roll()),
     ("roll", "reinforce", {"norm_mean_type": "group", "norm_std_type": "group",
                            "reward_clip": 0.8},
-     roll.from_roll("reinforce", norm_mean_type="group", norm_std_type="group", clip=0.8)),
+     roll_rule.from_roll("reinforce", norm_mean_type="group", norm_std_type="group", clip=0.8)),
     ("roll", "grpo", {"difficulty_mask": True, "difficulty_low_threshold": 0.1,
                       "difficulty_high_threshold": 0.95},
-     roll.from_roll("grpo", keep=(0.1, 0.95))),
+     roll_rule.from_roll("grpo", keep=(0.1, 0.95))),
     ("areal", None, {"actor.reward_norm.mean_level": "group", "actor.reward_norm.std_level":
                      "group", "actor.reward_norm.mean_leave1out": True,
                      "actor.reward_norm.group_size": "M"},
@@ -320,7 +320,7 @@ def test_scheme_tables_agree_with_the_advantage_code(trainer, estimator, setting
 def test_catalog_schemes_stand_for_their_combinations():
     assert slime.from_slime("grpo") == sch.grpo(std="sample", eps=1e-6)
     assert slime.from_slime("cispo", grpo_std_normalization=False) == sch.mean_baseline()
-    assert roll.from_roll() == sch.reinforce()
+    assert roll_rule.from_roll() == sch.reinforce()
     # AReaL's example: rewards +-5 with a group std is GRPO with eps / 10
     assert areal.from_areal(
         reward_scaling=10.0, reward_bias=-0.5, stages=(("group", "group", True, 1e-5),)
