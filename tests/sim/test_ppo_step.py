@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,6 +49,7 @@ def _cfg(policy="tabular", **kw):
     return SimConfig(schemes.grpo(eps=1e-6), problem, group_size=6, num_steps=4, **kw)
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one program, not one per primitive
 def _ppo_update(cfg, hparams, params, key, epoch_keys):
     policy = ascent.policy_of(cfg)
     trainable, frozen = partition(params)
@@ -68,7 +71,10 @@ def test_one_epoch_one_minibatch_is_the_plain_step(policy, dual):
     new, fraction = _ppo_update(cfg, hparams, params, key, jax.random.split(jax.random.key(4), 1))
     a_table, b_table = ascent.tables(cfg)
     policy_ = ascent.policy_of(cfg)
-    grads, _ = estimator.sample_gradient(key, params, policy_, cfg, a_table, b_table, False)
+    gradient = jax.jit(
+        lambda k, p: estimator.sample_gradient(k, p, policy_, cfg, a_table, b_table, False)
+    )
+    grads, _ = gradient(key, params)
     plain = jax.tree_util.tree_map(lambda p, g: p + 0.5 * g, partition(params)[0], grads)
     for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(plain), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
