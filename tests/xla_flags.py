@@ -18,6 +18,10 @@ import subprocess
 import sys
 
 FAST = "--xla_backend_optimization_level=0"
+# ``jax.jit(..., compiler_options=LOOP_OPTIONS)``: XLA's default level for the few programs
+# that run long loops (tests/sim/test_kl_ascent.py), where level 0's slower code costs more
+# than its faster compile saves
+LOOP_OPTIONS = {"xla_backend_optimization_level": 3}
 _SAVED = "RLXFORM_TEST_USER_XLA_FLAGS"  # the flags before `apply`, inherited by xdist workers
 
 

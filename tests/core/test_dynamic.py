@@ -37,6 +37,12 @@ def _plain(cfg):
     return dataclasses.replace(cfg, dynamic_sampling=False)
 
 
+def _jit(fn, cfg):
+    """``fn(None, params, cfg)`` (``exact.expected_update`` / ``brute_force_update``) as one
+    compiled program of ``params`` (not one eager compile per primitive)."""
+    return jax.jit(lambda params: fn(None, params, cfg))
+
+
 def _max_abs(a, b):
     pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
     return max(float(jnp.abs(x - y).max()) for x, y in pairs)
@@ -135,11 +141,11 @@ def test_expected_update_equals_joint_brute_force(scheme, batch_size):
     )
     with jax.enable_x64(True):
         params = _as64(ascent.initial_params(cfg))
-        theorem = exact.expected_update(None, params, cfg)
-        brute = exact.brute_force_update(None, params, cfg)
+        theorem = _jit(exact.expected_update, cfg)(params)
+        brute = _jit(exact.brute_force_update, cfg)(params)
         assert _max_abs(theorem, brute) < 1e-12
         # the plain formula (the old reference) is a different number
-        plain = exact.expected_update(None, params, _plain(cfg))
+        plain = _jit(exact.expected_update, _plain(cfg))(params)
         assert _max_abs(plain, brute) > 1e-3
 
 
@@ -155,8 +161,8 @@ def test_expected_update_equals_brute_force_other_policies(policy):
     )
     with jax.enable_x64(True):
         params = _as64(ascent.initial_params(cfg))
-        theorem = exact.expected_update(None, params, cfg)
-        assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
+        theorem = _jit(exact.expected_update, cfg)(params)
+        assert _max_abs(theorem, _jit(exact.brute_force_update, cfg)(params)) < 1e-12
 
 
 def test_plain_uniform_batch_brute_force_equals_theorem():
@@ -168,8 +174,8 @@ def test_plain_uniform_batch_brute_force_equals_theorem():
     )
     with jax.enable_x64(True):
         params = _as64(ascent.initial_params(cfg))
-        theorem = exact.expected_update(None, params, cfg)
-        assert _max_abs(theorem, exact.brute_force_update(None, params, cfg)) < 1e-12
+        theorem = _jit(exact.expected_update, cfg)(params)
+        assert _max_abs(theorem, _jit(exact.brute_force_update, cfg)(params)) < 1e-12
 
 
 @pytest.mark.parametrize("batch_size", [None, 3])
@@ -192,10 +198,10 @@ def test_simulator_mean_step_within_standard_errors(batch_size):
     grads = np.asarray(grads, np.float64)
     mean, se = grads.mean(0), grads.std(0, ddof=1) / np.sqrt(len(grads))
     with jax.enable_x64(True):
-        want = np.asarray(exact.expected_update(None, _as64(params), cfg)["logits"])
+        want = np.asarray(_jit(exact.expected_update, cfg)(_as64(params))["logits"])
     z = np.abs(mean - want) / se
     assert z.max() < 4.5, z
-    plain = np.asarray(exact.expected_update(None, params, _plain(cfg))["logits"])
+    plain = np.asarray(_jit(exact.expected_update, _plain(cfg))(params)["logits"])
     assert np.abs(mean - plain).max() > 10 * se.max()
 
 

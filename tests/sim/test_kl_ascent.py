@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xla_flags
 
 from rlxform.core import kl, schemes
 from rlxform.core.registry import Scheme
@@ -97,7 +98,7 @@ def _ascent(scheme: Scheme, estimator: str, placement: str):
         grads = step(params, None)[0]["logits"]
         return policy.p_correct(params), grads[:, 0] - grads[:, 1]
 
-    return jax.jit(jax.vmap(run))
+    return jax.jit(jax.vmap(run), compiler_options=xla_flags.LOOP_OPTIONS)
 
 
 def _check(p_end, slope, scheme, beta, estimator, placement):
