@@ -162,7 +162,7 @@ def test_range_filter_on_a_bandit_matches_its_exact_mean_step():
 
     draws = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(2), 40_000)))
     step = sim_filters.range_mean_step(cfg, policy, a_table, b_table, hparams, None)
-    exact = np.asarray(step(params, None)[0]["logits"], np.float64)
+    exact = np.asarray(jax.jit(step)(params, None)[0]["logits"], np.float64)
     se = draws.std(0, ddof=1) / np.sqrt(draws.shape[0])
     z = _z(draws.mean(0), se, exact)
     print(f"max |z| = {z.max():.2f} over {z.size} coordinates")
