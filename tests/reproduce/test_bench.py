@@ -213,7 +213,8 @@ def test_numpy_reference_and_simulator_match_exact_mean_update():
         num_steps=1,
     )
     params = ascent.initial_params(cfg)
-    expected = 3.0 * np.asarray(exact.expected_update(None, params, cfg)["logits"], np.float64)
+    update = jax.jit(lambda x: exact.expected_update(None, x, cfg))(params)
+    expected = 3.0 * np.asarray(update["logits"], np.float64)
 
     # NumPy: 4000 replicas of each prompt in one step; per-replica update times P_big / lr.
     reps, lr = 4000, 1.0
@@ -256,11 +257,14 @@ def test_tabular_closed_form_gradient_equals_generic_route():
     )
     params = ascent.initial_params(cfg)
     key = jax.random.key(7)
-    grads, s = sim.sample_gradient(key, params, cfg)
+    grads, s = jax.jit(lambda k: sim.sample_gradient(k, params, cfg))(key)
     a_table, b_table = ascent.tables(cfg)
-    generic, s_ref = estimator.sample_gradient(
-        key, params, ascent.policy_of(cfg), cfg, a_table, b_table, use_fast=False
-    )
+    policy = ascent.policy_of(cfg)
+    generic, s_ref = jax.jit(
+        lambda k: estimator.sample_gradient(
+            k, params, policy, cfg, a_table, b_table, use_fast=False
+        )
+    )(key)
     generic = generic["logits"]
     np.testing.assert_array_equal(np.asarray(s), np.asarray(s_ref))
     np.testing.assert_allclose(np.asarray(grads["logits"]), np.asarray(generic), atol=1e-7)
