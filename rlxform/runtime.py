@@ -6,7 +6,8 @@ own population draw always uses threefry (``ascent.initial_params``), so every g
 the same prompts. ``enable_compilation_cache()`` turns on JAX's persistent compilation cache in
 ``$RLXFORM_JAX_CACHE`` (default ``$XDG_CACHE_HOME/rlxform/jax`` or ``~/.cache/rlxform/jax``;
 ``RLXFORM_JAX_CACHE=off`` disables it), caching every program however small or quick to
-compile. ``compile_notice`` prints "compiling ..." on stderr when a compile takes over a second.
+compile, bounded to ``CACHE_MAX_BYTES`` (least recently used entries go first).
+``compile_notice`` prints "compiling ..." on stderr when a compile takes over a second.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ PRNG_IMPLS = {"threefry": "threefry2x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rb
 CACHE_ENV = "RLXFORM_JAX_CACHE"
 CACHE_OFF = ("off", "0", "false", "none", "")
 NOTICE_AFTER_SECONDS = 1.0
+# A bound turns on JAX's LRU eviction and, with it, the file lock (``filelock``) under which
+# each process reads and writes an entry: without it, two rlxform processes sharing the cache
+# (parallel sweeps) can read an entry the other is still writing (JAX then warns and compiles).
+CACHE_MAX_BYTES = 4 << 30
 
 
 def prng_impl(name: str) -> str:
@@ -60,7 +65,8 @@ def enable_compilation_cache() -> Path | None:
     """Turn on JAX's persistent compilation cache at ``cache_dir()``; returns it (None: off).
 
     Every program is cached (no minimum compile time or entry size), so a repeated
-    configuration loads its executable instead of compiling it again.
+    configuration loads its executable instead of compiling it again; at most
+    ``CACHE_MAX_BYTES``, every entry read and written under the cache's file lock.
     """
     path = cache_dir()
     if path is None:
@@ -69,6 +75,7 @@ def enable_compilation_cache() -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return path
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -74,6 +77,33 @@ def test_enable_compilation_cache_caches_small_programs(monkeypatch, tmp_path, r
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
     assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
     assert jax.config.jax_persistent_cache_min_entry_size_bytes == -1
+    assert jax.config.jax_compilation_cache_max_size == runtime.CACHE_MAX_BYTES > 0
+
+
+CACHED_PROGRAM = """
+import jax
+from rlxform import runtime
+runtime.enable_compilation_cache()
+print(float(jax.jit(lambda x: x * 2 + 1)(3.0)))
+"""
+
+
+def test_cache_entries_are_written_under_the_file_lock(tmp_path):
+    """A CLI-configured process writes its program with JAX's locked LRU cache (the lock file
+    and the entry's access time beside it): concurrent rlxform processes never read an entry
+    while another writes it. The second process loads the entry (same result)."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "RLXFORM_JAX_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", CACHED_PROGRAM], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0 and proc.stdout.strip() == "7.0", proc.stderr
+        assert "Error reading persistent compilation cache" not in proc.stderr
+    entries = [p for p in cache.iterdir() if p.name.endswith("-cache")]
+    assert len(entries) == 1, sorted(p.name for p in cache.iterdir())
+    assert (cache / ".lockfile").exists()
+    assert (cache / (entries[0].name.removesuffix("-cache") + "-atime")).exists()
 
 
 def test_compile_notice_only_for_slow_blocks(capsys):
