@@ -10,7 +10,7 @@ prints the reducer over a list of representative settings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlxform.core.loss_modes import table
 from rlxform.core.loss_modes.record import LossMode
@@ -46,30 +46,47 @@ def reduce(framework: str, mode: str, *, version: str | None = None, **settings:
         )
     resolved, given = resolve(framework, mode, settings, rel.lacks, rel.defaults, rel.label)
     rule = {"verl": _verl, "trl": _trl, "openrlhf": _openrlhf}[framework]
-    return rule(mode, resolved, given, rel)
-
-
-def _record(rel: Release, mode, resolved, given, base, source, **fields) -> LossMode:
-    factor = fields.pop("factor", base)
+    r = rule(mode, resolved, rel)
     return LossMode(
         framework=rel.framework,
         version=rel.version,
-        mode=mode,
+        mode=r.mode,
         settings=tuple(sorted(resolved.items())),
         given=given,
-        length_factor=factor,
-        base_length_factor=base,
-        exact_on_policy=factor in table.EXACT_FACTORS,
-        source=f"{rel.label} {source}",
-        **fields,
+        length_factor=r.factor,
+        base_length_factor=r.base,
+        exact_on_policy=r.factor in table.EXACT_FACTORS,
+        off_policy_knobs=r.off,
+        on_policy_knobs=r.on,
+        source=f"{rel.label} {r.source}",
+        scale=r.scale,
+        note=r.note,
     )
+
+
+class _Reading(NamedTuple):
+    """What a trainer's rule reads from the settings; ``reduce`` turns it into a ``LossMode``.
+
+    mode: the mode actually run; base: the aggregation's factor; source: file:line of the loss
+    (without the release label); factor: the first update's per-answer factor (or a phrase);
+    off, on: off- and on-policy knobs; scale: a constant multiplier; note: the card's sentences.
+    """
+
+    mode: str
+    base: str
+    source: str
+    factor: str
+    off: tuple[str, ...]
+    on: tuple[str, ...]
+    scale: float = 1.0
+    note: str = ""
 
 
 def _knobs(*groups) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k for group in groups for k in group))
 
 
-def _verl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
+def _verl(mode: str, s: dict[str, Any], rel: Release) -> _Reading:
     rc_keys = []
     if s["rollout_is"] is not None:
         rc_keys += ["rollout_is", "rollout_is_threshold", "rollout_is_batch_normalize"]
@@ -131,19 +148,7 @@ def _verl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
             " algorithm.rollout_correction weighs or rejects with pi_old / pi_rollout, fixed "
             "before the update: it acts on the first update whenever sampler and trainer differ."
         )
-    return _record(
-        rel,
-        mode,
-        s,
-        given,
-        base,
-        source,
-        factor=factor,
-        off_policy_knobs=off,
-        on_policy_knobs=on,
-        scale=scale,
-        note=note,
-    )
+    return _Reading(mode, base, source, factor, off, on, scale, note)
 
 
 def _verl_bypass_scale(s: dict[str, Any]) -> float:
@@ -197,7 +202,7 @@ def _verl_decoupled_phrase(mode: str, s: dict[str, Any], base: str) -> str:
     return f"{kind}: {'; '.join(parts)}; times {base}"
 
 
-def _trl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
+def _trl(mode: str, s: dict[str, Any], rel: Release) -> _Reading:
     row = table.TRL[mode]
     base, note = row.factor, row.note
     on = tuple(k for k in row.on_policy if k not in rel.lacks)
@@ -282,19 +287,7 @@ def _trl(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
             " TRL's default num_iterations = 1 keeps every ratio at 1, so off-policy knobs act "
             f"only with num_iterations > 1{spg}."
         )
-    return _record(
-        rel,
-        mode,
-        s,
-        given,
-        base,
-        rel.modes[mode],
-        factor=factor,
-        off_policy_knobs=off,
-        on_policy_knobs=on,
-        scale=scale,
-        note=note,
-    )
+    return _Reading(mode, base, rel.modes[mode], factor, off, on, scale, note)
 
 
 _ORLHF_FIXED = {
@@ -320,7 +313,7 @@ def _before(rel: Release, version: tuple[int, ...]) -> bool:
     return tuple(int(p) for p in rel.version.replace(".post", ".").split(".")) < version
 
 
-def _openrlhf(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossMode:
+def _openrlhf(mode: str, s: dict[str, Any], rel: Release) -> _Reading:
     row = table.OPENRLHF[mode]
     off = tuple(k for k in row.off_policy if k not in rel.lacks)
     if s["eps_clip_low_high"] is None:
@@ -370,15 +363,4 @@ def _openrlhf(mode: str, s: dict[str, Any], given: tuple, rel: Release) -> LossM
                 )
             factor = f"not a per-answer factor: {rule}; times {base}"
         source += f"; IS correction {rel.extra['is']}"
-    return _record(
-        rel,
-        mode,
-        s,
-        given,
-        base,
-        source,
-        factor=factor,
-        off_policy_knobs=off,
-        on_policy_knobs=on,
-        note=note,
-    )
+    return _Reading(mode, base, source, factor, off, on, note=note)
