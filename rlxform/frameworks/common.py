@@ -305,12 +305,22 @@ def misspelled(key: str, known: Iterable[str], cutoff: float = 0.8) -> str | Non
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested sections to dotted keys (leaves: lists, scalars and empty sections)."""
+    """Nested sections to dotted keys (leaves: lists, scalars and empty sections).
+
+    A leaf written twice with different values (``a.b: 1`` beside ``a: {b: 2}``) raises
+    InputError: which one the trainer reads depends on its config loader, not on rlxform.
+    """
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         name = prefix + str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
+        leaves = (
+            flatten(value, name + ".") if isinstance(value, Mapping) and value else {name: value}
+        )
+        for leaf, v in leaves.items():
+            if leaf in out and out[leaf] != v:
+                raise InputError(
+                    f"{leaf}={v!r} is invalid: the file also sets {leaf}={out[leaf]!r} (one "
+                    "key written both dotted and nested); set it once"
+                )
+            out[leaf] = v
     return out

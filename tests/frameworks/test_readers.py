@@ -251,6 +251,25 @@ def test_bad_input_is_one_line_naming_what_was_looked_for(tmp_path, text, suffix
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_key_written_dotted_and_nested_is_read_once_or_refused(tmp_path):
+    """``a.b: 2`` beside ``a: {b: 4}``: equal values are one setting, different ones refused."""
+    path = tmp_path / "run.yaml"
+    nested = "actor_rollout_ref:\n  actor:\n    ppo_epochs: {}\n  rollout:\n    n: 8\n"
+    nested += "algorithm:\n  adv_estimator: grpo\n"
+    dotted = "actor_rollout_ref.actor.ppo_epochs: 2\n"
+    path.write_text(dotted + nested.format(2))
+    once = read_config(path)
+    path.write_text(nested.format(2))
+    assert once.updates_per_rollout == read_config(path).updates_per_rollout
+    path.write_text(dotted + nested.format(4))
+    with pytest.raises(ValueError) as err:
+        read_config(path)
+    assert str(err.value) == (
+        "actor_rollout_ref.actor.ppo_epochs=4 is invalid: the file also sets "
+        "actor_rollout_ref.actor.ppo_epochs=2 (one key written both dotted and nested); set it once"
+    )
+
+
 def test_toml_configs_and_notebook_commands(tmp_path):
     """A TOML file of TRL fields; a notebook whose run is a ``!python -m`` shell line."""
     toml = tmp_path / "run.toml"
