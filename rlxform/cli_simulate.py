@@ -95,7 +95,7 @@ def simulate_config(args: argparse.Namespace, scheme):
     sets its default for the kinds in its ``default_for``, and the field's own default otherwise.
     """
     from rlxform.reproduce.simulate_run import SimulateConfig
-    from rlxform.sim.policies import KINDS
+    from rlxform.sim.kinds import KINDS
     from rlxform.validation import Key, load_dataclass
 
     check_flags_apply(args)

@@ -68,14 +68,8 @@ def type_weights(scheme, tables, counts, values, correct, binary, keep_range, ad
     ``float[C, M] -> float[C, M]``), else the scheme is refused by name."""
     num, parts = counts.shape
     m = int(counts[0].sum()) + 1
-    if not binary and not scheme.has_real_reward and advantage is None:
-        from rlxform.core.registry import real_reward_names
-
-        raise InputError(
-            f"scheme={scheme.name!r} is invalid with overlong shaping: the shaped rewards are "
-            "real-valued and the scheme is defined only on 0/1 rewards; must be one of "
-            + ", ".join(real_reward_names())
-        )
+    if not binary and advantage is None:
+        scheme.check_real_reward("with overlong shaping (the shaped rewards are real-valued)")
     out = np.empty((num, parts))
     for k in range(parts):
         group = counts.copy()

@@ -364,11 +364,5 @@ def check_switches(cfg: Any, scheme: Any) -> None:
             f"{on[0]}={getattr(cfg, on[0])!r} is invalid for policy={cfg.problem.policy!r}: the "
             "filter acts on token strings (sequence_tabular, sequence_network)"
         )
-    if cfg.overlong and not scheme.has_real_reward:
-        from rlxform.core.registry import real_reward_names
-
-        raise InputError(
-            f"scheme={scheme.name!r} is invalid with overlong=True: the shaped rewards are "
-            "real-valued and the scheme is defined only on 0/1 rewards; must be one of "
-            + ", ".join(real_reward_names())
-        )
+    if cfg.overlong:
+        scheme.check_real_reward("with overlong=True (the shaped rewards are real-valued)")

@@ -32,7 +32,6 @@ import numpy as np
 
 from rlxform.core import bernstein as bern
 from rlxform.core import schemes as schemes_lib
-from rlxform.core.registry import real_reward_names
 from rlxform.core.schemes import Scheme
 from rlxform.core.xp import namespace
 from rlxform.types import Array, ArrayLike
@@ -318,12 +317,10 @@ def kl_equilibrium(
     num_grid = check_int("num_grid", num_grid, 3)
     kind = equilibrium_rule(estimator, placement)
     if kind == "tilt":
-        if not scheme.has_real_reward:
-            raise InputError(
-                f"scheme={scheme.label} with placement='reward' is invalid for kl_equilibrium: "
-                "the KL enters the reward before the advantage and this scheme is defined only "
-                "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
-            )
+        scheme.check_real_reward(
+            "with placement='reward' for kl_equilibrium (the KL enters the reward before the "
+            "advantage)"
+        )
         if not np.any(scheme.coefficients(group_size)):  # no update at all (w_M = 0, Z = 0)
             return p_ref
         z_ref = float(np.log(p_ref) - np.log1p(-p_ref))

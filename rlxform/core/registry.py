@@ -320,6 +320,15 @@ class Scheme:
         form = self.rule.real_reward
         return 1.0 if form is None or form.gap is None else float(form.gap(**self.kwargs))
 
+    def check_real_reward(self, context: str) -> None:
+        """InputError unless the rule has a real-reward form; ``context`` says what needs one
+        ("with real-valued rewards", "with kl_placement='reward'")."""
+        if not self.has_real_reward:
+            raise InputError(
+                f"scheme={self.label!r} is invalid {context}: it is defined only through binary "
+                "a/b tables (0/1 rewards); must be one of " + ", ".join(real_reward_names())
+            )
+
     def real_reward_weights(
         self,
         rewards: ArrayLike,
@@ -332,11 +341,7 @@ class Scheme:
         counts: multiplicities of the N items (None: each once); eps (possibly traced) replaces
         the scheme's own when given. InputError when the rule has no real-reward form.
         """
-        if not self.has_real_reward:
-            raise InputError(
-                f"scheme={self.label!r} is invalid with real-valued rewards: it is defined only "
-                "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
-            )
+        self.check_real_reward("with real-valued rewards")
         params = self.kwargs
         if eps is not None and self.has_eps:
             params = {**params, self.rule.eps: eps}

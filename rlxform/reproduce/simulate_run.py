@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
+from rlxform.sim.combinations import check_combination
 from rlxform.sim.config import SimConfig
 from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.validation import InputError, check_int, check_seed
@@ -45,8 +45,6 @@ class SimulateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
-
         if not isinstance(self.sim, SimConfig):
             raise InputError(f"sim={self.sim!r} is invalid: must be an rlxform SimConfig")
         if not isinstance(self.hparams, HParams):
@@ -57,13 +55,7 @@ class SimulateConfig:
         check_hparams(self.hparams)
         check_int("seeds", self.seeds, 1)
         check_seed("seed", self.seed)
-        if self.hparams.kl_coef is not None:
-            check_kl_combination(self.sim)
-        check_loss_mode_hparams(self.sim, self.hparams)
-        if self.hparams.entropy_coef is not None:
-            from rlxform.sim.entropy_term import check_combination
-
-            check_combination(self.sim, self.hparams)
+        check_combination(self.sim, self.hparams)
 
 
 class SimulationResult(NamedTuple):
@@ -114,6 +106,8 @@ def simulate_and_compare(config: SimulateConfig):
     columns and the reason in ``summary["reference"]``; PPO runs add the ``clip_fraction``
     column (seed mean).
     """
+    import jax  # here, not at import: the CLI checks a config without JAX
+
     from rlxform import runtime
     from rlxform.sim import sweeps
     from rlxform.sim.exact import check_exact

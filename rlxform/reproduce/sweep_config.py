@@ -23,11 +23,10 @@ from typing import Any
 
 from rlxform.core import schemes as schemes_lib
 from rlxform.core.schemes import Scheme
+from rlxform.sim.combinations import check_combination
 from rlxform.sim.config import MAX_STEPS, Problem, SimConfig
-from rlxform.sim.entropy_term import check_combination as check_entropy_combination
 from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.sim.population import check_population
-from rlxform.sim.simulate import check_kl_combination, check_loss_mode_hparams
 from rlxform.validation import (
     MAX_GROUP_SIZE,
     InputError,
@@ -107,11 +106,7 @@ class SweepConfig:
             for scheme in self.schemes:
                 scheme.check_group_size(m, name="group_size")
                 cfg = self.sim_config(scheme, m)  # validated by SimConfig
-                if self.hparams.kl_coef is not None:
-                    check_kl_combination(cfg)
-                check_loss_mode_hparams(cfg, self.hparams)
-                if self.hparams.entropy_coef is not None:
-                    check_entropy_combination(cfg, self.hparams)
+                check_combination(cfg, self.hparams)
 
     @property
     def problem(self) -> Problem:

@@ -205,9 +205,8 @@ class SimConfig:
             self, "kl_estimator", KL_ALIASES.get(self.kl_estimator, self.kl_estimator)
         )
         check_choice("kl_placement", self.kl_placement, KL_PLACEMENTS)
-        from rlxform.sim.kl_term import check_reward_scheme
-
-        check_reward_scheme(scheme, self.kl_placement)
+        if self.kl_placement == "reward":
+            scheme.check_real_reward("with kl_placement='reward'")
         groups = check_int("batch_groups", self.batch_groups, 1)
         if self.problem.batch % groups:
             raise InputError(

@@ -19,7 +19,6 @@ sg(u_xn) H_xn with u the prefix weights of ``core.entropy`` under the simulator'
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ import jax.numpy as jnp
 from rlxform.core import dynamic
 from rlxform.core.aggregation import aggregation_factor
 from rlxform.core.entropy import entropy, subtree_sums
-from rlxform.core.filters import filters_act
+from rlxform.sim.combinations import check_entropy_combination
 from rlxform.sim.config import SimConfig
 from rlxform.sim.exact_weights import aggregation_scale
 from rlxform.sim.policies import Group, Policy, combine, partition
@@ -38,28 +37,6 @@ from rlxform.validation import InputError
 def aggregation_of(cfg: SimConfig) -> str:
     """The entropy bonus's aggregation: ``cfg.entropy_aggregation``, else the loss's."""
     return cfg.entropy_aggregation or cfg.aggregation
-
-
-def check_combination(cfg: SimConfig, hparams: Any = None) -> None:
-    """InputError for an entropy bonus with PPO's inner loop (E N > 1), ``std_scope="batch"`` or
-    a filter that acts (``core.filters.filters_act``): those step paths do not carry the term."""
-    if filters_act(cfg, hparams):
-        raise InputError(
-            "entropy_coef is invalid with a filter that acts (vllm_mode, mask_truncated, "
-            "overlong, entropy_filter, a range filter): the filtered step does not carry the "
-            "entropy bonus; run the bonus without filters"
-        )
-    if cfg.is_ppo:
-        raise InputError(
-            f"entropy_coef is invalid with ppo_epochs={cfg.ppo_epochs!r}, "
-            f"num_minibatches={cfg.num_minibatches!r}: the entropy bonus runs with the plain "
-            "update only (ppo_epochs = num_minibatches = 1)"
-        )
-    if cfg.std_scope == "batch":
-        raise InputError(
-            "entropy_coef is invalid with std_scope='batch': the batch std would rescale the "
-            "entropy bonus too (use std_scope 'group' or 'none')"
-        )
 
 
 def group_entropies(policy: Policy, params: PyTree, group: Group) -> Array:
@@ -126,7 +103,7 @@ def check_exact(cfg: SimConfig, policy: Policy) -> None:
             f"policy={cfg.problem.policy!r} is invalid for an exact entropy step: it needs the "
             "exact law and the next-token logits at every prefix"
         )
-    check_combination(cfg)
+    check_entropy_combination(cfg)
 
 
 def prompt_weights(probs: Array, cfg: SimConfig, policy: Policy) -> Array:

@@ -41,6 +41,7 @@ from rlxform.sim.ascent import (
     run_ascent,
     tables,
 )
+from rlxform.sim.combinations import check_entropy_combination
 from rlxform.sim.config import Metrics, SimConfig
 from rlxform.sim.exact_weights import exact_weights, step_factor
 from rlxform.sim.hparams import HParams, checked_hparams
@@ -315,7 +316,7 @@ def build_exact(cfg: SimConfig, params0: PyTree | None = None):
 
     def ascend(hparams: HParams) -> Metrics:
         if hparams.entropy_coef is not None:
-            entropy_term.check_combination(cfg, hparams)
+            check_entropy_combination(cfg, hparams)
         a_table, b_table = tables(cfg, hparams.eps)
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it

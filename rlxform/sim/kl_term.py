@@ -27,10 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.core.kl import kl_estimate
-from rlxform.core.registry import real_reward_names
 from rlxform.core.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PyTree
-from rlxform.validation import InputError
 
 
 class KLState(NamedTuple):
@@ -42,15 +40,6 @@ class KLState(NamedTuple):
     coef: ArrayLike
     ref_params: PyTree
     eps: ArrayLike | None = None
-
-
-def check_reward_scheme(scheme: Scheme, placement: str) -> None:
-    """InputError when ``placement == "reward"`` and ``scheme`` has no real-reward form."""
-    if placement == "reward" and not scheme.has_real_reward:
-        raise InputError(
-            f"scheme={scheme.label!r} is invalid with kl_placement='reward': it is defined only "
-            "through binary a/b tables; must be one of " + ", ".join(real_reward_names())
-        )
 
 
 def token_kl(estimator: str, log_probs: Array, ref_log_probs: Array, mask: Array | None) -> Array:
@@ -68,7 +57,6 @@ def real_reward_weights(
     grpo Z = (r - r̄) / (sd + eps)); with counts = None every item counts once; ``eps`` (possibly
     traced) replaces the scheme's own.
     """
-    check_reward_scheme(scheme, "reward")
     return scheme.real_reward_weights(rewards, counts, group_size, eps)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import numpy as np
 
 from rlxform.types import NDArray, PRNGKey
@@ -75,6 +74,8 @@ def population(key: PRNGKey | None, spec: PopulationSpec, num_prompts: int) -> N
     if spec[0] == "beta":
         if key is None:
             raise InputError("key=None is invalid for init_p=('beta', ...): must be a PRNG key")
+        import jax  # lazily: checking a spec (the CLI's flags) imports no JAX
+
         draw = np.asarray(jax.random.beta(key, spec[1], spec[2], (num_prompts,)), np.float64)
         return np.clip(draw, P_CLIP, 1.0 - P_CLIP)
     values = np.asarray(spec, np.float64)

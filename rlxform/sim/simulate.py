@@ -23,14 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlxform.sim import entropy_term, estimator, kl_term, ppo_step, std_scope
+from rlxform.sim import estimator, kl_term, ppo_step, std_scope
 from rlxform.sim import filters as sim_filters
 from rlxform.sim.ascent import initial_params, policy_of, run_ascent, tables
+from rlxform.sim.combinations import check_combination
 from rlxform.sim.config import Metrics, SimConfig
 from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.sequence_sparse import build_sparse_simulate
 from rlxform.types import Array, ArrayLike, PRNGKey, PyTree
-from rlxform.validation import InputError, is_concrete
+from rlxform.validation import InputError
 
 
 def sample_gradient(
@@ -56,43 +57,6 @@ def scale_by_batch_std(grads: PyTree, s: Array, cfg: SimConfig, eps: ArrayLike |
         s, cfg.group_size, std_scope.std_kind(scheme), std_scope.scheme_eps(scheme, eps)
     )
     return jax.tree_util.tree_map(lambda g: (g * scale).astype(g.dtype), grads)
-
-
-def check_kl_combination(cfg: SimConfig) -> None:
-    """InputError for a KL term with PPO's inner loop (E N > 1), a loss mode or std_scope !=
-    "group" (the KL term is not wired into those step paths yet)."""
-    if cfg.loss_mode is not None:
-        raise InputError(
-            f"kl_coef is invalid with loss_mode={cfg.loss_mode!r}: the KL term runs with the "
-            "default surrogate only"
-        )
-    if cfg.is_ppo:
-        raise InputError(
-            f"kl_coef is invalid with ppo_epochs={cfg.ppo_epochs!r}, "
-            f"num_minibatches={cfg.num_minibatches!r}: the KL term runs with the plain update "
-            "only (ppo_epochs = num_minibatches = 1)"
-        )
-    if cfg.std_scope != "group":
-        raise InputError(
-            f"kl_coef is invalid with std_scope={cfg.std_scope!r}: the KL term runs with "
-            "std_scope='group' only"
-        )
-
-
-def check_loss_mode_hparams(cfg: SimConfig, hparams: HParams) -> None:
-    """InputError for the default surrogate's clip range (HParams) given with a loss mode."""
-    if cfg.loss_mode is None:
-        return
-    for name in ("clip_low", "clip_high", "dual_clip"):
-        value = getattr(hparams, name)
-        if value is not None:
-            concrete = is_concrete(value) and np.ndim(value) == 0
-            shown = f"{name}={float(np.asarray(value))!r}" if concrete else name
-            raise InputError(
-                f"{shown} is invalid with loss_mode={cfg.loss_mode!r}: the mode's own "
-                "settings set its clip range (loss_settings=KEY=VALUE, e.g. clip_ratio_high, "
-                "epsilon_high)"
-            )
 
 
 def diverged_at(metrics: Metrics) -> int | None:
@@ -152,16 +116,12 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
             raise InputError(
                 "sparse=True is invalid with kl_coef or entropy_coef: the sparse route has neither"
             )
-        if hparams.entropy_coef is not None:
-            entropy_term.check_combination(cfg, hparams)
+        check_combination(cfg, hparams)
         a_table, b_table = tables(cfg, hparams.eps)
-        if hparams.kl_coef is not None:
-            check_kl_combination(cfg)
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
             start = jax.lax.optimization_barrier(params0)
         if cfg.ppo_step:
-            check_loss_mode_hparams(cfg, hparams)
             rollout_keys, epoch_keys = ppo_step.step_keys(key, cfg)
             xs = jax.tree_util.tree_map(
                 lambda k: k.reshape(-1, cfg.record_every, *k.shape[1:]), (rollout_keys, epoch_keys)

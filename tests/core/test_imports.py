@@ -72,6 +72,32 @@ def test_version_and_help_import_no_jax():
     )
 
 
+BAD_SIMULATE = [
+    ["--lr", "nan"],
+    ["--group-size", "0"],
+    ["--kl-coef", "0.1", "--ppo-epochs", "2"],
+    ["--scheme", "rejection_sampling", "--kl-coef", "0.1", "--kl-placement", "reward"],
+    ["--entropy-coef", "0.1", "--std-scope", "batch"],
+    ["--loss-mode", "verl:vanilla", "--clip-high", "0.3"],
+]
+
+
+def test_bad_simulate_flags_are_refused_before_jax_loads():
+    """A config the simulator would refuse is refused by the CLI without importing JAX."""
+    for flags in BAD_SIMULATE:
+        argv = ["rlxform", "simulate", "--scheme", "grpo", *flags]
+        probe = (
+            "import runpy, sys\n"
+            f"sys.argv = {argv!r}\n"
+            "try:\n    runpy.run_module('rlxform', run_name='__main__')\n"
+            "except SystemExit as exit:\n    print(exit.code)\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+        )
+        done = run_python("-c", probe)
+        assert done.stdout.split() == ["2", "[]"], (flags, done.stdout)
+        assert done.stderr.count("\n") == 1 and "is invalid" in done.stderr, (flags, done.stderr)
+
+
 def test_lazy_names_are_the_simulator_objects():
     from rlxform.core import sequences
     from rlxform.sim import config, exact, hparams, simulate, sweeps

@@ -506,9 +506,11 @@ def test_kl_in_the_reward_stops_at_one_over_beta_whatever_m():
                     assert got == pytest.approx(_sigmoid(_logit(p_ref) + 1 / beta), rel=1e-13)
     # verl's rloo_vectorized with M = 1 gives every sample 0: nothing moves
     assert kl.kl_equilibrium(from_verl("rloo_vectorized"), 1, 1.0, 0.3) == 0.3
-    with pytest.raises(ValueError, match=r"scheme=rejection_sampling with placement='reward'"):
+    with pytest.raises(
+        ValueError, match=r"scheme='rejection_sampling' is invalid with placement='reward'"
+    ):
         kl.kl_equilibrium(schemes.rejection_sampling(), 4, 1.0, 0.3)
-    with pytest.raises(ValueError, match=r"scheme=verl\(.*grpo_passk.*placement='reward'"):
+    with pytest.raises(ValueError, match=r"scheme='verl\(.*grpo_passk.*placement='reward'"):
         kl.kl_equilibrium(from_verl("grpo_passk"), 4, 1.0, 0.3)
     for estimator in ("k2", "k3", "abs", "k3_ratio", "k3+"):  # no stopping point derived
         with pytest.raises(ValueError, match=f"estimator='{re.escape(estimator)}' with"):
