@@ -31,7 +31,12 @@ from rlxform.core.noise import NoiseStats, noise
 from rlxform.core.objective import Transform, transform
 from rlxform.core.ppo import PPOEffectiveWeight, ppo_effective_weight
 from rlxform.core.schemes import Scheme, design
-from rlxform.core.sequences import SequenceTask, enumerate_sequences, length_drift, sequence_weights
+from rlxform.core.sequences import (
+    SequenceTask,
+    UpdateRule,
+    enumerate_sequences,
+    sequence_weights,
+)
 from rlxform.explain.cards import ObjectiveCard, explain
 from rlxform.explain.parts import Section
 from rlxform.frameworks import RunConfig, read_config
@@ -84,6 +89,7 @@ __all__ = [
     "SequenceTask",
     "SimConfig",
     "Transform",
+    "UpdateRule",
     "__version__",
     "batch_norm",
     "bernstein",
@@ -98,7 +104,6 @@ __all__ = [
     "kl",
     "kl_audit",
     "kl_equilibrium",
-    "length_drift",
     "loss_modes",
     "make_simulate",
     "make_sweep",

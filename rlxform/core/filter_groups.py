@@ -23,17 +23,11 @@ from numpy.typing import NDArray
 
 from rlxform.core import filters as filt
 from rlxform.core.aggregation import sequence_weights_from_tables, token_mean_grid
-from rlxform.core.schemes import Scheme
 from rlxform.core.sequence_tasks import SequenceTask, enumerate_sequences
+from rlxform.core.sequences import UpdateRule
 from rlxform.validation import InputError
 
 MAX_COUNT_VECTORS = 200_000  # count vectors of answer types among M - 1 samples (overlong)
-
-
-def scheme_tables(scheme: Scheme, group_size: int) -> tuple[NDArray, NDArray]:
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
-    return scheme.tables(scheme.check_group_size(group_size))
 
 
 def compositions(parts: int, total: int) -> NDArray:
@@ -91,9 +85,7 @@ def type_weights(scheme, tables, counts, values, correct, binary, keep_range, ad
 
 
 def group_weights(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
+    rule: UpdateRule,
     probs: NDArray,
     rewards: NDArray,
     task: SequenceTask,
@@ -102,24 +94,26 @@ def group_weights(
     keep_own: NDArray,
     reward_range: tuple[float, float] | None = None,
     refill: bool = True,
-    batch_groups: int = 1,
     advantage: Callable[[NDArray], NDArray] | None = None,
 ) -> NDArray:
     """omega(y) = E[f_1 Z_1 1{kept} | y_1 = y] of one prompt, ``float64[N]`` (module docstring).
 
     Args:
-      scheme, aggregation (canonical), group_size: the rule; probs: ``float[N]`` pi(y).
+      rule: the scheme, aggregation, M and G (``core.sequences.UpdateRule``); probs:
+        ``float[N]`` pi(y).
       rewards: ``float[N]`` r(y); binary: they are 0/1 (the tables apply).
       task: the task; keep_own: ``bool[N]`` answers that count (stopped ones under
         mask_truncated_completions: the others leave token-mean's normaliser).
       reward_range: (low, high) of the kept groups, or None; refill: the other groups of a
         token-mean normaliser are kept ones (G > 1 with a range needs it).
-      batch_groups: G; advantage: a trainer's rule on groups of M real rewards (``float[C, M]
-        -> float[C, M]``) for schemes without a real-reward form.
+      advantage: a trainer's rule on groups of M real rewards (``float[C, M] -> float[C, M]``)
+        for schemes without a real-reward form.
     """
+    scheme, aggregation, group_size = rule.scheme, rule.aggregation, rule.group_size
+    batch_groups = rule.batch_groups
     enum = enumerate_sequences(task)
     lengths, correct, max_length = enum.lengths, enum.correct, task.max_length
-    a_table, b_table = scheme_tables(scheme, group_size)
+    a_table, b_table = scheme.tables(group_size)
     low_high = reward_range
     token_mean = aggregation == "token-mean"
     masked_normaliser = token_mean and not np.all(keep_own)

@@ -6,13 +6,15 @@ factor k(y, t) independent of the group given y, one step's expected update is
 
     E[g] = sum_y pi(y) sum_t omega(y) k(y, t) grad log pi(y_t | y_<t)
 
-(``token_weights`` gives omega k, ``expected_update`` the update, ``length_drift`` its rates as
-``core.sequences.length_drift``). The factors: mask_truncated_completions 1{y stopped} (and
-the normaliser of token-mean counts only stopped answers); vLLM sequence modes the expected
-weight of an answer of L(y) tokens, token modes the expected weight of one token (the mismatch
-is independent of the answer); top_entropy_quantile 1{H(prefix of y_t) >= tau} with tau the
-population quantile (``core.filters.entropy_threshold``); dynamic_filtering_range masks the
-tables (``core.filters.range_tables``) and, with refill, divides by P(kept).
+(``FilteredRule``, the record of scheme, aggregation, M, G and ``Filters``: ``token_weights``
+gives omega k, ``expected_update`` the update, ``length_drift`` its rates as
+``core.sequences.UpdateRule.length_drift``). The factors: mask_truncated_completions
+1{y stopped} (and the normaliser of token-mean counts only stopped answers); vLLM sequence
+modes the expected weight of an answer of L(y) tokens, token modes the expected weight of one
+token (the mismatch is independent of the answer); top_entropy_quantile
+1{H(prefix of y_t) >= tau} with tau the population quantile (``core.filters.entropy_threshold``);
+dynamic_filtering_range masks the tables (``core.filters.range_tables``) and, with refill,
+divides by P(kept).
 Overlong shaping makes rewards real-valued: omega is then computed exactly by enumerating the
 count vectors of answer types among the other M - 1 samples (``core.filter_groups``), with the
 scheme's real-reward form or a trainer's own advantage rule (others are refused by name).
@@ -29,24 +31,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rlxform.core import filters as filt
-from rlxform.core.aggregation import (
-    check_aggregation,
-)
 from rlxform.core.filter_groups import group_weights
-from rlxform.core.schemes import Scheme
 from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.core.sequences import (
-    LengthDrift,
+    UpdateRule,
     check_prefix_logits,
-    drift_along,
-    drift_reference,
     enumerate_sequences,
     prefix_indices,
     prefix_mass,
     response_log_probs,
     score_gradient,
 )
-from rlxform.validation import InputError, check_float, check_int
+from rlxform.validation import InputError, check_float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,72 +97,95 @@ class Filters:
         return self.entropy_quantile is not None and self.entropy_quantile < 1.0
 
 
-def token_weights(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
-    logits: Any,
-    task: SequenceTask,
-    filters: Filters = Filters(),
-    *,
-    batch_groups: int = 1,
-    advantage: Callable[[NDArray], NDArray] | None = None,
-) -> NDArray:
-    """omega(y) k(y, t) of every token: ``float64[..., N, max_length]`` (0 after the end).
+@dataclasses.dataclass(frozen=True)
+class FilteredRule(UpdateRule):
+    """``core.sequences.UpdateRule`` with filters: the inputs of one exact filtered step.
 
-    Args:
-      scheme, aggregation, group_size, batch_groups: as ``core.sequences.expected_update``
-        (token-mean: the other G - 1 groups drawn from the same prompt's policy).
-      logits: ``float[..., num_prefixes, V]`` prefix tables.
-      task: the task; filters: ``Filters``.
+    Frozen and hashable, validated once. ``FilteredRule(scheme, aggregation, group_size,
+    filters, batch_groups=G, advantage=rule)``; ``length_drift`` is ``UpdateRule``'s along this
+    rule's ``expected_update``.
+
+    Attributes:
+      filters: ``Filters`` (the default: no filter).
       advantage: with overlong shaping and a scheme without a real-reward form, the trainer's
         own advantage rule ``float[C, M] -> float[C, M]`` on groups of M real rewards
         (``rlxform.frameworks.advantages``); None: such schemes are refused by name.
     """
-    if not isinstance(filters, Filters):
-        raise InputError(f"filters={filters!r} is invalid: must be rlxform Filters")
-    aggregation = check_aggregation(aggregation)
-    batch_groups = check_int("batch_groups", batch_groups, 1)
-    logits = check_prefix_logits(logits, task)
-    enum = enumerate_sequences(task)
-    live = prefix_indices(task) >= 0
-    binary = filters.overlong_buffer is None
-    if binary:
-        rewards = enum.correct.astype(np.float64)
-    else:
-        rewards = filt.shaped_rewards(task, filters.overlong_buffer, filters.overlong_factor)
-    keep_own = filt.stopped(task) if filters.mask_truncated else np.ones(enum.lengths.shape, bool)
-    flat = logits.reshape(-1, *logits.shape[-2:])
-    out = []
-    for table in flat:
-        probs = np.exp(response_log_probs(table, task))
-        omega = group_weights(
-            scheme,
-            aggregation,
-            group_size,
-            probs,
-            rewards,
-            task,
-            binary=binary,
-            keep_own=keep_own,
-            reward_range=filters.reward_range,
-            refill=filters.refill,
-            batch_groups=batch_groups,
-            advantage=advantage,
+
+    filters: Filters = Filters()
+    _: dataclasses.KW_ONLY
+    advantage: Callable[[NDArray], NDArray] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.filters, Filters):
+            raise InputError(f"filters={self.filters!r} is invalid: must be rlxform Filters")
+        if self.advantage is not None and not callable(self.advantage):
+            raise InputError(
+                f"advantage={self.advantage!r} is invalid: must be None or a function "
+                "float[C, M] -> float[C, M]"
+            )
+
+    def token_weights(self, logits: Any, task: SequenceTask) -> NDArray:
+        """omega(y) k(y, t) of every token: ``float64[..., N, max_length]`` (0 after the end).
+
+        Args:
+          logits: ``float[..., num_prefixes, V]`` prefix tables; task: the task.
+        """
+        filters = self.filters
+        logits = check_prefix_logits(logits, task)
+        enum = enumerate_sequences(task)
+        live = prefix_indices(task) >= 0
+        binary = filters.overlong_buffer is None
+        if binary:
+            rewards = enum.correct.astype(np.float64)
+        else:
+            rewards = filt.shaped_rewards(task, filters.overlong_buffer, filters.overlong_factor)
+        keep_own = (
+            filt.stopped(task) if filters.mask_truncated else np.ones(enum.lengths.shape, bool)
         )
-        if filters.reward_range is not None and filters.refill:
-            p = float(np.sum(np.where(enum.correct, probs, 0.0)))
-            omega = omega / filt.range_kept_probability(p, group_size, *filters.reward_range)
-        omega = np.where(keep_own, omega, 0.0)
-        if filters.vllm_mode in filt.SEQUENCE_MODES:
-            omega = omega * _vllm_factor(filters, enum.lengths)
-        weights = np.where(live, omega[:, None], 0.0)
-        if filters.vllm_mode is not None and filters.vllm_mode not in filt.SEQUENCE_MODES:
-            weights = weights * _vllm_factor(filters, np.ones(1))[0]
-        if filters.entropy_active:
-            weights = weights * entropy_mask(table, task, filters.entropy_quantile, keep_own)
-        out.append(weights)
-    return np.stack(out).reshape(*logits.shape[:-2], *live.shape)
+        flat = logits.reshape(-1, *logits.shape[-2:])
+        out = []
+        for table in flat:
+            probs = np.exp(response_log_probs(table, task))
+            omega = group_weights(
+                self,
+                probs,
+                rewards,
+                task,
+                binary=binary,
+                keep_own=keep_own,
+                reward_range=filters.reward_range,
+                refill=filters.refill,
+                advantage=self.advantage,
+            )
+            if filters.reward_range is not None and filters.refill:
+                p = float(np.sum(np.where(enum.correct, probs, 0.0)))
+                omega = omega / filt.range_kept_probability(
+                    p, self.group_size, *filters.reward_range
+                )
+            omega = np.where(keep_own, omega, 0.0)
+            if filters.vllm_mode in filt.SEQUENCE_MODES:
+                omega = omega * _vllm_factor(filters, enum.lengths)
+            weights = np.where(live, omega[:, None], 0.0)
+            if filters.vllm_mode is not None and filters.vllm_mode not in filt.SEQUENCE_MODES:
+                weights = weights * _vllm_factor(filters, np.ones(1))[0]
+            if filters.entropy_active:
+                weights = weights * entropy_mask(table, task, filters.entropy_quantile, keep_own)
+            out.append(weights)
+        return np.stack(out).reshape(*logits.shape[:-2], *live.shape)
+
+    def expected_update(self, logits: Any, task: SequenceTask) -> NDArray:
+        """Exact E[g] under the filters: ``float64[..., num_prefixes, V]`` like ``logits``."""
+        weights = self.token_weights(logits, task)
+        logits = np.asarray(logits, np.float64)
+        flat = logits.reshape(-1, *logits.shape[-2:])
+        flat_weights = weights.reshape(-1, *weights.shape[-2:])
+        update = []
+        for table, w in zip(flat, flat_weights, strict=True):
+            probs = np.exp(response_log_probs(table, task))
+            update.append(score_gradient(table, probs[:, None] * w, task))
+        return np.stack(update).reshape(logits.shape)
 
 
 def _vllm_factor(filters: Filters, lengths: NDArray) -> NDArray:
@@ -194,64 +213,3 @@ def entropy_mask(table: Any, task: SequenceTask, quantile: float, keep_own: Any 
     prefixes = prefix_indices(task)
     live = prefixes >= 0
     return live & (entropies[np.where(live, prefixes, 0)] >= tau)
-
-
-def expected_update(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
-    logits: Any,
-    task: SequenceTask,
-    filters: Filters = Filters(),
-    *,
-    batch_groups: int = 1,
-    advantage: Callable[[NDArray], NDArray] | None = None,
-) -> NDArray:
-    """Exact E[g] under ``filters``: ``float64[..., num_prefixes, V]`` like ``logits``
-    (``advantage``: as ``token_weights``)."""
-    weights = token_weights(
-        scheme,
-        aggregation,
-        group_size,
-        logits,
-        task,
-        filters,
-        batch_groups=batch_groups,
-        advantage=advantage,
-    )
-    logits = np.asarray(logits, np.float64)
-    flat = logits.reshape(-1, *logits.shape[-2:])
-    flat_weights = weights.reshape(-1, *weights.shape[-2:])
-    update = []
-    for table, w in zip(flat, flat_weights, strict=True):
-        probs = np.exp(response_log_probs(table, task))
-        update.append(score_gradient(table, probs[:, None] * w, task))
-    return np.stack(update).reshape(logits.shape)
-
-
-def length_drift(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
-    task: SequenceTask,
-    p: float,
-    filters: Filters = Filters(),
-    *,
-    batch_groups: int = 1,
-    advantage: Callable[[NDArray], NDArray] | None = None,
-) -> LengthDrift:
-    """``core.sequences.length_drift`` with ``filters``: rates of (p, E[L | correct],
-    E[L | wrong]) per unit step along the filtered expected update and along grad p, at the
-    reference tabular policy ``tilted_logits(task, [p])``."""
-    logits = drift_reference(task, p)
-    update = expected_update(
-        scheme,
-        aggregation,
-        group_size,
-        logits,
-        task,
-        filters,
-        batch_groups=batch_groups,
-        advantage=advantage,
-    )
-    return drift_along(logits, update, task)

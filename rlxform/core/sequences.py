@@ -16,6 +16,7 @@ the aggregation modes and exact weights (``core.aggregation``) are re-exported h
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -237,47 +238,74 @@ def tilted_logits(task: SequenceTask, init_p: ArrayLike) -> NDArray:
         return np.log(mass) - np.log(mass.sum(-1, keepdims=True))
 
 
-def expected_update(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
-    logits: ArrayLike,
-    task: SequenceTask,
-    *,
-    batch_groups: int = 1,
-) -> NDArray:
-    """Exact E[g] of a tabular sequence policy: grad of sum_y sg(pi(y) omega(y)) log pi(y).
+@dataclasses.dataclass(frozen=True)
+class UpdateRule:
+    """What one exact step of a tabular sequence policy uses: scheme, aggregation, M and G.
 
-    Args:
-      scheme, aggregation, group_size, batch_groups: as in ``core.aggregation.sequence_weights``
-        (token-mean treats the other G-1 groups as drawn from the same prompt's policy).
-      logits: ``float[..., num_prefixes, V]``, each prompt's prefix table.
-      task: the task.
-    Returns:
-      ``float64[..., num_prefixes, V]``, the expected update direction (before the learning rate).
+    Frozen and hashable, validated once (InputError naming the field; ``aggregation`` is kept in
+    its canonical spelling). ``core.filter_updates.FilteredRule`` adds the filters.
+
+    Attributes:
+      scheme: an ``rlxform.core.schemes.Scheme``; group_size: M, as the scheme allows.
+      aggregation: a loss aggregation of ``core.aggregation`` (aliases accepted).
+      batch_groups: G, the groups sharing one token-mean normaliser (the other G - 1 groups
+        drawn from the same prompt's policy), as in ``core.aggregation.sequence_weights``.
     """
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"scheme={scheme!r} is invalid: must be an rlxform.core.schemes.Scheme")
-    a_table, b_table = scheme.tables(scheme.check_group_size(group_size))
-    mode = check_aggregation(aggregation)
-    batch_groups = check_int("batch_groups", batch_groups, 1)
-    logits = check_prefix_logits(logits, task)
-    expected = logits.shape[-2:]
-    flat = logits.reshape(-1, *expected)
-    probs = np.exp(response_log_probs(flat, task))  # [P, N]
-    enum = enumerate_sequences(task)
-    omega = sequence_weights_from_tables(
-        a_table,
-        b_table,
-        mode,
-        probs,
-        enum.lengths,
-        enum.correct,
-        max_length=task.max_length,
-        batch_groups=batch_groups,
-    )
-    update = [score_gradient(x, w, task) for x, w in zip(flat, probs * omega, strict=True)]
-    return np.stack(update).reshape(logits.shape)
+
+    scheme: Scheme
+    aggregation: str
+    group_size: int
+    _: dataclasses.KW_ONLY
+    batch_groups: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scheme, Scheme):
+            raise InputError(
+                f"scheme={self.scheme!r} is invalid: must be an rlxform.core.schemes.Scheme"
+            )
+        object.__setattr__(self, "group_size", self.scheme.check_group_size(self.group_size))
+        object.__setattr__(self, "aggregation", check_aggregation(self.aggregation))
+        object.__setattr__(self, "batch_groups", check_int("batch_groups", self.batch_groups, 1))
+
+    def expected_update(self, logits: ArrayLike, task: SequenceTask) -> NDArray:
+        """Exact E[g]: grad of sum_y sg(pi(y) omega(y)) log pi(y).
+
+        Args:
+          logits: ``float[..., num_prefixes, V]``, each prompt's prefix table; task: the task.
+        Returns:
+          ``float64[..., num_prefixes, V]``, the expected update direction (before the
+          learning rate).
+        """
+        a_table, b_table = self.scheme.tables(self.group_size)
+        logits = check_prefix_logits(logits, task)
+        flat = logits.reshape(-1, *logits.shape[-2:])
+        probs = np.exp(response_log_probs(flat, task))  # [P, N]
+        enum = enumerate_sequences(task)
+        omega = sequence_weights_from_tables(
+            a_table,
+            b_table,
+            self.aggregation,
+            probs,
+            enum.lengths,
+            enum.correct,
+            max_length=task.max_length,
+            batch_groups=self.batch_groups,
+        )
+        update = [score_gradient(x, w, task) for x, w in zip(flat, probs * omega, strict=True)]
+        return np.stack(update).reshape(logits.shape)
+
+    def length_drift(self, task: SequenceTask, p: float) -> LengthDrift:
+        """d E[L | correct] and d E[L | wrong] per unit step along E[g] and along grad p.
+
+        "Per unit step": the derivative in the learning rate of theta + lr u at lr = 0, with u
+        this rule's ``expected_update`` or grad p, at the reference tabular policy
+        ``tilted_logits(task, [p])`` (uniform continuations tilted to success p). NumPy float64
+        throughout, closed forms.
+        Returns:
+          ``LengthDrift`` of Python floats.
+        """
+        logits = drift_reference(task, p)
+        return drift_along(logits, self.expected_update(logits, task), task)
 
 
 class LengthDrift(NamedTuple):
@@ -328,34 +356,9 @@ def _rates(logits: NDArray, direction: NDArray, task: SequenceTask) -> list[floa
     return [d_p, (d_correct - length_correct * d_p) / p, (d_wrong + length_wrong * d_p) / (1 - p)]
 
 
-def length_drift(
-    scheme: Scheme,
-    aggregation: str,
-    group_size: int,
-    task: SequenceTask,
-    p: float,
-    *,
-    batch_groups: int = 1,
-) -> LengthDrift:
-    """d E[L | correct] and d E[L | wrong] per unit step along E[g] and along grad p.
-
-    "Per unit step": the derivative in the learning rate of theta + lr u at lr = 0, with u the
-    exact expected update (``expected_update``, G = ``batch_groups`` groups sharing a token-mean
-    normaliser) or grad p, at the reference tabular policy ``tilted_logits(task, [p])``
-    (uniform continuations tilted to success p). NumPy float64 throughout, closed forms.
-    Returns:
-      ``LengthDrift`` of Python floats.
-    """
-    logits = drift_reference(task, p)
-    update = expected_update(
-        scheme, aggregation, group_size, logits, task, batch_groups=batch_groups
-    )
-    return drift_along(logits, update, task)
-
-
 def drift_reference(task: SequenceTask, p: float) -> NDArray:
-    """The reference tabular policy of ``length_drift``: ``tilted_logits(task, [p])[0]``
-    (p in (0, 1) and the task checked)."""
+    """The reference tabular policy of ``UpdateRule.length_drift``:
+    ``tilted_logits(task, [p])[0]`` (p in (0, 1) and the task checked)."""
     p = check_float("p", p, 0.0, 1.0, low_open=True, high_open=True)
     if not isinstance(task, SequenceTask):
         raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")

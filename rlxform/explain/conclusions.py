@@ -6,7 +6,8 @@ over answers (``rlxform.core.kl.kl_equilibrium``) at reference accuracies ``P_RE
 config's coefficient, plus a few other coefficients; none when no stopping point is derived.
 ``length_section(run, scheme)``: the length drift of the run's aggregation at the run's own
 normaliser (G groups sharing one token count, from the config) on a reference sequence task
-(``rlxform.core.sequences.length_drift``), labelled as a reference task, not the user's model.
+(``rlxform.core.sequences.UpdateRule.length_drift``), labelled as a reference task, not the
+user's model.
 """
 
 from __future__ import annotations
@@ -194,11 +195,11 @@ def normaliser_groups(run: RunConfig) -> tuple[str, int, str]:
 def length_section(run: RunConfig, scheme: Scheme) -> Section:
     """Sign and size of the length drift of this run's aggregation on the reference task.
 
-    ``length_drift`` at the tabular sequence policy with p = ``REFERENCE_P`` on ``first_token``
-    (V = 4, max_length = 8; correctness does not depend on length), G groups per token-mean
-    normaliser as the run's trainer version normalises: d E[L | correct] / dp and
-    d E[L | wrong] / dp along the exact expected update (tokens per unit of p gained). Along
-    grad p both are 0 on this task, so any drift is the aggregation's.
+    ``UpdateRule.length_drift`` at the tabular sequence policy with p = ``REFERENCE_P`` on
+    ``first_token`` (V = 4, max_length = 8; correctness does not depend on length), G groups
+    per token-mean normaliser as the run's trainer version normalises: d E[L | correct] / dp
+    and d E[L | wrong] / dp along the exact expected update (tokens per unit of p gained).
+    Along grad p both are 0 on this task, so any drift is the aggregation's.
     """
     from rlxform.core import sequences
     from rlxform.core.sequence_tasks import SequenceTask
@@ -213,9 +214,8 @@ def length_section(run: RunConfig, scheme: Scheme) -> Section:
         return Section("length_bias", title, values, (why, pointer("aggregation")))
     verifier, vocab, max_length = REFERENCE_TASK
     task = SequenceTask(vocab, max_length, verifier)
-    drift = sequences.length_drift(
-        scheme, name, run.group_size, task, REFERENCE_P, batch_groups=groups
-    )
+    rule = sequences.UpdateRule(scheme, name, run.group_size, batch_groups=groups)
+    drift = rule.length_drift(task, REFERENCE_P)
     if drift.drift_p == 0 and drift.drift_correct == 0 and drift.drift_wrong == 0:
         values = {"aggregation": run.aggregation, "rlxform_aggregation": name, "normaliser": how}
         why = f"Not computed: at M = {run.group_size} every weight of {scheme.label} is 0 (the "

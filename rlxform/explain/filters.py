@@ -4,18 +4,19 @@ Which filters act (TRL's vLLM importance-sampling correction, on by default with
 0.23; mask_truncated_completions; top_entropy_quantile; DAPO overlong shaping; OpenRLHF's
 dynamic_filtering_range), the vLLM weight's keep probability at a few lengths under the stated
 mismatch model, and the direction of the length drift they cause on the reference task of the
-"Length bias" section (``rlxform.core.filter_updates.length_drift``). NumPy only.
+"Length bias" section (``rlxform.core.filter_updates.FilteredRule``). NumPy only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rlxform.core import filters as core_filters
-from rlxform.core.filter_updates import Filters, length_drift
+from rlxform.core.filter_updates import FilteredRule, Filters
 from rlxform.core.sequence_tasks import SequenceTask
 from rlxform.explain.conclusions import REFERENCE_P, REFERENCE_TASK, normaliser_groups
 from rlxform.explain.parts import Section
@@ -198,20 +199,16 @@ def _drift(run: RunConfig, scheme: Scheme, length: int, lines: list[str]) -> dic
         f"aggregation {name}, G = {groups})"
     )
     try:
-        filtered = length_drift(
-            scheme,
-            name,
-            run.group_size,
-            task,
-            REFERENCE_P,
-            _reference_filters(run, length),
-            batch_groups=groups,
-            advantage=_advantage(run, scheme),
+        filters, advantage = _reference_filters(run, length), _advantage(run, scheme)
+        rule = FilteredRule(
+            scheme, name, run.group_size, filters, batch_groups=groups, advantage=advantage
         )
+        filtered = rule.length_drift(task, REFERENCE_P)
     except InputError as err:
         lines.append(f"{where}: no exact length drift: {err}.")
         return {"length_drift": f"not derived: {err}"}
-    plain = length_drift(scheme, name, run.group_size, task, REFERENCE_P, batch_groups=groups)
+    unfiltered = dataclasses.replace(rule, filters=Filters(), advantage=None)
+    plain = unfiltered.length_drift(task, REFERENCE_P)
     if abs(filtered.drift_p) < 1e-9 * max(abs(plain.drift_p), 1e-300):
         lines.append(
             f"{where}: the filtered update does not move p at all (the answer there is decided "

@@ -9,7 +9,7 @@ Two blocks of one table (column ``panel``):
   (``first_token``, V = 4, answers of at most 8 tokens, p = 0.3) with the mask on, as the task's
   maximum length stands for longer and longer completions (the per-token sigma scaled by
   sqrt(L_max / 8), ``rlxform.explain.filters``): d E[L | correct] / dp and d E[L | wrong] / dp
-  along the exact expected update (``rlxform.core.filter_updates.length_drift``), with the
+  along the exact expected update (``rlxform.core.filter_updates.FilteredRule``), with the
   aggregation's own drift (no mask) alongside.
 """
 
@@ -79,7 +79,7 @@ def _grid(low: float, high: float, count: int) -> tuple[int, ...]:
     description="vLLM sequence mask: keep probability vs completion length; GRPO's length drift",
 )
 def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) -> Table:
-    from rlxform.core.filter_updates import Filters, length_drift
+    from rlxform.core.filter_updates import FilteredRule, Filters
     from rlxform.core.sequence_tasks import SequenceTask
 
     cols = Columns()
@@ -107,7 +107,7 @@ def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) ->
     done = 0
     cap = core_filters.TRL_VLLM_CAP
     for mode in config.aggregations:
-        plain = length_drift(scheme, mode, config.group_size, task, config.p)
+        plain = FilteredRule(scheme, mode, config.group_size).length_drift(task, config.p)
         for sigma in config.sigmas:
             for length in config.stands_for:
                 scale = length / config.max_length
@@ -117,7 +117,8 @@ def run_vllm_mask_length(config: MaskLengthConfig, progress: Progress = None) ->
                     mismatch_mean=config.mean * scale,
                     mismatch_sd=sigma * math.sqrt(scale),
                 )
-                d = length_drift(scheme, mode, config.group_size, task, config.p, filters)
+                rule = FilteredRule(scheme, mode, config.group_size, filters)
+                d = rule.length_drift(task, config.p)
                 cols.add(
                     panel="drift",
                     aggregation=mode,

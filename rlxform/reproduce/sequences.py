@@ -3,7 +3,7 @@
 ``length_drift_map``: d E[L | correct] / dp and d E[L | wrong] / dp along the exact expected
 update (length change per unit of success gained), next to the same ratios along grad p (the
 length-blind direction), against p per aggregation and scheme, on ``first_token`` and ``parity``
-(``rlxform.core.sequences.length_drift`` at the tilted-uniform tabular policy).
+(``rlxform.core.sequences.UpdateRule.length_drift`` at the tilted-uniform tabular policy).
 Zero-sum advantages (GRPO, RLOO, MaxRL: p abar + (1-p) bbar = 0) share one direction per p,
 so one of them plus REINFORCE (b = 0) covers the catalog's shapes.
 ``length_trajectories``: GRPO runs of the sequence simulator vs exact ascent under several
@@ -129,7 +129,7 @@ def _gradient_answer(mode: str, text: str) -> str:
     description="dE[L|correct]/dp and dE[L|wrong]/dp along E[g] vs grad p, per aggregation",
 )
 def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> Table:
-    from rlxform.core.sequences import SequenceTask, length_drift
+    from rlxform.core.sequences import SequenceTask, UpdateRule
 
     cols = Columns()
     total = len(config.verifiers) * len(config.aggregations) * len(config.schemes)
@@ -138,8 +138,9 @@ def run_length_drift_map(config: DriftMapConfig, progress: Progress = None) -> T
         task = SequenceTask(config.vocab_size, config.max_length, verifier)
         for mode in config.aggregations:
             for scheme in config.schemes:
+                rule = UpdateRule(scheme, mode, config.group_size)
                 for p in config.p_grid:
-                    d = length_drift(scheme, mode, config.group_size, task, p)
+                    d = rule.length_drift(task, p)
                     cols.add(
                         verifier=verifier,
                         aggregation=mode,

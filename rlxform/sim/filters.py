@@ -200,7 +200,7 @@ def filtered_gradient(
 
 def check_exact(cfg: SimConfig) -> None:
     """InputError: exact ascent is not derived for the sequence filters (their exact update
-    at fixed params is ``rlxform.core.filter_updates.expected_update``)."""
+    at fixed params is ``rlxform.core.filter_updates.FilteredRule.expected_update``)."""
     if static_active(cfg):
         on = [
             name
@@ -208,8 +208,8 @@ def check_exact(cfg: SimConfig) -> None:
             if getattr(cfg, name)
         ]
         raise InputError(
-            f"{on[0]}={getattr(cfg, on[0])!r} has no exact ascent reference: the exact "
-            "expected update at fixed params is rlxform.core.filter_updates.expected_update"
+            f"{on[0]}={getattr(cfg, on[0])!r} has no exact ascent reference: the exact expected "
+            "update at fixed params is rlxform.core.filter_updates.FilteredRule.expected_update"
         )
 
 

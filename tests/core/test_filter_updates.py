@@ -8,6 +8,8 @@ length drift's sign where the filter alone moves lengths. NumPy float64.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from filters_brute import brute_entropy_mask, brute_token_mass, walk_probs
@@ -33,7 +35,7 @@ def _table(seed: int, task=SMALL, scale: float = 1.0):
 
 def _mass(scheme, agg, m, table, filters, g=1):
     """pi(y) omega(y) k(y, t) of the exact route."""
-    weights = fu.token_weights(scheme, agg, m, table, SMALL, filters, batch_groups=g)
+    weights = fu.FilteredRule(scheme, agg, m, filters, batch_groups=g).token_weights(table, SMALL)
     probs, _, _ = walk_probs(table, SMALL)
     return probs[:, None] * weights
 
@@ -48,8 +50,8 @@ def test_no_filter_is_the_sequence_core():
     table = _table(0)
     for agg in AGGS:
         for g in (1, 2):
-            exact = fu.expected_update(GRPO, agg, 4, table, SMALL, batch_groups=g)
-            plain = sq.expected_update(GRPO, agg, 4, table, SMALL, batch_groups=g)
+            exact = fu.FilteredRule(GRPO, agg, 4, batch_groups=g).expected_update(table, SMALL)
+            plain = sq.UpdateRule(GRPO, agg, 4, batch_groups=g).expected_update(table, SMALL)
             np.testing.assert_array_equal(exact, plain)
 
 
@@ -115,9 +117,9 @@ def test_overlong_through_a_trainers_own_advantage_matches_brute_force():
             mask_truncated=True,
             advantage=rule,
         )
-        weights = fu.token_weights(scheme, agg, 3, table, SMALL, filters, advantage=rule)
-        _check(walk_probs(table, SMALL)[0][:, None] * weights, brute)
-        registry = fu.token_weights(scheme, agg, 3, table, SMALL, filters)
+        own = fu.FilteredRule(scheme, agg, 3, filters, advantage=rule)
+        _check(walk_probs(table, SMALL)[0][:, None] * own.token_weights(table, SMALL), brute)
+        registry = fu.FilteredRule(scheme, agg, 3, filters).token_weights(table, SMALL)
         _check(walk_probs(table, SMALL)[0][:, None] * registry, brute)
 
 
@@ -180,10 +182,10 @@ def test_count_vectors_agree_with_the_transforms_on_binary_rewards():
     for agg in AGGS:
         for g in (1, 2):
             for scheme in (GRPO, RLOO):
-                args = (scheme, agg, 4, probs, enum.correct.astype(float), SMALL)
-                options = {"keep_own": keep, "batch_groups": g}
-                counted = group_weights(*args, binary=False, **options)
-                transformed = group_weights(*args, binary=True, **options)
+                rule = sq.UpdateRule(scheme, agg, 4, batch_groups=g)
+                args = (rule, probs, enum.correct.astype(float), SMALL)
+                counted = group_weights(*args, binary=False, keep_own=keep)
+                transformed = group_weights(*args, binary=True, keep_own=keep)
                 np.testing.assert_allclose(counted, transformed, rtol=0, atol=1e-14)
 
 
@@ -192,33 +194,48 @@ def test_length_drift_of_the_default_vllm_mask():
     one like 1/L: correct answers shorten and wrong ones lengthen (the mask drops long answers
     more often, so their terms, of either sign, shrink)."""
     task = SequenceTask(4, 8, "first_token")
-    plain = fu.length_drift(GRPO, "seq-mean-token-sum", 8, task, 0.3)
-    assert abs(plain.drift_correct) < 1e-12 and abs(plain.drift_wrong) < 1e-12
+    plain = fu.FilteredRule(GRPO, "seq-mean-token-sum", 8)
+    drift = plain.length_drift(task, 0.3)
+    assert abs(drift.drift_correct) < 1e-12 and abs(drift.drift_wrong) < 1e-12
     strong = fu.Filters(vllm_mode="sequence_mask", mismatch_sd=0.5)
-    drift = fu.length_drift(GRPO, "seq-mean-token-sum", 8, task, 0.3, strong)
+    drift = dataclasses.replace(plain, filters=strong).length_drift(task, 0.3)
     assert drift.drift_correct < 0 and drift.drift_wrong > 0 and drift.drift_p > 0
-    truncate = fu.length_drift(
-        GRPO,
-        "seq-mean-token-sum",
-        8,
-        task,
-        0.3,
-        fu.Filters(vllm_mode="token_truncate", mismatch_sd=0.5),
-    )
+    token = fu.Filters(vllm_mode="token_truncate", mismatch_sd=0.5)
+    truncate = dataclasses.replace(plain, filters=token).length_drift(task, 0.3)
     assert abs(truncate.drift_correct) < 1e-12  # token modes: a constant factor
 
 
 def test_overlong_needs_a_real_reward_form():
+    overlong = fu.Filters(overlong_buffer=1.0)
+    rule = fu.FilteredRule(schemes.get("rejection_sampling"), "seq-mean-token-sum", 4, overlong)
     with pytest.raises(InputError, match="scheme='rejection_sampling' is invalid with overlong"):
-        fu.token_weights(
-            schemes.get("rejection_sampling"),
-            "seq-mean-token-sum",
-            4,
-            _table(0),
-            SMALL,
-            fu.Filters(overlong_buffer=1.0),
-        )
+        rule.token_weights(_table(0), SMALL)
     with pytest.raises(InputError, match=r"reward_range=0\.5 is invalid"):
         fu.Filters(reward_range=0.5)
     with pytest.raises(InputError, match=r"entropy_quantile=0\.0 is invalid"):
         fu.Filters(entropy_quantile=0)
+
+
+def test_the_rule_is_a_validated_hashable_record():
+    """Equal inputs make equal, hashable rules (aggregation aliases in canonical spelling); a
+    wrong field is refused once, by name, at construction."""
+    rule = fu.FilteredRule(GRPO, "token-mean", 4, fu.Filters(mask_truncated=True), batch_groups=2)
+    same = fu.FilteredRule(GRPO, "token-mean", 4, fu.Filters(mask_truncated=True), batch_groups=2)
+    assert rule == same and hash(rule) == hash(same) and len({rule, same}) == 1
+    assert rule != fu.FilteredRule(GRPO, "token-mean", 4, batch_groups=2)
+    assert isinstance(rule, sq.UpdateRule)
+    assert fu.FilteredRule(GRPO, "trl:dapo", 4, batch_groups=2) == dataclasses.replace(
+        rule, filters=fu.Filters()
+    )
+    cases = [
+        ({"filters": {"mask_truncated": True}}, r"filters=\{'mask_truncated': True\} is invalid"),
+        ({"advantage": 3}, r"advantage=3 is invalid: must be None or a function"),
+        ({"batch_groups": 0}, r"batch_groups=0 is invalid"),
+        ({"group_size": 0}, r"group_size=0 is invalid"),
+        ({"aggregation": "sum"}, r"aggregation='sum' is invalid"),
+        ({"scheme": "grpo"}, r"scheme='grpo' is invalid: must be an rlxform"),
+    ]
+    base = {"scheme": GRPO, "aggregation": "token-mean", "group_size": 4}
+    for change, message in cases:
+        with pytest.raises(InputError, match=message):
+            fu.FilteredRule(**{**base, **change})

@@ -105,7 +105,7 @@ def test_lazy_names_are_the_simulator_objects():
     assert rlxform.SimConfig is config.SimConfig and rlxform.HParams is hparams.HParams
     assert rlxform.exact is exact and rlxform.simulate is simulate
     assert rlxform.make_sweep is sweeps.make_sweep and rlxform.sequences is sequences
-    assert rlxform.length_drift is sequences.length_drift
+    assert rlxform.UpdateRule is sequences.UpdateRule
     assert set(rlxform.__all__) <= set(dir(rlxform))
     for name in rlxform.__all__:
         assert getattr(rlxform, name) is not None, name

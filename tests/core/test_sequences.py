@@ -218,7 +218,7 @@ def test_expected_update_matches_brute_force(agg, groups):
     want = brute_update(
         agg, *scheme.tables(m), m, groups, 3, probs, enum.lengths, enum.correct, grads
     )
-    got = sq.expected_update(scheme, agg, m, logits, task, batch_groups=groups)
+    got = sq.UpdateRule(scheme, agg, m, batch_groups=groups).expected_update(logits, task)
     assert isinstance(got, np.ndarray) and got.dtype == np.float64
     np.testing.assert_allclose(got.reshape(-1), want, rtol=0, atol=1e-12)
     assert np.abs(want).max() > 1e-3
@@ -250,17 +250,19 @@ def test_objectives_of_the_modes(x64):
     h = transform(grpo, m).objective
     grad_h = jax.jit(jax.grad(lambda x: h(sq.length_stats(x, SMALL)[0])))(logits)
     for agg, scale in [("seq-mean-token-sum", 1.0), ("seq-mean-token-sum-norm", 1 / 3)]:
-        got = sq.expected_update(grpo, agg, m, logits, SMALL)
+        got = sq.UpdateRule(grpo, agg, m).expected_update(logits, SMALL)
         np.testing.assert_allclose(got, scale * np.asarray(grad_h), atol=1e-12)
     enum = enumerate_sequences(SMALL)
     reward_over_length = lambda x: jnp.sum(
         jnp.exp(sq.response_log_probs(x, SMALL)) * enum.correct / enum.lengths
     )
-    got = sq.expected_update(schemes.reinforce(), "seq-mean-token-mean", m, logits, SMALL)
+    got = sq.UpdateRule(schemes.reinforce(), "seq-mean-token-mean", m).expected_update(
+        logits, SMALL
+    )
     np.testing.assert_allclose(got, jax.jit(jax.grad(reward_over_length))(logits), atol=1e-12)
 
     def asymmetry(scheme, agg):
-        field = lambda x: sq.expected_update(scheme, agg, m, x, SMALL)
+        field = lambda x: sq.UpdateRule(scheme, agg, m).expected_update(x, SMALL)
         return _asymmetry(_jacobian_fd(field, logits))
 
     assert asymmetry(grpo, "seq-mean-token-sum") < 1e-6  # finite differences: ~1e-9
@@ -277,7 +279,7 @@ def test_length_drift_first_token(x64):
     """Dr. GRPO's observation: under 1/L wrong answers lengthen; constant normalisers do not."""
     task = SequenceTask(3, 4, "first_token")
     grpo, m, p = schemes.grpo("sample", 1e-6), 6, 0.3
-    drift = {a: sq.length_drift(grpo, a, m, task, p) for a in AGGS}
+    drift = {a: sq.UpdateRule(grpo, a, m).length_drift(task, p) for a in AGGS}
     for d in drift.values():
         assert abs(d.p - p) < 1e-12
         assert abs(d.drift_correct_grad_p) < 1e-12 and abs(d.drift_wrong_grad_p) < 1e-12
@@ -292,7 +294,7 @@ def test_length_drift_first_token(x64):
     tok = drift["token-mean"]
     assert 0 < tok.drift_wrong < inv.drift_wrong and inv.drift_correct < tok.drift_correct < 0
     # G groups sharing the token-mean normaliser damp the own-length effect further
-    two = sq.length_drift(grpo, "token-mean", m, task, p, batch_groups=2)
+    two = sq.UpdateRule(grpo, "token-mean", m, batch_groups=2).length_drift(task, p)
     assert 0 < two.drift_wrong < tok.drift_wrong
     assert all(isinstance(v, float) for v in two)
 
@@ -302,9 +304,9 @@ def test_length_drift_is_the_jvp_of_the_length_stats(x64, agg, groups):
     """The NumPy closed form against jax.jvp of the jax.numpy length statistics and against
     central finite differences, along E[g] and along grad p."""
     task, grpo, m, p = SMALL, schemes.grpo("sample", 1e-6), 4, 0.4
-    d = sq.length_drift(grpo, agg, m, task, p, batch_groups=groups)
+    d = sq.UpdateRule(grpo, agg, m, batch_groups=groups).length_drift(task, p)
     logits = sq.tilted_logits(task, [p])[0]
-    update = sq.expected_update(grpo, agg, m, logits, task, batch_groups=groups)
+    update = sq.UpdateRule(grpo, agg, m, batch_groups=groups).expected_update(logits, task)
     stats = lambda x: jnp.stack(sq.length_stats(x, task))
     rates = jax.jit(lambda x, u: jax.jvp(stats, (x,), (u,))[1])
     along = rates(jnp.asarray(logits), jnp.asarray(update))
@@ -328,26 +330,39 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"verifier=.*every response correct"):
         sq.tilted_logits(SequenceTask(3, 2, lambda t, n: True), [0.5])
     with pytest.raises(ValueError, match="logits with shape"):
-        sq.expected_update(schemes.grpo(), "token-mean", 2, np.zeros((4, 3)), task)
+        sq.UpdateRule(schemes.grpo(), "token-mean", 2).expected_update(np.zeros((4, 3)), task)
     with pytest.raises(ValueError, match="scheme="):
-        sq.expected_update("grpo", "token-mean", 2, np.zeros((3, 3)), task)
+        sq.UpdateRule("grpo", "token-mean", 2).expected_update(np.zeros((3, 3)), task)
     with pytest.raises(ValueError, match="batch_groups=0"):
-        sq.length_drift(schemes.grpo(), "token-mean", 2, task, 0.3, batch_groups=0)
+        sq.UpdateRule(schemes.grpo(), "token-mean", 2, batch_groups=0).length_drift(task, 0.3)
     with pytest.raises(ValueError, match=r"p=0.0"):
-        sq.length_drift(schemes.grpo(), "token-mean", 2, task, 0.0)
+        sq.UpdateRule(schemes.grpo(), "token-mean", 2).length_drift(task, 0.0)
     with pytest.raises(ValueError, match="task="):
-        sq.length_drift(schemes.grpo(), "token-mean", 2, "first_token", 0.3)
+        sq.UpdateRule(schemes.grpo(), "token-mean", 2).length_drift("first_token", 0.3)
+
+
+def test_update_rule_is_a_validated_hashable_record():
+    """Equal inputs make equal, hashable rules, the aggregation in its canonical spelling; a
+    group size the scheme does not allow is refused at construction, by name."""
+    rule = sq.UpdateRule(schemes.grpo(), "trl:dapo", 4, batch_groups=2)
+    same = sq.UpdateRule(schemes.grpo(), "token-mean", 4, batch_groups=2)
+    assert rule.aggregation == "token-mean" and rule == same and hash(rule) == hash(same)
+    assert rule != sq.UpdateRule(schemes.grpo(), "token-mean", 4)
+    with pytest.raises(ValueError, match=r"group_size=1 is invalid for scheme grpo.*>= 2"):
+        sq.UpdateRule(schemes.grpo(), "token-mean", 1)
 
 
 def test_length_drift_runs_without_jax():
-    """``rlxform explain`` asks ``length_drift``: the sequence core imports and runs no JAX."""
+    """``rlxform explain`` asks ``UpdateRule.length_drift``: the sequence core imports and runs
+    no JAX."""
     import subprocess
     import sys
 
     code = (
         "import sys; from rlxform.core import schemes, sequences as sq; "
         "task = sq.SequenceTask(4, 8, 'first_token'); "
-        "d = sq.length_drift(schemes.get('grpo'), 'token-mean', 8, task, 0.3, batch_groups=2); "
+        "rule = sq.UpdateRule(schemes.get('grpo'), 'token-mean', 8, batch_groups=2); "
+        "d = rule.length_drift(task, 0.3); "
         "assert 0 < d.drift_wrong < 1, d; assert 'jax' not in sys.modules, 'jax imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -75,9 +75,10 @@ def test_largest_group_size_in_o_m_memory_and_seconds():
     from rlxform.core import sequences
 
     task = SequenceTask(4, 8, "first_token")
+    rule = sequences.UpdateRule(schemes.grpo(), "token-mean", 16384, batch_groups=2)
     tracemalloc.start()
     start = time.perf_counter()
-    drift = sequences.length_drift(schemes.grpo(), "token-mean", 16384, task, 0.3, batch_groups=2)
+    drift = rule.length_drift(task, 0.3)
     elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

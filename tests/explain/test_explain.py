@@ -422,7 +422,7 @@ def test_length_bias_at_the_runs_own_normaliser():
     1/max_length gives no drift; verl token-mean shares one normaliser across the mini-batch
     (G = 256 groups in its GSM8K example), and the card's numbers are length_drift's at that G."""
     from rlxform.core.sequence_tasks import SequenceTask
-    from rlxform.core.sequences import length_drift
+    from rlxform.core.sequences import UpdateRule
 
     grpo_run = {"num_generations": 8, "loss_type": "grpo", "scale_rewards": "group"}
     card = explain(grpo_run, framework="trl")
@@ -431,7 +431,7 @@ def test_length_bias_at_the_runs_own_normaliser():
     assert section["d_length_wrong_per_p"] > 0.5 and section["d_length_correct_per_p"] < -0.1
     assert "not your model" in section["reference_task"]
     task = SequenceTask(4, 8, "first_token")
-    drift = length_drift(card.scheme, "seq-mean-token-mean", 8, task, 0.3)
+    drift = UpdateRule(card.scheme, "seq-mean-token-mean", 8).length_drift(task, 0.3)
     assert section["d_length_wrong_per_p"] == pytest.approx(drift.drift_wrong / drift.drift_p)
     flat = explain(CONFIGS / "trl_dr_grpo.json").to_json()["length_bias"]
     assert flat["rlxform_aggregation"] == "seq-mean-token-sum-norm"
@@ -439,8 +439,8 @@ def test_length_bias_at_the_runs_own_normaliser():
     shared = explain(LAUNCH / "verl_grpo_gsm8k.sh")
     values = shared.to_json()["length_bias"]
     assert (values["rlxform_aggregation"], values["groups_per_normaliser"]) == ("token-mean", 256)
-    wide = length_drift(shared.scheme, "token-mean", 5, task, 0.3, batch_groups=256)
-    one = length_drift(shared.scheme, "token-mean", 5, task, 0.3, batch_groups=1)
+    wide = UpdateRule(shared.scheme, "token-mean", 5, batch_groups=256).length_drift(task, 0.3)
+    one = UpdateRule(shared.scheme, "token-mean", 5, batch_groups=1).length_drift(task, 0.3)
     assert values["d_length_wrong_per_p"] == pytest.approx(wide.drift_wrong / wide.drift_p)
     # the G = 1 drift of 0.4.1 was about G times too large
     ratio = (one.drift_wrong / one.drift_p) / values["d_length_wrong_per_p"]

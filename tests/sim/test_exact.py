@@ -193,10 +193,8 @@ def test_sequence_objective_is_h_of_the_exact_p(policy):
     if policy == "sequence_tabular":  # one SGD step of exact ascent, by the NumPy core
         logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float64)
         metrics = exact.make_exact(cfg)(HParams(0.5))
-        moved = (
-            logits
-            + 0.5 * sq.expected_update(cfg.scheme, cfg.aggregation, 2, logits, cfg.problem.task) / 2
-        )
+        rule = sq.UpdateRule(cfg.scheme, cfg.aggregation, 2)
+        moved = logits + 0.5 * rule.expected_update(logits, cfg.problem.task) / 2
         np.testing.assert_allclose(
             metrics.p[1], sq.length_stats(moved, cfg.problem.task)[0], atol=1e-6
         )

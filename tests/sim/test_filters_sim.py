@@ -84,8 +84,8 @@ def test_composed_sequence_filters_match_the_exact_update():
         overlong_buffer=2.0,
         overlong_factor=0.5,
     )
-    exact = fu.expected_update(
-        cfg.scheme, "token-mean", 4, logits[0].astype(np.float64), SEQ.task, filters
+    exact = fu.FilteredRule(cfg.scheme, "token-mean", 4, filters).expected_update(
+        logits[0].astype(np.float64), SEQ.task
     )
     z = _z(mean[0], se[0], exact)
     print(f"max |z| = {z.max():.2f} over {z.size} coordinates")
@@ -104,8 +104,8 @@ def test_vllm_modes_match_the_exact_update(mode):
     filters = fu.Filters(
         vllm_mode=mode, vllm_cap=1.25, vllm_cap_min=0.8, mismatch_sd=0.2, mismatch_mean=0.01
     )
-    exact = fu.expected_update(
-        cfg.scheme, cfg.aggregation, 3, logits[0].astype(np.float64), SEQ.task, filters
+    exact = fu.FilteredRule(cfg.scheme, cfg.aggregation, 3, filters).expected_update(
+        logits[0].astype(np.float64), SEQ.task
     )
     z = _z(mean[0], se[0], exact)
     print(f"max |z| = {z.max():.2f} over {z.size} coordinates")
@@ -136,9 +136,9 @@ def test_entropy_filter_matches_the_population_quantile():
     cfg = SimConfig("grpo", problem=problem, group_size=4, entropy_filter=True)
     hparams = HParams(0.1, entropy_quantile=rho)
     mean, se = _sampled(cfg, hparams, logits, 3000)
-    exact = fu.expected_update(
-        cfg.scheme, cfg.aggregation, 4, table, SEQ.task, fu.Filters(entropy_quantile=rho)
-    )
+    exact = fu.FilteredRule(
+        cfg.scheme, cfg.aggregation, 4, fu.Filters(entropy_quantile=rho)
+    ).expected_update(table, SEQ.task)
     z = _z(prompts * mean.sum(0) / prompts, se.sum(0) / np.sqrt(prompts), exact)
     print(f"max |z| = {z.max():.2f} over {z.size} coordinates")
     assert z.max() < 4.5, z.max()

@@ -3,7 +3,7 @@ follow the exact scalar-logit iteration; the default program is unchanged.
 
 Routes: the simulator's first step (``sim.loss_mode``: the frameworks' per-token gradients in
 JAX) averaged over many keys against the exact expected update with the mode's aggregation and
-scale (s w_M grad p on bandits, ``core.sequences.expected_update`` on sequences) within standard
+scale (s w_M grad p on bandits, ``UpdateRule.expected_update`` on sequences) within standard
 errors; the same step summed over every group outcome of a tiny
 sequence task (brute force) against the same exact update (NumPy float64 references, not the
 simulator's own); PPO's inner loop (E = 4) on the
@@ -97,7 +97,7 @@ def _first_steps(cfgs: list[SimConfig]):
 
 def _exact(cfgs: list[SimConfig]) -> np.ndarray:
     """Each mode's exact E[first update] in NumPy float64: s x the plain update with the mode's
-    aggregation (sequences: ``core.sequences.expected_update``; bandits: s w_M(p) grad p), over
+    aggregation (sequences: ``UpdateRule.expected_update``; bandits: s w_M(p) grad p), over
     the mean of the P groups."""
     cfg = cfgs[0]
     logits = np.asarray(ascent.initial_params(cfg)["logits"], np.float64)
@@ -105,7 +105,8 @@ def _exact(cfgs: list[SimConfig]) -> np.ndarray:
     out = []
     for c in cfgs:
         if cfg.problem.is_sequence:
-            base = core_sequences.expected_update(GRPO, c.aggregation, m, logits, cfg.problem.task)
+            rule = core_sequences.UpdateRule(GRPO, c.aggregation, m)
+            base = rule.expected_update(logits, cfg.problem.task)
         else:
             probs = np.exp(logits - logits.max(-1, keepdims=True))
             probs /= probs.sum(-1, keepdims=True)

@@ -70,7 +70,7 @@ def test_expected_update_equals_the_exact_core(mode):
     law, traced) against the NumPy core on the same table (one group per normaliser)."""
     rng = np.random.default_rng(0)
     logits = sq.tilted_logits(TASK, [0.2, 0.5, 0.8]) + 0.3 * rng.standard_normal((3, 7, 3))
-    core = sq.expected_update(schemes.grpo(), mode, 4, logits, TASK) / 3
+    core = sq.UpdateRule(schemes.grpo(), mode, 4).expected_update(logits, TASK) / 3
     with jax.enable_x64(True):
         cfg = _cfg(aggregation=mode, num_prompts=3, init_p=(0.2, 0.5, 0.8))
         ours = _expected_update(cfg, {"logits": jnp.asarray(logits)})["logits"]
@@ -142,7 +142,8 @@ def test_one_exact_step_is_lr_times_the_expected_update():
     cfg = _cfg(num_steps=1, aggregation="seq-mean-token-mean")
     metrics = make_sequence_exact(cfg)(HParams(0.7))
     logits = np.asarray(initial_params(cfg)["logits"], np.float64)
-    moved = logits + 0.7 * sq.expected_update(cfg.scheme, cfg.aggregation, 4, logits, TASK) / 2
+    rule = sq.UpdateRule(cfg.scheme, cfg.aggregation, 4)
+    moved = logits + 0.7 * rule.expected_update(logits, TASK) / 2
     p, _, length_wrong = sq.length_stats(moved, TASK)
     np.testing.assert_allclose(metrics.p[1], p, atol=1e-6)
     np.testing.assert_allclose(metrics.mean_length_wrong[1], length_wrong.mean(), 1e-5)
@@ -199,7 +200,8 @@ def test_network_expected_update_is_the_chain_rule_of_the_core():
         with jax.enable_x64(True):
             net = network_config(cfg.problem)
             table, pullback = jax.vjp(lambda q, net=net: network_logits(q, net), params)
-            tabular = sq.expected_update(cfg.scheme, mode, 4, np.asarray(table), TASK) / 2
+            rule = sq.UpdateRule(cfg.scheme, mode, 4)
+            tabular = rule.expected_update(np.asarray(table), TASK) / 2
             (want,) = pullback(jnp.asarray(tabular))
             got = _expected_update(cfg, params)
         for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
