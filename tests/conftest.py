@@ -21,16 +21,24 @@ os.environ.setdefault("RLXFORM_JAX_CACHE", "off")
 
 
 SLOW_CASES = Path(__file__).parent / "slow_cases.txt"
+# Test files longest first, as measured over a whole run (``python tests/timings.py DIR --order``).
+# xdist hands whole files to its workers in collection order (``--dist loadfile
+# --no-loadscope-reorder``): longest first, no long file starts while the other worker runs out
+# of work. Files not listed follow in their usual order.
+FILE_ORDER = Path(__file__).parent / "file_order.txt"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark the measured-slow node ids of ``slow_cases.txt`` ``slow`` (before ``-m`` selects)."""
+    """Mark the measured-slow node ids of ``slow_cases.txt`` ``slow`` (before ``-m`` selects);
+    order the files as ``file_order.txt`` (a stable sort: tests keep their order in a file)."""
     lines = SLOW_CASES.read_text().splitlines()
     slow = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     for item in items:
         if item.nodeid in slow:
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(FILE_ORDER.read_text().split())}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture

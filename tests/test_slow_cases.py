@@ -1,5 +1,6 @@
 """Every node id of ``slow_cases.txt`` names a test that exists (a rename would silently drop its
-``slow`` mark and put a measured-slow test back in the default suite)."""
+``slow`` mark and put a measured-slow test back in the default suite); ``file_order.txt`` names
+every test file once."""
 
 import ast
 from pathlib import Path
@@ -31,3 +32,12 @@ def test_every_slow_case_names_an_existing_test():
         if function not in names[path]:
             missing.append(node_id)
     assert not missing, f"slow_cases.txt names tests that do not exist: {missing}"
+
+
+def test_file_order_lists_every_test_file_once():
+    """``file_order.txt`` (longest first, conftest.py) names each existing test file once, so a
+    new or renamed file does not silently start last."""
+    order = (ROOT / "tests" / "file_order.txt").read_text().split()
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
+    assert len(order) == len(set(order))
+    assert sorted(order) == files

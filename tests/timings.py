@@ -2,7 +2,9 @@
 
 ``python tests/timings.py BEFORE_DIR [AFTER_DIR] [--top N]`` prints a Markdown table, one row per
 test file (sum of setup + call + teardown seconds over its tests, and its XLA backend compiles),
-sorted by the first directory's seconds, then the totals. See tests/TIMINGS.md.
+sorted by the first directory's seconds, then the totals. ``--order`` prints the files of one
+directory longest first, one per line: ``tests/file_order.txt``, the order in which the workers
+start files (``conftest.py``). See tests/TIMINGS.md.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="one or two RLXFORM_TEST_STATS dirs")
     parser.add_argument("--top", type=int, default=30, help="rows shown (totals cover all)")
+    parser.add_argument("--order", action="store_true", help="file names only, longest first")
     args = parser.parse_args()
     tables = [per_file(d) for d in args.dirs]
+    if args.order:
+        print("\n".join(sorted(tables[0], key=lambda f: -tables[0][f][0])))
+        return
     names = sorted(set().union(*tables), key=lambda f: -max(t.get(f, [0])[0] for t in tables))
     empty = [0.0, 0, 0.0, 0]
     if len(tables) == 1:
