@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SchemeTables
 
 from rlxform import transform
 from rlxform.core import schemes
@@ -35,20 +36,6 @@ def _as64(tree):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), tree)
 
 
-class _Tables:
-    """A scheme as ``expected_update`` and ``brute_force_update`` read it: its (a, b) tables
-    (``ascent.tables``; neither route reads anything else of the scheme). Passed traced, so one
-    compiled program per policy serves every scheme."""
-
-    has_eps = False
-
-    def __init__(self, a_table, b_table):
-        self.a_table, self.b_table = a_table, b_table
-
-    def traced_tables(self, group_size, eps=None):
-        return self.a_table, self.b_table
-
-
 def _bandit_cfg(policy, scheme=SCHEMES[0]):
     problem = Problem(
         policy=policy,
@@ -64,7 +51,7 @@ def _bandit_cfg(policy, scheme=SCHEMES[0]):
 @functools.cache
 def _bandit_routes(policy):
     """(params float64, jitted (params, a, b) -> (theorem, brute)): one per policy, every scheme
-    (the tables are the scheme, traced)."""
+    (the tables are the scheme, traced: ``SchemeTables``)."""
     cfg = _bandit_cfg(policy)
     params = ascent.initial_params(cfg)
     noise = np.random.default_rng(2)
@@ -74,7 +61,7 @@ def _bandit_routes(policy):
 
     @jax.jit
     def routes(p, a_table, b_table):
-        tables = _Tables(a_table, b_table)
+        tables = SchemeTables(a_table, b_table)
         return exact.expected_update(tables, p, cfg), exact.brute_force_update(tables, p, cfg)
 
     return params, routes
