@@ -53,6 +53,21 @@ def brute_force_expected_update(a_table, b_table, logits, correct, group_size):
     return mean, p, grad_p
 
 
+class SchemeTables:
+    """A scheme as ``rlxform.sim.ascent.tables`` reads it: its (a, b) tables, passed as the
+    ``scheme`` argument of ``exact.expected_update`` / ``brute_force_update`` (``std_scope``
+    "group"; nothing else of the scheme is read there). Traced tables let one compiled program
+    serve every scheme of a parametrised test."""
+
+    has_eps = False
+
+    def __init__(self, a_table, b_table):
+        self.a_table, self.b_table = a_table, b_table
+
+    def traced_tables(self, group_size, eps=None):
+        return self.a_table, self.b_table
+
+
 # ---- one compile of the binomial-tree counts sampler for every distribution test ----------------
 
 COUNTS_ROWS, COUNTS_RESPONSES = 20_000, 5  # the one [B, K] shape the counts sampler compiles for

@@ -116,6 +116,7 @@ def test_flag_kinds_are_the_registry_kinds():
 
 
 def test_bfloat16_p_is_a_real_number_like_float16():
+    import jax
     import jax.numpy as jnp
     import ml_dtypes
 
@@ -123,7 +124,8 @@ def test_bfloat16_p_is_a_real_number_like_float16():
     t = objective.transform(schemes.grpo(), 8)
     expected = t.weight(np.asarray(p, np.float16))
     np.testing.assert_array_equal(t.weight(np.asarray(p, ml_dtypes.bfloat16)), expected)
-    traced = np.asarray(t.weight(jnp.asarray(p, jnp.bfloat16)), np.float64)  # JAX: float32
+    # JAX (one compiled program, not one eager compile per primitive): float32
+    traced = np.asarray(jax.jit(t.weight)(jnp.asarray(p, jnp.bfloat16)), np.float64)
     np.testing.assert_allclose(traced, expected, rtol=1e-6)
     with pytest.raises(InputError, match=r"p=1\.5"):
         check_unit_interval("p", np.asarray([0.5, 1.5], ml_dtypes.bfloat16))

@@ -6,12 +6,14 @@ formulas, in JAX for the simulator's reference (held to NumPy in one compiled pr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SchemeTables
 
 from rlxform.core import dynamic, schemes
 from rlxform.sim import ascent, exact, simulate
@@ -45,7 +47,7 @@ def _jit(fn, cfg):
 
 def _max_abs(a, b):
     pairs = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
-    return max(float(jnp.abs(x - y).max()) for x, y in pairs)
+    return max(np.abs(np.asarray(x) - np.asarray(y)).max() for x, y in pairs)  # NumPy: no compile
 
 
 def test_kept_weight_by_hand():
@@ -128,25 +130,46 @@ def test_numpy_and_jax_routes_agree(x64):
         np.testing.assert_allclose(got, dynamic.step_factors(p, 5, batch), rtol=1e-13)
 
 
+def _joint_cfg(scheme, batch_size):
+    problem = Problem(
+        num_prompts=3, num_responses=2, batch_size=batch_size, init_p=(0.15, 0.5, 0.85)
+    )
+    return SimConfig(scheme, problem=problem, group_size=3, dynamic_sampling=True)
+
+
+@functools.cache
+def _joint_routes(batch_size):
+    """jit((params, a, b) -> (theorem, brute force, plain theorem)): one program per batch size
+    for every scheme, whose tables are traced (``SchemeTables``: all the routes read of it)."""
+    cfg = _joint_cfg(SCHEMES[0], batch_size)
+
+    @jax.jit
+    def routes(params, a_table, b_table):
+        tables = SchemeTables(a_table, b_table)
+        return (
+            exact.expected_update(tables, params, cfg),
+            exact.brute_force_update(tables, params, cfg),
+            exact.expected_update(tables, params, _plain(cfg)),
+        )
+
+    return routes
+
+
 @pytest.mark.parametrize("batch_size", [None, 2])
 @pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.name)
 def test_expected_update_equals_joint_brute_force(scheme, batch_size):
-    cfg = SimConfig(
-        scheme,
-        problem=Problem(
-            num_prompts=3, num_responses=2, batch_size=batch_size, init_p=(0.15, 0.5, 0.85)
-        ),
-        group_size=3,
-        dynamic_sampling=True,
-    )
+    cfg = _joint_cfg(scheme, batch_size)  # the scheme's checks at M = 3; its tables below
     with jax.enable_x64(True):
         params = _as64(ascent.initial_params(cfg))
-        theorem = _jit(exact.expected_update, cfg)(params)
-        brute = _jit(exact.brute_force_update, cfg)(params)
+        a_table, b_table = ascent.tables(cfg, dtype=jnp.float64)
+        theorem, brute, plain = _joint_routes(batch_size)(params, a_table, b_table)
         assert _max_abs(theorem, brute) < 1e-12
         # the plain formula (the old reference) is a different number
-        plain = _jit(exact.expected_update, _plain(cfg))(params)
         assert _max_abs(plain, brute) > 1e-3
+        # every route reads the tables passed (linear in them), not a scheme of its own
+        doubled = _joint_routes(batch_size)(params, 2 * a_table, 2 * b_table)
+        twice = jax.tree_util.tree_map(lambda x: 2 * x, (theorem, brute, plain))
+        assert _max_abs(doubled, twice) < 1e-12
 
 
 @pytest.mark.parametrize("policy", ["scalar", "network"])

@@ -39,17 +39,22 @@ def small_cfg(num_prompts, group_size, num_steps, vocab_size=3, max_length=2, in
     )
 
 
+# one compiled program per shape (not one eager compile per primitive)
+_sample_responses = jax.jit(sr.sample_responses, static_argnums=(2, 3))
+_group_advantages = jax.jit(sr.group_advantages, static_argnames="std")
+
+
 def test_group_advantages_by_hand():
-    np.testing.assert_allclose(sr.group_advantages(jnp.asarray([1.0, 0.0])), [1.0, -1.0])
-    sample = sr.group_advantages(jnp.asarray([1.0, 0.0]), std="sample")
+    np.testing.assert_allclose(_group_advantages(np.asarray([1.0, 0.0])), [1.0, -1.0])
+    sample = _group_advantages(np.asarray([1.0, 0.0]), std="sample")
     np.testing.assert_allclose(sample, [0.5 / np.sqrt(0.5), -0.5 / np.sqrt(0.5)], rtol=1e-6)
     # q = 1/4, population sd = sqrt(3)/4: A = (3/4) / (sqrt(3)/4) = sqrt(3), -(1/4)/(sqrt 3/4)
     np.testing.assert_allclose(
-        sr.group_advantages(jnp.asarray([1.0, 0.0, 0.0, 0.0])),
+        _group_advantages(np.asarray([1.0, 0.0, 0.0, 0.0])),
         [np.sqrt(3), -1 / np.sqrt(3), -1 / np.sqrt(3), -1 / np.sqrt(3)],
         rtol=1e-6,
     )
-    np.testing.assert_array_equal(sr.group_advantages(jnp.ones((2, 3))), np.zeros((2, 3)))
+    np.testing.assert_array_equal(_group_advantages(np.ones((2, 3))), np.zeros((2, 3)))
 
 
 def test_surrogate_gradient_by_hand():
@@ -64,8 +69,8 @@ def test_surrogate_gradient_by_hand():
         live=jnp.asarray([[[True, True], [True, False]]]),
         index=jnp.asarray([[1, 0]], jnp.int32),
     )
-    advantages = sr.group_advantages(jnp.asarray([[1.0, 0.0]]))
-    grad = jax.grad(sr.surrogate)(jnp.zeros((1, 3, 3)), responses, advantages)
+    advantages = _group_advantages(np.asarray([[1.0, 0.0]]))
+    grad = jax.jit(jax.grad(sr.surrogate))(jnp.zeros((1, 3, 3)), responses, advantages)
     expected = [[1 / 3, 1 / 12, -5 / 12], [-1 / 12, -1 / 12, 1 / 6], [0.0, 0.0, 0.0]]
     np.testing.assert_allclose(grad[0], expected, atol=1e-7)
     enum = enumerate_sequences(small_cfg(1, 2, 1).problem.task)  # the indices above
@@ -77,7 +82,7 @@ def test_sampler_follows_the_enumerated_law():
     cfg = small_cfg(2, 4096, 1, max_length=3, init_p=(0.3, 0.7))
     task = cfg.problem.task
     logits = jnp.asarray(initial_params(cfg)["logits"])
-    drawn = sr.sample_responses(jax.random.key(3, impl="rbg"), logits, task, 4096)
+    drawn = _sample_responses(jax.random.key(3, impl="rbg"), logits, task, 4096)
     enum = enumerate_sequences(task)
     index = np.asarray(drawn.index)
     live = np.asarray(drawn.live)
@@ -89,7 +94,7 @@ def test_sampler_follows_the_enumerated_law():
     np.testing.assert_array_equal(
         np.asarray(drawn.nodes)[..., 1:][live[..., 1:]], children[live[..., 1:]]
     )
-    probs = np.exp(np.asarray(response_log_probs(logits, task), np.float64))  # [P, N]
+    probs = np.exp(response_log_probs(np.asarray(logits, np.float64), task))  # NumPy [P, N]
     for prompt in range(2):
         counts = np.bincount(index[prompt], minlength=enum.lengths.size)
         assert stats.chisquare(counts, probs[prompt] / probs[prompt].sum() * 4096).pvalue > 1e-4
@@ -103,7 +108,7 @@ def test_one_reference_step_by_hand():
     logits0 = jnp.asarray(initial_params(cfg)["logits"])
     key, lr = jax.random.key(7, impl="rbg"), 3.0
     records = jax.jit(sr.build_sequence_reference(cfg))(logits0, jnp.float32(lr), key)
-    drawn = sr.sample_responses(jax.random.split(key, 1)[0], logits0, task, 2)
+    drawn = _sample_responses(jax.random.split(key, 1)[0], logits0, task, 2)
     correct = enumerate_sequences(task).correct[np.asarray(drawn.index)]  # [P, M]
     start = np.asarray(logits0, np.float64)
     new = start.copy()
@@ -118,9 +123,7 @@ def test_one_reference_step_by_hand():
                 row = np.exp(start[x, node] - start[x, node].max())
                 step = np.eye(3)[token] - row / row.sum()
                 new[x, node] += lr / 2 / 2 * adv[i] / live.sum() * step
-    with jax.enable_x64(True):
-        p_new = np.asarray(length_stats(jnp.asarray(new), task)[0])
-        p_start = np.asarray(length_stats(jnp.asarray(start), task)[0])
+    p_new, p_start = length_stats(new, task)[0], length_stats(start, task)[0]  # NumPy float64
     np.testing.assert_allclose(records.p[0], p_start, atol=1e-6)
     np.testing.assert_allclose(records.p[1], p_new, atol=2e-6)
     np.testing.assert_allclose(records.mean_p, [p_start.mean(), p_new.mean()], atol=2e-6)

@@ -52,7 +52,8 @@ def test_group_bonus_by_hand():
     # two groups of M = 2 on a V = 3, L = 2 tree, token-mean over both groups (G = 2)
     problem = Problem("sequence_tabular", num_prompts=2, vocab_size=3, max_length=2)
     cfg = SimConfig("grpo", problem, group_size=2, aggregation="token-mean", batch_groups=2)
-    table = jnp.zeros((2, 3, 3)).at[1, 0].set(jnp.array([1.0, 0.0, -1.0]))
+    table = np.zeros((2, 3, 3), np.float32)
+    table[1, 0] = [1.0, 0.0, -1.0]
     policy = policy_of(cfg)._replace(prefix_logits=lambda params: params)
     stop, pad = 2, -1
     tokens = jnp.array([[[stop, pad], [0, stop]], [[1, 1], [stop, pad]]])
@@ -65,7 +66,10 @@ def test_group_bonus_by_hand():
     # token-mean over the block: all 6 tokens' entropies / 6, then the mean over the B = 2 groups
     # of (1/M) sum_i f_i sum_t H with f = G M / 6 = 4/6: (1/2)(1/2)(4/6)(sum of H) = sum / 6
     total = 3 * h0 + 2 * h_prompt1_root + h0  # prompt 0: H(root) twice + H(node 1); prompt 1
-    got = entropy_term.add_bonus(jnp.float32(0.0), 0.5, policy, table, group, cfg, None)
+    bonus = jax.jit(  # one program, not one eager compile per primitive
+        lambda table, group: entropy_term.add_bonus(0.0, 0.5, policy, table, group, cfg, None)
+    )
+    got = bonus(table, group)
     np.testing.assert_allclose(float(got), 0.5 * total / 6, rtol=1e-6)
 
 

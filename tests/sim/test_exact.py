@@ -7,10 +7,13 @@ raised ``KeyError: 'features'`` in 0.4.1.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SchemeTables
 
 from rlxform import transform
 from rlxform.core import schemes
@@ -33,35 +36,54 @@ def _as64(tree):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), tree)
 
 
+def _bandit_cfg(policy, scheme=SCHEMES[0]):
+    problem = Problem(
+        policy=policy,
+        num_prompts=3,
+        num_responses=2 if policy == "scalar" else 3,
+        hidden=4,
+        features=3,
+        init_p=(0.1, 0.45, 0.9),
+    )
+    return SimConfig(scheme, problem=problem, group_size=4)
+
+
+@functools.cache
+def _bandit_routes(policy):
+    """(params float64, jitted (params, a, b) -> (theorem, brute)): one per policy, every scheme
+    (the tables are the scheme, traced: ``SchemeTables``)."""
+    cfg = _bandit_cfg(policy)
+    params = ascent.initial_params(cfg)
+    noise = np.random.default_rng(2)
+    params = jax.tree_util.tree_map(
+        lambda x: np.asarray(x, np.float64) + 0.2 * noise.standard_normal(np.shape(x)), params
+    )
+
+    @jax.jit
+    def routes(p, a_table, b_table):
+        tables = SchemeTables(a_table, b_table)
+        return exact.expected_update(tables, p, cfg), exact.brute_force_update(tables, p, cfg)
+
+    return params, routes
+
+
 @pytest.mark.parametrize("policy", ["scalar", "tabular", "network"])
 @pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.name)
 def test_expected_update_equals_brute_force(policy, scheme):
-    k = 2 if policy == "scalar" else 3
-    cfg = SimConfig(
-        scheme,
-        problem=Problem(
-            policy=policy,
-            num_prompts=3,
-            num_responses=k,
-            hidden=4,
-            features=3,
-            init_p=(0.1, 0.45, 0.9),
-        ),
-        group_size=4,
-    )
-    params = ascent.initial_params(cfg)
-    params = jax.tree_util.tree_map(
-        lambda x: x + 0.2 * jax.random.normal(jax.random.key(2), x.shape), params
-    )
+    cfg = _bandit_cfg(policy, scheme)  # the scheme's checks at M = 4; its tables below
     with jax.enable_x64(True):
-        params = _as64(params)
-        theorem = jax.jit(lambda p: exact.expected_update(None, p, cfg))(params)
-        brute = jax.jit(lambda p: exact.brute_force_update(None, p, cfg))(params)
+        params, routes = _bandit_routes(policy)
+        a_table, b_table = ascent.tables(cfg, dtype=jnp.float64)
+        theorem, brute = routes(params, a_table, b_table)
         for a, b in zip(
             jax.tree_util.tree_leaves(theorem), jax.tree_util.tree_leaves(brute), strict=True
         ):
             np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
-        assert max(float(jnp.abs(x).max()) for x in jax.tree_util.tree_leaves(theorem)) > 1e-3
+        # both routes read the tables passed (linear in them), not a scheme of their own
+        doubled = jax.tree_util.tree_leaves(routes(params, 2 * a_table, 2 * b_table))
+        for a, b in zip(doubled, jax.tree_util.tree_leaves((theorem, brute)), strict=True):
+            np.testing.assert_allclose(a, 2 * np.asarray(b), atol=1e-12, rtol=0)
+        assert max(np.abs(x).max() for x in jax.tree_util.tree_leaves(theorem)) > 1e-3
 
 
 def test_brute_force_differs_for_a_wrong_scheme():
@@ -171,7 +193,7 @@ def test_sequence_expected_update_equals_brute_force(policy, mode, kw):
             jax.tree_util.tree_leaves(theorem), jax.tree_util.tree_leaves(brute), strict=True
         ):
             np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
-        assert max(float(jnp.abs(x).max()) for x in jax.tree_util.tree_leaves(theorem)) > 1e-3
+        assert max(np.abs(x).max() for x in jax.tree_util.tree_leaves(theorem)) > 1e-3
 
 
 @pytest.mark.parametrize("policy", ["sequence_tabular", "sequence_network"])
@@ -181,11 +203,17 @@ def test_sequence_objective_is_h_of_the_exact_p(policy):
     cfg = _sequence_cfg(policy, "seq-mean-token-sum", num_steps=1)
     with jax.enable_x64(True):
         params = _perturbed64(cfg)
-        p = np.asarray(ascent.policy_of(cfg).p_correct(params))
-        want = np.mean(np.asarray(transform(cfg.scheme, 2).objective(p)))
-        np.testing.assert_allclose(exact.objective(params, cfg), want, rtol=1e-12)
-        grad = jax.jit(jax.grad(lambda q: exact.objective(q, cfg)))(params)
-        update = jax.jit(lambda q: exact.expected_update(None, q, cfg))(params)
+
+        @jax.jit  # one program, not one eager compile per primitive
+        def routes(q):
+            objective = exact.objective(q, cfg)
+            grad = jax.grad(lambda q_: exact.objective(q_, cfg))(q)
+            update = exact.expected_update(None, q, cfg)
+            return ascent.policy_of(cfg).p_correct(q), objective, grad, update
+
+        p, objective, grad, update = routes(params)
+        want = np.mean(np.asarray(transform(cfg.scheme, 2).objective(np.asarray(p))))
+        np.testing.assert_allclose(objective, want, rtol=1e-12)
         for a, b in zip(
             jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(update), strict=True
         ):

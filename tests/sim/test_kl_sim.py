@@ -17,20 +17,23 @@ from rlxform.sim.hparams import HParams
 from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 
+# the JAX route as one compiled program per scheme (not one eager compile per primitive)
+_weights = jax.jit(kl_term.real_reward_weights, static_argnums=(0, 3))
+
 
 def test_real_reward_weights_by_hand():
     r = jnp.asarray([[1.0, 0.0, -0.5, 0.5]])  # mean 0.25, centred (.75, -.25, -.75, .25)
     m = 4
-    z = kl_term.real_reward_weights(schemes.reinforce(), r, None, m, None)
+    z = _weights(schemes.reinforce(), r, None, m, None)
     np.testing.assert_allclose(z, r)
-    z = kl_term.real_reward_weights(schemes.rloo(), r, None, m, None)
+    z = _weights(schemes.rloo(), r, None, m, None)
     # r_i - mean of the other three
     np.testing.assert_allclose(z, [[1 - (-0.0) / 3, 0 - 1 / 3, -0.5 - 1.5 / 3, 0.5 - 0.5 / 3]])
-    z = kl_term.real_reward_weights(schemes.grpo(), r, None, m, None)
+    z = _weights(schemes.grpo(), r, None, m, None)
     sd = np.sqrt((0.75**2 + 0.25**2 + 0.75**2 + 0.25**2) / 4)
     np.testing.assert_allclose(z, np.array([[0.75, -0.25, -0.75, 0.25]]) / sd, rtol=1e-6)
     # counts: response 0 twice, response 1 twice == rewards (1, 1, 0, 0)
-    z_counts = kl_term.real_reward_weights(
+    z_counts = _weights(
         schemes.grpo(), jnp.asarray([[1.0, 0.0]]), jnp.asarray([[2.0, 2.0]]), m, None
     )
     np.testing.assert_allclose(z_counts, [[1.0, -1.0]], rtol=1e-6)

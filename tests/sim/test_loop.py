@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -13,10 +14,15 @@ def test_freeze_records_the_first_bad_step_and_keeps_the_last_finite_params():
     opt = loop.freeze_if_nonfinite(optax.sgd(1.0))
     params = {"w": jnp.array([1.0, 2.0])}
     state = opt.init(params)
-    grads = [jnp.array([0.5, 0.5]), jnp.array([jnp.inf, 0.0]), jnp.array([1.0, 1.0])]
-    for g in grads:
+    grads = [np.array([0.5, 0.5]), np.array([np.inf, 0.0]), np.array([1.0, 1.0])]
+
+    @jax.jit  # one program for the three steps (not one eager compile per primitive)
+    def step(g, state, params):
         updates, state = opt.update({"w": g}, state, params)
-        params = optax.apply_updates(params, updates)
+        return optax.apply_updates(params, updates), state
+
+    for g in grads:
+        params, state = step(g, state, params)
     # step 0: w = 1.5, 2.5 (sgd descends the update); steps 1 and 2 are frozen
     np.testing.assert_array_equal(params["w"], [0.5, 1.5])
     assert int(state.nonfinite_step) == 1 and int(state.count) == 3
@@ -26,7 +32,8 @@ def test_freeze_sees_an_overflowing_step_and_keeps_adam_state():
     opt = loop.freeze_if_nonfinite(optax.adam(1e38))
     params = {"w": jnp.array([3e38], jnp.float32)}
     state = opt.init(params)
-    updates, state = opt.update({"w": jnp.array([-1.0], jnp.float32)}, state, params)
+    update = jax.jit(opt.update)  # one program (not one eager compile per primitive)
+    updates, state = update({"w": np.array([-1.0], np.float32)}, state, params)
     assert int(state.nonfinite_step) == 0
     np.testing.assert_array_equal(updates["w"], 0.0)
     np.testing.assert_array_equal(state.inner[0].count, 0)  # adam's own count did not move

@@ -254,12 +254,12 @@ def test_several_epochs_follow_the_exact_scalar_iteration(name, settings):
 
 
 def test_bandit_counts_expand_into_samples():
-    counts = jnp.array([[2.0, 0.0, 3.0], [0.0, 5.0, 0.0]])
-    np.testing.assert_array_equal(lm.expand_samples(counts, 5), [[0, 0, 2, 2, 2], [1] * 5])
-    group = Group(None, counts, jnp.array([True, False, False]))
-    samples = lm.expand_samples(counts, 5)
-    a_table, b_table = jnp.arange(6.0), -jnp.arange(6.0) - 10.0
-    advantages = lm.sample_advantages(group, samples, a_table, b_table)  # S = 2 and 0
+    counts = np.array([[2.0, 0.0, 3.0], [0.0, 5.0, 0.0]], np.float32)
+    samples = jax.jit(lm.expand_samples, static_argnums=1)(counts, 5)  # one program per route
+    np.testing.assert_array_equal(samples, [[0, 0, 2, 2, 2], [1] * 5])
+    group = Group(None, counts, np.array([True, False, False]))
+    a_table, b_table = np.arange(6.0, dtype=np.float32), -np.arange(6.0, dtype=np.float32) - 10
+    advantages = jax.jit(lm.sample_advantages)(group, samples, a_table, b_table)  # S = 2 and 0
     np.testing.assert_array_equal(advantages, [[2, 2, -12, -12, -12], [-10] * 5])
 
 
@@ -267,7 +267,8 @@ def test_exact_reference_scales_with_the_mode():
     problem = Problem("scalar", num_prompts=2, init_p=(0.3, 0.6))
     plain = SimConfig(GRPO, problem, 4, 1)
     params = ascent.initial_params(plain)
-    base = np.asarray(expected_update(None, params, plain)["logit"])
+    # one compiled program per config (not one eager compile per primitive)
+    base = np.asarray(jax.jit(lambda p: expected_update(None, p, plain))(params)["logit"])
     for name, settings, scale in [
         ("trl:dr_grpo", {}, 1 / 512),
         ("trl:cispo", {}, 0.2),
@@ -275,7 +276,7 @@ def test_exact_reference_scales_with_the_mode():
     ]:
         cfg = SimConfig(GRPO, problem, 4, 1, loss_mode=name, loss_settings=settings)
         assert cfg.loss[1] == scale
-    got = np.asarray(expected_update(None, params, cfg)["logit"])
+    got = np.asarray(jax.jit(lambda p: expected_update(None, p, cfg))(params)["logit"])
     np.testing.assert_allclose(got, 4.0 * base, rtol=1e-6, atol=0)
 
 

@@ -24,24 +24,27 @@ def test_clipped_terms_by_hand():
     ratio = np.array([[0.5, 0.9, 1.1, 1.5, 4.0, 0.5]])
     coef = np.array([[1.0, -2.0, 1.0, 1.0, -1.0, -1.0]])
     clip = ppo_step.Clip(low=0.2, high=0.28, dual=3.0)
-    terms, clipped = ppo_step.clipped_terms(jnp.log(ratio), jnp.zeros_like(ratio), coef, clip)
+    # each route one compiled program (not one eager compile per primitive)
+    clipped_terms = jax.jit(ppo_step.clipped_terms)
+    terms, clipped = clipped_terms(np.log(ratio), np.zeros_like(ratio), coef, clip)
     # min(rho c, clip(rho) c); dual: max(., 3 c) for c < 0
     expected = [0.5, -2 * 0.9, 1.1, 1.28, max(-4.0, -3.0), -0.8]
     np.testing.assert_allclose(terms[0], expected, rtol=1e-6)
     np.testing.assert_array_equal(clipped[0], [False, False, False, True, True, True])
-    loss, fraction = ppo_step.clipped_surrogate(
-        jnp.log(ratio), jnp.zeros_like(ratio), coef, clip, counts=jnp.array([[1.0] * 5 + [3.0]])
+    loss, fraction = jax.jit(ppo_step.clipped_surrogate)(
+        np.log(ratio), np.zeros_like(ratio), coef, clip, counts=np.array([[1.0] * 5 + [3.0]])
     )
     np.testing.assert_allclose(loss, sum(expected), rtol=1e-6)
     np.testing.assert_allclose(fraction, 5.0 / 8.0)
 
 
 def test_clipped_gradient_zero_where_clipped():
-    coef = jnp.array([[1.0, -1.0]])
+    coef = np.array([[1.0, -1.0]], np.float32)
     clip = ppo_step.Clip(0.2, 0.2)
-    grad = jax.grad(lambda lp: ppo_step.clipped_surrogate(lp, jnp.zeros(2)[None], coef, clip)[0])
-    np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.5, 0.5]]))), [[0.0, 0.0]])
-    np.testing.assert_allclose(grad(jnp.log(jnp.array([[1.1, 0.9]]))), [[1.1, -0.9]], rtol=1e-6)
+    zeros = np.zeros((1, 2), np.float32)
+    grad = jax.jit(jax.grad(lambda lp: ppo_step.clipped_surrogate(lp, zeros, coef, clip)[0]))
+    np.testing.assert_allclose(grad(np.log(np.float32([[1.5, 0.5]]))), [[0.0, 0.0]])
+    np.testing.assert_allclose(grad(np.log(np.float32([[1.1, 0.9]]))), [[1.1, -0.9]], rtol=1e-6)
 
 
 def _cfg(policy="tabular", **kw):
@@ -61,6 +64,13 @@ def _ppo_update(cfg, hparams, params, key, epoch_keys):
     return state.trainable, fraction
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one compile per policy, both dual settings
+def _plain_gradient(cfg, key, params):
+    a_table, b_table = ascent.tables(cfg)
+    policy = ascent.policy_of(cfg)
+    return estimator.sample_gradient(key, params, policy, cfg, a_table, b_table, False)
+
+
 @pytest.mark.parametrize("policy", ["tabular", "network"])
 @pytest.mark.parametrize("dual", [None, 3.0])
 def test_one_epoch_one_minibatch_is_the_plain_step(policy, dual):
@@ -69,12 +79,7 @@ def test_one_epoch_one_minibatch_is_the_plain_step(policy, dual):
     params = ascent.initial_params(cfg)
     key = jax.random.key(3)
     new, fraction = _ppo_update(cfg, hparams, params, key, jax.random.split(jax.random.key(4), 1))
-    a_table, b_table = ascent.tables(cfg)
-    policy_ = ascent.policy_of(cfg)
-    gradient = jax.jit(
-        lambda k, p: estimator.sample_gradient(k, p, policy_, cfg, a_table, b_table, False)
-    )
-    grads, _ = gradient(key, params)
+    grads, _ = _plain_gradient(cfg, key, params)
     plain = jax.tree_util.tree_map(lambda p, g: p + 0.5 * g, partition(params)[0], grads)
     for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(plain), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)

@@ -50,7 +50,11 @@ def test_sampler_index_and_draws_match_the_exact_core():
     cfg = _cfg(num_prompts=3, init_p=(0.2, 0.5, 0.8))
     logits = initial_params(cfg)["logits"]
     key = jax.random.key(3)
-    batch = sample_groups(key, logits, TASK, jnp.arange(3, dtype=jnp.int32), cfg.group_size)
+    prompts = np.arange(3, dtype=np.int32)
+    # each sampler one compiled program (not one eager compile per primitive)
+    batch = jax.jit(sample_groups, static_argnums=(2, 4))(
+        key, logits, TASK, prompts, cfg.group_size
+    )
     enum = sq.enumerate_sequences(TASK)
     index = {tuple(row): i for i, row in enumerate(enum.tokens.tolist())}
     found = np.array([[index[tuple(r)] for r in g] for g in np.asarray(batch.tokens).tolist()])
@@ -58,8 +62,8 @@ def test_sampler_index_and_draws_match_the_exact_core():
     assert np.array_equal(enum.lengths[found], np.asarray(batch.lengths))
     assert 0 < np.asarray(batch.rewards).mean() < 1
     # the draws are sampling.sample_tokens' (its chi-square test is in tests/sim/test_sampling.py)
-    tokens, _ = sample_tokens(
-        key, logits, jnp.arange(3, dtype=jnp.int32), cfg.group_size, TASK.max_length
+    tokens, _ = jax.jit(sample_tokens, static_argnums=(3, 4))(
+        key, logits, prompts, cfg.group_size, TASK.max_length
     )
     assert np.array_equal(np.asarray(tokens), np.asarray(batch.tokens))
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import tree_counts
+from helpers import SchemeTables, tree_counts
 from scipy import stats
 
 from rlxform.core import schemes
@@ -69,16 +69,20 @@ def _one_step_cfg(scheme, policy: str) -> SimConfig:
 
 @functools.cache
 def _sampled_gradients(policy: str):
-    """jit(vmap over keys) of ``simulate.sample_gradient``'s estimator with the scheme's a/b
-    tables as arguments: one compile per policy serves every scheme (a scheme enters the
-    estimator only through its tables; no batch-std scope here)."""
+    """jit(vmap over keys) of ``simulate.sample_gradient``'s estimator and jit of
+    ``exact.expected_update``, each with the scheme's a/b tables as arguments: one compile per
+    policy serves every scheme (a scheme enters both only through its tables; no batch-std
+    scope here)."""
     cfg = _one_step_cfg(SCHEMES["reinforce"], policy)
     policy_ = ascent.policy_of(cfg)
 
     def one(key, params, a_table, b_table):
         return estimator.sample_gradient(key, params, policy_, cfg, a_table, b_table)[0]
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+    def expected(params, a_table, b_table):  # the theorem, the same tables
+        return exact.expected_update(SchemeTables(a_table, b_table), params, cfg)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None))), jax.jit(expected)
 
 
 @pytest.mark.parametrize("policy", ["tabular", "network"])
@@ -89,11 +93,15 @@ def test_one_step_mean_matches_expected_update(policy, name):
     assert cfg.std_scope != "batch"  # simulate.sample_gradient is the estimator's g itself
     params = ascent.initial_params(cfg)
     if policy == "network":  # a non-zero last layer, so the network path is exercised
-        key = jax.random.key(7)
-        params = jax.tree_util.tree_map(lambda x: x + 0.3 * jax.random.normal(key, x.shape), params)
+        noise = np.random.default_rng(7)  # NumPy: no eager compile per leaf shape
+        params = jax.tree_util.tree_map(
+            lambda x: np.asarray(x) + 0.3 * noise.standard_normal(x.shape).astype(np.float32),
+            params,
+        )
     keys = jax.random.split(jax.random.key(0), 20000)
-    draws = _sampled_gradients(policy)(keys, params, *ascent.tables(cfg))
-    expected = exact.expected_update(None, params, cfg)
+    sampled, expected_update = _sampled_gradients(policy)
+    draws = sampled(keys, params, *ascent.tables(cfg))
+    expected = expected_update(params, *ascent.tables(cfg))
     for draw, mean in zip(
         jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(expected), strict=True
     ):
@@ -125,7 +133,7 @@ def test_samplers_agree_in_distribution():
     group_size, n = 4, 40000
     logits = jnp.log(jnp.array([[0.2, 0.3, 0.5]]))
     k1, k2 = jax.random.split(jax.random.key(11))
-    actions = jax.vmap(lambda k: sampling.sample_actions(k, logits, group_size)[0])(
+    actions = jax.jit(jax.vmap(lambda k: sampling.sample_actions(k, logits, group_size)[0]))(
         jax.random.split(k1, n)
     )
     from_actions = np.stack([(np.asarray(actions) == j).sum(-1) for j in range(3)], -1)
