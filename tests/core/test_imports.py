@@ -83,19 +83,25 @@ BAD_SIMULATE = [
 
 
 def test_bad_simulate_flags_are_refused_before_jax_loads():
-    """A config the simulator would refuse is refused by the CLI without importing JAX."""
-    for flags in BAD_SIMULATE:
-        argv = ["rlxform", "simulate", "--scheme", "grpo", *flags]
-        probe = (
-            "import runpy, sys\n"
-            f"sys.argv = {argv!r}\n"
-            "try:\n    runpy.run_module('rlxform', run_name='__main__')\n"
-            "except SystemExit as exit:\n    print(exit.code)\n"
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
-        )
-        done = run_python("-c", probe)
-        assert done.stdout.split() == ["2", "[]"], (flags, done.stdout)
-        assert done.stderr.count("\n") == 1 and "is invalid" in done.stderr, (flags, done.stderr)
+    """A config the simulator would refuse is refused by the CLI without importing JAX (all six
+    in one process: none of them may load a heavy module)."""
+    probe = "import contextlib, io, runpy, sys\nfor flags in " + repr(BAD_SIMULATE) + ":\n"
+    probe += (
+        "    sys.argv = ['rlxform', 'simulate', '--scheme', 'grpo', *flags]\n"
+        "    err = io.StringIO()\n"
+        "    try:\n"
+        "        with contextlib.redirect_stderr(err):\n"
+        "            runpy.run_module('rlxform', run_name='__main__')\n"
+        "    except SystemExit as exit:\n"
+        "        print(exit.code, repr(err.getvalue()))\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    *runs, heavy = run_python("-c", probe).stdout.strip().splitlines()
+    assert heavy == "[]"
+    assert len(runs) == len(BAD_SIMULATE)
+    for flags, line in zip(BAD_SIMULATE, runs, strict=True):
+        code, message = line.split(" ", 1)
+        assert code == "2" and "is invalid" in message and message.count("\\n") == 1, (flags, line)
 
 
 def test_lazy_names_are_the_simulator_objects():
