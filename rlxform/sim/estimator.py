@@ -99,8 +99,8 @@ def _kl_gradient(key, params, prompts, policy, cfg, a_table, b_table, kl, entrop
         penalty = kl.coef * jax.lax.stop_gradient(penalty)
         if cfg.kl_placement == "reward":
             rewards = jnp.broadcast_to(group.rewards, penalty.shape).astype(penalty.dtype)
-            z = kl_term.real_reward_weights(
-                cfg.scheme, rewards - penalty, group.counts, cfg.group_size, kl.eps
+            z = cfg.scheme.real_reward_weights(
+                rewards - penalty, group.counts, cfg.group_size, kl.eps
             )
             coef, _ = group_coefficients(group, a_table, b_table, cfg, z)
         else:  # advantage: A_n - B k_n, the same aggregation scale count f / M

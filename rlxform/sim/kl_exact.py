@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlxform.core.kl import kl_estimate
-from rlxform.sim import kl_term, policies
+from rlxform.sim import policies
 from rlxform.sim.ascent import policy_of
 from rlxform.sim.config import SimConfig
 from rlxform.sim.exact_weights import aggregation_scale
@@ -106,8 +106,7 @@ def _bandit_reward_step(params, ref_params, cfg, beta, eps):
         penalty = kl_estimate(cfg.kl_estimator, fixed - jax.lax.stop_gradient(ref_lp))  # [P, K]
         real = rewards.astype(lp.dtype) - beta * penalty  # [P, K]
         counts = jnp.asarray(counts_np, lp.dtype)  # [V, K]
-        z = kl_term.real_reward_weights(
-            cfg.scheme,
+        z = cfg.scheme.real_reward_weights(
             jnp.broadcast_to(real[:, None, :], (lp.shape[0], *counts.shape)),
             counts[None],
             cfg.group_size,

@@ -13,8 +13,8 @@ params, so rho = 1 in value (``kl_estimate``'s default old log-ratio, sg(l)).
   (``group_loss.group_coefficients``).
 * placement ``reward`` (verl ``use_kl_in_reward``): the reward of item n becomes
   r_n - beta sg(sum_t k(l_nt)) before the advantage, and the scheme's weight is computed from
-  these real rewards (``real_reward_weights``); only schemes whose rule declares a real-reward
-  form qualify (``Scheme.has_real_reward``), the others raise ``InputError``.
+  these real rewards (``Scheme.real_reward_weights``); only schemes whose rule declares a
+  real-reward form qualify (``Scheme.has_real_reward``), the others raise ``InputError``.
 * placement ``advantage`` (OpenRLHF without ``use_kl_loss``): the scheme's weight of item n
   becomes Z_n - beta sg(sum_t k(l_nt)), at the same scale s_bn; every scheme.
 """
@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 
 from rlxform.core.kl import kl_estimate
-from rlxform.core.schemes import Scheme
 from rlxform.types import Array, ArrayLike, PyTree
 
 
@@ -46,18 +45,6 @@ def token_kl(estimator: str, log_probs: Array, ref_log_probs: Array, mask: Array
     """k(log pi - log pi_ref) per token, 0 on padding: ``float[B, N, L]``."""
     values = kl_estimate(estimator, log_probs - ref_log_probs)
     return values if mask is None else jnp.where(mask, values, 0.0)
-
-
-def real_reward_weights(
-    scheme: Scheme, rewards: Array, counts: Array | None, group_size: int, eps: ArrayLike | None
-) -> Array:
-    """Z ``float[B, N]`` of ``scheme`` from real rewards ``float[B, N]`` (counts: multiplicities).
-
-    The rule's real-reward form (``Scheme.real_reward_weights``; e.g. rloo Z = M (r - r̄) / (M - 1),
-    grpo Z = (r - r̄) / (sd + eps)); with counts = None every item counts once; ``eps`` (possibly
-    traced) replaces the scheme's own.
-    """
-    return scheme.real_reward_weights(rewards, counts, group_size, eps)
 
 
 def stop_ref(kl: KLState) -> PyTree:

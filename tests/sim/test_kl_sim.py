@@ -10,7 +10,6 @@ import pytest
 
 from rlxform.core import schemes
 from rlxform.core.kl import kl_equilibrium
-from rlxform.sim import kl_term
 from rlxform.sim.config import Problem, SimConfig
 from rlxform.sim.exact import make_exact
 from rlxform.sim.hparams import HParams
@@ -18,7 +17,7 @@ from rlxform.sim.simulate import make_simulate
 from rlxform.validation import InputError
 
 # the JAX route as one compiled program per scheme (not one eager compile per primitive)
-_weights = jax.jit(kl_term.real_reward_weights, static_argnums=(0, 3))
+_weights = jax.jit(lambda s, r, c, m, e: s.real_reward_weights(r, c, m, e), static_argnums=(0, 3))
 
 
 def test_real_reward_weights_by_hand():
