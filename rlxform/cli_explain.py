@@ -22,7 +22,8 @@ def _add_explain(sub) -> None:
 
     p = sub.add_parser(
         "explain",
-        help="what a verl / TRL / OpenRLHF / Unsloth run optimises, in words",
+        help=f"what a run of one of {len(TRAINERS)} RL trainers (verl, TRL, OpenRLHF, ...) "
+        "optimises, in words",
         formatter_class=argparse.HelpFormatter,
         description="Read a run as it is launched (config file, shell launcher, Python script, "
         "notebook, or a command after --) and say what it optimises.",

@@ -1,4 +1,4 @@
-"""``explain(config) -> ObjectiveCard``: what a verl / TRL / OpenRLHF / Unsloth run optimises.
+"""``explain(config) -> ObjectiveCard``: what a run of one of the supported trainers optimises.
 
 The card is an ordered tuple of ``Section``s (title, JSON key, key/values, prose lines): the
 settings read, the scheme and its exact objective h_M with the large-M limit, whether the lens

@@ -46,7 +46,7 @@ def format_catalog(rows: Sequence[tuple[str, str, str]]) -> str:
         "",
         "Every scheme ascends E_x h_M(p_x) exactly at group size M; h_M tends to the objective "
         "above as M grows. `rlxform transforms` gives h_M per M; `rlxform explain CONFIG` reads "
-        "a verl / TRL / OpenRLHF config.",
+        "a trainer's config or launch file (verl, TRL, OpenRLHF, ...: see rlxform explain --help).",
     ]
     return "\n".join(lines)
 
