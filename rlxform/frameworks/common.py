@@ -195,12 +195,15 @@ class Settings:
 
     ``get(key, fallback)`` is the value the run sets, else the version's default, else
     ``fallback`` (a rule the trainer's code applies when its version lacks the key); keys that
-    took a default are listed in ``defaults_used``, every key asked for in ``read``.
+    took a default are listed in ``defaults_used``, every key asked for in ``read``;
+    ``undetermined`` holds the keys the file sets to values it does not determine (``$HOME/x``):
+    they keep their defaults in ``get``, but the file does set them.
     """
 
     def __init__(self, values: Mapping[str, Any], table: VersionTable) -> None:
         self.values = dict(values)
         self.table = table
+        self.undetermined: dict[str, Any] = {}
         self.defaults_used: list[str] = []
         self.read: set[str] = set()
 

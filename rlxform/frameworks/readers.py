@@ -202,7 +202,7 @@ def read_config(
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
     """Settings typed by ``table``; keys whose values the file does not determine are left
     out (they keep the defaults) and named in the returned list, with what is missing."""
-    values, unresolved, covered = {}, [], set()
+    values, unresolved, covered, undetermined = {}, [], set(), {}
     for key, value in found.values.items():
         targets = table.canonical(str(key))
         name = targets[0]
@@ -212,6 +212,7 @@ def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
         if names:
             covered.update(names)
             unresolved.append(f"{name}={value} ({', '.join(names)} not set in the file)")
+            undetermined.update(dict.fromkeys(targets, value))
             continue
         for name in targets:
             values[name] = table.typed(name, value, strings=found.strings)
@@ -220,7 +221,9 @@ def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
         for name in found.unresolved
         if name not in covered
     ]
-    return Settings(values, table), list(dict.fromkeys(unresolved + rest))
+    settings = Settings(values, table)
+    settings.undetermined = undetermined
+    return settings, list(dict.fromkeys(unresolved + rest))
 
 
 def _acts(s: Settings, value: Any, klass) -> bool:
@@ -287,6 +290,7 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     ]
     not_modelled += list(extras.values())
     pitfalls = list(run.pitfalls) + ([note] if note else [])
+    pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(
             f"{found.program} composes its recipe's own config: keys it does not set take "
@@ -310,3 +314,21 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         pitfalls=tuple(pitfalls),
         warnings=tuple(warnings),
     )
+
+
+def _composed_config(record: Framework, found: Found, s: Settings) -> list[str]:
+    """A pitfall for Hydra's ``--config-name`` / ``--config-path``: the command composes a
+    config rlxform does not read, whose keys the card cannot see."""
+    from rlxform.frameworks.overrides import hydra_flags
+
+    if record.arguments != "hydra" or not found.args:
+        return []
+    flags = hydra_flags(found.args)
+    named = {k: flags[k] for k in ("config-name", "config-path", "cn", "cp") if flags.get(k)}
+    if not named or (record.name == "verl" and named.get("config-name") == "ppo_trainer"):
+        return []  # verl's own trainer config (verl/trainer/config/ppo_trainer.yaml)
+    given = " ".join(f"--{k}={v}" for k, v in named.items())
+    return [
+        f"{given}: Hydra composes that config, which rlxform does not read: the keys it sets "
+        f"and the command does not override take {s.table.label}'s defaults here"
+    ]

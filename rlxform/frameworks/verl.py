@@ -218,9 +218,11 @@ def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     model = s.get("reward_model.enable", False) is True
     model = s.get("reward.reward_model.enable", False) is True or model
     custom = [
-        (key, s.get(key, None))
+        (key, s.get(key, None) or s.undetermined.get(key))
         for key in ("custom_reward_function.path", "reward.custom_reward_function.path")
     ]
+    if any(k in s.undetermined for k in ("reward_model.enable", "reward.reward_model.enable")):
+        return None, "reward_model.enable is set to a value the file does not determine"
     if model:
         return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
     if shaping:

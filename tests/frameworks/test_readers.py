@@ -297,3 +297,20 @@ def test_toml_configs_and_notebook_commands(tmp_path):
     run = read_config(path)
     assert (run.framework, run.estimator, run.group_size) == ("verl", "rloo", 6)
     assert run.command["cell"] == 1
+
+
+def test_keys_set_to_undetermined_values_still_count_as_set(tmp_path):
+    """verl loads a custom reward function whenever custom_reward_function.path is non-empty
+    (verl/trainer/ppo/reward.py:80-83 at b178a3cd): a path built from $(pwd) is still a path,
+    so the rewards are of unknown range, not verl's 0/1 scorer; --config-name composes a YAML
+    rlxform does not read, which the card names (verl's own ppo_trainer is not named)."""
+    script = tmp_path / "run.sh"
+    base = "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo"
+    path = "custom_reward_function.path=$D/r.py"
+    script.write_text(f'D="$(pwd)"\n{base} --config-name=mine {path}\n')
+    run = read_config(script)
+    assert run.rewards["binary"] is None and "custom_reward_function.path" in run.rewards["why"]
+    assert any("--config-name=mine" in p for p in run.pitfalls)
+    script.write_text(f"{base} --config-name=ppo_trainer actor_rollout_ref.rollout.n=4\n")
+    run = read_config(script)
+    assert run.rewards["binary"] is True and not any("config-name" in p for p in run.pitfalls)
