@@ -314,3 +314,22 @@ def test_keys_set_to_undetermined_values_still_count_as_set(tmp_path):
     script.write_text(f"{base} --config-name=ppo_trainer actor_rollout_ref.rollout.n=4\n")
     run = read_config(script)
     assert run.rewards["binary"] is True and not any("config-name" in p for p in run.pitfalls)
+
+
+def test_float_words_for_float_flags_with_integer_defaults(monkeypatch):
+    """argparse's type=float flags may default to an int (OpenRLHF --algo.advantage.gamma,
+    type=float, default=1: openrlhf/cli/train_ppo_ray.py:392 at 3c3be62): "1.0" is valid there.
+    Two 0.11.1 keys renamed onto one 0.11.2 name keep their own names and values."""
+    from rlxform.frameworks.tables import load_tables
+
+    table = load_tables("openrlhf")["0.11.1"]
+    assert table.typed("algo.advantage.gamma", "1.0", strings=True) == 1.0
+    assert table.typed("algo.dynamic_filtering_range", ["0.0", "1.0"], strings=True) == [0, 1]
+    monkeypatch.chdir(ROOT)
+    run = read_config("experiments/configs/launch/openrlhf_icepop_0.11.1.sh")
+    shown = {i["key"]: i["value"] for i in run.not_modelled}
+    assert shown == {
+        "algo.advantage.is_correction_enable": True,
+        "algo.advantage.is_correction_type": "icepop",
+    }
+    assert "math_reward_func.py" in run.rewards["why"]
