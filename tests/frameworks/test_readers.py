@@ -333,3 +333,17 @@ def test_float_words_for_float_flags_with_integer_defaults(monkeypatch):
         "algo.advantage.is_correction_type": "icepop",
     }
     assert "math_reward_func.py" in run.rewards["why"]
+
+
+def test_trl_async_grpo_is_refused_not_read_as_grpo(tmp_path):
+    """TRL's AsyncGRPOConfig (trl/experimental/async_grpo/async_grpo_config.py at f2cd577) is not
+    a GRPOConfig: population std + 1e-8 (async_rollout_worker.py:839), max_staleness 4 (:282
+    of the config); reading it with GRPOConfig's defaults would print a wrong card."""
+    script = tmp_path / "a.py"
+    script.write_text(
+        "from trl.experimental.async_grpo import AsyncGRPOConfig, AsyncGRPOTrainer\n"
+        "config = AsyncGRPOConfig(output_dir='o', per_device_train_batch_size=16)\n"
+        "AsyncGRPOTrainer(model='m', args=config, reward_funcs=f)\n"
+    )
+    with pytest.raises(ValueError, match=r"a\.py:2: AsyncGRPOConfig .*not model"):
+        read_config(script)
