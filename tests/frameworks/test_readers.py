@@ -347,3 +347,21 @@ def test_trl_async_grpo_is_refused_not_read_as_grpo(tmp_path):
     )
     with pytest.raises(ValueError, match=r"a\.py:2: AsyncGRPOConfig .*not model"):
         read_config(script)
+
+
+@pytest.mark.parametrize(
+    ("version", "updates", "words"),
+    [("0.7.1", 4, "4 mini-batches"), ("0.9.1", 3, "assert that it divides")],
+)
+def test_verl_mini_batch_that_does_not_divide_the_batch(tmp_path, version, updates, words):
+    """100 prompts in mini-batches of 32: the legacy dp_actor splits into [32, 32, 32, 4]
+    (DataProto.split, verl/protocol.py:925 at b178a3cd: range(0, 100, 32)), 4 steps, not
+    100 // 32 = 3; the engine workers assert divisibility (utils/tensordict_utils.py:525)."""
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo "
+        "data.train_batch_size=100 actor_rollout_ref.actor.ppo_mini_batch_size=32\n"
+    )
+    run = read_config(script, version=version)
+    assert run.updates_per_rollout == updates
+    assert any(words in p for p in run.pitfalls)
