@@ -195,12 +195,18 @@ class Settings:
 
     ``get(key, fallback)`` is the value the run sets, else the version's default, else
     ``fallback`` (a rule the trainer's code applies when its version lacks the key); keys that
-    took a default are listed in ``defaults_used``, every key asked for in ``read``.
+    took a default are listed in ``defaults_used``, every key asked for in ``read``;
+    ``undetermined`` holds the keys the file sets to values it does not determine (``$HOME/x``):
+    they keep their defaults in ``get``, but the file does set them; ``origin`` maps a key of
+    ``values`` to the name the file wrote it under (an older name, renamed).
     """
 
     def __init__(self, values: Mapping[str, Any], table: VersionTable) -> None:
         self.values = dict(values)
         self.table = table
+        self.undetermined: dict[str, Any] = {}
+        self.origin: dict[str, str] = {}  # a key of ``values`` -> the name the file wrote
+        self.written: dict[str, Any] = {}  # the file's own names -> their values
         self.defaults_used: list[str] = []
         self.read: set[str] = set()
 

@@ -151,8 +151,18 @@ def _from_command(command: Any, source: str) -> Found:
     )
 
 
+_ASYNC_GRPO = (
+    "is TRL's experimental asynchronous GRPO (trl.experimental.async_grpo), which rlxform does "
+    "not model: its own config (no loss_type, scale_rewards or beta), advantages "
+    "(r - mean) / (population std + 1e-8) (async_rollout_worker.py), and rollouts up to "
+    "max_staleness (default 4) weight updates old"
+)
+
+
 def _from_python(config: Any) -> Found:
     imports = tuple(config.imports)
+    if config.call.split(".")[-1].startswith("Async") or "Async" in str(config.trainer or ""):
+        raise InputError(f"{config.source}:{config.line}: {config.call} {_ASYNC_GRPO}")
     framework = "unsloth" if "unsloth" in imports or "Unsloth" in config.call else None
     if config.call.split(".")[-1].endswith("RLOOConfig") or config.trainer == "RLOOTrainer":
         framework = "trl_rloo"  # TRL's RLOOTrainer (not GRPOTrainer): its own record

@@ -258,6 +258,7 @@ def openrlhf_entropy(s: Settings) -> dict[str, Any]:
 def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / False / None from the reward model, remote reward, normalisation, shaping."""
     model = s.get("reward.model_name_or_path", None)
+    model = model or s.undetermined.get("reward.model_name_or_path")  # --reward... $RM
     normalised = s.get("reward.normalize_enable", False) is True
     overlong = s.get("reward.overlong_buffer_len", None)
     remote = s.get("reward.remote_url", None)
@@ -270,9 +271,14 @@ def openrlhf_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         reasons.append(f"reward.overlong_buffer_len={overlong:g}: an overlong penalty")
     if reasons:
         return False, "; ".join(reasons) + ": real-valued rewards"
+    remote = remote or s.undetermined.get("reward.remote_url")  # e.g. ${WORK_DIR}/f.py
     if remote:
         what = "a custom reward function" if str(remote).endswith(".py") else "a remote reward"
         return None, f"reward.remote_url={remote}: {what} of unknown range"
+    agent = "train.agent_func_path"  # not read with get: it stays under Not modelled too
+    agent = s.values.get(agent) or s.undetermined.get(agent)
+    if agent:
+        return None, f"train.agent_func_path={agent}: an agent script's rewards, of unknown range"
     return None, "no reward model or reward function is named in this config"
 
 

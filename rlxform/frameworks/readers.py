@@ -202,7 +202,7 @@ def read_config(
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
     """Settings typed by ``table``; keys whose values the file does not determine are left
     out (they keep the defaults) and named in the returned list, with what is missing."""
-    values, unresolved, covered = {}, [], set()
+    values, unresolved, covered, undetermined, origin, written = {}, [], set(), {}, {}, {}
     for key, value in found.values.items():
         targets = table.canonical(str(key))
         name = targets[0]
@@ -212,15 +212,20 @@ def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
         if names:
             covered.update(names)
             unresolved.append(f"{name}={value} ({', '.join(names)} not set in the file)")
+            undetermined.update(dict.fromkeys(targets, value))
             continue
         for name in targets:
             values[name] = table.typed(name, value, strings=found.strings)
+            origin[name] = str(key)
+        written[str(key)] = values[targets[0]]
     rest = [
         f"{name} (not set in the file)" if "(" not in name else name
         for name in found.unresolved
         if name not in covered
     ]
-    return Settings(values, table), list(dict.fromkeys(unresolved + rest))
+    settings = Settings(values, table)
+    settings.undetermined, settings.origin, settings.written = undetermined, origin, written
+    return settings, list(dict.fromkeys(unresolved + rest))
 
 
 def _acts(s: Settings, value: Any, klass) -> bool:
@@ -229,8 +234,10 @@ def _acts(s: Settings, value: Any, klass) -> bool:
     if klass.neutral is not None and any(_same(value, n) for n in klass.neutral):
         return False
     for other, condition in (klass.only_with or {}).items():
-        other = s.table.canonical(other)[0]
-        current = s.values.get(other, s.table.default(other) if s.table.has(other) else None)
+        if s.table.has(other):
+            current = _written(s, s.table.own(other), s.table.canonical(other)[0])[1]
+        else:
+            current = s.values.get(s.table.canonical(other)[0])
         if isinstance(condition, Mapping):
             if any(_same(current, v) for v in condition.get("not", ())):
                 return False
@@ -243,11 +250,24 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
 
 
+def _written(s: Settings, own: str, key: str) -> tuple[bool, Any]:
+    """(whether the file sets ``own``, its value or the release's default). ``key`` is the
+    newest name of this release's key ``own``: another old key renamed onto it (openrlhf
+    0.11.1's is_correction_enable and is_correction_type both became is_correction_level)
+    does not count, nor does its value."""
+    if key in s.values and s.origin.get(key, key) in (own, key):
+        return True, s.values[key]  # as the reader left it (interpolations resolved)
+    if own in s.written:
+        return True, s.written[own]
+    return False, s.table.default(own)
+
+
 def not_modelled_keys(s: Settings) -> list[dict[str, Any]]:
     """Unmodelled keys that act: set by the run at a value that is not neutral, or left at a
     default that is not neutral (``default``: True), while the settings they need hold."""
     out = []
     newest = {own: names[0] for own, names in s.table.renames.items() if own in s.table.keys}
+    shared = [k for k in newest.values() if list(newest.values()).count(k) > 1]
     for own in s.table.keys:
         key = newest.get(own, own)
         if key != own and key in s.table.keys:
@@ -255,12 +275,12 @@ def not_modelled_keys(s: Settings) -> list[dict[str, Any]]:
         klass = s.table.kind(own)
         if klass is None or klass.kind != "unmodelled":
             continue
-        given = key in s.values
+        given, value = _written(s, own, key)
         if not given and klass.neutral is None:
             continue  # a default that may act: said by the key it depends on, if any
-        value = s.values[key] if given else s.table.default(key)
         if _acts(s, value, klass):
-            item = {"key": key, "value": value, "effect": klass.effect or "changes the update"}
+            shown = own if key in shared else key  # two keys of the release, one newest name
+            item = {"key": shown, "value": value, "effect": klass.effect or "changes the update"}
             out.append(item if given else {**item, "default": True})
     return out
 
@@ -287,6 +307,7 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     ]
     not_modelled += list(extras.values())
     pitfalls = list(run.pitfalls) + ([note] if note else [])
+    pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(
             f"{found.program} composes its recipe's own config: keys it does not set take "
@@ -310,3 +331,21 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         pitfalls=tuple(pitfalls),
         warnings=tuple(warnings),
     )
+
+
+def _composed_config(record: Framework, found: Found, s: Settings) -> list[str]:
+    """A pitfall for Hydra's ``--config-name`` / ``--config-path``: the command composes a
+    config rlxform does not read, whose keys the card cannot see."""
+    from rlxform.frameworks.overrides import hydra_flags
+
+    if record.arguments != "hydra" or not found.args:
+        return []
+    flags = hydra_flags(found.args)
+    named = {k: flags[k] for k in ("config-name", "config-path", "cn", "cp") if flags.get(k)}
+    if not named or (record.name == "verl" and named.get("config-name") == "ppo_trainer"):
+        return []  # verl's own trainer config (verl/trainer/config/ppo_trainer.yaml)
+    given = " ".join(f"--{k}={v}" for k, v in named.items())
+    return [
+        f"{given}: Hydra composes that config, which rlxform does not read: the keys it sets "
+        f"and the command does not override take {s.table.label}'s defaults here"
+    ]

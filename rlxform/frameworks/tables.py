@@ -229,6 +229,10 @@ def _convert(key: str, value: Any, kind: str | None, table: VersionTable) -> Any
             return lowered in _TRUE or lowered == "1"
     elif kind == "int" and _INT.fullmatch(value.strip()):
         return int(value)
+    elif kind == "int" and _FLOAT.fullmatch(value.strip()):
+        # "int" is only the type of the default: argparse keys declared type=float often
+        # default to an int (OpenRLHF --algo.advantage.gamma, type=float, default=1)
+        return float(value)
     elif kind == "float" and (_FLOAT.fullmatch(value.strip()) or _INT.fullmatch(value.strip())):
         return float(value)
     elif kind not in _A:

@@ -50,12 +50,12 @@ def read_verl(s: Settings) -> RunConfig:
             f"{A}ppo_mini_batch_size={mini_batch!r} is invalid: must be <= "
             f"data.train_batch_size={train_batch} (both count prompts)"
         )
-    updates = train_batch // mini_batch * s.int(A + "ppo_epochs", 1)
+    updates, uneven = _updates(s, train_batch, mini_batch)
     clip_ratio = s.float(A + "clip_ratio", 0.2)
     clip = Clip.of(
         clip_ratio, s.float(A + "clip_ratio_low", 0.2), s.float(A + "clip_ratio_high", 0.2)
     )
-    pitfalls = []
+    pitfalls = [uneven] if uneven else []
     if s.is_set(A + "clip_ratio") and not (
         s.is_set(A + "clip_ratio_low") and s.is_set(A + "clip_ratio_high")
     ):
@@ -103,6 +103,34 @@ def read_verl(s: Settings) -> RunConfig:
         **(overlong_settings(s) or ("", {}))[1],
         loss=loss,
         **verl_entropy(s, agg),
+    )
+
+
+def _engine(s: Settings) -> bool:
+    """verl's engine workers (>= 0.8, or trainer.use_legacy_worker_impl=disable)."""
+    return version_key(s.table.version) >= version_key("0.8") or (
+        s.get("trainer.use_legacy_worker_impl", "auto") == "disable"
+    )
+
+
+def _updates(s: Settings, train_batch: int, mini_batch: int) -> tuple[int, str | None]:
+    """(optimizer steps per rollout batch, a pitfall when the mini-batch does not divide the
+    batch): the legacy dp_actor splits the batch into ceil(train / mini) mini-batches, the last
+    one short (dp_actor.py:541, DataProto.split protocol.py:925 at verl b178a3cd); the engine
+    workers assert that it divides (utils/tensordict_utils.py:525 there)."""
+    epochs = s.int(A + "ppo_epochs", 1)
+    whole, rest = divmod(train_batch, mini_batch)
+    if not rest:
+        return whole * epochs, None
+    where = f"data.train_batch_size {train_batch} is not a multiple of {A}ppo_mini_batch_size "
+    if _engine(s):
+        return whole * epochs, where + (
+            f"{mini_batch}: verl's engine workers assert that it divides (verl/utils/"
+            "tensordict_utils.py:525 at b178a3cd), so the run stops before its first update"
+        )
+    return (whole + 1) * epochs, where + (
+        f"{mini_batch}: the legacy workers split it into {whole + 1} mini-batches, the last of "
+        f"{rest} prompts (verl/workers/actor/dp_actor.py:541, protocol.py:925 at b178a3cd)"
     )
 
 
@@ -218,9 +246,11 @@ def verl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     model = s.get("reward_model.enable", False) is True
     model = s.get("reward.reward_model.enable", False) is True or model
     custom = [
-        (key, s.get(key, None))
+        (key, s.get(key, None) or s.undetermined.get(key))
         for key in ("custom_reward_function.path", "reward.custom_reward_function.path")
     ]
+    if any(k in s.undetermined for k in ("reward_model.enable", "reward.reward_model.enable")):
+        return None, "reward_model.enable is set to a value the file does not determine"
     if model:
         return False, "a reward model scores the answers (reward_model.enable): real-valued rewards"
     if shaping:
@@ -250,10 +280,7 @@ def verl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     if reduced is None and agg != "token-mean":
         factor = {"seq-mean-token-mean": "1/L", "seq-mean-token-sum-norm": "1/L_max"}
         return Normaliser(factor.get(agg, "1"), None, f"{A}loss_agg_mode={agg}")
-    engine = version_key(s.table.version) >= version_key("0.8") or (
-        s.get("trainer.use_legacy_worker_impl", "auto") == "disable"
-    )
-    if engine:
+    if _engine(s):
         answers = s.int(A + "ppo_mini_batch_size", 256) * run.group_size
         return Normaliser(
             "token-mean",

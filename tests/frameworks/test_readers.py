@@ -297,3 +297,71 @@ def test_toml_configs_and_notebook_commands(tmp_path):
     run = read_config(path)
     assert (run.framework, run.estimator, run.group_size) == ("verl", "rloo", 6)
     assert run.command["cell"] == 1
+
+
+def test_keys_set_to_undetermined_values_still_count_as_set(tmp_path):
+    """verl loads a custom reward function whenever custom_reward_function.path is non-empty
+    (verl/trainer/ppo/reward.py:80-83 at b178a3cd): a path built from $(pwd) is still a path,
+    so the rewards are of unknown range, not verl's 0/1 scorer; --config-name composes a YAML
+    rlxform does not read, which the card names (verl's own ppo_trainer is not named)."""
+    script = tmp_path / "run.sh"
+    base = "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo"
+    path = "custom_reward_function.path=$D/r.py"
+    script.write_text(f'D="$(pwd)"\n{base} --config-name=mine {path}\n')
+    run = read_config(script)
+    assert run.rewards["binary"] is None and "custom_reward_function.path" in run.rewards["why"]
+    assert any("--config-name=mine" in p for p in run.pitfalls)
+    script.write_text(f"{base} --config-name=ppo_trainer actor_rollout_ref.rollout.n=4\n")
+    run = read_config(script)
+    assert run.rewards["binary"] is True and not any("config-name" in p for p in run.pitfalls)
+
+
+def test_float_words_for_float_flags_with_integer_defaults(monkeypatch):
+    """argparse's type=float flags may default to an int (OpenRLHF --algo.advantage.gamma,
+    type=float, default=1: openrlhf/cli/train_ppo_ray.py:392 at 3c3be62): "1.0" is valid there.
+    Two 0.11.1 keys renamed onto one 0.11.2 name keep their own names and values."""
+    from rlxform.frameworks.tables import load_tables
+
+    table = load_tables("openrlhf")["0.11.1"]
+    assert table.typed("algo.advantage.gamma", "1.0", strings=True) == 1.0
+    assert table.typed("algo.dynamic_filtering_range", ["0.0", "1.0"], strings=True) == [0, 1]
+    monkeypatch.chdir(ROOT)
+    run = read_config("experiments/configs/launch/openrlhf_icepop_0.11.1.sh")
+    shown = {i["key"]: i["value"] for i in run.not_modelled}
+    assert shown == {
+        "algo.advantage.is_correction_enable": True,
+        "algo.advantage.is_correction_type": "icepop",
+    }
+    assert "math_reward_func.py" in run.rewards["why"]
+
+
+def test_trl_async_grpo_is_refused_not_read_as_grpo(tmp_path):
+    """TRL's AsyncGRPOConfig (trl/experimental/async_grpo/async_grpo_config.py at f2cd577) is not
+    a GRPOConfig: population std + 1e-8 (async_rollout_worker.py:839), max_staleness 4 (:282
+    of the config); reading it with GRPOConfig's defaults would print a wrong card."""
+    script = tmp_path / "a.py"
+    script.write_text(
+        "from trl.experimental.async_grpo import AsyncGRPOConfig, AsyncGRPOTrainer\n"
+        "config = AsyncGRPOConfig(output_dir='o', per_device_train_batch_size=16)\n"
+        "AsyncGRPOTrainer(model='m', args=config, reward_funcs=f)\n"
+    )
+    with pytest.raises(ValueError, match=r"a\.py:2: AsyncGRPOConfig .*not model"):
+        read_config(script)
+
+
+@pytest.mark.parametrize(
+    ("version", "updates", "words"),
+    [("0.7.1", 4, "4 mini-batches"), ("0.9.1", 3, "assert that it divides")],
+)
+def test_verl_mini_batch_that_does_not_divide_the_batch(tmp_path, version, updates, words):
+    """100 prompts in mini-batches of 32: the legacy dp_actor splits into [32, 32, 32, 4]
+    (DataProto.split, verl/protocol.py:925 at b178a3cd: range(0, 100, 32)), 4 steps, not
+    100 // 32 = 3; the engine workers assert divisibility (utils/tensordict_utils.py:525)."""
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo "
+        "data.train_batch_size=100 actor_rollout_ref.actor.ppo_mini_batch_size=32\n"
+    )
+    run = read_config(script, version=version)
+    assert run.updates_per_rollout == updates
+    assert any(words in p for p in run.pitfalls)
