@@ -104,7 +104,8 @@ def read_trl(s: Settings) -> RunConfig:
     if scale == "batch":
         pitfalls.append(
             "scale_rewards='batch' keeps the group mean but divides by the std of the whole "
-            "generation batch: the step size depends on the other prompts"
+            "generation batch, every process's rewards gathered (trl/trainer/grpo_trainer.py:1681, "
+            ":2774-2777 in 1.16.0): the step size depends on the other prompts"
         )
     if loss_type == "grpo":
         pitfalls.append(
