@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlxform import parsing
+from rlxform.frameworks.shell_words import Unresolved
 from rlxform.validation import InputError
 
 ACCELERATE = "accelerate/commands/launch.py:198 in accelerate 1.14.0"
@@ -65,7 +66,8 @@ def _flags(words: Sequence[Any]) -> dict[str, Any]:
         name, eq, value = str(word).lstrip("-").partition("=")
         name = name.replace("-", "_")
         if eq:
-            out[name] = word if hasattr(word, "names") else value
+            names = getattr(word, "names", None)
+            out[name] = Unresolved(value, names) if names else value
         elif i + 1 < len(words) and not str(words[i + 1]).startswith("-"):
             out[name], i = words[i + 1], i + 1
         else:

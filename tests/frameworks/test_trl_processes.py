@@ -108,3 +108,10 @@ def test_unsloth_runs_trls_normaliser_over_the_processes():
     """unsloth_zoo 2026.10.9 rl_replacements.py:1233-1239: num_items_in_batch / num_processes."""
     run = _read("accelerate launch --num_processes 2 train.py", framework="unsloth")
     assert (run.framework, run.normaliser.answers) == ("unsloth", 64)
+
+
+def test_a_shell_variable_count_is_named_as_unset(tmp_path):
+    launcher = tmp_path / "run.sh"
+    launcher.write_text("accelerate launch --num_processes=$NGPU train.py --loss_type dapo\n")
+    (pitfall,) = _process_pitfalls(read_config(launcher))
+    assert "--num_processes $NGPU ($NGPU not set in the file)" in pitfall
