@@ -40,6 +40,8 @@ class Found:
     args: tuple[str, ...] | None = None  # a launch command's arguments, read per trainer
     extra: Any = None  # reward functions of a Python trainer call
     imports: tuple[str, ...] = ()
+    launcher: str | None = None  # what started a launch command's program ("accelerate launch")
+    launcher_args: tuple[str, ...] = ()  # its own flags (``trl_procs`` reads the process count)
 
 
 # ---- what the input holds --------------------------------------------------------------------
@@ -148,6 +150,8 @@ def _from_command(command: Any, source: str) -> Found:
         line=command.line,
         cell=getattr(command, "cell", None),
         args=tuple(command.args),
+        launcher=getattr(command, "launcher", None),
+        launcher_args=tuple(getattr(command, "launcher_args", ())),
     )
 
 

@@ -17,6 +17,7 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
+from rlxform.frameworks.trl_procs import Processes, launch_processes
 from rlxform.frameworks.trl_rule import (
     RULE,
     TRL_STD_EPSILON,
@@ -54,7 +55,10 @@ SCRIPT_KEYS = frozenset(
     "code_eval_scoring_mode code_provider enforce_same_language max_completion_len "
     "soft_punish_cache parallel_code_exec_per_proc e2b_router_url morph_router_url "
     "chat_template benchmarks callbacks hub_model_revision overwrite_hub_revision "
-    "push_to_hub_revision wandb_entity wandb_project wandb_run_group".split()
+    "push_to_hub_revision wandb_entity wandb_project wandb_run_group "
+    # accelerate launch's flags, which `trl grpo` passes on (trl/cli/commands/training.py:60-71)
+    "accelerate_config num_processes num_machines multi_gpu machine_rank main_process_ip "
+    "main_process_port gpu_ids".split()
 )
 
 
@@ -100,7 +104,8 @@ def read_trl(s: Settings) -> RunConfig:
     if scale == "batch":
         pitfalls.append(
             "scale_rewards='batch' keeps the group mean but divides by the std of the whole "
-            "generation batch: the step size depends on the other prompts"
+            "generation batch, every process's rewards gathered (trl/trainer/grpo_trainer.py:1681, "
+            ":2774-2777 in 1.16.0): the step size depends on the other prompts"
         )
     if loss_type == "grpo":
         pitfalls.append(
@@ -112,6 +117,14 @@ def read_trl(s: Settings) -> RunConfig:
         pitfalls.append(
             "beta > 0: TRL adds beta * k3 to the loss, multiplied by the importance ratio "
             f"(use_bias_correction_kl is on in {s.table.label}): k3_ratio"
+        )
+    procs = processes(s)
+    if loss_type in GATHERED and procs.launched and procs.count is None:
+        pitfalls.append(
+            f"loss_type={loss_type} divides by the completion tokens of the generation batch "
+            "gathered over all processes (trl/trainer/grpo_trainer.py:2498, :3168-3173 in "
+            "1.16.0), so one normaliser spans every process's answers; the process count is "
+            f"not determined here ({procs.why}): the card assumes 1 process"
         )
     loss = trl_loss(s, loss_type)
     return RunConfig(
@@ -193,8 +206,17 @@ def trl_entropy(s: Settings) -> dict[str, Any]:
     }
 
 
+GATHERED = ("dapo", "cispo", "vespo")  # normalised by num_items_in_batch, over all processes
+
+
+def processes(s: Settings) -> Processes:
+    """The process count of the run's launch command (``trl_procs``)."""
+    return launch_processes(getattr(s, "found", None))
+
+
 def steps_per_generation(s: Settings, pitfalls: list[str]) -> int:
-    """steps_per_generation, or what it defaults to (grpo_config.py __post_init__)."""
+    """steps_per_generation, or what it defaults to: generation_batch_size / (per-device batch
+    x processes) (grpo_config.py:1101-1110 in 1.16.0)."""
     gas = s.int("gradient_accumulation_steps", 1)
     spg = s.get("steps_per_generation", None)
     if spg is not None:
@@ -203,12 +225,14 @@ def steps_per_generation(s: Settings, pitfalls: list[str]) -> int:
     if gen_batch is None:
         return gas
     per_device = s.int("per_device_train_batch_size", 8)
-    pitfalls.append(
-        "generation_batch_size is set: steps_per_generation = generation_batch_size / "
-        "(per_device_train_batch_size * processes) depends on the number of processes; "
-        "1 process assumed"
-    )
-    return max(1, s.int("generation_batch_size", 1) // per_device)
+    procs = processes(s)
+    if procs.count is None:
+        pitfalls.append(
+            "generation_batch_size is set: steps_per_generation = generation_batch_size / "
+            "(per_device_train_batch_size * processes) depends on the number of processes "
+            f"({procs.why}); 1 process assumed"
+        )
+    return max(1, s.int("generation_batch_size", 1) // (per_device * (procs.count or 1)))
 
 
 def _has(s: Settings, key: str) -> bool:
@@ -301,7 +325,7 @@ def trl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
 
 def trl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
     """Answers per token-mean normaliser: bnpo the device's micro-batch, dapo / cispo / vespo
-    the generation batch (one process assumed), grpo / sapo 1/L, dr_grpo 1/L_max."""
+    the generation batch of all processes (``trl_procs``), grpo / sapo 1/L, dr_grpo 1/L_max."""
     agg = run.aggregation
     per_device = s.int("per_device_train_batch_size", 8)
     reduced = reduced_factor(run)
@@ -318,14 +342,23 @@ def trl_normaliser(s: Settings, run: RunConfig) -> Normaliser:
             "the tokens of one device's micro-batch, per_device_train_batch_size answers "
             "(trl/trainer/grpo_trainer.py:3158-3162 in 1.16.0)",
         )
-    if agg in ("dapo", "cispo", "vespo"):
-        spg = steps_per_generation(s, [])
+    if agg in GATHERED:
+        spg, procs = steps_per_generation(s, []), processes(s)
+        n = procs.count or 1
+        sizes = f"per_device_train_batch_size x steps_per_generation = {per_device} x {spg}"
+        if procs.count is not None:
+            over = f"{sizes.replace(' =', ' x processes =')} x {n} answers ({procs.why})"
+        elif procs.launched:
+            over = f"{sizes} answers on 1 process, an assumption ({procs.why})"
+        else:
+            over = f"{sizes} answers per process, times the processes the run is launched with "
+            over += "(not in this file; 1 assumed)"
         return Normaliser(
             "token-mean",
-            float(per_device * spg),
-            "the tokens of the whole generation batch, per_device_train_batch_size x "
-            "steps_per_generation answers on one process (trl/trainer/grpo_trainer.py:2498 "
-            "gathers them, :3168-3173 divides by them in 1.16.0)",
+            float(per_device * spg * n),
+            f"the tokens of the whole generation batch over all processes, {over}; "
+            "trl/trainer/grpo_trainer.py:2498 gathers them over the processes, :3168-3173 "
+            "divides by them (and DDP averages the gradients over the processes) in 1.16.0",
         )
     return Normaliser("1", None, f"loss_type={agg}: token sums per answer")
 
