@@ -297,3 +297,18 @@ def test_toml_configs_and_notebook_commands(tmp_path):
     run = read_config(path)
     assert (run.framework, run.estimator, run.group_size) == ("verl", "rloo", 6)
     assert run.command["cell"] == 1
+
+
+def test_keys_the_release_lacks_are_named_not_dropped(tmp_path):
+    """A key no release table has and no close name explains (a custom entrypoint's, a newer
+    release's) is listed under Not modelled; a section written null and Hydra's own keys are
+    not (NeMo-RL's megatron configs write ``policy.optimizer: null``)."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n  my_length_penalty: 0.3\n"
+        "policy:\n  optimizer: null\nhydra:\n  run:\n    dir: .\n"
+    )
+    run = read_config(path, "nemo_rl")
+    unknown = {i["key"]: i["value"] for i in run.not_modelled if i.get("unknown")}
+    assert unknown == {"grpo.my_length_penalty": 0.3}
+    assert run.warnings == ()
