@@ -268,6 +268,27 @@ def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     return KLTerm("loss", kind, coef)
 
 
+def _dapo_overlong(s: Settings) -> str | None:
+    """SkyRL's DAPO entrypoints (examples/train/algorithms/dapo/main_dapo*.py) add
+    trainer.algorithm.overlong_buffer_len (default 512) and overlong_buffer_penalty_factor
+    (default 1.0) to the config (main_dapo.py:20-25 in skyrl-v0.3.0) and subtract
+    (L - (max_generate_length - buffer)) / buffer x factor from the reward of an answer of L
+    tokens in the buffer, 0 past the limit (main_dapo.py:60-74): rewards are no longer 0/1."""
+    program = str(getattr(s, "program", None) or "")
+    keys = (A + "overlong_buffer_len", A + "overlong_buffer_penalty_factor")
+    if not (".dapo.main_dapo" in program or any(s.is_set(k) for k in keys)):
+        return None
+    length, factor = s.get(keys[0], 512), s.get(keys[1], 1.0)
+    if factor == 0:
+        return None
+    return (
+        f"DAPO soft overlong punishment ({keys[0]}={length}, {keys[1]}={factor}; "
+        "examples/train/algorithms/dapo/main_dapo.py:20-25,60-74 in skyrl-v0.3.0): an answer "
+        f"within {length} tokens of generator.sampling_params.max_generate_length loses up to "
+        f"{factor} reward, so rewards are not 0/1"
+    )
+
+
 def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / None from the environment class (rewards are the environment's)."""
     env = s.get("environment.env_class", "gsm8k")
@@ -275,6 +296,9 @@ def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         extra_why = "; generator.zero_reward_on_non_stop zeroes truncated answers' rewards"
     else:
         extra_why = ""
+    shaping = _dapo_overlong(s)
+    if shaping:
+        return False, shaping + extra_why
     if env == "gsm8k":
         return True, (
             "the gsm8k environment scores 1.0 for a correct answer and 0 otherwise "
