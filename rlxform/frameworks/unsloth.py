@@ -93,6 +93,28 @@ def unsloth_entropy(run: RunConfig) -> dict:
     return {"entropy_coef": 0.0, "entropy_adaptive": None, "entropy_normaliser": where}
 
 
+_SAMPLING = "vllm_sampling_params"
+_SAMPLING_EFFECT = (
+    "Unsloth adds the keyword arguments of this vLLM SamplingParams to the generation's own "
+    "(unsloth/models/rl.py:4062, 4198-4206 at 015bdef): a min_p > 0, top_p < 1, top_k > 0 or "
+    "another temperature there changes the sampling law, so completions are not drawn from "
+    "the policy being trained"
+)
+
+
+def unsloth_active(s: Settings) -> list[dict]:
+    """UnslothGRPOConfig's own ``vllm_sampling_params`` (rl.py:491), under Not modelled when set,
+    whether to a literal or to an expression the file builds (``SamplingParams(min_p=0.1)``)."""
+    value = s.values.get(_SAMPLING)
+    found = getattr(s, "found", None)
+    for text in getattr(found, "unresolved", ()) if value is None else ():
+        if text.startswith(_SAMPLING + " (= "):
+            value = text[len(_SAMPLING) + 4 :].removesuffix(")").split(" = ", 1)[-1]
+    if value is None:
+        return []
+    return [{"key": _SAMPLING, "value": value, "effect": _SAMPLING_EFFECT}]
+
+
 def unsloth_advantages(estimator, g, lengths, get):
     """TRL's advantage; with loss_type dr_grpo a group scale becomes "none" (rl.py:3548-3555)."""
     if get("loss_type") == "dr_grpo" and estimator in (True, "group"):
@@ -117,7 +139,8 @@ RECORD = Framework(
         scheme_estimators=(),
     ),
     imports=("unsloth",),
-    script_keys=trl.SCRIPT_KEYS,
+    script_keys=trl.SCRIPT_KEYS | {_SAMPLING},
+    active=unsloth_active,
     notes=(
         "Unsloth keeps TRL's advantage and replaces its loss: up to unsloth_zoo 2026.9.1 the KL "
         "has no bias correction (k3, not ratio * k3), and top_entropy_quantile and entropy_coef "

@@ -138,3 +138,21 @@ def test_nemo_rl_estimator_switches_follow_their_interpolation(tmp_path):
     )
     run = read_config(str(config))
     assert card_of(run).to_json()["scheme"] == "grpo(eps=1e-06, std=sample)"
+
+
+def test_nemo_rl_importance_sampling_knobs_follow_each_release(tmp_path):
+    """Up to 0.6.0 truncated IS acts when truncated_importance_sampling_ratio is set
+    (nemo_rl/algorithms/loss/loss_functions.py:452 in v0.6.0, loss_functions.py:373 in v0.5.0),
+    whatever the type (0.6.0's default 'tis', examples/configs/grpo_math_1B.yaml:66; no key before
+    0.6.0); disable_ppo_ratio absent means False (cfg.get(..., False), loss_functions.py:181 in
+    v0.6.0). So 0.6.0's defaults list neither, and a ratio set under 0.5.0 is listed."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text("grpo:\n  num_generations_per_prompt: 16\n")
+    keys = {i["key"] for i in read_config(path, "nemo_rl", "0.6.0").not_modelled}
+    assert not {k for k in keys if k.startswith("loss_fn.")}, keys
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\nloss_fn:\n"
+        "  use_importance_sampling_correction: true\n  truncated_importance_sampling_ratio: 2.0\n"
+    )
+    keys = {i["key"] for i in read_config(path, "nemo_rl", "0.5.0").not_modelled}
+    assert "loss_fn.truncated_importance_sampling_ratio" in keys, keys
