@@ -245,6 +245,7 @@ RECORD = Framework(
     data="nemo_rl",
     programs=("examples/run_grpo*.py", "*/run_grpo*.py", "run_grpo*.py"),
     markers=("grpo.*", "loss_fn.*"),
+    loose=True,
     arguments="hydra",
     config_flag="config",
     read=read_nemo_rl,

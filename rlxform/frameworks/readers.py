@@ -154,7 +154,7 @@ def pick_table(record: Framework, values: Mapping[str, Any], version: str | None
     tables = list(record.tables().values())
 
     def unknown(t: VersionTable) -> int:  # keys the release does not have under that name
-        return sum(1 for k in values if k not in t.keys)
+        return sum(1 for k in values if k not in t.keys and not (record.loose and _inert(table, k)))
 
     best = min(reversed(tables), key=unknown)  # ties: the newest
     if unknown(best) < unknown(table):
@@ -167,6 +167,15 @@ def pick_table(record: Framework, values: Mapping[str, Any], version: str | None
         )
         return best, note
     return table, None
+
+
+def _inert(table: VersionTable, key: str) -> bool:
+    """A key of no effect on the update (engine, logging, parallelism). Where the trainer's
+    config loader keeps keys its code does not read (``Framework.loose``), such a key does not
+    pick the release: NeMo-RL v0.7.0's own recipes set policy.megatron_cfg.converter_type,
+    which 0.7.0's code no longer reads."""
+    klass = table.kind(key)
+    return klass is not None and klass.kind == "no_effect"
 
 
 def read_config(

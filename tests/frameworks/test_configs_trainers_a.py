@@ -156,3 +156,17 @@ def test_nemo_rl_importance_sampling_knobs_follow_each_release(tmp_path):
     )
     keys = {i["key"] for i in read_config(path, "nemo_rl", "0.5.0").not_modelled}
     assert "loss_fn.truncated_importance_sampling_ratio" in keys, keys
+
+
+def test_nemo_rl_a_stale_engine_key_does_not_pick_an_older_release(tmp_path):
+    """NeMo-RL v0.7.0's own recipe grpo-qwen3-8b-base-dapo-2n8g-long-megatron-qa-nvfp4-w4a16.yaml
+    (line 38) sets policy.megatron_cfg.converter_type, which v0.7.0's nemo_rl/ code no longer
+    reads (OmegaConf keeps it): the file is still read with 0.7.0's defaults."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n"
+        "policy:\n  megatron_cfg:\n    converter_type: Qwen3ForCausalLM\n"
+    )
+    run = read_config(path, "nemo_rl")
+    assert run.version == "nemo_rl 0.7.0"
+    assert not [p for p in run.pitfalls if "no longer has" in p]
