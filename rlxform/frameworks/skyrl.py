@@ -26,7 +26,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, p_limit, register, safe_div
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, overlong_fields
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import ArrayLike, NDArray
@@ -233,6 +233,7 @@ def read_skyrl(s: Settings) -> RunConfig:
         scheme_params=(("grpo_norm_by_std", norm),),
         pitfalls=tuple(pitfalls),
         max_length=s.int("generator.sampling_params.max_generate_length", 1024),
+        **_dapo_fields(s),
         loss=LossReading(
             A + "policy_loss_type",
             s.str(A + "policy_loss_type", "regular"),
@@ -287,6 +288,17 @@ def _dapo_overlong(s: Settings) -> str | None:
         f"within {length} tokens of generator.sampling_params.max_generate_length loses up to "
         f"{factor} reward, so rewards are not 0/1"
     )
+
+
+def _dapo_fields(s: Settings) -> dict[str, Any]:
+    """RunConfig's overlong_* fields (the Filters section) while the DAPO penalty acts: the
+    DAPO form min(-(L - (L_max - buffer)) / buffer x factor, 0) (main_dapo.py:60-70)."""
+    if not _dapo_overlong(s):
+        return {}
+    length = s.get(A + "overlong_buffer_len", 512)
+    factor = s.get(A + "overlong_buffer_penalty_factor", 1.0)
+    most = s.int("generator.sampling_params.max_generate_length", 1024)
+    return overlong_fields(length, factor, most)
 
 
 def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:

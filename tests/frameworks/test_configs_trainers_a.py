@@ -170,3 +170,36 @@ def test_nemo_rl_a_stale_engine_key_does_not_pick_an_older_release(tmp_path):
     run = read_config(path, "nemo_rl")
     assert run.version == "nemo_rl 0.7.0"
     assert not [p for p in run.pitfalls if "no longer has" in p]
+
+
+@pytest.mark.parametrize(
+    ("config", "fields"),
+    [
+        # grpo.reward_shaping: overlong_buffer_length 2048, max_response_length 14336 in the
+        # file, overlong_buffer_penalty default 1 (examples/configs/grpo_math_1B.yaml in
+        # v0.7.0); DAPO form at nemo_rl/algorithms/reward_functions.py:130-171
+        ("experiments/configs/nemo_rl/dapo_qwen2.5_7b.yaml", (2048.0, 1.0, 14336)),
+        # overlong_buffer_len=$((1024 * 2)), penalty 0.5, max_generate_length 8192 in the
+        # script; DAPO form at examples/train/algorithms/dapo/main_dapo.py:60-70 (skyrl-v0.3.0)
+        ("experiments/configs/skyrl/run_dapo_overlong.sh", (2048.0, 0.5, 8192)),
+    ],
+)
+def test_overlong_shaping_reaches_the_filters_section(config, fields, monkeypatch):
+    """The Filters section reads the overlong_* fields: a reader that shapes rewards with the
+    DAPO penalty must fill them, or the card says no overlong shaping acts."""
+    monkeypatch.chdir(ROOT)
+    run = read_config(config)
+    assert (run.overlong_buffer, run.overlong_factor, run.overlong_max_length) == fields
+    assert "overlong_shaping" in card_of(run).to_json()["filters"]["active"]
+
+
+def test_nemo_rl_stop_properly_penalty_is_not_the_dapo_shape(tmp_path):
+    """stop_properly_penalty_coef (even 0) replaces the DAPO penalty (reward_functions.py:70-118
+    in v0.7.0 returns before it)."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n  reward_shaping:\n    enabled: true\n"
+        "    stop_properly_penalty_coef: 0.0\n"
+    )
+    run = read_config(path, "nemo_rl")
+    assert run.overlong_buffer is None and run.rewards["binary"] is False
