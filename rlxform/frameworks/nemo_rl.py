@@ -134,6 +134,8 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         pitfalls=tuple(pitfalls),
         max_length=s.int_or_none(P + "generation.max_new_tokens"),
         **_overlong(s),
+        # truncated answers' loss_multiplier set to 0 (grpo.py:2525-2534 in v0.7.0)
+        mask_truncated=s.bool(G + "overlong_filtering", False),
         loss=_loss(s),
     )
 

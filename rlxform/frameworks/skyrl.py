@@ -234,6 +234,8 @@ def read_skyrl(s: Settings) -> RunConfig:
         pitfalls=tuple(pitfalls),
         max_length=s.int("generator.sampling_params.max_generate_length", 1024),
         **_dapo_fields(s),
+        # DAPO overlong filtering: truncated answers' loss masks are 0 (generators/utils.py:332)
+        mask_truncated=s.bool("generator.apply_overlong_filtering", False),
         loss=LossReading(
             A + "policy_loss_type",
             s.str(A + "policy_loss_type", "regular"),

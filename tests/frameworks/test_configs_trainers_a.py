@@ -203,3 +203,22 @@ def test_nemo_rl_stop_properly_penalty_is_not_the_dapo_shape(tmp_path):
     )
     run = read_config(path, "nemo_rl")
     assert run.overlong_buffer is None and run.rewards["binary"] is False
+
+
+@pytest.mark.parametrize(
+    ("framework", "text"),
+    [
+        # skyrl/train/generators/utils.py:332-350 (skyrl-v0.3.0): loss masks of answers whose
+        # stop reason is not a stop token are zeroed
+        ("skyrl", "generator:\n  n_samples_per_prompt: 5\n  apply_overlong_filtering: true\n"),
+        # nemo_rl/algorithms/grpo.py:2525-2534 (v0.7.0): loss_multiplier[truncated] = 0
+        ("nemo_rl", "grpo:\n  num_generations_per_prompt: 16\n  overlong_filtering: true\n"),
+    ],
+)
+def test_truncated_answer_masking_reaches_the_filters_section(framework, text, tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    run = read_config(path, framework)
+    assert run.mask_truncated is True
+    assert not [i for i in run.not_modelled if "overlong_filtering" in i["key"]]
+    assert "mask_truncated_completions" in card_of(run).to_json()["filters"]["active"]
