@@ -158,3 +158,14 @@ def test_areal_overlong_penalty_reaches_the_filters_section(tmp_path):
     assert (run.overlong_buffer, run.overlong_factor, run.overlong_max_length) == (256.0, 0.5, 2048)
     assert run.rewards["binary"] is False
     assert not [i for i in run.not_modelled if i["key"].startswith("actor.overlong")]
+
+
+def test_filters_section_does_not_deny_the_runs_group_filter(monkeypatch):
+    """run-dr-grpo-dynamic.sh sets --dynamic-sampling-filter-path (check_reward_nonzero_std:
+    groups dropped by their rewards): the Filters section, which models none of its filters,
+    must not say that nothing filters by group."""
+    monkeypatch.chdir(ROOT)
+    text = explain(ROOT / "experiments/configs/slime/run-dr-grpo-dynamic.sh").to_markdown()
+    section = text.split("## Filters that depend on length or difficulty")[1].split("\n## ")[0]
+    assert "Dynamic sampling is on" in section
+    assert "correctness or group" not in section
