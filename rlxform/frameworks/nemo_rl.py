@@ -263,7 +263,9 @@ RECORD = Framework(
     title="NeMo-RL",
     data="nemo_rl",
     programs=("examples/run_grpo*.py", "*/run_grpo*.py", "run_grpo*.py"),
-    markers=("grpo.*", "loss_fn.*"),
+    # data.default.env_name, policy.dtensor_cfg.*: NeMo-RL-only keys (a derived config, e.g.
+    # examples/configs/grpo_rm_1B.yaml in v0.7.0, may set no grpo.* / loss_fn.* key)
+    markers=("grpo.*", "loss_fn.*", "data.default.env_name", "policy.dtensor_cfg.*"),
     loose=True,
     arguments="hydra",
     config_flag="config",

@@ -222,3 +222,17 @@ def test_truncated_answer_masking_reaches_the_filters_section(framework, text, t
     assert run.mask_truncated is True
     assert not [i for i in run.not_modelled if "overlong_filtering" in i["key"]]
     assert "mask_truncated_completions" in card_of(run).to_json()["filters"]["active"]
+
+
+def test_nemo_rl_detects_a_derived_config_without_grpo_keys(tmp_path):
+    """A NeMo-RL config that only swaps the environment (as v0.7.0's
+    examples/configs/grpo_rm_1B.yaml does: defaults, data.default.env_name, env.reward_model.*)
+    is NeMo-RL's; a reward model's scores are not 0/1."""
+    path = tmp_path / "grpo_rm.yaml"
+    path.write_text(
+        'defaults: "grpo_math_1B.yaml"\ndata:\n  default:\n    env_name: reward_model\n'
+        "env:\n  reward_model:\n    model_name: some/reward-model\ncluster:\n  gpus_per_node: 2\n"
+    )
+    run = read_config(path)
+    assert run.framework == "nemo_rl"
+    assert run.rewards["binary"] is not True
