@@ -225,3 +225,15 @@ def test_bench_explain_times_whole_processes_beside_the_import_floor():
     assert record["example"] == "experiments/configs/launch/trl_cli_dr_grpo.sh"
     assert 0 < record["baseline_seconds"] and 0 < record["explain_seconds"] < 60
     assert "slowest card" in format_explain([record])
+
+
+def test_a_launcher_that_runs_another_script_says_which(tmp_path, capsys):
+    """SkyRL's algorithm launchers run ``bash examples/train/gsm8k/run_gsm8k.sh OVERRIDES``:
+    one line on stderr, exit 2, naming the script that holds the launch command."""
+    path = tmp_path / "run_gspo.sh"
+    path.write_text(
+        "bash examples/train/gsm8k/run_gsm8k.sh trainer.algorithm.policy_loss_type=gspo\n"
+    )
+    assert cli.main(["explain", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "it runs another script, examples/train/gsm8k/run_gsm8k.sh" in err

@@ -108,15 +108,27 @@ def _word(x: float) -> str:
     return f"{'lengthen' if x > 0 else 'shorten'} by {abs(x):.3g} tokens"
 
 
+def _others(run: RunConfig) -> str:
+    """The run's other group or length filters, which this section does not model."""
+    out = ""
+    if run.dynamic_sampling:
+        out += " Dynamic sampling is on: groups are dropped by their rewards (Settings read)."
+    if run.filters:
+        out += " Other filters of this run: " + "; ".join(run.filters) + "."
+    if any("filter" in str(i.get("effect", "")) for i in run.not_modelled):
+        out += " Filters rlxform does not model are listed under Not modelled."
+    return out
+
+
 def filters_section(run: RunConfig, scheme: Scheme) -> Section:
     """The "Filters" section of the card at the run's settings (module docstring)."""
     title = "Filters that depend on length or difficulty"
     names = active_filters(run)
     if not names:
         prose = (
-            "None of these settings filters or reweights answers by their length, correctness "
-            "or group (vLLM importance sampling, truncated-answer masking, overlong shaping, "
-            "entropy quantile, reward range).",
+            "None of the filters this section models acts (vLLM importance sampling, "
+            "truncated-answer masking, overlong shaping, entropy quantile, reward range)."
+            + _others(run),
             pointer("filters"),
         )
         return Section("filters", title, {"active": []}, prose)

@@ -224,10 +224,18 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
     if run.rewards.get("binary") is False:
         breaks.append("rewards are not 0/1: " + run.rewards["why"] + " (--topic rewards)")
     breaks += filter_breaks(run)
-    if run.not_modelled:
+    unknown = [i for i in run.not_modelled if i.get("unknown")]
+    if len(run.not_modelled) > len(unknown):
         breaks.append(
-            f"{len(run.not_modelled)} setting(s) change the update in ways rlxform does not "
-            "model (see Not modelled, --topic knobs)"
+            f"{len(run.not_modelled) - len(unknown)} setting(s) change the update in ways "
+            "rlxform does not model (see Not modelled, --topic knobs)"
+        )
+    if unknown:
+        names = ", ".join(i["key"] for i in unknown[:3])
+        breaks.append(
+            f"{len(unknown)} key(s) rlxform does not know ({names}"
+            + (", ..." if len(unknown) > 3 else "")
+            + ") may change the update (see Not modelled)"
         )
     return list(dict.fromkeys(breaks)), notes
 

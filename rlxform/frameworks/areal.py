@@ -20,7 +20,7 @@ from typing import Any
 from rlxform.core.group_norm import affine_values, group_norm
 from rlxform.frameworks.advantages import check_bool
 from rlxform.frameworks.batch_steps import areal_normalise, resolve_interpolations
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, overlong_fields
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import NDArray
@@ -258,6 +258,7 @@ def read_areal(s: Settings) -> RunConfig:
         scheme_params=params,
         pitfalls=tuple(pitfalls),
         max_length=s.int_or_none("gconfig.max_new_tokens"),
+        **_overlong(s),
         loss=_loss(s),
         batch_steps=tuple(steps),
     )
@@ -295,11 +296,24 @@ def _loss(s: Settings) -> LossReading:
     return LossReading("actor.importance_sampling_level", str(level), s.table.label, None, why)
 
 
+def _overlong(s: Settings) -> dict[str, Any]:
+    """The overlong_* fields while actor.overlong_reward_penalty is on (DAPO form)."""
+    if s.get("actor.overlong_reward_penalty", False) is not True:
+        return {}
+    length, factor = s.get("actor.overlong_tokens", None), s.get("actor.overlong_penalty_factor", 1)
+    return overlong_fields(length, factor, s.int_or_none("actor.max_new_tokens"))
+
+
 def areal_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """The reward function is named in the training script, not in the config; scaling,
     bias and clipping keep 0/1 rewards two-valued (an affine map)."""
     if s.get("actor.overlong_reward_penalty", False) is True:
-        return False, "actor.overlong_reward_penalty: an overlong penalty makes rewards not 0/1"
+        f = _overlong(s)
+        return False, (
+            f"actor.overlong_reward_penalty: the DAPO overlong penalty (buffer "
+            f"{f.get('overlong_buffer')}, factor {f.get('overlong_factor')}, max_new_tokens "
+            f"{f.get('overlong_max_length')}; functional.py:780-802 in v1.0.4): not 0/1"
+        )
     return None, (
         "AReaL's reward function is passed by the training script (e.g. "
         "areal.reward.gsm8k.gsm8k_reward_fn, 1 for a correct answer else 0), not by the config"

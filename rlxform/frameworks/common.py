@@ -330,3 +330,15 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
                 )
             out[leaf] = v
     return out
+
+
+def overlong_fields(buffer: Any, factor: Any, most: int | None) -> dict[str, Any]:
+    """RunConfig's overlong_* fields for a DAPO overlong penalty min(-(L - (most - buffer)) /
+    buffer x factor, 0) (the Filters section), or {} when the file does not fix the numbers."""
+    if not all(type(x) in (int, float) for x in (buffer, factor)):
+        return {}
+    return {
+        "overlong_buffer": float(buffer),
+        "overlong_factor": float(factor),
+        "overlong_max_length": most,
+    }

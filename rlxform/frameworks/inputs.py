@@ -133,9 +133,23 @@ def _from_script(text: str, source: str) -> list[Found]:
     found = launch_commands(commands, source)
     if not found:
         seen = ", ".join(dict.fromkeys(str(c.words[0]) for c in commands if c.words))
+        inner = [
+            str(c.words[1])
+            for c in commands
+            if len(c.words) > 1
+            and str(c.words[0]) in ("bash", "sh", "source", ".")
+            and str(c.words[1]).endswith(".sh")
+        ]
+        hint = (
+            f"; it runs another script, {inner[0]}, with arguments: explain that script, "
+            "whose launch command these arguments extend (they are not read here)"
+            if inner
+            else ""
+        )
         raise InputError(
             f"{source}: no launch command found: looked for {LOOKED_FOR}; found "
             + (f"{len(commands)} other commands ({seen[:120]})" if commands else "no commands")
+            + hint
         )
     return [_from_command(c, source) for c in found]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, overlong_fields
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.nemo_rl_rule import (
     ADVANTAGE_KEYS,
@@ -133,8 +133,27 @@ def read_nemo_rl(s: Settings) -> RunConfig:
         scheme_params=params,
         pitfalls=tuple(pitfalls),
         max_length=s.int_or_none(P + "generation.max_new_tokens"),
+        **_overlong(s),
+        # truncated answers' loss_multiplier set to 0 (grpo.py:2525-2534 in v0.7.0)
+        mask_truncated=s.bool(G + "overlong_filtering", False),
         loss=_loss(s),
     )
+
+
+def _overlong(s: Settings) -> dict[str, Any]:
+    """RunConfig's overlong_* fields (the Filters section) while grpo.reward_shaping applies
+    the DAPO penalty min(-(L - (max_response_length - buffer)) / buffer x penalty, 0)
+    (nemo_rl/algorithms/reward_functions.py:130-171 in v0.7.0; not with
+    stop_properly_penalty_coef, :70-118)."""
+    R = G + "reward_shaping."
+    if s.get(R + "enabled", False) is not True:
+        return {}
+    if s.get(R + "stop_properly_penalty_coef", None) is not None:
+        return {}
+    length = s.get(R + "overlong_buffer_length", 128)
+    most = s.int_or_none(R + "max_response_length")
+    most = most or s.int_or_none(P + "max_total_sequence_length")
+    return overlong_fields(length, s.get(R + "overlong_buffer_penalty", 1), most)
 
 
 def _loss(s: Settings) -> LossReading:
@@ -244,7 +263,10 @@ RECORD = Framework(
     title="NeMo-RL",
     data="nemo_rl",
     programs=("examples/run_grpo*.py", "*/run_grpo*.py", "run_grpo*.py"),
-    markers=("grpo.*", "loss_fn.*"),
+    # data.default.env_name, policy.dtensor_cfg.*: NeMo-RL-only keys (a derived config, e.g.
+    # examples/configs/grpo_rm_1B.yaml in v0.7.0, may set no grpo.* / loss_fn.* key)
+    markers=("grpo.*", "loss_fn.*", "data.default.env_name", "policy.dtensor_cfg.*"),
+    loose=True,
     arguments="hydra",
     config_flag="config",
     read=read_nemo_rl,

@@ -154,7 +154,7 @@ def pick_table(record: Framework, values: Mapping[str, Any], version: str | None
     tables = list(record.tables().values())
 
     def unknown(t: VersionTable) -> int:  # keys the release does not have under that name
-        return sum(1 for k in values if k not in t.keys)
+        return sum(1 for k in values if k not in t.keys and not (record.loose and _inert(table, k)))
 
     best = min(reversed(tables), key=unknown)  # ties: the newest
     if unknown(best) < unknown(table):
@@ -167,6 +167,15 @@ def pick_table(record: Framework, values: Mapping[str, Any], version: str | None
         )
         return best, note
     return table, None
+
+
+def _inert(table: VersionTable, key: str) -> bool:
+    """A key of no effect on the update (engine, logging, parallelism). Where the trainer's
+    config loader keeps keys its code does not read (``Framework.loose``), such a key does not
+    pick the release: NeMo-RL v0.7.0's own recipes set policy.megatron_cfg.converter_type,
+    which 0.7.0's code no longer reads."""
+    klass = table.kind(key)
+    return klass is not None and klass.kind == "no_effect"
 
 
 def read_config(
@@ -285,6 +294,28 @@ def not_modelled_keys(s: Settings) -> list[dict[str, Any]]:
     return out
 
 
+def _inside(key: str, s: Settings) -> bool:
+    """Whether ``key`` lies inside a key the table keeps whole (a section whose default is
+    null or a mapping, e.g. AReaL's ``actor.optimizer``) or a section itself, or Hydra's own
+    ``hydra.*``."""
+    parts, section = str(key).split("."), str(key) + "."
+    if parts[0] == "hydra" or any(k.startswith(section) for k in s.table.keys):
+        return True  # also a section written null (NeMo-RL's ``policy.optimizer: null``)
+    return any(s.table.has(".".join(parts[:i])) for i in range(1, len(parts)))
+
+
+def _foreign(s: Settings, key: str) -> dict[str, Any]:
+    """A key the release's config does not have and no close name explains: a custom
+    entrypoint's or config class's (e.g. a recipe's own trainer) or another release's."""
+    return {
+        "key": key,
+        "value": s.values[key],
+        "effect": f"not a key of {s.table.label}'s config (a custom entrypoint's or config "
+        "class's, or another release's): rlxform does not know what it does",
+        "unknown": True,
+    }
+
+
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
     """Add to the reader's facts what the card needs beyond them."""
     read_before, s.read = s.read, set()
@@ -294,18 +325,19 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     # the rewards and length sections account for the keys they read
     reward_keys, s.read = s.read, s.read | read_before
     cutoff = 0.85 if record.arguments == "argparse" and "." not in "".join(s.values) else 0.8
-    warnings = list(run.warnings)
+    warnings, foreign = list(run.warnings), []
     for key in s.values:
         if not s.table.has(key) and key not in s.read and key not in record.script_keys:
             warning = misspelled(key, s.table.keys, cutoff)
             warnings += [warning] if warning else []
+            foreign += [] if warning or record.foreign_flags or _inside(key, s) else [key]
     extras = {item["key"]: item for item in (record.active(s) if record.active else ())}
     not_modelled = [
         extras.pop(item["key"], item)
         for item in not_modelled_keys(s)
         if item["key"] not in reward_keys
     ]
-    not_modelled += list(extras.values())
+    not_modelled += list(extras.values()) + [_foreign(s, key) for key in foreign]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
     pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):

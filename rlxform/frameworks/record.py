@@ -84,6 +84,11 @@ class Framework:
       script_keys: keys its launch scripts take besides the config's (TRL's ModelConfig and
         ScriptArguments): no effect on the update, never warned about.
       notes: lines every card of this trainer prints.
+      foreign_flags: its launch commands pass other programs' flags through (slime: Megatron-LM's
+        and SGLang's), which its reader reports; other keys the release does not have are
+        listed as not modelled.
+      loose: its config loader keeps keys the code no longer reads (NeMo-RL's OmegaConf dict),
+        so a stale key of no effect does not make the file an older release's.
       read_arguments: ``read_arguments(found, table) -> settings`` of a launch command whose
         arguments are neither Hydra overrides nor argparse flags (prime-rl's ``@ FILE``), or None.
       retired: ((version spec ("<0.22"), why), ...) releases the trainer's name covers but rlxform
@@ -105,6 +110,8 @@ class Framework:
     imports: tuple[str, ...] = ()
     active: Callable[..., list[dict[str, Any]]] | None = None
     script_keys: frozenset[str] = frozenset()
+    foreign_flags: bool = False
+    loose: bool = False
     notes: tuple[str, ...] = ()
     config_flag: str | None = None
     # trainers-c (issue 25): prime-rl's command line, TRL RLOO's retired releases

@@ -26,7 +26,7 @@ from rlxform.core import schemes as sch
 from rlxform.core.registry import Counts, Scheme, p_limit, register, safe_div
 from rlxform.core.xp import namespace
 from rlxform.frameworks.advantages import check_bool, reject_unused
-from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
+from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, overlong_fields
 from rlxform.frameworks.losses import LossReading
 from rlxform.frameworks.record import AdvantageRule, Framework, Normaliser
 from rlxform.types import ArrayLike, NDArray
@@ -233,6 +233,9 @@ def read_skyrl(s: Settings) -> RunConfig:
         scheme_params=(("grpo_norm_by_std", norm),),
         pitfalls=tuple(pitfalls),
         max_length=s.int("generator.sampling_params.max_generate_length", 1024),
+        **_dapo_fields(s),
+        # DAPO overlong filtering: truncated answers' loss masks are 0 (generators/utils.py:332)
+        mask_truncated=s.bool("generator.apply_overlong_filtering", False),
         loss=LossReading(
             A + "policy_loss_type",
             s.str(A + "policy_loss_type", "regular"),
@@ -268,6 +271,38 @@ def _kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     return KLTerm("loss", kind, coef)
 
 
+def _dapo_overlong(s: Settings) -> str | None:
+    """SkyRL's DAPO entrypoints (examples/train/algorithms/dapo/main_dapo*.py) add
+    trainer.algorithm.overlong_buffer_len (default 512) and overlong_buffer_penalty_factor
+    (default 1.0) to the config (main_dapo.py:20-25 in skyrl-v0.3.0) and subtract
+    (L - (max_generate_length - buffer)) / buffer x factor from the reward of an answer of L
+    tokens in the buffer, 0 past the limit (main_dapo.py:60-74): rewards are no longer 0/1."""
+    program = str(getattr(s, "program", None) or "")
+    keys = (A + "overlong_buffer_len", A + "overlong_buffer_penalty_factor")
+    if not (".dapo.main_dapo" in program or any(s.is_set(k) for k in keys)):
+        return None
+    length, factor = s.get(keys[0], 512), s.get(keys[1], 1.0)
+    if factor == 0:
+        return None
+    return (
+        f"DAPO soft overlong punishment ({keys[0]}={length}, {keys[1]}={factor}; "
+        "examples/train/algorithms/dapo/main_dapo.py:20-25,60-74 in skyrl-v0.3.0): an answer "
+        f"within {length} tokens of generator.sampling_params.max_generate_length loses up to "
+        f"{factor} reward, so rewards are not 0/1"
+    )
+
+
+def _dapo_fields(s: Settings) -> dict[str, Any]:
+    """RunConfig's overlong_* fields (the Filters section) while the DAPO penalty acts: the
+    DAPO form min(-(L - (L_max - buffer)) / buffer x factor, 0) (main_dapo.py:60-70)."""
+    if not _dapo_overlong(s):
+        return {}
+    length = s.get(A + "overlong_buffer_len", 512)
+    factor = s.get(A + "overlong_buffer_penalty_factor", 1.0)
+    most = s.int("generator.sampling_params.max_generate_length", 1024)
+    return overlong_fields(length, factor, most)
+
+
 def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
     """binary True / None from the environment class (rewards are the environment's)."""
     env = s.get("environment.env_class", "gsm8k")
@@ -275,6 +310,9 @@ def skyrl_rewards(s: Settings, extra: Any = None) -> tuple[bool | None, str]:
         extra_why = "; generator.zero_reward_on_non_stop zeroes truncated answers' rewards"
     else:
         extra_why = ""
+    shaping = _dapo_overlong(s)
+    if shaping:
+        return False, shaping + extra_why
     if env == "gsm8k":
         return True, (
             "the gsm8k environment scores 1.0 for a correct answer and 0 otherwise "

@@ -330,6 +330,7 @@ RECORD = Framework(
         "dynamic_sampling_filter_path",
         "sglang_*",
     ),
+    foreign_flags=True,
     arguments="argparse",
     read=read_slime,
     rewards=slime_rewards,

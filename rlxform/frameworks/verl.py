@@ -215,6 +215,7 @@ def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
             continue
         if not s.bool(prefix + "enable", False):
             return None
+        s.get(prefix + "log", False)  # only logs the penalty (read, so not listed as unknown)
         length = s.get(prefix + "len", None)
         factor = s.get(prefix + "penalty_factor", 1.0)
         max_len = s.get(prefix.rsplit("overlong", 1)[0] + "max_resp_len", None)

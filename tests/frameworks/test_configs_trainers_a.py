@@ -138,3 +138,101 @@ def test_nemo_rl_estimator_switches_follow_their_interpolation(tmp_path):
     )
     run = read_config(str(config))
     assert card_of(run).to_json()["scheme"] == "grpo(eps=1e-06, std=sample)"
+
+
+def test_nemo_rl_importance_sampling_knobs_follow_each_release(tmp_path):
+    """Up to 0.6.0 truncated IS acts when truncated_importance_sampling_ratio is set
+    (nemo_rl/algorithms/loss/loss_functions.py:452 in v0.6.0, loss_functions.py:373 in v0.5.0),
+    whatever the type (0.6.0's default 'tis', examples/configs/grpo_math_1B.yaml:66; no key before
+    0.6.0); disable_ppo_ratio absent means False (cfg.get(..., False), loss_functions.py:181 in
+    v0.6.0). So 0.6.0's defaults list neither, and a ratio set under 0.5.0 is listed."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text("grpo:\n  num_generations_per_prompt: 16\n")
+    keys = {i["key"] for i in read_config(path, "nemo_rl", "0.6.0").not_modelled}
+    assert not {k for k in keys if k.startswith("loss_fn.")}, keys
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\nloss_fn:\n"
+        "  use_importance_sampling_correction: true\n  truncated_importance_sampling_ratio: 2.0\n"
+    )
+    keys = {i["key"] for i in read_config(path, "nemo_rl", "0.5.0").not_modelled}
+    assert "loss_fn.truncated_importance_sampling_ratio" in keys, keys
+
+
+def test_nemo_rl_a_stale_engine_key_does_not_pick_an_older_release(tmp_path):
+    """NeMo-RL v0.7.0's own recipe grpo-qwen3-8b-base-dapo-2n8g-long-megatron-qa-nvfp4-w4a16.yaml
+    (line 38) sets policy.megatron_cfg.converter_type, which v0.7.0's nemo_rl/ code no longer
+    reads (OmegaConf keeps it): the file is still read with 0.7.0's defaults."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n"
+        "policy:\n  megatron_cfg:\n    converter_type: Qwen3ForCausalLM\n"
+    )
+    run = read_config(path, "nemo_rl")
+    assert run.version == "nemo_rl 0.7.0"
+    assert not [p for p in run.pitfalls if "no longer has" in p]
+
+
+@pytest.mark.parametrize(
+    ("config", "fields"),
+    [
+        # grpo.reward_shaping: overlong_buffer_length 2048, max_response_length 14336 in the
+        # file, overlong_buffer_penalty default 1 (examples/configs/grpo_math_1B.yaml in
+        # v0.7.0); DAPO form at nemo_rl/algorithms/reward_functions.py:130-171
+        ("experiments/configs/nemo_rl/dapo_qwen2.5_7b.yaml", (2048.0, 1.0, 14336)),
+        # overlong_buffer_len=$((1024 * 2)), penalty 0.5, max_generate_length 8192 in the
+        # script; DAPO form at examples/train/algorithms/dapo/main_dapo.py:60-70 (skyrl-v0.3.0)
+        ("experiments/configs/skyrl/run_dapo_overlong.sh", (2048.0, 0.5, 8192)),
+    ],
+)
+def test_overlong_shaping_reaches_the_filters_section(config, fields, monkeypatch):
+    """The Filters section reads the overlong_* fields: a reader that shapes rewards with the
+    DAPO penalty must fill them, or the card says no overlong shaping acts."""
+    monkeypatch.chdir(ROOT)
+    run = read_config(config)
+    assert (run.overlong_buffer, run.overlong_factor, run.overlong_max_length) == fields
+    assert "overlong_shaping" in card_of(run).to_json()["filters"]["active"]
+
+
+def test_nemo_rl_stop_properly_penalty_is_not_the_dapo_shape(tmp_path):
+    """stop_properly_penalty_coef (even 0) replaces the DAPO penalty (reward_functions.py:70-118
+    in v0.7.0 returns before it)."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n  reward_shaping:\n    enabled: true\n"
+        "    stop_properly_penalty_coef: 0.0\n"
+    )
+    run = read_config(path, "nemo_rl")
+    assert run.overlong_buffer is None and run.rewards["binary"] is False
+
+
+@pytest.mark.parametrize(
+    ("framework", "text"),
+    [
+        # skyrl/train/generators/utils.py:332-350 (skyrl-v0.3.0): loss masks of answers whose
+        # stop reason is not a stop token are zeroed
+        ("skyrl", "generator:\n  n_samples_per_prompt: 5\n  apply_overlong_filtering: true\n"),
+        # nemo_rl/algorithms/grpo.py:2525-2534 (v0.7.0): loss_multiplier[truncated] = 0
+        ("nemo_rl", "grpo:\n  num_generations_per_prompt: 16\n  overlong_filtering: true\n"),
+    ],
+)
+def test_truncated_answer_masking_reaches_the_filters_section(framework, text, tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    run = read_config(path, framework)
+    assert run.mask_truncated is True
+    assert not [i for i in run.not_modelled if "overlong_filtering" in i["key"]]
+    assert "mask_truncated_completions" in card_of(run).to_json()["filters"]["active"]
+
+
+def test_nemo_rl_detects_a_derived_config_without_grpo_keys(tmp_path):
+    """A NeMo-RL config that only swaps the environment (as v0.7.0's
+    examples/configs/grpo_rm_1B.yaml does: defaults, data.default.env_name, env.reward_model.*)
+    is NeMo-RL's; a reward model's scores are not 0/1."""
+    path = tmp_path / "grpo_rm.yaml"
+    path.write_text(
+        'defaults: "grpo_math_1B.yaml"\ndata:\n  default:\n    env_name: reward_model\n'
+        "env:\n  reward_model:\n    model_name: some/reward-model\ncluster:\n  gpus_per_node: 2\n"
+    )
+    run = read_config(path)
+    assert run.framework == "nemo_rl"
+    assert run.rewards["binary"] is not True

@@ -365,3 +365,18 @@ def test_verl_mini_batch_that_does_not_divide_the_batch(tmp_path, version, updat
     run = read_config(script, version=version)
     assert run.updates_per_rollout == updates
     assert any(words in p for p in run.pitfalls)
+
+
+def test_keys_the_release_lacks_are_named_not_dropped(tmp_path):
+    """A key no release table has and no close name explains (a custom entrypoint's, a newer
+    release's) is listed under Not modelled; a section written null and Hydra's own keys are
+    not (NeMo-RL's megatron configs write ``policy.optimizer: null``)."""
+    path = tmp_path / "grpo.yaml"
+    path.write_text(
+        "grpo:\n  num_generations_per_prompt: 16\n  my_length_penalty: 0.3\n"
+        "policy:\n  optimizer: null\nhydra:\n  run:\n    dir: .\n"
+    )
+    run = read_config(path, "nemo_rl")
+    unknown = {i["key"]: i["value"] for i in run.not_modelled if i.get("unknown")}
+    assert unknown == {"grpo.my_length_penalty": 0.3}
+    assert run.warnings == ()

@@ -143,3 +143,29 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert cli.main(["explain", str(path), "--framework", "rol"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "slime, roll, areal" in err
+
+
+def test_areal_overlong_penalty_reaches_the_filters_section(tmp_path):
+    """actor.overlong_reward_penalty adds min(-(L - (max_new_tokens - overlong_tokens)) /
+    overlong_tokens x factor, 0) to the reward (areal/utils/functional/functional.py:780-802,
+    areal/trainer/ppo/actor.py:153-164 in v1.0.4): the DAPO shape the Filters section models."""
+    path = tmp_path / "dapo.yaml"
+    path.write_text(
+        "gconfig:\n  n_samples: 8\n  max_new_tokens: 2048\nactor:\n  max_new_tokens: 2048\n"
+        "  overlong_reward_penalty: true\n  overlong_tokens: 256\n  overlong_penalty_factor: 0.5\n"
+    )
+    run = read_config(path, "areal")
+    assert (run.overlong_buffer, run.overlong_factor, run.overlong_max_length) == (256.0, 0.5, 2048)
+    assert run.rewards["binary"] is False
+    assert not [i for i in run.not_modelled if i["key"].startswith("actor.overlong")]
+
+
+def test_filters_section_does_not_deny_the_runs_group_filter(monkeypatch):
+    """run-dr-grpo-dynamic.sh sets --dynamic-sampling-filter-path (check_reward_nonzero_std:
+    groups dropped by their rewards): the Filters section, which models none of its filters,
+    must not say that nothing filters by group."""
+    monkeypatch.chdir(ROOT)
+    text = explain(ROOT / "experiments/configs/slime/run-dr-grpo-dynamic.sh").to_markdown()
+    section = text.split("## Filters that depend on length or difficulty")[1].split("\n## ")[0]
+    assert "Dynamic sampling is on" in section
+    assert "correctness or group" not in section
