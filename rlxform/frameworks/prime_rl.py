@@ -355,6 +355,7 @@ RECORD = Framework(
     rule=RULE,
     active=active_defaults,
     read_arguments=prime_rl_args,
+    sections=(ORCH, "trainer."),
     notes=(
         "prime-rl 0.8.0 has no difficulty pools: buffer.easy_threshold / hard_threshold / "
         "online_difficulty_filtering (v0.5.0 src/prime_rl/configs/orchestrator.py:485-522) were "

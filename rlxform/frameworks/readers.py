@@ -54,12 +54,19 @@ def detect(found: Found) -> Framework | None:
     if len(marked) > 1:  # several trainers' markers: the one whose newest release knows most
         # keys (RLOOConfig beside GRPOConfig), then whose markers match the most keys (ROLL's
         # rollout_batch_size is also an old OpenRLHF name)
-        known = [sum(r.table()[0].has(k) for k in keys) for r in marked]
+        known = [_known(r, keys) for r in marked]
         marked = [r for r, n in zip(marked, known, strict=True) if n == max(known)]
     if len(marked) > 1:
         counts = [sum(r.marked_by([k]) for k in keys) for r in marked]
         marked = [r for r, n in zip(marked, counts, strict=True) if n == max(counts)]
     return marked[0] if len(marked) == 1 else None
+
+
+def _known(record: Framework, keys: list[str]) -> int:
+    """How many of ``keys`` the trainer's newest release knows (bare or under one section)."""
+    table = record.table()[0]
+    prefixes = ("", *record.sections)
+    return sum(any(table.has(p + k) for p in prefixes) for k in keys)
 
 
 def _describe(found: Found) -> str:

@@ -95,6 +95,9 @@ class Framework:
         refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
       group_size_key: the settings key of M where the reader's scheme depends on it (slime
         switches its std off at its default M = 1), or None.
+      sections: key prefixes a config file of one of the trainer's processes leaves out
+        (prime-rl's ``uv run orchestrator @ FILE`` holds ``orchestrator.*`` keys bare):
+        detection counts a bare key its release knows under one of them.
     """
 
     name: str
@@ -118,6 +121,7 @@ class Framework:
     read_arguments: Callable[..., dict[str, Any]] | None = None
     retired: tuple[tuple[str, str], ...] = ()
     group_size_key: str | None = None
+    sections: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

@@ -123,6 +123,16 @@ def test_prime_rl_command_line_forms(tmp_path, monkeypatch):
     assert missing.unresolved == ("@ nowhere.toml (file not found)",)
 
 
+def test_a_bare_orchestrator_file_is_detected_as_prime_rl(monkeypatch):
+    """Its algo.* keys also mark OpenRLHF, whose newest release knows none of them; prime-rl
+    0.8.0 knows them under orchestrator. (detection read it as OpenRLHF's default gae)."""
+    monkeypatch.chdir(ROOT)
+    path = "experiments/configs/prime_rl/orch_length_penalty.toml"
+    detected, named = read_config(path), read_config(path, "prime_rl")
+    assert detected.framework == "prime_rl"
+    assert {k: getattr(detected, k) for k in FACT_KEYS} == {k: getattr(named, k) for k in FACT_KEYS}
+
+
 def test_prime_rl_defaults_and_refusals():
     """Defaults: group_size 1 (every advantage 0), batch 128, zero-advantage post filter, 8
     stale policies allowed; refused: other algorithms (by what they are), the removed difficulty
