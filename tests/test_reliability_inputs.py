@@ -197,3 +197,47 @@ def test_experiment_killed_before_its_metadata_leaves_no_stale_metadata(tmp_path
     with pytest.raises(KeyboardInterrupt):
         outputs.save_result("exp", {"a": 1}, {"x": np.arange(3)}, None, tmp_path, 0.0)
     assert (tmp_path / "exp.csv").exists() and not (tmp_path / "exp.json").exists()
+
+
+def _raises_zero_division(p):
+    return 1 / 0
+
+
+API_CASES = [
+    # plain ValueError (not InputError) from the sequence task and its enumeration
+    ("verifier", lambda: _api().SequenceTask(3, 3, "nope"), "verifier='nope'"),
+    ("match token", lambda: _api().SequenceTask(3, 3, "match:9"), "verifier='match:9'"),
+    ("match text", lambda: _api().SequenceTask(3, 3, "match:a"), "verifier='match:a'"),
+    ("enumerate", lambda: _api().enumerate_sequences(None), "task=None"),
+    # AttributeError: 'NoneType' object has no attribute 'problem'
+    ("make_simulate", lambda: _api().make_simulate(None), "cfg=None"),
+    # JAX's "empty NamedSharding" ValueError; a string was taken for a list of devices
+    ("no devices", lambda: _api().make_sweep(SimConfig("grpo"), devices=[]), "devices=[]"),
+    ("devices str", lambda: _api().make_sweep(SimConfig("grpo"), devices="cpu"), "devices='cpu'"),
+    # the user's h' raised ZeroDivisionError through design()
+    ("design raises", lambda: _api().design(_raises_zero_division, 8), "ZeroDivisionError"),
+    ("design shape", lambda: _api().design(lambda p: [1.0, 2.0], 8), "one real number per p"),
+    # an empty learning-rate grid passed the check: a sweep of no runs
+    ("empty lr grid", lambda: _check_hparams(HParams([])), "learning_rate=[]"),
+]
+
+
+def _api():
+    import rlxform
+
+    return rlxform
+
+
+def _check_hparams(hparams):
+    from rlxform.sim.hparams import check_hparams
+
+    return check_hparams(hparams)
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"), [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES]
+)
+def test_api_bad_input_is_input_error(call, needle):
+    with pytest.raises(InputError) as err:
+        call()
+    assert needle in str(err.value), str(err.value)

@@ -174,5 +174,7 @@ def make_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: bool
     """
     from rlxform.resources import check_run
 
+    if not isinstance(cfg, SimConfig):  # before check_run reads cfg.problem
+        raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
     check_run(cfg, 1, what="make_simulate")
     return checked_hparams(jax.jit(build_simulate(cfg, params0, sparse=sparse)))
