@@ -93,6 +93,10 @@ def run_explain(args: argparse.Namespace) -> int:
     from rlxform.frameworks.registry import TRAINERS
 
     fmt = check_choice("--format", args.format, ("md", "json"))
+    if args.out is not None:  # before the card is printed, under the flag's name
+        from rlxform.results import check_writable
+
+        check_writable(args.out, name="--out")
     if args.compare:
         return _run_compare(args, fmt)
     if args.framework is not None:

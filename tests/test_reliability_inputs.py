@@ -241,3 +241,18 @@ def test_api_bad_input_is_input_error(call, needle):
     with pytest.raises(InputError) as err:
         call()
     assert needle in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("extra", [["experiments/configs/verl_grpo.yaml"], ["--compare"]])
+def test_explain_out_checked_before_the_card_is_printed(extra, tmp_path, capsys):
+    """The card was printed, then ``out='...'`` (not the flag) was refused."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    argv = ["explain", *[str(root / e) if e.endswith(".yaml") else e for e in extra]]
+    assert cli.main([*argv, "--out", str(blocker)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    _one_line(captured.err, [f"--out={str(blocker)!r}", "not a directory"])
