@@ -41,6 +41,11 @@ CLI_CASES = [
     ("factor without overlong", [*SEQ, "--overlong-factor", "3"], ["--overlong-factor=3.0", OFF]),
     ("quantile w/o filter", [*SEQ, "--entropy-quantile", "0.5"], ["--entropy-quantile=0.5", OFF]),
     ("range without dynamic", [*SIM, "--range-low", "0.1"], ["--range-low=0.1", OFF]),
+    # a setting of a term that is off (no coefficient) was ignored
+    ("estimator w/o KL", [*SIM, "--kl-estimator", "k2"], ["--kl-estimator='k2'", "--kl-coef"]),
+    ("placement w/o KL", [*SIM, "--kl-placement", "reward"], ["--kl-placement='reward'"]),
+    ("entropy agg w/o coef", [*SEQ, "--entropy-aggregation", "token-mean"],
+     ["--entropy-aggregation='token-mean'", "without --entropy-coef"]),
     # a range that keeps no group: the run never moved (max_abs_dev=0) and said nothing
     ("range keeps none", [*DYN, "--range-high", "-1"], ["--range-high=-1.0", "keep no group"]),
     ("range keeps none 0", [*DYN, "--range-high", "0"], ["--range-high=0.0", "above 0"]),
