@@ -41,6 +41,9 @@ CLI_CASES = [
     ("factor without overlong", [*SEQ, "--overlong-factor", "3"], ["--overlong-factor=3.0", OFF]),
     ("quantile w/o filter", [*SEQ, "--entropy-quantile", "0.5"], ["--entropy-quantile=0.5", OFF]),
     ("range without dynamic", [*SIM, "--range-low", "0.1"], ["--range-low=0.1", OFF]),
+    # the simulator's overlong buffer had no upper bound (verl asserts buffer <= max length)
+    ("buffer > max length", [*SEQ, "--overlong", "--overlong-buffer", "100"],
+     ["--overlong-buffer=100.0", "(0, 6]"]),
     # a setting of a term that is off (no coefficient) was ignored
     ("estimator w/o KL", [*SIM, "--kl-estimator", "k2"], ["--kl-estimator='k2'", "--kl-coef"]),
     ("placement w/o KL", [*SIM, "--kl-placement", "reward"], ["--kl-placement='reward'"]),

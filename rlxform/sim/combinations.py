@@ -14,7 +14,7 @@ import numpy as np
 from rlxform.core.filters import filters_act
 from rlxform.sim.config import SimConfig
 from rlxform.sim.hparams import HParams
-from rlxform.validation import InputError, is_concrete
+from rlxform.validation import InputError, check_float, is_concrete
 
 
 def check_combination(cfg: SimConfig, hparams: HParams) -> None:
@@ -102,8 +102,9 @@ FILTER_SWITCHES = {
 
 
 def check_filter_numbers(cfg: SimConfig, hparams: HParams) -> None:
-    """InputError for a filter's number given while its filter is off (it would be ignored) and
-    for a dynamic-sampling range that keeps no group (S / M lies in [0, 1])."""
+    """InputError for a filter's number given while its filter is off (it would be ignored), an
+    overlong buffer longer than max_length and a dynamic-sampling range that keeps no group
+    (S / M lies in [0, 1])."""
     for name, switch in FILTER_SWITCHES.items():
         value = getattr(hparams, name)
         if value is not None and not getattr(cfg, switch):
@@ -112,6 +113,11 @@ def check_filter_numbers(cfg: SimConfig, hparams: HParams) -> None:
                 f"{shown} is invalid with {switch}={getattr(cfg, switch)!r}: that filter is off, "
                 "so the number would be ignored; turn the filter on or drop the number"
             )
+    buffer = hparams.overlong_buffer
+    if cfg.overlong and buffer is not None and is_concrete(buffer):
+        top = cfg.problem.max_length  # verl asserts 0 < buffer <= max response length
+        for value in np.asarray(buffer, np.float64).reshape(-1):
+            check_float("overlong_buffer", value.item(), 0.0, float(top), low_open=True)
     for name, empty, side in (("range_high", 0.0, "above 0"), ("range_low", 1.0, "below 1")):
         value = getattr(hparams, name)
         if value is None or not is_concrete(value):
