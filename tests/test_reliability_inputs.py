@@ -264,3 +264,21 @@ def test_explain_out_checked_before_the_card_is_printed(extra, tmp_path, capsys)
     captured = capsys.readouterr()
     assert captured.out == ""
     _one_line(captured.err, [f"--out={str(blocker)!r}", "not a directory"])
+
+
+@pytest.mark.parametrize(
+    ("data", "needed"),
+    [
+        ({"kl_estimator": "k2"}, "kl_coef"),
+        ({"kl_placement": "reward"}, "kl_coef"),
+        ({"entropy_aggregation": "token-mean"}, "entropy_coef"),
+    ],
+)
+def test_sweep_toml_setting_of_a_term_that_is_off_is_refused(data, needed):
+    """Like the simulate flags: the sweep ran without the term and said nothing."""
+    from rlxform.reproduce.sweep_config import parse_sweep_config
+
+    ((key, value),) = data.items()
+    with pytest.raises(InputError, match=f"{key}={value!r} is invalid without {needed}"):
+        parse_sweep_config(data)
+    assert getattr(parse_sweep_config({**data, needed: 0.1}).sim, key) is not None
