@@ -16,6 +16,8 @@ from typing import Any
 
 from rlxform.validation import did_you_mean
 
+NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf(inity)?$|nan$)", re.IGNORECASE)
+
 
 class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, raised as ValueError for ``main`` to print;
@@ -24,6 +26,9 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+        # "--lr -1e-3" and "--lr -inf" are values, not options (argparse before Python 3.13 takes
+        # only -1 and -.5 as negative numbers), so the value is checked and named like any other
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str):
         choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
@@ -58,7 +63,12 @@ def parse_scheme_params(items: Sequence[str] | None) -> list[tuple[str | None, s
                 f"--scheme-param={item!r} is invalid: must be KEY=VALUE or SCHEME.KEY=VALUE"
             )
         key, value = item.split("=", 1)
-        scheme, _, key = key.rpartition(".")
+        scheme, dot, key = key.rpartition(".")
+        if not key.strip() or (dot and not scheme.strip()):
+            raise ValueError(
+                f"--scheme-param={item!r} is invalid: must be KEY=VALUE or SCHEME.KEY=VALUE "
+                "with a non-empty KEY (and SCHEME)"
+            )
         if any((s, k) == (scheme or None, key.strip()) for s, k, _ in out):
             raise ValueError(
                 f"--scheme-param={item!r} is invalid: {key.strip()!r} is already given; "
@@ -123,7 +133,8 @@ def build_schemes(
     names: Sequence[str], params: list[tuple[str | None, str, Any]], allow_import: bool = False
 ):
     """Schemes for ``names`` (catalog, ``framework:estimator`` or ``module:function``); each
-    KEY=VALUE goes to every named scheme that accepts KEY."""
+    KEY=VALUE goes to every named scheme that accepts KEY, and SCHEME.KEY=VALUE overrides it
+    for that scheme, in whatever order they are given."""
     from rlxform import frameworks
     from rlxform.core import schemes as sch
 
@@ -139,7 +150,8 @@ def build_schemes(
             if target not in (None, name, canonical):
                 continue
             if key in accepted:
-                kwargs[key] = value
+                if target is not None or key not in kwargs:  # SCHEME.KEY wins over KEY
+                    kwargs[key] = value
                 used[i] = True
             elif target is not None:
                 raise ValueError(
@@ -163,13 +175,25 @@ def parse_int_list(name: str, text: str) -> list[int]:
         raise ValueError(f"{name}={text!r} is invalid: must be comma-separated integers") from None
     if not values:
         raise ValueError(f"{name}={text!r} is invalid: must list at least one integer")
-    return values
+    return _once(name, text, values)
 
 
 def parse_name_list(name: str, text: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     if not values:
         raise ValueError(f"{name}={text!r} is invalid: must list at least one name")
+    return _once(name, text, values)
+
+
+def _once(name: str, text: str, values: list) -> list:
+    """``values`` when each is listed once; ValueError naming the first repeated one."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(
+                f"{name}={text!r} is invalid: {value!r} is listed twice; list each once"
+            )
+        seen.add(value)
     return values
 
 

@@ -99,14 +99,32 @@ def add_distributed(p) -> None:
 
 
 def check_distributed(args: argparse.Namespace) -> None:
-    """``--num-processes`` >= 1 and ``--process-id`` in [0, N) when given (InputError)."""
-    from rlxform.validation import check_int
+    """``--num-processes`` >= 1, ``--process-id`` in [0, N) and ``--coordinator`` HOST:PORT
+    when given; ``--process-id`` or ``--coordinator`` only with ``--num-processes`` (InputError:
+    either would be ignored, or refused deep inside JAX without the flag's name)."""
+    import os
+
+    from rlxform.validation import InputError, check_int
 
     if args.num_processes is not None:
         check_int("--num-processes", args.num_processes, 1)
+    counted = args.num_processes is not None or "RLXFORM_NUM_PROCESSES" in os.environ
+    for flag, value in (("--process-id", args.process_id), ("--coordinator", args.coordinator)):
+        if value is not None and not counted:
+            raise InputError(
+                f"{flag}={value!r} is invalid without --num-processes: give --coordinator, "
+                "--num-processes and --process-id together (or none of them)"
+            )
     if args.process_id is not None:
         high = None if args.num_processes is None else args.num_processes - 1
         check_int("--process-id", args.process_id, 0, high)
+    if args.coordinator is not None:
+        host, _, port = args.coordinator.rpartition(":")
+        if not host.strip() or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise InputError(
+                f"--coordinator={args.coordinator!r} is invalid: must be HOST:PORT of process 0 "
+                "(e.g. 10.0.0.1:1234, port in [1, 65535])"
+            )
 
 
 def run_sweep(args: argparse.Namespace) -> int:

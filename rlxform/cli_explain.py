@@ -123,6 +123,7 @@ def run_explain(args: argparse.Namespace) -> int:
         card = explain(
             config, args.framework, version=args.framework_version, command=args.command_index
         )
+    _check_out(args)
     for warning in card.to_json().get("warnings", []):
         print(f"rlxform: warning: {warning}", file=sys.stderr)
     print(card_json(card) if fmt == "json" else card.to_markdown(), end="" if fmt == "md" else "\n")
@@ -151,6 +152,7 @@ def _run_compare(args: argparse.Namespace, fmt: str) -> int:
         if value is not None:
             raise ValueError(f"{flag}={value!r} is invalid with --compare: it compares defaults")
     rows = compare.compare_rows()
+    _check_out(args)
     if fmt == "json":
         print(json.dumps(compare.to_json(rows), indent=2))
     else:
@@ -159,3 +161,11 @@ def _run_compare(args: argparse.Namespace, fmt: str) -> int:
         paths = compare.write_compare(rows, args.out)
         print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` checked under its name once the input is read, before anything is printed."""
+    if args.out is not None:
+        from rlxform.results import check_writable
+
+        check_writable(args.out, name="--out")

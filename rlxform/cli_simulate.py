@@ -69,14 +69,37 @@ class _GivenAppend(_Given):
         super().__call__(parser, namespace, items, option_string)
 
 
+# a setting of a term, and the flag that turns the term on (without it the setting is ignored)
+NEEDS = {
+    "--kl-estimator": "--kl-coef",
+    "--kl-placement": "--kl-coef",
+    "--entropy-aggregation": "--entropy-coef",
+}
+
+
+def check_settings_used(args: argparse.Namespace) -> None:
+    """Refuse (InputError) a setting of a term (``NEEDS``) given without the flag that turns
+    the term on; after the values are checked, so a bad value is named as such first."""
+    from rlxform.validation import InputError
+
+    given = getattr(args, "given_flags", None)
+    for flag, needed in NEEDS.items():
+        dest, needed_dest = flag[2:].replace("-", "_"), needed[2:].replace("-", "_")
+        if given is not None and dest in given and needed_dest not in given:
+            raise InputError(
+                f"{flag}={getattr(args, dest)!r} is invalid without {needed}: it sets that "
+                f"term, which is off, so it would be ignored; give {needed} or drop {flag}"
+            )
+
+
 def check_flags_apply(args: argparse.Namespace) -> None:
     """Refuse (InputError, one line) a flag given for a policy kind it does not apply to."""
     from rlxform.validation import InputError
 
+    given = getattr(args, "given_flags", None)
     policy = args.policy
     if policy not in POLICIES:
         return  # the problem's own check names --policy and the kinds
-    given = getattr(args, "given_flags", None)
     for flag in FLAGS:
         value = getattr(args, flag.dest)
         explicit = flag.dest in given if given is not None else value != flag.default
@@ -119,6 +142,7 @@ def simulate_config(args: argparse.Namespace, scheme):
         given["--aggregation"] = "seq-mean-token-mean"
     config = load_dataclass(SimulateConfig, given, keys=keys)
     _check_aggregation(config.sim, given.get("--aggregation"))
+    check_settings_used(args)
     return config
 
 

@@ -15,7 +15,14 @@ import numpy as np
 from rlxform.core import bernstein as bern
 from rlxform.core.registry import Counts, LimitFn, Scheme, register
 from rlxform.types import NDArray
-from rlxform.validation import InputError, check_choice, check_float, check_group_size, check_int
+from rlxform.validation import (
+    InputError,
+    check_choice,
+    check_float,
+    check_group_size,
+    check_int,
+    is_real_dtype,
+)
 
 MAX_DESIGN_GRID = 100_001  # like ``rlxform transforms --grid``
 
@@ -69,11 +76,33 @@ def _target(target: Any, m: int, k: int) -> tuple[str, Callable, NDArray | None]
         exact = k * np.exp(bern.log_binom(m - 1 - j, k - 1) - bern.log_binom(m - 1, k - 1))
         return target, lambda p: k * (1.0 - p) ** (k - 1), exact
     if callable(target):
-        return getattr(target, "__name__", "custom"), target, None
+        return getattr(target, "__name__", "custom"), _user_target(target), None
     raise InputError(
         f"target={target!r} is invalid: must be one of log, arcsin_sqrt, pass_at_k or a "
         "callable h'(p)"
     )
+
+
+def _user_target(target: Callable) -> Callable:
+    """``target`` called on an array of p: its exception, or a result that is not one real
+    number per p, as an InputError naming it."""
+
+    def fn(p: NDArray) -> NDArray:
+        try:
+            values = np.asarray(target(p))
+        except Exception as err:
+            raise InputError(
+                f"target={target!r} is invalid: h'(p) for an array p raised "
+                f"{type(err).__name__}: {err}"
+            ) from None
+        if not is_real_dtype(values.dtype) or values.shape not in ((), np.shape(p)):
+            raise InputError(
+                f"target={target!r} is invalid: h'(p) must return one real number per p "
+                f"(got {values.dtype} of shape {values.shape} for p of shape {np.shape(p)})"
+            )
+        return np.broadcast_to(values.astype(np.float64), np.shape(p))
+
+    return fn
 
 
 def _fit(fn: Callable, m: int, method: str) -> NDArray:

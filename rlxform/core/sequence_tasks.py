@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from rlxform.validation import check_int
+from rlxform.validation import InputError, check_int
 
 PAD = -1  # token value after the end of a response in every tokens array
 MAX_SEQUENCES = 2**20  # largest response set enumerated in exact mode
@@ -53,16 +53,16 @@ def _parse_match(verifier: str, vocab_size: int, max_length: int) -> tuple[int, 
     try:
         content = tuple(int(t) for t in body.split(",")) if body else ()
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"verifier={verifier!r} is invalid: must be 'match:' then comma-separated integers"
         ) from None
     if any(t < 0 or t > vocab_size - 2 for t in content):
-        raise ValueError(
+        raise InputError(
             f"verifier={verifier!r} is invalid: match tokens must be in [0, {vocab_size - 2}] "
             f"(token {vocab_size - 1} is stop)"
         )
     if len(content) > max_length - 1:
-        raise ValueError(
+        raise InputError(
             f"verifier={verifier!r} is invalid: match content of {len(content)} tokens plus stop "
             f"must fit in max_length={max_length}"
         )
@@ -95,12 +95,12 @@ class SequenceTask:
             if v.startswith("match:"):
                 _parse_match(v, self.vocab_size, self.max_length)
             elif v not in ("first_token", "parity"):
-                raise ValueError(
+                raise InputError(
                     f"verifier={v!r} is invalid: must be one of {', '.join(VERIFIERS)} "
                     "or a callable fn(tokens, length) -> bool"
                 )
         elif not callable(v):
-            raise ValueError(
+            raise InputError(
                 f"verifier={v!r} is invalid: must be one of {', '.join(VERIFIERS)} "
                 "or a callable fn(tokens, length) -> bool"
             )
@@ -167,12 +167,12 @@ def _verify(task: SequenceTask, tokens: NDArray, lengths: NDArray) -> NDArray:
         try:
             value = v(row, int(lengths[i]))
         except Exception as err:
-            raise ValueError(
+            raise InputError(
                 f"verifier={v!r} is invalid: it raised {type(err).__name__}: {err} on "
                 f"tokens={tokens[i].tolist()}, length={int(lengths[i])}"
             ) from err
         if not isinstance(value, bool | np.bool_):
-            raise ValueError(
+            raise InputError(
                 f"verifier={v!r} is invalid: it returned {value!r} (type {type(value).__name__}) "
                 f"on tokens={tokens[i].tolist()}, length={int(lengths[i])}; must return a bool"
             )
@@ -196,12 +196,12 @@ def enumerate_sequences(task: Any) -> Enumeration:
     such limit). Results are cached per task.
     """
     if not isinstance(task, SequenceTask):
-        raise ValueError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
+        raise InputError(f"task={task!r} is invalid: must be an rlxform SequenceTask")
     if not sequences_at_most(task.vocab_size, task.max_length, MAX_SEQUENCES):
         b = task.vocab_size - 1
         digits = task.max_length * math.log10(b) if b >= 2 else math.log10(task.max_length + 1)
         count = f"N={task.num_sequences}" if digits < 15 else f"N ~ 10^{digits:,.0f}"
-        raise ValueError(
+        raise InputError(
             f"task with vocab_size={task.vocab_size}, max_length={task.max_length} is invalid "
             f"for exact enumeration: {count} responses, must be <= MAX_SEQUENCES={MAX_SEQUENCES} "
             "(2**20)"

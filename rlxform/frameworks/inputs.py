@@ -84,6 +84,8 @@ def find_runs(config: Any) -> list[Found]:
             f"config={config!r} is invalid: must be a path (config file, launch script, Python "
             "file or notebook), a command line, a mapping or a GRPOConfig-like object"
         )
+    if not os.fspath(config).strip():  # Path("") would read the current directory
+        raise InputError(f"config={os.fspath(config)!r} is invalid: must be a file path")
     path = Path(config)
     source = str(config)
     suffix = path.suffix.lower()

@@ -134,12 +134,22 @@ def resolve_scheme(name: str, *, allow_import: bool = False, **params: Any) -> S
             f"scheme parameter {next(iter(params))!r} is invalid for {name}: a module:function "
             "scheme takes no parameters"
         )
+    if not all(part.isidentifier() for part in (*prefix.split("."), rest)):
+        raise InputError(
+            f"scheme={name!r} is invalid: must be module:function with an absolute dotted "
+            "module name and a function name (e.g. mypkg.weights:my_weight)"
+        )
     try:
         module = importlib.import_module(prefix)
     except ImportError as err:
         raise InputError(
             f"scheme={name!r} is invalid: cannot import module {prefix!r} ({err}); must be a "
             f"catalog name, one of {', '.join(scheme_names())} or module:function"
+        ) from None
+    except Exception as err:  # the module's own code failed (SyntaxError, its raise, ...)
+        raise InputError(
+            f"scheme={name!r} is invalid: importing module {prefix!r} raised "
+            f"{type(err).__name__}: {err}"
         ) from None
     fn = getattr(module, rest, None)
     if not callable(fn):

@@ -190,6 +190,9 @@ def run_simulation(
     cfg = config.sim
     table, numbers, _ = simulate_and_compare(config)
     out = Path(out)
+    # summary.json (the config) goes first and is written last: a run killed in between leaves
+    # no summary of an earlier config next to this run's table or figure
+    (out / "summary.json").unlink(missing_ok=True)
     write_table(out / "trajectories.csv", table)
     entries = {
         **dict(described or {}),
@@ -210,10 +213,10 @@ def run_simulation(
     else:
         entries["sampler"] = cfg.resolved_sampler
     summary = {"config": entries, **numbers}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     figure_path = None
     if save_figure is not None:
         figure_path = out / f"trajectories.{figure_suffix}"
         lr = float(config.hparams.learning_rate)
         save_figure(simulation_figure(table, cfg, lr, config.seeds), figure_path)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return SimulationResult(table, summary, figure_path)

@@ -278,6 +278,16 @@ def parse_sweep_config(data: Mapping[str, Any], allow_import: bool = False) -> S
             f"aggregation={given!r} is invalid with loss_mode={loss_mode!r}: the mode "
             f"aggregates as {config.sim.aggregation!r}"
         )
+    for key, needed in (
+        ("kl_estimator", "kl_coef"),
+        ("kl_placement", "kl_coef"),
+        ("entropy_aggregation", "entropy_coef"),
+    ):
+        if key in data and needed not in data:  # the term is off: the setting would be ignored
+            raise InputError(
+                f"{key}={data[key]!r} is invalid without {needed}: it sets that term, which is "
+                f"off, so it would be ignored; give {needed} or drop {key}"
+            )
     return config
 
 

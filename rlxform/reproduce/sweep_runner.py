@@ -42,6 +42,7 @@ from rlxform.sim import sweeps
 from rlxform.sim.config import SimConfig
 from rlxform.sim.hparams import HParams
 from rlxform.types import NDArray
+from rlxform.validation import InputError, check_int
 
 _FLOAT32 = 4
 TABLE_ROW_BYTES = 256  # peak bytes per trajectory row while the tables are built (measured ~250)
@@ -238,15 +239,32 @@ def initialize_distributed(
     env = os.environ
     coordinator = coordinator or env.get("RLXFORM_COORDINATOR")
     if num_processes is None and "RLXFORM_NUM_PROCESSES" in env:
-        num_processes = int(env["RLXFORM_NUM_PROCESSES"])
+        num_processes = _env_int("RLXFORM_NUM_PROCESSES", 1)
     if process_id is None and "RLXFORM_PROCESS_ID" in env:
-        process_id = int(env["RLXFORM_PROCESS_ID"])
+        process_id = _env_int("RLXFORM_PROCESS_ID", 0)
     if coordinator is None and num_processes in (None, 1):
         return 0, 1
-    jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
-    )
+    try:
+        jax.distributed.initialize(
+            coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+        )
+    except (ValueError, RuntimeError) as err:  # XlaRuntimeError: coordinator unreachable, ...
+        raise InputError(
+            f"coordinator={coordinator!r}, num_processes={num_processes!r}, "
+            f"process_id={process_id!r} are invalid: jax.distributed.initialize failed "
+            f"({type(err).__name__}: {err})"
+        ) from None
     return jax.process_index(), jax.process_count()
+
+
+def _env_int(name: str, low: int) -> int:
+    """The integer of environment variable ``name`` (>= low), InputError naming it otherwise."""
+    text = os.environ[name]
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{name}={text!r} is invalid: must be an integer >= {low}") from None
+    return check_int(name, value, low)
 
 
 # ---- the sweep_lr_groupsize experiment ---------------------------------------------------------

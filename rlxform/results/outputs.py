@@ -70,6 +70,9 @@ def save_result(
         "json": out_dir / f"{name}.json",
     }
     paths["figure"] = paths[figure.format]
+    # the metadata goes first and comes back last: a run killed in between leaves no metadata
+    # describing another config next to this run's table
+    paths["json"].unlink(missing_ok=True)
     write_table(paths["csv"], table)
     save_figure(fig, paths["figure"], figure)
     wall = time.perf_counter() - start

@@ -1,8 +1,8 @@
 """Which traced hyperparameters a run's step path carries: checks of a (SimConfig, HParams) pair.
 
 The KL term and the entropy bonus run with the plain update only, a loss mode sets its own clip
-range. ``check_combination`` runs every check that applies; no JAX (the CLI refuses a bad
-combination before importing it).
+range, a filter's number needs its filter switched on. ``check_combination`` runs every check that
+applies; no JAX (the CLI refuses a bad combination before importing it).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import numpy as np
 from rlxform.core.filters import filters_act
 from rlxform.sim.config import SimConfig
 from rlxform.sim.hparams import HParams
-from rlxform.validation import InputError, is_concrete
+from rlxform.validation import InputError, check_float, is_concrete
 
 
 def check_combination(cfg: SimConfig, hparams: HParams) -> None:
-    """The checks below that ``hparams`` calls for (a KL or entropy coefficient, a clip range)."""
+    """The checks below that ``hparams`` calls for (a KL or entropy coefficient, a clip range,
+    a filter's number)."""
+    check_filter_numbers(cfg, hparams)
     if hparams.kl_coef is not None:
         check_kl_combination(cfg)
     check_loss_mode_hparams(cfg, hparams)
@@ -83,3 +85,53 @@ def check_entropy_combination(cfg: SimConfig, hparams: Any = None) -> None:
             "entropy_coef is invalid with std_scope='batch': the batch std would rescale the "
             "entropy bonus too (use std_scope 'group' or 'none')"
         )
+
+
+# the filter each traced number belongs to: (SimConfig switch, its name on the command line)
+FILTER_SWITCHES = {
+    "vllm_cap": "vllm_mode",
+    "vllm_cap_min": "vllm_mode",
+    "mismatch_mean": "vllm_mode",
+    "mismatch_sd": "vllm_mode",
+    "overlong_buffer": "overlong",
+    "overlong_factor": "overlong",
+    "entropy_quantile": "entropy_filter",
+    "range_low": "dynamic_sampling",
+    "range_high": "dynamic_sampling",
+}
+
+
+def check_filter_numbers(cfg: SimConfig, hparams: HParams) -> None:
+    """InputError for a filter's number given while its filter is off (it would be ignored), an
+    overlong buffer longer than max_length and a dynamic-sampling range that keeps no group
+    (S / M lies in [0, 1])."""
+    for name, switch in FILTER_SWITCHES.items():
+        value = getattr(hparams, name)
+        if value is not None and not getattr(cfg, switch):
+            shown = _shown(name, value)
+            raise InputError(
+                f"{shown} is invalid with {switch}={getattr(cfg, switch)!r}: that filter is off, "
+                "so the number would be ignored; turn the filter on or drop the number"
+            )
+    buffer = hparams.overlong_buffer
+    if cfg.overlong and buffer is not None and is_concrete(buffer):
+        top = cfg.problem.max_length  # verl asserts 0 < buffer <= max response length
+        for value in np.asarray(buffer, np.float64).reshape(-1):
+            check_float("overlong_buffer", value.item(), 0.0, float(top), low_open=True)
+    for name, empty, side in (("range_high", 0.0, "above 0"), ("range_low", 1.0, "below 1")):
+        value = getattr(hparams, name)
+        if value is None or not is_concrete(value):
+            continue
+        values = np.asarray(value, np.float64).reshape(-1)
+        bad = values[values <= empty] if side == "above 0" else values[values >= empty]
+        if bad.size:
+            raise InputError(
+                f"{name}={bad[0].item()!r} is invalid: dynamic sampling would keep no group "
+                f"(a group is kept when range_low < S/M < range_high, S/M in [0, 1]); must be "
+                f"{side}"
+            )
+
+
+def _shown(name: str, value: Any) -> str:
+    concrete = is_concrete(value) and np.ndim(value) == 0
+    return f"{name}={float(np.asarray(value))!r}" if concrete else name

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from rlxform.core.filters import FILTER_BOUNDS, check_ordered
 from rlxform.types import ArrayLike
-from rlxform.validation import check_float, is_concrete, real_array
+from rlxform.validation import InputError, check_float, is_concrete, real_array
 
 
 class HParams(NamedTuple):
@@ -70,7 +70,10 @@ def check_hparams(hparams: HParams) -> HParams:
     for name, (low, high, low_open) in HPARAM_BOUNDS.items():
         value = getattr(hparams, name)
         optional = value is None and name != "learning_rate"
-        for item in () if optional else real_array(name, value).reshape(-1):
+        values = () if optional else real_array(name, value).reshape(-1)
+        if not optional and len(values) == 0:  # an empty grid: a sweep of no runs
+            raise InputError(f"{name}={value!r} is invalid: must hold at least one number")
+        for item in values:
             check_float(name, item.item(), low, high, low_open=low_open, float32=name != "eps")
     check_ordered(hparams)
     return hparams

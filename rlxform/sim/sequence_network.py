@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from rlxform.core.sequences import SequenceTask, prefix_tokens
 from rlxform.types import Array, PRNGKey, PyTree
-from rlxform.validation import check_int
+from rlxform.validation import InputError, check_int
 
 
 class _GRUPolicy(nn.Module):
@@ -65,7 +65,7 @@ def init_sequence_network(key: PRNGKey, cfg: NetworkConfig) -> PyTree:
     check_int("num_prompts", cfg.num_prompts, 1)
     check_int("hidden", cfg.hidden, 1)
     if not isinstance(cfg.task, SequenceTask):
-        raise ValueError(f"task={cfg.task!r} is invalid: must be an rlxform SequenceTask")
+        raise InputError(f"task={cfg.task!r} is invalid: must be an rlxform SequenceTask")
     ids = jnp.zeros((1,), jnp.int32)
     return _module(cfg).init(key, ids, ids)
 

@@ -104,6 +104,7 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
         fast = build_sparse_simulate(cfg, params0)
 
     def simulate(hparams: HParams, key: PRNGKey) -> Metrics:
+        check_combination(cfg, hparams)  # before the fast path: a filter's number without it
         filters = sim_filters.filter_state(cfg, hparams)  # None: no filter acts
         if (
             fast is not None
@@ -116,7 +117,6 @@ def build_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: boo
             raise InputError(
                 "sparse=True is invalid with kl_coef or entropy_coef: the sparse route has neither"
             )
-        check_combination(cfg, hparams)
         a_table, b_table = tables(cfg, hparams.eps)
         start = params0
         if policy.large_params:  # a large closed-over constant: do not fold it
@@ -174,5 +174,7 @@ def make_simulate(cfg: SimConfig, params0: PyTree | None = None, *, sparse: bool
     """
     from rlxform.resources import check_run
 
+    if not isinstance(cfg, SimConfig):  # before check_run reads cfg.problem
+        raise InputError(f"cfg={cfg!r} is invalid: must be a SimConfig")
     check_run(cfg, 1, what="make_simulate")
     return checked_hparams(jax.jit(build_simulate(cfg, params0, sparse=sparse)))

@@ -30,6 +30,7 @@ from rlxform.sim.config import Metrics, SimConfig
 from rlxform.sim.hparams import HParams, checked_hparams
 from rlxform.sim.simulate import build_simulate
 from rlxform.types import ArrayLike, NDArray, PRNGKey, PyTree
+from rlxform.validation import InputError
 
 AGREEMENT_SE = 3.0
 # float32 simulator vs exact ascent: rounding of ~1e-7 per step accumulates over T steps; 1e-5
@@ -58,6 +59,20 @@ class Comparison(NamedTuple):
     max_z: NDArray
 
 
+def _check_devices(devices: Any) -> list[Any]:
+    """``devices`` as a non-empty list of JAX devices (InputError naming the value otherwise)."""
+    try:
+        items = None if isinstance(devices, (str, bytes)) else list(devices)
+    except TypeError:
+        items = None
+    if not items or not all(isinstance(d, jax.Device) for d in items):
+        raise InputError(
+            f"devices={devices!r} is invalid: must be None or a non-empty list of JAX devices "
+            "(e.g. jax.local_devices())"
+        )
+    return items
+
+
 def make_sweep(
     cfg: SimConfig, devices: Sequence[Any] | None = None, *, params0: PyTree | None = None
 ):
@@ -74,8 +89,10 @@ def make_sweep(
       (``flatten_grid``; a chunk of the grid) with the same program. Each call first checks
       that its H x S (or G) runs fit the memory budget (``resources.check_run``, InputError).
     """
+    if devices is not None:
+        devices = _check_devices(devices)
     simulate = build_simulate(cfg, params0)
-    count = 1 if devices is None else len(list(devices))
+    count = 1 if devices is None else len(devices)
 
     def guard_grid(hparams: HParams, keys: PRNGKey) -> None:  # H x S runs at once
         runs = int(np.shape(hparams.learning_rate)[0]) * int(keys.shape[0])
@@ -170,7 +187,7 @@ def compare(
       floor: absolute tolerance for float32 rounding (default ``ROUNDING_FLOOR``), >= 0.
     """
     if not (np.isfinite(floor) and floor >= 0):
-        raise ValueError(f"floor={floor!r} is invalid: must be a finite number >= 0")
+        raise InputError(f"floor={floor!r} is invalid: must be a finite number >= 0")
     mean, se = seed_stats(metrics.mean_p, seed_axis)
     target = np.broadcast_to(np.asarray(exact_metrics.mean_p, np.float64), mean.shape)
     dev = np.abs(mean - target)
@@ -204,7 +221,7 @@ def broadcast(hparams: HParams) -> HParams:
     every leaf float32[H], the other values (scalars) repeated, None kept."""
     lr = np.atleast_1d(np.asarray(hparams.learning_rate, np.float32))
     if lr.ndim != 1:
-        raise ValueError(f"learning_rate={hparams.learning_rate!r} is invalid: must be 1-D")
+        raise InputError(f"learning_rate={hparams.learning_rate!r} is invalid: must be 1-D")
     return HParams(
         lr,
         *(

@@ -337,6 +337,7 @@ def main(
             f"--workload={workload_name!r} is invalid: must be one of " + ", ".join(choices)
         )
     repeats = check_int("--repeats", repeats, 1)
+    scale = check_float("--scale", scale, 0.0, 1.0, low_open=True)  # checked though explain
     if workload_name == "explain":  # whole-process time of `rlxform explain`: bench/explain.py
         from rlxform.reproduce.bench.explain import explain_records, format_explain
 
@@ -345,7 +346,6 @@ def main(
         if json_path is not None:
             atomic_write_text(json_path, json.dumps({"explain": found}, indent=2))
         return 0
-    scale = check_float("--scale", scale, 0.0, 1.0, low_open=True)
     names = (
         (*WORKLOADS, "W5")
         if workload_name == "all"
