@@ -21,6 +21,7 @@ from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
 from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
 from rlxform.frameworks.registry import FRAMEWORKS
+from rlxform.frameworks.release_names import foreign_effect, other_release_names
 from rlxform.frameworks.tables import VersionTable
 from rlxform.validation import InputError, check_choice, check_int
 
@@ -311,16 +312,11 @@ def _inside(key: str, s: Settings) -> bool:
     return any(s.table.has(".".join(parts[:i])) for i in range(1, len(parts)))
 
 
-def _foreign(s: Settings, key: str) -> dict[str, Any]:
-    """A key the release's config does not have and no close name explains: a custom
-    entrypoint's or config class's (e.g. a recipe's own trainer) or another release's."""
-    return {
-        "key": key,
-        "value": s.values[key],
-        "effect": f"not a key of {s.table.label}'s config (a custom entrypoint's or config "
-        "class's, or another release's): rlxform does not know what it does",
-        "unknown": True,
-    }
+def _foreign(record: Framework, s: Settings, key: str) -> dict[str, Any]:
+    """A key the release's config does not have and no close name explains: another
+    release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
+    effect = foreign_effect(record.tables(), s.table, key)
+    return {"key": key, "value": s.values[key], "effect": effect, "unknown": True}
 
 
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
@@ -344,8 +340,9 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         for item in not_modelled_keys(s)
         if item["key"] not in reward_keys
     ]
-    not_modelled += list(extras.values()) + [_foreign(s, key) for key in foreign]
+    not_modelled += list(extras.values()) + [_foreign(record, s, key) for key in foreign]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
+    pitfalls += filter(None, [other_release_names(record.tables(), s.table, found.values)])
     pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(
@@ -364,7 +361,11 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         source=found.source,
         normaliser=normaliser,
         not_modelled=tuple(not_modelled),
-        defaults_used=tuple(k for k in s.defaults_used if k not in s.values),
+        defaults_used=tuple(
+            dict.fromkeys(
+                s.table.own(k) for k in s.defaults_used if k not in s.values and s.table.has(k)
+            )
+        ),
         unresolved=tuple(unresolved),
         command=shown if found.program else None,
         pitfalls=tuple(pitfalls),

@@ -1,0 +1,69 @@
+"""Key names of other releases: a file written with the names of one release of a trainer
+and read with the table of another (``--framework-version``, or a file mixing the names of
+two releases, e.g. OpenRLHF's flat ``--advantage_estimator`` of <= 0.10.1 beside the dotted
+``--rollout.n_samples_per_prompt`` of >= 0.10.2). The reader maps such names onto the
+release's own through the version tables' renames; the card says that it did, and which
+releases use each name, since the release's own parser would not take them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rlxform.frameworks.tables import VersionTable
+
+
+def releases_with(tables: Mapping[str, VersionTable], key: str) -> str:
+    """The releases whose config has ``key`` under that name: "trl 0.14.0 to 0.17.0" (a run
+    of consecutive listed releases), several runs joined with commas; "" when none has it."""
+    names = list(tables)
+    runs: list[list[str]] = []
+    for i, version in enumerate(names):
+        if key not in tables[version].keys:
+            continue
+        if runs and names.index(runs[-1][-1]) == i - 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    if not runs:
+        return ""
+    framework = tables[names[0]].framework
+    parts = [r[0] if len(r) == 1 else f"{r[0]} to {r[-1]}" for r in runs]
+    return f"{framework} {', '.join(parts)}"
+
+
+def other_release_names(
+    tables: Mapping[str, VersionTable], table: VersionTable, keys: Iterable[str]
+) -> str | None:
+    """A pitfall naming the file's keys that ``table``'s release calls otherwise (renamed
+    before or after it): each with the releases that use the name and the name read; None
+    when every key is the release's own or unknown to every release."""
+    found = []
+    for key in dict.fromkeys(str(k) for k in keys):
+        if key in table.keys:
+            continue
+        own = [table.own(name) for name in table.canonical(key) if table.has(name)]
+        if not own or own == [key]:
+            continue
+        where = releases_with(tables, key)
+        if where:
+            found.append(f"{key} ({where}; read as {', '.join(own)})")
+    if not found:
+        return None
+    return (
+        f"key names of another release, which {table.label} does not have (its own parser "
+        f"would not take them): {'; '.join(found)}"
+    )
+
+
+def foreign_effect(tables: Mapping[str, VersionTable], table: VersionTable, key: str) -> str:
+    """What the card says of a key ``table``'s release lacks and no rename explains."""
+    where = releases_with(tables, key)
+    if where:
+        return (
+            f"a key of {where}, not of {table.label}'s config (the file's keys belong to "
+            "different releases): its own parser would not take it, and rlxform does not read it"
+        )
+    return (
+        f"not a key of {table.label}'s config (a custom entrypoint's or config class's, or "
+        "another release's): rlxform does not know what it does"
+    )
