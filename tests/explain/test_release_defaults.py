@@ -155,3 +155,15 @@ def test_unsupported_release_is_one_line_naming_the_supported_ones():
             read_config({"num_generations": 8}, name, version="0.1.0")
         assert ", ".join(FRAMEWORKS[name].versions()) in str(err.value)
         assert "\n" not in str(err.value)
+
+
+def test_a_patch_release_not_listed_takes_the_nearest_not_a_newer_one():
+    """OpenRLHF 0.10.1 has the flat names of its post-release 0.10.1.post2 (cli/train_ppo_ray.py
+    --n_samples_per_prompt), which 0.10.2 replaced (:433 --rollout.n_samples_per_prompt) and
+    0.10.4 kept; 0.10.1 was read as 0.10.4. A missing patch takes the newest listed release of
+    its minor up to it, else the oldest of the minor (TRL 0.19.0 -> 0.19.1)."""
+    run = read_config([FLAT], version="0.10.1")
+    assert run.version == "openrlhf 0.10.1.post2"
+    assert not any("another release" in p for p in run.pitfalls)
+    assert read_config([DOTTED], version="0.10.3").version == "openrlhf 0.10.2"
+    assert read_config({"num_generations": 8}, "trl", version="0.19.0").version == "trl 0.19.1"
