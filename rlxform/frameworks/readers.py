@@ -21,7 +21,7 @@ from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
 from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
 from rlxform.frameworks.registry import FRAMEWORKS
-from rlxform.frameworks.release_names import foreign_effect, other_release_names
+from rlxform.frameworks.release_names import elsewhere, foreign_effect, other_release_names
 from rlxform.frameworks.tables import VersionTable
 from rlxform.validation import InputError, check_choice, check_int
 
@@ -208,7 +208,10 @@ def read_config(
         table, _ = record.table(version)
         found.values = _argument_values(found, record, table)
     table, note = pick_table(record, found.values, version)
-    settings, unresolved = _settings(found, table)
+    others = elsewhere(record.tables(), table, found.values)  # keys of other releases only
+    kept = {k: v for k, v in found.values.items() if str(k) not in others}
+    settings, unresolved = _settings(dataclasses.replace(found, values=kept), table)
+    settings.elsewhere = others
     settings.program, settings.found = found.program, found
     run = dataclasses.replace(
         record.read(settings), framework=record.name, version=settings.table.label
@@ -312,11 +315,11 @@ def _inside(key: str, s: Settings) -> bool:
     return any(s.table.has(".".join(parts[:i])) for i in range(1, len(parts)))
 
 
-def _foreign(record: Framework, s: Settings, key: str) -> dict[str, Any]:
+def _foreign(record: Framework, s: Settings, key: str, value: Any) -> dict[str, Any]:
     """A key the release's config does not have and no close name explains: another
     release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
     effect = foreign_effect(record.tables(), s.table, key)
-    return {"key": key, "value": s.values[key], "effect": effect, "unknown": True}
+    return {"key": key, "value": value, "effect": effect, "unknown": True}
 
 
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
@@ -340,7 +343,8 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         for item in not_modelled_keys(s)
         if item["key"] not in reward_keys
     ]
-    not_modelled += list(extras.values()) + [_foreign(record, s, key) for key in foreign]
+    not_modelled += list(extras.values()) + [_foreign(record, s, k, s.values[k]) for k in foreign]
+    not_modelled += [_foreign(record, s, k, v) for k, v in s.elsewhere.items()]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
     pitfalls += filter(None, [other_release_names(record.tables(), s.table, found.values)])
     pitfalls += _composed_config(record, found, s)

@@ -8,6 +8,7 @@ releases use each name, since the release's own parser would not take them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rlxform.frameworks.tables import VersionTable
 
@@ -55,13 +56,37 @@ def other_release_names(
     )
 
 
+def elsewhere(
+    tables: Mapping[str, VersionTable], table: VersionTable, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The file's keys that ``table``'s release has under no name while another listed release
+    has them (TRL 0.15's GRPOConfig has no num_iterations, 0.16's no loss_type): the release's
+    defaults stand, and the card names the keys instead of reading them."""
+    out = {}
+    for key, value in values.items():
+        names = (str(key), *table.canonical(str(key)))
+        if any(table.has(n) for n in names) or _within(table, str(key)):
+            continue
+        if any(releases_with(tables, n) for n in names):
+            out[str(key)] = value
+    return out
+
+
+def _within(table: VersionTable, key: str) -> bool:
+    """Whether ``key`` is a section of the table, or lies inside a key it keeps whole."""
+    parts, section = key.split("."), key + "."
+    if any(k.startswith(section) for k in table.keys):
+        return True
+    return any(table.has(".".join(parts[:i])) for i in range(1, len(parts)))
+
+
 def foreign_effect(tables: Mapping[str, VersionTable], table: VersionTable, key: str) -> str:
     """What the card says of a key ``table``'s release lacks and no rename explains."""
     where = releases_with(tables, key)
     if where:
         return (
-            f"a key of {where}, not of {table.label}'s config (the file's keys belong to "
-            "different releases): its own parser would not take it, and rlxform does not read it"
+            f"a key of {where}, not of {table.label}'s config: {table.label} would not take "
+            "it, and the card keeps the release's own behaviour"
         )
     return (
         f"not a key of {table.label}'s config (a custom entrypoint's or config class's, or "

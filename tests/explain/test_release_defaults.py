@@ -167,3 +167,23 @@ def test_a_patch_release_not_listed_takes_the_nearest_not_a_newer_one():
     assert not any("another release" in p for p in run.pitfalls)
     assert read_config([DOTTED], version="0.10.3").version == "openrlhf 0.10.2"
     assert read_config({"num_generations": 8}, "trl", version="0.19.0").version == "trl 0.19.1"
+
+
+@pytest.mark.parametrize(
+    ("version", "config", "expected"),
+    [
+        # 0.15.2's GRPOConfig has no num_iterations (added in 0.16.1, grpo_config.py:267): one
+        # step per generation (grpo_trainer.py:713, no ratio); it was read as 2 updates
+        ("0.15.2", {"num_iterations": 2}, ("grpo", 1)),
+        # 0.16.1 has no loss_type (added in 0.17.0, grpo_config.py:345): token sum over token
+        # count (grpo_trainer.py:932), as bnpo; it was read as loss_type grpo
+        ("0.16.1", {"loss_type": "grpo"}, ("bnpo", 1)),
+    ],
+)
+def test_trl_keys_the_release_lacks_keep_its_own_behaviour_and_are_named(version, config, expected):
+    run = read_config({"num_generations": 8, **config}, "trl", version=version)
+    assert (run.aggregation, run.updates_per_rollout) == expected
+    ((key, _),) = config.items()
+    (item,) = [i for i in run.not_modelled if i["key"] == key]
+    assert f"not of trl {version}'s config" in item["effect"]
+    assert "a key of trl 0.1" in item["effect"]
