@@ -21,6 +21,7 @@ from rlxform.frameworks.trl_procs import Processes, launch_processes
 from rlxform.frameworks.trl_rule import (
     RULE,
     TRL_STD_EPSILON,
+    check_loss_type,
     normalise_scale_rewards,
 )
 from rlxform.validation import InputError, check_float
@@ -75,6 +76,12 @@ def aggregation_of(s: Settings) -> tuple[str, str | None]:
         f"{s.table.label} has no loss_type: its loss is the {rule} (as loss_type {name}; "
         "trl/trainer/grpo_trainer.py compute_loss)"
     )
+
+
+def read_trl_grpo(s: Settings) -> RunConfig:
+    """TRL's reader, refusing a loss_type its release does not have (Unsloth reads its own)."""
+    check_loss_type(s)
+    return read_trl(s)
 
 
 def read_trl(s: Settings) -> RunConfig:
@@ -380,7 +387,7 @@ RECORD = Framework(
         "reward_funcs",
     ),
     arguments="argparse",
-    read=read_trl,
+    read=read_trl_grpo,
     rewards=trl_rewards,
     normaliser=trl_normaliser,
     rule=RULE,

@@ -85,3 +85,19 @@ RULE = AdvantageRule(
     scheme=from_trl,
     scheme_estimators=("group", "none"),  # "batch" is no per-group rule
 )
+
+
+def check_loss_type(s: Any) -> None:
+    """InputError for a ``loss_type`` the run's release has no branch for: from 0.17 every
+    release's loss raises ValueError("Unknown loss type") on any other (grpo_trainer.py:1226 in
+    0.17.0, :1411 in 0.19.1, :3138 in 1.16.0), and its branches are the reducer's modes."""
+    from rlxform.core.loss_modes.releases import release
+
+    if not s.table.has("loss_type") or not s.is_set("loss_type"):
+        return
+    modes = release("trl", s.table.version).modes
+    if s.values["loss_type"] not in modes:
+        raise InputError(
+            f"loss_type={s.values['loss_type']!r} is invalid for {s.table.label}: must be one "
+            f"of {', '.join(modes)} (its GRPOTrainer raises ValueError on any other)"
+        )

@@ -187,3 +187,14 @@ def test_trl_keys_the_release_lacks_keep_its_own_behaviour_and_are_named(version
     (item,) = [i for i in run.not_modelled if i["key"] == key]
     assert f"not of trl {version}'s config" in item["effect"]
     assert "a key of trl 0.1" in item["effect"]
+
+
+@pytest.mark.parametrize("version", ["0.17.0", "0.19.1", "0.21.0"])
+def test_trl_loss_type_the_release_lacks_is_refused(version):
+    """0.17.0 to 0.21.0 branch on grpo, bnpo, dr_grpo and raise ValueError("Unknown loss
+    type") on any other (grpo_trainer.py:1219-1226 in 0.17.0, :1404-1411 in 0.19.1, :1888-1895
+    in 0.21.0); dapo came in 0.22 (:1620 in 0.22.2). The card read dapo as dapo."""
+    with pytest.raises(ValueError, match=f"loss_type='dapo' is invalid for trl {version}"):
+        read_config({"num_generations": 8, "loss_type": "dapo"}, "trl", version=version)
+    run = read_config({"num_generations": 8, "loss_type": "dapo"}, "trl", version="0.22.2")
+    assert run.aggregation == "dapo"
