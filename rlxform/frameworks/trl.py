@@ -22,9 +22,9 @@ from rlxform.frameworks.trl_rule import (
     RULE,
     TRL_STD_EPSILON,
     check_loss_type,
-    normalise_scale_rewards,
+    read_scale_rewards,
 )
-from rlxform.validation import InputError, check_float
+from rlxform.validation import check_float
 
 # open-r1 reward functions (open_r1/rewards.py get_reward_funcs) and the values they take
 OPEN_R1_BINARY = {"accuracy", "format", "binary_code", "code_format"}
@@ -86,14 +86,7 @@ def read_trl_grpo(s: Settings) -> RunConfig:
 
 def read_trl(s: Settings) -> RunConfig:
     """TRL ``GRPOConfig`` fields (TRL has one estimator; ``scale_rewards`` names it)."""
-    raw_scale = s.get("scale_rewards", "group")
-    try:
-        scale = normalise_scale_rewards(raw_scale)
-    except ValueError:
-        raise InputError(
-            f"scale_rewards={raw_scale!r} is invalid: must be one of group, batch, none, true, "
-            "false"
-        ) from None
+    raw_scale, scale = read_scale_rewards(s)
     group_size = s.int("num_generations", 8)
     loss_type, note = aggregation_of(s)
     beta = s.float("beta", 0.0)

@@ -101,3 +101,23 @@ def check_loss_type(s: Any) -> None:
             f"loss_type={s.values['loss_type']!r} is invalid for {s.table.label}: must be one "
             f"of {', '.join(modes)} (its GRPOTrainer raises ValueError on any other)"
         )
+
+
+def read_scale_rewards(s: Any) -> tuple[Any, str]:
+    """(the value given, its newest meaning). Up to 0.21 scale_rewards is a bool and the trainer
+    divides by the group std whenever it is truthy (grpo_config.py:493, grpo_trainer.py:1691
+    in 0.21.0): the strings group, batch and none of 0.22 are refused there."""
+    raw = s.get("scale_rewards", "group")
+    if s.table.type_of("scale_rewards") == "bool" and not isinstance(raw, bool):
+        found = getattr(s, "found", None)
+        given = found.values.get("scale_rewards", raw) if found is not None else raw
+        raise InputError(
+            f"scale_rewards={given!r} is invalid for {s.table.label}: must be true or false "
+            "(a bool up to trl 0.21; group, batch and none came in 0.22)"
+        )
+    try:
+        return raw, normalise_scale_rewards(raw)
+    except ValueError:
+        raise InputError(
+            f"scale_rewards={raw!r} is invalid: must be one of group, batch, none, true, false"
+        ) from None

@@ -198,3 +198,14 @@ def test_trl_loss_type_the_release_lacks_is_refused(version):
         read_config({"num_generations": 8, "loss_type": "dapo"}, "trl", version=version)
     run = read_config({"num_generations": 8, "loss_type": "dapo"}, "trl", version="0.22.2")
     assert run.aggregation == "dapo"
+
+
+@pytest.mark.parametrize("value", ["none", "batch"])
+def test_trl_scale_rewards_strings_are_refused_where_it_is_a_bool(value):
+    """scale_rewards is a bool up to 0.21 (grpo_config.py:493 in 0.21.0) and the trainer
+    divides by the group std whenever it is truthy (grpo_trainer.py:1691): "none" does not
+    switch it off there. The strings came in 0.22 (grpo_config.py:507 in 0.22.2)."""
+    with pytest.raises(ValueError, match=f"scale_rewards='{value}' is invalid for trl 0.21.0"):
+        read_config({"num_generations": 8, "scale_rewards": value}, "trl", version="0.21.0")
+    run = read_config({"num_generations": 8, "scale_rewards": value}, "trl", version="0.22.2")
+    assert run.std_scope == (None if value == "none" else "batch")
