@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlxform import parsing
+from rlxform.frameworks import release_names as rn
 from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
 from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
 from rlxform.frameworks.registry import FRAMEWORKS
-from rlxform.frameworks.release_names import elsewhere, foreign_effect, other_release_names
 from rlxform.frameworks.tables import VersionTable
 from rlxform.validation import InputError, check_choice, check_int
 
@@ -208,7 +208,7 @@ def read_config(
         table, _ = record.table(version)
         found.values = _argument_values(found, record, table)
     table, note = pick_table(record, found.values, version)
-    others = elsewhere(record.tables(), table, found.values)  # keys of other releases only
+    others = rn.elsewhere(record.tables(), table, found.values)  # keys of other releases only
     kept = {k: v for k, v in found.values.items() if str(k) not in others}
     settings, unresolved = _settings(dataclasses.replace(found, values=kept), table)
     settings.elsewhere = others
@@ -216,7 +216,9 @@ def read_config(
     run = dataclasses.replace(
         record.read(settings), framework=record.name, version=settings.table.label
     )
-    return _complete(run, record, settings, found, note, unresolved, index, len(runs))
+    run = _complete(run, record, settings, found, note, unresolved, index, len(runs))
+    extra = None if version or note else rn.assumed_release(record, table, kept, run)
+    return dataclasses.replace(run, pitfalls=(*run.pitfalls, extra)) if extra else run
 
 
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
@@ -318,7 +320,7 @@ def _inside(key: str, s: Settings) -> bool:
 def _foreign(record: Framework, s: Settings, key: str, value: Any) -> dict[str, Any]:
     """A key the release's config does not have and no close name explains: another
     release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
-    effect = foreign_effect(record.tables(), s.table, key)
+    effect = rn.foreign_effect(record.tables(), s.table, key)
     return {"key": key, "value": value, "effect": effect, "unknown": True}
 
 
@@ -346,7 +348,7 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     not_modelled += list(extras.values()) + [_foreign(record, s, k, s.values[k]) for k in foreign]
     not_modelled += [_foreign(record, s, k, v) for k, v in s.elsewhere.items()]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
-    pitfalls += filter(None, [other_release_names(record.tables(), s.table, found.values)])
+    pitfalls += filter(None, [rn.other_release_names(record.tables(), s.table, found.values)])
     pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(

@@ -92,3 +92,51 @@ def foreign_effect(tables: Mapping[str, VersionTable], table: VersionTable, key:
         f"not a key of {table.label}'s config (a custom entrypoint's or config class's, or "
         "another release's): rlxform does not know what it does"
     )
+
+
+def assumed_release(record: Any, table: VersionTable, keys: Iterable[str], run: Any) -> str | None:
+    """A pitfall for a run read without --framework-version whose key names fit older releases
+    too: the newest fitting release's defaults are used; the modelled defaults the run took
+    (``run.defaults_used``) that an older fitting release sets otherwise, with those releases
+    and values."""
+    tables, used = record.tables(), run.defaults_used
+    keys = [str(k) for k in keys]
+    fits = [
+        v
+        for v, t in tables.items()
+        if all(any(t.has(n) for n in (k, *t.canonical(k))) for k in keys if table.has(k))
+    ]
+    if len(fits) < 2:
+        return None
+    differ = []
+    for key in used:
+        klass = table.kind(key)
+        if klass is None or klass.kind != "modelled" or not table.has(key):
+            continue
+        runs: list[tuple[Any, list[str]]] = []
+        for version in fits:
+            other = tables[version]
+            if not other.has(key) or other.default(key) == table.default(key):
+                continue  # a key a release lacks: its loss note and pitfalls say what it does
+            value = other.default(key)
+            if (
+                runs
+                and runs[-1][0] == value
+                and fits.index(runs[-1][1][-1]) == fits.index(version) - 1
+            ):
+                runs[-1][1].append(version)
+            else:
+                runs.append((value, [version]))
+        parts = [
+            f"{value!r} in " + (vs[0] if len(vs) == 1 else f"{vs[0]} to {vs[-1]}")
+            for value, vs in runs
+        ]
+        if parts:
+            differ.append(f"{table.own(key)} ({'; '.join(parts)})")
+    if not differ:
+        return None
+    return (
+        f"no --framework-version: the defaults of {table.label} are used (the newest release "
+        f"that reads the file's keys, which {table.framework} {fits[0]} to {fits[-1]} all read); "
+        f"older releases set otherwise: {', '.join(differ)}"
+    )

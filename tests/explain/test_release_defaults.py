@@ -209,3 +209,17 @@ def test_trl_scale_rewards_strings_are_refused_where_it_is_a_bool(value):
         read_config({"num_generations": 8, "scale_rewards": value}, "trl", version="0.21.0")
     run = read_config({"num_generations": 8, "scale_rewards": value}, "trl", version="0.22.2")
     assert run.std_scope == (None if value == "none" else "batch")
+
+
+def test_without_a_version_the_card_says_which_older_releases_set_its_defaults_otherwise():
+    """A file whose keys every TRL release reads takes 1.16.0's defaults and says which of them
+    older releases set otherwise: beta 0.04 up to 0.18.2 (grpo_config.py:390 in 0.18.2),
+    loss_type bnpo 0.17.0 to 0.21.0 (:345 in 0.17.0, :502 in 0.21.0)."""
+    run = read_config({"num_generations": 8}, "trl")
+    assert run.version == "trl 1.16.0"
+    (line,) = [p for p in run.pitfalls if p.startswith("no --framework-version")]
+    assert "trl 0.14.0 to 1.16.0 all read" in line
+    assert "beta (0.04 in 0.14.0 to 0.18.2)" in line
+    assert "loss_type ('bnpo' in 0.17.0 to 0.21.0)" in line
+    pinned = read_config({"num_generations": 8}, "trl", version="1.16.0")
+    assert not any(p.startswith("no --framework-version") for p in pinned.pitfalls)
