@@ -208,6 +208,7 @@ class Settings:
         self.origin: dict[str, str] = {}  # a key of ``values`` -> the name the file wrote
         self.written: dict[str, Any] = {}  # the file's own names -> their values
         self.defaults_used: list[str] = []
+        self.elsewhere: dict[str, Any] = {}  # keys of other releases only, not read
         self.read: set[str] = set()
 
     def is_set(self, key: str) -> bool:

@@ -82,6 +82,13 @@ def openrlhf_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> ND
 # ---- the config reader ---------------------------------------------------------------------
 
 
+def _loss_agg(version: str) -> str:
+    """The aggregation of a release without actor.loss_agg_mode (< 0.11.2): 0.6's PolicyLoss
+    takes each answer's token mean, then the batch mean (openrlhf/models/loss.py:76 in 0.6.4);
+    from 0.7 token_level_loss=True (models/loss.py:80, ray/ppo_actor.py:71 in 0.7.5)."""
+    return "seq-mean-token-mean" if version_key(version) < version_key("0.7") else "token-mean"
+
+
 def read_openrlhf(s: Settings) -> RunConfig:
     """OpenRLHF ``train_ppo_ray`` argparse dests (dotted; flat names renamed beforehand)."""
     estimator = s.modelled(
@@ -94,7 +101,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
             "> 1 (OpenRLHF asserts it; the default is 1)"
         )
     no_std = s.bool("algo.advantage.no_std_norm", False)
-    agg = s.str("actor.loss_agg_mode", "token-mean", OPENRLHF_LOSS_AGG)
+    agg = s.str("actor.loss_agg_mode", _loss_agg(s.table.version), OPENRLHF_LOSS_AGG)
     rollout_batch = s.int("rollout.batch_size", 1024)
     train_batch = s.int("train.batch_size", 128)
     updates = rollout_batch * group_size // train_batch * s.int("train.max_epochs", 1)

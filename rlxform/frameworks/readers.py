@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlxform import parsing
+from rlxform.frameworks import release_names as rn
 from rlxform.frameworks.common import RunConfig, Settings, flatten, misspelled
 from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
@@ -207,12 +208,17 @@ def read_config(
         table, _ = record.table(version)
         found.values = _argument_values(found, record, table)
     table, note = pick_table(record, found.values, version)
-    settings, unresolved = _settings(found, table)
+    others = rn.elsewhere(record.tables(), table, found.values)  # keys of other releases only
+    kept = {k: v for k, v in found.values.items() if str(k) not in others}
+    settings, unresolved = _settings(dataclasses.replace(found, values=kept), table)
+    settings.elsewhere = others
     settings.program, settings.found = found.program, found
     run = dataclasses.replace(
         record.read(settings), framework=record.name, version=settings.table.label
     )
-    return _complete(run, record, settings, found, note, unresolved, index, len(runs))
+    run = _complete(run, record, settings, found, note, unresolved, index, len(runs))
+    extra = None if version or note else rn.assumed_release(record, table, kept, run)
+    return dataclasses.replace(run, pitfalls=(*run.pitfalls, extra)) if extra else run
 
 
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
@@ -311,16 +317,11 @@ def _inside(key: str, s: Settings) -> bool:
     return any(s.table.has(".".join(parts[:i])) for i in range(1, len(parts)))
 
 
-def _foreign(s: Settings, key: str) -> dict[str, Any]:
-    """A key the release's config does not have and no close name explains: a custom
-    entrypoint's or config class's (e.g. a recipe's own trainer) or another release's."""
-    return {
-        "key": key,
-        "value": s.values[key],
-        "effect": f"not a key of {s.table.label}'s config (a custom entrypoint's or config "
-        "class's, or another release's): rlxform does not know what it does",
-        "unknown": True,
-    }
+def _foreign(record: Framework, s: Settings, key: str, value: Any) -> dict[str, Any]:
+    """A key the release's config does not have and no close name explains: another
+    release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
+    effect = rn.foreign_effect(record.tables(), s.table, key)
+    return {"key": key, "value": value, "effect": effect, "unknown": True}
 
 
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
@@ -344,8 +345,10 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         for item in not_modelled_keys(s)
         if item["key"] not in reward_keys
     ]
-    not_modelled += list(extras.values()) + [_foreign(s, key) for key in foreign]
+    not_modelled += list(extras.values()) + [_foreign(record, s, k, s.values[k]) for k in foreign]
+    not_modelled += [_foreign(record, s, k, v) for k, v in s.elsewhere.items()]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
+    pitfalls += filter(None, [rn.other_release_names(record.tables(), s.table, found.values)])
     pitfalls += _composed_config(record, found, s)
     if found.program and found.program.startswith("recipe."):
         pitfalls.append(
@@ -364,7 +367,11 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
         source=found.source,
         normaliser=normaliser,
         not_modelled=tuple(not_modelled),
-        defaults_used=tuple(k for k in s.defaults_used if k not in s.values),
+        defaults_used=tuple(
+            dict.fromkeys(
+                s.table.own(k) for k in s.defaults_used if k not in s.values and s.table.has(k)
+            )
+        ),
         unresolved=tuple(unresolved),
         command=shown if found.program else None,
         pitfalls=tuple(pitfalls),

@@ -285,8 +285,10 @@ def load_tables(name: str) -> dict[str, VersionTable]:
 
 
 def pick_version(tables: Mapping[str, VersionTable], version: str | None, name: str):
-    """(table, note): the table of ``version`` (exact, or the release of the same minor
-    version the tables hold), or the newest; InputError listing the known versions."""
+    """(table, note): the table of ``version`` (exact, or the nearest release of the same
+    minor version the tables hold: the newest up to ``version``, else the oldest; OpenRLHF
+    0.10.1 is 0.10.1.post2 and 0.10.3 is 0.10.2, not 0.10.4, whose names and loss differ), or
+    the newest; InputError listing the known versions."""
     if version is None:
         return list(tables.values())[-1], None
     version = str(version).strip().removeprefix("v")
@@ -295,10 +297,11 @@ def pick_version(tables: Mapping[str, VersionTable], version: str | None, name: 
     minor = version_key(version)[:2]
     same = [v for v in tables if version_key(v)[:2] == minor]
     if same and len(version_key(version)) >= 2:
-        chosen = same[-1]
+        below = [v for v in same if version_key(v)[:3] <= version_key(version)[:3]]
+        chosen = below[-1] if below else same[0]
         note = (
-            f"{name} {version}: the defaults of {name} {chosen} are used (the tables hold each "
-            "minor release at its latest patch)"
+            f"{name} {version}: the defaults of {name} {chosen} are used (the nearest release "
+            "the tables hold: the newest of that minor up to it, else its oldest)"
         )
         return tables[chosen], note
     raise InputError(

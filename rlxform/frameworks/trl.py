@@ -21,9 +21,10 @@ from rlxform.frameworks.trl_procs import Processes, launch_processes
 from rlxform.frameworks.trl_rule import (
     RULE,
     TRL_STD_EPSILON,
-    normalise_scale_rewards,
+    check_loss_type,
+    read_scale_rewards,
 )
-from rlxform.validation import InputError, check_float
+from rlxform.validation import check_float
 
 # open-r1 reward functions (open_r1/rewards.py get_reward_funcs) and the values they take
 OPEN_R1_BINARY = {"accuracy", "format", "binary_code", "code_format"}
@@ -77,16 +78,15 @@ def aggregation_of(s: Settings) -> tuple[str, str | None]:
     )
 
 
+def read_trl_grpo(s: Settings) -> RunConfig:
+    """TRL's reader, refusing a loss_type its release does not have (Unsloth reads its own)."""
+    check_loss_type(s)
+    return read_trl(s)
+
+
 def read_trl(s: Settings) -> RunConfig:
     """TRL ``GRPOConfig`` fields (TRL has one estimator; ``scale_rewards`` names it)."""
-    raw_scale = s.get("scale_rewards", "group")
-    try:
-        scale = normalise_scale_rewards(raw_scale)
-    except ValueError:
-        raise InputError(
-            f"scale_rewards={raw_scale!r} is invalid: must be one of group, batch, none, true, "
-            "false"
-        ) from None
+    raw_scale, scale = read_scale_rewards(s)
     group_size = s.int("num_generations", 8)
     loss_type, note = aggregation_of(s)
     beta = s.float("beta", 0.0)
@@ -380,7 +380,7 @@ RECORD = Framework(
         "reward_funcs",
     ),
     arguments="argparse",
-    read=read_trl,
+    read=read_trl_grpo,
     rewards=trl_rewards,
     normaliser=trl_normaliser,
     rule=RULE,

@@ -85,3 +85,39 @@ RULE = AdvantageRule(
     scheme=from_trl,
     scheme_estimators=("group", "none"),  # "batch" is no per-group rule
 )
+
+
+def check_loss_type(s: Any) -> None:
+    """InputError for a ``loss_type`` the run's release has no branch for: from 0.17 every
+    release's loss raises ValueError("Unknown loss type") on any other (grpo_trainer.py:1226 in
+    0.17.0, :1411 in 0.19.1, :3138 in 1.16.0), and its branches are the reducer's modes."""
+    from rlxform.core.loss_modes.releases import release
+
+    if not s.table.has("loss_type") or not s.is_set("loss_type"):
+        return
+    modes = release("trl", s.table.version).modes
+    if s.values["loss_type"] not in modes:
+        raise InputError(
+            f"loss_type={s.values['loss_type']!r} is invalid for {s.table.label}: must be one "
+            f"of {', '.join(modes)} (its GRPOTrainer raises ValueError on any other)"
+        )
+
+
+def read_scale_rewards(s: Any) -> tuple[Any, str]:
+    """(the value given, its newest meaning). Up to 0.21 scale_rewards is a bool and the trainer
+    divides by the group std whenever it is truthy (grpo_config.py:493, grpo_trainer.py:1691
+    in 0.21.0): the strings group, batch and none of 0.22 are refused there."""
+    raw = s.get("scale_rewards", "group")
+    if s.table.type_of("scale_rewards") == "bool" and not isinstance(raw, bool):
+        found = getattr(s, "found", None)
+        given = found.values.get("scale_rewards", raw) if found is not None else raw
+        raise InputError(
+            f"scale_rewards={given!r} is invalid for {s.table.label}: must be true or false "
+            "(a bool up to trl 0.21; group, batch and none came in 0.22)"
+        )
+    try:
+        return raw, normalise_scale_rewards(raw)
+    except ValueError:
+        raise InputError(
+            f"scale_rewards={raw!r} is invalid: must be one of group, batch, none, true, false"
+        ) from None
