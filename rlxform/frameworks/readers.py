@@ -83,12 +83,21 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
         picked = [(index, runs[index - 1])]
     else:
         picked = list(enumerate(runs, 1))
+    tools = []  # commands running a trainer's entry point that trains nothing
     for index, found in picked:
+        tool = next(filter(None, (r.tool(found.program) for r in FRAMEWORKS.values())), None)
+        if tool:
+            tools.append(f"{_describe(found)} is {tool}")
+            continue
         if framework is not None:
             return found, FRAMEWORKS[framework], index
         record = detect(found)
         if record is not None:
             return found, record, index
+    if tools and command is not None:
+        raise InputError(f"--command={command} is invalid: {tools[0]}, which trains nothing")
+    if tools and len(tools) == len(picked):
+        raise InputError(f"found {len(picked)} launch command(s), none trains: {'; '.join(tools)}")
     shown = "; ".join(_describe(f) for _, f in picked[:4])
     known = ", ".join(
         f"{r.title} ({', '.join(r.programs or r.imports)})" for r in FRAMEWORKS.values()

@@ -213,12 +213,13 @@ def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
     for prefix in _OVERLONG:
         if not s.is_set(prefix + "enable"):
             continue
-        if not s.bool(prefix + "enable", False):
-            return None
+        enabled = s.bool(prefix + "enable", False)
         s.get(prefix + "log", False)  # only logs the penalty (read, so not listed as unknown)
         length = s.get(prefix + "len", None)
         factor = s.get(prefix + "penalty_factor", 1.0)
         max_len = s.get(prefix.rsplit("overlong", 1)[0] + "max_resp_len", None)
+        if not enabled:  # its buffer settings are read and act on nothing (dapo.py:121)
+            return None
         max_len = s.get("data.max_response_length", None) if max_len is None else max_len
         text = (
             f"DAPO overlong reward shaping is on (buffer {length} tokens, factor {factor}, max "
@@ -313,4 +314,11 @@ RECORD = Framework(
     rewards=verl_rewards,
     normaliser=verl_normaliser,
     rule=RULE,
+    tools=(
+        ("verl.trainer.main_generation*", "verl's generation entry point (it samples answers)"),
+        ("verl.trainer.main_eval", "verl's evaluation entry point (it scores saved answers)"),
+        ("recipe.*.main_eval", "a recipe's evaluation entry point (it scores saved answers)"),
+        ("recipe.*.main_generation*", "a recipe's generation entry point (it samples answers)"),
+        ("recipe.*.data_process*", "a recipe's data preparation script"),
+    ),
 )

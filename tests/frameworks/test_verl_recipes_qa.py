@@ -1,0 +1,61 @@
+"""verl recipe launchers (QA round 2): entry points that train nothing, a disabled overlong buffer.
+
+Facts from verl's code: verl/trainer/main_generation.py samples answers and main_eval.py scores
+saved ones (0.4.1); the DAPO reward manager adds the overlong penalty only when
+``overlong_buffer_cfg.enable`` (verl/workers/reward_manager/dapo.py:121 in 0.9.1), so a buffer
+that is off makes its ``len`` and ``penalty_factor`` act on nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rlxform.frameworks import read_config
+
+TRAIN = (
+    "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo actor_rollout_ref.rollout.n=8"
+)
+EVAL_ONLY = """\
+python3 -m recipe.r1.data_process --local_dir /data/r1 --tasks all
+python3 -m verl.trainer.main_generation data.n_samples=8 rollout.temperature=0.6
+python3 -m recipe.r1.main_eval data.path=/data/r1/out.parquet data.response_key=responses
+"""
+
+
+def test_a_launcher_of_generation_and_evaluation_only_is_refused_by_what_it_runs(tmp_path):
+    path = tmp_path / "eval.sh"
+    path.write_text(EVAL_ONLY)
+    with pytest.raises(ValueError) as err:
+        read_config(path)
+    message = str(err.value)
+    assert message.startswith("found 3 launch command(s), none trains: ")
+    assert "recipe.r1.data_process (line 1) is a recipe's data preparation script" in message
+    assert "verl.trainer.main_generation (line 2) is verl's generation entry point" in message
+    assert "recipe.r1.main_eval (line 3) is a recipe's evaluation entry point" in message
+    with pytest.raises(ValueError, match=r"^--command=2 is invalid: verl.trainer.main_gen"):
+        read_config(path, command=2)
+
+
+def test_the_training_command_after_data_preparation_is_read(tmp_path):
+    path = tmp_path / "run.sh"
+    path.write_text(EVAL_ONLY.splitlines()[0] + "\n" + TRAIN + "\n")
+    run = read_config(path)
+    assert (run.estimator, run.group_size, run.command["index"]) == ("grpo", 8, 2)
+
+
+@pytest.mark.parametrize("enable", [False, True])
+def test_the_recipe_overlong_buffer_counts_only_when_enabled(tmp_path, enable):
+    """reward_model.overlong_buffer.* (the DAPO and entropy recipes' keys): off, its length and
+    factor are neither unknown knobs nor shaping; on, the rewards stop being binary."""
+    path = tmp_path / "run.sh"
+    buffer = (
+        f" reward_model.reward_manager=dapo reward_model.overlong_buffer.enable={enable}"
+        " reward_model.overlong_buffer.len=2048 reward_model.overlong_buffer.penalty_factor=1.0"
+        " data.max_response_length=8192"
+    )
+    path.write_text(TRAIN + buffer + "\n")
+    run = read_config(path)
+    listed = {item["key"] for item in run.not_modelled}
+    assert not listed & {"reward_model.overlong_buffer." + k for k in ("len", "penalty_factor")}
+    assert run.rewards["binary"] is (not enable)
+    assert (run.overlong_buffer, run.overlong_factor) == ((2048.0, 1.0) if enable else (None, None))
