@@ -199,6 +199,24 @@ def _verl_kl(s: Settings, pitfalls: list[str]) -> KLTerm:
     return KLTerm(placement, estimator, coef) if coef > 0 else KLTerm()
 
 
+def verl_active(s: Settings) -> list[dict[str, Any]]:
+    """The in-reward KL when the loss also holds one: the card's KL term is the loss's, so the
+    second, ``kl_ctrl.kl_coef * kl_penalty`` subtracted from the token rewards before the
+    advantage (verl/trainer/ppo/ray_trainer.py:78-111, v1/trainer_base.py:1754-1758 in
+    0.9.1), is named as not modelled."""
+    if not (s.bool(A + "use_kl_loss", False) and s.bool("algorithm.use_kl_in_reward", False)):
+        return []
+    coef = s.float("algorithm.kl_ctrl.kl_coef", 0.001)
+    estimator = s.str("algorithm.kl_penalty", "kl")
+    kind = s.get("algorithm.kl_ctrl.type", "fixed")
+    effect = (
+        f"a second KL term: {coef:g} ({kind} kl_ctrl) x kl_penalty {estimator}, subtracted from "
+        "the token rewards before the advantage (verl/trainer/ppo/ray_trainer.py:78-111 in "
+        "0.9.1); the KL equilibrium on this card counts only actor.use_kl_loss's term"
+    )
+    return [{"key": "algorithm.use_kl_in_reward", "value": True, "effect": effect}] if coef else []
+
+
 _OVERLONG = (  # where verl versions and recipes keep the DAPO overlong buffer
     "reward.reward_kwargs.overlong_buffer_cfg.",
     "reward_model.reward_kwargs.overlong_buffer_cfg.",
@@ -314,6 +332,7 @@ RECORD = Framework(
     rewards=verl_rewards,
     normaliser=verl_normaliser,
     rule=RULE,
+    active=verl_active,
     tools=(
         ("verl.trainer.main_generation*", "verl's generation entry point (it samples answers)"),
         ("verl.trainer.main_eval", "verl's evaluation entry point (it scores saved answers)"),

@@ -59,3 +59,22 @@ def test_the_recipe_overlong_buffer_counts_only_when_enabled(tmp_path, enable):
     assert not listed & {"reward_model.overlong_buffer." + k for k in ("len", "penalty_factor")}
     assert run.rewards["binary"] is (not enable)
     assert (run.overlong_buffer, run.overlong_factor) == ((2048.0, 1.0) if enable else (None, None))
+
+
+def test_an_in_reward_kl_beside_the_loss_kl_is_named_as_not_modelled(tmp_path):
+    """Both on: the loss holds kl_loss_coef x kl_loss_type (dp_actor / losses.py) and
+    apply_kl_penalty subtracts kl_ctrl.kl_coef x kl_penalty from the token rewards
+    (verl/trainer/ppo/ray_trainer.py:78-111 in 0.9.1). The card's KL term is the loss's; the
+    reward's 0.05 must be on the card, as a term rlxform does not model."""
+    path = tmp_path / "run.sh"
+    kl = " algorithm.use_kl_in_reward=True algorithm.kl_ctrl.kl_coef=0.05"
+    loss = " actor_rollout_ref.actor.use_kl_loss=True actor_rollout_ref.actor.kl_loss_coef=0.01"
+    path.write_text(TRAIN + kl + loss + "\n")
+    run = read_config(path)
+    assert (run.kl_placement, run.kl_coef) == ("loss", 0.01)
+    (item,) = [i for i in run.not_modelled if i["key"] == "algorithm.use_kl_in_reward"]
+    assert "0.05" in item["effect"] and "kl_penalty kl" in item["effect"]
+    path.write_text(TRAIN + kl + "\n")  # the reward's KL alone is the card's KL term
+    alone = read_config(path)
+    assert (alone.kl_placement, alone.kl_coef, alone.kl_estimator) == ("reward", 0.05, "kl")
+    assert "algorithm.use_kl_in_reward" not in {i["key"] for i in alone.not_modelled}
