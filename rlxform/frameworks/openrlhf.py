@@ -343,4 +343,16 @@ RECORD = Framework(
         scheme=from_openrlhf,
         scheme_estimators=("group_norm", "dr_grpo", "rloo"),  # not the batch-level one
     ),
+    tools=(  # openrlhf/cli/*.py of 0.6.4-0.11.2 besides train_ppo_ray: no rollouts, no RL update
+        ("openrlhf.cli.train_sft", "OpenRLHF's supervised fine-tuning entry point"),
+        ("openrlhf.cli.train_rm", "OpenRLHF's reward-model training entry point"),
+        ("openrlhf.cli.train_prm", "OpenRLHF's process-reward-model training entry point"),
+        ("openrlhf.cli.train_dpo", "OpenRLHF's DPO entry point (an offline preference loss)"),
+        ("openrlhf.cli.train_kto", "OpenRLHF's KTO entry point (an offline preference loss)"),
+        ("openrlhf.cli.train_kd", "OpenRLHF's distillation entry point"),
+        ("openrlhf.cli.serve_rm", "OpenRLHF's reward-model server"),
+        ("openrlhf.cli.batch_inference", "OpenRLHF's batch generation entry point"),
+        ("openrlhf.cli.interactive_chat", "OpenRLHF's chat entry point"),
+        ("openrlhf.cli.lora_combiner", "OpenRLHF's LoRA merging tool"),
+    ),
 )

@@ -83,7 +83,7 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
         picked = [(index, runs[index - 1])]
     else:
         picked = list(enumerate(runs, 1))
-    tools = []  # commands running a trainer's entry point that trains nothing
+    tools = []  # commands running a trainer's entry point that runs no RL update
     for index, found in picked:
         tool = next(filter(None, (r.tool(found.program) for r in FRAMEWORKS.values())), None)
         if tool:
@@ -95,9 +95,10 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
         if record is not None:
             return found, record, index
     if tools and command is not None:
-        raise InputError(f"--command={command} is invalid: {tools[0]}, which trains nothing")
+        raise InputError(f"--command={command} is invalid: {tools[0]}, not an RL training run")
     if tools and len(tools) == len(picked):
-        raise InputError(f"found {len(picked)} launch command(s), none trains: {'; '.join(tools)}")
+        found_tools = f"found {len(picked)} launch command(s), none is an RL training run"
+        raise InputError(f"{found_tools}: {'; '.join(tools)}")
     shown = "; ".join(_describe(f) for _, f in picked[:4])
     known = ", ".join(
         f"{r.title} ({', '.join(r.programs or r.imports)})" for r in FRAMEWORKS.values()

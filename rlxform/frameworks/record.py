@@ -95,7 +95,7 @@ class Framework:
         refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
       group_size_key: the settings key of M where the reader's scheme depends on it (slime
         switches its std off at its default M = 1), or None.
-      tools: ((program pattern, what it does), ...): its own entry points that train nothing
+      tools: ((program pattern, what it does), ...): its own entry points that run no RL update
         (verl's ``verl.trainer.main_generation``); a launch file's command running one is
         passed over, and named when no other command trains.
       sections: key prefixes a config file of one of the trainer's processes leaves out
@@ -155,8 +155,8 @@ class Framework:
         return any(fnmatch.fnmatchcase(program, pattern) for pattern in self.programs)
 
     def tool(self, program: str | None) -> str | None:
-        """What ``program`` does when it is one of this trainer's entry points that train
-        nothing, else None."""
+        """What ``program`` does when it is one of this trainer's entry points that run no RL
+        update, else None."""
         for pattern, what in self.tools:
             if program is not None and fnmatch.fnmatchcase(program, pattern):
                 return what

@@ -28,11 +28,13 @@ def test_a_launcher_of_generation_and_evaluation_only_is_refused_by_what_it_runs
     with pytest.raises(ValueError) as err:
         read_config(path)
     message = str(err.value)
-    assert message.startswith("found 3 launch command(s), none trains: ")
+    assert message.startswith("found 3 launch command(s), none is an RL training run: ")
     assert "recipe.r1.data_process (line 1) is a recipe's data preparation script" in message
     assert "verl.trainer.main_generation (line 2) is verl's generation entry point" in message
     assert "recipe.r1.main_eval (line 3) is a recipe's evaluation entry point" in message
-    with pytest.raises(ValueError, match=r"^--command=2 is invalid: verl.trainer.main_gen"):
+    with pytest.raises(
+        ValueError, match=r"^--command=2 is invalid: verl.trainer.main_gen.*not an RL training run"
+    ):
         read_config(path, command=2)
 
 
@@ -78,3 +80,23 @@ def test_an_in_reward_kl_beside_the_loss_kl_is_named_as_not_modelled(tmp_path):
     alone = read_config(path)
     assert (alone.kl_placement, alone.kl_coef, alone.kl_estimator) == ("reward", 0.05, "kl")
     assert "algorithm.use_kl_in_reward" not in {i["key"] for i in alone.not_modelled}
+
+
+@pytest.mark.parametrize(
+    ("program", "what"),
+    [
+        ("openrlhf.cli.train_sft", "supervised fine-tuning"),
+        ("openrlhf.cli.train_rm", "reward-model training"),
+        ("openrlhf.cli.train_dpo", "DPO"),
+    ],
+)
+def test_openrlhf_entry_points_without_rollouts_are_named_not_read_as_ppo(tmp_path, program, what):
+    """OpenRLHF's examples/scripts/train_sft.sh, train_rm.sh and train_dpo_llama.sh run
+    ``deepspeed --module openrlhf.cli.train_{sft,rm,dpo}`` (no rollouts, no advantage); they
+    were read as train_ppo_ray with its default estimator and refused as gae."""
+    path = tmp_path / "run.sh"
+    path.write_text(f"deepspeed --module {program} --max_len 2048 --train_batch_size 256\n")
+    with pytest.raises(ValueError) as err:
+        read_config(path)
+    assert str(err.value).startswith("found 1 launch command(s), none is an RL training run: ")
+    assert f"{program} (line 1) is OpenRLHF's {what}" in str(err.value)
