@@ -82,6 +82,20 @@ def openrlhf_advantages(estimator: str, g: NDArray, lengths: NDArray, get) -> ND
 # ---- the config reader ---------------------------------------------------------------------
 
 
+def _refused_flags(s: Settings) -> list[str]:
+    """train_ppo_ray reads its flags with ``parser.parse_args()`` (openrlhf/cli/
+    train_ppo_ray.py:434 in 0.6.4, :527 in 0.9.10, :627 in 0.11.2), which exits on a flag the
+    release does not define: such a launch stops before its first rollout."""
+    refused = [k for k in s.values if not s.table.has(k)]
+    if not refused:
+        return []
+    return [
+        f"{', '.join('--' + k for k in refused)}: not a flag of {s.table.label}'s "
+        "train_ppo_ray, whose parser.parse_args() exits with 'unrecognized arguments' (unless "
+        "the word abbreviates exactly one of its flags), so the run stops before training"
+    ]
+
+
 def read_openrlhf(s: Settings) -> RunConfig:
     """OpenRLHF ``train_ppo_ray`` argparse dests (dotted; flat names renamed beforehand)."""
     estimator = s.modelled(
@@ -125,6 +139,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
             "reinforce_baseline whitens r - group mean over the whole rollout batch with "
             "token-weighted mean and variance: long answers weigh more in the statistics"
         )
+    pitfalls += _refused_flags(s)
     dynamic = s.bool("algo.dynamic_filtering_enable", False)
     overlong = s.get("reward.overlong_buffer_len", None)
     shaping = None

@@ -100,3 +100,19 @@ def test_openrlhf_entry_points_without_rollouts_are_named_not_read_as_ppo(tmp_pa
         read_config(path)
     assert str(err.value).startswith("found 1 launch command(s), none is an RL training run: ")
     assert f"{program} (line 1) is OpenRLHF's {what}" in str(err.value)
+
+
+def test_an_openrlhf_flag_the_release_lacks_stops_the_launch(tmp_path):
+    """OpenRLHF v0.9.10's examples/scripts/train_dapo_ray_hybrid_engine.sh passes
+    --vllm_enable_is_correction; the release defines --enable_vllm_is_correction
+    (openrlhf/cli/train_ppo_ray.py:254 in 0.9.10) and reads flags with parse_args() (:527), which
+    exits on an unrecognized argument: the card must say the run does not start."""
+    path = tmp_path / "run.sh"
+    command = "python3 -m openrlhf.cli.train_ppo_ray --advantage_estimator group_norm "
+    command += "--n_samples_per_prompt 8 --rollout_batch_size 128 --train_batch_size 128 "
+    path.write_text(command + "--vllm_enable_is_correction\n")
+    run = read_config(path, version="0.9.10")
+    (refused,) = [p for p in run.pitfalls if "unrecognized arguments" in p]
+    assert refused.startswith("--vllm_enable_is_correction: not a flag of openrlhf 0.9.10's")
+    path.write_text(command + "--enable_vllm_is_correction\n")
+    assert not [p for p in read_config(path, version="0.9.10").pitfalls if "unrecognized" in p]
