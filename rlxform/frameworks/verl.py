@@ -8,6 +8,7 @@ prompts). Advantage: ``verl.trainer.ppo.core_algos.compute_*_outcome_advantage``
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm, int_or_none
@@ -31,11 +32,29 @@ VERL_LOSS_AGG = (
 A = "actor_rollout_ref.actor."
 R = "actor_rollout_ref.rollout."
 
+# recipes whose own trainer replaces verl's policy loss or advantage (verl-recipe at 48ea0a7):
+# their runs are refused by name, as a card of verl's loss would describe another update
+RECIPES = {
+    "recipe.flowrl.*": "FlowRL's actor replaces verl's policy loss with a trajectory-balance "
+    "loss, mean_i w_i (log Z + mean log pi - 15 R - mean log pi_ref)^2, R the answer's "
+    "token-mean reward and log Z learned (flowrl/flowrl_actor.py:373, 434-463)",
+    "recipe.prime.*": "PRIME's trainer adds an implicit process reward model's dense token "
+    "rewards (x algorithm.reward_dpo_coef) to the verifier's (x reward_gt_coef), each with its "
+    "own leave-one-out baseline (prime/prime_core_algos.py:21-79), not verl's rloo",
+    "recipe.sppo.*": "SPPO's actor trains with the squared loss (sum log pi/pi_old - eta r)^2 "
+    "(sppo/dp_actor.py:34-55), not verl's policy loss",
+    "recipe.spin.*": "SPIN trains with an online DPO loss (spin/core_algos.py:131)",
+}
+
 # ---- the config reader ---------------------------------------------------------------------
 
 
 def read_verl(s: Settings) -> RunConfig:
     """verl's composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
+    program = getattr(s, "program", None) or ""
+    for pattern, why in RECIPES.items():
+        if fnmatch.fnmatchcase(program, pattern):
+            raise InputError(f"{program} is not modelled by rlxform: {why} (verl-recipe 48ea0a7)")
     estimator = s.modelled(
         "algorithm.adv_estimator", "gae", VERL_ESTIMATORS, "verl", "binary outcome rewards"
     )
@@ -66,7 +85,6 @@ def read_verl(s: Settings) -> RunConfig:
         )
     kl = _verl_kl(s, pitfalls)
     dynamic = s.bool("algorithm.filter_groups.enable", False)
-    program = getattr(s, "program", None) or ""
     if dynamic and s.is_set("algorithm.filter_groups.max_num_gen_batches"):
         if program.startswith("verl."):
             pitfalls.append(

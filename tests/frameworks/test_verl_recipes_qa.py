@@ -116,3 +116,24 @@ def test_an_openrlhf_flag_the_release_lacks_stops_the_launch(tmp_path):
     assert refused.startswith("--vllm_enable_is_correction: not a flag of openrlhf 0.9.10's")
     path.write_text(command + "--enable_vllm_is_correction\n")
     assert not [p for p in read_config(path, version="0.9.10").pitfalls if "unrecognized" in p]
+
+
+@pytest.mark.parametrize(
+    ("program", "why"),
+    [
+        ("recipe.flowrl.main_flowrl", "trajectory-balance loss"),  # flowrl_actor.py:434-463
+        ("recipe.prime.main_prime", "implicit process reward model"),  # prime_core_algos.py:21
+        ("recipe.sppo.main_sppo", "squared loss"),  # sppo/dp_actor.py:34-55
+        ("recipe.spin.main_spin", "online DPO loss"),  # spin/core_algos.py:131
+    ],
+)
+def test_recipes_that_replace_the_loss_or_advantage_are_refused_by_name(tmp_path, program, why):
+    """verl-recipe 48ea0a7: these recipes' workers train with their own loss or advantage, so a
+    card of verl's grpo/rloo and PPO loss (what explain printed for flowrl and prime, with
+    adv_estimator=grpo / rloo set) would describe another update."""
+    path = tmp_path / "run.sh"
+    path.write_text(f"python3 -m {program} algorithm.adv_estimator=grpo {TRAIN.split()[-1]}\n")
+    with pytest.raises(ValueError) as err:
+        read_config(path)
+    assert str(err.value).startswith(f"{program} is not modelled by rlxform: ")
+    assert why in str(err.value) and "(verl-recipe 48ea0a7)" in str(err.value)
