@@ -104,6 +104,8 @@ def read_verl(s: Settings) -> RunConfig:
             "group baseline (verl uses mean 0, std 1 for them)"
         )
     shaping = overlong_shaping(s)
+    if dynamic:
+        pitfalls += _filter_metric(s, kl.placement == "reward", shaping)
     loss = verl_loss(s)
     return RunConfig(
         estimator=estimator,
@@ -122,6 +124,29 @@ def read_verl(s: Settings) -> RunConfig:
         loss=loss,
         **verl_entropy(s, agg),
     )
+
+
+def _filter_metric(s: Settings, kl_in_reward: bool, shaping: str | None) -> list[str]:
+    """What ``filter_groups.metric`` compares within a group: ``seq_final_reward`` sums the
+    token rewards after the in-reward KL, ``seq_reward`` the scores before it (the DAPO recipe's
+    trainer, dapo/dapo_ray_trainer.py:239-264 at verl-recipe 48ea0a7); 0.9.1's built-in
+    ``reward`` sums rm_scores, the reward manager's output (v1/replay_buffer.py:278-309)."""
+    metric = s.get("algorithm.filter_groups.metric", None)
+    out, key = [], "algorithm.filter_groups.metric"
+    if metric == "seq_final_reward" and kl_in_reward:
+        out.append(
+            f"{key}=seq_final_reward compares the rewards after the in-reward KL penalty "
+            "(dapo_ray_trainer.py:240-244 at verl-recipe 48ea0a7): a group is dropped only when "
+            "its M penalised rewards are equal, which the KL almost never allows, so the filter "
+            "keeps nearly every group the card counts as dropped"
+        )
+    if shaping and metric in ("seq_reward", "seq_final_reward", "reward", "score"):
+        out.append(
+            f"{key}={metric} compares the shaped rewards: a group whose answers are all right "
+            "(or all wrong) is kept when their overlong penalties differ, so fewer groups are "
+            "dropped than the card's all-right/all-wrong rule"
+        )
+    return out
 
 
 def _engine(s: Settings) -> bool:

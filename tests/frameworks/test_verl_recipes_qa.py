@@ -137,3 +137,32 @@ def test_recipes_that_replace_the_loss_or_advantage_are_refused_by_name(tmp_path
         read_config(path)
     assert str(err.value).startswith(f"{program} is not modelled by rlxform: ")
     assert why in str(err.value) and "(verl-recipe 48ea0a7)" in str(err.value)
+
+
+DAPO = "python3 -m recipe.dapo.main_dapo algorithm.adv_estimator=grpo actor_rollout_ref.rollout.n=8"
+FILTER = " algorithm.filter_groups.enable=True algorithm.filter_groups.metric="
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        # dapo_ray_trainer.py:240-244 (verl-recipe 48ea0a7): seq_final_reward sums
+        # token_level_rewards, which hold -beta * KL when use_kl_in_reward is on
+        (FILTER + "seq_final_reward algorithm.use_kl_in_reward=True", "after the in-reward KL"),
+        # :245-248: seq_reward sums token_level_scores, the DAPO manager's score plus its
+        # overlong penalty (verl/workers/reward_manager/dapo.py:121-127 in 0.9.1)
+        (
+            FILTER + "seq_reward reward_model.overlong_buffer.enable=True "
+            "reward_model.overlong_buffer.len=512 data.max_response_length=4096",
+            "overlong penalties differ",
+        ),
+        (FILTER + "acc algorithm.use_kl_in_reward=True", None),  # correctness: the card's rule
+    ],
+)
+def test_what_the_group_filter_compares_is_said(tmp_path, extra, says):
+    path = tmp_path / "run.sh"
+    path.write_text(DAPO + extra + "\n")
+    run = read_config(path)
+    said = [p for p in run.pitfalls if p.startswith("algorithm.filter_groups.metric=")]
+    assert run.dynamic_sampling is True
+    assert [says in p for p in said] == ([] if says is None else [True])
