@@ -115,6 +115,15 @@ def read_openrlhf(s: Settings) -> RunConfig:
     eps = s.float("actor.eps_clip", 0.2)
     clip = Clip(eps, eps)
     pitfalls = []
+    rest = rollout_batch * group_size % train_batch
+    if rest:  # DeepSpeed counts micro-steps across rollouts (deepspeed.py:110-116 in 0.11.2)
+        pitfalls.append(
+            f"rollout.batch_size x n_samples_per_prompt = {rollout_batch * group_size} answers is "
+            f"not a multiple of train.batch_size {train_batch}: "
+            f"{rollout_batch * group_size // train_batch} full optimizer steps per epoch, and the "
+            f"last {rest} answers' gradients join DeepSpeed's next step, completed by the next "
+            "epoch or rollout batch (its micro-step count runs on)"
+        )
     if s.get("actor.eps_clip_low_high", None) is not None:
         clip = Clip(*s.pair("actor.eps_clip_low_high"))
         if s.is_set("actor.eps_clip"):

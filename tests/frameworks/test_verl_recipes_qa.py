@@ -166,3 +166,21 @@ def test_what_the_group_filter_compares_is_said(tmp_path, extra, says):
     said = [p for p in run.pitfalls if p.startswith("algorithm.filter_groups.metric=")]
     assert run.dynamic_sampling is True
     assert [says in p for p in said] == ([] if says is None else [True])
+
+
+def test_openrlhf_answers_not_filling_the_last_optimizer_step_are_said(tmp_path):
+    """rollout.batch_size 100 x 8 = 800 answers, train.batch_size 128: 800 // 128 = 6 full steps
+    and 800 - 768 = 32 answers left; DeepSpeed steps every train_batch / (micro x world)
+    micro-batches (openrlhf/utils/deepspeed/deepspeed.py:110-116 in 0.11.2), counting micro-steps
+    across calls, so those 32 answers' gradients join the next step."""
+    path = tmp_path / "run.sh"
+    command = "python3 -m openrlhf.cli.train_ppo_ray --algo.advantage.estimator group_norm "
+    command += "--rollout.n_samples_per_prompt 8 --train.batch_size 128 --rollout.batch_size "
+    path.write_text(command + "100\n")
+    run = read_config(path)
+    (said,) = [p for p in run.pitfalls if "not a multiple of train.batch_size 128" in p]
+    assert run.updates_per_rollout == 6
+    assert said.startswith("rollout.batch_size x n_samples_per_prompt = 800 answers")
+    assert "6 full optimizer steps per epoch, and the last 32 answers'" in said
+    path.write_text(command + "128\n")  # 1024 = 8 x 128: nothing left over
+    assert not [p for p in read_config(path).pitfalls if "not a multiple" in p]
