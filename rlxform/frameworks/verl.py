@@ -103,6 +103,7 @@ def read_verl(s: Settings) -> RunConfig:
             f"{R}n is 1 (verl's default when unset): groups of one sample, so there is no "
             "group baseline (verl uses mean 0, std 1 for them)"
         )
+    pitfalls += _appended(s)
     shaping = overlong_shaping(s)
     if dynamic:
         pitfalls += _filter_metric(s, kl.placement == "reward", shaping)
@@ -124,6 +125,27 @@ def read_verl(s: Settings) -> RunConfig:
         loss=loss,
         **verl_entropy(s, agg),
     )
+
+
+def _appended(s: Settings) -> list[str]:
+    """Hydra refuses ``+key=value`` where the composed config already holds a non-null value,
+    unless the new value is a mapping or list (hydra/_internal/config_loader_impl.py,
+    _apply_overrides_to_config: "Could not append to config. An item is already at ..."): such
+    a launch stops before training."""
+    found = getattr(s, "found", None)
+    out = []
+    for word in map(str, getattr(found, "args", None) or ()):
+        key, eq, raw = word.partition("=")
+        if not (eq and key.startswith("+") and not key.startswith("++")):
+            continue
+        key = key[1:]
+        default = s.table.default(key) if s.table.has(key) else None
+        if default is not None and not raw.lstrip().startswith(("[", "{")):
+            out.append(
+                f"+{key}={raw}: {s.table.label}'s config already has {key} (default {default!r}), "
+                f"so Hydra stops with 'Could not append to config'; write {key}= or ++{key}="
+            )
+    return out
 
 
 def _filter_metric(s: Settings, kl_in_reward: bool, shaping: str | None) -> list[str]:

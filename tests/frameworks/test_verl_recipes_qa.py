@@ -184,3 +184,24 @@ def test_openrlhf_answers_not_filling_the_last_optimizer_step_are_said(tmp_path)
     assert "6 full optimizer steps per epoch, and the last 32 answers'" in said
     path.write_text(command + "128\n")  # 1024 = 8 x 128: nothing left over
     assert not [p for p in read_config(path).pitfalls if "not a multiple" in p]
+
+
+def test_a_plus_override_of_a_key_the_config_holds_stops_the_launch(tmp_path):
+    """Hydra's _apply_overrides_to_config (hydra/_internal/config_loader_impl.py): ``+key=v``
+    raises "Could not append to config" when the composed config holds a non-null value at key
+    and v is no mapping or list. verl 0.9.1's ppo_trainer.yaml holds rollout.n = 1 and
+    trainer.val_before_train = True; override_config is an empty mapping, so its keys are new."""
+    path = tmp_path / "run.sh"
+    words = [
+        "+actor_rollout_ref.rollout.n=8",  # refused
+        "++actor_rollout_ref.actor.ppo_epochs=2",  # ++ adds or overrides
+        "+actor_rollout_ref.model.override_config.attention_dropout=0.",  # a new key
+        "trainer.val_before_train=False",  # no prefix
+    ]
+    path.write_text(
+        "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo " + " ".join(words)
+    )
+    run = read_config(path)
+    said = [p for p in run.pitfalls if "Could not append to config" in p]
+    assert [p.split(":")[0] for p in said] == ["+actor_rollout_ref.rollout.n=8"]
+    assert (run.group_size, run.updates_per_rollout) == (8, 8)  # 1024 // 256 * 2
