@@ -89,6 +89,20 @@ def _loss_agg(version: str) -> str:
     return "seq-mean-token-mean" if version_key(version) < version_key("0.7") else "token-mean"
 
 
+def _refused_flags(s: Settings) -> list[str]:
+    """train_ppo_ray reads its flags with ``parser.parse_args()`` (openrlhf/cli/
+    train_ppo_ray.py:434 in 0.6.4, :527 in 0.9.10, :627 in 0.11.2), which exits on a flag the
+    release does not define: such a launch stops before its first rollout."""
+    refused = [k for k in s.values if not s.table.has(k)]
+    if not refused:
+        return []
+    return [
+        f"{', '.join('--' + k for k in refused)}: not a flag of {s.table.label}'s "
+        "train_ppo_ray, whose parser.parse_args() exits with 'unrecognized arguments' (unless "
+        "the word abbreviates exactly one of its flags), so the run stops before training"
+    ]
+
+
 def read_openrlhf(s: Settings) -> RunConfig:
     """OpenRLHF ``train_ppo_ray`` argparse dests (dotted; flat names renamed beforehand)."""
     estimator = s.modelled(
@@ -108,6 +122,15 @@ def read_openrlhf(s: Settings) -> RunConfig:
     eps = s.float("actor.eps_clip", 0.2)
     clip = Clip(eps, eps)
     pitfalls = []
+    rest = rollout_batch * group_size % train_batch
+    if rest:  # DeepSpeed counts micro-steps across rollouts (deepspeed.py:110-116 in 0.11.2)
+        pitfalls.append(
+            f"rollout.batch_size x n_samples_per_prompt = {rollout_batch * group_size} answers is "
+            f"not a multiple of train.batch_size {train_batch}: "
+            f"{rollout_batch * group_size // train_batch} full optimizer steps per epoch, and the "
+            f"last {rest} answers' gradients join DeepSpeed's next step, completed by the next "
+            "epoch or rollout batch (its micro-step count runs on)"
+        )
     if s.get("actor.eps_clip_low_high", None) is not None:
         clip = Clip(*s.pair("actor.eps_clip_low_high"))
         if s.is_set("actor.eps_clip"):
@@ -132,6 +155,7 @@ def read_openrlhf(s: Settings) -> RunConfig:
             "reinforce_baseline whitens r - group mean over the whole rollout batch with "
             "token-weighted mean and variance: long answers weigh more in the statistics"
         )
+    pitfalls += _refused_flags(s)
     dynamic = s.bool("algo.dynamic_filtering_enable", False)
     overlong = s.get("reward.overlong_buffer_len", None)
     shaping = None
@@ -349,5 +373,17 @@ RECORD = Framework(
         settings={"algo.advantage.no_std_norm": False},
         scheme=from_openrlhf,
         scheme_estimators=("group_norm", "dr_grpo", "rloo"),  # not the batch-level one
+    ),
+    tools=(  # openrlhf/cli/*.py of 0.6.4-0.11.2 besides train_ppo_ray: no rollouts, no RL update
+        ("openrlhf.cli.train_sft", "OpenRLHF's supervised fine-tuning entry point"),
+        ("openrlhf.cli.train_rm", "OpenRLHF's reward-model training entry point"),
+        ("openrlhf.cli.train_prm", "OpenRLHF's process-reward-model training entry point"),
+        ("openrlhf.cli.train_dpo", "OpenRLHF's DPO entry point (an offline preference loss)"),
+        ("openrlhf.cli.train_kto", "OpenRLHF's KTO entry point (an offline preference loss)"),
+        ("openrlhf.cli.train_kd", "OpenRLHF's distillation entry point"),
+        ("openrlhf.cli.serve_rm", "OpenRLHF's reward-model server"),
+        ("openrlhf.cli.batch_inference", "OpenRLHF's batch generation entry point"),
+        ("openrlhf.cli.interactive_chat", "OpenRLHF's chat entry point"),
+        ("openrlhf.cli.lora_combiner", "OpenRLHF's LoRA merging tool"),
     ),
 )

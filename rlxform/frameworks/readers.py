@@ -23,6 +23,7 @@ from rlxform.frameworks.inputs import Found, find_runs, nearby_files
 from rlxform.frameworks.record import Framework
 from rlxform.frameworks.registry import FRAMEWORKS
 from rlxform.frameworks.tables import VersionTable
+from rlxform.frameworks.unmodelled import foreign, inside, not_modelled_keys
 from rlxform.validation import InputError, check_choice, check_int
 
 # ---- which trainer -------------------------------------------------------------------------
@@ -84,12 +85,22 @@ def choose(runs: list[Found], framework: str | None, command: int | None):
         picked = [(index, runs[index - 1])]
     else:
         picked = list(enumerate(runs, 1))
+    tools = []  # commands running a trainer's entry point that runs no RL update
     for index, found in picked:
+        tool = next(filter(None, (r.tool(found.program) for r in FRAMEWORKS.values())), None)
+        if tool:
+            tools.append(f"{_describe(found)} is {tool}")
+            continue
         if framework is not None:
             return found, FRAMEWORKS[framework], index
         record = detect(found)
         if record is not None:
             return found, record, index
+    if tools and command is not None:
+        raise InputError(f"--command={command} is invalid: {tools[0]}, not an RL training run")
+    if tools and len(tools) == len(picked):
+        found_tools = f"found {len(picked)} launch command(s), none is an RL training run"
+        raise InputError(f"{found_tools}: {'; '.join(tools)}")
     shown = "; ".join(_describe(f) for _, f in picked[:4])
     known = ", ".join(
         f"{r.title} ({', '.join(r.programs or r.imports)})" for r in FRAMEWORKS.values()
@@ -250,80 +261,6 @@ def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:
     return settings, list(dict.fromkeys(unresolved + rest))
 
 
-def _acts(s: Settings, value: Any, klass) -> bool:
-    """Whether an unmodelled key at ``value`` changes the update, by its class's neutral
-    values and the settings it needs (``only_with``)."""
-    if klass.neutral is not None and any(_same(value, n) for n in klass.neutral):
-        return False
-    for other, condition in (klass.only_with or {}).items():
-        if s.table.has(other):
-            current = _written(s, s.table.own(other), s.table.canonical(other)[0])[1]
-        else:
-            current = s.values.get(s.table.canonical(other)[0])
-        if isinstance(condition, Mapping):
-            if any(_same(current, v) for v in condition.get("not", ())):
-                return False
-        elif not any(_same(current, v) for v in condition):
-            return False
-    return True
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
-
-
-def _written(s: Settings, own: str, key: str) -> tuple[bool, Any]:
-    """(whether the file sets ``own``, its value or the release's default). ``key`` is the
-    newest name of this release's key ``own``: another old key renamed onto it (openrlhf
-    0.11.1's is_correction_enable and is_correction_type both became is_correction_level)
-    does not count, nor does its value."""
-    if key in s.values and s.origin.get(key, key) in (own, key):
-        return True, s.values[key]  # as the reader left it (interpolations resolved)
-    if own in s.written:
-        return True, s.written[own]
-    return False, s.table.default(own)
-
-
-def not_modelled_keys(s: Settings) -> list[dict[str, Any]]:
-    """Unmodelled keys that act: set by the run at a value that is not neutral, or left at a
-    default that is not neutral (``default``: True), while the settings they need hold."""
-    out = []
-    newest = {own: names[0] for own, names in s.table.renames.items() if own in s.table.keys}
-    shared = [k for k in newest.values() if list(newest.values()).count(k) > 1]
-    for own in s.table.keys:
-        key = newest.get(own, own)
-        if key != own and key in s.table.keys:
-            continue  # a legacy alias of a key this release also has
-        klass = s.table.kind(own)
-        if klass is None or klass.kind != "unmodelled":
-            continue
-        given, value = _written(s, own, key)
-        if not given and klass.neutral is None:
-            continue  # a default that may act: said by the key it depends on, if any
-        if _acts(s, value, klass):
-            shown = own if key in shared else key  # two keys of the release, one newest name
-            item = {"key": shown, "value": value, "effect": klass.effect or "changes the update"}
-            out.append(item if given else {**item, "default": True})
-    return out
-
-
-def _inside(key: str, s: Settings) -> bool:
-    """Whether ``key`` lies inside a key the table keeps whole (a section whose default is
-    null or a mapping, e.g. AReaL's ``actor.optimizer``) or a section itself, or Hydra's own
-    ``hydra.*``."""
-    parts, section = str(key).split("."), str(key) + "."
-    if parts[0] == "hydra" or any(k.startswith(section) for k in s.table.keys):
-        return True  # also a section written null (NeMo-RL's ``policy.optimizer: null``)
-    return any(s.table.has(".".join(parts[:i])) for i in range(1, len(parts)))
-
-
-def _foreign(record: Framework, s: Settings, key: str, value: Any) -> dict[str, Any]:
-    """A key the release's config does not have and no close name explains: another
-    release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
-    effect = rn.foreign_effect(record.tables(), s.table, key)
-    return {"key": key, "value": value, "effect": effect, "unknown": True}
-
-
 def _complete(run, record, s: Settings, found: Found, note, unresolved, index, count):
     """Add to the reader's facts what the card needs beyond them."""
     read_before, s.read = s.read, set()
@@ -333,20 +270,20 @@ def _complete(run, record, s: Settings, found: Found, note, unresolved, index, c
     # the rewards and length sections account for the keys they read
     reward_keys, s.read = s.read, s.read | read_before
     cutoff = 0.85 if record.arguments == "argparse" and "." not in "".join(s.values) else 0.8
-    warnings, foreign = list(run.warnings), []
+    warnings, outside = list(run.warnings), []
     for key in s.values:
         if not s.table.has(key) and key not in s.read and key not in record.script_keys:
             warning = misspelled(key, s.table.keys, cutoff)
             warnings += [warning] if warning else []
-            foreign += [] if warning or record.foreign_flags or _inside(key, s) else [key]
+            outside += [] if warning or record.foreign_flags or inside(key, s) else [key]
     extras = {item["key"]: item for item in (record.active(s) if record.active else ())}
     not_modelled = [
         extras.pop(item["key"], item)
         for item in not_modelled_keys(s)
         if item["key"] not in reward_keys
     ]
-    not_modelled += list(extras.values()) + [_foreign(record, s, k, s.values[k]) for k in foreign]
-    not_modelled += [_foreign(record, s, k, v) for k, v in s.elsewhere.items()]
+    not_modelled += list(extras.values()) + [foreign(record, s, k, s.values[k]) for k in outside]
+    not_modelled += [foreign(record, s, k, v) for k, v in s.elsewhere.items()]
     pitfalls = list(run.pitfalls) + ([note] if note else [])
     pitfalls += filter(None, [rn.other_release_names(record.tables(), s.table, found.values)])
     pitfalls += _composed_config(record, found, s)

@@ -95,6 +95,9 @@ class Framework:
         refuses by name (TRL's PPO-style RLOOTrainer before 0.22).
       group_size_key: the settings key of M where the reader's scheme depends on it (slime
         switches its std off at its default M = 1), or None.
+      tools: ((program pattern, what it does), ...): its own entry points that run no RL update
+        (verl's ``verl.trainer.main_generation``); a launch file's command running one is
+        passed over, and named when no other command trains.
       sections: key prefixes a config file of one of the trainer's processes leaves out
         (prime-rl's ``uv run orchestrator @ FILE`` holds ``orchestrator.*`` keys bare):
         detection counts a bare key its release knows under one of them.
@@ -122,6 +125,7 @@ class Framework:
     retired: tuple[tuple[str, str], ...] = ()
     group_size_key: str | None = None
     sections: tuple[str, ...] = ()
+    tools: tuple[tuple[str, str], ...] = ()
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""
@@ -149,6 +153,14 @@ class Framework:
     def runs(self, program: str) -> bool:
         """Whether a launch command's program is this trainer's entry point."""
         return any(fnmatch.fnmatchcase(program, pattern) for pattern in self.programs)
+
+    def tool(self, program: str | None) -> str | None:
+        """What ``program`` does when it is one of this trainer's entry points that run no RL
+        update, else None."""
+        for pattern, what in self.tools:
+            if program is not None and fnmatch.fnmatchcase(program, pattern):
+                return what
+        return None
 
     def marked_by(self, keys) -> bool:
         """Whether config keys (dotted) include one of this trainer's marker patterns."""

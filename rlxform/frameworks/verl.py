@@ -14,6 +14,7 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
+from rlxform.frameworks.verl_checks import appended, filter_metric, refuse_recipe, verl_active
 from rlxform.frameworks.verl_rule import (
     RULE,
     VERL_ESTIMATORS,
@@ -36,6 +37,7 @@ R = "actor_rollout_ref.rollout."
 
 def read_verl(s: Settings) -> RunConfig:
     """verl's composed trainer config (``algorithm``, ``actor_rollout_ref``, ``data``)."""
+    program = refuse_recipe(s)
     estimator = s.modelled(
         "algorithm.adv_estimator", "gae", VERL_ESTIMATORS, "verl", "binary outcome rewards"
     )
@@ -66,7 +68,6 @@ def read_verl(s: Settings) -> RunConfig:
         )
     kl = _verl_kl(s, pitfalls)
     dynamic = s.bool("algorithm.filter_groups.enable", False)
-    program = getattr(s, "program", None) or ""
     if dynamic and s.is_set("algorithm.filter_groups.max_num_gen_batches"):
         if program.startswith("verl."):
             pitfalls.append(
@@ -85,7 +86,10 @@ def read_verl(s: Settings) -> RunConfig:
             f"{R}n is 1 (verl's default when unset): groups of one sample, so there is no "
             "group baseline (verl uses mean 0, std 1 for them)"
         )
+    pitfalls += appended(s)
     shaping = overlong_shaping(s)
+    if dynamic:
+        pitfalls += filter_metric(s, kl.placement == "reward", shaping)
     loss = verl_loss(s)
     return RunConfig(
         estimator=estimator,
@@ -213,12 +217,13 @@ def overlong_settings(s: Settings) -> tuple[str, dict[str, Any]] | None:
     for prefix in _OVERLONG:
         if not s.is_set(prefix + "enable"):
             continue
-        if not s.bool(prefix + "enable", False):
-            return None
+        enabled = s.bool(prefix + "enable", False)
         s.get(prefix + "log", False)  # only logs the penalty (read, so not listed as unknown)
         length = s.get(prefix + "len", None)
         factor = s.get(prefix + "penalty_factor", 1.0)
         max_len = s.get(prefix.rsplit("overlong", 1)[0] + "max_resp_len", None)
+        if not enabled:  # its buffer settings are read and act on nothing (dapo.py:121)
+            return None
         max_len = s.get("data.max_response_length", None) if max_len is None else max_len
         text = (
             f"DAPO overlong reward shaping is on (buffer {length} tokens, factor {factor}, max "
@@ -313,4 +318,12 @@ RECORD = Framework(
     rewards=verl_rewards,
     normaliser=verl_normaliser,
     rule=RULE,
+    active=verl_active,
+    tools=(
+        ("verl.trainer.main_generation*", "verl's generation entry point (it samples answers)"),
+        ("verl.trainer.main_eval", "verl's evaluation entry point (it scores saved answers)"),
+        ("recipe.*.main_eval", "a recipe's evaluation entry point (it scores saved answers)"),
+        ("recipe.*.main_generation*", "a recipe's generation entry point (it samples answers)"),
+        ("recipe.*.data_process*", "a recipe's data preparation script"),
+    ),
 )

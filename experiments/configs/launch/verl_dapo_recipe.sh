@@ -69,5 +69,5 @@ ray job submit --no-wait --runtime-env="${RUNTIME_ENV}" --working-dir . \
   trainer.project_name=DAPO \
   trainer.nnodes="${NNODES}" \
   trainer.n_gpus_per_node=8 \
-  +trainer.val_before_train=True \
+  trainer.val_before_train=True \
   trainer.total_epochs=1
