@@ -240,19 +240,20 @@ def read_config(
 def _unpinned(record: Framework, table: VersionTable, run: RunConfig, note: str, caveat: str):
     """A launch whose pinned release is not determined (``Framework.pin``): the defaults of
     ``table`` were used; those the run took that an older release sets otherwise or lacks, and
-    the record's ``caveat`` (what else an older release changes)."""
+    the record's ``caveat`` (how an older release's token-mean normaliser differs)."""
     tables = record.tables()
     older = list(tables)[: list(tables).index(table.version)]
-    used = [k for k in run.defaults_used if (table.kind(k) or table).kind == "modelled"]
+    used = [k for k in run.defaults_used if getattr(table.kind(k), "kind", None) == "modelled"]
     differ = rn.differing_defaults(tables, table, used, older)
     lack = [
         f"{k} ({rn.releases_with(tables, k)} only)"
         for k in used
-        if older[0] not in rn.releases_with(tables, k)
+        if any(not tables[v].has(k) for v in older)
     ]
     text = f"{note}: the defaults of {table.label} are used"
     text += f"; older releases set otherwise: {', '.join(differ)}" if differ else ""
     text += f"; defaults older releases do not have: {', '.join(lack)}" if lack else ""
+    caveat = caveat if run.normaliser.factor == "token-mean" else ""  # it speaks of token-mean
     return f"{text}{caveat}; --framework-version picks the release"
 
 
