@@ -215,10 +215,13 @@ def read_config(
         check_choice("framework", framework, FRAMEWORKS)
     runs = find_runs(config)
     found, record, index = choose(runs, framework, command)
+    pin = record.pin(record, found) if record.pin and version is None else None
+    pinned, pin_note, caveat = pin or (None, None, "")  # a release the launch pins (verl recipes)
     if found.args is not None:
-        table, _ = record.table(version)
+        table, _ = record.table(version or pinned)
         found.values = _argument_values(found, record, table)
-    table, note = pick_table(record, found.values, version)
+    table, note = pick_table(record, found.values, version or pinned)
+    note = pin_note if pinned else note
     others = rn.elsewhere(record.tables(), table, found.values)  # keys of other releases only
     kept = {k: v for k, v in found.values.items() if str(k) not in others}
     settings, unresolved = _settings(dataclasses.replace(found, values=kept), table)
@@ -229,7 +232,29 @@ def read_config(
     )
     run = _complete(run, record, settings, found, note, unresolved, index, len(runs))
     extra = None if version or note else rn.assumed_release(record, table, kept, run)
+    if pin_note and not pinned:  # a recipe whose release is not determined
+        extra = _unpinned(record, table, run, pin_note, caveat)
     return dataclasses.replace(run, pitfalls=(*run.pitfalls, extra)) if extra else run
+
+
+def _unpinned(record: Framework, table: VersionTable, run: RunConfig, note: str, caveat: str):
+    """A launch whose pinned release is not determined (``Framework.pin``): the defaults of
+    ``table`` were used; those the run took that an older release sets otherwise or lacks, and
+    the record's ``caveat`` (how an older release's token-mean normaliser differs)."""
+    tables = record.tables()
+    older = list(tables)[: list(tables).index(table.version)]
+    used = [k for k in run.defaults_used if getattr(table.kind(k), "kind", None) == "modelled"]
+    differ = rn.differing_defaults(tables, table, used, older)
+    lack = [
+        f"{k} ({rn.releases_with(tables, k)} only)"
+        for k in used
+        if any(not tables[v].has(k) for v in older)
+    ]
+    text = f"{note}: the defaults of {table.label} are used"
+    text += f"; older releases set otherwise: {', '.join(differ)}" if differ else ""
+    text += f"; defaults older releases do not have: {', '.join(lack)}" if lack else ""
+    caveat = caveat if run.normaliser.factor == "token-mean" else ""  # it speaks of token-mean
+    return f"{text}{caveat}; --framework-version picks the release"
 
 
 def _settings(found: Found, table: VersionTable) -> tuple[Settings, list[str]]:

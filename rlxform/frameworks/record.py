@@ -126,6 +126,8 @@ class Framework:
     group_size_key: str | None = None
     sections: tuple[str, ...] = ()
     tools: tuple[tuple[str, str], ...] = ()
+    # (record, Found) -> (release or None, note) | None: a release the launch pins (verl recipes)
+    pin: Callable[..., Any] | None = None
 
     def tables(self) -> dict[str, VersionTable]:
         """Version tables, oldest first."""

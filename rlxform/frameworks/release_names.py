@@ -108,7 +108,22 @@ def assumed_release(record: Any, table: VersionTable, keys: Iterable[str], run: 
     ]
     if len(fits) < 2:
         return None
-    differ = []
+    differ = differing_defaults(tables, table, used, fits)
+    if not differ:
+        return None
+    return (
+        f"no --framework-version: the defaults of {table.label} are used (the newest release "
+        f"that reads the file's keys, which {table.framework} {fits[0]} to {fits[-1]} all read); "
+        f"older releases set otherwise: {', '.join(differ)}"
+    )
+
+
+def differing_defaults(
+    tables: Mapping[str, VersionTable], table: VersionTable, used: Iterable[str], fits: list[str]
+) -> list[str]:
+    """The modelled defaults in ``used`` (taken from ``table``) that releases ``fits`` (oldest
+    first) set otherwise: "key ('a' in 0.4.1 to 0.6.1; ...)"."""
+    differ: list[str] = []
     for key in used:
         klass = table.kind(key)
         if klass is None or klass.kind != "modelled" or not table.has(key):
@@ -133,10 +148,4 @@ def assumed_release(record: Any, table: VersionTable, keys: Iterable[str], run: 
         ]
         if parts:
             differ.append(f"{table.own(key)} ({'; '.join(parts)})")
-    if not differ:
-        return None
-    return (
-        f"no --framework-version: the defaults of {table.label} are used (the newest release "
-        f"that reads the file's keys, which {table.framework} {fits[0]} to {fits[-1]} all read); "
-        f"older releases set otherwise: {', '.join(differ)}"
-    )
+    return differ

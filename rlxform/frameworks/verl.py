@@ -15,6 +15,7 @@ from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, re
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
 from rlxform.frameworks.verl_checks import appended, filter_metric, refuse_recipe, verl_active
+from rlxform.frameworks.verl_recipes import verl_pin
 from rlxform.frameworks.verl_rule import (
     RULE,
     VERL_ESTIMATORS,
@@ -319,6 +320,7 @@ RECORD = Framework(
     normaliser=verl_normaliser,
     rule=RULE,
     active=verl_active,
+    pin=verl_pin,
     tools=(
         ("verl.trainer.main_generation*", "verl's generation entry point (it samples answers)"),
         ("verl.trainer.main_eval", "verl's evaluation entry point (it scores saved answers)"),

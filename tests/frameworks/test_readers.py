@@ -88,8 +88,10 @@ def test_every_example_launcher_has_its_expected_facts():
     """Each launch example but the one rlxform refuses (OpenRLHF 0.6 PPO with a critic, gae)
     has an expected-facts file, with the loss facts."""
     launch = ROOT / "experiments" / "configs" / "launch"
-    names = {p.name for p in launch.iterdir() if p.name != "README.md"}
-    assert {n.removesuffix(".expected.json") for n in LAUNCH} == names - {
+    pins = ("README.md", "REQUIRED_VERL.txt")  # a recipe folder's pin file is no launcher
+    names = {str(p.relative_to(launch)) for p in launch.rglob("*") if p.is_file()}
+    configs = {_expected(DATA / "launch" / n)["config"].split("launch/", 1)[1] for n in LAUNCH}
+    assert configs == {n for n in names if n.rsplit("/", 1)[-1] not in pins} - {
         "openrlhf_ppo_deepspeed_0.6.sh"
     }
 
@@ -98,8 +100,8 @@ def test_the_example_set_covers_every_format_the_issue_names():
     """A shell launcher per trainer, a Python GRPOConfig script, an open-r1 recipe, a notebook,
     and a file mixing a non-binary reward with a knob rlxform does not model."""
     launch = ROOT / "experiments" / "configs" / "launch"
-    runs = {p.name: read_config(p) for p in sorted(launch.iterdir()) if p.name != "README.md"
-            and "deepspeed_0.6" not in p.name}  # fmt: skip
+    runs = {p.name: read_config(p) for p in sorted(launch.iterdir()) if p.is_file()
+            and p.name != "README.md" and "deepspeed_0.6" not in p.name}  # fmt: skip
     shells = {r.framework for n, r in runs.items() if n.endswith(".sh")}
     assert {"verl", "trl", "openrlhf"} <= shells
     assert runs["trl_grpo_config.py"].command["program"] == "GRPOConfig"

@@ -205,3 +205,80 @@ def test_a_plus_override_of_a_key_the_config_holds_stops_the_launch(tmp_path):
     said = [p for p in run.pitfalls if "Could not append to config" in p]
     assert [p.split(":")[0] for p in said] == ["+actor_rollout_ref.rollout.n=8"]
     assert (run.group_size, run.updates_per_rollout) == (8, 8)  # 1024 // 256 * 2
+
+
+# ---- the verl release a recipe pins (QA round 3) ---------------------------------------------
+# verl-recipe 48ea0a7 pins per recipe in <recipe>/REQUIRED_VERL.txt: gvpo TAG=v0.6.0 (:4),
+# retool TAG=v0.6.1 (:4, README.md:30 pip install verl==0.6.1), entropy rolling at verl commit
+# bcb63864 (v0.7.0-498, before v0.8.0; main_entropy.py:94 imports verl.workers.fsdp_workers).
+# Legacy workers (verl < 0.8) divide token-mean by one micro-batch's tokens: dp_actor.py:418
+# splits the mini-batch, agg_loss masked_mean core_algos.py:788 (0.6.0 and 0.6.1).
+
+PINNED = "experiments/configs/launch/verl_recipe_pinned/run_qwen2_5_3b_grpo.sh"
+RECIPE_ARGS = (
+    " algorithm.adv_estimator=grpo actor_rollout_ref.rollout.n=8 data.train_batch_size=128"
+    " actor_rollout_ref.actor.ppo_mini_batch_size=32"
+    " actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8\n"
+)
+
+
+def test_a_launcher_beside_its_recipes_pin_file_is_read_with_the_pinned_release():
+    run = read_config(PINNED)
+    assert run.version == "verl 0.6.1"  # v0.6.0 pinned, the nearest table
+    assert run.normaliser.answers == 8  # one micro-batch, not 32 x 8 of verl 0.9.1's engine
+    pin = [p for p in run.pitfalls if "pinned to verl 0.6.0" in p]
+    assert len(pin) == 1
+    assert "verl_recipe_pinned/REQUIRED_VERL.txt:4 TAG=v0.6.0" in pin[0]
+    assert "defaults of verl 0.6.1 are used (the nearest it reads)" in pin[0]
+
+
+def test_framework_version_wins_over_the_recipes_pin():
+    run = read_config(PINNED, version="0.9.1")
+    assert run.version == "verl 0.9.1"
+    assert run.normaliser.answers == 256
+    assert not any(" pinned to " in p for p in run.pitfalls)
+
+
+def test_a_known_recipe_without_a_pin_file_takes_the_shipped_pin(tmp_path):
+    path = tmp_path / "run.sh"
+    path.write_text("python3 -m recipe.retool.main_retool" + RECIPE_ARGS)
+    run = read_config(path)
+    assert run.version == "verl 0.6.1"
+    assert run.normaliser.answers == 8
+    assert any("retool/REQUIRED_VERL.txt:4 TAG=v0.6.1" in p for p in run.pitfalls)
+
+
+def test_a_plain_main_ppo_inside_a_pinned_recipe_folder_takes_its_requirements(tmp_path):
+    (tmp_path / "requirements.txt").write_text("vllm==0.8.5\nverl==0.5.0\n")
+    path = tmp_path / "run.sh"
+    path.write_text("python3 -m verl.trainer.main_ppo" + RECIPE_ARGS)
+    run = read_config(path)
+    assert run.version == "verl 0.5.0"
+    assert any("a verl launch pinned to verl 0.5.0" in p for p in run.pitfalls)
+
+
+@pytest.mark.parametrize(
+    ("program", "pin", "said"),
+    [
+        ("recipe.entropy.main_entropy", None, "pinned to a verl commit (entropy/REQUIRED_VERL"),
+        ("recipe.mine.main_mine", None, "whose verl pin rlxform cannot find"),
+        (
+            "recipe.mine.main_mine",
+            "MODE=pinned_commit\nCOMMIT=" + "ab" * 20,
+            "verl commit abababab",
+        ),
+    ],
+)
+def test_an_undetermined_pin_names_what_an_older_release_does_otherwise(
+    tmp_path, program, pin, said
+):
+    if pin:
+        (tmp_path / "REQUIRED_VERL.txt").write_text(f"UPSTREAM=verl\n{pin}\n")
+    path = tmp_path / "run.sh"
+    path.write_text(f"python3 -m {program}" + RECIPE_ARGS)
+    run = read_config(path)
+    assert run.version == "verl 0.9.1"
+    (text,) = [p for p in run.pitfalls if said in p]
+    assert "the defaults of verl 0.9.1 are used" in text
+    assert "algorithm.filter_groups.enable (verl 0.9.1 only)" in text
+    assert "token-mean divides by one GPU micro-batch's tokens" in text
