@@ -224,11 +224,20 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
     if run.rewards.get("binary") is False:
         breaks.append("rewards are not 0/1: " + run.rewards["why"] + " (--topic rewards)")
     breaks += filter_breaks(run)
-    unknown = [i for i in run.not_modelled if i.get("unknown")]
-    if len(run.not_modelled) > len(unknown):
+    unknown = [i for i in run.not_modelled if i.get("unknown") and not i.get("refused")]
+    refused = [i for i in run.not_modelled if i.get("refused")]
+    if len(run.not_modelled) > len(unknown) + len(refused):
         breaks.append(
-            f"{len(run.not_modelled) - len(unknown)} setting(s) change the update in ways "
-            "rlxform does not model (see Not modelled, --topic knobs)"
+            f"{len(run.not_modelled) - len(unknown) - len(refused)} setting(s) change the update "
+            "in ways rlxform does not model (see Not modelled, --topic knobs)"
+        )
+    if refused:
+        names = ", ".join(i["key"] for i in refused[:3])
+        breaks.append(
+            f"{len(refused)} key(s) {run.version} does not have ({names}"
+            + (", ..." if len(refused) > 3 else "")
+            + "): its loader refuses them, so this launch stops before any update (see Not "
+            "modelled); the card describes the launch without them"
         )
     if unknown:
         names = ", ".join(i["key"] for i in unknown[:3])

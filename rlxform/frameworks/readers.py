@@ -134,7 +134,7 @@ def _argument_values(found: Found, record: Framework, table: VersionTable) -> di
         base = {} if config is None else _side_config(config, found)
         return {**base, **flatten(values)}
     lists = [k for k in table.keys if table.type_of(k) == "list"]
-    bools = [k for k, e in table.keys.items() if e.get("action") == "store_true"]
+    bools = table.switches  # --colocate ${MODEL_ARGS[@]}: the array is not its value
     values = argparse_flags(found.args or (), multi_value=lists, store_true=bools)
     values.pop(POSITIONAL, None)
     config = values.pop("config", None)

@@ -80,9 +80,16 @@ def _within(table: VersionTable, key: str) -> bool:
     return any(table.has(".".join(parts[:i])) for i in range(1, len(parts)))
 
 
-def foreign_effect(tables: Mapping[str, VersionTable], table: VersionTable, key: str) -> str:
-    """What the card says of a key ``table``'s release lacks and no rename explains."""
+def foreign_effect(
+    tables: Mapping[str, VersionTable], table: VersionTable, key: str, refused: str | None = None
+) -> str:
+    """What the card says of a key ``table``'s release lacks and no rename explains;
+    ``refused``: what the trainer's loader does with it, where it refuses it
+    (``frameworks.refusals``)."""
     where = releases_with(tables, key)
+    if refused:
+        whose = f"a key of {where}" if where else "a name no listed release has"
+        return f"{whose}, not of {table.label}'s config: {refused}"
     if where:
         return (
             f"a key of {where}, not of {table.label}'s config: {table.label} would not take "

@@ -33,6 +33,9 @@ NEGATED = {
     "disable_rewards_normalization": "rewards_normalization",  # :1000-1005
     "disable_grpo_std_normalization": "grpo_std_normalization",  # :994-999
     "disable_compute_advantages_and_returns": "compute_advantages_and_returns",  # :946-955
+    # argparse.BooleanOptionalAction's --no- form (:83-97)
+    "no_offload_train": "offload_train",
+    "no_offload_rollout": "offload_rollout",
 }
 SOURCE = "slime v0.3.1"
 

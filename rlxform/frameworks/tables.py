@@ -85,6 +85,8 @@ class VersionTable:
         this release uses for it, where they differ.
       rules: key -> what the code does with it (computed defaults, aliases), with file:line.
       classes: the trainer's class rules (shared by all releases; ``kind`` picks).
+      switches: argparse dests of the release's flags that take no value (slime's store_true
+        ``--colocate``): the word after one is never its value.
     """
 
     framework: str
@@ -94,6 +96,7 @@ class VersionTable:
     native: Mapping[str, str] = dataclasses.field(default_factory=dict)
     rules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     classes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    switches: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -280,6 +283,7 @@ def load_tables(name: str) -> dict[str, VersionTable]:
             native={k: v for k, v in native.items() if k not in keys},
             rules=dict(entry.get("rules", {})),
             classes=classes,
+            switches=tuple(entry.get("switches", ())),
         )
     return out
 

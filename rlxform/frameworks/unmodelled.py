@@ -4,7 +4,8 @@ does not have.
 ``not_modelled_keys(settings)``: keys the version table classes as unmodelled, set by the run (or
 left at a default) at a value that is not neutral while the settings they need hold;
 ``foreign(record, settings, key, value)``: a key the release's config lacks (another release's,
-a custom entrypoint's); ``inside(key, settings)``: whether a key lies inside a section the table
+a custom entrypoint's; ``refused`` where the trainer's own loader stops on it, see
+``frameworks.refusals``); ``inside(key, settings)``: whether a key lies inside a section the table
 keeps whole (so it is not foreign).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from rlxform.frameworks import release_names as rn
 from rlxform.frameworks.common import Settings
 from rlxform.frameworks.record import Framework
+from rlxform.frameworks.refusals import refusal
 
 
 def _acts(s: Settings, value: Any, klass) -> bool:
@@ -88,5 +90,7 @@ def inside(key: str, s: Settings) -> bool:
 def foreign(record: Framework, s: Settings, key: str, value: Any) -> dict[str, Any]:
     """A key the release's config does not have and no close name explains: another
     release's, a custom entrypoint's or config class's (e.g. a recipe's own trainer)."""
-    effect = rn.foreign_effect(record.tables(), s.table, key)
-    return {"key": key, "value": value, "effect": effect, "unknown": True}
+    refused = refusal(record, s, key)
+    effect = rn.foreign_effect(record.tables(), s.table, key, refused)
+    item = {"key": key, "value": value, "effect": effect, "unknown": True}
+    return {**item, "refused": True} if refused else item

@@ -14,7 +14,13 @@ from rlxform.frameworks.common import Clip, KLTerm, RunConfig, Settings, StdNorm
 from rlxform.frameworks.losses import LossReading, read_settings, reduce_run, reduced_factor
 from rlxform.frameworks.record import Framework, Normaliser
 from rlxform.frameworks.tables import version_key
-from rlxform.frameworks.verl_checks import appended, filter_metric, refuse_recipe, verl_active
+from rlxform.frameworks.verl_checks import (
+    appended,
+    check_loss_mode,
+    filter_metric,
+    refuse_recipe,
+    verl_active,
+)
 from rlxform.frameworks.verl_recipes import verl_pin
 from rlxform.frameworks.verl_rule import (
     RULE,
@@ -160,6 +166,7 @@ def verl_loss(s: Settings) -> LossReading:
     """``actor.policy_loss.loss_mode`` and its settings, reduced at the run's verl release."""
     key = A + "policy_loss.loss_mode"
     mode = s.str(key, "vanilla")
+    check_loss_mode(key, mode, s.table.version)
     settings, keys = read_settings(s, "verl", s.table.version, VERL_LOSS_KEYS)
     return reduce_run("verl", s.table.version, key, mode, settings, keys, s.table.label)
 

@@ -1,9 +1,13 @@
 """verl launch checks beside the reader (``frameworks.verl``): recipes refused by name, Hydra's
-``+key`` refusal, what the group filter compares, and the in-reward KL beside the loss's."""
+``+key`` refusal, what the group filter compares, the in-reward KL beside the loss's, and loss
+modes a release does not define."""
 
 from __future__ import annotations
 
 import fnmatch
+import functools
+import json
+from importlib import resources
 from typing import Any
 
 from rlxform.frameworks.common import Settings
@@ -95,3 +99,23 @@ def verl_active(s: Settings) -> list[dict[str, Any]]:
         "0.9.1); the KL equilibrium on this card counts only actor.use_kl_loss's term"
     )
     return [{"key": "algorithm.use_kl_in_reward", "value": True, "effect": effect}] if coef else []
+
+
+@functools.cache
+def _loss_modes() -> dict[str, Any]:
+    path = resources.files("rlxform.frameworks").joinpath("data", "verl_loss_modes.json")
+    return json.loads(path.read_text())["versions"]
+
+
+def check_loss_mode(key: str, mode: Any, version: str) -> None:
+    """Refuse ``policy_loss.loss_mode`` a release does not define: verl's get_policy_loss_fn
+    raises ValueError 'Unsupported loss mode' (the modes and file:line per release in
+    data/verl_loss_modes.json). A release the data does not list is not checked."""
+    entry = _loss_modes().get(version)
+    if entry is None or mode in entry["modes"]:
+        return
+    raise InputError(
+        f"{key}={mode!r} is not a loss mode of verl {version}: it has "
+        f"{', '.join(entry['modes'])}; its get_policy_loss_fn raises 'Unsupported loss mode' "
+        f"on any other ({entry['refusal']} in {version})"
+    )

@@ -155,6 +155,36 @@ def test_a_mode_the_reducer_does_not_cover_stays_not_modelled():
     assert plain["loss"]["reduced"] and "core_algos.py:722" in plain["loss"]["source"]
 
 
+# modes each release registers (verl/trainer/ppo/core_algos.py @register_policy_loss; 0.4.1 and
+# 0.5.0 compute vanilla inline, dp_actor.py:473 / :421): 0.4.1 :626 clip_cov, :714 kl_cov;
+# 0.5.0 :797 gpg, :818 clip_cov, :908 kl_cov; get_policy_loss_fn raises 'Unsupported loss mode'
+# on any other (0.4.1 core_algos.py:53-54)
+VERL_041_MODES = "vanilla, clip_cov, kl_cov"
+
+
+@pytest.mark.parametrize("mode", ["gspo", "gpg", "cispo"])
+def test_verl_refuses_a_loss_mode_its_release_lacks(mode):
+    with pytest.raises(InputError) as err:
+        read_config([*VERL, f"{A}policy_loss.loss_mode={mode}"], version="0.4.1")
+    text = str(err.value)
+    assert "\n" not in text and f"{A}policy_loss.loss_mode={mode!r}" in text
+    assert "verl 0.4.1" in text and f"it has {VERL_041_MODES};" in text
+    assert "core_algos.py:53-54" in text
+
+
+def test_verl_loss_modes_a_release_has_are_read():
+    card = verl(f"{A}policy_loss.loss_mode=gpg", version="0.5.0")  # core_algos.py:797 in 0.5.0
+    assert card["loss"]["reduced"] is False and card["loss"]["mode"] == "gpg"
+    effect = {i["key"]: i["effect"] for i in card["not_modelled"]}[f"{A}policy_loss.loss_mode"]
+    assert "0.4.1: clip_cov, kl_cov;" in effect and "0.5.0: gpg, clip_cov, kl_cov;" in effect
+    # every mode the reducer reads in a release is one verl registers there
+    data = json.loads((ROOT / "rlxform/frameworks/data/verl_loss_modes.json").read_text())
+    assert list(data["versions"]) == list(RELEASES["verl"])
+    for version, entry in data["versions"].items():
+        reduced = set(release("verl", version).modes) - {"_reinforce"}  # loss_type, not a mode
+        assert reduced <= set(entry["modes"]), version
+
+
 def test_openrlhf_legacy_correction_names_read_as_level_and_mode():
     """0.11.1 is_correction_enable + is_correction_type icepop = 0.11.2 level token + mode mask
     (train_ppo_ray.py:258 of 0.11.2); the type alone does nothing (enable defaults False)."""

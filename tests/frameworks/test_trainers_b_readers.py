@@ -87,6 +87,29 @@ def test_slime_command_line_in_its_own_spellings():
     assert read_config(["python3", "train.py", "--num_generations", "4"]).framework == "trl"
 
 
+def test_slime_switch_does_not_take_an_array_after_it(tmp_path):
+    # --colocate is action="store_true" (slime v0.3.1 slime/utils/arguments.py:70-72) and
+    # --offload-train argparse.BooleanOptionalAction (:85-87): neither takes a value, so
+    # ${MODEL_ARGS[@]} after one is the array's own flags, not the switch's value
+    script = tmp_path / "run.sh"
+    script.write_text(
+        'source "scripts/models/qwen3-4B.sh"\n'
+        "python3 train.py --advantage-estimator gspo --n-samples-per-prompt 4 --rm-type dapo "
+        "--colocate ${MODEL_ARGS[@]} --no-offload-train ${PERF_ARGS[@]} "
+        "--rollout-batch-size 16 --global-batch-size 64\n"
+    )
+    card = explain(script)
+    text = card.to_markdown()
+    assert "colocate=${MODEL_ARGS[@]}" not in text and "offload_train=${PERF" not in text
+    assert card.to_json()["unresolved"] == [
+        f"${n} (not set in the file)" for n in ("MODEL_ARGS", "PERF_ARGS")
+    ]
+    # --no-offload-train is offload_train=False, not a flag of another parser
+    assert "no_offload_train" not in text
+    run = read_config(script)
+    assert (run.framework, run.estimator, run.group_size) == ("slime", "gspo", 4)
+
+
 def test_areal_defaults_and_pitfalls():
     run = read_config({"gconfig.n_samples": 4, "actor.reward_norm.mean_level": "group",
                        "actor.reward_norm.std_level": "group",

@@ -115,3 +115,20 @@ def test_a_shell_variable_count_is_named_as_unset(tmp_path):
     launcher.write_text("accelerate launch --num_processes=$NGPU train.py --loss_type dapo\n")
     (pitfall,) = _process_pitfalls(read_config(launcher))
     assert "--num_processes $NGPU ($NGPU not set in the file)" in pitfall
+
+
+def test_rloo_normaliser_is_local_whatever_the_process_count():
+    """TRL's RLOOTrainer gathers nothing for its loss: compute_loss drops num_items_in_batch
+    (rloo_trainer.py:1789-1792 in 1.16.0, :1335-1338 in 0.22.2) and _compute_loss returns
+    per_sequence_loss.mean() over the micro-batch's answers (:1833 in 1.16.0, :1367 in 0.22.2;
+    every release between has the statement), which DDP averages over processes: each answer
+    weighs the same for any process count, so no process factor (unlike GRPO's dapo above)."""
+    runs = [
+        read_config(f"accelerate launch --num_processes {n} -m trl.scripts.rloo".split()
+                    + "--num_generations 4 --per_device_train_batch_size 8".split())
+        for n in (1, 8)
+    ]  # fmt: skip
+    assert [r.framework for r in runs] == ["trl_rloo", "trl_rloo"]
+    assert runs[0].normaliser == runs[1].normaliser
+    assert (runs[1].normaliser.factor, runs[1].normaliser.answers) == ("1", None)
+    assert not _process_pitfalls(runs[1])

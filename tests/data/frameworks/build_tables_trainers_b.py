@@ -30,6 +30,25 @@ DOC = json.loads((TABLES / "openrlhf.json").read_text())["doc"]
 HAND = {"slime": SLIME, "roll": ROLL, "areal": AREAL}
 
 
+SWITCHES_DOC = (
+    "versions[V].switches: the flags of release V that take no value (argparse "
+    "store_true, store_false, BooleanOptionalAction and its --no- form), as dests of the flag "
+    "spelling (--colocate -> colocate); the word after one is never its value."
+)
+_SWITCH_ACTIONS = ("store_true", "store_false", "BooleanOptionalAction")
+
+
+def _switches(keys: dict) -> list[str]:
+    out = set()
+    for entry in keys.values():
+        if entry.get("action") in _SWITCH_ACTIONS:
+            for flag in entry["flags"]:
+                out.add(flag.lstrip("-").replace("-", "_"))
+                if entry["action"] == "BooleanOptionalAction":
+                    out.add("no_" + flag.lstrip("-").replace("-", "_"))
+    return sorted(out)
+
+
 def build(name: str) -> dict:
     versions = {}
     for path in sorted((DATA / name).glob("*.json")):
@@ -42,10 +61,16 @@ def build(name: str) -> dict:
             "removed": [],
             "rules": {},
         }
+        switches = _switches(release["keys"])
+        if switches:  # argparse flags that take no value (slime)
+            versions[release["version"]]["switches"] = switches
     hand = HAND[name]
+    doc = DOC
+    if any("switches" in v for v in versions.values()):
+        doc = {**DOC, "switches": SWITCHES_DOC}
     return {
         "framework": name,
-        "doc": DOC,
+        "doc": doc,
         "latest": list(versions)[-1],
         "classes": hand["classes"],
         "effects": hand["effects"],
