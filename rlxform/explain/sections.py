@@ -232,21 +232,22 @@ def _other_breaks(run: RunConfig, scheme: sch.Scheme, breaks: list, notes: list)
             "in ways rlxform does not model (see Not modelled, --topic knobs)"
         )
     if refused:
-        names = ", ".join(i["key"] for i in refused[:3])
         breaks.append(
-            f"{len(refused)} key(s) {run.version} does not have ({names}"
-            + (", ..." if len(refused) > 3 else "")
-            + "): its loader refuses them, so this launch stops before any update (see Not "
-            "modelled); the card describes the launch without them"
+            f"{len(refused)} key(s) {run.version} does not have ({_first_keys(refused)}): its "
+            "loader refuses them, so this launch stops before any update (see Not modelled); "
+            "the card describes the launch without them"
         )
     if unknown:
-        names = ", ".join(i["key"] for i in unknown[:3])
         breaks.append(
-            f"{len(unknown)} key(s) rlxform does not know ({names}"
-            + (", ..." if len(unknown) > 3 else "")
-            + ") may change the update (see Not modelled)"
+            f"{len(unknown)} key(s) rlxform does not know ({_first_keys(unknown)}) may change "
+            "the update (see Not modelled)"
         )
     return list(dict.fromkeys(breaks)), notes
+
+
+def _first_keys(items: list[dict]) -> str:
+    """The first three items' keys, then ", ..." if there are more."""
+    return ", ".join(i["key"] for i in items[:3]) + (", ..." if len(items) > 3 else "")
 
 
 def lens_section(run: RunConfig, scheme: sch.Scheme) -> Section:
