@@ -102,3 +102,14 @@ def tree_counts(key, probs, group_size: int, reps: int) -> np.ndarray:
     counts = np.concatenate(blocks)[:reps]
     assert np.all(counts[:, num_responses:] == 0)  # zero-mass padding is never drawn
     return counts[:, :num_responses]
+
+
+def one_line_error(err: str, needles) -> str:
+    """The one line of a refused CLI call's stderr (tqdm's "sweep chunks" lines aside), checked
+    to hold no traceback and every needle."""
+    lines = [x for x in err.strip().splitlines() if not x.startswith("sweep chunks")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import one_line_error
 
 from rlxform import cli, cli_guard, resources
 from rlxform.core import objective as transforms
@@ -25,15 +26,6 @@ from rlxform.sim.hparams import HParams, check_hparams
 from rlxform.validation import MAX_SEED, check_choice, check_float
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _one_line(err: str, needles) -> str:
-    lines = [x for x in err.strip().splitlines() if not x.startswith("sweep chunks")]  # tqdm
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 # ---- the Python API ----------------------------------------------------------------------------
@@ -143,14 +135,14 @@ CLI_CASES = [
 def test_cli_bad_input_one_line(argv, needles, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main([*argv, "--out", str(out)]) == 2
-    _one_line(capsys.readouterr().err, ["rlxform: error:", *needles])
+    one_line_error(capsys.readouterr().err, ["rlxform: error:", *needles])
     assert not out.exists()  # rejected before anything is written
 
 
 def test_cli_empty_out_is_rejected(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["transforms", "--group-sizes", "4", "--out", ""]) == 2
-    _one_line(capsys.readouterr().err, ["--out=''"])
+    one_line_error(capsys.readouterr().err, ["--out=''"])
     assert list(tmp_path.iterdir()) == []  # nothing written into the current directory
 
 
@@ -177,13 +169,13 @@ def test_cli_sweep_config_rejected_before_writing(data, needles, tmp_path, capsy
     config.write_bytes(data)
     out = tmp_path / "out"
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 2
-    _one_line(capsys.readouterr().err, ["rlxform: error:", *needles])
+    one_line_error(capsys.readouterr().err, ["rlxform: error:", *needles])
     assert not out.exists()  # a rejected config never pins a directory
 
 
 def test_cli_unreadable_config_names_the_file(tmp_path, capsys):
     assert cli.main(["sweep", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    _one_line(capsys.readouterr().err, [f"config={str(tmp_path)!r}", "a directory"])
+    one_line_error(capsys.readouterr().err, [f"config={str(tmp_path)!r}", "a directory"])
 
 
 # ---- the CLI: file-system failures mid-run ---------------------------------------------------
@@ -204,7 +196,7 @@ def test_cli_os_error_mid_run_is_one_line(code, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     argv = ["transforms", "--group-sizes", "4", "--grid", "5", "--out", str(out)]
     assert cli.main(argv) == 2
-    line = _one_line(capsys.readouterr().err, [str(out / "transforms.png"), os.strerror(code)])
+    line = one_line_error(capsys.readouterr().err, [str(out / "transforms.png"), os.strerror(code)])
     assert "finished chunks are kept" in line
     assert (out / "transforms.csv").exists()  # what finished before the failure is kept
 
@@ -217,7 +209,7 @@ def test_cli_sweep_path_is_a_directory_keeps_chunks(tmp_path, capsys):
     out = tmp_path / "out"
     (out / "sweep.csv").mkdir(parents=True)  # the table's path is a directory
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 2
-    _one_line(capsys.readouterr().err, [str(out / "sweep.csv"), "Is a directory"])
+    one_line_error(capsys.readouterr().err, [str(out / "sweep.csv"), "Is a directory"])
     assert len(list((out / "chunks").glob("*.npz"))) == 1  # the finished chunk is kept
     (out / "sweep.csv").rmdir()
     gone = subprocess.run(
@@ -269,7 +261,7 @@ def test_transforms_at_documented_maxima_refused_below_budget(tmp_path, capsys, 
     monkeypatch.setenv(resources.BUDGET_ENV, "8G")
     argv = ["transforms", "--group-sizes", "16384", "--grid", "100001", "--out", str(tmp_path)]
     assert cli.main(argv) == 2
-    _one_line(capsys.readouterr().err, ["--grid=100001", "8 GB", "RLXFORM_MEMORY_BUDGET"])
+    one_line_error(capsys.readouterr().err, ["--grid=100001", "8 GB", "RLXFORM_MEMORY_BUDGET"])
 
 
 def test_record_every_for_huge_step_counts_without_a_python_loop_over_steps():

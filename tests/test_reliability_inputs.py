@@ -12,6 +12,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from helpers import one_line_error
 
 from rlxform import cli
 from rlxform.cli_args import build_schemes, parse_scheme_params
@@ -23,15 +24,6 @@ SIM = ["simulate", "--scheme", "grpo", "--steps", "2", "--seeds", "2", "--prompt
 SEQ = [*SIM, "--policy", "sequence_tabular"]
 DYN = [*SIM, "--dynamic-sampling"]
 OFF = "that filter is off"
-
-
-def _one_line(err: str, needles) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 CLI_CASES = [
@@ -85,14 +77,14 @@ CLI_CASES = [
 )
 def test_cli_bad_input_is_one_named_line(argv, needles, tmp_path, capsys):
     assert cli.main([*argv, "--out", str(tmp_path / "out")]) == 2
-    _one_line(capsys.readouterr().err, needles)
+    one_line_error(capsys.readouterr().err, needles)
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
 def test_bench_scale_checked_for_every_workload(capsys):
     """``--workload explain`` ran a whole benchmark with --scale nan."""
     assert cli.main(["bench", "--workload", "explain", "--scale", "nan"]) == 2
-    _one_line(capsys.readouterr().err, ["--scale=nan"])
+    one_line_error(capsys.readouterr().err, ["--scale=nan"])
 
 
 @pytest.mark.parametrize(
@@ -108,7 +100,7 @@ def test_module_whose_import_fails_is_one_line(source, needles, tmp_path, capsys
     monkeypatch.syspath_prepend(str(tmp_path))
     argv = ["explain", "--scheme", "qa_broken:f", "--group-size", "4", "--allow-import"]
     assert cli.main(argv) == 2
-    _one_line(capsys.readouterr().err, needles)
+    one_line_error(capsys.readouterr().err, needles)
 
 
 @pytest.mark.parametrize("order", [("grpo.eps=0.001", "eps=0.01"), ("eps=0.01", "grpo.eps=0.001")])
@@ -263,7 +255,7 @@ def test_explain_out_checked_before_the_card_is_printed(extra, tmp_path, capsys)
     assert cli.main([*argv, "--out", str(blocker)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    _one_line(captured.err, [f"--out={str(blocker)!r}", "not a directory"])
+    one_line_error(captured.err, [f"--out={str(blocker)!r}", "not a directory"])
 
 
 @pytest.mark.parametrize(
